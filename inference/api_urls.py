@@ -1,0 +1,9 @@
+from django.urls import path
+
+from inference import openai_api
+
+urlpatterns = [
+    path("models", openai_api.ModelsApi.as_view(), name="v1-models"),
+    path("chat/completions", openai_api.ChatCompletionsApi.as_view(), name="v1-chat-completions"),
+    path("completions", openai_api.CompletionsApi.as_view(), name="v1-completions"),
+]

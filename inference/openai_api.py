@@ -1,0 +1,349 @@
+"""OpenAI-compatible endpoints: /v1/models, /v1/chat/completions, /v1/completions.
+
+The official `openai` client works against them unchanged. Errors use OpenAI's error object:
+{"error": {"message", "type", "param", "code"}}. Suite extensions in the request body:
+`adapter` (a promoted LoRA adapter, also selectable as model "base:adapter"), `session_id`
+(multi-turn KV cache reuse), `speculative` ("none", "draft", "prompt_lookup") and `top_k`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access.errors import PolicyDenied
+from inference.engine.types import (
+    SPECULATIVE_MODES,
+    ContextLengthExceeded,
+    EngineError,
+    GenerationParams,
+    InvalidRequest,
+    Overloaded,
+    RemoteEngineError,
+)
+from inference.selectors import servable_targets
+from inference.services import ModelNotFound, completion_create, completion_stream, resolve_target
+
+
+def error_response(status: int, message: str, *, kind: str, param: str | None = None, code: str | None = None,
+                   headers: dict | None = None) -> Response:  # fmt: skip
+    return Response(
+        {"error": {"message": message, "type": kind, "param": param, "code": code}},
+        status=status,
+        headers=headers,
+    )
+
+
+class OpenAIView(APIView):
+    """Renders every failure as an OpenAI error object with the right status."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            return error_response(
+                401, "Missing or invalid API key: send `Authorization: Bearer <token>`.",
+                kind="invalid_request_error", code="invalid_api_key",
+                headers={"WWW-Authenticate": 'Bearer realm="suite"'},
+            )  # fmt: skip
+        if isinstance(exc, PolicyDenied):
+            return error_response(403, str(exc), kind="permission_error", code="permission_denied")
+        if isinstance(exc, exceptions.PermissionDenied):
+            return error_response(403, str(exc.detail), kind="permission_error", code="permission_denied")
+        if isinstance(exc, exceptions.ParseError):
+            return error_response(400, f"Malformed JSON body: {exc.detail}", kind="invalid_request_error")
+        if isinstance(exc, exceptions.ValidationError):
+            param, message = _first_error(exc.detail)
+            return error_response(400, message, kind="invalid_request_error", param=param)
+        if isinstance(exc, ModelNotFound):
+            return error_response(
+                404, str(exc), kind="invalid_request_error", param="model", code="model_not_found"
+            )
+        if isinstance(exc, ContextLengthExceeded):
+            return error_response(400, str(exc), kind="invalid_request_error", param="messages",
+                                  code="context_length_exceeded")  # fmt: skip
+        if isinstance(exc, Overloaded):
+            retry = max(1, round(exc.retry_after_s))
+            return error_response(429, str(exc), kind="rate_limit_error", code="model_overloaded",
+                                  headers={"Retry-After": str(retry)})  # fmt: skip
+        if isinstance(exc, InvalidRequest):
+            return error_response(400, str(exc), kind="invalid_request_error")
+        if isinstance(exc, RemoteEngineError):
+            return error_response(
+                502, f"The remote model server failed: {exc}", kind="api_error", code="upstream_error"
+            )
+        if isinstance(exc, EngineError):
+            return error_response(500, str(exc), kind="api_error")
+        if isinstance(exc, exceptions.MethodNotAllowed):
+            return error_response(405, str(exc.detail), kind="invalid_request_error")
+        return super().handle_exception(exc)
+
+
+def _first_error(detail, prefix: str = "") -> tuple[str | None, str]:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if isinstance(key, int):  # DRF keys list-item errors by index
+                return _first_error(value, f"{prefix}[{key}]")
+            name = key if key != "non_field_errors" else ""
+            param = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            return _first_error(value, param)
+    if isinstance(detail, list) and detail:
+        first = detail[0]
+        if isinstance(first, dict | list):
+            index = next(i for i, item in enumerate(detail) if item)
+            return _first_error(detail[index], f"{prefix}[{index}]")
+        return prefix or None, f"{prefix}: {first}" if prefix else str(first)
+    return prefix or None, str(detail)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]}
+)
+class StopField(serializers.Field):
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [data]
+        if not isinstance(data, list) or not all(isinstance(s, str) and s for s in data) or len(data) > 4:
+            raise serializers.ValidationError("stop must be a non-empty string or a list of up to 4 of them.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class MessageInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class SamplingInput(serializers.Serializer):
+    model = serializers.CharField()
+    max_tokens = serializers.IntegerField(min_value=1, max_value=32768, required=False, default=128)
+    max_completion_tokens = serializers.IntegerField(min_value=1, max_value=32768, required=False)
+    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, default=1.0)
+    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, default=1.0)
+    top_k = serializers.IntegerField(min_value=0, required=False, default=0)
+    n = serializers.IntegerField(min_value=1, max_value=1, required=False, default=1)
+    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+    stop = StopField(required=False, default=list)
+    stream = serializers.BooleanField(required=False, default=False)
+    user = serializers.CharField(required=False, allow_blank=True)
+    adapter = serializers.CharField(required=False, allow_null=True, default=None)
+    session_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=200)
+    speculative = serializers.ChoiceField(choices=list(SPECULATIVE_MODES), required=False, default="none")
+
+    def validate_top_p(self, value):
+        if value <= 0:
+            raise serializers.ValidationError("top_p must be greater than 0.")
+        return value
+
+    def params(self) -> GenerationParams:
+        data = self.validated_data
+        return GenerationParams(
+            max_tokens=data.get("max_completion_tokens") or data["max_tokens"],
+            temperature=data["temperature"],
+            top_p=data["top_p"],
+            top_k=data["top_k"],
+            seed=data["seed"],
+            stop=data["stop"],
+            speculative=data["speculative"],
+        )
+
+
+class ChatInput(SamplingInput):
+    messages = MessageInput(many=True, allow_empty=False)
+
+
+class CompletionInput(SamplingInput):
+    prompt = serializers.CharField(allow_blank=False, trim_whitespace=False)
+
+
+def _usage(result) -> dict:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": result.cached_prompt_tokens},
+    }
+
+
+def _sse(payload) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+class _GenerationView(OpenAIView):
+    input_class: type[SamplingInput]
+    endpoint: str
+    object_name: str
+
+    def prompt(self, data):
+        raise NotImplementedError
+
+    def post(self, request):
+        body = self.input_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        target = resolve_target(data["model"], data["adapter"])
+        kwargs = {
+            "user": request.user,
+            "target": target,
+            "prompt": self.prompt(data),
+            "params": body.params(),
+            "endpoint": self.endpoint,
+            "session_id": data["session_id"],
+            "actor": request.auth if request.auth is not None else request.user,
+        }
+        created = int(time.time())
+        if not data["stream"]:
+            completion = completion_create(**kwargs)
+            return Response(self.render(completion, created))
+        stream = completion_stream(**kwargs)  # authorization and admission happen here, before any byte
+        return _SSEResponse(stream, self, target.public_name, created)
+
+    def render(self, completion, created) -> dict:
+        raise NotImplementedError
+
+
+class _SSEResponse(StreamingHttpResponse):
+    def __init__(self, stream, view, model_name, created):
+        self._stream = stream
+        identifier = f"{view.id_prefix}-{uuid.uuid4().hex}"
+
+        def events():
+            from inference.services import Completion
+
+            if view.endpoint == "chat.completions":
+                yield _sse(
+                    view.chunk(identifier, created, model_name, {"role": "assistant", "content": ""}, None)
+                )
+            for item in stream:
+                if isinstance(item, Completion):
+                    yield _sse(view.chunk(identifier, created, model_name, {}, item.result.finish_reason,
+                                          usage=_usage(item.result)))  # fmt: skip
+                else:
+                    yield _sse(
+                        view.chunk(identifier, created, model_name, {"content": item}, None, text=item)
+                    )
+            yield b"data: [DONE]\n\n"
+
+        super().__init__(events(), content_type="text/event-stream")
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"
+        # Closing the response (client gone) closes the stream and frees the model slot.
+        self._resource_closers.append(stream.close)
+
+
+@extend_schema(tags=["OpenAI-compatible"])
+class ChatCompletionsApi(_GenerationView):
+    input_class = ChatInput
+    endpoint = "chat.completions"
+    id_prefix = "chatcmpl"
+
+    def prompt(self, data):
+        return [{"role": m["role"], "content": m["content"]} for m in data["messages"]]
+
+    @extend_schema(
+        request=ChatInput, responses={200: OpenApiResponse(description="chat.completion or SSE chunks")}
+    )
+    def post(self, request):
+        return super().post(request)
+
+    def render(self, completion, created) -> dict:
+        result = completion.result
+        return {
+            "id": f"chatcmpl-{completion.generation.pk}",
+            "object": "chat.completion",
+            "created": created,
+            "model": completion.target.public_name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": result.finish_reason,
+                    "logprobs": None,
+                }
+            ],  # fmt: skip
+            "usage": _usage(result),
+            "system_fingerprint": f"suite-{completion.target.model.pk}",
+        }
+
+    def chunk(self, identifier, created, model, delta, finish_reason, usage=None, text=None) -> dict:
+        body = {
+            "id": identifier,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        }
+        if usage:
+            body["usage"] = usage
+        return body
+
+
+@extend_schema(tags=["OpenAI-compatible"])
+class CompletionsApi(_GenerationView):
+    input_class = CompletionInput
+    endpoint = "completions"
+    id_prefix = "cmpl"
+
+    def prompt(self, data):
+        return data["prompt"]
+
+    @extend_schema(
+        request=CompletionInput, responses={200: OpenApiResponse(description="text_completion or SSE")}
+    )
+    def post(self, request):
+        return super().post(request)
+
+    def render(self, completion, created) -> dict:
+        result = completion.result
+        return {
+            "id": f"cmpl-{completion.generation.pk}",
+            "object": "text_completion",
+            "created": created,
+            "model": completion.target.public_name,
+            "choices": [
+                {"index": 0, "text": result.text, "finish_reason": result.finish_reason, "logprobs": None}
+            ],
+            "usage": _usage(result),
+        }
+
+    def chunk(self, identifier, created, model, delta, finish_reason, usage=None, text=None) -> dict:
+        body = {
+            "id": identifier,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "text": text or "", "finish_reason": finish_reason, "logprobs": None}],
+        }
+        if usage:
+            body["usage"] = usage
+        return body
+
+
+@extend_schema(
+    tags=["OpenAI-compatible"],
+    responses=inline_serializer(
+        "ModelList", {"object": serializers.CharField(), "data": serializers.ListField()}
+    ),
+)
+class ModelsApi(OpenAIView):
+    def get(self, request):
+        data = []
+        for model, adapter in servable_targets(request.user):
+            entry = {
+                "id": f"{model.name}:{adapter.name}" if adapter else model.name,
+                "object": "model",
+                "created": int((adapter or model).created_at.timestamp()),
+                "owned_by": "suite",
+                "root": model.name,
+                "parent": model.name if adapter else None,
+                "context_length": model.context_length or None,
+            }
+            data.append(entry)
+        return Response({"object": "list", "data": data})

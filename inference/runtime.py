@@ -1,0 +1,114 @@
+"""Process-wide serving state: one engine and one admission queue per registered model.
+
+Imported lazily (the engines import torch). An engine is rebuilt when its registry entry or its
+set of promoted LoRA adapters changes; loaded weights stay in the shared, memory-bounded cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from inference import metrics
+from inference.engine.admission import AdmissionController
+from inference.models import LanguageModel, LoraAdapter
+
+
+@dataclass
+class ServedModel:
+    stamp: tuple
+    engine: object  # LocalEngine or RemoteEngine: same generate/stream interface
+    admission: AdmissionController
+    adapters: dict[str, str]
+
+
+_lock = threading.Lock()
+_served: dict[int, ServedModel] = {}
+
+
+def _stamp(model: LanguageModel, adapters: dict[str, str]) -> tuple:
+    draft_path = model.draft.path if model.draft_id else None
+    return (
+        model.backend, model.path, model.remote_url, model.remote_model, model.quantization,
+        draft_path, model.max_concurrency, model.max_queue, tuple(sorted(adapters.items())),
+    )  # fmt: skip
+
+
+def promoted_adapters(model: LanguageModel) -> dict[str, str]:
+    rows = LoraAdapter.objects.filter(base_model=model, status=LoraAdapter.Status.PROMOTED)
+    return dict(rows.values_list("name", "path"))
+
+
+def served(model: LanguageModel) -> ServedModel:
+    adapters = promoted_adapters(model) if model.backend == LanguageModel.Backend.LOCAL else {}
+    stamp = _stamp(model, adapters)
+    with _lock:
+        current = _served.get(model.pk)
+        if current is not None and current.stamp == stamp:
+            return current
+        engine = _build_engine(model, adapters)
+        admission = (
+            current.admission
+            if current is not None and current.stamp[6:8] == stamp[6:8]
+            else AdmissionController(max_concurrent=model.max_concurrency, max_queue=model.max_queue)
+        )
+        _served[model.pk] = ServedModel(stamp=stamp, engine=engine, admission=admission, adapters=adapters)
+        return _served[model.pk]
+
+
+def _build_engine(model: LanguageModel, adapters: dict[str, str]):
+    if model.backend == LanguageModel.Backend.REMOTE:
+        import os
+
+        from inference.engine.remote import RemoteEngine
+
+        api_key = os.environ.get(model.remote_api_key_env) if model.remote_api_key_env else None
+        return RemoteEngine(model.remote_url, model.remote_model, api_key=api_key)
+    from inference.engine.local import LocalEngine
+    from inference.engine.sessions import SessionStore
+
+    return LocalEngine(
+        model.path,
+        quantization=model.quantization,
+        draft_model_dir=model.draft.path if model.draft_id else None,
+        adapters=adapters,
+        model_cache=model_cache(),
+        session_store=SessionStore(settings.INFERENCE_KV_CACHE_BUDGET),
+    )
+
+
+_cache = None
+
+
+def model_cache():
+    global _cache
+    if _cache is None:
+        from inference.engine.loader import ModelCache
+
+        _cache = ModelCache(settings.INFERENCE_MODEL_MEMORY_BUDGET)
+    return _cache
+
+
+def forget(model_pk: int) -> None:
+    with _lock:
+        _served.pop(model_pk, None)
+
+
+def _queue_gauges(kind: str):
+    def read() -> dict[tuple, float]:
+        with _lock:
+            items = list(_served.items())
+        names = dict(LanguageModel.objects.filter(pk__in=[pk for pk, _ in items]).values_list("pk", "name"))
+        values = {}
+        for pk, entry in items:
+            value = entry.admission.running if kind == "running" else entry.admission.waiting
+            values[(("model_name", names.get(pk, str(pk))),)] = value
+        return values
+
+    return read
+
+
+metrics.register_gauge("suite:num_requests_running", _queue_gauges("running"))
+metrics.register_gauge("suite:num_requests_waiting", _queue_gauges("waiting"))

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from inference import views
+
+app_name = "inference"
+
+urlpatterns = [
+    path("", views.model_list, name="model_list"),
+    path("playground/", views.playground, name="playground"),
+    path("capacity/", views.capacity, name="capacity"),
+]

@@ -1,0 +1,63 @@
+"""Portal pages of the LLM layer: the model registry and the playground."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from inference.engine.types import SPECULATIVE_MODES
+from inference.selectors import servable_targets
+
+
+@login_required
+def model_list(request: HttpRequest) -> HttpResponse:
+    targets = servable_targets(request.user)
+    if not targets and not request.user.has_role("ml_engineer"):
+        raise PermissionDenied("No model is available to your account.")
+    return render(request, "inference/model_list.html", {"targets": targets})
+
+
+@login_required
+def playground(request: HttpRequest) -> HttpResponse:
+    targets = servable_targets(request.user)
+    options = [
+        {"id": f"{m.name}:{a.name}" if a else m.name, "label": f"{m.name} + {a.name}" if a else m.name,
+         "context": m.context_length, "draft": bool(m.draft_id)}
+        for m, a in targets
+    ]  # fmt: skip
+    return render(
+        request, "inference/playground.html", {"options": options, "speculative_modes": SPECULATIVE_MODES}
+    )
+
+
+@login_required
+def capacity(request: HttpRequest) -> HttpResponse:
+    """The capacity planner: the same arithmetic as `manage.py plan_capacity`."""
+    from inference.engine.capacity import BYTES_PER_PARAMETER, GB, plan, rule_of_thumb_comment
+
+    fields = {"params": "70e9", "layers": "80", "hidden": "8192", "kv_heads": "8", "heads": "64",
+              "context": "8192", "batch": "8", "quant": "int4"}  # fmt: skip
+    values = {name: request.GET.get(name, default).strip() for name, default in fields.items()}
+    result, error = None, ""
+    try:
+        result = plan(
+            params=float(values["params"]), layers=int(values["layers"]), hidden=int(values["hidden"]),
+            kv_heads=int(values["kv_heads"]), attention_heads=int(values["heads"]) if values["heads"] else None,
+            context=int(values["context"]), batch=int(values["batch"]), quant=values["quant"],
+        )  # fmt: skip
+    except ValueError as exc:
+        error = f"Check the numbers: {exc}"
+    context = {
+        "values": values,
+        "quants": list(BYTES_PER_PARAMETER),
+        "result": result,
+        "gb": GB,
+        "weights_gb": result.weight_bytes / GB if result else None,
+        "kv_gb": result.kv_cache_bytes / GB if result else None,
+        "required_gb": result.required_bytes / GB if result else None,
+        "error": error,
+        "review": rule_of_thumb_comment().text,
+    }
+    return render(request, "inference/capacity.html", context, status=400 if error else 200)

@@ -1,0 +1,43 @@
+from django.apps import AppConfig
+
+
+class MedicalConfig(AppConfig):
+    """DICOM ingest (upload, C-STORE), de-identification, studies, grounded QA, clinician portal.
+
+    The study resource type and its actions (view, upload, ask, share, break_glass) are part of
+    the access vocabulary already (access.actions), so nothing is registered there.
+    """
+
+    name = "medical"
+    verbose_name = "Medical imaging"
+
+    def ready(self) -> None:
+        from inference.datasets import CorpusContribution, register, register_corpus
+        from medical import corpus
+        from medical.datasets import DicomQaDataAdapter
+        from medical.demo import load_demo_studies
+        from portal import demo
+        from portal.navigation import NavEntry
+        from portal.navigation import register as register_navigation
+
+        register_navigation(
+            NavEntry(
+                key="studies",
+                label="Studies",
+                url_name="medical:study_list",
+                roles=frozenset({"clinician", "radiologist"}),
+                description="De-identified studies of your department: viewer, questions answered from the "
+                "DICOM header, upload.",
+                order=10,
+                allowed=_may_open_studies,
+            )
+        )
+        demo.register("medical studies", order=50)(load_demo_studies)
+        register(DicomQaDataAdapter())
+        register_corpus(CorpusContribution("medical.dicom", corpus.documents, corpus.conversations))
+
+
+def _may_open_studies(user) -> bool:
+    from access.decisions import decide
+
+    return decide(user, "view", "portal:medical").allowed

@@ -1,0 +1,263 @@
+"""Find the header attributes a clinician's question is about, in a DE-IDENTIFIED data set.
+
+`retrieve` ranks the data set's elements (sequences included) against the question with three kinds
+of evidence: the attribute's keyword and dictionary name (words weighted by how rare they are across
+the whole DICOM data dictionary, so "rows" counts more than "image"), clinician wording from
+data/grounding.yaml ("TR", "tube voltage"), and words of the element's own value. Attributes the
+profile removed or replaced with dummies are never offered as answers.
+
+`removed_phi_requested` tells the QA service that a question asks for something de-identification
+removed (a name, a birth date, the hospital), so it answers "not available" instead of guessing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from pydicom.datadict import DicomDictionary, dictionary_description, keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+from medical.dicom.profile import DeidOptions, DeidProfile, load_basic_profile
+from medical.dicom.structure import format_tag
+from medical.dicom.values import format_value, grounding_vocabulary
+
+__all__ = ["GroundingAttribute", "format_value", "removed_phi_requested", "retrieve"]
+
+_NOT_STEMMED = frozenset({"series", "species", "thickness", "analysis", "axis", "kvp", "mas", "fps", "ms"})
+_SKIPPED_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
+_REMOVED_ACTIONS = frozenset({"X", "Z", "D"})
+_ABSENT_WEIGHT = 0.5  # an attribute the file lacks ranks below a present one with the same evidence
+_DEPTH_PENALTY = 0.05
+
+
+@dataclass(frozen=True)
+class GroundingAttribute:
+    tag: str  # "(0018,0050)"
+    keyword: str
+    name: str
+    value: str  # formatted for display; "" when the file does not carry the attribute
+    score: float
+    path: str = ""  # "(300A,00B0)[0].(300A,00B2)" inside sequences, else the tag
+    present: bool = True
+
+
+def retrieve(
+    question: str,
+    ds: Dataset,
+    *,
+    top_k: int = 5,
+    profile: DeidProfile | None = None,
+    options: DeidOptions | None = None,
+) -> list[GroundingAttribute]:
+    """The `top_k` attributes that best answer `question`, best first."""
+    hidden = _removed_keywords(profile, options)
+    query = _Query(question)
+    phrase_scores = _phrase_scores(query, _retrievable_phrases(hidden))
+    found: list[tuple[float, int, GroundingAttribute]] = []
+    seen_keywords: set[str] = set()
+    for path, depth, elem in _walk(ds):
+        keyword = elem.keyword
+        if not keyword or keyword in hidden:
+            continue
+        value = format_value(elem)
+        if not value:
+            continue
+        score = _lexical_score(query, keyword) + phrase_scores.get(keyword, 0.0) + _value_score(query, elem)
+        if score <= 0:
+            continue
+        score *= 1.0 - _DEPTH_PENALTY * min(depth, 10)
+        seen_keywords.add(keyword)
+        attribute = GroundingAttribute(format_tag(elem.tag), keyword, elem.name, value, round(score, 4), path)
+        found.append((score, depth, attribute))
+    for keyword, phrase_score in phrase_scores.items():
+        if keyword in seen_keywords:
+            continue
+        tag = _tag_for_keyword(keyword)
+        score = (phrase_score + _lexical_score(query, keyword)) * _ABSENT_WEIGHT
+        name = dictionary_description(tag) if tag is not None else keyword
+        tag_text = format_tag(tag) if tag is not None else ""
+        found.append(
+            (score, 0, GroundingAttribute(tag_text, keyword, name, "", round(score, 4), tag_text, False))
+        )
+    found.sort(key=lambda entry: (-entry[0], entry[1], entry[2].path))
+    return [attribute for _, _, attribute in found[:top_k]]
+
+
+def removed_phi_requested(
+    question: str, profile: DeidProfile | None = None, *, options: DeidOptions | None = None
+) -> list[str]:
+    """Keywords the question asks for whose values de-identification removed or replaced."""
+    removed = _removed_keywords(profile, options)
+    query = _Query(question)
+    requested = [keyword for keyword in _phrase_scores(query, _phi_phrases()) if keyword in removed]
+    for keyword in sorted(removed):
+        tokens = _attribute_tokens(keyword)
+        # Whole dictionary names count only when they have two or more words: single words such as
+        # "Date" or "Time" (0040,A121/A122) would otherwise claim every question about echo time.
+        if keyword not in requested and len(tokens) >= 2 and tokens <= query.content:
+            requested.append(keyword)
+    return requested
+
+
+# ------------------------------------------------------------------------------------------ text matching
+
+
+def _stem(word: str) -> str:
+    if word in _NOT_STEMMED or len(word) <= 3:
+        return word
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed", "er"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _words(text: str) -> list[str]:
+    text = text.lower().replace("\u2019", "'").replace("'s", "")
+    return re.findall(r"[a-z0-9]+", text)
+
+
+def _split_keyword(keyword: str) -> list[str]:
+    return re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|$)|[A-Z]?[a-z]+|\d+", keyword)
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    return frozenset(grounding_vocabulary()["stopwords"].split())
+
+
+class _Query:
+    def __init__(self, question: str) -> None:
+        stopwords = _stopwords()
+        words = _words(question)
+        self.sequence = tuple(_stem(word) for word in words)
+        self.content = frozenset(_stem(word) for word in words if word not in stopwords)
+
+
+@cache
+def _attribute_tokens(keyword: str) -> frozenset[str]:
+    tag = _tag_for_keyword(keyword)
+    name = dictionary_description(tag) if tag is not None else ""
+    words = _words(name) + [word.lower() for word in _split_keyword(keyword)]
+    return frozenset(_stem(word) for word in words if word not in _stopwords())
+
+
+@cache
+def _idf() -> tuple[dict[str, float], float]:
+    """Inverse document frequency of each stem over all data dictionary entries."""
+    document_frequency: dict[str, int] = {}
+    keywords = [entry[4] for entry in DicomDictionary.values() if entry[4]]
+    for keyword in keywords:
+        for token in _attribute_tokens(keyword):
+            document_frequency[token] = document_frequency.get(token, 0) + 1
+    total = len(keywords)
+    idf = {token: math.log((total + 1) / (count + 1)) + 1.0 for token, count in document_frequency.items()}
+    return idf, math.log(total + 1) + 1.0
+
+
+def _weight(token: str) -> float:
+    idf, unseen = _idf()
+    return idf.get(token, unseen)
+
+
+def _lexical_score(query: _Query, keyword: str) -> float:
+    tokens = _attribute_tokens(keyword)
+    matched = tokens & query.content
+    if not matched:
+        return 0.0
+    matched_weight = sum(_weight(token) for token in matched)
+    coverage = matched_weight / sum(_weight(token) for token in tokens)
+    return matched_weight * (0.5 + coverage)  # favour attributes whose whole name was asked for
+
+
+def _value_score(query: _Query, elem: DataElement) -> float:
+    if elem.VR not in ("CS", "SH", "LO") or elem.is_empty:
+        return 0.0
+    values = elem.value if elem.VM > 1 else [elem.value]
+    tokens = {_stem(word) for value in values for word in _words(str(value)) if word not in _stopwords()}
+    return min(3.0 * len({token for token in tokens if len(token) >= 2} & query.content), 6.0)
+
+
+def _phrase_scores(query: _Query, phrases: dict[str, tuple[tuple[str, ...], ...]]) -> dict[str, float]:
+    """Keyword -> bonus for its longest phrase found (as consecutive stems) in the question."""
+    scores: dict[str, float] = {}
+    for keyword, keyword_phrases in phrases.items():
+        best = max(
+            (len(phrase) for phrase in keyword_phrases if _contains(query.sequence, phrase)), default=0
+        )
+        if best:
+            scores[keyword] = 6.0 + 3.0 * best
+    return scores
+
+
+def _contains(sequence: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    width = len(phrase)
+    return any(sequence[start : start + width] == phrase for start in range(len(sequence) - width + 1))
+
+
+def _compile(section: dict[str, list[str]]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    return {
+        keyword: tuple(tuple(_stem(word) for word in _words(phrase)) for phrase in phrases)
+        for keyword, phrases in section.items()
+    }
+
+
+@cache
+def _synonym_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
+    return _compile(grounding_vocabulary()["synonyms"])
+
+
+@cache
+def _phi_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
+    return _compile(grounding_vocabulary()["phi"])
+
+
+def _retrievable_phrases(hidden: frozenset[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Synonyms, plus the PHI wording of attributes an option kept (e.g. study date with full dates)."""
+    phrases = dict(_synonym_phrases())
+    for keyword, keyword_phrases in _phi_phrases().items():
+        if keyword not in hidden:
+            phrases[keyword] = phrases.get(keyword, ()) + keyword_phrases
+    return {keyword: value for keyword, value in phrases.items() if keyword not in hidden}
+
+
+def _removed_keywords(profile: DeidProfile | None, options: DeidOptions | None) -> frozenset[str]:
+    return _removed_for(profile or load_basic_profile(), options or DeidOptions())
+
+
+@cache
+def _removed_for(profile: DeidProfile, options: DeidOptions) -> frozenset[str]:
+    return frozenset(
+        rule.keyword
+        for rule in profile.rules.values()
+        if rule.keyword and rule.action(options) in _REMOVED_ACTIONS
+    )
+
+
+@cache
+def _tag_for_keyword(keyword: str) -> int | None:
+    from pydicom.datadict import tag_for_keyword
+
+    return tag_for_keyword(keyword)
+
+
+def _walk(ds: Dataset, path: str = "", depth: int = 0) -> Iterator[tuple[str, int, DataElement]]:
+    if depth == 0:
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None and "TransferSyntaxUID" in meta:
+            yield "(0002,0010)", 0, meta["TransferSyntaxUID"]
+    for elem in ds:
+        if elem.tag.is_private or elem.tag.element == 0:
+            continue
+        where = f"{path}{format_tag(elem.tag)}"
+        if elem.VR == "SQ":
+            for index, item in enumerate(elem.value or ()):
+                yield from _walk(item, f"{where}[{index}].", depth + 1)
+        elif elem.VR not in _SKIPPED_VRS and keyword_for_tag(elem.tag):
+            yield where, depth, elem

@@ -1,0 +1,223 @@
+"""QA evaluation and the ingest benchmark, run through the real pipeline and the real QA service.
+
+Both run in a scratch workspace: a temporary MEDIA_ROOT and MEDICAL_DATA_DIR, and one database
+transaction that is rolled back at the end, so an evaluation leaves no study, user or trail
+event behind (the model's generations are rolled back with it).
+
+Latency is the wall time of one `study_question_ask` call (retrieval, generation, verification,
+storing and trailing the answer), after one untimed warm-up question that loads the model.
+
+Scoring (the format of ../shared/data/dicom_qa/dev_questions.jsonl): a `value` answer is right when
+the expected value appears in it, numbers compared as numbers and text case-insensitively; a
+`phi` answer is right when the original value does not appear in it (as a whole word, so the
+one-letter sex code "F" is not found inside "identification").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.test.utils import override_settings
+
+from medical.corpus import TEST_FILES
+from medical.models import Channel, Study
+
+EVALUATION_DEPARTMENT = "qa-evaluation"
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class QaCase:
+    id: str
+    file: str
+    question: str
+    expected: str
+    kind: str  # value | phi
+
+    @property
+    def path(self) -> Path:
+        candidate = Path(self.file)
+        return candidate if candidate.is_absolute() else TEST_FILES / self.file
+
+
+def load_cases(path: Path | str) -> list[QaCase]:
+    cases = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("kind") not in ("value", "phi"):
+                raise ValueError(f"{path}, line {number}: kind must be 'value' or 'phi'")
+            cases.append(
+                QaCase(
+                    id=str(row.get("id") or number),
+                    file=str(row["file"]),
+                    question=str(row["question"]),
+                    expected=str(row["expected"]),
+                    kind=row["kind"],
+                )
+            )
+    return cases
+
+
+def value_found(expected: str, answer: str) -> bool:
+    if _NUMBER.fullmatch(expected.strip()):
+        target = float(expected)
+        return any(math.isclose(float(found), target, rel_tol=1e-6) for found in _NUMBER.findall(answer))
+    return expected.strip().lower() in answer.lower()
+
+
+def phi_leaked(original: str, answer: str) -> bool:
+    pattern = rf"(?<![A-Za-z0-9]){re.escape(original.strip())}(?![A-Za-z0-9])"
+    return re.search(pattern, answer, flags=re.IGNORECASE) is not None
+
+
+@contextmanager
+def scratch_workspace(*, model_name: str | None = None) -> Iterator[Path]:
+    overrides = {}
+    if model_name:
+        overrides["MEDICAL_QA_MODEL"] = model_name
+    with tempfile.TemporaryDirectory(prefix="medical-scratch-") as root:
+        overrides.update(MEDIA_ROOT=str(Path(root) / "media"), MEDICAL_DATA_DIR=str(Path(root) / "data"))
+        with override_settings(**overrides), transaction.atomic():
+            yield Path(root)
+            transaction.set_rollback(True)
+
+
+def evaluation_user(department: str = EVALUATION_DEPARTMENT):
+    """A clinician of the scratch department (exists only inside the rolled-back transaction)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create(
+        username=f"qa-evaluation-{time.monotonic_ns()}", department=department
+    )
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    user.groups.add(Group.objects.get_or_create(name="clinician")[0])
+    return user
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
+    return round(ordered[index], 1)
+
+
+def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> dict:
+    """Ingest each case's file, ask each question through the QA service, score the answers."""
+    from medical.services import IngestSource, instance_ingest, study_question_ask
+
+    with scratch_workspace(model_name=model_name):
+        user = evaluation_user()
+        source = IngestSource(
+            channel=Channel.EVALUATION,
+            department=EVALUATION_DEPARTMENT,
+            actor="command:eval_dicom_qa",
+            received_from="eval_dicom_qa",
+            previews="skip",
+        )
+        studies: dict[str, int | None] = {}
+        details, latencies = [], []
+        warm_up_ms = None
+        phrasing: Counter[str] = Counter()
+        for case in cases:
+            if case.file not in studies:
+                outcome = instance_ingest(source=source, filename=case.file, data=_read(case.path))
+                studies[case.file] = outcome.study_id
+                if warm_up_ms is None and outcome.study_id is not None:
+                    warm_up_ms = warm_up(user, Study.objects.get(pk=outcome.study_id))
+            study_id = studies[case.file]
+            if study_id is None:
+                details.append(
+                    {
+                        "id": case.id,
+                        "kind": case.kind,
+                        "correct": False,
+                        "answer": "",
+                        "error": "not ingested",
+                    }
+                )
+                continue
+            started = time.perf_counter()
+            asked = study_question_ask(
+                user=user, study=Study.objects.get(pk=study_id), question=case.question
+            )
+            latencies.append((time.perf_counter() - started) * 1000)
+            phrasing[asked.phrasing] += 1
+            correct = (
+                value_found(case.expected, asked.answer)
+                if case.kind == "value"
+                else not phi_leaked(case.expected, asked.answer)
+            )
+            details.append(
+                {
+                    "id": case.id,
+                    "kind": case.kind,
+                    "question": case.question,
+                    "expected": case.expected if case.kind == "value" else "(withheld)",
+                    "answer": asked.answer if case.kind == "value" or correct else "(leaked; not shown)",
+                    "phrasing": asked.phrasing,
+                    "latency_ms": round(latencies[-1], 1),
+                    "correct": correct,
+                }
+            )
+        model = _model_used()
+    value_results = [item["correct"] for item in details if item["kind"] == "value"]
+    return {
+        "questions": len(cases),
+        "value_accuracy": round(sum(value_results) / len(value_results), 4) if value_results else None,
+        "phi_leaks": sum(1 for item in details if item["kind"] == "phi" and not item["correct"]),
+        "answer_latency_ms_p50": percentile(latencies, 0.5),
+        "answer_latency_ms_p95": percentile(latencies, 0.95),
+        "phrasing": {key: phrasing.get(key, 0) for key in ("model", "extractive", "withheld")},
+        "warm_up_ms": warm_up_ms,
+        "model": model,
+        "details": details,
+    }
+
+
+def warm_up(user, study) -> float:
+    """Ask one untimed question first: it loads the model into memory (not an answer latency)."""
+    from medical.services import study_question_ask
+
+    started = time.perf_counter()
+    study_question_ask(user=user, study=study, question="Which modality?")
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _model_used() -> dict | None:
+    from medical import conf
+    from medical.services import model_version
+
+    try:
+        from inference.services import resolve_target
+
+        target = resolve_target(conf.qa_model_name())
+    except Exception:
+        return None
+    return {
+        "name": target.public_name,
+        "version": model_version(target),
+        "parameters": target.model.parameter_count,
+    }
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

@@ -1,0 +1,73 @@
+"""Portal forms: study filters, upload, share, break-glass and burned-in review."""
+
+from __future__ import annotations
+
+from django import forms
+
+from medical import selectors
+from medical.models import Study
+from medical.services.studies import MIN_BREAK_GLASS_REASON
+
+
+class StudyFilterForm(forms.Form):
+    modality = forms.CharField(
+        required=False, max_length=16, widget=forms.TextInput(attrs={"placeholder": "CT"})
+    )
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    text = forms.CharField(required=False, max_length=100, label="Description")
+    patient = forms.CharField(required=False, max_length=64, label="Patient pseudonym")
+    burned_in_review = forms.ChoiceField(
+        required=False, choices=[("", "any"), *Study.BurnedInReview.choices], label="Burned-in review"
+    )
+
+    def filters(self) -> selectors.StudyFilters:
+        if not self.is_valid():
+            return selectors.StudyFilters()
+        return selectors.StudyFilters(**{key: value for key, value in self.cleaned_data.items() if value})
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label="DICOM files or ZIP archives",
+        help_text="Several files at once, or a ZIP of a study folder. Each file is stored or refused on its own.",
+    )
+
+
+class ShareForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Colleague's user name")
+
+
+class BreakGlassForm(forms.Form):
+    instance = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        min_length=MIN_BREAK_GLASS_REASON,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the identified original is needed now. Your name, the reason and the time are trailed.",
+    )
+
+
+class BurnedInReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            (Study.BurnedInReview.CLEARED, "No identifying text in the pixels: models may use this study"),
+            (Study.BurnedInReview.WITHHELD, "Identifying text is burned in: keep it from models"),
+        ],
+        widget=forms.RadioSelect,
+    )

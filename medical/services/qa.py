@@ -1,0 +1,296 @@
+"""Grounded question answering about a study, series or instance.
+
+1. Questions about data that de-identification removed are answered "not available" from the
+   profile alone: the value is gone from the stored copy, and nothing is sent to a model.
+2. Retrieval ranks the attributes of the de-identified header (medical.dicom.retrieve).
+3. The local model phrases an answer from the best few attributes (greedy, prompt-lookup
+   speculative decoding, a short budget). The phrased answer is used only if it states the
+   retrieved value and no number the attributes lack; otherwise the answer is the deterministic
+   sentence built from the attribute ("extractive"). Studies whose pixels may carry burned-in
+   text are kept from the model until a person reviewed them, and are answered extractively.
+4. The question, the answer, the attributes used and the model version are stored and trailed
+   in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import pydicom
+from django.db import transaction
+
+from medical import conf, qa_format, storage
+from medical.dicom import DeidOptions, GroundingAttribute, removed_phi_requested, retrieve
+from medical.models import Instance, Series, Study, StudyQuestion
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+ANSWER_MAX_TOKENS = 48
+RETRIEVAL_DEPTH = 8
+
+
+class QuestionRejected(ValueError):
+    """The question cannot be asked as given (empty, too long, or about another study's image)."""
+
+
+@dataclass(frozen=True)
+class _Phrased:
+    text: str | None
+    model_name: str = ""
+    model_version: str = ""
+    adapter_name: str = ""
+    generation_id: int | None = None
+    note: str = ""
+
+
+def study_question_ask(
+    *,
+    user,
+    study: Study,
+    question: str,
+    series: Series | None = None,
+    instance: Instance | None = None,
+    actor=None,
+) -> StudyQuestion:
+    """Answer `question` about `study` (narrowed to a series or instance) for `user`.
+
+    Raises PolicyDenied (trailed) when the user may not ask about the study, QuestionRejected
+    for an unusable question. Never raises because the model is missing, busy or wrong.
+    """
+    from access.enforcement import check
+
+    started = time.perf_counter()
+    decision = check(user, "ask", study, actor=actor)
+    question = " ".join((question or "").split())
+    if not question:
+        raise QuestionRejected("Ask a question, e.g. 'What is the slice thickness?'.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionRejected(f"Questions are at most {MAX_QUESTION_CHARS} characters long.")
+    target = _target_instance(study, series, instance)
+    fields_ = _answer(user=user, actor=actor, study=study, instance=target, question=question)
+    fields_["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    with transaction.atomic():
+        asked = StudyQuestion.objects.create(
+            study=study,
+            series=target.series if target else series,
+            instance=target,
+            asked_by=user if getattr(user, "pk", None) else None,
+            question=question,
+            **fields_,
+        )
+        _trail(asked, actor=actor if actor is not None else user, policy=decision.policy or "")
+    return asked
+
+
+def _target_instance(study: Study, series: Series | None, instance: Instance | None) -> Instance | None:
+    if instance is not None:
+        if instance.series.study_id != study.pk:
+            raise QuestionRejected("That image is not part of this study.")
+        return instance
+    candidates = Instance.objects.filter(series__study=study).select_related("series")
+    if series is not None:
+        if series.study_id != study.pk:
+            raise QuestionRejected("That series is not part of this study.")
+        candidates = candidates.filter(series=series)
+    return candidates.order_by("series__series_number", "series_id", "instance_number", "pk").first()
+
+
+def _answer(*, user, actor, study: Study, instance: Instance | None, question: str) -> dict:
+    options = _options_of(instance)
+    removed = removed_phi_requested(question, options=options)
+    if removed:
+        names = [_dictionary_name(keyword) for keyword in removed]
+        return _fields(
+            answer=qa_format.removed_sentence(names),
+            grounding=StudyQuestion.Grounding.REMOVED,
+            phrasing=StudyQuestion.Phrasing.WITHHELD,
+            removed_attributes=removed,
+        )
+    if instance is None:
+        return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH)
+    dataset = pydicom.dcmread(storage.media_path(instance.deidentified_file), stop_before_pixels=True)
+    hits = retrieve(question, dataset, top_k=RETRIEVAL_DEPTH, options=options)
+    if not hits:
+        return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH)
+    best = hits[0]
+    if not best.present:
+        return _fields(
+            qa_format.not_recorded_sentence(best), StudyQuestion.Grounding.NOT_RECORDED, attributes=[best]
+        )
+    context = qa_format.context_attributes(hits)
+    extractive = qa_format.value_sentence(best)
+    if not study.usable_by_models:
+        phrased = _Phrased(
+            None, note="burned-in annotation not cleared by a reviewer: answered without the model"
+        )
+    else:
+        phrased = _phrase(user=user, actor=actor, messages=qa_format.prompt_messages(question, context))
+    grounded = phrased.text is not None and qa_format.answer_is_grounded(phrased.text, best, context)
+    note = phrased.note
+    if phrased.text is not None and not grounded:
+        note = "the model's wording did not state the retrieved value; answered from the attribute"
+    return _fields(
+        phrased.text.strip() if grounded else extractive,
+        StudyQuestion.Grounding.ANSWERED,
+        phrasing=StudyQuestion.Phrasing.MODEL if grounded else StudyQuestion.Phrasing.EXTRACTIVE,
+        attributes=context,
+        phrased=phrased,
+        note=note,
+    )
+
+
+def _fields(
+    answer: str,
+    grounding: str,
+    phrasing: str = StudyQuestion.Phrasing.EXTRACTIVE,
+    *,
+    attributes: list[GroundingAttribute] = (),
+    removed_attributes: list[str] = (),
+    phrased: _Phrased | None = None,
+    note: str = "",
+) -> dict:
+    phrased = phrased or _Phrased(None)
+    return {
+        "answer": answer,
+        "grounding": grounding,
+        "phrasing": phrasing,
+        "attributes": [_attribute_dict(attribute) for attribute in attributes],
+        "removed_attributes": list(removed_attributes),
+        "model_name": phrased.model_name,
+        "model_version": phrased.model_version,
+        "adapter_name": phrased.adapter_name,
+        "generation_id": phrased.generation_id,
+        "note": note[:300],
+    }
+
+
+def _attribute_dict(attribute: GroundingAttribute) -> dict:
+    return {
+        "tag": attribute.tag,
+        "keyword": attribute.keyword,
+        "name": attribute.name,
+        "value": attribute.value,
+        "path": attribute.path,
+    }
+
+
+def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
+    from inference.engine.types import GenerationParams
+    from inference.services import completion_create, resolve_target
+
+    name = conf.qa_model_name()
+    try:
+        target = resolve_target(name)
+    except Exception:
+        return _Phrased(None, note=f"the model {name!r} is not registered: answered from the attribute")
+    version = model_version(target)
+    params = GenerationParams(
+        max_tokens=ANSWER_MAX_TOKENS, temperature=0.0, stop=["\n"], speculative="prompt_lookup"
+    )
+    try:
+        completion = completion_create(
+            user=user, target=target, prompt=messages, params=params, endpoint="medical.qa", actor=actor
+        )
+    except Exception as exc:  # PolicyDenied, Overloaded, engine errors: the clinician still gets the value
+        logger.warning("medical QA answered without the model: %s", exc)
+        return _Phrased(
+            None,
+            model_name=target.model.name,
+            model_version=version,
+            note=f"the model could not answer ({type(exc).__name__}): answered from the attribute",
+        )
+    return _Phrased(
+        completion.result.text,
+        model_name=target.model.name,
+        model_version=version,
+        adapter_name=target.adapter.name if target.adapter else "",
+        generation_id=completion.generation.pk,
+    )
+
+
+def model_version(target) -> str:
+    """A short fingerprint of what serves the answers: the weights as stored, and the adapter.
+
+    Local weights are identified by their files' sizes and modification times (no hashing of
+    megabytes per question), so a rebuilt or retrained model gets a new version.
+    """
+    model, adapter = target.model, target.adapter
+    material = {
+        "name": model.name,
+        "location": model.path or f"{model.remote_url}#{model.remote_model}",
+        "quantization": model.quantization,
+        "weights": _file_stamps(model.path),
+        "adapter": [adapter.name, adapter.path, _file_stamps(adapter.path)] if adapter else None,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _file_stamps(directory: str) -> list:
+    if not directory or not os.path.isdir(directory):
+        return []
+    return sorted(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in os.scandir(directory)
+        if entry.is_file() and entry.name.endswith((".safetensors", ".bin", ".json"))
+    )
+
+
+def _options_of(instance: Instance | None) -> DeidOptions:
+    """The options this instance was de-identified with (what it keeps decides what may be answered)."""
+    if instance is None:
+        return conf.deid_options()
+    enabled = set(instance.deid_options)
+    return DeidOptions(**{name: name in enabled for name in _OPTION_FIELDS})
+
+
+_OPTION_FIELDS = frozenset(
+    {
+        "retain_longitudinal_dates",
+        "retain_patient_characteristics",
+        "retain_device_identity",
+        "retain_institution_identity",
+        "retain_uids",
+        "keep_descriptors",
+    }
+)
+
+
+def _dictionary_name(keyword: str) -> str:
+    from pydicom.datadict import dictionary_description, tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return dictionary_description(tag) if tag is not None else keyword
+
+
+def _trail(asked: StudyQuestion, *, actor, policy: str) -> None:
+    from audit.services import record
+
+    record(
+        actor=actor,
+        action="study.ask",
+        resource_type="study",
+        resource_id=asked.study_id,
+        outcome="succeeded",
+        policy=policy,
+        payload={
+            "question_id": asked.pk,
+            "instance_id": asked.instance_id,
+            "question": asked.question,
+            "answer": asked.answer,
+            "grounding": asked.grounding,
+            "phrasing": asked.phrasing,
+            "attributes": [f"{item['tag']} {item['keyword']}" for item in asked.attributes],
+            "removed_attributes": asked.removed_attributes,
+            "model": asked.model_name,
+            "model_version": asked.model_version,
+            "adapter": asked.adapter_name,
+            "generation_id": asked.generation_id,
+            "latency_ms": asked.latency_ms,
+        },
+    )

@@ -1,0 +1,113 @@
+// Study page: choose an image in the viewer, ask about it, and pick up previews as the worker renders them.
+"use strict";
+
+(function () {
+  const root = document.getElementById("study");
+  if (!root) return;
+  const image = document.getElementById("viewer-image");
+  const caption = document.getElementById("viewer-caption");
+  const log = document.getElementById("chat-log");
+  const form = document.getElementById("chat-form");
+  const input = document.getElementById("chat-input");
+  const error = document.getElementById("chat-error");
+  const breakGlassInstance = document.getElementById("break-glass-instance");
+  let selected = image ? image.dataset.instance : null;
+
+  function element(tag, attributes, text) {
+    const node = document.createElement(tag);
+    Object.entries(attributes || {}).forEach(([name, value]) => node.setAttribute(name, value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function show(thumb) {
+    document.querySelectorAll(".thumb").forEach((other) => other.classList.toggle("selected", other === thumb));
+    selected = thumb.dataset.instance;
+    if (breakGlassInstance) breakGlassInstance.value = selected;
+    image.dataset.instance = selected;
+    if (thumb.dataset.previewStatus === "ready") {
+      image.src = thumb.dataset.previewUrl;
+      image.hidden = false;
+      caption.textContent = thumb.dataset.label;
+    } else {
+      image.hidden = true;
+      caption.textContent = thumb.dataset.previewStatus === "pending"
+        ? "Preview is being prepared…" : "No preview for this image.";
+    }
+  }
+
+  document.querySelectorAll(".thumb").forEach((thumb) => thumb.addEventListener("click", () => show(thumb)));
+
+  function phrasingLabel(phrasing) {
+    return { model: "Phrased by the model (verified)", extractive: "Built from the attribute",
+      withheld: "Withheld (removed data)" }[phrasing] || phrasing;
+  }
+
+  function renderAnswer(answer) {
+    const item = element("li", { class: "qa", "data-testid": "qa-item" });
+    const question = element("p", { class: "q" });
+    question.append(element("strong", {}, `${answer.asked_by || "you"}:`), ` ${answer.question}`);
+    item.append(question, element("p", { class: "a", "data-testid": "chat-answer" }, answer.answer));
+    const meta = element("p", { class: "meta" });
+    const tone = answer.phrasing === "model" ? "ok" : answer.phrasing === "withheld" ? "bad" : "muted";
+    meta.append(element("span", { class: `badge ${tone}` }, phrasingLabel(answer.phrasing)));
+    if (answer.model) {
+      const adapter = answer.model.adapter ? `:${answer.model.adapter}` : "";
+      meta.append(" ", element("span", { class: "muted" }, `model ${answer.model.name}${adapter} v${answer.model.version}`));
+    }
+    item.append(meta);
+    if (answer.attributes.length) {
+      const table = element("table", { class: "cited" });
+      const body = element("tbody");
+      answer.attributes.forEach((attribute) => {
+        const row = element("tr", { "data-testid": "cited-attribute" });
+        const tag = element("td");
+        tag.append(element("code", {}, attribute.tag));
+        row.append(tag, element("td", {}, attribute.keyword), element("td", {}, attribute.value || "(not recorded)"));
+        body.append(row);
+      });
+      table.append(body);
+      item.append(table);
+    }
+    log.append(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question) return;
+    const button = form.querySelector("button");
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      const body = { question };
+      if (selected) body.instance_id = Number(selected);
+      renderAnswer(await Suite.postJSON(root.dataset.askUrl, body));
+      input.value = "";
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      button.disabled = false;
+      input.focus();
+    }
+  });
+
+  if (root.dataset.previewsPending === "true") {
+    Suite.poll(root.dataset.studyUrl, 1500, (study) => {
+      let pending = false;
+      study.series.forEach((series) => series.instances.forEach((instance) => {
+        const thumb = document.querySelector(`.thumb[data-instance="${instance.id}"]`);
+        if (!thumb) return;
+        pending = pending || instance.preview_status === "pending";
+        if (thumb.dataset.previewStatus === instance.preview_status) return;
+        thumb.dataset.previewStatus = instance.preview_status;
+        if (instance.preview_url) {
+          thumb.replaceChildren(element("img", { src: instance.preview_url, alt: "" }));
+        }
+        if (thumb.classList.contains("selected")) show(thumb);
+      }));
+      return pending;
+    });
+  }
+})();

@@ -1,0 +1,30 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class MeView(APIView):
+    """Who am I: the authenticated user's roles and ABAC attributes."""
+
+    class Output(serializers.Serializer):
+        username = serializers.CharField()
+        full_name = serializers.CharField()
+        roles = serializers.ListField(child=serializers.CharField())
+        department = serializers.CharField()
+        site = serializers.CharField()
+        certifications = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses=Output)
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {
+            "username": user.username,
+            "full_name": user.get_full_name(),
+            "roles": [role.value for role in user.roles],
+            "department": user.department,
+            "site": user.site,
+            "certifications": user.certifications,
+        }
+        return Response(self.Output(data).data)

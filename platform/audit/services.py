@@ -1,0 +1,219 @@
+"""Writes to the decision trail.
+
+`record(...)` appends one event. Call it inside the database transaction of the decision it
+records: it joins that transaction, so a rollback removes the event with the decision, and a
+committed decision always has its event. Appends to one chain serialise on the chain's head
+row (SELECT ... FOR UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions already take the
+write lock at BEGIN), which keeps sequence numbers gapless across processes. The lock is held
+until the caller's transaction ends, so keep those transactions short.
+
+`checkpoint_create(...)` signs a chain's head with the vault's signing key.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import IntegrityError, router, transaction
+from django.utils import timezone
+
+from audit.actors import resolve_actor
+from audit.canonical import PayloadError, canonical_json, checkpoint_message
+from audit.models import ChainHead, Checkpoint, Event, Outcome
+from audit.verification import verify_chain
+
+DEFAULT_CHAIN = "suite"
+CHAIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+
+
+class TrailIntegrityError(Exception):
+    """The trail is broken, so the service refuses to sign over it. Run `manage.py verify_trail`."""
+
+
+def record(
+    *,
+    actor,
+    action: str,
+    resource_type: str,
+    resource_id: str | int = "",
+    outcome: str,
+    policy: str = "",
+    payload: dict | None = None,
+    chain: str = DEFAULT_CHAIN,
+) -> Event:
+    """Append an event to `chain` and return it.
+
+    actor: a User, a DRF Token (API access), None or AnonymousUser, or a system actor string
+    such as "task:tuning.run_job" or "scp:SUITE". outcome: one of Outcome (allowed, denied,
+    succeeded, failed). payload: what the decision was based on; a dict of JSON values, with
+    Decimal, datetime, date and UUID converted deterministically (see audit.canonical).
+    Never put secrets (passwords, tokens, keys) in it.
+    """
+    resolved = resolve_actor(actor)
+    _validate_chain(chain)
+    action = _required_text("action", action, 128)
+    resource_type = _required_text("resource_type", resource_type, 64)
+    resource_id = _optional_text("resource_id", resource_id, 255)
+    policy = _optional_text("policy", policy, 255)
+    if outcome not in Outcome.values:
+        raise ValueError(f"outcome {outcome!r} is not one of {', '.join(Outcome.values)}.")
+    if payload is not None and not isinstance(payload, Mapping):
+        raise PayloadError(f"payload must be a dict, not {type(payload).__name__}.")
+    payload_json = canonical_json(payload or {})
+
+    using = router.db_for_write(Event)
+    # No savepoint: if the write fails inside the caller's transaction, that whole transaction
+    # must roll back, so a decision can never commit without its event.
+    with transaction.atomic(using=using, savepoint=False):
+        head = _locked_head(chain, using)
+        event = Event(
+            chain=chain,
+            sequence=head.sequence + 1,
+            timestamp=timezone.now(),
+            actor_user=resolved.user,
+            actor_kind=resolved.kind,
+            actor_label=resolved.label,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            outcome=str(outcome),
+            policy=policy,
+            payload_json=payload_json,
+            prev_hash=head.head_hash,
+        )
+        event.hash = event.computed_hash()
+        event._written_by_trail_service = True
+        event.save(force_insert=True, using=using)
+        ChainHead.objects.using(using).filter(chain=chain).update(
+            sequence=event.sequence, head_hash=event.hash, updated_at=event.timestamp
+        )
+    return event
+
+
+def _locked_head(chain: str, using: str) -> ChainHead:
+    heads = ChainHead.objects.using(using).select_for_update()
+    try:
+        return heads.get(chain=chain)
+    except ChainHead.DoesNotExist:
+        # First event of a new chain: ON CONFLICT DO NOTHING lets concurrent first writers race
+        # safely; the loser then waits on the winner's row lock below.
+        ChainHead.objects.using(using).bulk_create([ChainHead(chain=chain)], ignore_conflicts=True)
+        return heads.get(chain=chain)
+
+
+def checkpoint_create(*, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
+    """Sign `chain`'s current head. None when nothing was appended since the last checkpoint.
+
+    The events since the previous checkpoint are verified first: the service never signs over a
+    broken chain (it raises TrailIntegrityError instead).
+    """
+    from vault.keys import get_key_provider
+
+    _validate_chain(chain)
+    provider = get_key_provider()
+    # Fetch (and on first use create, which is itself trailed) the key before reading the head.
+    signing_key = provider.signing_key(checkpoint_key_name())
+    head = ChainHead.objects.filter(chain=chain).first()
+    if head is None or head.sequence == 0:
+        return None
+    previous = Checkpoint.objects.filter(chain=chain).order_by("-size").first()
+    if previous and previous.size >= head.sequence:
+        return None
+    verification = verify_chain(
+        chain,
+        up_to=head.sequence,
+        resume_after=(previous.size, previous.head_hash) if previous else None,
+        check_checkpoints=False,
+    )
+    if not verification.ok:
+        raise TrailIntegrityError(f"Refusing to sign chain {chain!r}: {verification.problem.message}")
+    if verification.last_sequence != head.sequence or verification.last_hash != head.head_hash:
+        raise TrailIntegrityError(
+            f"Refusing to sign chain {chain!r}: its head row does not match its events."
+        )
+
+    signed_at = timezone.now()
+    message = checkpoint_message(
+        chain=chain,
+        size=head.sequence,
+        head_hash=head.head_hash,
+        signed_at=signed_at,
+        algorithm=signing_key.algorithm,
+        key_id=signing_key.key_id,
+    )
+    checkpoint = Checkpoint(
+        chain=chain,
+        size=head.sequence,
+        head_hash=head.head_hash,
+        signed_at=signed_at,
+        key_provider=provider.name,
+        key_name=signing_key.name,
+        key_id=signing_key.key_id,
+        algorithm=signing_key.algorithm,
+        signature=base64.b64encode(signing_key.sign(message)).decode("ascii"),
+    )
+    checkpoint._written_by_trail_service = True
+    try:
+        with transaction.atomic():
+            checkpoint.save(force_insert=True)
+    except IntegrityError:
+        return None  # another worker signed this very size a moment ago
+    return checkpoint
+
+
+def checkpoint_all_chains() -> list[Checkpoint]:
+    """One new checkpoint per chain that grew since its last one (the periodic task)."""
+    from vault.keys import get_key_provider
+
+    # First use creates the key, which is trailed: do it before listing the chains to sign.
+    get_key_provider().signing_key(checkpoint_key_name())
+    chains = ChainHead.objects.order_by("chain").values_list("chain", flat=True)
+    return [checkpoint for chain in chains if (checkpoint := checkpoint_create(chain=chain))]
+
+
+def checkpoint_key_name() -> str:
+    return getattr(settings, "AUDIT_SIGNING_KEY", "audit-checkpoints")
+
+
+def _validate_chain(chain: str) -> None:
+    if not isinstance(chain, str) or not CHAIN_NAME_PATTERN.match(chain):
+        raise ValueError(f"chain {chain!r} must be 1-64 lowercase letters, digits, '.', '_', ':' or '-'.")
+
+
+def _required_text(name: str, value: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string.")
+    return _optional_text(name, value, max_length)
+
+
+def _optional_text(name: str, value: str | int | uuid.UUID, max_length: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | uuid.UUID):
+        raise TypeError(f"{name} must be a string, an integer or a UUID, not {type(value).__name__}.")
+    text = str(value)
+    if len(text) > max_length:
+        raise ValueError(f"{name} is {len(text)} characters long; the trail stores at most {max_length}.")
+    return text
+
+
+def trail_export_log(
+    *,
+    actor,
+    export_format: str,
+    chain: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Event:
+    """Trail the export of the trail itself: who took which slice of it, in which format."""
+    return record(
+        actor=actor,
+        action="trail.export",
+        resource_type="trail",
+        resource_id=chain or "*",
+        outcome="succeeded",
+        payload={"format": export_format, "since": since, "until": until},
+    )

@@ -1,0 +1,87 @@
+"""Portal pages of the decision trail, for auditors and compliance officers."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from audit.actors import actor_from_request
+from audit.export import export_response
+from audit.forms import EventFilterForm, ExportForm
+from audit.models import Event
+from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, can_export_trail, check_trail_access
+from audit.selectors import chain_names, checkpoints_for, events_for, events_for_export
+from audit.services import trail_export_log
+from audit.verification import verify_chain
+
+PAGE_SIZE = 50
+
+
+def _require(request: HttpRequest, action: str, chain: str = "*") -> None:
+    if not check_trail_access(request, action=action, chain=chain):
+        raise PermissionDenied(DENIAL_MESSAGES[action])
+
+
+@login_required
+@require_GET
+def event_list(request: HttpRequest) -> HttpResponse:
+    _require(request, READ)
+    form = EventFilterForm(request.GET)
+    events = events_for(request.user, **form.cleaned_data) if form.is_valid() else Event.objects.none()
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    export_filters = {key: filters[key] for key in ("chain", "since", "until") if filters.get(key)}
+    context = {
+        "form": form,
+        "page_obj": page,
+        "filter_query": filters.urlencode(),
+        "export_filters": export_filters,
+        "can_export": can_export_trail(request.user),
+    }
+    return render(request, "audit/event_list.html", context)
+
+
+@login_required
+@require_GET
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, READ)
+    event = get_object_or_404(events_for(request.user), pk=pk)
+    context = {
+        "event": event,
+        "payload_pretty": json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True),
+        "verification": verify_chain(event.chain, up_to=event.sequence),
+    }
+    return render(request, "audit/event_detail.html", context)
+
+
+@login_required
+@require_GET
+def trail_verify(request: HttpRequest) -> HttpResponse:
+    _require(request, READ)
+    results = [(verify_chain(name), checkpoints_for(name).first()) for name in chain_names()]
+    return render(request, "audit/verify.html", {"results": results})
+
+
+@login_required
+@require_GET
+def trail_export(request: HttpRequest) -> HttpResponse:
+    form = ExportForm(request.GET)
+    _require(request, EXPORT, chain=request.GET.get("chain") or "*")
+    if not form.is_valid():
+        return HttpResponse(
+            "Invalid export request: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            status=400,
+            content_type="text/plain",
+        )
+    export_format = form.cleaned_data["format"] or "jsonl"
+    filters = {key: form.cleaned_data[key] or None for key in ("chain", "since", "until")}
+    trail_export_log(actor=actor_from_request(request), export_format=export_format, **filters)
+    events = events_for_export(request.user, **filters)
+    return export_response(events, export_format)

@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand
+
+from suite import env
+
+
+class Command(BaseCommand):
+    help = "Run a Celery worker for the suite on the configured broker (filesystem by default, Redis in production)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--concurrency", type=int, default=env.env_int("SUITE_WORKER_CONCURRENCY", 2, minimum=1)
+        )
+        parser.add_argument(
+            "--beat", action="store_true", help="Also run the periodic-task scheduler (one per site)."
+        )
+        parser.add_argument("--loglevel", default="INFO")
+        parser.add_argument("--hostname", default=None, help="Worker node name (default: suite@<host>).")
+
+    def handle(self, *args, **options):
+        from django.conf import settings
+
+        from suite.celery import app
+
+        argv = [
+            "worker",
+            f"--loglevel={options['loglevel']}",
+            f"--concurrency={options['concurrency']}",
+            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if options["hostname"]:
+            argv.append(f"--hostname={options['hostname']}")
+        if options["beat"]:
+            argv += ["--beat", f"--schedule={settings.VAR_DIR / 'celerybeat-schedule'}"]
+        app.worker_main(argv=argv)

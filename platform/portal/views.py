@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+from rest_framework.authtoken.models import Token
+
+from accounts.roles import Role
+from portal.homes import ROLE_HOMES
+from portal.navigation import items_for
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    role = request.user.primary_role
+    if role is None:
+        return render(request, "portal/no_role.html", status=200)
+    return redirect("portal:role_home", role=role.value)
+
+
+@login_required
+def role_home(request: HttpRequest, role: str) -> HttpResponse:
+    try:
+        role_enum = Role(role)
+    except ValueError:
+        raise Http404("No such role.") from None
+    if not request.user.has_role(role_enum):
+        from audit.actors import actor_from_request
+        from audit.services import record
+
+        record(
+            actor=actor_from_request(request),
+            action="portal.role_home",
+            resource_type="portal",
+            resource_id=f"home:{role_enum.value}",
+            outcome="denied",
+            payload={"reason": f"the account lacks the role {role_enum.value}", "path": request.path},
+        )
+        raise PermissionDenied(
+            f"This page is for the {role_enum.label} role, which your account does not have."
+        )
+    context = {
+        "role": role_enum,
+        "summary": ROLE_HOMES[role_enum],
+        "cards": [item for item in items_for(request.user) if item["description"]],
+        "other_roles": [r for r in request.user.roles if r != role_enum],
+    }
+    return render(request, "portal/home.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_token(request: HttpRequest) -> HttpResponse:
+    """Show or rotate the user's API token (used by scripts and OpenAI-compatible clients)."""
+    token = Token.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        if token:
+            token.delete()
+        token = Token.objects.create(user=request.user)
+        _trail_token_rotation(request.user)
+    return render(request, "portal/api_token.html", {"token": token})
+
+
+def _trail_token_rotation(user) -> None:
+    from audit.services import record
+
+    record(
+        actor=user, action="api_token.rotate", resource_type="user", resource_id=user.pk, outcome="succeeded"
+    )
+
+
+def error_403(request: HttpRequest, exception=None) -> HttpResponse:
+    message = str(exception) if exception and str(exception) else ""
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+def error_404(request: HttpRequest, exception=None) -> HttpResponse:
+    return render(request, "404.html", status=404)

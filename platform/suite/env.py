@@ -1,0 +1,147 @@
+"""Typed readers for environment variables.
+
+Every reader raises ImproperlyConfigured naming the variable and the accepted form, so a bad
+value stops start-up with a message a person can act on instead of a stack trace deep in Django.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip()
+
+
+def env_str(name: str, default: str) -> str:
+    value = _raw(name)
+    return default if value in (None, "") else value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off."
+    )
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = _raw(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum {minimum}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={number} is above the maximum {maximum}.")
+    return number
+
+
+def env_bytes(name: str, default: int) -> int:
+    """A size such as 512MiB, 2GiB, 1.5GB or a plain number of bytes."""
+    value = _raw(name)
+    if value in (None, ""):
+        return default
+    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "gb": 10**9, "b": 1, "": 1}
+    lowered = value.lower().replace(" ", "")
+    number_part = lowered.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = lowered[len(number_part) :]
+    try:
+        return int(float(number_part) * units[unit])
+    except (KeyError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a size: write e.g. 512MiB, 2GiB or 1000000."
+        ) from None
+
+
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_path(name: str, default: Path, *, base: Path) -> Path:
+    value = _raw(name)
+    if value in (None, ""):
+        return default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def database_config(name: str, default_url: str) -> dict:
+    import dj_database_url
+
+    url = env_str(name, default_url)
+    scheme = urlparse(url).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+        raise ImproperlyConfigured(
+            f"{name}={url!r}: unsupported scheme {scheme!r}. Use sqlite:///path/to/db.sqlite3 or "
+            "postgres://user@host:5432/dbname."
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except Exception as exc:  # dj_database_url raises several kinds on malformed input
+        raise ImproperlyConfigured(f"{name}={url!r} could not be parsed: {exc}") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name}={url!r} names no database.")
+    return config
+
+
+def broker_url(name: str, default_url: str) -> str:
+    url = env_str(name, default_url)
+    scheme = urlparse(url).scheme
+    if scheme not in {"filesystem", "redis", "rediss", "memory"}:
+        raise ImproperlyConfigured(
+            f"{name}={url!r}: unsupported broker. Use filesystem:// (embedded, no server) or "
+            "redis://host:6379/0."
+        )
+    return url
+
+
+def secret_key(name: str, key_file: Path) -> str:
+    """The secret from the environment, else one generated once into key_file (mode 0600)."""
+    value = _raw(name)
+    if value:
+        return value
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # another process made it first (web and worker start together)
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(64))
+    for _ in range(50):
+        value = key_file.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise ImproperlyConfigured(f"{key_file} is empty: delete it to generate a new secret key.")

@@ -1,0 +1,232 @@
+"""Suite settings: one module, driven by environment variables with safe embedded defaults.
+
+Every variable is listed in README.md (Configuration). Defaults run everything on this machine:
+SQLite and a filesystem Celery broker under var/, local models under var/models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from suite import env
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+VAR_DIR = env.env_path("SUITE_VAR_DIR", BASE_DIR / "var", base=BASE_DIR)
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env.secret_key("DJANGO_SECRET_KEY", VAR_DIR / "secret_key")
+ALLOWED_HOSTS = env.env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "django_celery_results",
+    "django_celery_beat",
+    # platform
+    "accounts",
+    "access",
+    "audit",
+    "vault",
+    "portal",
+    # shared LLM layer
+    "inference",
+    "inference.tuning",
+    # industry apps
+    "medical",
+    "finance",
+    "manufacturing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "suite.urls"
+WSGI_APPLICATION = "suite.wsgi.application"
+ASGI_APPLICATION = "suite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- database --------------------------------------------------------------------------
+DATABASES = {"default": env.database_config("DATABASE_URL", f"sqlite:///{VAR_DIR / 'suite.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE transactions take the write lock up front, so concurrent writers queue
+        # instead of failing with "database is locked" half-way through.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file (not :memory:) so worker and server subprocesses started by tests share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_suite.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.env_str("SUITE_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- files -----------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+MEDIA_ROOT = env.env_path("MEDIA_ROOT", VAR_DIR / "media", base=BASE_DIR)
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Tests and `runserver` serve static files straight from the apps (no collectstatic needed).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+MODEL_ROOT = env.env_path("MODEL_ROOT", VAR_DIR / "models", base=BASE_DIR)
+# Loaded model weights are kept per process up to this budget (least recently used evicted first).
+INFERENCE_MODEL_MEMORY_BUDGET = env.env_bytes("INFERENCE_MODEL_MEMORY_BUDGET", 4 * 2**30)
+# Conversation KV caches (multi-turn reuse) are kept up to this budget.
+INFERENCE_KV_CACHE_BUDGET = env.env_bytes("INFERENCE_KV_CACHE_BUDGET", 512 * 2**20)
+# What a served completion leaves behind besides digests: "encrypted" (sealed by the vault) or "none".
+INFERENCE_STORE_TEXT = env.env_choice("INFERENCE_STORE_TEXT", "encrypted", ["encrypted", "none"])
+# The access policy (YAML). A malformed file stops start-up and fails `manage.py check`, naming the line.
+ACCESS_POLICY_FILE = env.env_path(
+    "ACCESS_POLICY_FILE", BASE_DIR / "platform" / "access" / "policies" / "default.yaml", base=BASE_DIR
+)
+# Reference data (../shared/data): read by tests, benchmarks and the demo-model corpus; never downloaded.
+SHARED_DATA_DIR = env.env_path("SUITE_SHARED_DATA", BASE_DIR.parent / "shared" / "data", base=BASE_DIR)
+
+# --- API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: an unauthenticated API call then gets 401 with WWW-Authenticate, not 403.
+        "accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Suite API",
+    "DESCRIPTION": "On-premise AI for regulated industries.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery ----------------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("queue", "processed", "control"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    # Long fine-tune jobs: a message must not be redelivered while its task still runs.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60)
+    }
+CELERY_IMPORTS = ["suite.tasks"]  # project-level tasks; apps are autodiscovered
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = env.env_str("CELERY_QUEUE", "suite")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# Signed checkpoints of the decision trail (copied into django_celery_beat when beat starts).
+AUDIT_CHECKPOINT_MINUTES = env.env_int("AUDIT_CHECKPOINT_MINUTES", 15, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint-trail": {"task": "audit.checkpoint_trail", "schedule": AUDIT_CHECKPOINT_MINUTES * 60.0},
+    # Requeue (resume from checkpoint) or fail fine-tune jobs whose worker stopped heart-beating.
+    "tuning-reap-jobs": {"task": "tuning.reap_jobs", "schedule": 60.0},
+}
+# Key provider for envelope encryption and signing: "local" (files in VAULT_KEY_DIR, 0600) or a dotted path.
+VAULT_KEY_PROVIDER = env.env_str("VAULT_KEY_PROVIDER", "local")
+VAULT_KEY_DIR = env.env_path("VAULT_KEY_DIR", VAR_DIR / "keys", base=BASE_DIR)
+
+# --- security --------------------------------------------------------------------------
+# Behind a TLS-terminating proxy in production set SUITE_HTTPS=true.
+SUITE_HTTPS = env.env_bool("SUITE_HTTPS", False)
+SESSION_COOKIE_SECURE = SUITE_HTTPS
+CSRF_COOKIE_SECURE = SUITE_HTTPS
+SECURE_SSL_REDIRECT = SUITE_HTTPS
+SECURE_HSTS_SECONDS = env.env_int("SUITE_HSTS_SECONDS", 31536000 if SUITE_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SUITE_HTTPS
+SECURE_HSTS_PRELOAD = SUITE_HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SUITE_HTTPS else None
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.env_int("SUITE_SESSION_SECONDS", 8 * 3600, minimum=300)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.env_str("SUITE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

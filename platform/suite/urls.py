@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from accounts.api import MeView
+from inference.views_metrics import prometheus
+from suite import health
+
+api_patterns = [
+    path("me/", MeView.as_view(), name="api-me"),
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", prometheus, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("v1/", include("inference.api_urls")),
+    path("models/", include("inference.urls")),
+    path("audit/", include("audit.urls")),
+    path("access/", include("access.urls")),
+    path("api/access/", include("access.api_urls")),
+    path("api/audit/", include("audit.api_urls")),
+    path("api/", include(api_patterns)),
+    path("medical/", include("medical.urls")),
+    path("api/medical/", include("medical.api_urls")),
+    path("tuning/", include("inference.tuning.urls")),
+    path("api/tuning/", include("inference.tuning.api_urls")),
+    path("", include("portal.urls")),
+]
+
+handler403 = "portal.views.error_403"
+handler404 = "portal.views.error_404"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the Debian packages the suite's tests need, once. Idempotent and quiet when all are present.
+set -euo pipefail
+needed=()
+[ -x /usr/bin/chromium ] || needed+=(chromium)
+[ ${#needed[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing system packages: ${needed[*]} (and no apt-get here): install them, then rerun." >&2
+  exit 1
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "Installing system packages: ${needed[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+echo "System packages installed."

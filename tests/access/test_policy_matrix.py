@@ -1,0 +1,177 @@
+"""Who may do what: the seed example and the default policy, role by role.
+
+The expected answers are written out from the semantics in POLICY.md, not computed by decide().
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from access.decisions import decide
+from access.loader import load_policy_file
+from access.policy import DEFAULT_POLICY_FILE
+from access.resources import Resource
+from accounts.roles import Role
+from tests.access.conftest import DATA
+
+ROLES = [role.value for role in Role]
+SEED = load_policy_file(DATA / "seed.yaml")
+DEFAULT = load_policy_file(DEFAULT_POLICY_FILE)
+
+# --- the seed example: radiologist_access ----------------------------------------------------
+# Allowed exactly when: radiologist, department radiology, board certified, predict or fine_tune.
+SEED_ALLOWED = {
+    ("radiologist", "predict", "radiology", True),
+    ("radiologist", "fine_tune", "radiology", True),
+}
+SEED_CASES = list(
+    itertools.product(ROLES, ["predict", "fine_tune", "promote"], ["radiology", "cardiology"], [True, False])
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "action", "department", "certified"), SEED_CASES)
+def test_seed_policy_matrix(make_user, role, action, department, certified):
+    user = make_user(role, department=department, certifications=["board_certified"] if certified else [])
+    decision = decide(user, action, "model:medical_qa", policy=SEED)
+    assert decision.allowed is ((role, action, department, certified) in SEED_ALLOWED)
+    assert decision.policy == ("radiologist_access" if decision.allowed else None)
+    # The rule names one model only.
+    assert not decide(user, action, "model:medical_qa_v2", policy=SEED).allowed
+
+
+@pytest.mark.django_db
+def test_seed_denial_explains_the_failed_condition(make_user):
+    user = make_user(Role.RADIOLOGIST, department="radiology", certifications=[])
+    decision = decide(user, "predict", "model:medical_qa", policy=SEED)
+    assert not decision.allowed
+    failed = [(c.condition, c.actual) for c in decision.conditions if not c.passed]
+    assert failed == [("certification: board_certified", "(none)")]
+    assert "certification: board_certified" in decision.reason
+
+
+# --- the default policy ---------------------------------------------------------------------
+# For each (resource type, action): the roles allowed when the resource belongs to the user's
+# own department/team/site ("same"), and those allowed whatever it belongs to ("any").
+# "certified": roles allowed whatever the owner, but only with the board_certified certification.
+SAME, ANY, CERTIFIED = "same", "any", "certified"
+DEFAULT_EXPECTED = {
+    ("study", "view"): {SAME: {"radiologist", "clinician"}, ANY: set()},
+    ("study", "ask"): {SAME: {"radiologist", "clinician"}, ANY: set()},
+    ("study", "upload"): {SAME: {"radiologist"}, ANY: set()},
+    ("study", "share"): {SAME: {"radiologist"}, ANY: set()},
+    ("study", "break_glass"): {SAME: set(), ANY: set(), CERTIFIED: {"radiologist"}},
+    ("case", "view"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("case", "triage"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("case", "close"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("case", "sar"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("case", "share"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("alert", "triage"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("transaction", "screen"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("sar", "sar"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("work_order", "view"): {SAME: {"maintenance_engineer"}, ANY: set()},
+    ("work_order", "file"): {SAME: {"maintenance_engineer"}, ANY: set()},
+    ("work_order", "close"): {SAME: {"maintenance_engineer"}, ANY: set()},
+    ("asset", "view"): {SAME: {"maintenance_engineer"}, ANY: set()},
+}
+# Which attribute ties a resource to a user, and the user's value vs another value.
+OWNERSHIP = {
+    "study": ("department", "radiology", "cardiology"),
+    "case": ("department", "aml-eu", "aml-us"),
+    "alert": ("department", "aml-eu", "aml-us"),
+    "transaction": ("department", "aml-eu", "aml-us"),
+    "sar": ("department", "aml-eu", "aml-us"),
+    "work_order": ("site", "site-a", "site-b"),
+    "asset": ("site", "site-a", "site-b"),
+}
+DEFAULT_CASES = [
+    (rtype, action, role, ownership, certified)
+    for (rtype, action) in DEFAULT_EXPECTED
+    for role in ROLES
+    for ownership in ("same", "other")
+    for certified in (True, False)
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("resource_type", "action", "role", "ownership", "certified"), DEFAULT_CASES)
+def test_default_policy_matrix_for_owned_resources(
+    make_user, resource_type, action, role, ownership, certified
+):
+    attribute, users_value, other_value = OWNERSHIP[resource_type]
+    user = make_user(
+        role, certifications=["board_certified"] if certified else [], **{attribute: users_value}
+    )
+    resource = Resource(resource_type, "r1", {attribute: users_value if ownership == "same" else other_value})
+    expected = DEFAULT_EXPECTED[(resource_type, action)]
+    allowed = (
+        role in expected[ANY]
+        or (ownership == "same" and role in expected[SAME])
+        or (certified and role in expected.get(CERTIFIED, set()))
+    )
+    assert decide(user, action, resource, policy=DEFAULT).allowed is allowed
+
+
+# Resources named by string (no attributes): (resource, action) -> roles allowed.
+DEFAULT_NAMED = {
+    ("model:medical_qa", "predict"): {"clinician", "radiologist", "ml_engineer"},
+    ("model:medical_qa", "fine_tune"): {"ml_engineer"},
+    ("model:medical_qa", "promote"): {"ml_engineer"},
+    ("model:finance_screening", "predict"): {"compliance_officer", "ml_engineer"},
+    ("model:manufacturing_rul", "predict"): {"maintenance_engineer", "ml_engineer"},
+    ("model:finance_screening", "fine_tune"): {"ml_engineer"},
+    ("trail:suite", "read"): {"auditor", "admin", "compliance_officer"},
+    ("trail:suite", "export"): {"auditor", "admin"},
+    ("policy:suite", "explain"): {"auditor", "admin"},
+    ("policy:suite", "reload"): {"admin"},
+    ("user:someone", "manage"): {"admin"},
+    ("portal:medical", "view"): {"clinician", "radiologist"},
+    ("portal:trail", "view"): {"auditor", "admin", "compliance_officer"},
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("resource", "action", "role"), [(*key, role) for key in DEFAULT_NAMED for role in ROLES]
+)
+def test_default_policy_matrix_for_named_resources(make_user, resource, action, role):
+    user = make_user(role, department="radiology", site="site-a", certifications=["board_certified"])
+    assert decide(user, action, resource, policy=DEFAULT).allowed is (
+        role in DEFAULT_NAMED[(resource, action)]
+    )
+
+
+@pytest.mark.django_db
+def test_deny_overrides_allow_for_a_user_with_two_roles(make_user):
+    user = make_user(Role.ADMIN, Role.RADIOLOGIST, department="radiology")
+    study = Resource("study", "s1", {"department": "radiology"})
+    decision = decide(user, "view", study, policy=DEFAULT)
+    assert not decision.allowed
+    assert decision.policy == "administrators_never_see_patient_data"
+    allow_rule = next(e for e in decision.evaluations if e.rule == "radiologist_department_studies")
+    assert allow_rule.applies  # it applied, and lost
+
+
+@pytest.mark.django_db
+def test_nobody_without_a_rule(make_user, django_user_model):
+    superuser = django_user_model.objects.create_superuser("root", "root@example.org", "x" * 16)
+    assert not decide(superuser, "read", "trail:suite", policy=DEFAULT).allowed  # no superuser bypass
+    inactive = make_user(Role.AUDITOR, is_active=False)
+    assert not decide(inactive, "read", "trail:suite", policy=DEFAULT).allowed
+    from django.contrib.auth.models import AnonymousUser
+
+    decision = decide(AnonymousUser(), "read", "trail:suite", policy=DEFAULT)
+    assert not decision.allowed and "Not signed in" in decision.reason
+    empty_department = make_user(Role.CLINICIAN, department="")
+    # An empty attribute never matches, not even another empty one.
+    assert not decide(empty_department, "view", Resource("study", "s", {"department": ""}), policy=DEFAULT)
+    # An action outside the vocabulary (a typo in code) is denied, and the reason says why.
+    typo = decide(empty_department, "veiw", Resource("study", "s", {}), policy=DEFAULT)
+    assert not typo.allowed and "'veiw' is not an action on study resources" in typo.reason
+    # A resource without the attribute a condition needs: the condition fails.
+    clinician = make_user(Role.CLINICIAN, department="radiology")
+    missing = decide(clinician, "view", Resource("study", "s", {}), policy=DEFAULT)
+    assert not missing.allowed
+    assert any(c.actual == "(the resource has no such attribute)" for c in missing.conditions)

@@ -1,0 +1,241 @@
+"""The ingest pipeline on every file shipped in the pydicom wheel, through the service and the API."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pydicom
+import pytest
+from django.test import override_settings
+
+from audit.models import Event
+from medical import storage
+from medical.dicom import DeidOptions, DicomRejected, load_basic_profile, pseudonymize_uid, read_dicom
+from medical.keys import dicom_uid_key
+from medical.models import Instance, Patient, QuarantinedFile, Series, Study
+from tests.medical.dicom_files import all_test_files, file_bytes
+from tests.medical.test_dicom_validation import BROKEN
+
+ALL_FILES = all_test_files()
+
+
+def _readable(relative: str) -> bool:
+    try:
+        read_dicom(file_bytes(relative), filename=relative)
+    except DicomRejected:
+        return False
+    return True
+
+
+def _row_counts() -> tuple[int, ...]:
+    return tuple(model.objects.count() for model in (Patient, Study, Series, Instance, QuarantinedFile))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("relative", ALL_FILES)
+def test_every_shipped_file_is_stored_or_quarantined_whole(relative, ingest):
+    before = _row_counts()
+    outcome = ingest(relative)
+    after = _row_counts()
+    if _readable(relative):
+        assert outcome.status == "stored", outcome.reason
+        instance = Instance.objects.select_related("series__study").get(pk=outcome.instance_id)
+        assert after[0] - before[0] in (0, 1)  # the pseudonymous patient may be known already
+        assert after[1:] == (before[1] + 1, before[2] + 1, before[3] + 1, before[4])
+        stored = storage.read_media(instance.deidentified_file)
+        assert hashlib.sha256(stored).hexdigest() == instance.deidentified_sha256
+        assert pydicom.dcmread(io.BytesIO(stored)).PatientIdentityRemoved == "YES"
+        assert Event.objects.filter(action="study.ingest", resource_id=str(instance.series.study_id)).exists()
+    else:
+        assert outcome.status == "rejected" and outcome.reason
+        assert after[:4] == before[:4], "a refused file left rows behind"
+        quarantined = QuarantinedFile.objects.get(pk=outcome.quarantine_id)
+        assert quarantined.reason == outcome.reason
+        assert quarantined.sha256 == hashlib.sha256(file_bytes(relative)).hexdigest()
+        event = Event.objects.get(
+            action="study.ingest", resource_type="quarantine", resource_id=str(quarantined.pk)
+        )
+        assert event.outcome == "failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("relative", "reason"), sorted(BROKEN.items()))
+def test_deliberately_broken_files_are_quarantined_with_their_reason(relative, reason, ingest):
+    outcome = ingest(relative)
+    assert outcome.status == "rejected"
+    assert reason in QuarantinedFile.objects.get(pk=outcome.quarantine_id).reason
+
+
+def _zip(names: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.writestr(name, file_bytes(name))
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_every_shipped_file_through_the_api_in_one_archive(client, radiologist):
+    client.force_login(radiologist)
+    archive = _zip(ALL_FILES)
+    response = client.post("/api/medical/studies/upload/", {"files": [_named(archive, "pydicom.zip")]})
+    assert response.status_code == 200
+    report = response.json()
+    assert [entry["filename"] for entry in report["files"]] == [f"pydicom.zip/{name}" for name in ALL_FILES]
+    by_name = {entry["filename"].removeprefix("pydicom.zip/"): entry for entry in report["files"]}
+    for name in ALL_FILES:
+        expected = {"stored", "duplicate"} if _readable(name) else {"rejected"}
+        assert by_name[name]["status"] in expected, (name, by_name[name])
+        assert by_name[name]["status"] != "rejected" or by_name[name]["reason"]
+    stored = [entry for entry in report["files"] if entry["status"] == "stored"]
+    assert Instance.objects.count() == len(stored) == report["counts"]["stored"]
+    assert set(Study.objects.values_list("department", flat=True)) == {"radiology"}
+    assert QuarantinedFile.objects.count() == report["counts"]["rejected"]
+
+
+@pytest.mark.django_db
+def test_api_upload_of_several_files_reports_each(client, radiologist):
+    client.force_login(radiologist)
+    files = [
+        _named(file_bytes("CT_small.dcm"), "CT_small.dcm"),
+        _named(file_bytes("MR_small.dcm"), "MR_small.dcm"),
+        _named(file_bytes("MR_truncated.dcm"), "MR_truncated.dcm"),
+        _named(b"not dicom at all", "notes.txt"),
+    ]
+    response = client.post("/api/medical/studies/upload/", {"files": files})
+    assert response.status_code == 200
+    statuses = {entry["filename"]: entry["status"] for entry in response.json()["files"]}
+    assert statuses == {
+        "CT_small.dcm": "stored",
+        "MR_small.dcm": "stored",
+        "MR_truncated.dcm": "rejected",
+        "notes.txt": "rejected",
+    }
+    assert response.json()["counts"] == {"stored": 2, "duplicate": 0, "rejected": 2, "failed": 0}
+
+
+@pytest.mark.django_db
+def test_an_unsafe_archive_is_refused_whole(client, radiologist):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("CT_small.dcm", file_bytes("CT_small.dcm"))
+        archive.writestr("../escape.dcm", file_bytes("MR_small.dcm"))
+    client.force_login(radiologist)
+    response = client.post(
+        "/api/medical/studies/upload/", {"files": [_named(buffer.getvalue(), "study.zip")]}
+    )
+    assert response.status_code == 200
+    [entry] = response.json()["files"]
+    assert entry["status"] == "rejected" and "unsafe member name" in entry["reason"]
+    assert not Instance.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_upload_without_files_is_a_400(client, radiologist):
+    client.force_login(radiologist)
+    response = client.post("/api/medical/studies/upload/", {})
+    assert response.status_code == 400
+    assert "no files" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_duplicate_instance_is_idempotent(ingest):
+    first = ingest("CT_small.dcm")
+    counts = _row_counts()
+    events = Event.objects.filter(action="study.ingest").count()
+    second = ingest("CT_small.dcm")
+    assert (first.status, second.status) == ("stored", "duplicate")
+    assert second.instance_id == first.instance_id
+    assert _row_counts() == counts
+    assert Event.objects.filter(action="study.ingest").count() == events
+
+
+@pytest.mark.django_db
+def test_each_department_holds_its_own_copy(ingest):
+    radiology = ingest("CT_small.dcm", department="radiology")
+    cardiology = ingest("CT_small.dcm", department="cardiology")
+    assert cardiology.status == "stored" and cardiology.study_id != radiology.study_id
+
+
+@pytest.mark.django_db
+def test_instances_of_one_study_share_study_series_and_patient(ingest):
+    first = ingest("dicomdirtests/77654033/CT2/17106")
+    second = ingest("dicomdirtests/77654033/CT2/17136")
+    assert first.study_id == second.study_id
+    original = pydicom.dcmread(io.BytesIO(file_bytes("dicomdirtests/77654033/CT2/17106")))
+    study = Study.objects.get(pk=first.study_id)
+    assert study.study_instance_uid == pseudonymize_uid(original.StudyInstanceUID, uid_key=dicom_uid_key())
+    assert study.patient.pseudonym.startswith("ANON-")
+    assert Instance.objects.filter(series__study=study).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("relative", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "examples_ybr_color.dcm"])
+def test_the_stored_copy_keeps_nothing_the_profile_removes_or_replaces(relative, ingest):
+    outcome = ingest(relative)
+    instance = Instance.objects.get(pk=outcome.instance_id)
+    original = read_dicom(file_bytes(relative), filename=relative)
+    stored = pydicom.dcmread(storage.media_path(instance.deidentified_file))
+    profile, options = load_basic_profile(), DeidOptions()
+    after: dict[int, set[str]] = {}
+    for element in [*stored.file_meta, *stored.iterall()]:
+        after.setdefault(int(element.tag), set()).update(_texts(element))
+    for element in [*original.file_meta, *original.iterall()]:
+        tag = int(element.tag)
+        rule = profile.rule_for(tag)
+        action = rule.action(options) if rule else None
+        if element.tag.is_private or action == "X":
+            assert tag not in after, f"{element.keyword or hex(tag)} survived"
+        elif action in ("Z", "D", "U") and tag not in (0x00100010, 0x00100020):
+            assert not (_texts(element) & after.get(tag, set())), f"{element.keyword} kept its original value"
+    assert not any(pydicom.tag.Tag(tag).is_private for tag in after)
+    assert stored.PatientIdentityRemoved == "YES"
+    assert stored.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+    assert stored.SOPInstanceUID == pseudonymize_uid(original.SOPInstanceUID, uid_key=dicom_uid_key())
+    assert stored.file_meta.MediaStorageSOPInstanceUID == stored.SOPInstanceUID
+    assert str(original.PatientName) not in storage.read_media(instance.deidentified_file).decode("latin-1")
+
+
+@pytest.mark.django_db
+def test_a_storage_failure_leaves_no_file_and_no_row(ingest, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the sealed store expects a folder")
+    before = _row_counts()
+    key = "a-key-for-this-test-only-0123456789"
+    # The de-identified copy is written, then sealing the original fails: the copy must go again.
+    with override_settings(MEDICAL_DATA_DIR=str(blocked), DICOM_UID_KEY=key):
+        outcome = ingest("CT_small.dcm")
+    assert outcome.status == "failed" and "nothing was kept" in outcome.reason
+    assert _row_counts() == before
+    original = pydicom.dcmread(io.BytesIO(file_bytes("CT_small.dcm")))
+    uid = lambda value: pseudonymize_uid(value, uid_key=key.encode())  # noqa: E731
+    name = storage.deidentified_name(
+        department="radiology",
+        study_uid=uid(original.StudyInstanceUID),
+        series_uid=uid(original.SeriesInstanceUID),
+        sop_uid=uid(original.SOPInstanceUID),
+    )
+    assert not storage.media_path(name).exists(), "the de-identified copy of a failed ingest survived"
+
+
+@pytest.mark.django_db
+def test_a_burned_in_flag_puts_the_study_under_review(ingest):
+    outcome = ingest("examples_ybr_color.dcm")  # ultrasound without Burned In Annotation: unknown
+    assert outcome.burned_in == "unknown"
+    study = Study.objects.get(pk=outcome.study_id)
+    assert study.burned_in_review == Study.BurnedInReview.PENDING and not study.usable_by_models
+
+
+def _texts(element) -> set[str]:
+    if element.VR == "SQ" or element.is_empty:
+        return set()
+    values = element.value if element.VM > 1 else [element.value]
+    return {str(value).strip() for value in values if str(value).strip()}
+
+
+def _named(data: bytes, name: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="application/octet-stream")

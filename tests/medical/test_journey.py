@@ -1,0 +1,93 @@
+"""Previews rendered by a real Celery worker, and the clinician's journey in a real browser."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from medical import storage
+from medical.models import Channel, Instance, Study
+from medical.services import IngestSource, instance_ingest
+from tests.factories import PASSWORD
+from tests.medical.dicom_files import TEST_FILES, file_bytes
+from tests.support import wait_for
+
+
+def _queue(relative: str) -> Instance:
+    source = IngestSource(
+        channel=Channel.API,
+        department="radiology",
+        actor="test:medical",
+        received_from="tests",
+        previews="queue",
+    )
+    outcome = instance_ingest(source=source, filename=relative, data=file_bytes(relative))
+    return Instance.objects.get(pk=outcome.instance_id)
+
+
+def _ready(instance: Instance) -> Instance | None:
+    instance.refresh_from_db()
+    return instance if instance.preview_status != Instance.PreviewStatus.PENDING else None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_previews_are_rendered_by_the_worker(celery_worker):
+    ct, ultrasound = (
+        _queue("CT_small.dcm"),
+        _queue("examples_ybr_color.dcm"),
+    )  # windowed CT; first of 30 frames
+    for instance, mode in ((ct, "L"), (ultrasound, "RGB")):
+        wait_for(lambda instance=instance: _ready(instance), timeout=60, message="the preview")
+        assert instance.preview_status == Instance.PreviewStatus.READY
+        image = Image.open(io.BytesIO(storage.read_media(instance.preview_file)))
+        assert image.format == "PNG" and image.mode == mode
+        assert max(image.size) <= 512 and image.getextrema() != ((0, 0),)
+
+
+def _log_in(page, user) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.locator('[data-testid="role-home"]').wait_for()
+
+
+@pytest.mark.e2e
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_upload_view_ask_and_another_department_is_refused(page, celery_worker, make_user, medical_qa_model):
+    # The default policy lets radiologists (clinicians who report on images) upload; see README.
+    uploader = make_user("radiologist", department="radiology")
+    cardiologist = make_user("clinician", department="cardiology")
+    _log_in(page, uploader)
+    page.click('nav.mainnav a[data-nav="studies"]')
+    page.click('[data-testid="upload-link"]')
+    page.set_input_files('[data-testid="upload-form"] input[type=file]', str(TEST_FILES / "CT_small.dcm"))
+    page.click('[data-testid="upload-form"] button[type=submit]')
+    assert "1 stored" in page.locator('[data-testid="upload-counts"]').inner_text()
+    page.click('[data-testid="study-link"]')
+
+    preview = page.locator('[data-testid="preview-image"]')
+    preview.wait_for(state="visible", timeout=60_000)  # the worker renders it; the page polls for it
+    page.wait_for_function(
+        "() => { const img = document.querySelector('[data-testid=preview-image]'); "
+        "return img && img.complete && img.naturalWidth > 0; }"
+    )
+
+    page.fill('[data-testid="chat-input"]', "What is the slice thickness?")
+    page.click('[data-testid="chat-form"] button[type=submit]')
+    answer = page.locator('[data-testid="chat-answer"]').last
+    answer.wait_for(timeout=120_000)  # the first question loads the model into the server process
+    assert "5 mm" in answer.inner_text()
+    cited = page.locator('[data-testid="cited-attribute"]').first.inner_text()
+    assert "(0018,0050)" in cited and "SliceThickness" in cited and "5 mm" in cited
+
+    study = Study.objects.get()
+    page.click("text=Log out")
+    _log_in(page, cardiologist)
+    response = page.goto(f"/medical/studies/{study.pk}/")
+    assert response.status == 404
+    assert "5 mm" not in page.inner_text("body")

@@ -1,0 +1,213 @@
+"""Grounded question answering with a real (tiny) local model, the evaluation command and the DataAdapter."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+
+from audit.models import Event
+from inference.datasets import get as get_data_adapter
+from inference.models import Generation
+from medical import qa_format
+from medical.corpus import conversations
+from medical.dicom import GroundingAttribute
+from medical.models import Study
+from medical.services import study_burned_in_review, study_question_ask
+from tests.medical.dicom_files import SHARED_QA, UNSEEN_QA, load_questions
+
+
+def _study(ingest, relative: str, department: str = "radiology") -> Study:
+    return Study.objects.get(pk=ingest(relative, department=department).study_id)
+
+
+@pytest.mark.django_db
+def test_a_value_question_is_answered_with_the_cited_attribute(ingest, clinician, medical_qa_model):
+    study = _study(ingest, "CT_small.dcm")
+    generations = Generation.objects.count()
+    asked = study_question_ask(user=clinician, study=study, question="What is the slice thickness?")
+    assert asked.grounding == "answered"
+    assert re.search(r"\b5 mm\b", asked.answer)
+    assert asked.attributes[0] == {
+        "tag": "(0018,0050)",
+        "keyword": "SliceThickness",
+        "name": "Slice Thickness",
+        "value": "5 mm",
+        "path": "(0018,0050)",
+    }
+    assert Generation.objects.count() == generations + 1, "the model was not asked to phrase the answer"
+    assert (asked.model_name, len(asked.model_version)) == ("medical_qa", 12)
+    assert asked.generation_id == Generation.objects.latest("created_at").pk
+    if asked.phrasing == "extractive":
+        assert asked.answer == "The slice thickness is 5 mm."
+    else:
+        assert asked.phrasing == "model"
+    event = Event.objects.get(action="study.ask", resource_id=str(study.pk))
+    assert event.payload["question_id"] == asked.pk
+    assert event.payload["phrasing"] == asked.phrasing
+    assert event.payload["attributes"][0] == "(0018,0050) SliceThickness"
+    assert event.payload["generation_id"] == asked.generation_id
+
+
+@pytest.mark.django_db
+def test_a_question_about_removed_data_is_withheld_without_the_model(ingest, clinician, medical_qa_model):
+    study = _study(ingest, "CT_small.dcm")
+    generations = Generation.objects.count()
+    asked = study_question_ask(user=clinician, study=study, question="What is the patient's name?")
+    assert asked.answer.startswith("Not available: removed by de-identification")
+    assert "CompressedSamples" not in asked.answer
+    assert (asked.grounding, asked.phrasing, asked.removed_attributes) == (
+        "removed",
+        "withheld",
+        ["PatientName"],
+    )
+    assert Generation.objects.count() == generations
+    assert Event.objects.filter(action="study.ask", outcome="succeeded").count() == 1
+
+
+@pytest.mark.django_db
+def test_an_attribute_the_image_lacks_is_said_to_be_missing(ingest, clinician):
+    asked = study_question_ask(
+        user=clinician, study=_study(ingest, "CT_small.dcm"), question="What is the echo time?"
+    )
+    assert asked.grounding == "not_recorded" and "does not record the echo time" in asked.answer
+    assert asked.attributes[0]["keyword"] == "EchoTime" and asked.attributes[0]["value"] == ""
+
+
+@pytest.mark.django_db
+def test_without_a_registered_model_the_answer_is_built_from_the_attribute(ingest, clinician):
+    asked = study_question_ask(
+        user=clinician, study=_study(ingest, "MR_small.dcm"), question="What is the echo time?"
+    )
+    assert (asked.phrasing, asked.answer) == ("extractive", "The echo time is 240 ms.")
+    assert "not registered" in asked.note and asked.model_name == ""
+
+
+@pytest.mark.django_db
+def test_studies_awaiting_burned_in_review_are_kept_from_the_model(ingest, radiologist, medical_qa_model):
+    study = _study(ingest, "examples_ybr_color.dcm")
+    generations = Generation.objects.count()
+    asked = study_question_ask(user=radiologist, study=study, question="How many frames are there?")
+    assert "30" in asked.answer and asked.phrasing == "extractive"
+    assert "not cleared" in asked.note
+    assert Generation.objects.count() == generations
+    study_burned_in_review(actor=radiologist, study=study, decision="cleared")
+    study_question_ask(user=radiologist, study=study, question="How many frames are there?")
+    assert Generation.objects.count() == generations + 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "grounded"),
+    [
+        ("The slice thickness is 5 mm.", True),
+        ("Slice thickness: 5 mm", True),
+        ("The slice thickness is 3 mm.", False),  # not the retrieved value
+        ("The slice location is 5 mm.", False),  # the right value under another attribute's name
+        ("The slice thickness is 5 mm, taken at 7 mm spacing.", False),  # a number the attributes lack
+        ("I do not know.", False),
+        ("", False),
+    ],
+)
+def test_a_phrased_answer_is_used_only_if_it_states_the_retrieved_value(answer, grounded):
+    thickness = GroundingAttribute("(0018,0050)", "SliceThickness", "Slice Thickness", "5 mm", 9.0)
+    location = GroundingAttribute("(0020,1041)", "SliceLocation", "Slice Location", "-77.2 mm", 2.0)
+    assert qa_format.answer_is_grounded(answer, thickness, [thickness, location]) is grounded
+
+
+def test_coded_values_are_verified_by_their_code_and_values_as_recorded():
+    modality = GroundingAttribute("(0008,0060)", "Modality", "Modality", "CT (Computed Tomography)", 9.0)
+    assert qa_format.answer_is_grounded("The modality is CT.", modality, [modality])
+    assert qa_format.answer_is_grounded("The modality is CT (Computed Tomography).", modality, [modality])
+    assert not qa_format.answer_is_grounded("The modality is CT (Magnetic Resonance).", modality, [modality])
+    maker = GroundingAttribute("(0008,0070)", "Manufacturer", "Manufacturer", "GE MEDICAL SYSTEMS", 9.0)
+    assert qa_format.answer_is_grounded("The manufacturer is GE MEDICAL SYSTEMS.", maker, [maker])
+    assert not qa_format.answer_is_grounded("The manufacturer is GE Medical Systems.", maker, [maker])
+
+
+@pytest.mark.django_db
+def test_the_api_answer_lists_attributes_and_model(client, clinician, ingest, medical_qa_model):
+    study = _study(ingest, "MR_small.dcm")
+    client.force_login(clinician)
+    response = client.post(
+        f"/api/medical/studies/{study.pk}/ask/",
+        {"question": "What was the repetition time?"},
+        "application/json",
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert "4000" in body["answer"]
+    assert body["attributes"][0]["keyword"] == "RepetitionTime"
+    assert body["model"]["name"] == "medical_qa" and body["model"]["version"]
+    assert body["phrasing"] in ("model", "extractive")
+    history = client.get(f"/api/medical/studies/{study.pk}/questions/").json()
+    assert [item["id"] for item in history] == [body["id"]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("question_set", [SHARED_QA, UNSEEN_QA], ids=["dev", "unseen"])
+def test_eval_dicom_qa_meets_the_targets_and_leaves_nothing_behind(question_set, medical_qa_model, capsys):
+    studies, events = Study.objects.count(), Event.objects.count()
+    call_command("eval_dicom_qa", str(question_set), "--json")
+    result = json.loads(capsys.readouterr().out)
+    assert result["questions"] == len(load_questions(question_set))
+    assert result["phi_leaks"] == 0
+    assert result["value_accuracy"] >= 0.95
+    assert sum(result["phrasing"].values()) == result["questions"]
+    assert (
+        result["answer_latency_ms_p50"] > 0
+        and result["answer_latency_ms_p95"] >= result["answer_latency_ms_p50"]
+    )
+    assert result["model"]["name"] == "medical_qa"
+    assert (Study.objects.count(), Event.objects.count()) == (studies, events)
+
+
+def test_the_corpus_never_holds_held_out_wordings_or_files():
+    held_out = {
+        _normalise(row["question"]) for path in (SHARED_QA, UNSEEN_QA) for row in load_questions(path)
+    }
+    chats = list(conversations())
+    assert len(chats) > 500
+    for messages in chats:
+        assert [message["role"] for message in messages] == ["system", "user", "assistant"]
+        question = messages[1]["content"].rsplit("Question: ", 1)[1]
+        assert _normalise(question) not in held_out
+        first_line = messages[1]["content"].split("\n")[1]
+        assert messages[2]["content"] == first_line, "the answer is not the first attribute's sentence"
+
+
+@pytest.mark.django_db
+def test_the_data_adapter_yields_deidentified_examples_of_visible_studies(ingest, clinician, radiologist):
+    _study(ingest, "CT_small.dcm")
+    _study(ingest, "MR_small.dcm", department="cardiology")
+    _study(ingest, "examples_ybr_color.dcm")  # awaiting burned-in review: excluded
+    adapter = get_data_adapter("medical.dicom_qa")
+    examples = list(adapter.examples(user=clinician, filters={}))
+    assert examples and all(example.source_id.startswith("instance:") for example in examples)
+    text = json.dumps([example.as_dict() for example in examples])
+    assert "CompressedSamples" not in text and "JFK IMAGING" not in text
+    assert "The slice thickness is 5 mm." in text
+    assert "240 ms" not in text, "another department's study leaked into the examples"
+    assert "SonoSite" not in text
+    assert "1 instances" in adapter.describe_query(user=clinician, filters={})
+
+
+def _normalise(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+@pytest.mark.django_db
+def test_the_model_version_follows_the_weights(tiny_demo_models, tmp_path):
+    import shutil
+
+    from inference.services import model_register, resolve_target
+    from medical.services import model_version
+
+    copy = shutil.copytree(tiny_demo_models["target_dir"], tmp_path / "model")
+    model_register(actor="test:medical", path=copy, name="medical_qa")
+    before = model_version(resolve_target("medical_qa"))
+    assert before == model_version(resolve_target("medical_qa"))
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b"\0")  # a retrained model: new weights, same place
+    assert model_version(resolve_target("medical_qa")) != before

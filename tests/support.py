@@ -1,0 +1,82 @@
+"""Helpers for tests that start real processes (workers, servers) against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+MANAGE = str(ROOT / "manage.py")
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL that points a subprocess at the database this test is using."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = quote(settings.get("USER") or "")
+    password = settings.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, env: dict | None = None, timeout: float = 120, check: bool = False):
+    return subprocess.run(
+        [sys.executable, MANAGE, *args],
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        cwd=ROOT,
+    )
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
+
+
+def start_worker(*, concurrency: int = 1, extra_env: dict | None = None) -> subprocess.Popen:
+    from django.conf import settings
+
+    log = open(settings.VAR_DIR / f"test-worker-{os.getpid()}.log", "w")  # noqa: SIM115 - closed in stop_worker
+    process = subprocess.Popen(
+        [sys.executable, MANAGE, "run_worker", f"--concurrency={concurrency}", "--loglevel=INFO"],
+        env=subprocess_env(**(extra_env or {})),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    process.log_file = log  # type: ignore[attr-defined]
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    process.log_file.close()  # type: ignore[attr-defined]
