@@ -126,6 +126,23 @@ class StudyShareApi(APIView):
         )
 
 
+class StudyUnshareApi(APIView):
+    """Stop sharing a study with a colleague: their view and ask grants are revoked (trailed)."""
+
+    @extend_schema(
+        request=None,
+        responses={204: OpenApiResponse(description="The colleague's grants were revoked.")},
+        operation_id="medical_studies_unshare",
+    )
+    def delete(self, request, pk: int, username: str):
+        study = selectors.study_for(request.user, pk, actor=_actor(request))
+        try:
+            services.study_unshare(actor=request.user, study=study, colleague_username=username)
+        except services.StudyActionRefused as refusal:
+            return _refused(str(refusal))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class StudyAskApi(APIView):
     """Ask a question about a study (or one of its series or instances); the answer is grounded in
     the de-identified header and lists the attributes it used."""

@@ -11,6 +11,7 @@ urlpatterns = [
     path("studies/upload/", api.StudyUploadApi.as_view(), name="study-upload"),
     path("studies/<int:pk>/", api.StudyDetailApi.as_view(), name="study-detail"),
     path("studies/<int:pk>/share/", api.StudyShareApi.as_view(), name="study-share"),
+    path("studies/<int:pk>/share/<str:username>/", api.StudyUnshareApi.as_view(), name="study-unshare"),
     path("studies/<int:pk>/ask/", api.StudyAskApi.as_view(), name="study-ask"),
     path("studies/<int:pk>/questions/", api.StudyQuestionsApi.as_view(), name="study-questions"),
     path(

@@ -4,8 +4,8 @@ from django.apps import AppConfig
 class MedicalConfig(AppConfig):
     """DICOM ingest (upload, C-STORE), de-identification, studies, grounded QA, clinician portal.
 
-    The study resource type and its actions (view, upload, ask, share, break_glass) are part of
-    the access vocabulary already (access.actions), so nothing is registered there.
+    The study resource type and its actions are registered with the access vocabulary in
+    medical/policy_actions.py.
     """
 
     name = "medical"

@@ -1,4 +1,6 @@
-"""The `medical.dicom_qa` DataAdapter: training examples for LoRA jobs from the studies a user may see.
+"""The `medical.dicom_qa` DataAdapter: training examples for LoRA jobs from the studies a user may
+use as training data (the policy's `train` action on the study: under the default policy, every
+study for ML engineers, their own department's for radiologists).
 
 Only de-identified copies are read. Studies whose pixels may carry burned-in text are left out
 until a person cleared them, exactly as the QA service keeps them from the model.
@@ -47,7 +49,7 @@ class DicomQaDataAdapter:
         scope = ", ".join(parts) if parts else "no filters"
         count = self._instances(user, filters).count()
         return (
-            f"De-identified DICOM instances {user.get_username()} may view ({scope}); burned-in review "
+            f"De-identified DICOM instances {user.get_username()} may train on ({scope}); burned-in review "
             f"not required or cleared: {count} instances."
         )
 
@@ -57,7 +59,7 @@ class DicomQaDataAdapter:
         unknown = set(filters) - set(FILTER_KEYS)
         if unknown:
             raise ValueError(f"Unknown filters {sorted(unknown)}; use {', '.join(FILTER_KEYS)}.")
-        studies = restrict(Study.objects.all(), user, "view").filter(
+        studies = restrict(Study.objects.all(), user, "train").filter(
             burned_in_review__in=[Study.BurnedInReview.NOT_REQUIRED, Study.BurnedInReview.CLEARED]
         )
         if filters.get("department"):

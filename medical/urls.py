@@ -11,6 +11,7 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("studies/<int:pk>/", views.study_detail, name="study_detail"),
     path("studies/<int:pk>/share/", views.study_share, name="study_share"),
+    path("studies/<int:pk>/unshare/", views.study_unshare, name="study_unshare"),
     path("studies/<int:pk>/burned-in-review/", views.burned_in_review, name="burned_in_review"),
     path("studies/<int:pk>/break-glass/", views.break_glass, name="break_glass"),
     path("instances/<int:pk>/preview.png", views.instance_preview, name="instance_preview"),

@@ -67,7 +67,8 @@ def _detail_context(request: HttpRequest, study: Study, **forms) -> dict:
         "questions": selectors.study_questions(study),
         "shared_with": selectors.study_shared_with(study),
         "may_share": bool(decide(user, "share", study)),
-        "may_review": review_pending and bool(decide(user, "upload", study)),
+        "may_unshare": bool(decide(user, "unshare", study)),
+        "may_review": review_pending and bool(decide(user, "review", study)),
         "may_break_glass": bool(decide(user, "break_glass", study)),
         "share_form": forms.get("share_form") or ShareForm(),
         "review_form": forms.get("review_form") or BurnedInReviewForm(),
@@ -114,6 +115,20 @@ def study_share(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("medical:study_detail", pk=study.pk)
     context = _detail_context(request, study, share_form=form)
     return render(request, "medical/study_detail.html", context, status=400)
+
+
+@require_POST
+@login_required
+def study_unshare(request: HttpRequest, pk: int) -> HttpResponse:
+    study = selectors.study_for(request.user, pk, actor=_actor(request))
+    username = request.POST.get("username", "")
+    try:
+        services.study_unshare(actor=request.user, study=study, colleague_username=username)
+    except services.StudyActionRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"The study is no longer shared with {username}.")
+    return redirect("medical:study_detail", pk=study.pk)
 
 
 @require_POST

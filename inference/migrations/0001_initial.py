@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,80 +15,235 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='LanguageModel',
+            name="LanguageModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_.-]{0,63}$', "Use 1-64 lower-case letters, digits, '_', '.' or '-' (e.g. medical_qa).")])),
-                ('description', models.CharField(blank=True, max_length=300)),
-                ('backend', models.CharField(choices=[('local', 'Local (transformers)'), ('remote', 'Remote OpenAI-compatible server')], default='local', max_length=16)),
-                ('path', models.CharField(blank=True, help_text='Local Hugging Face-format directory.', max_length=500)),
-                ('remote_url', models.URLField(blank=True, help_text='Base URL of an OpenAI-compatible server, e.g. http://gpu1:8000/v1')),
-                ('remote_model', models.CharField(blank=True, help_text='Model id on the remote server.', max_length=200)),
-                ('remote_api_key_env', models.CharField(blank=True, help_text='Name of the environment variable that holds the remote API key.', max_length=100)),
-                ('quantization', models.CharField(choices=[('none', 'None (as stored)'), ('int8', 'int8 weights (CPU)'), ('int4', '4-bit (GPU + bitsandbytes)')], default='none', max_length=8)),
-                ('architecture', models.CharField(blank=True, max_length=100)),
-                ('parameter_count', models.BigIntegerField(default=0)),
-                ('dtype', models.CharField(blank=True, max_length=20)),
-                ('context_length', models.PositiveIntegerField(default=0)),
-                ('vocab_size', models.PositiveIntegerField(default=0)),
-                ('info', models.JSONField(blank=True, default=dict)),
-                ('max_concurrency', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_queue', models.PositiveSmallIntegerField(default=16)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('draft', models.ForeignKey(blank=True, help_text='Smaller model with the same tokenizer, for speculative decoding.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inference.languagemodel')),
-                ('registered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_.-]{0,63}$",
+                                "Use 1-64 lower-case letters, digits, '_', '.' or '-' (e.g. medical_qa).",
+                            )
+                        ],
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=300)),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("local", "Local (transformers)"),
+                            ("remote", "Remote OpenAI-compatible server"),
+                        ],
+                        default="local",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "path",
+                    models.CharField(
+                        blank=True, help_text="Local Hugging Face-format directory.", max_length=500
+                    ),
+                ),
+                (
+                    "remote_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="Base URL of an OpenAI-compatible server, e.g. http://gpu1:8000/v1",
+                    ),
+                ),
+                (
+                    "remote_model",
+                    models.CharField(blank=True, help_text="Model id on the remote server.", max_length=200),
+                ),
+                (
+                    "remote_api_key_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable that holds the remote API key.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "quantization",
+                    models.CharField(
+                        choices=[
+                            ("none", "None (as stored)"),
+                            ("int8", "int8 weights (CPU)"),
+                            ("int4", "4-bit (GPU + bitsandbytes)"),
+                        ],
+                        default="none",
+                        max_length=8,
+                    ),
+                ),
+                ("architecture", models.CharField(blank=True, max_length=100)),
+                ("parameter_count", models.BigIntegerField(default=0)),
+                ("dtype", models.CharField(blank=True, max_length=20)),
+                ("context_length", models.PositiveIntegerField(default=0)),
+                ("vocab_size", models.PositiveIntegerField(default=0)),
+                ("info", models.JSONField(blank=True, default=dict)),
+                (
+                    "max_concurrency",
+                    models.PositiveSmallIntegerField(
+                        default=1, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("max_queue", models.PositiveSmallIntegerField(default=16)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "draft",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Smaller model with the same tokenizer, for speculative decoding.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="inference.languagemodel",
+                    ),
+                ),
+                (
+                    "registered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='LoraAdapter',
+            name="LoraAdapter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_.-]{0,63}$', "Use 1-64 lower-case letters, digits, '_', '.' or '-' (e.g. medical_qa).")])),
-                ('path', models.CharField(max_length=500)),
-                ('status', models.CharField(choices=[('candidate', 'Candidate'), ('promoted', 'Promoted (servable)'), ('demoted', 'Demoted')], default='candidate', max_length=16)),
-                ('evaluation', models.JSONField(blank=True, default=dict)),
-                ('source', models.CharField(blank=True, help_text='What produced it, e.g. tuning job 12.', max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('base_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='adapters', to='inference.languagemodel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_.-]{0,63}$",
+                                "Use 1-64 lower-case letters, digits, '_', '.' or '-' (e.g. medical_qa).",
+                            )
+                        ],
+                    ),
+                ),
+                ("path", models.CharField(max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("candidate", "Candidate"),
+                            ("promoted", "Promoted (servable)"),
+                            ("demoted", "Demoted"),
+                        ],
+                        default="candidate",
+                        max_length=16,
+                    ),
+                ),
+                ("evaluation", models.JSONField(blank=True, default=dict)),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True, help_text="What produced it, e.g. tuning job 12.", max_length=200
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="adapters",
+                        to="inference.languagemodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['base_model__name', 'name'],
+                "ordering": ["base_model__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Generation',
+            name="Generation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('endpoint', models.CharField(max_length=40)),
-                ('prompt_sha256', models.CharField(max_length=64)),
-                ('output_sha256', models.CharField(max_length=64)),
-                ('prompt_tokens', models.PositiveIntegerField()),
-                ('completion_tokens', models.PositiveIntegerField()),
-                ('cached_prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('finish_reason', models.CharField(max_length=16)),
-                ('latency_ms', models.FloatField()),
-                ('ttft_ms', models.FloatField(null=True)),
-                ('sealed_text', models.BinaryField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='generations', to='inference.languagemodel')),
-                ('adapter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='inference.loraadapter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("endpoint", models.CharField(max_length=40)),
+                ("prompt_sha256", models.CharField(max_length=64)),
+                ("output_sha256", models.CharField(max_length=64)),
+                ("prompt_tokens", models.PositiveIntegerField()),
+                ("completion_tokens", models.PositiveIntegerField()),
+                ("cached_prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("finish_reason", models.CharField(max_length=16)),
+                ("latency_ms", models.FloatField()),
+                ("ttft_ms", models.FloatField(null=True)),
+                ("sealed_text", models.BinaryField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="generations",
+                        to="inference.languagemodel",
+                    ),
+                ),
+                (
+                    "adapter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="inference.loraadapter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='languagemodel',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('backend', 'local'), models.Q(('path', ''), _negated=True)), models.Q(('backend', 'remote'), models.Q(('remote_url', ''), _negated=True)), _connector='OR'), name='language_model_has_location'),
+            model_name="languagemodel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("backend", "local"), models.Q(("path", ""), _negated=True)),
+                    models.Q(("backend", "remote"), models.Q(("remote_url", ""), _negated=True)),
+                    _connector="OR",
+                ),
+                name="language_model_has_location",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loraadapter',
-            constraint=models.UniqueConstraint(fields=('base_model', 'name'), name='unique_adapter_name_per_model'),
+            model_name="loraadapter",
+            constraint=models.UniqueConstraint(
+                fields=("base_model", "name"), name="unique_adapter_name_per_model"
+            ),
         ),
     ]

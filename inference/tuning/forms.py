@@ -23,7 +23,11 @@ class JobForm(forms.Form):
     )
     lora_r = forms.IntegerField(initial=LORA_DEFAULTS.r, label="LoRA rank r")
     lora_alpha = forms.IntegerField(initial=int(LORA_DEFAULTS.alpha), label="LoRA alpha")
-    lora_dropout = forms.FloatField(initial=LORA_DEFAULTS.dropout, label="LoRA dropout")
+    lora_dropout = forms.FloatField(
+        initial=LORA_DEFAULTS.dropout,
+        label="LoRA dropout",
+        help_text="Set to 0 automatically when differential privacy is on.",
+    )
     target_modules = forms.CharField(
         initial=", ".join(LORA_DEFAULTS.target_modules),
         required=False,

@@ -171,6 +171,20 @@ def model_linear_module_names(model_dir: str | Path) -> list[str]:
     )
 
 
+def lora_for_privacy(lora: LoraSettings, dp: DPSettings | None) -> LoraSettings:
+    """The LoRA settings a run actually uses: with DP-SGD, LoRA dropout is forced to 0.
+
+    DP-SGD clips each example's gradient and adds noise calibrated to that bound; dropout adds a
+    second, unaccounted source of randomness to every per-example gradient, and some opacus
+    grad-sampler modes (functorch, ghost clipping) need the forward pass to be a pure function
+    of the inputs. Zero dropout keeps every mode correct and the privacy accounting about the
+    only noise there is. The job records the value it ran with.
+    """
+    if dp is None or lora.dropout == 0:
+        return lora
+    return LoraSettings(**{**lora.to_dict(), "dropout": 0.0})
+
+
 def peft_lora_config(lora: LoraSettings):
     """The peft LoraConfig for these settings (a causal LM)."""
     from peft import LoraConfig

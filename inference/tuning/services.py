@@ -29,7 +29,13 @@ from inference.models import LanguageModel, LoraAdapter, model_name_validator
 from inference.tuning import conf, snapshots
 from inference.tuning.errors import InvalidSettingsError
 from inference.tuning.lifecycle import checkpoint_step, log_line, record_job_event
-from inference.tuning.lora_config import DPSettings, LoraSettings, TrainSettings, validate_job
+from inference.tuning.lora_config import (
+    DPSettings,
+    LoraSettings,
+    TrainSettings,
+    lora_for_privacy,
+    validate_job,
+)
 from inference.tuning.models import FineTuneJob, new_storage_key
 from inference.tuning.selectors import model_module_names
 
@@ -112,6 +118,8 @@ def job_create(
         raise JobInputError(field_errors(exc.errors)) from exc
     if dp is not None and (dp_errors := dp.validate(train_size=len(snapshot.split.train))):
         raise JobInputError(field_errors(dp_errors))
+    requested_dropout = lora.dropout
+    lora = lora_for_privacy(lora, dp)
 
     storage_key = new_storage_key()
     # Written before the transaction so the write lock is not held during disk I/O; a snapshot
@@ -149,7 +157,14 @@ def job_create(
             created_by=user,
             storage_key=storage_key,
             output_dir=str(conf.output_root() / model.name / f"{adapter_name}-{storage_key[:12]}"),
-            log=log_line(f"Created by {user.get_username()}: {snapshot.query}"),
+            log=log_line(f"Created by {user.get_username()}: {snapshot.query}")
+            + (
+                log_line(
+                    f"LoRA dropout {requested_dropout} set to 0: differential privacy runs without dropout."
+                )
+                if lora.dropout != requested_dropout
+                else ""
+            ),
         )
         record_job_event(
             job,

@@ -29,6 +29,7 @@ from inference.tuning.lora_config import (
     DPSettings,
     LoraSettings,
     TrainSettings,
+    lora_for_privacy,
     model_linear_module_names,
     peft_lora_config,
     validate_job,
@@ -106,6 +107,7 @@ def run_training(
     )
     if errors:
         raise InvalidSettingsError(errors)
+    lora = lora_for_privacy(lora, dp)
     check_examples(train_examples, field="train_examples")
     check_examples(eval_examples, field="eval_examples", allow_empty=True)
     settings = {"lora": lora.to_dict(), "train": train.to_dict(), "dp": dp.to_dict() if dp else None}

@@ -4,7 +4,7 @@
 - uploads: upload_ingest (portal/API requests: several files, ZIP archives)
 - previews: instance_preview_render (run by the Celery task)
 - qa: study_question_ask (grounded answers, trailed)
-- studies: study_share, original_read_break_glass, study_burned_in_review
+- studies: study_share, study_unshare, original_read_break_glass, study_burned_in_review
 """
 
 from medical.services.ingest import (
@@ -24,6 +24,7 @@ from medical.services.studies import (
     original_read_break_glass,
     study_burned_in_review,
     study_share,
+    study_unshare,
 )
 from medical.services.uploads import UploadRefused, upload_ingest
 
@@ -45,5 +46,6 @@ __all__ = [
     "study_burned_in_review",
     "study_question_ask",
     "study_share",
+    "study_unshare",
     "upload_ingest",
 ]

@@ -1,4 +1,5 @@
-"""Decisions about a study after ingest: sharing it with a named colleague, break-glass reading of
+"""Decisions about a study after ingest: sharing it with a named colleague (and taking the share
+back), break-glass reading of
 the identified original, and the burned-in annotation review. Each is authorized by the access
 policy and trailed in the same transaction as its effect."""
 
@@ -42,6 +43,25 @@ def study_share(*, actor, study: Study, colleague_username: str) -> list[str]:
         raise StudyActionRefused("You cannot share a study with yourself.")
     with transaction.atomic():
         return [grant(actor=actor, user=colleague, action=action, obj=study) for action in SHARED_ACTIONS]
+
+
+def study_unshare(*, actor, study: Study, colleague_username: str) -> bool:
+    """Take back the grants `study_share` gave a colleague (trailed, one event per grant).
+
+    The actor needs `unshare` on the study (PolicyDenied otherwise, trailed). Returns whether the
+    colleague held a grant; StudyActionRefused when they never did, so a typo is not a silent no-op.
+    """
+    from access.enforcement import check
+    from access.grants import find_grant
+    from access.services import revoke
+
+    check(actor, "unshare", study)
+    colleague = get_user_model().objects.filter(username=colleague_username.strip()).first()
+    if colleague is None or not any(find_grant(colleague, action, study) for action in SHARED_ACTIONS):
+        raise StudyActionRefused(f"This study is not shared with {colleague_username.strip()!r}.")
+    with transaction.atomic():
+        held = [revoke(actor=actor, user=colleague, action=action, obj=study) for action in SHARED_ACTIONS]
+    return any(held)
 
 
 def original_read_break_glass(*, user, instance: Instance, reason: str, actor=None) -> bytes:
@@ -92,8 +112,8 @@ def study_burned_in_review(*, actor, study: Study, decision: str) -> Study:
     """Record a person's look at the pixels of a flagged study.
 
     "cleared": no identifying text, so models may use the study; "withheld": identifying text
-    is burned in, so it stays away from models. Needs `upload` on the study (the radiologists of
-    its department, under the default policy; it has no separate review action).
+    is burned in, so it stays away from models. Needs `review` on the study (the radiologists of
+    its department, under the default policy).
     """
     from access.enforcement import check
     from audit.services import record
@@ -101,7 +121,7 @@ def study_burned_in_review(*, actor, study: Study, decision: str) -> Study:
     choices = {Study.BurnedInReview.CLEARED, Study.BurnedInReview.WITHHELD}
     if decision not in choices:
         raise StudyActionRefused(f"The review decision is one of {', '.join(sorted(choices))}.")
-    permission = check(actor, "upload", study)
+    permission = check(actor, "review", study)
     if study.burned_in_review == Study.BurnedInReview.NOT_REQUIRED:
         raise StudyActionRefused("No instance of this study is flagged for burned-in annotation.")
     with transaction.atomic():

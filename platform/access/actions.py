@@ -1,6 +1,6 @@
 """The action vocabulary: every resource type the policy may name, and the actions it accepts.
 
-This table is the one place the suite's vocabulary is written down. The policy validator refuses
+The platform's own resource types are written down here; every app adds its own. The validator refuses
 a rule that names a resource type or an action that is not here, so a typo in the policy file
 ("veiw") stops start-up instead of silently never matching.
 
@@ -18,21 +18,10 @@ from collections.abc import Iterable
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
-# resource type -> actions. Model-backed types name the model's `policy_resource_type`.
-SUITE_VOCABULARY: dict[str, tuple[str, ...]] = {
-    # medical
-    "study": ("view", "upload", "ask", "share", "break_glass"),
-    # finance
-    "transaction": ("view", "screen"),
-    "alert": ("view", "triage", "close"),
-    "case": ("view", "triage", "close", "sar", "share"),
-    "sar": ("view", "sar"),
-    # manufacturing
-    "asset": ("view",),
-    "work_order": ("view", "file", "close", "share"),
-    # inference and tuning: model names, e.g. model:medical_qa
-    "model": ("predict", "fine_tune", "promote"),
-    # platform
+# resource type -> actions, for the platform's own resources. Each industry app registers its
+# resource types in its policy_actions.py (medical: study; finance: transaction, alert, case, sar;
+# manufacturing: asset, work_order; inference: model), so this module names no industry.
+PLATFORM_VOCABULARY: dict[str, tuple[str, ...]] = {
     "trail": ("read", "export"),
     "user": ("view", "manage", "share"),
     "policy": ("explain", "reload"),
@@ -40,7 +29,7 @@ SUITE_VOCABULARY: dict[str, tuple[str, ...]] = {
     "portal": ("view",),
 }
 
-_vocabulary: dict[str, set[str]] = {rtype: set(actions) for rtype, actions in SUITE_VOCABULARY.items()}
+_vocabulary: dict[str, set[str]] = {rtype: set(actions) for rtype, actions in PLATFORM_VOCABULARY.items()}
 
 
 def register(resource_type: str, actions: Iterable[str]) -> None:

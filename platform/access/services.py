@@ -2,8 +2,9 @@
 
 A grant lets one user `action` one object, but only through an allow rule with
 `require_grant: true` (see access.grants). Granting and revoking are themselves decisions:
-the actor needs "share" on the object, and each change is recorded on the trail in the same
-transaction as the permission row.
+the actor needs "share" on the object to grant, and "unshare" to revoke where the resource type
+has that action (else "share"); each change is recorded on the trail in the same transaction as
+the permission row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from access.grants import find_grant, permission_for
 from access.resources import resource_for
 
 GRANT_AUTHORIZING_ACTION = "share"
+REVOKE_AUTHORIZING_ACTION = "unshare"  # where the resource type has it; "share" otherwise
 
 
 def grant(*, actor, user, action: str, obj: models.Model) -> str:
@@ -38,7 +40,7 @@ def grant(*, actor, user, action: str, obj: models.Model) -> str:
 
 def revoke(*, actor, user, action: str, obj: models.Model) -> bool:
     """Take back `user`'s direct grant of `action` on `obj`; returns whether there was one."""
-    policy = _authorize(actor, action, obj)
+    policy = _authorize(actor, action, obj, revoking=True)
     permission = permission_for(action, obj)
     from guardian.shortcuts import remove_perm
 
@@ -67,8 +69,9 @@ def _trail_change(
     )
 
 
-def _authorize(actor, action: str, obj: models.Model) -> str:
-    """The name of the rule that lets `actor` share `obj` ("" for a system actor); PolicyDenied otherwise."""
+def _authorize(actor, action: str, obj: models.Model, *, revoking: bool = False) -> str:
+    """The name of the rule that lets `actor` share (or un-share) `obj` ("" for a system actor);
+    PolicyDenied otherwise."""
     target = resource_for(obj)
     if target.instance is None or obj.pk is None:
         raise ValueError("Grants are given on saved objects.")
@@ -79,4 +82,7 @@ def _authorize(actor, action: str, obj: models.Model) -> str:
         )
     if isinstance(actor, str):
         return ""
-    return check(actor, GRANT_AUTHORIZING_ACTION, target).policy or ""
+    authorizing = GRANT_AUTHORIZING_ACTION
+    if revoking and vocabulary.is_known(target.resource_type, REVOKE_AUTHORIZING_ACTION):
+        authorizing = REVOKE_AUTHORIZING_ACTION
+    return check(actor, authorizing, target).policy or ""

@@ -60,8 +60,11 @@ SAME, ANY, CERTIFIED = "same", "any", "certified"
 DEFAULT_EXPECTED = {
     ("study", "view"): {SAME: {"radiologist", "clinician"}, ANY: set()},
     ("study", "ask"): {SAME: {"radiologist", "clinician"}, ANY: set()},
-    ("study", "upload"): {SAME: {"radiologist"}, ANY: set()},
+    ("study", "upload"): {SAME: {"radiologist", "clinician"}, ANY: set()},
     ("study", "share"): {SAME: {"radiologist"}, ANY: set()},
+    ("study", "unshare"): {SAME: {"radiologist"}, ANY: set()},
+    ("study", "review"): {SAME: {"radiologist"}, ANY: set()},
+    ("study", "train"): {SAME: {"radiologist"}, ANY: {"ml_engineer"}},
     ("study", "break_glass"): {SAME: set(), ANY: set(), CERTIFIED: {"radiologist"}},
     ("case", "view"): {SAME: {"compliance_officer"}, ANY: set()},
     ("case", "triage"): {SAME: {"compliance_officer"}, ANY: set()},

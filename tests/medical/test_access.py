@@ -133,11 +133,19 @@ def test_api_upload(caller, client, ct_study):
     before = _state(ct_study)
     upload = SimpleUploadedFile("MR_small.dcm", file_bytes("MR_small.dcm"))
     response = client.post("/api/medical/studies/upload/", {"files": [upload]})
-    # Clinicians read and ask; under the default policy only radiologists upload.
-    expected = {ANONYMOUS: 401, WRONG_ROLE: 403, OTHER_DEPARTMENT: 403, SAME_DEPARTMENT: 403}[kind]
+    # Clinicians upload for their own department; the study lands there, whatever the caller says.
+    expected = {ANONYMOUS: 401, WRONG_ROLE: 403, OTHER_DEPARTMENT: 200, SAME_DEPARTMENT: 200}[kind]
     assert response.status_code == expected
-    assert _state(ct_study) == before
-    if user is not None:
+    if expected != 200:
+        assert _state(ct_study) == before
+    else:
+        assert response.json()["counts"]["stored"] == 1
+        new = Study.objects.exclude(pk=ct_study.pk).get()
+        assert new.department == user.department
+        assert Event.objects.filter(
+            action="study.ingest", outcome="succeeded", actor_label=user.get_username(), resource_id=str(new.pk)
+        ).exists()
+    if kind == WRONG_ROLE:
         assert Event.objects.filter(
             action="study.upload", outcome="denied", actor_label=user.get_username()
         ).exists()
@@ -226,6 +234,54 @@ def test_a_radiologist_shares_with_a_named_colleague_of_another_department(
         f"/api/medical/studies/{ct_study.pk}/ask/", {"question": "What modality is this?"}, "application/json"
     )
     assert asked.status_code == 200 and "CT" in asked.json()["answer"]
+
+
+@pytest.mark.django_db
+def test_unsharing_takes_the_grants_back_and_is_trailed(
+    client, radiologist, cardiologist, clinician, ct_study
+):
+    client.force_login(radiologist)
+    share_url = f"/api/medical/studies/{ct_study.pk}/share/"
+    assert client.post(share_url, {"username": cardiologist.username}, "application/json").status_code == 200
+    client.force_login(cardiologist)
+    assert client.get(f"/api/medical/studies/{ct_study.pk}/").status_code == 200
+
+    unshare_url = f"{share_url}{cardiologist.username}/"
+    client.force_login(clinician)  # sees the study, but un-sharing is the radiologists' call
+    assert client.delete(unshare_url).status_code == 403
+    _assert_denial_trailed(clinician, ct_study, "unshare")
+    assert StudyUserObjectPermission.objects.filter(user=cardiologist).count() == 2
+
+    client.force_login(radiologist)
+    assert client.delete(unshare_url).status_code == 204
+    assert not StudyUserObjectPermission.objects.filter(user=cardiologist).exists()
+    revokes = Event.objects.filter(
+        action="study.revoke", resource_id=str(ct_study.pk), actor_label=radiologist.username
+    )
+    assert sorted((event.payload["action"], event.payload["was_granted"]) for event in revokes) == [
+        ("ask", True),
+        ("view", True),
+    ]
+    again = client.delete(unshare_url)
+    assert again.status_code == 400 and "not shared with" in again.json()["detail"]
+
+    client.force_login(cardiologist)
+    assert client.get(f"/api/medical/studies/{ct_study.pk}/").status_code == 404
+    assert client.get("/api/medical/studies/").json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_the_study_page_lists_shares_and_stops_one(client, radiologist, cardiologist, ct_study):
+    client.force_login(radiologist)
+    client.post(f"/medical/studies/{ct_study.pk}/share/", {"username": cardiologist.username})
+    page = client.get(f"/medical/studies/{ct_study.pk}/")
+    assert f"Stop sharing with {cardiologist.username}".encode() in page.content
+    response = client.post(f"/medical/studies/{ct_study.pk}/unshare/", {"username": cardiologist.username})
+    assert response.status_code == 302
+    assert not StudyUserObjectPermission.objects.filter(user=cardiologist).exists()
+    page = client.get(response["Location"])
+    assert f"no longer shared with {cardiologist.username}".encode() in page.content
+    assert b"Not shared outside radiology" in page.content
 
 
 @pytest.mark.django_db
@@ -332,6 +388,7 @@ def test_burned_in_review_by_a_radiologist_of_the_department(client, radiologist
     url = f"/api/medical/studies/{study.pk}/burned-in-review/"
     assert client.post(url, {"decision": "cleared"}, "application/json").status_code == 403
     assert Study.objects.get(pk=study.pk).burned_in_review == "pending"
+    _assert_denial_trailed(clinician, study, "review")
     client.force_login(radiologist)
     response = client.post(url, {"decision": "cleared"}, "application/json")
     assert response.status_code == 200 and response.json()["burned_in_review"] == "cleared"

@@ -59,8 +59,7 @@ def _log_in(page, user) -> None:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_upload_view_ask_and_another_department_is_refused(page, celery_worker, make_user, medical_qa_model):
-    # The default policy lets radiologists (clinicians who report on images) upload; see README.
-    uploader = make_user("radiologist", department="radiology")
+    uploader = make_user("clinician", department="radiology")
     cardiologist = make_user("clinician", department="cardiology")
     _log_in(page, uploader)
     page.click('nav.mainnav a[data-nav="studies"]')

@@ -178,19 +178,34 @@ def test_the_corpus_never_holds_held_out_wordings_or_files():
 
 
 @pytest.mark.django_db
-def test_the_data_adapter_yields_deidentified_examples_of_visible_studies(ingest, clinician, radiologist):
+def test_the_data_adapter_yields_deidentified_examples_the_user_may_train_on(
+    ingest, clinician, radiologist, make_user
+):
     _study(ingest, "CT_small.dcm")
     _study(ingest, "MR_small.dcm", department="cardiology")
     _study(ingest, "examples_ybr_color.dcm")  # awaiting burned-in review: excluded
     adapter = get_data_adapter("medical.dicom_qa")
-    examples = list(adapter.examples(user=clinician, filters={}))
-    assert examples and all(example.source_id.startswith("instance:") for example in examples)
-    text = json.dumps([example.as_dict() for example in examples])
-    assert "CompressedSamples" not in text and "JFK IMAGING" not in text
-    assert "The slice thickness is 5 mm." in text
-    assert "240 ms" not in text, "another department's study leaked into the examples"
-    assert "SonoSite" not in text
-    assert "1 instances" in adapter.describe_query(user=clinician, filters={})
+
+    def text(user) -> str:
+        examples = list(adapter.examples(user=user, filters={}))
+        assert all(example.source_id.startswith("instance:") for example in examples)
+        return json.dumps([example.as_dict() for example in examples])
+
+    # A radiologist may train on their own department's studies only.
+    radiology = text(radiologist)
+    assert "CompressedSamples" not in radiology and "JFK IMAGING" not in radiology
+    assert "The slice thickness is 5 mm." in radiology
+    assert "240 ms" not in radiology, "another department's study leaked into the examples"
+    assert "SonoSite" not in radiology
+    assert "1 instances" in adapter.describe_query(user=radiologist, filters={})
+    # An ML engineer of the hospital trains on every department's de-identified studies ...
+    engineer = make_user("ml_engineer")
+    hospital = text(engineer)
+    assert "The slice thickness is 5 mm." in hospital and "240 ms" in hospital
+    assert "SonoSite" not in hospital and "CompressedSamples" not in hospital
+    assert "2 instances" in adapter.describe_query(user=engineer, filters={})
+    # ... while a clinician, who may read the study, may not use it as training data.
+    assert text(clinician) == "[]"
 
 
 def _normalise(text: str) -> str:

@@ -52,6 +52,17 @@ def test_creating_a_job_snapshots_the_data_the_user_may_see_and_queues_it(client
     assert event.payload["settings"]["lora"]["r"] == 4
 
 
+def test_a_dp_job_runs_without_lora_dropout_and_says_so(client, served_model, engineer):
+    body = job_body(dp_enabled=True, dp_target_epsilon=3, lora_dropout=0.1)
+    response = call(client, "post", JOBS, engineer, body)
+    assert response.status_code == 201, response.content
+    job = FineTuneJob.objects.get()
+    assert job.lora_dropout == 0.0 == response.json()["settings"]["lora_dropout"]
+    assert "LoRA dropout 0.1 set to 0" in job.log
+    event = Event.objects.get(action="fine_tune_job.created")
+    assert event.payload["settings"]["lora"]["dropout"] == 0.0
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,9 @@ def test_dp_job_spends_its_budget_and_resumes_with_its_accountant(
     weights = load_file(Path(outcome.adapter_dir) / "adapter_model.safetensors")
     assert all(bool(torch.isfinite(tensor).all()) for tensor in weights.values())
     assert all(tensor.abs().sum() > 0 for name, tensor in weights.items() if "lora_B" in name)
+    # The job asked for the default dropout (0.1); under DP it runs, and is saved, without.
+    config = json.loads((Path(outcome.adapter_dir) / "adapter_config.json").read_text())
+    assert config["lora_dropout"] == 0.0
     # Checkpoints hold the job's secret sampling and noise seed: gone once the adapter is final.
     assert not (tmp_path / "checkpoints").exists()
 

@@ -1,0 +1,8 @@
+"""The finance (AML) app's words in the access policy (autodiscovered by the access app)."""
+
+from access.actions import register
+
+register("transaction", ["view", "screen"])
+register("alert", ["view", "triage", "close"])
+register("case", ["view", "triage", "close", "sar", "share"])
+register("sar", ["view", "sar"])
