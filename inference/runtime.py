@@ -87,6 +87,11 @@ def model_cache():
     if _cache is None:
         from inference.engine.loader import ModelCache
 
+        if settings.INFERENCE_TORCH_THREADS:  # 0: torch's default, one thread per core
+            import torch
+
+            torch.set_num_threads(settings.INFERENCE_TORCH_THREADS)
+
         _cache = ModelCache(settings.INFERENCE_MODEL_MEMORY_BUDGET)
     return _cache
 

@@ -62,6 +62,7 @@ class ChainVerification:
     last_sequence: int
     last_hash: str
     problem: ChainProblem | None = None
+    anchored_at: int | None = None  # verified from the signed checkpoint of this size, not from event 1
 
     @property
     def ok(self) -> bool:
@@ -180,6 +181,48 @@ def verify_chain(
         if head_problem:
             return result(head_problem)
     return result()
+
+
+def verify_event(event: Event, *, recent_checkpoints: int = 5) -> ChainVerification:
+    """Verify the chain up to `event`, from the newest validly signed checkpoint at or before it.
+
+    Cost grows with the distance to that checkpoint, not with the trail: the event page stays fast
+    on a trail of millions of events. The checkpoint's event must still hash to the signed value,
+    and every later event must link to it. When no signed checkpoint precedes the event (or the
+    anchor does not hold), the whole chain up to the event is verified instead.
+    """
+    candidates = Checkpoint.objects.filter(chain=event.chain, size__lte=event.sequence).order_by("-size")
+    anchor = next(
+        (
+            checkpoint
+            for checkpoint in candidates[:recent_checkpoints]
+            if _signature_problem(checkpoint) is None
+        ),
+        None,
+    )
+    if anchor is None:
+        return verify_chain(event.chain, up_to=event.sequence)
+    anchor_row = (
+        Event.objects.filter(chain=event.chain, sequence=anchor.size).values_list("prev_hash", "hash").first()
+    )
+    if anchor_row is None or anchor_row[1] != anchor.head_hash:
+        return verify_chain(event.chain, up_to=event.sequence)  # reports what broke, from the start
+    result = verify_chain(
+        event.chain,
+        up_to=event.sequence,
+        resume_after=(anchor.size - 1, anchor_row[0]),
+        check_checkpoints=False,
+    )
+    if not result.ok:
+        return result
+    return ChainVerification(
+        chain=result.chain,
+        events_verified=result.events_verified,
+        checkpoints_verified=1,
+        last_sequence=result.last_sequence,
+        last_hash=result.last_hash,
+        anchored_at=anchor.size,
+    )
 
 
 def _recomputed_hash(chain: str, row: tuple) -> str | None:

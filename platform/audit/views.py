@@ -18,7 +18,7 @@ from audit.models import Event
 from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, can_export_trail, check_trail_access
 from audit.selectors import chain_names, checkpoints_for, events_for, events_for_export
 from audit.services import trail_export_log
-from audit.verification import verify_chain
+from audit.verification import verify_chain, verify_event
 
 PAGE_SIZE = 50
 
@@ -56,7 +56,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "event": event,
         "payload_pretty": json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True),
-        "verification": verify_chain(event.chain, up_to=event.sequence),
+        "verification": verify_event(event),
     }
     return render(request, "audit/event_detail.html", context)
 

@@ -88,6 +88,33 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_mapping(name: str, default: dict[str, str]) -> dict[str, str]:
+    """`KEY=value,KEY2=value2` (e.g. DICOM_AE_ALLOWLIST=CT_SCANNER1=radiology,ECHO1=cardiology)."""
+    value = _raw(name)
+    if value is None:
+        return dict(default)
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not KEY=value; write comma-separated pairs, e.g. A=x,B=y."
+            )
+        mapping[key.strip()] = val.strip()
+    return mapping
+
+
+def env_flags(name: str, default: dict[str, bool]) -> dict[str, bool]:
+    """`flag=on,other=off` as a {flag: bool} mapping (true/false, yes/no, on/off, 1/0)."""
+    flags: dict[str, bool] = {}
+    for key, val in env_mapping(name, {k: str(v) for k, v in default.items()}).items():
+        lowered = val.lower()
+        if lowered not in _TRUE | _FALSE:
+            raise ImproperlyConfigured(f"{name}: {key}={val!r} is not on/off (true/false, yes/no, 1/0).")
+        flags[key] = lowered in _TRUE
+    return flags
+
+
 def env_path(name: str, default: Path, *, base: Path) -> Path:
     value = _raw(name)
     if value in (None, ""):

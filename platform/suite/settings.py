@@ -134,8 +134,24 @@ INFERENCE_MODEL_MEMORY_BUDGET = env.env_bytes("INFERENCE_MODEL_MEMORY_BUDGET", 4
 # Conversation KV caches (multi-turn reuse) are kept up to this budget.
 INFERENCE_KV_CACHE_BUDGET = env.env_bytes("INFERENCE_KV_CACHE_BUDGET", 512 * 2**20)
 # What a served completion leaves behind besides digests: "encrypted" (sealed by the vault) or "none".
+# Intra-op threads of the serving process (0: one per core). On a machine shared by the web
+# process and workers, giving each a share avoids oversubscription.
+INFERENCE_TORCH_THREADS = env.env_int("INFERENCE_TORCH_THREADS", 0, minimum=0)
 INFERENCE_STORE_TEXT = env.env_choice("INFERENCE_STORE_TEXT", "encrypted", ["encrypted", "none"])
 # The access policy (YAML). A malformed file stops start-up and fails `manage.py check`, naming the line.
+# Medical imaging (read through medical/conf.py, which documents each one).
+DICOM_UID_KEY = env.env_str("DICOM_UID_KEY", "")  # empty: a random key sealed by the vault
+DICOM_AE_ALLOWLIST = env.env_mapping("DICOM_AE_ALLOWLIST", {"MODALITY1": "radiology", "ECHO1": "cardiology"})
+DICOM_SCP_AE_TITLE = env.env_str("DICOM_SCP_AE_TITLE", "SUITE")
+MEDICAL_DEID_OPTIONS = env.env_flags("MEDICAL_DEID_OPTIONS", {})
+MEDICAL_UPLOAD_MAX_FILE_BYTES = env.env_bytes("MEDICAL_UPLOAD_MAX_FILE_BYTES", 256 * 2**20)
+MEDICAL_UPLOAD_MAX_TOTAL_BYTES = env.env_bytes("MEDICAL_UPLOAD_MAX_TOTAL_BYTES", 2**30)
+MEDICAL_UPLOAD_MAX_FILES = env.env_int("MEDICAL_UPLOAD_MAX_FILES", 2000, minimum=1)
+# Django refuses more files than this before any view runs (a bare 400); one more than the upload
+# limit lets the upload service answer with its own message naming the limit.
+DATA_UPLOAD_MAX_NUMBER_FILES = MEDICAL_UPLOAD_MAX_FILES + 1
+MEDICAL_QA_MODEL = env.env_str("MEDICAL_QA_MODEL", "medical_qa")
+
 ACCESS_POLICY_FILE = env.env_path(
     "ACCESS_POLICY_FILE", BASE_DIR / "platform" / "access" / "policies" / "default.yaml", base=BASE_DIR
 )

@@ -115,6 +115,34 @@ def test_detail_shows_payload_and_verification(client, make_user, chain_of):
     assert b'data-ok="true"' in earlier.content  # the chain still verifies up to event 1
 
 
+def test_detail_verifies_from_the_newest_signed_checkpoint(client, make_user, chain_of):
+    from audit.services import checkpoint_create
+
+    chain_of(4)
+    checkpoint = checkpoint_create()
+    after = chain_of(2)
+    last = after[-1]
+    client.force_login(make_user(Role.AUDITOR))
+    verification = client.get(reverse("audit:event_detail", args=[last.pk])).context["verification"]
+    assert verification.ok and verification.anchored_at == checkpoint.size
+    assert verification.events_verified == last.sequence - checkpoint.size + 1
+
+    with triggers_disabled():  # after the checkpoint: caught on the event page
+        run_sql("UPDATE {events} SET action = 'rewritten' WHERE id = %s", [after[0].pk])
+    response = client.get(reverse("audit:event_detail", args=[last.pk]))
+    assert b'data-ok="false"' in response.content
+    assert f"event {after[0].sequence} was modified".encode() in response.content
+    with triggers_disabled():
+        run_sql("UPDATE {events} SET action = 'test.decide' WHERE id = %s", [after[0].pk])
+        run_sql(
+            "UPDATE {events} SET resource_id = 'x' WHERE chain = 'suite' AND sequence = %s", [checkpoint.size]
+        )
+    # The checkpoint's own event no longer hashes to the signed value: caught too.
+    response = client.get(reverse("audit:event_detail", args=[last.pk]))
+    assert b'data-ok="false"' in response.content
+    assert f"event {checkpoint.size} was modified".encode() in response.content
+
+
 def test_verify_page_reports_each_chain(client, make_user, chain_of):
     chain_of(2, chain="finance")
     chain_of(2, chain="medical")

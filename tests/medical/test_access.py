@@ -143,7 +143,10 @@ def test_api_upload(caller, client, ct_study):
         new = Study.objects.exclude(pk=ct_study.pk).get()
         assert new.department == user.department
         assert Event.objects.filter(
-            action="study.ingest", outcome="succeeded", actor_label=user.get_username(), resource_id=str(new.pk)
+            action="study.ingest",
+            outcome="succeeded",
+            actor_label=user.get_username(),
+            resource_id=str(new.pk),
         ).exists()
     if kind == WRONG_ROLE:
         assert Event.objects.filter(

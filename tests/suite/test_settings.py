@@ -57,6 +57,24 @@ def test_env_bytes_rejects_unknown_units(environ):
         env.env_bytes("X_SIZE", 0)
 
 
+def test_env_mapping_and_flags(environ):
+    environ["X_MAP"] = "CT_SCANNER1=radiology, ECHO1 = cardiology,"
+    assert env.env_mapping("X_MAP", {}) == {"CT_SCANNER1": "radiology", "ECHO1": "cardiology"}
+    environ["X_MAP"] = "CT_SCANNER1"
+    with pytest.raises(ImproperlyConfigured, match="X_MAP: 'CT_SCANNER1' is not KEY=value"):
+        env.env_mapping("X_MAP", {})
+    del environ["X_MAP"]
+    assert env.env_mapping("X_MAP", {"A": "b"}) == {"A": "b"}
+    environ["X_FLAGS"] = "retain_device_identity=on,scrub_unlisted_person_names=off"
+    assert env.env_flags("X_FLAGS", {}) == {
+        "retain_device_identity": True,
+        "scrub_unlisted_person_names": False,
+    }
+    environ["X_FLAGS"] = "retain_uids=perhaps"
+    with pytest.raises(ImproperlyConfigured, match="retain_uids='perhaps' is not on/off"):
+        env.env_flags("X_FLAGS", {})
+
+
 def test_database_url_defaults_and_errors(environ):
     environ.pop("DATABASE_URL", None)
     config = env.database_config("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
@@ -107,6 +125,19 @@ def test_defaults_live_under_var_and_variables_override_them(tmp_path):
     assert (debug, models) == ("True", str(tmp_path))
 
 
+def test_the_medical_settings_follow_the_environment():
+    script = (
+        "from medical import conf; print(sorted(conf.ae_allowlist().items()), conf.deid_options().retain_uids, "
+        "conf.upload_max_files())"
+    )
+    result = manage(
+        "shell", "--no-imports", "-c", script, timeout=60,
+        env=subprocess_env(DICOM_AE_ALLOWLIST="CT_SCANNER1=radiology", MEDICAL_DEID_OPTIONS="retain_uids=on",
+                           MEDICAL_UPLOAD_MAX_FILES="50"),
+    )  # fmt: skip
+    assert result.stdout.strip() == "[('CT_SCANNER1', 'radiology')] True 50"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -114,6 +145,8 @@ def test_defaults_live_under_var_and_variables_override_them(tmp_path):
         ("DATABASE_URL", "oracle://x/y", "unsupported scheme 'oracle'"),
         ("CELERY_BROKER_URL", "kafka://x", "unsupported broker"),
         ("SUITE_WEB_THREADS", "lots", "SUITE_WEB_THREADS='lots' is not an integer"),
+        ("DICOM_AE_ALLOWLIST", "CT_SCANNER1", "DICOM_AE_ALLOWLIST: 'CT_SCANNER1' is not KEY=value"),
+        ("MEDICAL_DEID_OPTIONS", "retain_uids=maybe", "retain_uids='maybe' is not on/off"),
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_message(variable, value, message):
