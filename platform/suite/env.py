@@ -115,7 +115,7 @@ def env_flags(name: str, default: dict[str, bool]) -> dict[str, bool]:
     return flags
 
 
-def env_path(name: str, default: Path, *, base: Path) -> Path:
+def env_path(name: str, default: Path | None, *, base: Path) -> Path | None:
     value = _raw(name)
     if value in (None, ""):
         return default

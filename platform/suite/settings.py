@@ -139,6 +139,17 @@ INFERENCE_KV_CACHE_BUDGET = env.env_bytes("INFERENCE_KV_CACHE_BUDGET", 512 * 2**
 INFERENCE_TORCH_THREADS = env.env_int("INFERENCE_TORCH_THREADS", 0, minimum=0)
 INFERENCE_STORE_TEXT = env.env_choice("INFERENCE_STORE_TEXT", "encrypted", ["encrypted", "none"])
 # The access policy (YAML). A malformed file stops start-up and fails `manage.py check`, naming the line.
+# Fine-tuning jobs (read through inference/tuning/conf.py, which documents each one). The two
+# folders follow MODEL_ROOT / VAR_DIR unless set.
+TUNING_OUTPUT_ROOT = env.env_path("TUNING_OUTPUT_ROOT", None, base=BASE_DIR)
+TUNING_DATA_ROOT = env.env_path("TUNING_DATA_ROOT", None, base=BASE_DIR)
+TUNING_QUEUE = env.env_str("TUNING_QUEUE", "")  # empty: the default queue
+TUNING_HEARTBEAT_SECONDS = env.env_int("TUNING_HEARTBEAT_SECONDS", 10, minimum=1)
+TUNING_HEARTBEAT_STALE_SECONDS = env.env_int("TUNING_HEARTBEAT_STALE_SECONDS", 120, minimum=5)
+TUNING_MAX_ATTEMPTS = env.env_int("TUNING_MAX_ATTEMPTS", 3, minimum=1)
+TUNING_PROGRESS_SECONDS = env.env_int("TUNING_PROGRESS_SECONDS", 2, minimum=0)
+TUNING_QUEUED_RESEND_SECONDS = env.env_int("TUNING_QUEUED_RESEND_SECONDS", 900, minimum=10)
+
 # Medical imaging (read through medical/conf.py, which documents each one).
 DICOM_UID_KEY = env.env_str("DICOM_UID_KEY", "")  # empty: a random key sealed by the vault
 DICOM_AE_ALLOWLIST = env.env_mapping("DICOM_AE_ALLOWLIST", {"MODALITY1": "radiology", "ECHO1": "cardiology"})
