@@ -34,8 +34,8 @@ models: setup
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py bootstrap_demo
 	$(PY) manage.py build_demo_models
+	$(PY) manage.py bootstrap_demo
 	$(PY) manage.py run_suite
 
 test: setup-dev

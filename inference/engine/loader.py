@@ -157,19 +157,55 @@ def load_model(path: str | Path, quantization: str = "none", *, device: str | No
     )
 
 
+class Int8Embedding(torch.nn.Module):
+    """An embedding table stored as int8 with one fp32 scale per row (symmetric, per token).
+
+    A lookup dequantizes only the rows it reads, so the table costs a quarter of its fp32 size;
+    the rounding error is at most half a step of its row's scale (|w| max / 127).
+    """
+
+    def __init__(self, embedding: torch.nn.Embedding):
+        super().__init__()
+        weight = embedding.weight.detach().float()
+        scale = weight.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
+        self.register_buffer("qweight", torch.round(weight / scale).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale)
+        self.num_embeddings, self.embedding_dim = weight.shape
+        self.padding_idx = embedding.padding_idx
+        self.out_dtype = embedding.weight.dtype
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dequantized table (a temporary copy), for callers that inspect embedding weights."""
+        return (self.qweight.float() * self.scale).to(self.out_dtype)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        rows = torch.nn.functional.embedding(input_ids, self.qweight)
+        return (rows.float() * torch.nn.functional.embedding(input_ids, self.scale)).to(self.out_dtype)
+
+
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Weight-only int8 for CPU: torchao when installed, else torch's dynamic quantization of nn.Linear."""
+    """Weight-only int8 for CPU: the linear layers (torchao when installed, else torch's dynamic
+    quantization of nn.Linear) and the input embedding table (Int8Embedding).
+
+    With tied embeddings the output projection gets its own int8 copy and the input table its own:
+    both int8, so the model is about 4x smaller than fp32 instead of 2.5x with the table left fp32.
+    """
     try:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
     except ImportError:
         quantize_ = None
     if quantize_ is not None:
         quantize_(model, Int8WeightOnlyConfig())
-        return model
-    with warnings.catch_warnings():
-        # torch 2.13 marks quantize_dynamic deprecated in favour of torchao, which is optional here.
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    else:
+        with warnings.catch_warnings():
+            # torch 2.13 marks quantize_dynamic deprecated in favour of torchao, which is optional here.
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if isinstance(embeddings, torch.nn.Embedding):
+        model.set_input_embeddings(Int8Embedding(embeddings))
+    return model
 
 
 def _require_int4_support() -> None:
@@ -214,7 +250,9 @@ def module_memory_bytes(model: torch.nn.Module) -> int:
 
 
 def estimated_memory_bytes(info: ModelInfo, quantization: str) -> int:
-    bytes_per_parameter = {"none": 4, "int8": 1.25, "int4": 0.6}[quantization]
+    """A lower bound of a model's size once loaded (room is made for it before loading; the cache
+    evicts again with the measured size after)."""
+    bytes_per_parameter = {"none": 4, "int8": 1.0, "int4": 0.5}[quantization]
     return int(info.parameter_count * bytes_per_parameter)
 
 

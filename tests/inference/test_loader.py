@@ -56,6 +56,24 @@ def test_int8_weights_are_smaller_and_still_generate(demo_models, model_cache, r
     assert engine.perplexity(["Work order summary. The priority is 2."]) < 1000
 
 
+def test_int8_embedding_rows_are_a_quarter_of_the_size_and_within_half_a_step():
+    import torch
+
+    from inference.engine.loader import Int8Embedding, module_memory_bytes
+
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(500, 64, padding_idx=0)
+    table.weight.data[7] *= 40  # one row far larger than the rest keeps its own scale
+    quantized = Int8Embedding(table)
+    ids = torch.tensor([[0, 7, 499, 3], [12, 12, 250, 7]])
+    exact, approx = table(ids).detach(), quantized(ids)
+    assert approx.shape == exact.shape and approx.dtype == exact.dtype
+    half_step = (table.weight.detach().abs().amax(dim=1) / 127 / 2)[ids].unsqueeze(-1)
+    assert bool(((approx - exact).abs() <= half_step + 1e-7).all())
+    assert module_memory_bytes(quantized) < 0.3 * module_memory_bytes(table)
+    assert torch.allclose(quantized.weight, table.weight.detach(), atol=float(half_step.max()) + 1e-7)
+
+
 def test_int4_needs_a_gpu(demo_models):
     if not __import__("torch").cuda.is_available():
         with pytest.raises(QuantizationUnavailable, match="CUDA"):
