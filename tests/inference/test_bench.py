@@ -23,8 +23,9 @@ def test_benchmark_reports_every_figure_from_one_run(demo_models):
     assert figures["speculative_acceptance"] > 0
     assert figures["kv_reuse_10turn_latency_ratio"] > 0
     assert 0 < figures["kv_reuse_cached_prompt_fraction"] < 1
-    # Linear layers hold most weights of even this tiny model; int8 stores them in a quarter.
-    assert figures["int8_weight_memory_ratio"] > 1.3
+    # int8 stores the linear layers and the embedding table in a quarter (the norms stay fp32, and a
+    # tied output projection gets its own int8 copy): about 3.2x on this tiny model.
+    assert figures["int8_weight_memory_ratio"] > 2.8
     assert figures["int8_speed_ratio"] > 0
     assert abs(figures["int8_perplexity_change"]) < 0.5
     assert figures["int8_outputs_compared"] == 3

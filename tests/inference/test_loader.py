@@ -49,7 +49,7 @@ def test_concurrent_requests_load_a_model_once(demo_models):
 def test_int8_weights_are_smaller_and_still_generate(demo_models, model_cache, record_prompts):
     full = model_cache.get(demo_models["target_dir"])
     quantized = model_cache.get(demo_models["target_dir"], "int8")
-    assert quantized.memory_bytes < 0.75 * full.memory_bytes
+    assert quantized.memory_bytes < 0.35 * full.memory_bytes  # linear layers and embeddings in int8
     engine = LocalEngine(demo_models["target_dir"], quantization="int8", model_cache=model_cache)
     result = engine.generate(record_prompts[0], GenerationParams(max_tokens=16))
     assert result.completion_tokens >= 1
