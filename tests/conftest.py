@@ -81,6 +81,21 @@ def page(browser, live_server, request):
     context.close()
 
 
+@pytest.fixture
+def log_in(page):
+    """log_in(user): sign `user` in through the login form (factory users share one password)."""
+    from tests.factories import PASSWORD
+
+    def run(user) -> None:
+        page.goto("/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.locator('[data-testid="role-home"]').wait_for()
+
+    return run
+
+
 # --- models ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tiny_model_dirs(django_db_setup, django_db_blocker):

@@ -7,17 +7,8 @@ import json
 import pytest
 
 from audit.models import Event
-from tests.factories import PASSWORD
 
 SYSTEM = "You are a helpful assistant."
-
-
-def _log_in(page, user) -> None:
-    page.goto("/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.locator('[data-testid="role-home"]').wait_for()
 
 
 def _send(page, message: str) -> str:
@@ -37,10 +28,10 @@ def _send(page, message: str) -> str:
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_the_playground_streams_the_same_answer_the_api_gives_and_reuses_the_cache(
-    page, client, served_model, make_user
+    page, log_in, client, served_model, make_user
 ):
     engineer = make_user("ml_engineer")
-    _log_in(page, engineer)
+    log_in(engineer)
     page.click('nav.mainnav a[data-nav="models"]')
     page.click("text=Open the playground")
     page.locator("#pg-model").wait_for()

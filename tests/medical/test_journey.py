@@ -10,7 +10,6 @@ from PIL import Image
 from medical import storage
 from medical.models import Channel, Instance, Study
 from medical.services import IngestSource, instance_ingest
-from tests.factories import PASSWORD
 from tests.medical.dicom_files import TEST_FILES, file_bytes
 from tests.support import wait_for
 
@@ -47,21 +46,15 @@ def test_previews_are_rendered_by_the_worker(celery_worker):
         assert max(image.size) <= 512 and image.getextrema() != ((0, 0),)
 
 
-def _log_in(page, user) -> None:
-    page.goto("/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.locator('[data-testid="role-home"]').wait_for()
-
-
 @pytest.mark.e2e
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_upload_view_ask_and_another_department_is_refused(page, celery_worker, make_user, medical_qa_model):
+def test_upload_view_ask_and_another_department_is_refused(
+    page, log_in, celery_worker, make_user, medical_qa_model
+):
     uploader = make_user("clinician", department="radiology")
     cardiologist = make_user("clinician", department="cardiology")
-    _log_in(page, uploader)
+    log_in(uploader)
     page.click('nav.mainnav a[data-nav="studies"]')
     page.click('[data-testid="upload-link"]')
     page.set_input_files('[data-testid="upload-form"] input[type=file]', str(TEST_FILES / "CT_small.dcm"))
@@ -86,7 +79,7 @@ def test_upload_view_ask_and_another_department_is_refused(page, celery_worker, 
 
     study = Study.objects.get()
     page.click("text=Log out")
-    _log_in(page, cardiologist)
+    log_in(cardiologist)
     response = page.goto(f"/medical/studies/{study.pk}/")
     assert response.status == 404
     assert "5 mm" not in page.inner_text("body")

@@ -10,7 +10,6 @@ from audit.models import Event
 from inference.models import LoraAdapter
 from inference.services import adapter_register
 from inference.tuning.models import FineTuneJob
-from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -20,17 +19,9 @@ def engineer(make_user, work_orders):
     return make_user(Role.ML_ENGINEER)
 
 
-def _log_in(page, user) -> None:
-    page.goto("/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.locator('[data-testid="role-home"]').wait_for()
-
-
 @pytest.mark.worker
-def test_create_watch_live_and_cancel_a_job(page, celery_worker, served_model, engineer):
-    _log_in(page, engineer)
+def test_create_watch_live_and_cancel_a_job(page, log_in, celery_worker, served_model, engineer):
+    log_in(engineer)
     page.click('nav.mainnav a[data-nav="tuning"]')
     page.click('[data-testid="new-job"]')
     form = page.locator('[data-testid="job-form"]')
@@ -76,7 +67,7 @@ def test_create_watch_live_and_cancel_a_job(page, celery_worker, served_model, e
     ).exists()
 
 
-def test_promote_and_demote_from_the_adapter_list(page, served_model, engineer, trained_adapter_dir):
+def test_promote_and_demote_from_the_adapter_list(page, log_in, served_model, engineer, trained_adapter_dir):
     adapter = adapter_register(
         base_model=served_model,
         name="failure-codes",
@@ -84,7 +75,7 @@ def test_promote_and_demote_from_the_adapter_list(page, served_model, engineer, 
         source="test",
         evaluation={"eval_split": {"base_perplexity": 40.0, "adapter_perplexity": 30.0}},
     )
-    _log_in(page, engineer)
+    log_in(engineer)
     page.goto("/tuning/adapters/")
     row = page.locator('[data-testid="adapter-table"] tbody tr', has_text="suite-demo:failure-codes")
     assert "40.000 → 30.000" in row.inner_text()
