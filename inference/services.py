@@ -151,10 +151,11 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _authorize(user, target: Target, actor) -> None:
+def _authorize(user, target: Target, actor) -> str:
+    """The name of the rule that lets `user` predict with the model; PolicyDenied (trailed) otherwise."""
     from access.enforcement import check
 
-    check(user, "predict", f"model:{target.model.name}", actor=actor)
+    return check(user, "predict", f"model:{target.model.name}", actor=actor).policy or ""
 
 
 def completion_create(
@@ -193,7 +194,7 @@ class CompletionStream:
     def __init__(self, *, user, target, prompt, params, endpoint, session_id, actor):
         from inference import runtime
 
-        _authorize(user, target, actor)
+        self._policy = _authorize(user, target, actor)
         self._served = runtime.served(target.model)
         self._slot = self._served.admission.acquire()  # raises Overloaded (429 + Retry-After)
         self._closed = False
@@ -261,7 +262,7 @@ class CompletionStream:
                 )  # fmt: skip
             generation = _trail_generation(
                 user=user, actor=actor, target=target, prompt=prompt, result=result, endpoint=endpoint,
-                outcome=status,
+                outcome=status, policy=self._policy,
             )  # fmt: skip
             _count(result, target, status)
         yield Completion(result=result, generation=generation, target=target)
@@ -306,7 +307,7 @@ def _prompt_as_json(prompt) -> object:
 
 @transaction.atomic
 def _trail_generation(
-    *, user, actor, target: Target, prompt, result: GenerationResult, endpoint: str, outcome: str
+    *, user, actor, target: Target, prompt, result: GenerationResult, endpoint: str, outcome: str, policy: str
 ):
     from audit.services import record
 
@@ -340,6 +341,7 @@ def _trail_generation(
         resource_type="model",
         resource_id=target.model.name,
         outcome=outcome,
+        policy=policy,
         payload={
             "generation_id": generation.pk,
             "endpoint": endpoint,

@@ -53,7 +53,7 @@ def snapshot_take(*, data_adapter: DataAdapter, user, filters: Mapping[str, Any]
         raise InvalidSettingsError(
             {
                 "data_adapter": f"The data set is empty: {data_adapter.name} yields no examples from the "
-                "records you may see with these filters."
+                "records the access policy lets you use with these filters."
             }
         )
     check_examples([example.as_dict() for example in examples], field="data_adapter")

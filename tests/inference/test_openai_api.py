@@ -41,6 +41,7 @@ def test_chat_completion_is_served_authorized_and_trailed(client, served_model, 
     assert generation.user == engineer and generation.completion_tokens == usage["completion_tokens"]
     event = Event.objects.filter(action="model.predict").get()
     assert event.outcome == "succeeded" and event.resource_id == "suite-demo"
+    assert event.policy == "ml_engineering"  # the rule that allowed the prediction
     assert event.payload["generation_id"] == generation.pk
     assert event.payload["output_sha256"] == generation.output_sha256
     assert event.actor_kind == "token"
