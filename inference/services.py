@@ -376,7 +376,7 @@ def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str 
     from access.enforcement import check
     from audit.services import record
 
-    check(actor, "promote", f"model:{adapter.base_model.name}")
+    decision = check(actor, "promote", f"model:{adapter.base_model.name}")
     if status not in (LoraAdapter.Status.PROMOTED, LoraAdapter.Status.DEMOTED):
         raise InvalidRequest(f"Unknown adapter status {status!r}.")
     with transaction.atomic():
@@ -391,6 +391,7 @@ def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str 
             resource_type="model",
             resource_id=adapter.base_model.name,
             outcome="succeeded",
+            policy=decision.policy or "",
             payload={"adapter": locked.name, "adapter_id": locked.pk, "previous_status": previous,
                      "evaluation": locked.evaluation, "reason": reason},
         )  # fmt: skip

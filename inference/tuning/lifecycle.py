@@ -14,9 +14,12 @@ LOG_MAX_LINES = 400  # a job's log keeps its newest lines
 
 
 def record_job_event(
-    job: FineTuneJob, event: str, *, actor, outcome: str = "succeeded", payload=None
+    job: FineTuneJob, event: str, *, actor, outcome: str = "succeeded", payload=None, policy: str = ""
 ) -> None:
-    """Trail one state change of `job`; call it inside the transaction that makes the change."""
+    """Trail one state change of `job`; call it inside the transaction that makes the change.
+
+    `policy`: the access rule(s) that allowed a person's request (creation, cancel, retry).
+    """
     from audit.services import record
 
     record(
@@ -25,6 +28,7 @@ def record_job_event(
         resource_type="fine_tune_job",
         resource_id=job.pk,
         outcome=outcome,
+        policy=policy,
         payload={
             "status": job.status,
             "base_model": job.base_model.name,

@@ -68,6 +68,14 @@ def field_errors(errors: Mapping[str, str]) -> dict[str, str]:
     return {FIELD_NAMES.get(name, name): message for name, message in errors.items()}
 
 
+def _authorize_fine_tune(user, resources, actor) -> str:
+    """The rules that let `user` fine-tune every resource (model and data), comma-separated;
+    PolicyDenied (403, trailed) for the first one refused. Called before any transaction opens, so a
+    denial's trail event never rolls back with it."""
+    rules = [check(user, "fine_tune", resource, actor=actor).policy or "" for resource in resources]
+    return ", ".join(dict.fromkeys(rule for rule in rules if rule))
+
+
 # --- creating ---------------------------------------------------------------------------------
 def job_create(
     *,
@@ -90,9 +98,7 @@ def job_create(
     actor = user if actor is None else actor
     model = _tunable_model(base_model)
     source = _data_adapter(data_adapter)
-    # Decide before any transaction opens: a denial's trail event must not roll back with it.
-    for resource in dict.fromkeys([f"model:{model.name}", source.resource]):
-        check(user, "fine_tune", resource, actor=actor)
+    policy = _authorize_fine_tune(user, dict.fromkeys([f"model:{model.name}", source.resource]), actor)
 
     errors = _adapter_name_errors(model, adapter_name)
     if filters is None:
@@ -170,6 +176,7 @@ def job_create(
             job,
             "created",
             actor=actor,
+            policy=policy,
             payload={
                 "settings": {"lora": lora.to_dict(), "train": train.to_dict(), "dp": dp.to_dict() if dp else None},
                 "data_adapter_resource": source.resource,
@@ -223,8 +230,7 @@ def _adapter_name_errors(model: LanguageModel, adapter_name: str, *, exclude_job
 def job_cancel(*, user, job: FineTuneJob, actor=None) -> FineTuneJob:
     """Cancel a queued job at once; ask the worker to stop a running one (it stops within seconds)."""
     actor = user if actor is None else actor
-    for resource in job.policy_resources():
-        check(user, "fine_tune", resource, actor=actor)
+    policy = _authorize_fine_tune(user, job.policy_resources(), actor)
     with transaction.atomic():
         locked = FineTuneJob.objects.select_for_update().select_related("base_model").get(pk=job.pk)
         if locked.status == FineTuneJob.Status.QUEUED:
@@ -232,12 +238,14 @@ def job_cancel(*, user, job: FineTuneJob, actor=None) -> FineTuneJob:
             locked.finished_at = timezone.now()
             locked.log += log_line(f"Cancelled by {user.get_username()} before it started.")
             locked.save(update_fields=["status", "finished_at", "log"])
-            record_job_event(locked, "cancelled", actor=actor, payload={"while": "queued"})
+            record_job_event(locked, "cancelled", actor=actor, policy=policy, payload={"while": "queued"})
         elif locked.status == FineTuneJob.Status.RUNNING:
             locked.status = FineTuneJob.Status.CANCELLING
             locked.log += log_line(f"Cancel requested by {user.get_username()}.")
             locked.save(update_fields=["status", "log"])
-            record_job_event(locked, "cancel_requested", actor=actor, payload={"step": locked.step})
+            record_job_event(
+                locked, "cancel_requested", actor=actor, policy=policy, payload={"step": locked.step}
+            )
         elif locked.status != FineTuneJob.Status.CANCELLING:
             raise JobStateError(f"Job {locked.pk} has already {locked.status}; there is nothing to cancel.")
     return locked
@@ -246,8 +254,7 @@ def job_cancel(*, user, job: FineTuneJob, actor=None) -> FineTuneJob:
 def job_retry(*, user, job: FineTuneJob, actor=None) -> FineTuneJob:
     """Queue a failed or cancelled job again; it resumes from its newest checkpoint."""
     actor = user if actor is None else actor
-    for resource in job.policy_resources():
-        check(user, "fine_tune", resource, actor=actor)
+    policy = _authorize_fine_tune(user, job.policy_resources(), actor)
     with transaction.atomic():
         locked = FineTuneJob.objects.select_for_update().select_related("base_model").get(pk=job.pk)
         if not locked.can_retry:
@@ -275,6 +282,7 @@ def job_retry(*, user, job: FineTuneJob, actor=None) -> FineTuneJob:
             locked,
             "retried",
             actor=actor,
+            policy=policy,
             payload={"previous_status": previous, "checkpoint_step": resume_step},
         )
         _enqueue(locked)

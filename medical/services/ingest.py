@@ -43,6 +43,7 @@ class IngestSource:
     actor: object  # the User, or a system actor string such as "scp:MODALITY1"
     received_from: str
     previews: str = "queue"
+    policy: str = ""  # the access rule that allowed the upload ("" for the SCP's allow-list and the demo)
 
     def __post_init__(self) -> None:
         if self.channel not in Channel.values:
@@ -262,6 +263,7 @@ def _index(
         resource_type="study",
         resource_id=study.pk,
         outcome="succeeded",
+        policy=source.policy,
         payload={
             "instance_id": instance.pk,
             "sop_instance_uid": instance.sop_instance_uid,
@@ -342,6 +344,7 @@ def quarantine(*, source: IngestSource, filename: str, data: bytes, reason: str)
             resource_type="quarantine",
             resource_id=quarantined.pk,
             outcome="failed",
+            policy=source.policy,
             payload={
                 "channel": source.channel,
                 "department": source.department,

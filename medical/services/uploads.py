@@ -30,9 +30,13 @@ def upload_ingest(
     from access.enforcement import check
     from access.resources import Resource
 
-    check(actor, "upload", Resource("study", "new", {"department": department}))
+    decision = check(actor, "upload", Resource("study", "new", {"department": department}))
     source = IngestSource(
-        channel=channel, department=department, actor=actor, received_from=actor.get_username()
+        channel=channel,
+        department=department,
+        actor=actor,
+        received_from=actor.get_username(),
+        policy=decision.policy or "",
     )
     entries = _expand(list(uploads), source)
     report = IngestReport()

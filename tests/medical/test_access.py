@@ -142,12 +142,13 @@ def test_api_upload(caller, client, ct_study):
         assert response.json()["counts"]["stored"] == 1
         new = Study.objects.exclude(pk=ct_study.pk).get()
         assert new.department == user.department
-        assert Event.objects.filter(
+        event = Event.objects.get(
             action="study.ingest",
             outcome="succeeded",
             actor_label=user.get_username(),
             resource_id=str(new.pk),
-        ).exists()
+        )
+        assert event.policy == "clinician_department_studies"  # the rule that allowed the upload
     if kind == WRONG_ROLE:
         assert Event.objects.filter(
             action="study.upload", outcome="denied", actor_label=user.get_username()

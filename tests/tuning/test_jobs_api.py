@@ -48,6 +48,7 @@ def test_creating_a_job_snapshots_the_data_the_user_may_see_and_queues_it(client
     assert b"Which failure code applies" not in sealed.read_bytes()
     event = Event.objects.get(action="fine_tune_job.created")
     assert event.resource_id == str(job.pk) and event.actor_kind == "token"
+    assert event.policy == "ml_engineering"  # the rule that allowed fine-tuning the model and the data
     assert event.payload["dataset"]["content_hash"] == job.dataset_hash
     assert event.payload["settings"]["lora"]["r"] == 4
 

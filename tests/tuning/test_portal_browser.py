@@ -87,6 +87,7 @@ def test_promote_and_demote_from_the_adapter_list(page, log_in, served_model, en
     assert adapter.status == LoraAdapter.Status.PROMOTED
     event = Event.objects.get(action="adapter.promote")
     assert event.actor_label == engineer.username and event.payload["reason"] == "Better held-out perplexity"
+    assert event.policy == "ml_engineering"
 
     row.locator("input[name=reason]").fill("Rolled back")
     row.locator("button", has_text="Demote").click()
