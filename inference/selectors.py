@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
 from access.querysets import restrict
-from inference.models import LanguageModel, LoraAdapter
+from inference.models import Generation, LanguageModel, LoraAdapter
 
 
 def models_for(user, action: str = "predict"):
@@ -22,3 +28,53 @@ def servable_targets(user) -> list[tuple[LanguageModel, LoraAdapter | None]]:
         targets.append((model, None))
         targets.extend((model, adapter) for adapter in by_model.get(model.pk, []))
     return targets
+
+
+@dataclass(frozen=True)
+class ServingStats:
+    """How fast a model served over a recent window (from the Generation rows; /metrics has the live view)."""
+
+    model: LanguageModel
+    requests: int
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    ttft_ms_p50: float | None
+    tokens_per_s: float | None
+    cached_prompt_fraction: float | None
+
+
+def serving_stats(models, *, hours: int = 24, sample: int = 1000) -> list[ServingStats]:
+    """Per model: requests in the last `hours`, and latency, time to first token, decode speed and
+    prompt-cache share over its most recent `sample` of them."""
+    since = timezone.now() - timedelta(hours=hours)
+    stats = []
+    for model in models:
+        recent = Generation.objects.filter(model=model, created_at__gte=since)
+        rows = list(
+            recent.order_by("-created_at").values_list(
+                "latency_ms", "ttft_ms", "completion_tokens", "prompt_tokens", "cached_prompt_tokens"
+            )[:sample]
+        )
+        latencies = sorted(row[0] for row in rows)
+        ttfts = sorted(row[1] for row in rows if row[1] is not None)
+        seconds = sum(latencies) / 1000
+        prompt_tokens = sum(row[3] for row in rows)
+        stats.append(
+            ServingStats(
+                model=model,
+                requests=recent.count(),
+                latency_ms_p50=_percentile(latencies, 0.5),
+                latency_ms_p95=_percentile(latencies, 0.95),
+                ttft_ms_p50=_percentile(ttfts, 0.5),
+                tokens_per_s=sum(row[2] for row in rows) / seconds if seconds > 0 else None,
+                cached_prompt_fraction=sum(row[4] for row in rows) / prompt_tokens if prompt_tokens else None,
+            )
+        )
+    return stats
+
+
+def _percentile(ordered: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]

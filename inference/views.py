@@ -7,8 +7,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from access.decisions import decide
 from inference.engine.types import SPECULATIVE_MODES
-from inference.selectors import servable_targets
+from inference.selectors import servable_targets, serving_stats
 
 
 @login_required
@@ -16,7 +17,10 @@ def model_list(request: HttpRequest) -> HttpResponse:
     targets = servable_targets(request.user)
     if not targets and not request.user.has_role("ml_engineer"):
         raise PermissionDenied("No model is available to your account.")
-    return render(request, "inference/model_list.html", {"targets": targets})
+    models = list(dict.fromkeys(model for model, _ in targets))
+    may_watch = decide(request.user, "view", "portal:models").allowed  # ML engineers, administrators
+    stats = serving_stats(models) if may_watch else []
+    return render(request, "inference/model_list.html", {"targets": targets, "stats": stats})
 
 
 @login_required

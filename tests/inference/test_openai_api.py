@@ -158,3 +158,23 @@ def test_metrics_expose_serving_figures(client, served_model, engineer):
     assert 'suite:generation_tokens_total{model_name="suite-demo"}' in text
     assert "suite:time_to_first_token_seconds_bucket" in text
     assert "suite:num_requests_waiting" in text
+
+
+@pytest.mark.django_db
+def test_the_models_page_shows_serving_speed_from_the_generations(client, served_model, engineer):
+    body = {"model": "suite-demo", "messages": [{"role": "user", "content": "Which failure code?"}],
+            "max_tokens": 8, "temperature": 0, "session_id": "speed"}  # fmt: skip
+    for _ in range(3):
+        assert post(client, engineer, body).status_code == 200
+    client.force_login(engineer)
+    page = client.get("/models/")
+    assert page.status_code == 200
+    (row,) = [s for s in page.context["stats"] if s.model.name == "suite-demo"]
+    generations = list(Generation.objects.filter(model=served_model))
+    assert row.requests == 3 == len(generations)
+    assert row.tokens_per_s == pytest.approx(
+        sum(g.completion_tokens for g in generations) / sum(g.latency_ms / 1000 for g in generations)
+    )
+    assert row.latency_ms_p50 == sorted(g.latency_ms for g in generations)[1]
+    assert 0 < row.cached_prompt_fraction < 1  # turns 2 and 3 reuse the session's cache
+    assert b'data-testid="serving-stats"' in page.content
