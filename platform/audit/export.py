@@ -35,25 +35,11 @@ from collections.abc import Iterable, Iterator
 from django.http import StreamingHttpResponse
 from django.utils import dateparse, timezone
 
-from audit.canonical import format_timestamp
+from audit.canonical import HASHED_FIELDS, format_timestamp
 from audit.models import Event
 
 EXPORT_FORMATS = ("jsonl", "csv")
-EXPORT_FIELDS = (
-    "chain",
-    "sequence",
-    "timestamp",
-    "actor_kind",
-    "actor_label",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "policy",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+EXPORT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")  # everything a third party needs to re-verify
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
