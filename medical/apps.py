@@ -13,10 +13,11 @@ class MedicalConfig(AppConfig):
 
     def ready(self) -> None:
         from inference.datasets import CorpusContribution, register, register_corpus
-        from medical import corpus
+        from medical import corpus, home
         from medical.datasets import DicomQaDataAdapter
         from medical.demo import load_demo_studies
         from portal import demo
+        from portal.homes import HomePanel, register_panel
         from portal.navigation import NavEntry
         from portal.navigation import register as register_navigation
 
@@ -33,6 +34,26 @@ class MedicalConfig(AppConfig):
             )
         )
         demo.register("medical studies", order=50)(load_demo_studies)
+        register_panel(
+            HomePanel(
+                key="medical-review",
+                title="Awaiting your burned-in text review",
+                rows=home.awaiting_review,
+                order=10,
+                allowed=_may_open_studies,
+            )
+        )
+        register_panel(
+            HomePanel(
+                key="medical-recent",
+                title="Recent studies",
+                rows=home.recent_studies,
+                order=20,
+                more_url_name="medical:study_list",
+                empty_text="No study yet: upload one from the Studies page, or have a modality send it.",
+                allowed=_may_open_studies,
+            )
+        )
         register(DicomQaDataAdapter())
         register_corpus(CorpusContribution("medical.dicom", corpus.documents, corpus.conversations))
 

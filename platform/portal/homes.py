@@ -11,3 +11,59 @@ ROLE_HOMES = {
     Role.AUDITOR: "The tamper-evident decision trail: who decided what, when, and why.",
     Role.ADMIN: "Users, roles, access policy and the health of the installation.",
 }
+
+
+# --- panels ------------------------------------------------------------------------------------
+# Apps add what a person wants to see first on their home page (recent studies, running jobs...)
+# with register_panel() in AppConfig.ready(). A panel's `rows(user)` must scope its own query by the
+# access policy (access.querysets.restrict): the home page shows nothing the user could not open.
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+
+@dataclass(frozen=True)
+class HomeRow:
+    label: str
+    url: str
+    detail: str = ""
+    badge: str = ""
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    key: str
+    title: str
+    rows: Callable  # rows(user) -> list[HomeRow]; an empty list hides the panel
+    order: int = 100
+    more_url_name: str = ""
+    empty_text: str = ""  # shown when there are no rows (otherwise the panel is hidden)
+    allowed: Callable | None = None  # allowed(user) -> bool, e.g. portal.navigation.policy_allows(...)
+
+
+_PANELS: dict[str, HomePanel] = {}
+
+
+def register_panel(panel: HomePanel) -> None:
+    _PANELS[panel.key] = panel
+
+
+def panels_for(user) -> list[dict]:
+    """The panels with something to show this user, in order, each with its rows."""
+    from django.urls import reverse
+
+    shown = []
+    for panel in sorted(_PANELS.values(), key=lambda p: (p.order, p.title)):
+        if panel.allowed is not None and not panel.allowed(user):
+            continue
+        rows = panel.rows(user)
+        if rows or panel.empty_text:
+            shown.append(
+                {
+                    "key": panel.key,
+                    "title": panel.title,
+                    "rows": rows,
+                    "more_url": reverse(panel.more_url_name) if panel.more_url_name else "",
+                    "empty_text": panel.empty_text,
+                }
+            )
+    return shown

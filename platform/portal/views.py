@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
-from portal.homes import ROLE_HOMES
+from portal.homes import ROLE_HOMES, panels_for
 from portal.navigation import items_for
 
 
@@ -46,6 +46,7 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
         "summary": ROLE_HOMES[role_enum],
         "cards": [item for item in items_for(request.user) if item["description"]],
         "other_roles": [r for r in request.user.roles if r != role_enum],
+        "panels": panels_for(request.user),
     }
     return render(request, "portal/home.html", context)
 

@@ -224,3 +224,17 @@ def test_authorization(client, world, make_user, endpoint, role, expected):
     assert _state() == before
     if expected == 403:
         assert Event.objects.filter(outcome="denied", actor_user=user).exists()
+
+
+def test_the_home_page_lists_the_engineers_recent_jobs(client, served_model, engineer, make_user):
+    client.force_login(engineer)
+    page = client.get("/", follow=True)
+    assert b"No job yet: start one from Fine-tuning." in page.content
+    job_id = call(client, "post", JOBS, engineer, job_body()).json()["id"]
+    page = client.get("/", follow=True)
+    (panel,) = [panel for panel in page.context["panels"] if panel["key"] == "tuning-recent"]
+    assert [(row.url, row.badge) for row in panel["rows"]] == [(f"/tuning/{job_id}/", "Queued")]
+    # Roles that may not see models get no fine-tuning panel.
+    client.force_login(make_user(Role.CLINICIAN, department="radiology"))
+    keys = [panel["key"] for panel in client.get("/", follow=True).context["panels"]]
+    assert "tuning-recent" not in keys
