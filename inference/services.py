@@ -49,8 +49,13 @@ def model_register(
     draft_name: str | None = None,
     description: str = "",
     max_concurrency: int = 1,
+    policy: str = "",
 ) -> LanguageModel:
-    """Register (or refresh) a local Hugging Face-format model directory. Reads its config; loads nothing."""
+    """Register (or refresh) a local Hugging Face-format model directory. Reads its config; loads nothing.
+
+    The caller has decided that `actor` may (the command line is an administrator's tool; people in
+    the portal and the API go through model_register_checked); `policy` names the rule that allowed it.
+    """
     from audit.services import record
     from inference.engine.modeldir import inspect_model_dir
 
@@ -81,10 +86,76 @@ def model_register(
             resource_type="model",
             resource_id=name,
             outcome="succeeded",
+            policy=policy,
             payload={"path": fields["path"], "created": created, "parameters": info.parameter_count,
                      "architecture": info.architecture, "quantization": quantization},
         )  # fmt: skip
     return model
+
+
+class RegistrationRefused(ValueError):
+    """Input a person must fix: {field: message}, fields named as in the request."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
+def model_register_checked(
+    *,
+    user,
+    path: str,
+    name: str,
+    quantization: str = "none",
+    draft_name: str = "",
+    description: str = "",
+    replace: bool = False,
+    actor=None,
+) -> LanguageModel:
+    """Register a model directory for a person (portal, API): the policy's `register` on
+    `model:<name>` (PolicyDenied, trailed), a directory inside MODEL_ROOT (people do not get to point
+    the server at arbitrary paths; administrators use `manage.py register_model` for that), no silent
+    replacement of a registered model, and a readable reason for a bad directory."""
+    from django.core.exceptions import ValidationError
+
+    from access.enforcement import check
+    from inference.engine.modeldir import ModelDirError
+    from inference.models import model_name_validator
+
+    errors: dict[str, str] = {}
+    try:
+        model_name_validator(name)
+    except ValidationError as exc:
+        errors["name"] = " ".join(exc.messages)
+    if errors:
+        raise RegistrationRefused(errors)
+    decision = check(user, "register", f"model:{name}", actor=actor)
+    root = Path(settings.MODEL_ROOT).resolve()
+    directory = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+    if not directory.is_relative_to(root):
+        errors["path"] = f"Put the model directory under {root} (MODEL_ROOT) and give its path there."
+    elif not directory.is_dir():
+        errors["path"] = f"There is no directory {directory}."
+    if LanguageModel.objects.filter(name=name).exists() and not replace:
+        errors["name"] = f"A model named {name!r} is registered already; choose another name or replace it."
+    if draft_name and not LanguageModel.objects.filter(name=draft_name, is_active=True).exists():
+        errors["draft"] = f"No active model is named {draft_name!r}."
+    if quantization not in LanguageModel.Quantization.values:
+        errors["quantization"] = f"Choose one of {', '.join(LanguageModel.Quantization.values)}."
+    if errors:
+        raise RegistrationRefused(errors)
+    try:
+        return model_register(
+            actor=actor if actor is not None else user,
+            path=directory,
+            name=name,
+            quantization=quantization,
+            draft_name=draft_name or None,
+            description=description,
+            policy=decision.policy or "",
+        )
+    except ModelDirError as exc:
+        raise RegistrationRefused({"path": str(exc)}) from exc
 
 
 def model_register_remote(

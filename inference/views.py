@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from access.decisions import decide
+from audit.actors import actor_from_request
+from inference import services
 from inference.engine.types import SPECULATIVE_MODES
+from inference.forms import ModelRegisterForm
 from inference.selectors import servable_targets, serving_stats
 
 
@@ -17,10 +22,48 @@ def model_list(request: HttpRequest) -> HttpResponse:
     targets = servable_targets(request.user)
     if not targets and not request.user.has_role("ml_engineer"):
         raise PermissionDenied("No model is available to your account.")
+    return _model_list_page(request, targets)
+
+
+def _model_list_page(request: HttpRequest, targets, *, form=None, status: int = 200) -> HttpResponse:
     models = list(dict.fromkeys(model for model, _ in targets))
     may_watch = decide(request.user, "view", "portal:models").allowed  # ML engineers, administrators
-    stats = serving_stats(models) if may_watch else []
-    return render(request, "inference/model_list.html", {"targets": targets, "stats": stats})
+    may_register = decide(request.user, "register", "model:new").allowed
+    context = {
+        "targets": targets,
+        "stats": serving_stats(models) if may_watch else [],
+        "register_form": (form or ModelRegisterForm()) if may_register else None,
+    }
+    return render(request, "inference/model_list.html", context, status=status)
+
+
+@require_POST
+@login_required
+def model_register(request: HttpRequest) -> HttpResponse:
+    form = ModelRegisterForm(request.POST)
+    if form.is_valid():
+        values = form.cleaned_data
+        try:
+            model = services.model_register_checked(
+                user=request.user,
+                actor=actor_from_request(request),
+                path=values["path"],
+                name=values["name"],
+                quantization=values["quantization"],
+                draft_name=values["draft"],
+                description=values["description"],
+                replace=values["replace"],
+            )
+        except services.RegistrationRefused as refusal:
+            for field, message in refusal.errors.items():
+                form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(
+                request,
+                f"Registered {model.name}: {model.architecture}, {model.parameter_count:,} parameters.",
+            )
+            return redirect("inference:model_list")
+    return _model_list_page(request, servable_targets(request.user), form=form, status=400)
 
 
 @login_required

@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("inference.api_urls")),
     path("models/", include("inference.urls")),
+    path("api/models/", include("inference.registry_api_urls")),
     path("audit/", include("audit.urls")),
     path("access/", include("access.urls")),
     path("api/access/", include("access.api_urls")),

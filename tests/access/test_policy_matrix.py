@@ -122,6 +122,7 @@ DEFAULT_NAMED = {
     ("model:medical_qa", "predict"): {"clinician", "radiologist", "ml_engineer"},
     ("model:medical_qa", "fine_tune"): {"ml_engineer"},
     ("model:medical_qa", "promote"): {"ml_engineer"},
+    ("model:medical_qa", "register"): {"ml_engineer"},
     ("model:finance_screening", "predict"): {"compliance_officer", "ml_engineer"},
     ("model:manufacturing_rul", "predict"): {"maintenance_engineer", "ml_engineer"},
     ("model:finance_screening", "fine_tune"): {"ml_engineer"},
