@@ -59,6 +59,10 @@ class DataAdapter(Protocol):
     def describe_query(self, *, user, filters: dict[str, Any]) -> str:
         """A human-readable description of the records used, stored with each job's dataset snapshot."""
 
+    # Optional, read with getattr: `filter_help`, one line naming the filters `examples` accepts
+    # (shown beside the job form's filters field and in the API's data adapter list), and
+    # `task_metric`, a TaskMetric.
+
 
 @dataclass(frozen=True)
 class TaskMetric:

@@ -29,6 +29,7 @@ class DicomQaDataAdapter:
         "service's prompt format. Studies awaiting burned-in annotation review are excluded."
     )
     resource = "model:medical_qa"
+    filter_help = 'department (e.g. "radiology"), modality (e.g. "CT"), study_ids (a list of study ids)'
 
     def examples(self, *, user, filters: dict[str, Any]) -> Iterable[TrainingExample]:
         for instance in self._instances(user, filters):

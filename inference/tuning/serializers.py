@@ -98,7 +98,11 @@ class DataAdapterOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     resource = serializers.CharField()
+    filter_help = serializers.SerializerMethodField()
     task_metric = serializers.SerializerMethodField()
+
+    def get_filter_help(self, adapter) -> str:
+        return getattr(adapter, "filter_help", "")
 
     def get_task_metric(self, adapter) -> str | None:
         metric = getattr(adapter, "task_metric", None)

@@ -238,3 +238,15 @@ def test_the_home_page_lists_the_engineers_recent_jobs(client, served_model, eng
     client.force_login(make_user(Role.CLINICIAN, department="radiology"))
     keys = [panel["key"] for panel in client.get("/", follow=True).context["panels"]]
     assert "tuning-recent" not in keys
+
+
+def test_each_data_adapter_says_which_filters_it_takes(client, served_model, engineer):
+    listed = {a["name"]: a for a in call(client, "get", "/api/tuning/data-adapters/", engineer).json()}
+    assert listed["tests.work_orders"]["filter_help"].startswith("equipment")
+    assert "modality" in listed["medical.dicom_qa"]["filter_help"]
+    client.force_login(engineer)
+    form = client.get("/tuning/new/").content.decode()
+    assert (
+        "<code>medical.dicom_qa</code>: department" in form
+        and "<code>tests.work_orders</code>: equipment" in form
+    )

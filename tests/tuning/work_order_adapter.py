@@ -34,6 +34,7 @@ class WorkOrderDataAdapter:
     name = "tests.work_orders"
     description = "Work order description -> failure codes (AssetOpsBench sample work orders)."
     resource = "model:maintenance_work_orders"
+    filter_help = "equipment (an equipment name), limit (at most this many work orders)"
     task_metric = TaskMetric("failure_code_accuracy", failure_code_accuracy)
 
     def examples(self, *, user, filters: dict[str, Any]) -> Iterable[TrainingExample]:
