@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +19,12 @@ from django.utils import timezone
 from inference import metrics
 from inference.engine.types import ChatMessage, GenerationParams, GenerationResult, InvalidRequest
 from inference.models import Generation, LanguageModel, LoraAdapter
+
+# The registry lives in inference.registry; this module is the layer's public facade.
+from inference.registry import RegistrationRefused as RegistrationRefused
+from inference.registry import model_register as model_register
+from inference.registry import model_register_checked as model_register_checked
+from inference.registry import model_register_remote as model_register_remote
 
 
 class ModelNotFound(InvalidRequest):
@@ -37,159 +42,6 @@ class Target:
     @property
     def public_name(self) -> str:
         return f"{self.model.name}:{self.adapter.name}" if self.adapter else self.model.name
-
-
-# --- registry -------------------------------------------------------------------------------
-def model_register(
-    *,
-    actor,
-    path: str | Path,
-    name: str,
-    quantization: str = "none",
-    draft_name: str | None = None,
-    description: str = "",
-    max_concurrency: int = 1,
-    policy: str = "",
-) -> LanguageModel:
-    """Register (or refresh) a local Hugging Face-format model directory. Reads its config; loads nothing.
-
-    The caller has decided that `actor` may (the command line is an administrator's tool; people in
-    the portal and the API go through model_register_checked); `policy` names the rule that allowed it.
-    """
-    from audit.services import record
-    from inference.engine.modeldir import inspect_model_dir
-
-    info = inspect_model_dir(path)  # raises ModelDirError naming the missing or corrupt file
-    draft = LanguageModel.objects.get(name=draft_name) if draft_name else None
-    fields = {
-        "backend": LanguageModel.Backend.LOCAL,
-        "path": str(Path(info.path).resolve()),
-        "quantization": quantization,
-        "draft": draft,
-        "description": description,
-        "architecture": info.architecture,
-        "parameter_count": info.parameter_count,
-        "dtype": info.dtype,
-        "context_length": info.context_length or 0,
-        "vocab_size": info.vocab_size or 0,
-        "info": _jsonable(info),
-        "max_concurrency": max_concurrency,
-        "registered_by": actor if getattr(actor, "pk", None) else None,
-        "is_active": True,
-    }
-    with transaction.atomic():
-        model, created = LanguageModel.objects.update_or_create(name=name, defaults=fields)
-        model.full_clean()
-        record(
-            actor=actor,
-            action="model.register",
-            resource_type="model",
-            resource_id=name,
-            outcome="succeeded",
-            policy=policy,
-            payload={"path": fields["path"], "created": created, "parameters": info.parameter_count,
-                     "architecture": info.architecture, "quantization": quantization},
-        )  # fmt: skip
-    return model
-
-
-class RegistrationRefused(ValueError):
-    """Input a person must fix: {field: message}, fields named as in the request."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-
-
-def model_register_checked(
-    *,
-    user,
-    path: str,
-    name: str,
-    quantization: str = "none",
-    draft_name: str = "",
-    description: str = "",
-    replace: bool = False,
-    actor=None,
-) -> LanguageModel:
-    """Register a model directory for a person (portal, API): the policy's `register` on
-    `model:<name>` (PolicyDenied, trailed), a directory inside MODEL_ROOT (people do not get to point
-    the server at arbitrary paths; administrators use `manage.py register_model` for that), no silent
-    replacement of a registered model, and a readable reason for a bad directory."""
-    from django.core.exceptions import ValidationError
-
-    from access.enforcement import check
-    from inference.engine.modeldir import ModelDirError
-    from inference.models import model_name_validator
-
-    errors: dict[str, str] = {}
-    try:
-        model_name_validator(name)
-    except ValidationError as exc:
-        errors["name"] = " ".join(exc.messages)
-    if errors:
-        raise RegistrationRefused(errors)
-    decision = check(user, "register", f"model:{name}", actor=actor)
-    root = Path(settings.MODEL_ROOT).resolve()
-    directory = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
-    if not directory.is_relative_to(root):
-        errors["path"] = f"Put the model directory under {root} (MODEL_ROOT) and give its path there."
-    elif not directory.is_dir():
-        errors["path"] = f"There is no directory {directory}."
-    if LanguageModel.objects.filter(name=name).exists() and not replace:
-        errors["name"] = f"A model named {name!r} is registered already; choose another name or replace it."
-    if draft_name and not LanguageModel.objects.filter(name=draft_name, is_active=True).exists():
-        errors["draft"] = f"No active model is named {draft_name!r}."
-    if quantization not in LanguageModel.Quantization.values:
-        errors["quantization"] = f"Choose one of {', '.join(LanguageModel.Quantization.values)}."
-    if errors:
-        raise RegistrationRefused(errors)
-    try:
-        return model_register(
-            actor=actor if actor is not None else user,
-            path=directory,
-            name=name,
-            quantization=quantization,
-            draft_name=draft_name or None,
-            description=description,
-            policy=decision.policy or "",
-        )
-    except ModelDirError as exc:
-        raise RegistrationRefused({"path": str(exc)}) from exc
-
-
-def model_register_remote(
-    *, actor, name: str, base_url: str, remote_model: str, api_key_env: str = "", description: str = ""
-) -> LanguageModel:
-    """Register a model served by an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama, another Suite)."""
-    from audit.services import record
-
-    with transaction.atomic():
-        model, created = LanguageModel.objects.update_or_create(
-            name=name,
-            defaults={
-                "backend": LanguageModel.Backend.REMOTE,
-                "path": "",
-                "remote_url": base_url.rstrip("/"),
-                "remote_model": remote_model,
-                "remote_api_key_env": api_key_env,
-                "description": description,
-                "registered_by": actor if getattr(actor, "pk", None) else None,
-                "is_active": True,
-            },
-        )
-        model.full_clean()
-        record(
-            actor=actor, action="model.register", resource_type="model", resource_id=name, outcome="succeeded",
-            payload={"remote_url": model.remote_url, "remote_model": remote_model, "created": created},
-        )  # fmt: skip
-    return model
-
-
-def _jsonable(info) -> dict:
-    from dataclasses import asdict
-
-    return json.loads(json.dumps(asdict(info), default=str))
 
 
 # --- resolving what a request names ----------------------------------------------------------
