@@ -6,7 +6,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from portal.navigation import NavEntry, register
+        from portal import health
+        from portal.homes import HomePanel, register_panel
+        from portal.navigation import NavEntry, policy_allows, register
 
         register(
             NavEntry(
@@ -16,5 +18,14 @@ class PortalConfig(AppConfig):
                 roles=frozenset({"admin"}),
                 description="Users, roles and attributes, organisation units.",
                 order=900,
+            )
+        )
+        register_panel(
+            HomePanel(
+                key="installation-health",
+                title="Installation health",
+                rows=health.installation_rows,
+                order=5,
+                allowed=policy_allows("view", "portal:health"),
             )
         )

@@ -27,6 +27,7 @@ class HomeRow:
     url: str
     detail: str = ""
     badge: str = ""
+    badge_kind: str = ""  # "ok", "warn" or "bad": the badge's colour
 
 
 @dataclass(frozen=True)

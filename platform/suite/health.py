@@ -22,14 +22,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve: the database and the task broker are reachable. 503 otherwise."""
-    checks = {"database": _check_database(), "broker": _check_broker()}
+    checks = {"database": check_database(), "broker": check_broker()}
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )
 
 
-def _check_database() -> dict:
+def check_database() -> dict:
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -39,7 +39,7 @@ def _check_database() -> dict:
     return {"ok": True, "vendor": connections["default"].vendor}
 
 
-def _check_broker() -> dict:
+def check_broker() -> dict:
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
         options = settings.CELERY_BROKER_TRANSPORT_OPTIONS

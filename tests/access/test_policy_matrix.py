@@ -133,6 +133,7 @@ DEFAULT_NAMED = {
     ("user:someone", "manage"): {"admin"},
     ("portal:medical", "view"): {"clinician", "radiologist"},
     ("portal:trail", "view"): {"auditor", "admin", "compliance_officer"},
+    ("portal:health", "view"): {"admin"},
 }
 
 
