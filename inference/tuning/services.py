@@ -124,8 +124,10 @@ def job_create(
         raise JobInputError(field_errors(exc.errors)) from exc
     if dp is not None and (dp_errors := dp.validate(train_size=len(snapshot.split.train))):
         raise JobInputError(field_errors(dp_errors))
-    requested_dropout = lora.dropout
-    lora = lora_for_privacy(lora, dp)
+    log = log_line(f"Created by {user.get_username()}: {snapshot.query}")
+    if dp is not None and lora.dropout:
+        log += log_line(f"LoRA dropout {lora.dropout} set to 0: differential privacy runs without dropout.")
+        lora = lora_for_privacy(lora, dp)
 
     storage_key = new_storage_key()
     # Written before the transaction so the write lock is not held during disk I/O; a snapshot
@@ -163,14 +165,7 @@ def job_create(
             created_by=user,
             storage_key=storage_key,
             output_dir=str(conf.output_root() / model.name / f"{adapter_name}-{storage_key[:12]}"),
-            log=log_line(f"Created by {user.get_username()}: {snapshot.query}")
-            + (
-                log_line(
-                    f"LoRA dropout {requested_dropout} set to 0: differential privacy runs without dropout."
-                )
-                if lora.dropout != requested_dropout
-                else ""
-            ),
+            log=log,
         )
         record_job_event(
             job,

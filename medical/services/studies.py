@@ -1,7 +1,6 @@
-"""Decisions about a study after ingest: sharing it with a named colleague (and taking the share
-back), break-glass reading of
-the identified original, and the burned-in annotation review. Each is authorized by the access
-policy and trailed in the same transaction as its effect."""
+"""Decisions about a study after ingest: sharing it with a named colleague and taking the share
+back, break-glass reading of the identified original, and the burned-in annotation review. Each
+is authorized by the access policy and trailed in the same transaction as its effect."""
 
 from __future__ import annotations
 
