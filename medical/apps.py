@@ -55,7 +55,20 @@ class MedicalConfig(AppConfig):
             )
         )
         register(DicomQaDataAdapter())
+        _register_dicom_node()
         register_corpus(CorpusContribution("medical.dicom", corpus.documents, corpus.conversations))
+
+
+def _register_dicom_node() -> None:
+    """`run_suite` (make run) also starts the DICOM node, unless DICOM_SCP_PORT is 0."""
+    from django.conf import settings
+
+    from suite.processes import SuiteProcess, register
+
+    port = getattr(settings, "DICOM_SCP_PORT", 0)
+    if port:
+        host = getattr(settings, "DICOM_SCP_HOST", "127.0.0.1")
+        register(SuiteProcess("dicom", ("run_dicom_scp", "--host", host, "--port", str(port))))
 
 
 def _may_open_studies(user) -> bool:

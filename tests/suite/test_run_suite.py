@@ -1,5 +1,6 @@
-"""`make run`'s last step: `manage.py run_suite` serves the web app and runs a worker together in the
-foreground, and Ctrl-C (SIGINT to the terminal's process group) stops every process cleanly."""
+"""`make run`'s last step: `manage.py run_suite` serves the web app, runs a worker and the DICOM node
+together in the foreground, and Ctrl-C (SIGINT to the terminal's process group) stops every process
+cleanly. The DICOM node is auxiliary: when it cannot start, the web app and the worker carry on."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import urllib.request
 import uuid
 
 import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
 
 from suite.tasks import ping
 from tests.support import MANAGE, ROOT, subprocess_env, wait_for
@@ -41,37 +44,88 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_run_suite_serves_works_and_stops_on_ctrl_c(tmp_path):
+def _start(tmp_path, *, dicom_port: int) -> tuple[subprocess.Popen, int, str]:
     port = _free_port()
     # Its own queue, so the scheduler's periodic tasks never reach another test's worker.
     queue = f"run-suite-{uuid.uuid4().hex[:8]}"
-    log = open(tmp_path / "suite.log", "w+")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "suite.log", "w+")  # noqa: SIM115 - closed by _stop
     process = subprocess.Popen(
         [sys.executable, MANAGE, "run_suite", "--bind", f"127.0.0.1:{port}"],
-        env=subprocess_env(CELERY_QUEUE=queue, SUITE_WORKER_CONCURRENCY="1"),
+        env=subprocess_env(CELERY_QUEUE=queue, SUITE_WORKER_CONCURRENCY="1", DICOM_SCP_PORT=str(dicom_port)),
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
         start_new_session=True,  # a process group of its own, as a terminal gives `make run`
     )
-    pgid = os.getpgid(process.pid)
+    process.log = log  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _status(f"{base}/healthz") == 200, timeout=90, message="the web server")
+    return process, os.getpgid(process.pid), queue
+
+
+def _base(process) -> str:
+    return f"http://{process.args[-1]}"  # the --bind address
+
+
+def _output(process) -> str:
+    process.log.seek(0)
+    return process.log.read()
+
+
+def _stop(process, pgid: int) -> None:
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+    process.log.close()
+
+
+def _echo(port: int) -> int | None:
+    assoc = AE(ae_title="MODALITY1")  # on the default allow-list
+    assoc.add_requested_context(Verification)
+    association = assoc.associate("127.0.0.1", port, ae_title="SUITE")
+    if not association.is_established:
+        return None
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _status(f"{base}/healthz") == 200, timeout=90, message="the web server")
+        return association.send_c_echo().Status
+    finally:
+        association.release()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_run_suite_serves_works_and_stops_on_ctrl_c(tmp_path):
+    dicom_port = _free_port()
+    process, pgid, queue = _start(tmp_path, dicom_port=dicom_port)
+    try:
+        base = _base(process)
         assert _status(f"{base}/readyz") == 200
         assert _status(f"{base}/login/") == 200
         # The worker it started answers a task sent to its queue.
         result = ping.apply_async(("through run_suite",), queue=queue)
         assert result.get(timeout=90)["echo"] == "through run_suite"
+        # The DICOM node answers a modality's C-ECHO.
+        wait_for(lambda: _echo(dicom_port) == 0x0000, timeout=30, message="C-ECHO from the DICOM node")
 
         os.killpg(pgid, signal.SIGINT)  # what Ctrl-C does
         assert process.wait(timeout=60) == 0
         wait_for(lambda: not _group_alive(pgid), timeout=30, message="every child to exit")
-        log.seek(0)
-        assert "Suite stopped." in log.read()
+        output = _output(process)
+        assert "Suite stopped." in output and "DICOM node stopped." in output
     finally:
-        if _group_alive(pgid):
-            os.killpg(pgid, signal.SIGKILL)
-        log.close()
+        _stop(process, pgid)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dicom_node_that_cannot_listen_leaves_the_rest_running(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process, pgid, _ = _start(tmp_path, dicom_port=taken.getsockname()[1])
+        try:
+            wait_for(lambda: "dicom exited with status" in _output(process), timeout=60, message="the report")
+            base = _base(process)
+            assert _status(f"{base}/healthz") == 200 and process.poll() is None
+            assert "Cannot listen on 127.0.0.1" in _output(process)
+            os.killpg(pgid, signal.SIGINT)
+            assert process.wait(timeout=60) == 0
+        finally:
+            _stop(process, pgid)

@@ -1,7 +1,9 @@
-"""Start the web server and a Celery worker together in the foreground.
+"""Start the web server, a Celery worker and the apps' extra processes together in the foreground.
 
-Ctrl-C (SIGINT) reaches both children through the terminal's process group; SIGTERM sent to this
-process is forwarded. When either child exits, the other is stopped too, so nothing runs half.
+Ctrl-C (SIGINT) reaches every child through the terminal's process group; SIGTERM sent to this
+process is forwarded. When the web server or the worker exits, everything is stopped, so nothing
+runs half; an extra process (suite.processes, e.g. the DICOM node) that exits is reported and the
+rest keep running.
 """
 
 import os
@@ -17,12 +19,17 @@ MANAGE = str(Path(__file__).resolve().parents[4] / "manage.py")
 
 
 class Command(BaseCommand):
-    help = "Run the suite: web server and worker (with the periodic scheduler) in the foreground."
+    help = (
+        "Run the suite in the foreground: web server, worker (with the periodic scheduler) and the "
+        "apps' extra processes (the DICOM node)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=None)
 
     def handle(self, *args, **options):
+        from suite.processes import registered
+
         web_cmd = [sys.executable, MANAGE, "serve_web"] + (
             ["--bind", options["bind"]] if options["bind"] else []
         )
@@ -31,6 +38,10 @@ class Command(BaseCommand):
             "web": subprocess.Popen(web_cmd),
             "worker": subprocess.Popen(worker_cmd),
         }
+        essential = set(children)
+        for extra in registered():
+            children[extra.name] = subprocess.Popen([sys.executable, MANAGE, *extra.command])
+        reported: set[str] = set()
         stopping = False
 
         def stop(signum, _frame):
@@ -48,6 +59,11 @@ class Command(BaseCommand):
             finished = {
                 name: child.returncode for name, child in children.items() if child.poll() is not None
             }
+            for name in set(finished) - essential - reported:
+                if not stopping:
+                    self.stderr.write(f"{name} exited with status {finished[name]}; the rest keep running.")
+                reported.add(name)
+            finished = {name: code for name, code in finished.items() if name in essential}
             if finished and not stopping:
                 name, code = next(iter(finished.items()))
                 self.stderr.write(f"{name} exited with status {code}; stopping the rest.")
