@@ -241,6 +241,27 @@ def test_a_radiologist_shares_with_a_named_colleague_of_another_department(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("caller", CALLERS, indirect=True)
+def test_api_unshare(caller, client, ct_study, radiologist, make_user):
+    kind, user = caller
+    colleague = make_user("clinician", department="cardiology")
+    client.force_login(radiologist)
+    share = f"/api/medical/studies/{ct_study.pk}/share/"
+    assert client.post(share, {"username": colleague.username}, "application/json").status_code == 200
+    client.logout()
+    if user is not None:
+        client.force_login(user)
+    before = _state(ct_study)
+    response = client.delete(f"{share}{colleague.username}/")
+    # Clinicians of the department see the study but may not take a share back (radiologists do).
+    expected = {ANONYMOUS: 401, WRONG_ROLE: 404, OTHER_DEPARTMENT: 404, SAME_DEPARTMENT: 403}[kind]
+    assert response.status_code == expected
+    assert _state(ct_study) == before
+    if kind == SAME_DEPARTMENT:
+        _assert_denial_trailed(user, ct_study, "unshare")
+
+
+@pytest.mark.django_db
 def test_unsharing_takes_the_grants_back_and_is_trailed(
     client, radiologist, cardiologist, clinician, ct_study
 ):
@@ -383,6 +404,23 @@ def test_portal_break_glass_downloads_the_original(client, certified_radiologist
     )
     assert response.status_code == 200 and response.content == file_bytes("CT_small.dcm")
     assert Event.objects.filter(action="study.break_glass", outcome="succeeded").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", CALLERS, indirect=True)
+def test_api_burned_in_review(caller, client, ingest):
+    kind, user = caller
+    study = Study.objects.get(pk=ingest("examples_ybr_color.dcm").study_id)
+    before = _state(study)
+    response = client.post(
+        f"/api/medical/studies/{study.pk}/burned-in-review/", {"decision": "cleared"}, "application/json"
+    )
+    # Clinicians see the flagged study; the review is the radiologists' (action `review`).
+    expected = {ANONYMOUS: 401, WRONG_ROLE: 404, OTHER_DEPARTMENT: 404, SAME_DEPARTMENT: 403}[kind]
+    assert response.status_code == expected
+    assert _state(study) == before
+    if kind == SAME_DEPARTMENT:
+        _assert_denial_trailed(user, study, "review")
 
 
 @pytest.mark.django_db
