@@ -133,6 +133,27 @@ def test_an_unsafe_archive_is_refused_whole(client, radiologist):
 
 
 @pytest.mark.django_db
+def test_many_files_in_one_request_up_to_the_configured_limit(client, radiologist, settings):
+    # More files than Django's default multipart cap (100) go through while within the suite's
+    # limit; one more than the limit gets the upload service's 400 naming it, and nothing is kept.
+    assert settings.DATA_UPLOAD_MAX_NUMBER_FILES == settings.MEDICAL_UPLOAD_MAX_FILES + 1  # settings.py
+    settings.MEDICAL_UPLOAD_MAX_FILES = 120
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = settings.MEDICAL_UPLOAD_MAX_FILES + 1  # as settings.py derives it
+    client.force_login(radiologist)
+    ct = file_bytes("CT_small.dcm")
+    response = client.post(
+        "/api/medical/studies/upload/", {"files": [_named(ct, f"ct-{n}.dcm") for n in range(120)]}
+    )
+    assert response.status_code == 200
+    assert response.json()["counts"] == {"stored": 1, "duplicate": 119, "rejected": 0, "failed": 0}
+    over = client.post(
+        "/api/medical/studies/upload/", {"files": [_named(ct, f"ct-{n}.dcm") for n in range(121)]}
+    )
+    assert over.status_code == 400 and "the limit is 120 per upload" in over.json()["detail"]
+    assert Instance.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_an_upload_without_files_is_a_400(client, radiologist):
     client.force_login(radiologist)
     response = client.post("/api/medical/studies/upload/", {})
