@@ -8,9 +8,11 @@ from inference.demo import synthetic
 
 
 @pytest.fixture(scope="session")
-def demo_models(tmp_path_factory) -> dict:
-    """The tiny-profile target and draft models, trained from a synthetic corpus (a few seconds)."""
+def demo_models() -> dict:
+    """The tiny-profile target and draft models, trained from a synthetic corpus (a few seconds).
+    Kept under VAR_DIR between runs: the builder skips a complete build of the same corpus and seed."""
     import torch
+    from django.conf import settings
 
     from inference.demo import build_demo_models
 
@@ -20,7 +22,7 @@ def demo_models(tmp_path_factory) -> dict:
     torch.set_num_threads(1)
     try:
         return build_demo_models(
-            tmp_path_factory.mktemp("demo-models"),
+            settings.VAR_DIR / "test-models" / "synthetic-tiny",
             texts=synthetic.texts(300, seed=0),
             chat_examples=synthetic.chat_examples(600, seed=0),
             profile="tiny",
