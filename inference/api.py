@@ -69,12 +69,7 @@ class ModelRegistryApi(APIView):
             model = services.model_register_checked(
                 user=request.user,
                 actor=actor_from_request(request),
-                path=values["path"],
-                name=values["name"],
-                quantization=values["quantization"],
-                draft_name=values["draft"],
-                description=values["description"],
-                replace=values["replace"],
+                **values,
             )
         except services.RegistrationRefused as refusal:
             raise ValidationError(

@@ -82,7 +82,7 @@ def model_register_checked(
     path: str,
     name: str,
     quantization: str = "none",
-    draft_name: str = "",
+    draft: str = "",
     description: str = "",
     replace: bool = False,
     actor=None,
@@ -113,8 +113,8 @@ def model_register_checked(
         errors["path"] = f"There is no directory {directory}."
     if LanguageModel.objects.filter(name=name).exists() and not replace:
         errors["name"] = f"A model named {name!r} is registered already; choose another name or replace it."
-    if draft_name and not LanguageModel.objects.filter(name=draft_name, is_active=True).exists():
-        errors["draft"] = f"No active model is named {draft_name!r}."
+    if draft and not LanguageModel.objects.filter(name=draft, is_active=True).exists():
+        errors["draft"] = f"No active model is named {draft!r}."
     if quantization not in LanguageModel.Quantization.values:
         errors["quantization"] = f"Choose one of {', '.join(LanguageModel.Quantization.values)}."
     if errors:
@@ -125,7 +125,7 @@ def model_register_checked(
             path=directory,
             name=name,
             quantization=quantization,
-            draft_name=draft_name or None,
+            draft_name=draft or None,
             description=description,
             policy=decision.policy or "",
         )

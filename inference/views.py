@@ -47,12 +47,7 @@ def model_register(request: HttpRequest) -> HttpResponse:
             model = services.model_register_checked(
                 user=request.user,
                 actor=actor_from_request(request),
-                path=values["path"],
-                name=values["name"],
-                quantization=values["quantization"],
-                draft_name=values["draft"],
-                description=values["description"],
-                replace=values["replace"],
+                **values,
             )
         except services.RegistrationRefused as refusal:
             for field, message in refusal.errors.items():
