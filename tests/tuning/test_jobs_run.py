@@ -44,8 +44,9 @@ def test_dp_job_spends_its_budget_passes_the_weight_check_and_is_evaluated(serve
     assert runner.job_run(job_id=job.pk, task_id="not-this-job's-message") == "skipped"
     assert FineTuneJob.objects.get(pk=job.pk).status == FineTuneJob.Status.QUEUED
 
-    assert runner.job_run(job_id=job.pk, task_id=job.task_id) == "succeeded"
+    outcome = runner.job_run(job_id=job.pk, task_id=job.task_id)
     job.refresh_from_db()
+    assert outcome == "succeeded", job.error
     assert job.status == FineTuneJob.Status.SUCCEEDED and job.attempts == 1
     assert job.spent_epsilon == pytest.approx(3.0, rel=0.05)
     assert job.outcome["noise_multiplier"] > 0 and job.step == job.total_steps == job.outcome["steps"]
