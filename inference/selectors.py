@@ -57,7 +57,11 @@ def serving_stats(models, *, hours: int = 24, sample: int = 1000) -> list[Servin
         )
         latencies = sorted(row[0] for row in rows)
         ttfts = sorted(row[1] for row in rows if row[1] is not None)
-        seconds = sum(latencies) / 1000
+        # Decode speed: the tokens after the first over the time after the first token (the first
+        # token's wait is prefill, queueing and model loading, reported separately).
+        streamed = [row for row in rows if row[1] is not None and row[2] > 1 and row[0] > row[1]]
+        decode_seconds = sum(row[0] - row[1] for row in streamed) / 1000
+        decode_tokens = sum(row[2] - 1 for row in streamed)
         prompt_tokens = sum(row[3] for row in rows)
         stats.append(
             ServingStats(
@@ -66,7 +70,7 @@ def serving_stats(models, *, hours: int = 24, sample: int = 1000) -> list[Servin
                 latency_ms_p50=_percentile(latencies, 0.5),
                 latency_ms_p95=_percentile(latencies, 0.95),
                 ttft_ms_p50=_percentile(ttfts, 0.5),
-                tokens_per_s=sum(row[2] for row in rows) / seconds if seconds > 0 else None,
+                tokens_per_s=decode_tokens / decode_seconds if decode_seconds > 0 else None,
                 cached_prompt_fraction=sum(row[4] for row in rows) / prompt_tokens if prompt_tokens else None,
             )
         )

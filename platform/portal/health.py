@@ -41,7 +41,8 @@ def _scheduler_row() -> HomeRow:
     interval = timedelta(minutes=settings.AUDIT_CHECKPOINT_MINUTES)
     newest_event = Event.objects.order_by("-timestamp").values_list("timestamp", flat=True).first()
     if newest is None:
-        stale = newest_event is not None and timezone.now() - newest_event > 2 * interval
+        oldest_event = Event.objects.order_by("timestamp").values_list("timestamp", flat=True).first()
+        stale = oldest_event is not None and timezone.now() - oldest_event > 2 * interval
         detail = "no trail checkpoint signed yet"
     else:
         age = timezone.now() - newest.signed_at
