@@ -80,3 +80,35 @@ def stop_worker(process: subprocess.Popen) -> None:
             process.kill()
             process.wait()
     process.log_file.close()  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def dicom_association(port: int, calling: str, contexts, *, called: str = "SUITE"):
+    """A pynetdicom association from AE title `calling` to the DICOM node on `port`."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title=calling)
+    for context in contexts:
+        ae.add_requested_context(context)
+    return ae.associate("127.0.0.1", port, ae_title=called)
+
+
+def dicom_echo(port: int, calling: str = "MODALITY1") -> int | None:
+    """The C-ECHO status the node on `port` answers `calling` with; None when it refuses the association."""
+    from pynetdicom.sop_class import Verification
+
+    association = dicom_association(port, calling, [Verification])
+    if not association.is_established:
+        return None
+    try:
+        return association.send_c_echo().Status
+    finally:
+        association.release()

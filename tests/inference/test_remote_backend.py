@@ -1,7 +1,6 @@
 """A second Suite process serves /v1; the official `openai` client and our RemoteEngine talk to it."""
 
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -13,13 +12,7 @@ from rest_framework.authtoken.models import Token
 from accounts.roles import Role
 from audit.models import Event
 from inference import services
-from tests.support import MANAGE, ROOT, subprocess_env, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import MANAGE, ROOT, free_port, subprocess_env, wait_for
 
 
 def _healthy(url: str) -> bool:
@@ -32,7 +25,7 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture
 def second_suite(transactional_db, served_model):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, MANAGE, "serve_web", "--bind", f"127.0.0.1:{port}", "--threads", "4"],
         env=subprocess_env(),

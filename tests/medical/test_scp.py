@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 import sys
 
 import pydicom
 import pytest
-from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
 from audit.models import Event
@@ -17,21 +15,15 @@ from medical.dicom import pseudonymize_uid
 from medical.keys import dicom_uid_key
 from medical.models import Instance, QuarantinedFile, Study
 from tests.medical.dicom_files import file_bytes
-from tests.support import MANAGE, ROOT, subprocess_env, wait_for
+from tests.support import MANAGE, ROOT, dicom_association, dicom_echo, free_port, subprocess_env, wait_for
 
 SCP_AE_TITLE = "SUITE"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def dicom_node(django_db_setup, django_db_blocker):
     """`run_dicom_scp` on a free port, on the test database, with the default AE allow-list."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, MANAGE, "run_dicom_scp", "--port", str(port), "--ae-title", SCP_AE_TITLE],
         env=subprocess_env(),
@@ -43,32 +35,15 @@ def dicom_node(django_db_setup, django_db_blocker):
     try:
         banner = process.stdout.readline()
         assert "listening" in banner, banner + (process.stdout.read() if process.poll() is not None else "")
-        wait_for(lambda: _echo(port, "MODALITY1") == 0x0000, timeout=20, message="C-ECHO from MODALITY1")
+        wait_for(lambda: dicom_echo(port, "MODALITY1") == 0x0000, timeout=20, message="C-ECHO from MODALITY1")
         yield port
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def _association(port: int, calling: str, contexts):
-    ae = AE(ae_title=calling)
-    for context in contexts:
-        ae.add_requested_context(context)
-    return ae.associate("127.0.0.1", port, ae_title=SCP_AE_TITLE)
-
-
-def _echo(port: int, calling: str) -> int | None:
-    assoc = _association(port, calling, [Verification])
-    if not assoc.is_established:
-        return None
-    try:
-        return assoc.send_c_echo().Status
-    finally:
-        assoc.release()
-
-
 def _store(port: int, calling: str, *datasets) -> list:
-    assoc = _association(port, calling, [CTImageStorage, MRImageStorage])
+    assoc = dicom_association(port, calling, [CTImageStorage, MRImageStorage])
     assert assoc.is_established
     try:
         return [assoc.send_c_store(dataset) for dataset in datasets]
@@ -82,7 +57,7 @@ def _dataset(relative: str) -> pydicom.Dataset:
 
 @pytest.mark.django_db(transaction=True)
 def test_c_echo_answers_success(dicom_node):
-    assert _echo(dicom_node, "MODALITY1") == 0x0000
+    assert dicom_echo(dicom_node, "MODALITY1") == 0x0000
 
 
 @pytest.mark.django_db(transaction=True)
@@ -111,7 +86,7 @@ def test_the_allow_list_maps_each_calling_title_to_its_department(dicom_node):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_unknown_calling_ae_is_rejected(dicom_node):
-    assoc = _association(dicom_node, "ROGUE", [CTImageStorage, Verification])
+    assoc = dicom_association(dicom_node, "ROGUE", [CTImageStorage, Verification])
     assert assoc.is_rejected and not assoc.is_established
     assert not Instance.objects.exists()
 

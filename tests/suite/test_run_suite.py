@@ -13,17 +13,9 @@ import urllib.request
 import uuid
 
 import pytest
-from pynetdicom import AE
-from pynetdicom.sop_class import Verification
 
 from suite.tasks import ping
-from tests.support import MANAGE, ROOT, subprocess_env, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support import MANAGE, ROOT, dicom_echo, free_port, subprocess_env, wait_for
 
 
 def _status(url: str) -> int | None:
@@ -45,7 +37,7 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _start(tmp_path, *, dicom_port: int) -> tuple[subprocess.Popen, int, str]:
-    port = _free_port()
+    port = free_port()
     # Its own queue, so the scheduler's periodic tasks never reach another test's worker.
     queue = f"run-suite-{uuid.uuid4().hex[:8]}"
     log = open(tmp_path / "suite.log", "w+")  # noqa: SIM115 - closed by _stop
@@ -78,22 +70,10 @@ def _stop(process, pgid: int) -> None:
     process.log.close()
 
 
-def _echo(port: int) -> int | None:
-    assoc = AE(ae_title="MODALITY1")  # on the default allow-list
-    assoc.add_requested_context(Verification)
-    association = assoc.associate("127.0.0.1", port, ae_title="SUITE")
-    if not association.is_established:
-        return None
-    try:
-        return association.send_c_echo().Status
-    finally:
-        association.release()
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_run_suite_serves_works_and_stops_on_ctrl_c(tmp_path):
-    dicom_port = _free_port()
+    dicom_port = free_port()
     process, pgid, queue = _start(tmp_path, dicom_port=dicom_port)
     try:
         base = _base(process)
@@ -103,7 +83,7 @@ def test_run_suite_serves_works_and_stops_on_ctrl_c(tmp_path):
         result = ping.apply_async(("through run_suite",), queue=queue)
         assert result.get(timeout=90)["echo"] == "through run_suite"
         # The DICOM node answers a modality's C-ECHO.
-        wait_for(lambda: _echo(dicom_port) == 0x0000, timeout=30, message="C-ECHO from the DICOM node")
+        wait_for(lambda: dicom_echo(dicom_port) == 0x0000, timeout=30, message="C-ECHO from the DICOM node")
 
         os.killpg(pgid, signal.SIGINT)  # what Ctrl-C does
         assert process.wait(timeout=60) == 0
