@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
@@ -34,6 +35,31 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below pid (children run in sessions of their own, so not in its group)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _start(tmp_path, *, dicom_port: int) -> tuple[subprocess.Popen, int, str]:
@@ -72,7 +98,13 @@ def _stop(process, pgid: int) -> None:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_run_suite_serves_works_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize(
+    "stop_signal",
+    # Ctrl-C from the terminal; SIGTERM to the whole group from systemd, `docker stop`, a closed terminal.
+    [signal.SIGINT, signal.SIGTERM],
+    ids=["ctrl-c", "sigterm-to-group"],
+)
+def test_run_suite_serves_works_and_stops_on_a_signal_to_its_group(tmp_path, stop_signal):
     dicom_port = free_port()
     process, pgid, queue = _start(tmp_path, dicom_port=dicom_port)
     try:
@@ -85,11 +117,17 @@ def test_run_suite_serves_works_and_stops_on_ctrl_c(tmp_path):
         # The DICOM node answers a modality's C-ECHO.
         wait_for(lambda: dicom_echo(dicom_port) == 0x0000, timeout=30, message="C-ECHO from the DICOM node")
 
-        os.killpg(pgid, signal.SIGINT)  # what Ctrl-C does
+        children = _descendants(process.pid)
+        assert len(children) >= 3  # web, worker, DICOM node (and their own workers)
+        started = time.monotonic()
+        os.killpg(pgid, stop_signal)
         assert process.wait(timeout=60) == 0
-        wait_for(lambda: not _group_alive(pgid), timeout=30, message="every child to exit")
+        # Every child stopped by itself, within the grace period, not killed at its end.
+        assert time.monotonic() - started < 20
         output = _output(process)
         assert "Suite stopped." in output and "DICOM node stopped." in output
+        assert "did not stop within" not in output and "Traceback" not in output, output
+        wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, message="every child to exit")
     finally:
         _stop(process, pgid)
 

@@ -1,11 +1,15 @@
 """Start the web server, a Celery worker and the apps' extra processes together in the foreground.
 
-Ctrl-C (SIGINT) reaches every child through the terminal's process group; SIGTERM sent to this
-process is forwarded. When the web server or the worker exits, everything is stopped, so nothing
-runs half; an extra process (suite.processes, e.g. the DICOM node) that exits is reported and the
-rest keep running.
+Every child runs in a session of its own, so a signal to `make run`'s process group (Ctrl-C from the
+terminal, SIGTERM from systemd, `docker stop` or a closed terminal) reaches each child exactly once,
+forwarded by this process: a twice-signalled child may abort its own clean shutdown. A child still
+running `SUITE_STOP_GRACE_SECONDS` (default 20) after the signal is killed with its process group, so
+stopping is bounded. Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
+When the web server or the worker exits, everything is stopped, so nothing runs half; an extra
+process (suite.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -15,7 +19,22 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from suite import env
+from suite.processes import registered
+
 MANAGE = str(Path(__file__).resolve().parents[4] / "manage.py")
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the bounded stop still holds
+        pass
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent)
 
 
 class Command(BaseCommand):
@@ -28,31 +47,30 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=None)
 
     def handle(self, *args, **options):
-        from suite.processes import registered
-
+        grace = env.env_int("SUITE_STOP_GRACE_SECONDS", 20, minimum=1)
         web_cmd = [sys.executable, MANAGE, "serve_web"] + (
             ["--bind", options["bind"]] if options["bind"] else []
         )
         worker_cmd = [sys.executable, MANAGE, "run_worker", "--beat"]
-        children = {
-            "web": subprocess.Popen(web_cmd),
-            "worker": subprocess.Popen(worker_cmd),
-        }
+        children = {"web": _spawn(web_cmd), "worker": _spawn(worker_cmd)}
         essential = set(children)
         for extra in registered():
-            children[extra.name] = subprocess.Popen([sys.executable, MANAGE, *extra.command])
+            children[extra.name] = _spawn([sys.executable, MANAGE, *extra.command])
         reported: set[str] = set()
-        stopping = False
+        stop_deadline: float | None = None
 
-        def stop(signum, _frame):
-            nonlocal stopping
-            stopping = True
+        def stop_all(signum: int) -> None:
+            nonlocal stop_deadline
+            if stop_deadline is not None:
+                return  # one signal per child, however many reach this process
+            stop_deadline = time.monotonic() + grace
             for child in children.values():
-                if child.poll() is None and signum == signal.SIGTERM:
-                    child.send_signal(signal.SIGTERM)
+                if child.poll() is None:
+                    child.send_signal(signum)
 
-        signal.signal(signal.SIGINT, stop)  # children got the same SIGINT from the terminal
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, lambda signum, _frame: stop_all(signum))
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stop_all(signum))
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: stop_all(signal.SIGTERM))
 
         exit_code = 0
         while True:
@@ -60,24 +78,28 @@ class Command(BaseCommand):
                 name: child.returncode for name, child in children.items() if child.poll() is not None
             }
             for name in set(finished) - essential - reported:
-                if not stopping:
+                if stop_deadline is None:
                     self.stderr.write(f"{name} exited with status {finished[name]}; the rest keep running.")
                 reported.add(name)
-            finished = {name: code for name, code in finished.items() if name in essential}
-            if finished and not stopping:
-                name, code = next(iter(finished.items()))
+            essential_done = {name: code for name, code in finished.items() if name in essential}
+            if essential_done and stop_deadline is None:
+                name, code = next(iter(essential_done.items()))
                 self.stderr.write(f"{name} exited with status {code}; stopping the rest.")
                 exit_code = code or 1
-                stopping = True
-                for child in children.values():
-                    if child.poll() is None:
-                        child.send_signal(signal.SIGTERM)
+                stop_all(signal.SIGTERM)
             if all(child.poll() is not None for child in children.values()):
                 break
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                for name, child in children.items():
+                    if child.poll() is None:
+                        self.stderr.write(f"{name} did not stop within {grace} s; killed.")
+                        try:
+                            os.killpg(child.pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                        child.wait(timeout=10)
+                break
             time.sleep(0.2)
-        deadline = time.monotonic() + 30
-        for child in children.values():
-            if child.poll() is None:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
         self.stdout.write("Suite stopped.")
+        sys.stdout.flush()
         os._exit(exit_code)
