@@ -9,6 +9,7 @@ When the web server or the worker exits, everything is stopped, so nothing runs 
 process (suite.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
 """
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -27,10 +28,8 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the bounded stop still holds
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the bounded stop still holds
-        pass
 
 
 def _spawn(argv: list[str]) -> subprocess.Popen:
@@ -93,10 +92,8 @@ class Command(BaseCommand):
                 for name, child in children.items():
                     if child.poll() is None:
                         self.stderr.write(f"{name} did not stop within {grace} s; killed.")
-                        try:
+                        with contextlib.suppress(ProcessLookupError):
                             os.killpg(child.pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
                         child.wait(timeout=10)
                 break
             time.sleep(0.2)
