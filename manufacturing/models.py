@@ -38,7 +38,9 @@ class Line(models.Model):
 
     class Meta:
         ordering = ["site", "name"]
-        constraints = [models.UniqueConstraint(fields=["site", "name"], name="manufacturing_line_unique_in_site")]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="manufacturing_line_unique_in_site")
+        ]
 
     def __str__(self) -> str:
         return f"{self.site.code} / {self.name}"
@@ -59,7 +61,9 @@ class Machine(models.Model):
     site = models.SlugField(max_length=64, help_text="The site code, copied from the line.")
     tag = models.SlugField(max_length=64, help_text="Plant tag, e.g. CWC04009.")
     name = models.CharField(max_length=128)
-    family = models.SlugField(max_length=64, blank=True, help_text="Asset family for RUL models, e.g. turbofan.")
+    family = models.SlugField(
+        max_length=64, blank=True, help_text="Asset family for RUL models, e.g. turbofan."
+    )
     criticality = models.CharField(max_length=1, choices=Criticality.choices, default=Criticality.B)
     iso_group = models.CharField(max_length=8, choices=IsoGroup.choices, default=IsoGroup.GROUP2)
     foundation = models.CharField(max_length=8, choices=Foundation.choices, default=Foundation.RIGID)
@@ -69,7 +73,9 @@ class Machine(models.Model):
         help_text='Editable zone boundaries in mm/s RMS, {"A/B": 1.4, "B/C": 2.8, "C/D": 4.5}; empty = ISO default.',
     )
     rated_rpm = models.FloatField(null=True, blank=True)
-    rul_alert_threshold = models.FloatField(default=30.0, help_text="Alert when predicted RUL (cycles) is below.")
+    rul_alert_threshold = models.FloatField(
+        default=30.0, help_text="Alert when predicted RUL (cycles) is below."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     policy_resource_type = "asset"
@@ -78,21 +84,23 @@ class Machine(models.Model):
     class Meta:
         ordering = ["site", "tag"]
         permissions = grant_permissions("asset", ["view"])
-        constraints = [models.UniqueConstraint(fields=["site", "tag"], name="manufacturing_machine_unique_tag")]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "tag"], name="manufacturing_machine_unique_tag")
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag} {self.name}"
+
+    def save(self, *args, **kwargs):
+        if self.line_id and not self.site:
+            self.site = self.line.site.code
+        super().save(*args, **kwargs)
 
     def policy_name(self) -> str:
         return str(self.pk)
 
     def policy_attributes(self) -> dict:
         return {"site": self.site}
-
-    def save(self, *args, **kwargs):
-        if self.line_id and not self.site:
-            self.site = self.line.site.code
-        super().save(*args, **kwargs)
 
 
 class MachineUserObjectPermission(UserObjectPermissionBase):
@@ -198,7 +206,9 @@ class VibrationAnalysis(models.Model):
     kurtosis = models.FloatField()
     zone = models.CharField(max_length=1, help_text="ISO 10816-3 zone A-D.")
     fault = models.CharField(max_length=32, blank=True, help_text="Fault call, e.g. outer_race.")
-    result = models.JSONField(default=dict, help_text="The full analysis (spectra, fault frequencies, evidence).")
+    result = models.JSONField(
+        default=dict, help_text="The full analysis (spectra, fault frequencies, evidence)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -218,8 +228,13 @@ class ConditionRecord(models.Model):
     class Meta:
         ordering = ["machine", "unit", "cycle"]
         constraints = [
-            models.UniqueConstraint(fields=["machine", "unit", "cycle"], name="manufacturing_condition_unique_cycle")
+            models.UniqueConstraint(
+                fields=["machine", "unit", "cycle"], name="manufacturing_condition_unique_cycle"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} unit {self.unit} cycle {self.cycle}"
 
 
 class RulModelVersion(models.Model):
@@ -233,7 +248,9 @@ class RulModelVersion(models.Model):
     class Meta:
         ordering = ["family", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["family", "version"], name="manufacturing_rul_model_unique_version")
+            models.UniqueConstraint(
+                fields=["family", "version"], name="manufacturing_rul_model_unique_version"
+            )
         ]
 
     def __str__(self) -> str:
@@ -251,6 +268,9 @@ class RulPrediction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"RUL {self.rul:.0f} [{self.lower:.0f}, {self.upper:.0f}] for {self.machine_id}"
 
 
 class Alert(models.Model):
@@ -276,6 +296,9 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.machine_id}: {self.message}"
+
 
 class FailureCode(models.Model):
     """Failure mode / cause / action codes (ISO 14224 style), imported from shared/data/work_orders."""
@@ -293,7 +316,9 @@ class FailureCode(models.Model):
 
     class Meta:
         ordering = ["kind", "code"]
-        constraints = [models.UniqueConstraint(fields=["kind", "code"], name="manufacturing_failure_code_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "code"], name="manufacturing_failure_code_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.description}"
@@ -322,11 +347,17 @@ class WorkOrder(models.Model):
     }
 
     site = models.SlugField(max_length=64)
-    machine = models.ForeignKey(Machine, null=True, blank=True, on_delete=models.PROTECT, related_name="work_orders")
+    machine = models.ForeignKey(
+        Machine, null=True, blank=True, on_delete=models.PROTECT, related_name="work_orders"
+    )
     component = models.ForeignKey(Component, null=True, blank=True, on_delete=models.SET_NULL)
-    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_orders")
+    alert = models.ForeignKey(
+        Alert, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_orders"
+    )
     external_id = models.CharField(max_length=64, blank=True, help_text="ID in the imported history.")
-    equipment_label = models.CharField(max_length=128, blank=True, help_text="Equipment as named in the history.")
+    equipment_label = models.CharField(
+        max_length=128, blank=True, help_text="Equipment as named in the history."
+    )
     title = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -386,6 +417,9 @@ class WorkOrderAttachment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return self.original_name or self.file.name
+
 
 class WorkOrderEvent(models.Model):
     """The work order's own history (the trail holds the authoritative copy)."""
@@ -401,6 +435,9 @@ class WorkOrderEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"WO {self.work_order_id}: {self.from_status} -> {self.to_status}"
 
 
 class FailureSuggestion(models.Model):
@@ -419,6 +456,9 @@ class FailureSuggestion(models.Model):
     final_code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"WO {self.work_order_id}: {self.suggested_code} ({self.verdict})"
+
 
 class InspectionTemplate(models.Model):
     name = models.CharField(max_length=128)
@@ -436,6 +476,9 @@ class Inspection(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"Inspection {self.pk} of {self.machine_id}"
+
 
 class InspectionItem(models.Model):
     inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="items")
@@ -443,3 +486,6 @@ class InspectionItem(models.Model):
     passed = models.BooleanField(default=True)
     note = models.CharField(max_length=255, blank=True)
     work_order = models.ForeignKey(WorkOrder, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"{'pass' if self.passed else 'FAIL'}: {self.text}"
