@@ -1,0 +1,139 @@
+"""REST API of the manufacturing app, mounted at /api/manufacturing/ (namespace "manufacturing_api")."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access.errors import PolicyDenied
+from manufacturing import selectors, services
+from manufacturing.models import WorkOrder
+
+
+def _actor(request):
+    from audit.actors import actor_from_request
+
+    return actor_from_request(request)
+
+
+def _refused(message: str, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response({"detail": message}, status=code)
+
+
+class WorkOrderOutput(serializers.ModelSerializer):
+    machine_tag = serializers.CharField(source="machine.tag", default="")
+
+    class Meta:
+        model = WorkOrder
+        fields = [
+            "id",
+            "site",
+            "machine",
+            "machine_tag",
+            "external_id",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "due",
+            "team",
+            "labour_hours",
+            "downtime_hours",
+            "failure_mode",
+            "failure_cause",
+            "action_code",
+            "created_at",
+            "completed_at",
+        ]
+
+
+class WorkOrderFileInput(serializers.Serializer):
+    machine = serializers.IntegerField()
+    title = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(choices=WorkOrder.Priority.values, default=WorkOrder.Priority.MEDIUM)
+    due = serializers.DateField(required=False, allow_null=True, default=None)
+    team = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+
+class WorkOrderTransitionInput(serializers.Serializer):
+    status = serializers.CharField(max_length=16)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    failure_mode = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    failure_cause = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    action_code = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    labour_hours = serializers.FloatField(required=False, allow_null=True, default=None)
+    downtime_hours = serializers.FloatField(required=False, allow_null=True, default=None)
+
+
+class WorkOrderListApi(APIView):
+    """Work orders the caller may see (their site's, and those assigned to them), newest first; POST files one."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(responses=WorkOrderOutput(many=True), operation_id="manufacturing_work_orders_list")
+    def get(self, request):
+        queryset = selectors.work_orders_visible_to(
+            request.user, status=request.query_params.get("status", "")
+        )
+        return Response(WorkOrderOutput(queryset[:200], many=True).data)
+
+    @extend_schema(
+        request=WorkOrderFileInput, responses=WorkOrderOutput, operation_id="manufacturing_work_orders_file"
+    )
+    def post(self, request):
+        data = WorkOrderFileInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, data.validated_data["machine"], actor=_actor(request))
+        try:
+            work_order = services.work_order_file(
+                actor=request.user,
+                machine=machine,
+                title=data.validated_data["title"],
+                description=data.validated_data["description"],
+                priority=data.validated_data["priority"],
+                due=data.validated_data["due"],
+                team=data.validated_data["team"],
+            )
+        except services.WorkOrderRefused as refusal:
+            return _refused(str(refusal))
+        except PolicyDenied:
+            return _refused("you may not file work orders for this site", status.HTTP_403_FORBIDDEN)
+        return Response(WorkOrderOutput(work_order).data, status=status.HTTP_201_CREATED)
+
+
+class WorkOrderDetailApi(APIView):
+    @extend_schema(responses=WorkOrderOutput, operation_id="manufacturing_work_orders_retrieve")
+    def get(self, request, pk: int):
+        return Response(
+            WorkOrderOutput(selectors.work_order_for(request.user, pk, actor=_actor(request))).data
+        )
+
+
+class WorkOrderTransitionApi(APIView):
+    """Move a work order along OPEN -> IN_PROGRESS <-> ON_HOLD -> COMPLETE (codes required), or CANCELLED."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request=WorkOrderTransitionInput,
+        responses=WorkOrderOutput,
+        operation_id="manufacturing_work_orders_transition",
+    )
+    def post(self, request, pk: int):
+        work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+        data = WorkOrderTransitionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        try:
+            work_order = services.work_order_transition(
+                actor=request.user, work_order=work_order, to_status=values.pop("status"), **values
+            )
+        except services.WorkOrderRefused as refusal:
+            return _refused(str(refusal))
+        except PolicyDenied:
+            return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
+        return Response(WorkOrderOutput(work_order).data)

@@ -1,0 +1,17 @@
+"""Writes of the manufacturing app (each authorized and trailed in the same transaction)."""
+
+from manufacturing.services.failure_codes import failure_codes_import
+from manufacturing.services.work_orders import (
+    WorkOrderRefused,
+    work_order_file,
+    work_order_history_import,
+    work_order_transition,
+)
+
+__all__ = [
+    "WorkOrderRefused",
+    "failure_codes_import",
+    "work_order_file",
+    "work_order_history_import",
+    "work_order_transition",
+]

@@ -1,0 +1,65 @@
+"""The failure code tables (ISO 14224 style) from shared/data/work_orders/failure_codes.csv.
+
+Primary codes become failure causes' parents; secondary codes are the failure modes a work order
+is closed with. Cause and action codes are a small fixed list (ISO 14224 annex B style).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from django.db import transaction
+
+from manufacturing.models import FailureCode
+
+CAUSES = {
+    "DES": "Design related",
+    "FAB": "Fabrication / installation",
+    "OPE": "Operation / use",
+    "MNT": "Maintenance related",
+    "WEA": "Wear and tear / ageing",
+    "ENV": "Environment",
+    "UNK": "Unknown",
+}
+ACTIONS = {
+    "REP": "Replace",
+    "RPR": "Repair",
+    "ADJ": "Adjust / calibrate",
+    "CLN": "Clean / lubricate",
+    "INS": "Inspect / test",
+    "MOD": "Modify",
+    "NON": "No action required",
+}
+
+
+@transaction.atomic
+def failure_codes_import(*, path: Path, actor="command:import_work_orders") -> int:
+    """Upsert failure modes from `path` and the fixed cause / action codes; returns the count written."""
+    from audit.services import record
+
+    count = 0
+    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            FailureCode.objects.update_or_create(
+                kind=FailureCode.Kind.MODE,
+                code=row["secondary_code"].strip(),
+                defaults={
+                    "description": row["secondary_code_description"].strip(),
+                    "parent_code": row["primary_code"].strip(),
+                    "category": row["category"].strip(),
+                },
+            )
+            count += 1
+    for kind, table in ((FailureCode.Kind.CAUSE, CAUSES), (FailureCode.Kind.ACTION, ACTIONS)):
+        for code, description in table.items():
+            FailureCode.objects.update_or_create(kind=kind, code=code, defaults={"description": description})
+            count += 1
+    record(
+        actor=actor,
+        action="failure_code.import",
+        resource_type="failure_code",
+        outcome="succeeded",
+        payload={"source": Path(path).name, "codes": count},
+    )
+    return count

@@ -1,0 +1,282 @@
+"""Work orders: filing, the state machine (OPEN -> IN_PROGRESS <-> ON_HOLD -> COMPLETE, CANCELLED)
+and the import of historical work orders. Every change is authorized by the access policy and
+trailed in the same transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from manufacturing.models import FailureCode, Machine, WorkOrder, WorkOrderEvent
+
+
+class WorkOrderRefused(Exception):
+    """A request the work order cannot take (illegal transition, missing codes); maps to 400."""
+
+
+def _record(
+    *, actor, action: str, work_order: WorkOrder, policy: str = "", payload: dict | None = None
+) -> None:
+    from audit.services import record
+
+    record(
+        actor=actor,
+        action=f"work_order.{action}",
+        resource_type="work_order",
+        resource_id=work_order.pk,
+        outcome="succeeded",
+        policy=policy,
+        payload={"site": work_order.site, **(payload or {})},
+    )
+
+
+@transaction.atomic
+def work_order_file(
+    *,
+    actor,
+    machine: Machine,
+    title: str,
+    description: str = "",
+    priority: int = WorkOrder.Priority.MEDIUM,
+    due: dt.date | None = None,
+    team: str = "",
+    assignee=None,
+    alert=None,
+    component=None,
+) -> WorkOrder:
+    """File a work order against `machine` (the actor needs `file` on a work order of its site)."""
+    from access.enforcement import check
+    from access.resources import Resource
+
+    decision = check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
+    title = (title or "").strip()
+    if not title:
+        raise WorkOrderRefused("a work order needs a title: say what is wrong, e.g. 'DE bearing noisy'")
+    if priority not in WorkOrder.Priority.values:
+        raise WorkOrderRefused(f"priority must be one of {WorkOrder.Priority.values}")
+    work_order = WorkOrder.objects.create(
+        site=machine.site,
+        machine=machine,
+        component=component,
+        alert=alert,
+        equipment_label=str(machine),
+        title=title[:255],
+        description=description,
+        priority=priority,
+        due=due,
+        team=team,
+        assignee=assignee,
+        created_by=actor,
+    )
+    WorkOrderEvent.objects.create(
+        work_order=work_order, to_status=work_order.status, actor=actor, note="filed"
+    )
+    if alert is not None:
+        alert.status = alert.Status.ACKNOWLEDGED
+        alert.save(update_fields=["status"])
+    _record(
+        actor=actor,
+        action="file",
+        work_order=work_order,
+        policy=decision.policy or "",
+        payload={"machine": machine.tag, "priority": priority, "alert": alert.pk if alert else None},
+    )
+    return work_order
+
+
+@transaction.atomic
+def work_order_transition(
+    *,
+    actor,
+    work_order: WorkOrder,
+    to_status: str,
+    note: str = "",
+    failure_mode: str = "",
+    failure_cause: str = "",
+    action_code: str = "",
+    labour_hours: float | None = None,
+    downtime_hours: float | None = None,
+) -> WorkOrder:
+    """Move `work_order` to `to_status`; closing (COMPLETE) needs `close` and valid mode, cause, action codes."""
+    from access.enforcement import check
+
+    work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
+    action = "close" if to_status == WorkOrder.Status.COMPLETE else "file"
+    decision = check(actor, action, work_order)
+    if to_status not in WorkOrder.Status.values:
+        raise WorkOrderRefused(
+            f"unknown status {to_status!r}; use one of {', '.join(WorkOrder.Status.values)}"
+        )
+    allowed = WorkOrder.TRANSITIONS[work_order.status]
+    if to_status not in allowed:
+        raise WorkOrderRefused(
+            f"a work order that is {work_order.status} cannot become {to_status}; "
+            f"allowed: {', '.join(sorted(allowed)) or 'none (it is final)'}"
+        )
+    for value, name in ((labour_hours, "labour hours"), (downtime_hours, "downtime hours")):
+        if value is not None and value < 0:
+            raise WorkOrderRefused(f"{name} cannot be negative")
+    if to_status == WorkOrder.Status.COMPLETE:
+        missing = [
+            name
+            for name, value in (
+                ("failure_mode", failure_mode),
+                ("failure_cause", failure_cause),
+                ("action_code", action_code),
+            )
+            if not value
+        ]
+        if missing:
+            raise WorkOrderRefused(
+                f"closing needs failure mode, cause and action codes; missing: {', '.join(missing)}"
+            )
+        for kind, code in (
+            (FailureCode.Kind.MODE, failure_mode),
+            (FailureCode.Kind.CAUSE, failure_cause),
+            (FailureCode.Kind.ACTION, action_code),
+        ):
+            if not FailureCode.objects.filter(kind=kind, code=code).exists():
+                raise WorkOrderRefused(f"{code!r} is not a known {FailureCode.Kind(kind).label.lower()} code")
+        work_order.failure_mode, work_order.failure_cause, work_order.action_code = (
+            failure_mode,
+            failure_cause,
+            action_code,
+        )
+        work_order.completed_at = timezone.now()
+        work_order.closing_notes = note
+    if labour_hours is not None:
+        work_order.labour_hours = labour_hours
+    if downtime_hours is not None:
+        work_order.downtime_hours = downtime_hours
+    from_status = work_order.status
+    work_order.status = to_status
+    work_order.save()
+    WorkOrderEvent.objects.create(
+        work_order=work_order, from_status=from_status, to_status=to_status, note=note, actor=actor
+    )
+    _record(
+        actor=actor,
+        action="close" if action == "close" else "transition",
+        work_order=work_order,
+        policy=decision.policy or "",
+        payload={
+            "from": from_status,
+            "to": to_status,
+            "failure_mode": work_order.failure_mode,
+            "failure_cause": work_order.failure_cause,
+            "action_code": work_order.action_code,
+        },
+    )
+    return work_order
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _hours(value: str) -> float:
+    value = (value or "").strip()
+    if not value:
+        return 0.0
+    if ":" in value:
+        hours, minutes = value.split(":")[:2]
+        return int(hours) + int(minutes) / 60
+    return float(value)
+
+
+def _chiller_rows(path: Path, site: str):
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            yield {
+                "site": site,
+                "external_id": row["wo_id"],
+                "equipment_label": f"{row['equipment_name']} ({row['equipment_id']})",
+                "title": row["wo_description"][:255],
+                "description": row["wo_description"],
+                "status": WorkOrder.Status.COMPLETE,
+                "priority": min(max(int(row["work_priority"] or 3), 1), 4),
+                "preventive": row["preventive"].upper() == "TRUE",
+                "labour_hours": _hours(row["actual_labor_hours"]),
+                "downtime_hours": _hours(row["duration"]),
+                "failure_mode": row["secondary_code"],
+                "completed_at": timezone.make_aware(
+                    dt.datetime.strptime(row["actual_finish"], "%m/%d/%y %H:%M")
+                ),
+            }
+
+
+def _excavator_rows(path: Path, site: str):
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            text = row["OriginalShorttext"].strip()
+            yield {
+                "site": site,
+                "external_id": f"EXC-{row['id']}",
+                "equipment_label": f"Excavator {row['Asset']} {row['MajorSystem']}".strip(),
+                "title": text[:255] or "(no text)",
+                "description": " ".join(v for v in (text, row.get("Comments", "")) if v),
+                "status": WorkOrder.Status.COMPLETE,
+                "priority": WorkOrder.Priority.MEDIUM,
+                "preventive": row["PMType"] != "PM01",
+                "labour_hours": 0.0,
+                "downtime_hours": 0.0,
+                "failure_mode": (row.get("FM") or "")[:32],
+                "completed_at": timezone.make_aware(dt.datetime.strptime(row["BscStartDate"], "%Y-%m-%d")),
+            }
+
+
+FORMATS = {"chiller": _chiller_rows, "excavator": _excavator_rows}
+
+
+@transaction.atomic
+def work_order_history_import(
+    *, path: Path, fmt: str, site: str, actor="command:import_work_orders"
+) -> ImportReport:
+    """Import closed historical work orders, all or nothing: any bad row -> nothing written, errors listed."""
+    from audit.services import record
+
+    if fmt not in FORMATS:
+        raise WorkOrderRefused(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    report = ImportReport()
+    existing = set(
+        WorkOrder.objects.filter(site=site).exclude(external_id="").values_list("external_id", flat=True)
+    )
+    objects = []
+    rows = FORMATS[fmt](Path(path), site)
+    line = 1
+    while True:
+        line += 1
+        try:
+            data = next(rows)
+        except StopIteration:
+            break
+        except (KeyError, ValueError) as error:
+            report.errors.append(f"row {line}: {error}")
+            continue
+        if data["external_id"] in existing:
+            report.skipped += 1
+            continue
+        existing.add(data["external_id"])
+        objects.append(WorkOrder(**data))
+    if report.errors:
+        transaction.set_rollback(True)
+        return report
+    WorkOrder.objects.bulk_create(objects, batch_size=500)
+    report.created = len(objects)
+    record(
+        actor=actor,
+        action="work_order.import",
+        resource_type="work_order",
+        outcome="succeeded",
+        payload={"source": Path(path).name, "format": fmt, "site": site, "created": report.created},
+    )
+    return report

@@ -1,0 +1,48 @@
+"""Fixtures for the manufacturing tests: two sites, a machine on each, engineers, the failure codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from manufacturing.models import Line, Machine, Site
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _machine(site_code: str, tag: str) -> Machine:
+    site, _ = Site.objects.get_or_create(code=site_code, defaults={"name": site_code.upper()})
+    line, _ = Line.objects.get_or_create(site=site, name="Line 1")
+    return Machine.objects.create(line=line, tag=tag, name=f"Chiller {tag}")
+
+
+@pytest.fixture
+def machine_a(db) -> Machine:
+    return _machine("site-a", "CWC04009")
+
+
+@pytest.fixture
+def machine_b(db) -> Machine:
+    return _machine("site-b", "CWC04013")
+
+
+@pytest.fixture
+def engineer_a(make_user):
+    return make_user("maintenance_engineer", site="site-a")
+
+
+@pytest.fixture
+def engineer_b(make_user):
+    return make_user("maintenance_engineer", site="site-b")
+
+
+@pytest.fixture
+def failure_codes(db):
+    from manufacturing.services import failure_codes_import
+
+    return failure_codes_import(path=Path(settings.SHARED_DATA_DIR) / "work_orders" / "failure_codes.csv")
