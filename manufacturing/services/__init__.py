@@ -1,5 +1,6 @@
 """Writes of the manufacturing app (each authorized and trailed in the same transaction)."""
 
+from manufacturing.services.alerts import analysis_store, prediction_store
 from manufacturing.services.failure_codes import failure_codes_import
 from manufacturing.services.work_orders import (
     WorkOrderRefused,
@@ -10,7 +11,9 @@ from manufacturing.services.work_orders import (
 
 __all__ = [
     "WorkOrderRefused",
+    "analysis_store",
     "failure_codes_import",
+    "prediction_store",
     "work_order_file",
     "work_order_history_import",
     "work_order_transition",

@@ -1,0 +1,122 @@
+"""Condition results become stored analyses, predictions and alerts: vibration zone C or D, or a
+remaining useful life below the machine's threshold, raises one open alert (trailed)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from manufacturing.models import (
+    Alert,
+    Machine,
+    RulModelVersion,
+    RulPrediction,
+    VibrationAnalysis,
+    VibrationRecording,
+)
+
+ALERT_ZONES = {"C": "warning", "D": "danger"}
+
+
+def _trail(*, actor, alert: Alert) -> None:
+    from audit.services import record
+
+    record(
+        actor=actor,
+        action="alert.raise",
+        resource_type="alert",
+        resource_id=alert.pk,
+        outcome="succeeded",
+        payload={
+            "site": alert.machine.site,
+            "machine": alert.machine.tag,
+            "kind": alert.kind,
+            "message": alert.message,
+        },
+    )
+
+
+@transaction.atomic
+def analysis_store(
+    *, recording: VibrationRecording, result: dict, actor="task:manufacturing.analyse"
+) -> VibrationAnalysis:
+    """Store `result` (VibrationAnalysis.to_dict() of manufacturing.analysis) and alert on zone C/D."""
+    from audit.services import record
+
+    zone = str(result.get("zone", "")).upper()[:1]
+    if zone not in "ABCD" or not zone:
+        raise ValueError(f"analysis result has no ISO zone A-D (got {result.get('zone')!r})")
+    analysis, _ = VibrationAnalysis.objects.update_or_create(
+        recording=recording,
+        defaults={
+            "rms_velocity": float(result.get("rms_velocity", 0.0)),
+            "peak": float(result.get("peak", 0.0)),
+            "crest_factor": float(result.get("crest_factor", result.get("crest", 0.0))),
+            "kurtosis": float(result.get("kurtosis", 0.0)),
+            "zone": zone,
+            "fault": str(result.get("fault", "") or "")[:32],
+            "result": result,
+        },
+    )
+    recording.status = VibrationRecording.Status.DONE
+    recording.error = ""
+    recording.save(update_fields=["status", "error"])
+    record(
+        actor=actor,
+        action="recording.analyse",
+        resource_type="recording",
+        resource_id=recording.pk,
+        outcome="succeeded",
+        payload={"site": recording.machine.site, "zone": zone, "rms_velocity": analysis.rms_velocity},
+    )
+    if zone in ALERT_ZONES:
+        alert = Alert.objects.create(
+            machine=recording.machine,
+            kind=Alert.Kind.VIBRATION_ZONE,
+            severity=ALERT_ZONES[zone],
+            recording=recording,
+            message=(
+                f"Vibration zone {zone}: {analysis.rms_velocity:.2f} mm/s RMS"
+                + (f", fault call {analysis.fault}" if analysis.fault else "")
+            )[:255],
+        )
+        _trail(actor=actor, alert=alert)
+    return analysis
+
+
+@transaction.atomic
+def prediction_store(
+    *,
+    machine: Machine,
+    model: RulModelVersion,
+    unit: int,
+    rul: float,
+    lower: float,
+    upper: float,
+    actor="command:train_prognostics",
+) -> RulPrediction:
+    """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold."""
+    from audit.services import record
+
+    if not lower <= rul <= upper:
+        raise ValueError(f"the band [{lower}, {upper}] does not contain the prediction {rul}")
+    prediction = RulPrediction.objects.create(
+        machine=machine, model=model, unit=unit, rul=rul, lower=lower, upper=upper
+    )
+    record(
+        actor=actor,
+        action="rul.predict",
+        resource_type="asset",
+        resource_id=machine.pk,
+        outcome="succeeded",
+        payload={"site": machine.site, "model": f"{model.family} v{model.version}", "unit": unit, "rul": rul},
+    )
+    if rul < machine.rul_alert_threshold:
+        alert = Alert.objects.create(
+            machine=machine,
+            kind=Alert.Kind.RUL,
+            severity="danger" if upper < machine.rul_alert_threshold else "warning",
+            prediction=prediction,
+            message=f"Remaining useful life {rul:.0f} cycles [{lower:.0f}, {upper:.0f}] below {machine.rul_alert_threshold:.0f}",
+        )
+        _trail(actor=actor, alert=alert)
+    return prediction

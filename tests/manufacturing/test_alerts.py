@@ -1,0 +1,58 @@
+"""Analysis results and RUL predictions raise alerts: zone C/D, RUL below the machine's threshold."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+
+from audit.models import Event
+from manufacturing.models import Alert, RulModelVersion, VibrationRecording
+from manufacturing.services import analysis_store, prediction_store
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recording(machine_a, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    rec = VibrationRecording(machine=machine_a, sample_rate=12000, rpm=1797, units="g")
+    rec.file.save("r.csv", ContentFile(b"0.1\n0.2\n"), save=False)
+    rec.save()
+    return rec
+
+
+@pytest.mark.parametrize(("zone", "alerts"), [("A", 0), ("B", 0), ("C", 1), ("D", 1)])
+def test_zone_c_and_d_raise_an_alert(recording, zone, alerts):
+    result = {
+        "zone": zone,
+        "rms_velocity": 7.3,
+        "peak": 1.0,
+        "crest": 4.2,
+        "kurtosis": 6.1,
+        "fault": "outer_race",
+    }
+    analysis = analysis_store(recording=recording, result=result)
+    assert analysis.zone == zone and analysis.result == result
+    assert VibrationRecording.objects.get(pk=recording.pk).status == "done"
+    assert Alert.objects.filter(recording=recording, kind="vibration_zone").count() == alerts
+    assert Event.objects.filter(action="alert.raise").count() == alerts
+    if alerts:
+        assert "outer_race" in Alert.objects.get().message
+
+
+def test_a_result_without_zone_is_refused(recording):
+    with pytest.raises(ValueError, match="no ISO zone"):
+        analysis_store(recording=recording, result={"rms_velocity": 1.0})
+    assert not Alert.objects.exists()
+
+
+def test_rul_below_threshold_alerts(machine_a):
+    model = RulModelVersion.objects.create(family="turbofan", version=1, blob=b"x")
+    prediction_store(machine=machine_a, model=model, unit=1, rul=80, lower=60, upper=100)
+    assert not Alert.objects.exists()
+    prediction_store(machine=machine_a, model=model, unit=1, rul=12, lower=5, upper=25)
+    alert = Alert.objects.get()
+    assert alert.kind == "rul" and alert.severity == "danger" and "12 cycles" in alert.message
+    with pytest.raises(ValueError, match="does not contain"):
+        prediction_store(machine=machine_a, model=model, unit=1, rul=50, lower=60, upper=70)
+    assert Event.objects.filter(action="rul.predict").count() == 2
