@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -137,3 +137,40 @@ class WorkOrderTransitionApi(APIView):
         except PolicyDenied:
             return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
         return Response(WorkOrderOutput(work_order).data)
+
+
+class RecordingUploadInput(serializers.Serializer):
+    machine = serializers.IntegerField()
+    file = serializers.FileField()
+    sample_rate = serializers.FloatField()
+    rpm = serializers.FloatField()
+    units = serializers.CharField(default="g", max_length=8)
+
+
+class RecordingUploadApi(APIView):
+    """Upload a vibration recording (.csv one column, or .npy); the analysis runs on the worker."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=RecordingUploadInput, operation_id="manufacturing_recordings_upload")
+    def post(self, request):
+        data = RecordingUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, data.validated_data["machine"], actor=_actor(request))
+        upload = data.validated_data["file"]
+        try:
+            recording = services.recording_upload(
+                actor=request.user,
+                machine=machine,
+                name=upload.name,
+                data=upload.read(),
+                sample_rate=data.validated_data["sample_rate"],
+                rpm=data.validated_data["rpm"],
+                units=data.validated_data["units"],
+            )
+        except services.RecordingRefused as refusal:
+            return _refused(str(refusal))
+        return Response(
+            {"id": recording.pk, "status": recording.status, "samples": recording.sample_count},
+            status=status.HTTP_201_CREATED,
+        )

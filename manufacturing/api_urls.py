@@ -12,4 +12,5 @@ urlpatterns = [
     path(
         "work-orders/<int:pk>/transition/", api.WorkOrderTransitionApi.as_view(), name="work-order-transition"
     ),
+    path("recordings/", api.RecordingUploadApi.as_view(), name="recording-upload"),
 ]

@@ -2,6 +2,7 @@
 
 from manufacturing.services.alerts import analysis_store, prediction_store
 from manufacturing.services.failure_codes import failure_codes_import
+from manufacturing.services.recordings import RecordingRefused, recording_upload
 from manufacturing.services.work_orders import (
     WorkOrderRefused,
     work_order_file,
@@ -10,6 +11,8 @@ from manufacturing.services.work_orders import (
 )
 
 __all__ = [
+    "RecordingRefused",
+    "recording_upload",
     "WorkOrderRefused",
     "analysis_store",
     "failure_codes_import",

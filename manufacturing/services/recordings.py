@@ -1,0 +1,143 @@
+"""Vibration recordings: upload (validated, stored in media storage, trailed) and analysis on the
+Celery worker through manufacturing.analysis (part A's pure analysis, imported lazily)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from manufacturing.models import Machine, VibrationRecording
+
+logger = logging.getLogger(__name__)
+
+MAX_BYTES = 50 << 20
+MIN_SAMPLES = 1024
+
+
+class RecordingRefused(Exception):
+    """An upload that cannot be analysed; the message says what to fix (maps to 400)."""
+
+
+def _samples(name: str, data: bytes) -> tuple[str, np.ndarray]:
+    fmt = "npy" if name.lower().endswith(".npy") else "csv" if name.lower().endswith((".csv", ".txt")) else ""
+    if not fmt:
+        raise RecordingRefused(f"{name!r}: upload a .csv (one column of samples) or a .npy array")
+    try:
+        if fmt == "npy":
+            signal = np.load(io.BytesIO(data), allow_pickle=False)
+        else:
+            signal = np.loadtxt(io.StringIO(data.decode("utf-8-sig")), delimiter=",", ndmin=2, comments="#")
+            signal = signal[:, 0]
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        raise RecordingRefused(f"{name!r} could not be read as {fmt}: {error}") from None
+    signal = np.asarray(signal, dtype=float).ravel()
+    if signal.size < MIN_SAMPLES:
+        raise RecordingRefused(f"{name!r} has {signal.size} samples; at least {MIN_SAMPLES} are needed")
+    if not np.all(np.isfinite(signal)):
+        raise RecordingRefused(f"{name!r} contains NaN or infinite samples")
+    return fmt, signal
+
+
+@transaction.atomic
+def recording_upload(
+    *,
+    actor,
+    machine: Machine,
+    name: str,
+    data: bytes,
+    sample_rate: float,
+    rpm: float,
+    units: str = "g",
+    analyse=True,
+) -> VibrationRecording:
+    """Store a recording of `machine` (the actor needs `view` on the asset) and queue its analysis."""
+    from access.enforcement import check
+    from audit.services import record
+
+    decision = check(actor, "view", machine)
+    if len(data) > MAX_BYTES:
+        raise RecordingRefused(f"the file is larger than {MAX_BYTES >> 20} MiB; upload a shorter recording")
+    if not sample_rate or sample_rate <= 0:
+        raise RecordingRefused("sample rate must be a positive number of samples per second, e.g. 12000")
+    if not rpm or rpm <= 0:
+        raise RecordingRefused("rpm must be the positive shaft speed during the recording, e.g. 1797")
+    if units not in VibrationRecording.Units.values:
+        raise RecordingRefused(f"units must be one of {', '.join(VibrationRecording.Units.values)}")
+    fmt, signal = _samples(name, data)
+    recording = VibrationRecording(
+        machine=machine,
+        original_name=name[:255],
+        file_format=fmt,
+        sample_rate=sample_rate,
+        rpm=rpm,
+        units=units,
+        sample_count=signal.size,
+        uploaded_by=actor,
+    )
+    recording.file.save(f"{machine.tag}.{fmt}", ContentFile(data), save=False)
+    recording.save()
+    record(
+        actor=actor,
+        action="recording.upload",
+        resource_type="recording",
+        resource_id=recording.pk,
+        outcome="succeeded",
+        policy=decision.policy or "",
+        payload={"site": machine.site, "machine": machine.tag, "samples": int(signal.size), "format": fmt},
+    )
+    if analyse:
+
+        def enqueue() -> None:
+            from manufacturing.tasks import analyse_recording
+
+            try:
+                analyse_recording.delay(recording.pk)
+            except Exception:  # a broker outage leaves the recording pending, never fails the upload
+                logger.exception("could not queue the analysis of recording %s", recording.pk)
+
+        transaction.on_commit(enqueue)
+    return recording
+
+
+def recording_analyse(*, recording_id: int) -> str:
+    """Run manufacturing.analysis.vibration.analyse on a stored recording; returns the status."""
+    from manufacturing.services.alerts import analysis_store
+
+    recording = VibrationRecording.objects.select_related("machine").get(pk=recording_id)
+    try:
+        from manufacturing.analysis import vibration
+
+        with recording.file.open("rb") as handle:
+            _, signal = _samples(recording.file.name, handle.read())
+        bearing = None
+        component = recording.component
+        if component is not None and component.bearing is not None:
+            geometry = component.bearing
+            bearing = vibration.BearingGeometry(
+                geometry.ball_count,
+                geometry.ball_diameter_mm,
+                geometry.pitch_diameter_mm,
+                geometry.contact_angle_deg,
+            )
+        result = vibration.analyse(
+            signal,
+            recording.sample_rate,
+            recording.rpm,
+            bearing,
+            recording.units,
+            recording.machine.iso_group,
+            recording.machine.foundation,
+            recording.machine.zone_limits or None,
+        ).to_dict()
+        analysis_store(recording=recording, result=result)
+    except Exception as error:  # recorded on the recording, shown to the engineer
+        logger.exception("analysis of recording %s failed", recording_id)
+        VibrationRecording.objects.filter(pk=recording_id).update(
+            status=VibrationRecording.Status.FAILED, error=str(error)[:2000]
+        )
+        return VibrationRecording.Status.FAILED
+    return VibrationRecording.Status.DONE

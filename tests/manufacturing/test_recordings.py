@@ -1,0 +1,74 @@
+"""Recording uploads through the API: stored, trailed, clear 400s for bad files, 404 for another site."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from audit.models import Event
+from manufacturing.models import VibrationRecording
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _npy(samples) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(samples, dtype=float))
+    return buffer.getvalue()
+
+
+def _post(client, machine, name, data, **extra):
+    body = {"machine": machine.pk, "sample_rate": 12000, "rpm": 1797, **extra}
+    body["file"] = SimpleUploadedFile(name, data)
+    return client.post("/api/manufacturing/recordings/", body)
+
+
+SIGNAL = np.sin(np.arange(4096) * 0.3)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("x.npy", _npy(SIGNAL)), ("x.csv", "\n".join(f"{v:.6f}" for v in SIGNAL).encode())],
+)
+def test_upload_is_stored_and_trailed(client, engineer_a, machine_a, name, data):
+    client.force_login(engineer_a)
+    response = _post(client, machine_a, name, data)
+    assert response.status_code == 201, response.content
+    recording = VibrationRecording.objects.get(pk=response.json()["id"])
+    assert (
+        recording.sample_count == 4096 and recording.status == "pending" and recording.file.size == len(data)
+    )
+    assert Event.objects.filter(action="recording.upload", resource_id=str(recording.pk)).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "extra", "message"),
+    [
+        ("x.wav", b"RIFF", {}, "upload a .csv"),
+        ("x.csv", b"a,b\nc,d\n", {}, "could not be read"),
+        ("x.npy", _npy(SIGNAL[:10]), {}, "at least 1024"),
+        ("x.npy", _npy(np.full(2048, np.nan)), {}, "NaN"),
+        ("x.npy", _npy(SIGNAL), {"rpm": 0}, "rpm"),
+        ("x.npy", _npy(SIGNAL), {"units": "volts"}, "units"),
+    ],
+)
+def test_bad_uploads_are_clear_400s(client, engineer_a, machine_a, name, data, extra, message):
+    client.force_login(engineer_a)
+    response = _post(client, machine_a, name, data, **extra)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert not VibrationRecording.objects.exists()
+
+
+def test_other_site_cannot_upload(client, engineer_b, machine_a):
+    client.force_login(engineer_b)
+    assert _post(client, machine_a, "x.npy", _npy(SIGNAL)).status_code == 404
+    assert not VibrationRecording.objects.exists()
