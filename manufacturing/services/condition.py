@@ -1,0 +1,75 @@
+"""Condition data: a C-MAPSS file (unit, cycle, 3 operating settings, 21 sensors per row) becomes an
+asset's ConditionRecords, all or nothing, trailed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import transaction
+
+from manufacturing.models import ConditionRecord, Machine
+
+
+class ConditionRefused(Exception):
+    """A condition file that cannot be imported; the message names the row (maps to 400 / CommandError)."""
+
+
+def _parse(path: Path, units: set[int] | None) -> list[tuple[int, int, list[float], list[float]]]:
+    rows = []
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 26:
+                raise ConditionRefused(f"row {number}: {len(fields)} columns; C-MAPSS rows have 26")
+            try:
+                unit, cycle = int(fields[0]), int(fields[1])
+                values = [float(v) for v in fields[2:]]
+            except ValueError as error:
+                raise ConditionRefused(f"row {number}: {error}") from None
+            if units is None or unit in units:
+                rows.append((unit, cycle, values[:3], values[3:]))
+    return rows
+
+
+@transaction.atomic
+def condition_import(
+    *, machine: Machine, path: Path, units: set[int] | None = None, actor="command:import_condition_data"
+) -> int:
+    """Replace `machine`'s condition data for the imported units with the rows of `path`; returns rows written."""
+    from audit.services import record
+
+    rows = _parse(path, units)
+    if not rows:
+        raise ConditionRefused(f"{Path(path).name}: no rows for units {sorted(units) if units else 'any'}")
+    imported_units = {unit for unit, *_ in rows}
+    ConditionRecord.objects.filter(machine=machine, unit__in=imported_units).delete()
+    ConditionRecord.objects.bulk_create(
+        [
+            ConditionRecord(
+                machine=machine,
+                unit=unit,
+                cycle=cycle,
+                settings=settings,
+                sensors=sensors,
+                source=Path(path).name,
+            )
+            for unit, cycle, settings, sensors in rows
+        ],
+        batch_size=1000,
+    )
+    record(
+        actor=actor,
+        action="condition.import",
+        resource_type="asset",
+        resource_id=machine.pk,
+        outcome="succeeded",
+        payload={
+            "site": machine.site,
+            "source": Path(path).name,
+            "rows": len(rows),
+            "units": len(imported_units),
+        },
+    )
+    return len(rows)
