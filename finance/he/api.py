@@ -30,7 +30,7 @@ class HeModelApi(APIView):
     policy_action = {"GET": "predict"}
     policy_resource = services.MODEL_RESOURCE
 
-    class OutputSerializer(serializers.Serializer):
+    class HeModelOutputSerializer(serializers.Serializer):
         model_version = serializers.CharField()
         feature_names = serializers.ListField(child=serializers.CharField())
         description = serializers.CharField()
@@ -39,7 +39,9 @@ class HeModelApi(APIView):
         global_scale_bits = serializers.IntegerField()
         security_bits = serializers.IntegerField()
 
-    @extend_schema(responses={200: OutputSerializer, 409: OpenApiResponse(description="no model trained")})
+    @extend_schema(
+        responses={200: HeModelOutputSerializer, 409: OpenApiResponse(description="no model trained")}
+    )
     def get(self, request):
         try:
             scorer = services.current_scorer()
@@ -66,15 +68,17 @@ class HeKeyApi(APIView):
     policy_resource = services.MODEL_RESOURCE
     parser_classes = [MultiPartParser]
 
-    class InputSerializer(serializers.Serializer):
+    class HeKeyInputSerializer(serializers.Serializer):
         context = serializers.FileField(help_text="PartnerKeys.public_context() bytes")
 
-    class OutputSerializer(serializers.Serializer):
+    class HeKeyOutputSerializer(serializers.Serializer):
         key_id = serializers.CharField()
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: OutputSerializer})
+    @extend_schema(
+        request={"multipart/form-data": HeKeyInputSerializer}, responses={201: HeKeyOutputSerializer}
+    )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.HeKeyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["context"]
         if upload.size > services.MAX_CONTEXT_BYTES:
@@ -96,21 +100,21 @@ class HeScoreApi(APIView):
     policy_resource = services.MODEL_RESOURCE
     parser_classes = [JSONParser]
 
-    class InputSerializer(serializers.Serializer):
+    class HeScoreInputSerializer(serializers.Serializer):
         key_id = serializers.CharField(max_length=64)
         ciphertext = serializers.CharField(help_text="base64 of PartnerKeys.encrypt(features)")
 
-    class OutputSerializer(serializers.Serializer):
+    class HeScoreOutputSerializer(serializers.Serializer):
         encrypted_score = serializers.CharField(help_text="base64; PartnerKeys.decrypt() reads it")
         model_version = serializers.CharField()
         feature_names = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer, 409: OpenApiResponse(description="no model trained")},
+        request=HeScoreInputSerializer,
+        responses={200: HeScoreOutputSerializer, 409: OpenApiResponse(description="no model trained")},
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.HeScoreInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             ciphertext = base64.b64decode(data.validated_data["ciphertext"], validate=True)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from django.views.defaults import server_error
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
@@ -72,10 +73,33 @@ def _trail_token_rotation(user) -> None:
     )
 
 
+def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse | None:
+    """API clients get a JSON error body, never an HTML page: DRF's shape under /api/, OpenAI's under /v1/."""
+    if request.path.startswith("/v1/"):
+        kind = {404: "not_found_error", 403: "permission_error"}.get(
+            status, "server_error" if status >= 500 else "invalid_request_error"
+        )
+        return JsonResponse(
+            {"error": {"message": message, "type": kind, "param": None, "code": status}}, status=status
+        )
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    return None
+
+
 def error_403(request: HttpRequest, exception=None) -> HttpResponse:
     message = str(exception) if exception and str(exception) else ""
-    return render(request, "403.html", {"message": message}, status=403)
+    return _api_error(request, 403, message or "The access policy does not allow this.") or render(
+        request, "403.html", {"message": message}, status=403
+    )
 
 
 def error_404(request: HttpRequest, exception=None) -> HttpResponse:
-    return render(request, "404.html", status=404)
+    return _api_error(request, 404, "Not found.") or render(request, "404.html", status=404)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    api = _api_error(
+        request, 500, "Internal error; it has been logged. Please retry or contact the administrator."
+    )
+    return api or server_error(request)  # Django's: no context processors, which may be what failed
