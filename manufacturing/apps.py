@@ -2,14 +2,17 @@ from django.apps import AppConfig
 
 
 class ManufacturingConfig(AppConfig):
-    """Predictive maintenance. Built in a later issue; registered now so the layout is fixed."""
+    """Predictive maintenance: assets, condition data, alerts and work orders (docs/manufacturing.md)."""
 
     name = "manufacturing"
     verbose_name = "Manufacturing"
 
     def ready(self):
-        from inference.datasets import CorpusContribution, register_corpus
+        from inference.datasets import CorpusContribution, register, register_corpus
         from manufacturing import corpus
+        from manufacturing.datasets import WorkOrdersDataAdapter
+
+        register(WorkOrdersDataAdapter())
 
         register_corpus(
             CorpusContribution("manufacturing.work_orders", corpus.documents, corpus.conversations)
