@@ -11,8 +11,11 @@ class ManufacturingConfig(AppConfig):
         from inference.datasets import CorpusContribution, register, register_corpus
         from manufacturing import corpus
         from manufacturing.datasets import WorkOrdersDataAdapter
+        from manufacturing.demo import load_demo_manufacturing
+        from portal import demo
 
         register(WorkOrdersDataAdapter())
+        demo.register("manufacturing", order=60)(load_demo_manufacturing)
 
         register_corpus(
             CorpusContribution("manufacturing.work_orders", corpus.documents, corpus.conversations)
