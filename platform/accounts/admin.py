@@ -4,6 +4,13 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from accounts.models import OrgUnit, User
 
 
+def _token_models():
+    from knox.models import AuthToken
+    from rest_framework.authtoken.models import Token, TokenProxy
+
+    return (AuthToken, Token, TokenProxy)
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     fieldsets = BaseUserAdmin.fieldsets + (
@@ -25,6 +32,11 @@ class OrgUnitAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "kind")
     list_filter = ("kind",)
 
+
+# No secrets in the admin: API tokens (legacy keys in clear, knox digests) are managed by their owners only.
+for _model in _token_models():
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 admin.site.site_header = "Suite administration"
 admin.site.site_title = "Suite"

@@ -28,3 +28,20 @@ class MeView(APIView):
             "certifications": user.certifications,
         }
         return Response(self.Output(data).data)
+
+
+class IssueTokenView(APIView):
+    """POST username + password: a new hashed, expiring API token (`{"token": key, "expiry": ...}`)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def post(self, request):
+        from rest_framework.authtoken.serializers import AuthTokenSerializer
+
+        from accounts.tokens import token_issue
+
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        instance, key = token_issue(user=serializer.validated_data["user"])
+        return Response({"token": key, "expiry": instance.expiry})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from knox.models import AuthToken
 from rest_framework.authtoken.models import Token
 
 from audit.models import ActorKind
@@ -50,4 +51,4 @@ def actor_from_request(request) -> object:
 
 
 def _is_token(value: object) -> bool:
-    return isinstance(value, Token)
+    return isinstance(value, (Token, AuthToken))

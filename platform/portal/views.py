@@ -6,7 +6,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from django.views.defaults import server_error
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from portal.homes import ROLE_HOMES, panels_for
@@ -55,22 +54,20 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_token(request: HttpRequest) -> HttpResponse:
-    """Show or rotate the user's API token (used by scripts and OpenAI-compatible clients)."""
-    token = Token.objects.filter(user=request.user).first()
+    """The user's own API tokens: issue (key shown once), list, revoke. Hashed at rest (accounts.tokens)."""
+    from accounts.tokens import token_issue, token_revoke, tokens_of
+
+    new_key = None
     if request.method == "POST":
-        if token:
-            token.delete()
-        token = Token.objects.create(user=request.user)
-        _trail_token_rotation(request.user)
-    return render(request, "portal/api_token.html", {"token": token})
-
-
-def _trail_token_rotation(user) -> None:
-    from audit.services import record
-
-    record(
-        actor=user, action="api_token.rotate", resource_type="user", resource_id=user.pk, outcome="succeeded"
+        if request.POST.get("revoke"):
+            token_revoke(user=request.user, token_prefix=request.POST["revoke"][:64])
+        else:
+            _instance, new_key = token_issue(user=request.user)
+    response = render(
+        request, "portal/api_token.html", {"new_key": new_key, "tokens": list(tokens_of(user=request.user))}
     )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse | None:

@@ -6,6 +6,7 @@ SQLite and a filesystem Celery broker under var/, local models under var/models.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from suite import env
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
@@ -184,6 +186,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+}
+# API tokens hashed at rest (django-rest-knox), expiring; issued and revoked in accounts.tokens.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.env_int("SUITE_API_TOKEN_TTL_DAYS", 30)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Suite API",
