@@ -260,7 +260,11 @@ SECURE_HSTS_PRELOAD = SUITE_HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SUITE_HTTPS else None
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = env.env_int("SUITE_SESSION_SECONDS", 8 * 3600, minimum=300)
+SESSION_COOKIE_AGE = env.env_int("SUITE_SESSION_SECONDS", 30 * 60, minimum=300)
+# Idle logoff (HIPAA 164.312(a)(2)(iii)): a session expires after SESSION_COOKIE_AGE without a request.
+SESSION_SAVE_EVERY_REQUEST = True
+# /metrics and the API schema/docs answer signed-in users and these addresses only (accounts.gates).
+SUITE_OPEN_ENDPOINT_ADDRESSES = env.env_list("SUITE_OPEN_ENDPOINT_ADDRESSES", ["127.0.0.1", "::1"])
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

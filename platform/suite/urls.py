@@ -3,21 +3,22 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.api import IssueTokenView, MeView
+from accounts.gates import signed_in_or_allow_listed as gated
 from inference.views_metrics import prometheus
 from suite import health
 
 api_patterns = [
     path("me/", MeView.as_view(), name="api-me"),
     path("auth/token/", IssueTokenView.as_view(), name="api-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("schema/", gated(SpectacularAPIView.as_view()), name="api-schema"),
+    path("docs/", gated(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("redoc/", gated(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", prometheus, name="metrics"),
+    path("metrics", gated(prometheus), name="metrics"),
     path("admin/", admin.site.urls),
     path("v1/", include("inference.api_urls")),
     path("models/", include("inference.urls")),
