@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -264,6 +265,11 @@ SESSION_COOKIE_AGE = env.env_int("SUITE_SESSION_SECONDS", 30 * 60, minimum=300)
 # Idle logoff (HIPAA 164.312(a)(2)(iii)): a session expires after SESSION_COOKIE_AGE without a request.
 SESSION_SAVE_EVERY_REQUEST = True
 # /metrics and the API schema/docs answer signed-in users and these addresses only (accounts.gates).
+# Responses under these paths carry patient or bank data: never cached by browsers or proxies.
+SUITE_NO_STORE_PREFIXES = env.env_list(
+    "SUITE_NO_STORE_PREFIXES",
+    ["/medical/", "/api/medical/", "/api/finance/", "/finance/", "/audit/", "/api/audit/", "/account/", "/v1/"],
+)
 SUITE_OPEN_ENDPOINT_ADDRESSES = env.env_list("SUITE_OPEN_ENDPOINT_ADDRESSES", ["127.0.0.1", "::1"])
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

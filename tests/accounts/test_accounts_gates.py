@@ -35,3 +35,10 @@ def test_session_expiry_slides_with_each_request(client, make_user, settings):
     client.force_login(make_user(Role.AUDITOR))
     client.get("/account/api-token/")
     assert client.session.get_expiry_age() <= settings.SESSION_COOKIE_AGE
+
+
+@pytest.mark.parametrize("path,no_store", [("/medical/", True), ("/audit/", True), ("/healthz", False)])
+def test_no_store_on_patient_and_bank_paths(client, make_user, path, no_store):
+    client.force_login(make_user(Role.AUDITOR))
+    response = client.get(path)
+    assert (response.get("Cache-Control") == "no-store") is no_store, (response.status_code, response.headers)

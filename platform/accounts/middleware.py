@@ -1,0 +1,17 @@
+"""`Cache-Control: no-store` on pages and APIs that carry patient or bank data (SUITE_NO_STORE_PREFIXES)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class NoStoreMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.prefixes = tuple(settings.SUITE_NO_STORE_PREFIXES)
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(self.prefixes):
+            response["Cache-Control"] = "no-store"
+        return response
