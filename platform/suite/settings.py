@@ -187,6 +187,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Per-address limits on password-guessing endpoints: 429 with Retry-After beyond them.
+    "DEFAULT_THROTTLE_RATES": {"token_issue": env.env_str("SUITE_TOKEN_ISSUE_RATE", "10/min")},
 }
 # API tokens hashed at rest (django-rest-knox), expiring; issued and revoked in accounts.tokens.
 REST_KNOX = {

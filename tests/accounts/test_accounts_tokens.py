@@ -80,6 +80,9 @@ def test_token_page_shows_key_once_and_lists_only_own_tokens(client, make_user):
 
 
 def test_issue_endpoint_with_password(make_user):
+    from django.core.cache import cache
+
+    cache.clear()
     user = make_user(Role.AUDITOR)
     user.set_password("correct horse battery")
     user.save()
@@ -95,3 +98,20 @@ def test_admin_registers_no_token_model():
     from rest_framework.authtoken.models import Token, TokenProxy
 
     assert not any(admin.site.is_registered(m) for m in (AuthToken, Token, TokenProxy))
+
+
+def test_token_issuance_throttled_with_retry_after(make_user):
+    from django.core.cache import cache
+
+    cache.clear()
+    user = make_user(Role.AUDITOR)
+    api = APIClient()
+    codes = [
+        api.post("/api/auth/token/", {"username": user.username, "password": "x"}).status_code
+        for _ in range(10)
+    ]
+    assert codes == [400] * 10
+    response = api.post("/api/auth/token/", {"username": user.username, "password": "x"})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    cache.clear()
