@@ -111,6 +111,26 @@ NO_MATCH_SENTENCE = (
 )
 
 
+PIXEL_CONTENT_SENTENCE = (
+    "Suite reads the header, not the pixels: it cannot say what the image shows. "
+    "Ask about an attribute of the header, for example the modality or the body part examined."
+)
+
+_PIXEL_CONTENT = re.compile(
+    r"\b(fractur\w*|tumou?r\w*|mass(es)?|lesions?|nodules?|bleed\w*|ha?emorrhag\w*|strokes?"
+    r"|pneumon\w*|cancer\w*|metasta\w*|infarct\w*|effusions?|abnormal\w*|findings?|diagnos\w*"
+    r"|pathology|malignan\w*)\b"
+    r"|what (does|do) (the|this|these) (image|images|scan|scans|picture|study) show"
+    r"|what (do|can) you see|\blooks? (normal|like)",
+    re.IGNORECASE,
+)
+
+
+def asks_about_pixels(question: str) -> bool:
+    """Whether the question asks what the image shows (a reading of the pixels, not of the header)."""
+    return bool(_PIXEL_CONTENT.search(question or ""))
+
+
 def answer_is_grounded(
     answer: str, attribute: GroundingAttribute, context: Sequence[GroundingAttribute]
 ) -> bool:

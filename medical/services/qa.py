@@ -112,6 +112,12 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
             phrasing=StudyQuestion.Phrasing.WITHHELD,
             removed_attributes=removed,
         )
+    if qa_format.asks_about_pixels(question):
+        return _fields(
+            qa_format.PIXEL_CONTENT_SENTENCE,
+            StudyQuestion.Grounding.NO_MATCH,
+            note="image-content question: Suite reads the header, not the pixels",
+        )
     if instance is None:
         return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH)
     dataset = pydicom.dcmread(storage.media_path(instance.deidentified_file), stop_before_pixels=True)
@@ -181,8 +187,7 @@ def _attribute_dict(attribute: GroundingAttribute) -> dict:
 
 
 def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
-    from inference.engine.types import GenerationParams
-    from inference.services import completion_create, resolve_target
+    from inference.services import GenerationParams, completion_create, resolve_target
 
     name = conf.qa_model_name()
     try:

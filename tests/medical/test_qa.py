@@ -226,3 +226,28 @@ def test_the_model_version_follows_the_weights(tiny_demo_models, tmp_path):
     weights = next(copy.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes() + b"\0")  # a retrained model: new weights, same place
     assert model_version(resolve_target("medical_qa")) != before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Is there a fracture?",
+        "Does this scan show a tumour?",
+        "What does the image show?",
+        "Any lung nodules?",
+    ],
+)
+def test_an_image_content_question_is_answered_header_not_pixels(ingest, clinician, question):
+    study = _study(ingest, "CT_small.dcm")
+    generations = Generation.objects.count()
+    asked = study_question_ask(user=clinician, study=study, question=question)
+    assert asked.answer.startswith("Suite reads the header, not the pixels")
+    assert asked.grounding == "no_match"
+    assert asked.attributes == []
+    assert Generation.objects.count() == generations, "an image-content question reached the model"
+
+
+def test_header_questions_are_not_taken_for_image_content():
+    for question in ["What is the slice thickness?", "Which body part was examined?", "How many rows?"]:
+        assert not qa_format.asks_about_pixels(question)
