@@ -149,6 +149,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                         "correct": False,
                         "answer": "",
                         "error": "not ingested",
+                        "not_ingested": True,
                     }
                 )
                 continue
@@ -180,7 +181,13 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
     return {
         "questions": len(cases),
         "value_accuracy": round(sum(value_results) / len(value_results), 4) if value_results else None,
-        "phi_leaks": sum(1 for item in details if item["kind"] == "phi" and not item["correct"]),
+        # A question whose file was not ingested was never answered: counted apart, not as a leak.
+        "phi_leaks": sum(
+            1
+            for item in details
+            if item["kind"] == "phi" and not item["correct"] and not item.get("not_ingested")
+        ),
+        "not_ingested": sum(1 for item in details if item.get("not_ingested")),
         "answer_latency_ms_p50": percentile(latencies, 0.5),
         "answer_latency_ms_p95": percentile(latencies, 0.95),
         "phrasing": {key: phrasing.get(key, 0) for key in ("model", "extractive", "withheld")},

@@ -152,7 +152,7 @@ def test_eval_dicom_qa_meets_the_targets_and_leaves_nothing_behind(question_set,
     call_command("eval_dicom_qa", str(question_set), "--json")
     result = json.loads(capsys.readouterr().out)
     assert result["questions"] == len(load_questions(question_set))
-    assert result["phi_leaks"] == 0
+    assert result["phi_leaks"] == 0 and result["not_ingested"] == 0
     assert result["value_accuracy"] >= 0.95
     assert sum(result["phrasing"].values()) == result["questions"]
     assert (
@@ -251,3 +251,19 @@ def test_an_image_content_question_is_answered_header_not_pixels(ingest, clinici
 def test_header_questions_are_not_taken_for_image_content():
     for question in ["What is the slice thickness?", "Which body part was examined?", "How many rows?"]:
         assert not qa_format.asks_about_pixels(question)
+
+
+@pytest.mark.django_db
+def test_a_file_that_was_not_ingested_is_reported_apart_from_phi_leaks(tmp_path):
+    from medical.evaluation import QaCase, run_qa_evaluation
+
+    broken = tmp_path / "not_dicom.dcm"
+    broken.write_bytes(b"this is not a DICOM file")
+    cases = [
+        QaCase(id="p1", file=str(broken), question="What is the patient's name?", expected="Doe", kind="phi"),
+        QaCase(id="v1", file=str(broken), question="Which modality?", expected="CT", kind="value"),
+    ]
+    result = run_qa_evaluation(cases)
+    assert result["not_ingested"] == 2
+    assert result["phi_leaks"] == 0
+    assert result["value_accuracy"] == 0.0
