@@ -24,7 +24,7 @@ class StudyFilters:
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     text: str = ""  # in the study or series description
-    patient: str = ""  # pseudonym, e.g. ANON-3F2A9C01B4
+    patient: str = ""  # pseudonym or its prefix, any case, e.g. anon-3f2a
     burned_in_review: str = ""
 
 
@@ -47,7 +47,7 @@ def studies_visible_to(user, *, filters: StudyFilters | None = None) -> QuerySet
     if filters.date_to:
         studies = studies.filter(study_date__lte=filters.date_to)
     if filters.patient:
-        studies = studies.filter(patient__pseudonym__iexact=filters.patient.strip())
+        studies = studies.filter(patient__pseudonym__istartswith=filters.patient.strip())  # prefix
     if filters.burned_in_review:
         studies = studies.filter(burned_in_review=filters.burned_in_review)
     return studies.annotate(

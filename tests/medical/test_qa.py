@@ -267,3 +267,15 @@ def test_a_file_that_was_not_ingested_is_reported_apart_from_phi_leaks(tmp_path)
     assert result["not_ingested"] == 2
     assert result["phi_leaks"] == 0
     assert result["value_accuracy"] == 0.0
+
+
+@pytest.mark.django_db
+def test_studies_are_found_by_a_pseudonym_prefix_in_any_case(ingest, clinician):
+    from medical.selectors import StudyFilters, studies_visible_to
+
+    study = _study(ingest, "CT_small.dcm")
+    pseudonym = study.patient.pseudonym
+    for typed in (pseudonym, pseudonym[:8].lower(), pseudonym[:8].upper()):
+        found = studies_visible_to(clinician, filters=StudyFilters(patient=typed))
+        assert list(found.values_list("pk", flat=True)) == [study.pk], typed
+    assert not studies_visible_to(clinician, filters=StudyFilters(patient=pseudonym + "X")).exists()
