@@ -6,4 +6,5 @@ urlpatterns = [
     path("models", openai_api.ModelsApi.as_view(), name="v1-models"),
     path("chat/completions", openai_api.ChatCompletionsApi.as_view(), name="v1-chat-completions"),
     path("completions", openai_api.CompletionsApi.as_view(), name="v1-completions"),
+    path("embeddings", openai_api.EmbeddingsApi.as_view(), name="v1-embeddings"),
 ]

@@ -347,3 +347,36 @@ class ModelsApi(OpenAIView):
             }
             data.append(entry)
         return Response({"object": "list", "data": data})
+
+
+class EmbeddingsRequest(serializers.Serializer):
+    model = serializers.CharField(required=False, default="all-MiniLM-L6-v2")
+    input = serializers.JSONField()
+
+    def validate_input(self, value):
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+            raise serializers.ValidationError("`input` must be a non-empty string or list of strings.")
+        if len(items) > 512:
+            raise serializers.ValidationError("At most 512 inputs per request.")
+        return items
+
+
+@extend_schema(tags=["OpenAI-compatible"], request=EmbeddingsRequest)
+class EmbeddingsApi(OpenAIView):
+    """POST /v1/embeddings: the bundled all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised)."""
+
+    def post(self, request):
+        from inference import embeddings
+
+        body = EmbeddingsRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        model = body.validated_data["model"]
+        if model != embeddings.MODEL_NAME:
+            raise ModelNotFound(model, "embedding model")
+        texts = body.validated_data["input"]
+        vectors = embeddings.embed(texts)
+        tokens = embeddings.token_count(texts)
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        return Response({"object": "list", "data": data, "model": model,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip

@@ -319,3 +319,11 @@ def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str 
                      "evaluation": locked.evaluation, "reason": reason},
         )  # fmt: skip
     return locked
+
+
+# --- embeddings ------------------------------------------------------------------------------
+def embed(texts: list[str]) -> list[list[float]]:
+    """L2-normalised 384-d all-MiniLM-L6-v2 vectors, one per text (offline, loaded once per process)."""
+    from inference import embeddings
+
+    return embeddings.embed(list(texts))
