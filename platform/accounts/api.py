@@ -1,5 +1,6 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -39,9 +40,12 @@ class IssueTokenView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token_issue"
 
-    def post(self, request):
-        from rest_framework.authtoken.serializers import AuthTokenSerializer
+    class IssuedToken(serializers.Serializer):
+        token = serializers.CharField()
+        expiry = serializers.DateTimeField()
 
+    @extend_schema(request=AuthTokenSerializer, responses=IssuedToken)
+    def post(self, request):
         from accounts.tokens import token_issue
 
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
