@@ -115,6 +115,7 @@ def test_defaults_live_under_var_and_variables_override_them(tmp_path):
     clean = subprocess_env()
     for name in ("DJANGO_DEBUG", "MEDIA_ROOT", "MODEL_ROOT"):
         clean.pop(name, None)
+    clean["DJANGO_SETTINGS_MODULE"] = "suite.settings"  # the defaults, not the test run's overrides
     result = manage("shell", "--no-imports", "-c", script, env=clean, timeout=60)
     debug, media, models, var = result.stdout.split()
     assert debug == "False"

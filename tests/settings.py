@@ -1,0 +1,29 @@
+"""Settings for a test run: suite.settings with every writable folder under one per-run temporary
+directory, never the deployment's var/.
+
+pytest-django imports this module before any conftest (DJANGO_SETTINGS_MODULE in pyproject.toml),
+so the environment is set before suite.settings reads it. Subprocesses the tests start (worker,
+manage.py) inherit SUITE_TEST_RUN_DIR and reuse the same folder; the process that created the
+folder removes it at exit. The test database (VAR_DIR/test_suite.sqlite3 on SQLite) is therefore
+per run too; on PostgreSQL .ci/run names the database per run.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+DEPLOYMENT_VAR_DIR = Path(__file__).resolve().parents[1] / "var"
+
+if not os.environ.get("SUITE_TEST_RUN_DIR"):
+    _run_dir = tempfile.mkdtemp(prefix="suite-test-")
+    os.environ["SUITE_TEST_RUN_DIR"] = _run_dir
+    atexit.register(shutil.rmtree, _run_dir, ignore_errors=True)
+_run = Path(os.environ["SUITE_TEST_RUN_DIR"])
+os.environ["SUITE_VAR_DIR"] = str(_run / "var")
+os.environ["MEDIA_ROOT"] = str(_run / "var" / "media")
+os.environ["MODEL_ROOT"] = str(_run / "var" / "models")
+os.environ["VAULT_KEY_DIR"] = str(_run / "var" / "keys")
+
+from suite.settings import *  # noqa: E402, F403
