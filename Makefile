@@ -49,6 +49,8 @@ test: setup-dev
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHONPATH=.:platform $(VENV)/bin/lint-imports
+	$(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 format: setup-dev
 	$(VENV)/bin/ruff format .
