@@ -1,0 +1,167 @@
+"""AML records: customers, accounts, transactions, scenario versions, alerts, cases, SARs.
+
+Names of persons are sealed by the vault (`name_sealed`) with a keyed hash (`name_hash`) for search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.db import models
+
+
+def name_hash(name: str) -> str:
+    """Keyed hash of a normalised name, for exact search without decrypting."""
+    key = settings.SECRET_KEY.encode("utf-8")
+    norm = " ".join(name.casefold().split()).encode("utf-8")
+    return hmac.new(key, b"finance.name|" + norm, hashlib.sha256).hexdigest()
+
+
+class Customer(models.Model):  # noqa: DJ008
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        COMPANY = "company", "Company"
+
+    bank = models.SlugField(max_length=64)
+    ref = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PERSON)
+    country = models.CharField(max_length=2, blank=True)
+    kyc_risk = models.CharField(max_length=8, default="low")
+    pep = models.BooleanField(default=False)
+    name_sealed = models.BinaryField(blank=True, default=b"")
+    name_hash = models.CharField(max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bank", "ref"], name="finance_customer_unique")]
+
+
+class Account(models.Model):  # noqa: DJ008
+    bank = models.CharField(max_length=64)
+    number = models.CharField(max_length=64)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL)
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bank", "number"], name="finance_account_unique")]
+
+
+class Counterparty(models.Model):  # noqa: DJ008
+    bank = models.CharField(max_length=64)
+    number = models.CharField(max_length=64)
+    name_sealed = models.BinaryField(blank=True, default=b"")
+    name_hash = models.CharField(max_length=64, blank=True, db_index=True)
+
+
+class Transaction(models.Model):  # noqa: DJ008
+    tx_ref = models.CharField(max_length=64, db_index=True)
+    ts = models.DateTimeField(db_index=True)
+    src_account = models.CharField(max_length=64, db_index=True)
+    dst_account = models.CharField(max_length=64, db_index=True)
+    src_bank = models.CharField(max_length=64)
+    dst_bank = models.CharField(max_length=64)
+    amount_paid = models.FloatField()
+    amount_received = models.FloatField()
+    currency_paid = models.CharField(max_length=32)
+    currency_received = models.CharField(max_length=32)
+    payment_format = models.CharField(max_length=32)
+    src_country = models.CharField(max_length=2, blank=True)
+    dst_country = models.CharField(max_length=2, blank=True)
+    label = models.SmallIntegerField(null=True, blank=True)
+    batch = models.CharField(max_length=64, blank=True)
+
+
+class ScenarioVersion(models.Model):  # noqa: DJ008
+    code = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    params = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "version"], name="finance_scenario_version_unique")
+        ]
+
+
+class SanctionsListVersion(models.Model):  # noqa: DJ008
+    name = models.CharField(max_length=128)
+    version = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)
+    entries = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ModelVersion(models.Model):  # noqa: DJ008
+    version = models.CharField(max_length=64, unique=True)
+    blob = models.BinaryField()
+    metrics = models.JSONField(default=dict)
+    active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Case(models.Model):  # noqa: DJ008
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    team = models.SlugField(max_length=64)
+    region = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    disposition = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Alert(models.Model):  # noqa: DJ008
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        ASSIGNED = "assigned", "Assigned"
+        CLOSED = "closed", "Closed"
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    team = models.SlugField(max_length=64)
+    risk = models.FloatField(db_index=True)
+    decision = models.CharField(max_length=8)  # approve / review / hold
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    evidence = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class Note(models.Model):  # noqa: DJ008
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Attachment(models.Model):  # noqa: DJ008
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    sealed = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class SAR(models.Model):  # noqa: DJ008
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sars")
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
