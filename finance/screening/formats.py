@@ -1,0 +1,178 @@
+"""Readers for public AML data formats (AMLworld/IBM CSV, AMLSim nodes+transactions)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .table import TxTable
+
+AMLWORLD_HEADER = [
+    "Timestamp",
+    "From Bank",
+    "Account",
+    "To Bank",
+    "Account",
+    "Amount Received",
+    "Receiving Currency",
+    "Amount Paid",
+    "Payment Currency",
+    "Payment Format",
+]
+
+
+class FormatError(ValueError):
+    """Whole-file rejection; ``row_errors`` is a list of (row_number, field, message)."""
+
+    def __init__(self, row_errors):
+        self.row_errors = list(row_errors)
+        head = "; ".join(f"row {r} {f}: {m}" for r, f, m in self.row_errors[:5])
+        more = f" (+{len(self.row_errors) - 5} more)" if len(self.row_errors) > 5 else ""
+        super().__init__(f"{len(self.row_errors)} bad row(s): {head}{more}")
+
+
+def _open_text(path_or_file):
+    if hasattr(path_or_file, "read"):
+        data = path_or_file.read()
+        if isinstance(data, bytes):
+            data = data.decode("utf-8-sig")
+        return io.StringIO(data)
+    return open(path_or_file, newline="", encoding="utf-8-sig")
+
+
+def _parse_ts(s: str) -> int:
+    s = s.strip()
+    for fmt in ("%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return int(datetime.strptime(s, fmt).replace(tzinfo=UTC).timestamp())
+        except ValueError:
+            continue
+    try:
+        return int(float(s))
+    except ValueError:
+        raise ValueError(f"unparseable timestamp {s!r} (expected YYYY/MM/DD HH:MM)") from None
+
+
+def read_amlworld(path_or_file) -> TxTable:
+    """Read an AMLworld (IBM synthetic) CSV; accounts by column position; label optional.
+
+    Raises FormatError listing every bad row (nothing is returned for a partly bad file).
+    """
+    f = _open_text(path_or_file)
+    try:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise FormatError([(1, "header", "empty file")])
+        header = [h.strip() for h in header]
+        if header[:10] != AMLWORLD_HEADER:
+            raise FormatError([(1, "header", f"expected {','.join(AMLWORLD_HEADER)}[,Is Laundering]")])
+        has_label = len(header) > 10
+        rows, errors = [], []
+        for i, rec in enumerate(reader, start=2):
+            if not rec:
+                continue
+            if len(rec) < 10:
+                errors.append((i, "row", f"expected >= 10 fields, got {len(rec)}"))
+                continue
+            r = {"tx_ref": f"r{i}"}
+            try:
+                r["ts"] = _parse_ts(rec[0])
+            except ValueError as e:
+                errors.append((i, "Timestamp", str(e)))
+            r["src_bank"], r["src_account"] = rec[1].strip(), rec[2].strip()
+            r["dst_bank"], r["dst_account"] = rec[3].strip(), rec[4].strip()
+            if not r["src_account"]:
+                errors.append((i, "Account", "empty source account"))
+            if not r["dst_account"]:
+                errors.append((i, "Account", "empty destination account"))
+            for key, col, name in (
+                ("amount_received", 5, "Amount Received"),
+                ("amount_paid", 7, "Amount Paid"),
+            ):
+                try:
+                    v = float(rec[col])
+                    if v < 0 or v != v:
+                        raise ValueError
+                    r[key] = v
+                except ValueError:
+                    errors.append((i, name, f"not a non-negative number: {rec[col]!r}"))
+            r["currency_received"], r["currency_paid"] = rec[6].strip(), rec[8].strip()
+            r["payment_format"] = rec[9].strip()
+            if has_label and len(rec) > 10 and rec[10].strip() != "":
+                if rec[10].strip() not in ("0", "1"):
+                    errors.append((i, "Is Laundering", f"expected 0 or 1, got {rec[10]!r}"))
+                else:
+                    r["label"] = int(rec[10])
+            rows.append(r)
+        if errors:
+            raise FormatError(errors)
+        return TxTable.from_rows(rows)
+    finally:
+        f.close()
+
+
+def read_amlsim(folder_or_files) -> TxTable:
+    """Read AMLSim-style ``transactions.csv`` (sourceNodeId,targetNodeId,value,time) and optional
+    ``nodes.csv`` (nodeid,isFraud,init_balance,fraudStep).
+
+    ``folder_or_files``: a folder holding both, or a (transactions, nodes-or-None) pair.
+    Label: 1 when both ends are fraud nodes (and time >= the later fraudStep when given), 0 otherwise;
+    -1 without nodes. ``time`` is a step; ts = step * 86400. Currency USD, format 'wire'.
+    """
+    if isinstance(folder_or_files, (str, os.PathLike)) and Path(folder_or_files).is_dir():
+        d = Path(folder_or_files)
+        tx_path, nodes_path = d / "transactions.csv", d / "nodes.csv"
+        if not nodes_path.exists():
+            nodes_path = None
+    else:
+        tx_path, nodes_path = folder_or_files
+    fraud = {}
+    errors = []
+    if nodes_path is not None:
+        f = _open_text(nodes_path)
+        try:
+            for i, rec in enumerate(csv.DictReader(f), start=2):
+                try:
+                    fraud[rec["nodeid"].strip()] = (
+                        int(rec["isFraud"]),
+                        int(float(rec.get("fraudStep") or -1)),
+                    )
+                except (KeyError, ValueError, AttributeError):
+                    errors.append((i, "nodes", f"bad node row {rec!r}"))
+        finally:
+            f.close()
+    rows = []
+    f = _open_text(tx_path)
+    try:
+        reader = csv.DictReader(f)
+        need = {"sourceNodeId", "targetNodeId", "value", "time"}
+        if not need <= set(reader.fieldnames or []):
+            raise FormatError([(1, "header", f"expected columns {sorted(need)}")])
+        for i, rec in enumerate(reader, start=2):
+            r = {"tx_ref": f"t{i}", "currency_paid": "USD", "payment_format": "wire"}
+            r["src_account"], r["dst_account"] = rec["sourceNodeId"].strip(), rec["targetNodeId"].strip()
+            try:
+                r["amount_paid"] = float(rec["value"])
+                if r["amount_paid"] < 0:
+                    raise ValueError
+            except (ValueError, TypeError):
+                errors.append((i, "value", f"not a non-negative number: {rec['value']!r}"))
+            try:
+                step = int(float(rec["time"]))
+                r["ts"] = step * 86400
+            except (ValueError, TypeError):
+                errors.append((i, "time", f"not a number: {rec['time']!r}"))
+                step = 0
+            if fraud:
+                a, b = fraud.get(r["src_account"], (0, -1)), fraud.get(r["dst_account"], (0, -1))
+                r["label"] = int(a[0] == 1 and b[0] == 1 and step >= max(a[1], b[1]))
+            rows.append(r)
+    finally:
+        f.close()
+    if errors:
+        raise FormatError(errors)
+    return TxTable.from_rows(rows).sort_by_time()

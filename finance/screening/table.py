@@ -1,0 +1,149 @@
+"""Columnar transaction table used by the screening engine (no Django)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+# Static, documented rates: USD per one unit of the currency (approximate, for thresholds only).
+USD_RATES = {
+    "USD": 1.0,
+    "US DOLLAR": 1.0,
+    "EUR": 1.08,
+    "EURO": 1.08,
+    "GBP": 1.27,
+    "UK POUND": 1.27,
+    "CHF": 1.12,
+    "SWISS FRANC": 1.12,
+    "JPY": 0.0067,
+    "YEN": 0.0067,
+    "CAD": 0.73,
+    "CANADIAN DOLLAR": 0.73,
+    "AUD": 0.66,
+    "AUSTRALIAN DOLLAR": 0.66,
+    "CNY": 0.14,
+    "YUAN": 0.14,
+    "INR": 0.012,
+    "RUPEE": 0.012,
+    "RUB": 0.011,
+    "RUBLE": 0.011,
+    "MXN": 0.058,
+    "MEXICAN PESO": 0.058,
+    "BRL": 0.2,
+    "BRAZIL REAL": 0.2,
+    "ILS": 0.27,
+    "SHEKEL": 0.27,
+    "SAR": 0.27,
+    "SAUDI RIYAL": 0.27,
+    "BTC": 60000.0,
+    "BITCOIN": 60000.0,
+}
+
+STR_COLS = (
+    "tx_ref",
+    "src_account",
+    "dst_account",
+    "src_bank",
+    "dst_bank",
+    "currency_paid",
+    "currency_received",
+    "payment_format",
+    "src_country",
+    "dst_country",
+)
+
+
+def to_usd(amount, currency):
+    """Convert amount(s) to USD with the static ``USD_RATES`` table (unknown currency: 1.0)."""
+    amount = np.asarray(amount, dtype=np.float64)
+    cur = np.asarray(currency, dtype=str)
+    if cur.ndim == 0:
+        return amount * USD_RATES.get(str(cur).upper(), 1.0)
+    uniq, inv = np.unique(cur, return_inverse=True)
+    rates = np.array([USD_RATES.get(u.upper(), 1.0) for u in uniq], dtype=np.float64)
+    return amount * rates[inv]
+
+
+@dataclass
+class TxTable:
+    """Equal-length numpy columns, one row per transaction (sorted by ``ts`` for screening)."""
+
+    tx_ref: np.ndarray
+    ts: np.ndarray
+    src_account: np.ndarray
+    dst_account: np.ndarray
+    src_bank: np.ndarray
+    dst_bank: np.ndarray
+    amount_paid: np.ndarray
+    amount_received: np.ndarray
+    currency_paid: np.ndarray
+    currency_received: np.ndarray
+    payment_format: np.ndarray
+    src_country: np.ndarray
+    dst_country: np.ndarray
+    label: np.ndarray
+
+    def __post_init__(self):
+        n = len(self.tx_ref)
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "ts":
+                v = np.asarray(v, dtype=np.int64)
+            elif f.name in ("amount_paid", "amount_received"):
+                v = np.asarray(v, dtype=np.float64)
+            elif f.name == "label":
+                v = np.asarray(v, dtype=np.int8)
+            else:
+                v = np.asarray(v, dtype=str) if len(v) else np.array([], dtype="<U1")
+            if len(v) != n:
+                raise ValueError(f"column {f.name} has length {len(v)}, expected {n}")
+            setattr(self, f.name, v)
+
+    def __len__(self) -> int:
+        return len(self.tx_ref)
+
+    @property
+    def amount_usd(self) -> np.ndarray:
+        """Amount paid converted to USD (cached)."""
+        c = self.__dict__.get("_usd")
+        if c is None or len(c) != len(self):
+            c = to_usd(self.amount_paid, self.currency_paid)
+            self.__dict__["_usd"] = c
+        return c
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> TxTable:
+        """Build from dicts; missing keys default ('' / 0 / -1 label; amount_received = amount_paid)."""
+        cols = {}
+        for name in STR_COLS:
+            cols[name] = [str(r.get(name, "") or "") for r in rows]
+        cols["ts"] = [int(r.get("ts", 0)) for r in rows]
+        cols["amount_paid"] = [float(r.get("amount_paid", 0.0)) for r in rows]
+        cols["amount_received"] = [float(r.get("amount_received", r.get("amount_paid", 0.0))) for r in rows]
+        cols["label"] = [int(r.get("label", -1)) for r in rows]
+        for i, r in enumerate(rows):
+            if not cols["tx_ref"][i]:
+                cols["tx_ref"][i] = f"row{i}"
+            if not r.get("currency_received"):
+                cols["currency_received"][i] = cols["currency_paid"][i]
+        return cls(**cols)
+
+    @classmethod
+    def empty(cls) -> TxTable:
+        return cls.from_rows([])
+
+    @staticmethod
+    def concat(tables: list[TxTable]) -> TxTable:
+        """Concatenate tables row-wise (no re-sorting)."""
+        return TxTable(
+            **{f.name: np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(TxTable)}
+        )
+
+    def take(self, mask_or_idx) -> TxTable:
+        """Rows selected by a boolean mask or an index array."""
+        return TxTable(**{f.name: getattr(self, f.name)[mask_or_idx] for f in fields(self)})
+
+    def sort_by_time(self) -> TxTable:
+        """Stable sort by ``ts``."""
+        return self.take(np.argsort(self.ts, kind="stable"))
