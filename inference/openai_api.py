@@ -366,6 +366,10 @@ class EmbeddingsRequest(serializers.Serializer):
 class EmbeddingsApi(OpenAIView):
     """POST /v1/embeddings: the bundled all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised)."""
 
+    @extend_schema(
+        request=EmbeddingsRequest,
+        responses={200: OpenApiResponse(description="OpenAI list of embedding objects with usage")},
+    )
     def post(self, request):
         from inference import embeddings
 

@@ -270,7 +270,16 @@ SESSION_SAVE_EVERY_REQUEST = True
 # Responses under these paths carry patient or bank data: never cached by browsers or proxies.
 SUITE_NO_STORE_PREFIXES = env.env_list(
     "SUITE_NO_STORE_PREFIXES",
-    ["/medical/", "/api/medical/", "/api/finance/", "/finance/", "/audit/", "/api/audit/", "/account/", "/v1/"],
+    [
+        "/medical/",
+        "/api/medical/",
+        "/api/finance/",
+        "/finance/",
+        "/audit/",
+        "/api/audit/",
+        "/account/",
+        "/v1/",
+    ],
 )
 SUITE_OPEN_ENDPOINT_ADDRESSES = env.env_list("SUITE_OPEN_ENDPOINT_ADDRESSES", ["127.0.0.1", "::1"])
 X_FRAME_OPTIONS = "DENY"
