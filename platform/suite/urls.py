@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("medical/", include("medical.urls")),
     path("api/medical/", include("medical.api_urls")),
+    path("manufacturing/", include("manufacturing.urls")),
     path("api/manufacturing/", include("manufacturing.api_urls")),
     path("api/finance/he/", include("finance.he.urls")),
     path("tuning/", include("inference.tuning.urls")),

@@ -1,0 +1,41 @@
+"""The maintenance portal pages: list, asset page (file a work order from an alert), work order close."""
+
+from __future__ import annotations
+
+import pytest
+
+from manufacturing.models import Alert, WorkOrder
+
+pytestmark = pytest.mark.django_db
+
+
+def test_file_from_alert_and_close_through_the_pages(client, engineer_a, machine_a, failure_codes):
+    alert = Alert.objects.create(
+        machine=machine_a, kind="vibration_zone", message="Vibration zone D: 9.00 mm/s RMS"
+    )
+    client.force_login(engineer_a)
+    listing = client.get("/manufacturing/")
+    assert listing.status_code == 200 and machine_a.tag in listing.content.decode()
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/")
+    assert "Vibration zone D" in page.content.decode()
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/", {"title": "Zone D on DE", "priority": 2, "alert": alert.pk}
+    )
+    work_order = WorkOrder.objects.get()
+    assert response.status_code == 302 and work_order.alert_id == alert.pk
+    url = f"/manufacturing/work-orders/{work_order.pk}/transition/"
+    client.post(url, {"status": "in_progress"})
+    refused = client.post(url, {"status": "complete"}, follow=True)
+    assert "missing: failure_mode" in refused.content.decode()
+    client.post(
+        url, {"status": "complete", "failure_mode": "M001a", "failure_cause": "WEA", "action_code": "REP"}
+    )
+    work_order.refresh_from_db()
+    assert work_order.status == "complete" and work_order.failure_mode == "M001a"
+
+
+def test_other_site_gets_404(client, engineer_b, machine_a):
+    client.force_login(engineer_b)
+    assert client.get(f"/manufacturing/assets/{machine_a.pk}/").status_code == 404
+    assert client.post(f"/manufacturing/assets/{machine_a.pk}/", {"title": "x"}).status_code == 404
+    assert not WorkOrder.objects.exists()
