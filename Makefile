@@ -26,6 +26,9 @@ $(VENV)/.runtime-installed: requirements.txt requirements-models.txt | $(PY)
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.runtime-installed
 	@echo "Installing test and lint tools into $(VENV) ..."
 	$(PIP) install -r requirements-dev.txt
+	@# The source roots for tools run outside manage.py (lint-imports): appended after the standard
+	@# library and site-packages, so `import platform` stays the standard library's.
+	@$(PY) -c "import pathlib, site, sys; root = pathlib.Path.cwd(); pathlib.Path(site.getsitepackages()[0], 'suite-source-roots.pth').write_text(f'{root}\n{root / \"platform\"}\n')"
 	@touch $@
 
 setup: $(VENV)/.runtime-installed
@@ -49,7 +52,7 @@ test: setup-dev
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	PYTHONPATH=.:platform $(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 format: setup-dev
