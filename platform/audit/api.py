@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -206,6 +206,13 @@ class TrailExportApi(APIView):
             (200, CONTENT_TYPES["csv"]): OpenApiTypes.STR,
         },
     )
+    def handle_exception(self, exc):
+        # Errors are JSON like every other /api/ error, whatever export format was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def get(self, request: Request):
         filters = ExportFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
