@@ -3,6 +3,8 @@
 set -euo pipefail
 needed=()
 [ -x /usr/bin/chromium ] || needed+=(chromium)
+# SoftHSM2: the PKCS#11 token the vault tests run against (module /usr/lib/softhsm/libsofthsm2.so).
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || needed+=(softhsm2)
 [ ${#needed[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Missing system packages: ${needed[*]} (and no apt-get here): install them, then rerun." >&2
