@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
 from manufacturing import selectors, services
-from manufacturing.models import WorkOrder
+from manufacturing.models import VibrationRecording, WorkOrder
 
 
 def _actor(request):
@@ -147,12 +147,30 @@ class RecordingUploadInput(serializers.Serializer):
     units = serializers.CharField(default="g", max_length=8)
 
 
+class RecordingUploadOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=VibrationRecording.Status.values)
+    samples = serializers.IntegerField()
+
+
+class RefusalOutput(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class RecordingUploadApi(APIView):
     """Upload a vibration recording (.csv one column, or .npy); the analysis runs on the worker."""
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=RecordingUploadInput, operation_id="manufacturing_recordings_upload")
+    @extend_schema(
+        request={"multipart/form-data": RecordingUploadInput},
+        responses={
+            201: RecordingUploadOutput,
+            400: RefusalOutput,
+            404: RefusalOutput,
+        },
+        operation_id="manufacturing_recordings_upload",
+    )
     def post(self, request):
         data = RecordingUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
