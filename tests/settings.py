@@ -25,5 +25,6 @@ os.environ["SUITE_VAR_DIR"] = str(_run / "var")
 os.environ["MEDIA_ROOT"] = str(_run / "var" / "media")
 os.environ["MODEL_ROOT"] = str(_run / "var" / "models")
 os.environ["VAULT_KEY_DIR"] = str(_run / "var" / "keys")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_run / "var" / "metrics")
 
 from suite.settings import *  # noqa: E402, F403

@@ -176,6 +176,11 @@ ACCESS_POLICY_FILE = env.env_path(
 # Reference data (../shared/data): read by tests, benchmarks and the demo-model corpus; never downloaded.
 SHARED_DATA_DIR = env.env_path("SUITE_SHARED_DATA", BASE_DIR.parent / "shared" / "data", base=BASE_DIR)
 
+# Serving metrics (prometheus_client multiprocess mode): every web and worker process writes its
+# samples here and one /metrics scrape adds them up. run_suite empties it at start; tests use the
+# per-run folder. Outside run_suite (systemd units), empty it before the processes start.
+PROMETHEUS_MULTIPROC_DIR = env.env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "metrics", base=BASE_DIR)
+
 # --- API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
