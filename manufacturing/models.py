@@ -386,7 +386,8 @@ class WorkOrder(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        permissions = grant_permissions("work_order", ["file", "close", "share"])
+        # codenames <action>_workorder, as access.grants.codename_for looks them up
+        permissions = grant_permissions("workorder", ["file", "close", "share"])
         indexes = [models.Index(fields=["site", "status"], name="manufacturing_wo_site_status")]
 
     def __str__(self) -> str:
@@ -449,12 +450,25 @@ class FailureSuggestion(models.Model):
         CORRECTED = "corrected", "Corrected"
 
     work_order = models.ForeignKey(WorkOrder, on_delete=models.CASCADE, related_name="suggestions")
-    suggested_code = models.CharField(max_length=32)
+    problem = models.TextField(blank=True, help_text="The engineer's description the suggestion answers.")
+    suggested_code = models.CharField(max_length=32, blank=True)
     diagnosis = models.TextField(blank=True)
     evidence = models.JSONField(default=list)
+    model_name = models.CharField(max_length=128, blank=True, help_text="The LLM that drafted the diagnosis.")
+    generation_id = models.PositiveBigIntegerField(null=True, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.PENDING)
     final_code = models.CharField(max_length=32, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"WO {self.work_order_id}: {self.suggested_code} ({self.verdict})"

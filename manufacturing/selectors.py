@@ -47,3 +47,78 @@ def machine_for(user, machine_id, *, action: str = "view", actor=None) -> Machin
 def work_order_for(user, work_order_id, *, action: str = "view", actor=None) -> WorkOrder:
     """The work order if `user` may `action` it, else Http404 (after trailing the denial)."""
     return _checked(user, WorkOrder.objects.filter(pk=_pk(work_order_id)).first(), action, actor)
+
+
+def work_order_ids_visible_to(user) -> set[int]:
+    return set(restrict(WorkOrder.objects.all(), user, "view").values_list("pk", flat=True))
+
+
+def suggestion_for(user, suggestion_id, *, actor=None):
+    """A failure-mode suggestion if `user` may view its work order, else Http404."""
+    from manufacturing.models import FailureSuggestion
+
+    suggestion = FailureSuggestion.objects.select_related("work_order").filter(pk=_pk(suggestion_id)).first()
+    _checked(user, suggestion.work_order if suggestion else None, "view", actor)
+    return suggestion
+
+
+def attachment_for(user, attachment_id, *, actor=None):
+    from manufacturing.models import WorkOrderAttachment
+
+    attachment = (
+        WorkOrderAttachment.objects.select_related("work_order").filter(pk=_pk(attachment_id)).first()
+    )
+    _checked(user, attachment.work_order if attachment else None, "view", actor)
+    return attachment
+
+
+def alert_for(user, alert_id, *, actor=None):
+    """An alert if `user` may view its asset, else Http404."""
+    from manufacturing.models import Alert
+
+    alert = Alert.objects.select_related("machine").filter(pk=_pk(alert_id)).first()
+    _checked(user, alert.machine if alert else None, "view", actor)
+    return alert
+
+
+def alerts_visible_to(user, *, status: str = "open"):
+    from manufacturing.models import Alert
+
+    visible = machines_visible_to(user).values("pk")
+    return Alert.objects.filter(machine__in=visible, status=status).select_related("machine")
+
+
+def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
+    """What an asset page shows (the caller has checked `view` on `machine`): the latest analysed
+    recording, the RMS velocity trend of its recent recordings, its latest RUL prediction and the
+    sensor trend of its latest condition unit."""
+    from manufacturing.models import ConditionRecord, VibrationAnalysis
+
+    analyses = list(
+        VibrationAnalysis.objects.filter(recording__machine=machine)
+        .select_related("recording", "recording__component__bearing")
+        .order_by("-recording__created_at", "-pk")[:recordings]
+    )
+    latest_unit = (
+        ConditionRecord.objects.filter(machine=machine)
+        .order_by("-unit")
+        .values_list("unit", flat=True)
+        .first()
+    )
+    condition = (
+        list(
+            ConditionRecord.objects.filter(machine=machine, unit=latest_unit)
+            .order_by("cycle")
+            .values_list("cycle", "sensors")
+        )
+        if latest_unit is not None
+        else []
+    )
+    return {
+        "analysis": analyses[0] if analyses else None,
+        "trend": [(a.recording.created_at, a.rms_velocity, a.zone) for a in reversed(analyses)],
+        "prediction": machine.rul_predictions.select_related("model").first(),
+        "condition_unit": latest_unit,
+        "condition": condition,
+        "pending": machine.recordings.exclude(status="done").order_by("-created_at")[:5],
+    }

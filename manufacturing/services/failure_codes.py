@@ -1,7 +1,8 @@
 """The failure code tables (ISO 14224 style) from shared/data/work_orders/failure_codes.csv.
 
-Primary codes become failure causes' parents; secondary codes are the failure modes a work order
-is closed with. Cause and action codes are a small fixed list (ISO 14224 annex B style).
+Secondary codes are the failure modes a work order is closed with (their primary code the parent);
+the 22 ISO 14224 failure modes of the technician-text labels are modes too. Cause and action codes
+are a small fixed list (ISO 14224 annex B style).
 """
 
 from __future__ import annotations
@@ -22,6 +23,34 @@ CAUSES = {
     "ENV": "Environment",
     "UNK": "Unknown",
 }
+# The 22 failure modes of the FMC-MWO2KG labels (shared/data/failure_modes), with the ISO 14224
+# (Table B.15) three-letter codes where the standard has the mode; the four it lacks get codes of
+# our own (ELE, CTM, LKG, FTR). The assistant's classifier speaks these labels.
+ISO_MODES = {
+    "AIR": "Abnormal instrument reading",
+    "BRD": "Breakdown",
+    "CTM": "Contamination",
+    "ELE": "Electrical",
+    "ERO": "Erratic output",
+    "FTC": "Fail to close",
+    "FTF": "Fail to function",
+    "FTO": "Fail to open",
+    "FTS": "Failure to start on demand",
+    "STP": "Failure to stop on demand",
+    "FTR": "Failure to rotate",
+    "HIO": "High output",
+    "LKG": "Leaking",
+    "LOO": "Low output",
+    "SER": "Minor in-service problems",
+    "NOI": "Noise",
+    "OTH": "Other",
+    "OHE": "Overheating",
+    "PLU": "Plugged / choked",
+    "SPS": "Spurious stop",
+    "STD": "Structural deficiency",
+    "VIB": "Vibration",
+}
+ISO_CATEGORY = "ISO 14224 failure mode"
 ACTIONS = {
     "REP": "Replace",
     "RPR": "Repair",
@@ -51,6 +80,13 @@ def failure_codes_import(*, path: Path, actor="command:import_work_orders") -> i
                 },
             )
             count += 1
+    for code, description in ISO_MODES.items():
+        FailureCode.objects.update_or_create(
+            kind=FailureCode.Kind.MODE,
+            code=code,
+            defaults={"description": description, "category": ISO_CATEGORY},
+        )
+        count += 1
     for kind, table in ((FailureCode.Kind.CAUSE, CAUSES), (FailureCode.Kind.ACTION, ACTIONS)):
         for code, description in table.items():
             FailureCode.objects.update_or_create(kind=kind, code=code, defaults={"description": description})

@@ -103,6 +103,12 @@ def recording_upload(
     return recording
 
 
+def recording_signal(*, recording: VibrationRecording) -> np.ndarray:
+    """The stored samples of a recording (validated as at upload)."""
+    with recording.file.open("rb") as handle:
+        return _samples(recording.file.name, handle.read())[1]
+
+
 def recording_analyse(*, recording_id: int) -> str:
     """Run manufacturing.analysis.vibration.analyse on a stored recording; returns the status."""
     from manufacturing.services.alerts import analysis_store

@@ -176,6 +176,137 @@ def work_order_transition(
     return work_order
 
 
+def _user_named(username: str):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise WorkOrderRefused(f"no active user {username!r}: give the assignee's user name")
+    return user
+
+
+@transaction.atomic
+def work_order_update(
+    *,
+    actor,
+    work_order: WorkOrder,
+    priority: int | None = None,
+    due: dt.date | None = None,
+    team: str | None = None,
+    assignee: str | None = None,
+    labour_hours: float | None = None,
+    downtime_hours: float | None = None,
+) -> WorkOrder:
+    """Change the planning fields of an open work order (the actor needs `file`); None leaves a field.
+
+    `assignee` is a user name ("" unassigns). An assignee from another site gets an explicit grant
+    (view, close) on this work order, given by the actor, who needs `share` for that."""
+    from access.enforcement import check
+
+    work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
+    decision = check(actor, "file", work_order)
+    if work_order.status in (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED):
+        raise WorkOrderRefused(f"the work order is {work_order.status}: it can no longer be changed")
+    changes: dict = {}
+    if priority is not None:
+        if priority not in WorkOrder.Priority.values:
+            raise WorkOrderRefused(f"priority must be one of {WorkOrder.Priority.values}")
+        changes["priority"] = priority
+    if due is not None:
+        changes["due"] = due
+    if team is not None:
+        changes["team"] = team.strip()[:64]
+    for value, name in ((labour_hours, "labour_hours"), (downtime_hours, "downtime_hours")):
+        if value is not None:
+            if value < 0:
+                raise WorkOrderRefused(f"{name.replace('_', ' ')} cannot be negative")
+            changes[name] = value
+    new_assignee = None
+    if assignee is not None:
+        new_assignee = _user_named(assignee.strip()) if assignee.strip() else None
+        changes["assignee"] = new_assignee
+    for name, value in changes.items():
+        setattr(work_order, name, value)
+    work_order.save()
+    if new_assignee is not None and getattr(new_assignee, "site", "") != work_order.site:
+        from access.services import grant
+
+        for action in ("view", "close"):
+            grant(actor=actor, user=new_assignee, action=action, obj=work_order)
+    note = ", ".join(
+        f"{name}={getattr(value, 'username', value) if value is not None else '-'}"
+        for name, value in changes.items()
+    )
+    WorkOrderEvent.objects.create(
+        work_order=work_order,
+        from_status=work_order.status,
+        to_status=work_order.status,
+        note=f"updated: {note}"[:2000],
+        actor=actor,
+    )
+    _record(
+        actor=actor,
+        action="update",
+        work_order=work_order,
+        policy=decision.policy or "",
+        payload={
+            name: (
+                getattr(value, "username", None)
+                if name == "assignee"
+                else str(value)
+                if value is not None
+                else None
+            )
+            for name, value in changes.items()
+        },
+    )
+    return work_order
+
+
+ATTACHMENT_TYPES = {
+    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
+    b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
+    b"RIFF": ("image/webp", "webp"),
+    b"%PDF-": ("application/pdf", "pdf"),
+}
+MAX_ATTACHMENT_BYTES = 15 << 20
+
+
+@transaction.atomic
+def work_order_attach(*, actor, work_order: WorkOrder, name: str, data: bytes):
+    """Attach a photo (JPEG, PNG, WebP) or a PDF to a work order (the actor needs `file`), trailed.
+
+    The type is read from the file's first bytes, not its name, so a phone photo of any name works
+    and a renamed executable does not."""
+    from django.core.files.base import ContentFile
+
+    from access.enforcement import check
+    from manufacturing.models import WorkOrderAttachment
+
+    decision = check(actor, "file", work_order)
+    if not data:
+        raise WorkOrderRefused("the attachment is empty: choose a photo or a PDF")
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise WorkOrderRefused(f"the attachment is larger than {MAX_ATTACHMENT_BYTES >> 20} MiB")
+    kind = next((value for magic, value in ATTACHMENT_TYPES.items() if data.startswith(magic)), None)
+    if kind is None or (kind[1] == "webp" and data[8:12] != b"WEBP"):
+        raise WorkOrderRefused(f"{name!r} is not a JPEG, PNG or WebP photo or a PDF")
+    content_type, extension = kind
+    attachment = WorkOrderAttachment(
+        work_order=work_order, original_name=name[:255], content_type=content_type, uploaded_by=actor
+    )
+    attachment.file.save(f"wo{work_order.pk}.{extension}", ContentFile(data), save=False)
+    attachment.save()
+    _record(
+        actor=actor,
+        action="attach",
+        work_order=work_order,
+        policy=decision.policy or "",
+        payload={"attachment": attachment.pk, "content_type": content_type, "bytes": len(data)},
+    )
+    return attachment
+
+
 @dataclass
 class ImportReport:
     created: int = 0

@@ -1,0 +1,352 @@
+"""Server-rendered SVG charts for the asset pages (no JavaScript, no CDN): waveform, spectrum,
+envelope spectrum with the bearing fault frequencies marked, RMS velocity trend with the ISO zone
+limits, and condition sensor trends. Pure functions of numbers; escaping by Django's format_html."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+WIDTH, HEIGHT = 640, 200
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 52, 12, 14, 30
+MAX_POINTS = 800
+MARK_COLOURS = {"bpfo": "#c0392b", "bpfi": "#8e44ad", "bsf": "#d35400", "ftf": "#16a085", "1x": "#7f8c8d"}
+
+
+def _nice(value: float) -> str:
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if magnitude >= 1000:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 0.01:
+        return f"{value:.3g}"
+    return f"{value:.1e}"
+
+
+def _decimate(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list, list]:
+    """At most `limit` points; each bucket keeps its min and max so peaks survive."""
+    n = len(xs)
+    if n <= limit:
+        return list(xs), list(ys)
+    bucket = math.ceil(n / (limit // 2))
+    out_x, out_y = [], []
+    for start in range(0, n, bucket):
+        chunk = range(start, min(start + bucket, n))
+        low = min(chunk, key=lambda i: ys[i])
+        high = max(chunk, key=lambda i: ys[i])
+        for i in sorted({low, high}):
+            out_x.append(xs[i])
+            out_y.append(ys[i])
+    return out_x, out_y
+
+
+def line_chart(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    testid: str,
+    markers: Sequence[tuple[float, str]] = (),
+    levels: Sequence[tuple[float, str]] = (),
+    x_max: float | None = None,
+    points: Sequence[tuple[float, float, str]] = (),
+) -> SafeString:
+    """An SVG line chart; `markers` are labelled vertical lines (frequencies), `levels` horizontal
+    ones (zone limits), `points` labelled dots (e.g. zone letters on a trend)."""
+    pairs = [
+        (float(x), float(y))
+        for x, y in zip(xs, ys, strict=False)
+        if math.isfinite(x) and math.isfinite(y) and (x_max is None or x <= x_max)
+    ]
+    if not pairs:
+        return format_html('<p class="muted" data-testid="{}">{}: no data.</p>', testid, title)
+    xs, ys = _decimate([p[0] for p in pairs], [p[1] for p in pairs])
+    x0, x1 = min(xs), max(xs) if x_max is None else x_max
+    y0 = min(0.0, min(ys))
+    y1 = max(max(ys), *(level for level, _ in levels)) if levels else max(ys)
+    if x1 <= x0:
+        x1 = x0 + 1
+    if y1 <= y0:
+        y1 = y0 + 1
+    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def sx(x: float) -> float:
+        return PAD_LEFT + (x - x0) / (x1 - x0) * plot_w
+
+    def sy(y: float) -> float:
+        return PAD_TOP + plot_h - (y - y0) / (y1 - y0) * plot_h
+
+    line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+    marks = format_html_join(
+        "",
+        '<g class="mark" data-mark="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
+        '<text x="{}" y="{}" font-size="10" fill="{}">{}</text></g>',
+        (
+            (
+                label,
+                f"{sx(x):.1f}",
+                PAD_TOP,
+                f"{sx(x):.1f}",
+                PAD_TOP + plot_h,
+                MARK_COLOURS.get(label.split()[0].lower(), "#555"),
+                f"{sx(x) + 2:.1f}",
+                PAD_TOP + 10 + 11 * (k % 3),
+                MARK_COLOURS.get(label.split()[0].lower(), "#555"),
+                label,
+            )
+            for k, (x, label) in enumerate(markers)
+            if x0 <= x <= x1
+        ),
+    )
+    level_lines = format_html_join(
+        "",
+        '<g class="level"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#aaa" stroke-dasharray="2 2"/>'
+        '<text x="{}" y="{}" font-size="10" fill="#777">{}</text></g>',
+        (
+            (
+                PAD_LEFT,
+                f"{sy(y):.1f}",
+                PAD_LEFT + plot_w,
+                f"{sy(y):.1f}",
+                PAD_LEFT + plot_w - 60,
+                f"{sy(y) - 2:.1f}",
+                label,
+            )
+            for y, label in levels
+        ),
+    )
+    dots = format_html_join(
+        "",
+        '<circle cx="{}" cy="{}" r="3"/><text x="{}" y="{}" font-size="10">{}</text>',
+        (
+            (f"{sx(x):.1f}", f"{sy(y):.1f}", f"{sx(x) + 3:.1f}", f"{sy(y) - 4:.1f}", label)
+            for x, y, label in points
+        ),
+    )
+    axes = format_html(
+        '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{l}" y1="{t}" x2="{l}" y2="{b}" stroke="#333"/>'
+        '<text x="{l}" y="{bl}" font-size="10">{x0}</text><text x="{r}" y="{bl}" font-size="10" text-anchor="end">{x1}</text>'
+        '<text x="{mid}" y="{bl}" font-size="10" text-anchor="middle">{xl}</text>'
+        '<text x="{yl}" y="{b}" font-size="10" text-anchor="end">{y0}</text><text x="{yl}" y="{tt}" font-size="10" text-anchor="end">{y1}</text>'
+        '<text x="4" y="{ym}" font-size="10" transform="rotate(-90 10 {ym})">{ylab}</text>',
+        l=PAD_LEFT,
+        r=PAD_LEFT + plot_w,
+        t=PAD_TOP,
+        b=PAD_TOP + plot_h,
+        bl=PAD_TOP + plot_h + 14,
+        mid=PAD_LEFT + plot_w / 2,
+        yl=PAD_LEFT - 4,
+        tt=PAD_TOP + 8,
+        ym=PAD_TOP + plot_h / 2,
+        x0=_nice(x0),
+        x1=_nice(x1),
+        y0=_nice(y0),
+        y1=_nice(y1),
+        xl=x_label,
+        ylab=y_label,
+    )
+    return format_html(
+        '<figure class="chart"><figcaption>{}</figcaption>'
+        '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="{}" '
+        'preserveAspectRatio="xMidYMid meet" style="max-width:100%;height:auto">'
+        '{}{}{}<polyline fill="none" stroke="#1f5fa8" stroke-width="1" points="{}"/>{}{}</svg></figure>',
+        title,
+        WIDTH,
+        HEIGHT,
+        title,
+        testid,
+        axes,
+        level_lines,
+        marks,
+        line,
+        dots,
+        "",
+    )
+
+
+# --- the asset page's charts -------------------------------------------------------------------
+ISO_DEFAULT_LIMITS = {
+    ("group1", "rigid"): (2.3, 4.5, 7.1),
+    ("group1", "flexible"): (3.5, 7.1, 11.0),
+    ("group2", "rigid"): (1.4, 2.8, 4.5),
+    ("group2", "flexible"): (2.3, 4.5, 7.1),
+}
+
+
+def zone_limits(machine) -> tuple[float, float, float]:
+    """A/B, B/C, C/D in mm/s RMS: the machine's own, else the ISO 10816-3 / 20816-3 default."""
+    own = machine.zone_limits or {}
+    default = ISO_DEFAULT_LIMITS.get((machine.iso_group, machine.foundation), (1.4, 2.8, 4.5))
+    return tuple(
+        float(own.get(key, value)) for key, value in zip(("A/B", "B/C", "C/D"), default, strict=True)
+    )
+
+
+def fault_frequencies(bearing, rpm: float) -> dict[str, float]:
+    """BPFO, BPFI, BSF, FTF in Hz from a BearingGeometry row and the shaft speed (standard kinematics)."""
+    if bearing is None or not rpm:
+        return {}
+    shaft = rpm / 60.0
+    ratio = (
+        bearing.ball_diameter_mm
+        / bearing.pitch_diameter_mm
+        * math.cos(math.radians(bearing.contact_angle_deg))
+    )
+    n = bearing.ball_count
+    return {
+        "bpfo": n / 2 * shaft * (1 - ratio),
+        "bpfi": n / 2 * shaft * (1 + ratio),
+        "bsf": bearing.pitch_diameter_mm / (2 * bearing.ball_diameter_mm) * shaft * (1 - ratio**2),
+        "ftf": shaft / 2 * (1 - ratio),
+    }
+
+
+def _series(result: dict, *names: str) -> tuple[list, list]:
+    """(frequencies, amplitudes) stored in an analysis result under one of `names`, in any of the
+    shapes {"freq"|"frequencies"|"f": [...], "amp"|"amplitude"|"amplitudes"|"a": [...]} or [[f], [a]]."""
+    for name in names:
+        value = result.get(name)
+        if isinstance(value, dict):
+            freq = next((value[k] for k in ("freq", "frequencies", "f", "hz") if k in value), None)
+            amp = next(
+                (value[k] for k in ("amp", "amplitude", "amplitudes", "a", "values") if k in value), None
+            )
+            if freq is not None and amp is not None and len(freq) == len(amp):
+                return list(freq), list(amp)
+        elif isinstance(value, list | tuple) and len(value) == 2 and len(value[0]) == len(value[1]):
+            return list(value[0]), list(value[1])
+    return [], []
+
+
+def _result_frequencies(result: dict) -> dict[str, float]:
+    found = result.get("fault_frequencies") or result.get("defect_frequencies") or {}
+    out = {}
+    if isinstance(found, dict):
+        for name, value in found.items():
+            hz = value.get("hz", value.get("frequency")) if isinstance(value, dict) else value
+            if isinstance(hz, int | float) and hz > 0:
+                out[str(name).lower()] = float(hz)
+    return out
+
+
+def _signal(recording):
+    from manufacturing.services.recordings import recording_signal
+
+    try:
+        return recording_signal(recording=recording)
+    except Exception:  # a missing or unreadable file: the charts from the stored result still show
+        return None
+
+
+def recording_charts(analysis, machine) -> dict[str, SafeString]:
+    """Waveform, spectrum and envelope spectrum (fault frequencies marked) of an analysed recording.
+
+    Spectra come from the stored analysis result; where a result lacks one, it is computed here from
+    the stored signal (numpy FFT; Hilbert envelope of the whole band)."""
+    import numpy as np
+
+    recording = analysis.recording
+    result = analysis.result or {}
+    rate = recording.sample_rate
+    signal = _signal(recording)
+    charts = {}
+    if signal is not None:
+        shown = signal[: int(min(len(signal), rate * 0.25))]
+        charts["waveform"] = line_chart(
+            (np.arange(shown.size) / rate * 1000).tolist(),
+            shown.tolist(),
+            title=f"Waveform, first {shown.size / rate * 1000:.0f} ms",
+            x_label="ms",
+            y_label=recording.units,
+            testid="waveform",
+        )
+    freq, amp = _series(result, "spectrum", "fft", "amplitude_spectrum")
+    if not freq and signal is not None:
+        amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
+        freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
+    shaft = recording.rpm / 60.0
+    charts["spectrum"] = line_chart(
+        freq,
+        amp,
+        title="Spectrum",
+        x_label="Hz",
+        y_label=recording.units,
+        testid="spectrum",
+        markers=[(shaft * k, f"{k}x") for k in (1, 2, 3)],
+        x_max=min(rate / 2, 1000.0),
+    )
+    frequencies = _result_frequencies(result)
+    bearing = recording.component.bearing if recording.component_id and recording.component else None
+    if not frequencies:
+        frequencies = fault_frequencies(bearing, recording.rpm)
+    env_freq, env_amp = _series(result, "envelope_spectrum", "envelope")
+    if not env_freq and signal is not None:
+        from scipy.signal import hilbert
+
+        envelope = np.abs(hilbert(signal - signal.mean()))
+        envelope -= envelope.mean()
+        env_amp = (np.abs(np.fft.rfft(envelope * np.hanning(envelope.size))) * 2 / envelope.size).tolist()
+        env_freq = np.fft.rfftfreq(envelope.size, 1 / rate).tolist()
+    top = max([*frequencies.values(), shaft]) if frequencies else shaft * 6
+    charts["envelope"] = line_chart(
+        env_freq,
+        env_amp,
+        title="Envelope spectrum",
+        x_label="Hz",
+        y_label=recording.units,
+        testid="envelope-spectrum",
+        markers=[
+            (hz * h, f"{name.upper()}" + (f" {h}x" if h > 1 else ""))
+            for name, hz in frequencies.items()
+            for h in (1, 2)
+        ],
+        x_max=min(rate / 2, max(top * 2.5, 50.0)),
+    )
+    charts["fault_frequencies"] = {name.upper(): round(hz, 2) for name, hz in frequencies.items()}
+    return charts
+
+
+def trend_chart(trend: list, machine) -> SafeString:
+    """RMS velocity of the recent recordings against the zone limits."""
+    if len(trend) < 1:
+        return SafeString("")
+    limits = zone_limits(machine)
+    return line_chart(
+        list(range(1, len(trend) + 1)),
+        [rms for _, rms, _ in trend],
+        title="RMS velocity trend (10-1000 Hz)",
+        x_label="recording",
+        y_label="mm/s",
+        testid="rms-trend",
+        levels=list(zip(limits, ("A/B", "B/C", "C/D"), strict=True)),
+        points=[(i + 1, rms, zone) for i, (_, rms, zone) in enumerate(trend)],
+    )
+
+
+def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> list[SafeString]:
+    """Condition sensors (C-MAPSS numbering from 0: s2, s7, s11 by default) over cycles."""
+    if not condition:
+        return []
+    cycles = [cycle for cycle, _ in condition]
+    charts = []
+    for index in sensors:
+        values = [row[index] if len(row) > index else float("nan") for _, row in condition]
+        charts.append(
+            line_chart(
+                cycles,
+                values,
+                title=f"Sensor {index + 1}",
+                x_label="cycle",
+                y_label=f"s{index + 1}",
+                testid=f"sensor-{index + 1}",
+            )
+        )
+    return charts

@@ -1,0 +1,91 @@
+"""Inspections: a checklist walked on an asset; every failed item raises an alert and files a work
+order (priority high) for it, in the same transaction, all trailed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from manufacturing.models import Alert, Inspection, InspectionItem, InspectionTemplate, Machine
+
+
+class InspectionRefused(Exception):
+    """An inspection that cannot be recorded; the message says what to fix (maps to 400)."""
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    text: str
+    passed: bool
+    note: str = ""
+
+
+@transaction.atomic
+def inspection_record(
+    *,
+    actor,
+    machine: Machine,
+    items: list[ItemResult],
+    template: InspectionTemplate | None = None,
+) -> Inspection:
+    """Record an inspection of `machine` (the actor needs `file` on its site's work orders).
+
+    Each failed item becomes an INSPECTION alert and an open work order filed from that alert."""
+    from access.enforcement import check
+    from access.resources import Resource
+    from audit.services import record
+    from manufacturing.services.alerts import _trail as trail_alert
+    from manufacturing.services.work_orders import work_order_file
+
+    decision = check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
+    items = [item for item in items if item.text.strip()]
+    if not items:
+        raise InspectionRefused("an inspection needs at least one checklist item")
+    failed_without_note = [item.text for item in items if not item.passed and not item.note.strip()]
+    if failed_without_note:
+        raise InspectionRefused(
+            "say what was found for each failed item: " + "; ".join(failed_without_note)[:200]
+        )
+    inspection = Inspection.objects.create(machine=machine, template=template, inspector=actor)
+    filed = []
+    for item in items:
+        row = InspectionItem(
+            inspection=inspection,
+            text=item.text.strip()[:255],
+            passed=item.passed,
+            note=item.note.strip()[:255],
+        )
+        if not item.passed:
+            alert = Alert.objects.create(
+                machine=machine,
+                kind=Alert.Kind.INSPECTION,
+                message=f"Inspection failed: {row.text}: {row.note}"[:255],
+            )
+            trail_alert(actor=actor, alert=alert)
+            row.work_order = work_order_file(
+                actor=actor,
+                machine=machine,
+                title=f"Inspection: {row.text}"[:255],
+                description=row.note,
+                priority=2,
+                alert=alert,
+            )
+            filed.append(row.work_order.pk)
+        row.save()
+    record(
+        actor=actor,
+        action="inspection.record",
+        resource_type="asset",
+        resource_id=machine.pk,
+        outcome="succeeded",
+        policy=decision.policy or "",
+        payload={
+            "site": machine.site,
+            "inspection": inspection.pk,
+            "items": len(items),
+            "failed": len(filed),
+            "work_orders": filed,
+        },
+    )
+    return inspection
