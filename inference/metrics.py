@@ -1,120 +1,181 @@
-"""Serving metrics in the Prometheus text format, named after vLLM's (`vllm:` becomes `suite:`).
+"""Serving metrics for Prometheus, named after vLLM's (`vllm:` becomes `suite:`).
 
-Kept in this process (one web process holds one model cache); thread-safe; no dependencies.
+`prometheus_client` in multiprocess mode: every process (each gunicorn worker, each Celery worker
+child, the test process) writes its samples to memory-mapped files in PROMETHEUS_MULTIPROC_DIR
+(settings; var/metrics by default, under the per-run temporary directory in tests), and one scrape of
+/metrics, whichever process answers it, adds them all up. `run_suite` wipes the folder at start:
+the files of an earlier run would otherwise be counted again.
+
+Counters and histograms from processes that have exited stay in the sum (counters never go back).
+The queue gauges are per live process (`livesum`): each serving process refreshes its own values
+every second, and a gunicorn worker's are dropped when it exits (serve_web's child_exit hook).
+
+The call sites use the small API below (inc / observe / register_gauge), so the exposition library
+is one module's business.
 """
 
 from __future__ import annotations
 
-import bisect
+import os
 import threading
-from collections import defaultdict
+import time
 from collections.abc import Callable
+from pathlib import Path
+
+
+def _multiprocess_dir() -> str | None:
+    """Where the samples go: the setting, exported for this process and its children."""
+    from django.conf import settings
+
+    folder = getattr(settings, "PROMETHEUS_MULTIPROC_DIR", None) or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return str(folder)
+
+
+MULTIPROCESS_DIR = _multiprocess_dir()
+
+# The value class is chosen when prometheus_client is first imported; choose again in case some
+# library imported it before the folder was exported above.
+from prometheus_client import values as _values  # noqa: E402
+
+_values.ValueClass = _values.get_value_class()
+
+from prometheus_client import (  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 E2E_BUCKETS = (0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
 
-_LOCK = threading.Lock()
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# The metric objects live in a registry of their own; in multiprocess mode they only write their
+# files, and render() collects from the files of every process.
+_OWN = CollectorRegistry(auto_describe=True)
+_LABELS = ("model_name",)
 
 
-class _Histogram:
-    def __init__(self, buckets: tuple[float, ...]):
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.total = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.count += 1
+def _counter(name: str, documentation: str, labels=_LABELS) -> Counter:
+    # prometheus_client adds the `_total` suffix itself.
+    return Counter(name.removesuffix("_total"), documentation, labels, registry=_OWN)
 
 
-_counters: dict[tuple[str, tuple], float] = defaultdict(float)
-_histograms: dict[tuple[str, tuple], _Histogram] = {}
-_gauges: dict[str, Callable[[], dict[tuple, float]]] = {}
+def _histogram(name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+    return Histogram(name, documentation, _LABELS, buckets=buckets, registry=_OWN)
 
-HELP = {
-    "suite:time_to_first_token_seconds": ("histogram", "Time to first token in seconds."),
-    "suite:inter_token_latency_seconds": ("histogram", "Latency between generated tokens in seconds."),
-    "suite:e2e_request_latency_seconds": ("histogram", "End-to-end request latency in seconds."),
-    "suite:generation_tokens_total": ("counter", "Number of generated tokens."),
-    "suite:prompt_tokens_total": ("counter", "Number of prompt tokens processed."),
-    "suite:requests_total": ("counter", "Requests by final HTTP status."),
-    "suite:prefix_cache_queries_total": ("counter", "Prompt tokens looked up in conversation KV caches."),
-    "suite:prefix_cache_hits_total": ("counter", "Prompt tokens served from conversation KV caches."),
-    "suite:spec_decode_num_draft_tokens_total": ("counter", "Draft tokens proposed by speculative decoding."),
-    "suite:spec_decode_num_accepted_tokens_total": ("counter", "Draft tokens accepted by the target model."),
-    "suite:num_requests_running": ("gauge", "Requests currently generating."),
-    "suite:num_requests_waiting": ("gauge", "Requests waiting for a generation slot."),
+
+def _gauge(name: str, documentation: str) -> Gauge:
+    return Gauge(name, documentation, _LABELS, registry=_OWN, multiprocess_mode="livesum")
+
+
+COUNTERS: dict[str, Counter] = {
+    "suite:generation_tokens_total": _counter("suite:generation_tokens_total", "Number of generated tokens."),
+    "suite:prompt_tokens_total": _counter("suite:prompt_tokens_total", "Number of prompt tokens processed."),
+    "suite:requests_total": _counter(
+        "suite:requests_total",
+        "Generation requests by outcome (succeeded, failed).",
+        ("model_name", "outcome"),
+    ),
+    "suite:prefix_cache_queries_total": _counter(
+        "suite:prefix_cache_queries_total", "Prompt tokens looked up in conversation KV caches."
+    ),
+    "suite:prefix_cache_hits_total": _counter(
+        "suite:prefix_cache_hits_total", "Prompt tokens served from conversation KV caches."
+    ),
+    "suite:spec_decode_num_draft_tokens_total": _counter(
+        "suite:spec_decode_num_draft_tokens_total", "Draft tokens proposed by speculative decoding."
+    ),
+    "suite:spec_decode_num_accepted_tokens_total": _counter(
+        "suite:spec_decode_num_accepted_tokens_total", "Draft tokens accepted by the target model."
+    ),
+}
+HISTOGRAMS: dict[str, Histogram] = {
+    "suite:time_to_first_token_seconds": _histogram(
+        "suite:time_to_first_token_seconds", "Time to first token in seconds.", TTFT_BUCKETS
+    ),
+    "suite:inter_token_latency_seconds": _histogram(
+        "suite:inter_token_latency_seconds", "Latency between generated tokens in seconds.", ITL_BUCKETS
+    ),
+    "suite:e2e_request_latency_seconds": _histogram(
+        "suite:e2e_request_latency_seconds", "End-to-end request latency in seconds.", E2E_BUCKETS
+    ),
+}
+GAUGES: dict[str, Gauge] = {
+    "suite:num_requests_running": _gauge("suite:num_requests_running", "Requests currently generating."),
+    "suite:num_requests_waiting": _gauge(
+        "suite:num_requests_waiting", "Requests waiting for a generation slot."
+    ),
 }
 
 
-def _labels(labels: dict[str, str]) -> tuple:
-    return tuple(sorted(labels.items()))
-
-
 def inc(name: str, amount: float = 1.0, **labels: str) -> None:
-    with _LOCK:
-        _counters[(name, _labels(labels))] += amount
+    COUNTERS[name].labels(**labels).inc(amount)
 
 
-def observe(name: str, value: float, buckets: tuple[float, ...], **labels: str) -> None:
-    key = (name, _labels(labels))
-    with _LOCK:
-        histogram = _histograms.get(key)
-        if histogram is None:
-            histogram = _histograms[key] = _Histogram(buckets)
-        histogram.observe(value)
+def observe(name: str, value: float, buckets: tuple[float, ...] | None = None, **labels: str) -> None:
+    """`buckets` is fixed per histogram (above); the argument is accepted for the callers' readability."""
+    HISTOGRAMS[name].labels(**labels).observe(value)
+
+
+# --- gauges: read from this process's state, written to its own file --------------------------
+_gauge_readers: dict[str, Callable[[], dict[tuple, float]]] = {}
+_gauge_seen: dict[str, set[tuple]] = {}
+_refresher_lock = threading.Lock()
+_refresher: threading.Thread | None = None
+REFRESH_SECONDS = 1.0
 
 
 def register_gauge(name: str, read: Callable[[], dict[tuple, float]]) -> None:
-    """`read` returns {label tuple: value}, computed at scrape time (e.g. live queue depth)."""
-    _gauges[name] = read
+    """`read` returns {label tuple: value} from this process's state (e.g. its admission queues)."""
+    if name not in GAUGES:
+        raise KeyError(f"{name} is not one of the suite's gauges: {', '.join(GAUGES)}")
+    _gauge_readers[name] = read
 
 
-def counter_value(name: str, **labels: str) -> float:
-    with _LOCK:
-        return _counters.get((name, _labels(labels)), 0.0)
+def refresh_gauges() -> None:
+    """Write this process's current gauge values; labels that disappeared go back to 0."""
+    for name, read in list(_gauge_readers.items()):
+        current = read()
+        for labels in _gauge_seen.get(name, set()) - set(current):
+            GAUGES[name].labels(**dict(labels)).set(0)
+        for labels, value in current.items():
+            GAUGES[name].labels(**dict(labels)).set(value)
+        _gauge_seen[name] = set(current)
 
 
-def _format_labels(labels: tuple, extra: tuple = ()) -> str:
-    items = list(labels) + list(extra)
-    if not items:
-        return ""
-    escaped = (
-        f'{key}="{str(value).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for key, value in items
-    )
-    return "{" + ",".join(escaped) + "}"
+def start_gauge_refresher() -> None:
+    """Keep this process's gauges current (a daemon thread; idempotent; per process, fork-safe)."""
+    global _refresher
+    with _refresher_lock:
+        if _refresher is not None and _refresher.is_alive():
+            return
+
+        def loop() -> None:
+            while True:
+                refresh_gauges()
+                time.sleep(REFRESH_SECONDS)
+
+        _refresher = threading.Thread(target=loop, name="suite-metrics-gauges", daemon=True)
+        _refresher.start()
 
 
-def render() -> str:
-    lines: list[str] = []
-    with _LOCK:
-        counters = dict(_counters)
-        histograms = {key: (h.buckets, list(h.counts), h.total, h.count) for key, h in _histograms.items()}
-    gauges = {name: read() for name, read in _gauges.items()}
-    for name, (kind, text) in HELP.items():
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        if kind == "counter":
-            for (metric, labels), value in sorted(counters.items()):
-                if metric == name:
-                    lines.append(f"{name}{_format_labels(labels)} {value:g}")
-        elif kind == "gauge":
-            for labels, value in sorted(gauges.get(name, {}).items()):
-                lines.append(f"{name}{_format_labels(labels)} {value:g}")
-        else:
-            for (metric, labels), (buckets, counts, total, count) in sorted(histograms.items()):
-                if metric != name:
-                    continue
-                cumulative = 0
-                for bound, bucket_count in zip(buckets, counts, strict=False):
-                    cumulative += bucket_count
-                    lines.append(
-                        f"{name}_bucket{_format_labels(labels, (('le', f'{bound:g}'),))} {cumulative}"
-                    )
-                lines.append(f"{name}_bucket{_format_labels(labels, (('le', '+Inf'),))} {count}")
-                lines.append(f"{name}_sum{_format_labels(labels)} {total:g}")
-                lines.append(f"{name}_count{_format_labels(labels)} {count}")
-    return "\n".join(lines) + "\n"
+# --- exposition -------------------------------------------------------------------------------
+def render() -> bytes:
+    """The Prometheus text exposition of every process's samples (this process's alone when no
+    multiprocess folder is configured)."""
+    refresh_gauges()
+    if not MULTIPROCESS_DIR:
+        return generate_latest(_OWN)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+    return generate_latest(registry)

@@ -26,6 +26,7 @@ class ServedModel:
 
 _lock = threading.Lock()
 _served: dict[int, ServedModel] = {}
+_names: dict[int, str] = {}  # model pk -> name, for the metrics' labels (read without the database)
 
 
 def _stamp(model: LanguageModel, adapters: dict[str, str]) -> tuple:
@@ -44,7 +45,9 @@ def promoted_adapters(model: LanguageModel) -> dict[str, str]:
 def served(model: LanguageModel) -> ServedModel:
     adapters = promoted_adapters(model) if model.backend == LanguageModel.Backend.LOCAL else {}
     stamp = _stamp(model, adapters)
+    metrics.start_gauge_refresher()  # this process now serves: keep its queue gauges current
     with _lock:
+        _names[model.pk] = model.name
         current = _served.get(model.pk)
         if current is not None and current.stamp == stamp:
             return current
@@ -105,7 +108,7 @@ def _queue_gauges(kind: str):
     def read() -> dict[tuple, float]:
         with _lock:
             items = list(_served.items())
-        names = dict(LanguageModel.objects.filter(pk__in=[pk for pk, _ in items]).values_list("pk", "name"))
+            names = dict(_names)
         values = {}
         for pk, entry in items:
             value = entry.admission.running if kind == "running" else entry.admission.waiting

@@ -213,6 +213,7 @@ def _with_adapter(params: GenerationParams, adapter: str) -> GenerationParams:
 
 def _count(result: GenerationResult, target: Target, status: str) -> None:
     label = {"model_name": target.model.name}
+    metrics.inc("suite:requests_total", outcome=status, **label)
     metrics.inc("suite:generation_tokens_total", result.completion_tokens, **label)
     metrics.inc("suite:prompt_tokens_total", result.prompt_tokens, **label)
     metrics.inc("suite:prefix_cache_queries_total", result.prompt_tokens, **label)

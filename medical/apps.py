@@ -63,7 +63,7 @@ def _register_dicom_node() -> None:
     """`run_suite` (make run) also starts the DICOM node, unless DICOM_SCP_PORT is 0."""
     from django.conf import settings
 
-    from suite.processes import SuiteProcess, register
+    from ops.processes import SuiteProcess, register
 
     port = getattr(settings, "DICOM_SCP_PORT", 0)
     if port:

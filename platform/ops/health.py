@@ -54,7 +54,7 @@ def check_broker() -> dict:
             except OSError as exc:
                 return {"ok": False, "error": f"broker folder {folder} is not writable: {exc}"}
         return {"ok": True, "transport": "filesystem"}
-    from suite.celery import app
+    from celery import current_app as app  # the suite's app, created when settings load (suite/__init__)
 
     try:
         with app.connection_for_write() as connection:

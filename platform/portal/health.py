@@ -16,7 +16,7 @@ from portal.homes import HomeRow
 
 
 def installation_rows(user) -> list[HomeRow]:
-    from suite.health import check_broker, check_database
+    from ops.health import check_broker, check_database
 
     rows = []
     for label, check in (("Database", check_database()), ("Task broker", check_broker())):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from suite import env
+from ops import env
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = env.env_path("SUITE_VAR_DIR", BASE_DIR / "var", base=BASE_DIR)

@@ -4,8 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.api import IssueTokenView, MeView
 from accounts.gates import signed_in_or_allow_listed as gated
-from inference.views_metrics import prometheus
-from suite import health
+from ops import health
 
 api_patterns = [
     path("me/", MeView.as_view(), name="api-me"),
@@ -18,7 +17,7 @@ api_patterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", gated(prometheus), name="metrics"),
+    path("", include("inference.metrics_urls")),  # /metrics (gated like the API docs)
     path("admin/", admin.site.urls),
     path("v1/", include("inference.api_urls")),
     path("models/", include("inference.urls")),

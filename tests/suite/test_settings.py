@@ -5,7 +5,7 @@ import os
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from suite import env
+from ops import env
 from tests.support import manage, subprocess_env
 
 

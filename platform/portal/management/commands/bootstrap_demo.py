@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from accounts.demo import DEMO_USERS, create_demo_organisation
+from ops import env
 from portal.demo import steps
-from suite import env
 
 
 class Command(BaseCommand):

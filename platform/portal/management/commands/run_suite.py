@@ -6,7 +6,7 @@ forwarded by this process: a twice-signalled child may abort its own clean shutd
 running `SUITE_STOP_GRACE_SECONDS` (default 20) after the signal is killed with its process group, so
 stopping is bounded. Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
 When the web server or the worker exits, everything is stopped, so nothing runs half; an extra
-process (suite.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
+process (ops.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
 """
 
 import contextlib
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from suite import env
-from suite.processes import registered
+from ops import env
+from ops.processes import registered
 
 MANAGE = str(Path(__file__).resolve().parents[4] / "manage.py")
 PR_SET_PDEATHSIG = 1
@@ -30,6 +30,14 @@ PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(OSError, AttributeError):  # not Linux: the bounded stop still holds
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def empty_metrics_folder(folder: Path) -> None:
+    """Remove the metric files of an earlier run (prometheus_client multiprocess mode), which every
+    process of this run would otherwise add to its own counts. Only the library's *.db files go."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.glob("*.db"):
+        entry.unlink(missing_ok=True)
 
 
 def _spawn(argv: list[str]) -> subprocess.Popen:
@@ -46,7 +54,12 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=None)
 
     def handle(self, *args, **options):
+        from django.conf import settings
+
         grace = env.env_int("SUITE_STOP_GRACE_SECONDS", 20, minimum=1)
+        # Before any child starts: the web workers and the worker children all write there.
+        empty_metrics_folder(Path(settings.PROMETHEUS_MULTIPROC_DIR))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.PROMETHEUS_MULTIPROC_DIR)
         web_cmd = [sys.executable, MANAGE, "serve_web"] + (
             ["--bind", options["bind"]] if options["bind"] else []
         )

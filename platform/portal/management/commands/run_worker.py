@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from suite import env
+from ops import env
 
 
 class Command(BaseCommand):
@@ -17,9 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--hostname", default=None, help="Worker node name (default: suite@<host>).")
 
     def handle(self, *args, **options):
+        # The suite's Celery app (suite.celery), created when the settings package loaded; taken
+        # as the current app so this platform command does not import the composition root.
+        from celery import current_app as app
         from django.conf import settings
-
-        from suite.celery import app
 
         argv = [
             "worker",

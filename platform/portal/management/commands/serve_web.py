@@ -1,6 +1,8 @@
+import os
+
 from django.core.management.base import BaseCommand
 
-from suite import env
+from ops import env
 
 
 class Command(BaseCommand):
@@ -12,9 +14,16 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=env.env_int("SUITE_WEB_THREADS", 8, minimum=1))
 
     def handle(self, *args, **options):
+        from django.core.servers.basehttp import get_internal_wsgi_application
         from gunicorn.app.base import BaseApplication
+        from prometheus_client import multiprocess
 
-        from suite.wsgi import application
+        application = get_internal_wsgi_application()  # settings.WSGI_APPLICATION
+
+        def child_exit(_server, worker) -> None:
+            # The worker's live gauges leave the /metrics sum with it (its counters stay).
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                multiprocess.mark_process_dead(worker.pid)
 
         config = {
             "bind": options["bind"],
@@ -27,6 +36,7 @@ class Command(BaseCommand):
             "accesslog": "-",
             "errorlog": "-",
             "proc_name": "suite-web",
+            "child_exit": child_exit,
         }
 
         class SuiteServer(BaseApplication):
