@@ -32,6 +32,8 @@ urlpatterns = [
     path("manufacturing/", include("manufacturing.urls")),
     path("api/manufacturing/", include("manufacturing.api_urls")),
     path("api/finance/he/", include("finance.he.urls")),
+    path("api/finance/", include("finance.api_urls")),
+    path("finance/", include("finance.urls")),
     path("tuning/", include("inference.tuning.urls")),
     path("api/tuning/", include("inference.tuning.api_urls")),
     path("", include("portal.urls")),
