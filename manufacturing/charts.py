@@ -215,7 +215,7 @@ def _series(result: dict, *names: str) -> tuple[list, list]:
     for name in names:
         value = result.get(name)
         if isinstance(value, dict):
-            freq = next((value[k] for k in ("freq", "frequencies", "f", "hz") if k in value), None)
+            freq = next((value[k] for k in ("freq_hz", "freq", "frequencies", "f", "hz") if k in value), None)
             amp = next(
                 (value[k] for k in ("amp", "amplitude", "amplitudes", "a", "values") if k in value), None
             )

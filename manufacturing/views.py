@@ -1,17 +1,36 @@
-"""Maintenance portal pages (phone-first), mounted at /manufacturing/ (namespace "manufacturing")."""
+"""Maintenance portal pages (phone-first), mounted at /manufacturing/ (namespace "manufacturing").
+
+Thin: parse the form, fetch through a selector (404 for what the user may not see, denial trailed),
+call one service, show its refusal as a message."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.errors import PolicyDenied
 from access.web import policy_required
-from manufacturing import selectors, services
-from manufacturing.models import FailureCode, WorkOrder
+from manufacturing import charts, selectors, services
+from manufacturing.models import FailureCode, InspectionTemplate, VibrationRecording, WorkOrder
+from manufacturing.services.assistant import SuggestionRefused, assistant_suggest, suggestion_review
+from manufacturing.services.inspections import InspectionRefused, ItemResult, inspection_record
+from manufacturing.services.work_orders import work_order_attach, work_order_update
+
+DEFAULT_CHECKLIST = [
+    "Guards and covers in place",
+    "No oil or grease leaks",
+    "Bearing housing not hot to the touch",
+    "No unusual noise or vibration",
+    "Belts / couplings in good condition",
+    "Foundation bolts tight",
+]
+FINAL = (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED)
 
 
 def _actor(request):
@@ -20,20 +39,31 @@ def _actor(request):
     return actor_from_request(request)
 
 
-def _spectrum_points(analysis, key: str = "envelope_spectrum", width: int = 360, height: int = 120) -> str:
-    """An inline SVG polyline of a spectrum in the analysis result ({"freq": [...], "amp": [...]})."""
-    spectrum = (analysis.result or {}).get(key) if analysis else None
-    if not isinstance(spectrum, dict):
-        return ""
-    freq, amp = spectrum.get("freq") or spectrum.get("frequencies") or [], spectrum.get("amp") or []
-    if not freq or len(freq) != len(amp):
-        return ""
-    top, last = max(amp) or 1.0, freq[-1] or 1.0
-    step = max(1, len(freq) // 400)
-    return " ".join(
-        f"{f / last * width:.1f},{height - a / top * height:.1f}"
-        for f, a in zip(freq[::step], amp[::step], strict=True)
-    )
+def _float(value: str, name: str) -> float | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise services.WorkOrderRefused(f"{name} must be a number, e.g. 1.5") from None
+
+
+def _date(value: str) -> dt.date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise services.WorkOrderRefused("due must be a date like 2026-12-31") from None
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        raise services.WorkOrderRefused("priority must be 1, 2, 3 or 4") from None
 
 
 @require_GET
@@ -44,10 +74,22 @@ def asset_list(request: HttpRequest) -> HttpResponse:
         "manufacturing/asset_list.html",
         {
             "machines": selectors.machines_visible_to(request.user),
-            "work_orders": selectors.work_orders_visible_to(request.user).exclude(
-                status__in=[WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED]
-            )[:50],
+            "alerts": selectors.alerts_visible_to(request.user)[:20],
+            "work_orders": selectors.work_orders_visible_to(request.user).exclude(status__in=FINAL)[:50],
         },
+    )
+
+
+def _file_from_post(request, machine, alert=None):
+    return services.work_order_file(
+        actor=request.user,
+        machine=machine,
+        title=request.POST.get("title", ""),
+        description=request.POST.get("description", ""),
+        priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
+        due=_date(request.POST.get("due", "")),
+        team=request.POST.get("team", "")[:64],
+        alert=alert,
     )
 
 
@@ -58,50 +100,160 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         alert = machine.alerts.filter(pk=request.POST.get("alert") or 0).first()
         try:
-            work_order = services.work_order_file(
-                actor=request.user,
-                machine=machine,
-                title=request.POST.get("title", ""),
-                description=request.POST.get("description", ""),
-                priority=int(request.POST.get("priority") or WorkOrder.Priority.MEDIUM),
-                alert=alert,
-            )
-        except (services.WorkOrderRefused, ValueError) as refusal:
+            work_order = _file_from_post(request, machine, alert)
+        except services.WorkOrderRefused as refusal:
             messages.error(request, str(refusal))
         except PolicyDenied:
             messages.error(request, "You may not file work orders for this site.")
         else:
             return redirect("manufacturing:work_order_detail", pk=work_order.pk)
-    recording = machine.recordings.select_related("analysis").filter(status="done").first()
-    analysis = getattr(recording, "analysis", None) if recording else None
+    condition = selectors.machine_condition(machine)
+    analysis = condition["analysis"]
     return render(
         request,
         "manufacturing/asset_detail.html",
         {
             "machine": machine,
             "analysis": analysis,
-            "envelope_points": _spectrum_points(analysis),
+            "result": analysis.result if analysis else {},
+            "charts": charts.recording_charts(analysis, machine) if analysis else {},
+            "trend": charts.trend_chart(condition["trend"], machine),
+            "condition_charts": charts.condition_charts(condition["condition"]),
+            "condition_unit": condition["condition_unit"],
+            "prediction": condition["prediction"],
+            "pending": condition["pending"],
+            "limits": charts.zone_limits(machine),
             "alerts": machine.alerts.filter(status="open")[:10],
             "work_orders": machine.work_orders.all()[:20],
             "priorities": WorkOrder.Priority.choices,
+            "units": VibrationRecording.Units.choices,
+            "components": machine.components.select_related("bearing"),
         },
     )
 
 
 @require_GET
 @login_required
+def asset_qr(request: HttpRequest, pk: int) -> HttpResponse:
+    """An SVG QR code of the asset's page URL (print it as the asset's label)."""
+    import qrcode
+    import qrcode.image.svg
+
+    machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+    url = request.build_absolute_uri(reverse("manufacturing:asset_detail", args=[machine.pk]))
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    return HttpResponse(image.to_string(encoding="unicode"), content_type="image/svg+xml")
+
+
+@require_GET
+@login_required
+def asset_label(request: HttpRequest, pk: int) -> HttpResponse:
+    machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+    return render(request, "manufacturing/asset_label.html", {"machine": machine})
+
+
+@require_POST
+@login_required
+def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise services.RecordingRefused("choose a recording file (.csv or .npy)")
+        sample_rate = _float(request.POST.get("sample_rate", ""), "sample rate")
+        rpm = _float(request.POST.get("rpm", ""), "rpm")
+        recording = services.recording_upload(
+            actor=request.user,
+            machine=machine,
+            name=upload.name,
+            data=upload.read(),
+            sample_rate=sample_rate or 0,
+            rpm=rpm or 0,
+            units=request.POST.get("units", "g"),
+            component=machine.components.filter(pk=request.POST.get("component") or 0).first(),
+        )
+    except (services.RecordingRefused, services.WorkOrderRefused) as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Recording {recording.pk} uploaded; the analysis runs on the worker.")
+    return redirect("manufacturing:asset_detail", pk=machine.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@policy_required("view", "portal:manufacturing")
+def work_order_new(request: HttpRequest) -> HttpResponse:
+    """File a work order from a phone: pick the asset (or arrive from an alert or a QR label)."""
+    alert = (
+        selectors.alert_for(request.user, request.GET["alert"], actor=_actor(request))
+        if request.GET.get("alert")
+        else None
+    )
+    machines = selectors.machines_visible_to(request.user)
+    if request.method == "POST":
+        machine = selectors.machine_for(request.user, request.POST.get("machine"), actor=_actor(request))
+        if request.POST.get("alert"):
+            alert = selectors.alert_for(request.user, request.POST["alert"], actor=_actor(request))
+            alert = alert if alert.machine_id == machine.pk else None
+        try:
+            work_order = _file_from_post(request, machine, alert)
+        except services.WorkOrderRefused as refusal:
+            messages.error(request, str(refusal))
+        except PolicyDenied:
+            messages.error(request, "You may not file work orders for this site.")
+        else:
+            return redirect("manufacturing:work_order_detail", pk=work_order.pk)
+    return render(
+        request,
+        "manufacturing/work_order_new.html",
+        {
+            "machines": machines,
+            "alert": alert,
+            "selected": alert.machine_id if alert else request.GET.get("machine", ""),
+            "priorities": WorkOrder.Priority.choices,
+        },
+    )
+
+
+@require_GET
+@policy_required("view", "portal:manufacturing")
+def work_order_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    status = status if status in WorkOrder.Status.values else ""
+    queryset = selectors.work_orders_visible_to(request.user, status=status)
+    if request.GET.get("mine"):
+        queryset = queryset.filter(assignee=request.user)
+    return render(
+        request,
+        "manufacturing/work_order_list.html",
+        {"work_orders": queryset[:100], "status": status, "statuses": WorkOrder.Status.choices},
+    )
+
+
+def _codes(kind: str):
+    return FailureCode.objects.filter(kind=kind).order_by("category", "code")
+
+
+@require_GET
+@login_required
 def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+    suggestion = work_order.suggestions.first()
+    reviewed = work_order.suggestions.exclude(verdict="pending").first()
     return render(
         request,
         "manufacturing/work_order_detail.html",
         {
             "work_order": work_order,
             "next_statuses": sorted(WorkOrder.TRANSITIONS[work_order.status]),
-            "modes": FailureCode.objects.filter(kind="mode"),
-            "causes": FailureCode.objects.filter(kind="cause"),
-            "actions": FailureCode.objects.filter(kind="action"),
-            "events": work_order.events.all(),
+            "modes": _codes("mode"),
+            "causes": _codes("cause"),
+            "actions": _codes("action"),
+            "events": work_order.events.select_related("actor"),
+            "attachments": work_order.attachments.all(),
+            "suggestion": suggestion,
+            "preselected_mode": work_order.failure_mode or (reviewed.final_code if reviewed else ""),
+            "priorities": WorkOrder.Priority.choices,
+            "final": work_order.status in FINAL,
         },
     )
 
@@ -119,12 +271,176 @@ def work_order_transition(request: HttpRequest, pk: int) -> HttpResponse:
             failure_mode=request.POST.get("failure_mode", ""),
             failure_cause=request.POST.get("failure_cause", ""),
             action_code=request.POST.get("action_code", ""),
+            labour_hours=_float(request.POST.get("labour_hours", ""), "labour hours"),
+            downtime_hours=_float(request.POST.get("downtime_hours", ""), "downtime hours"),
         )
     except services.WorkOrderRefused as refusal:
         messages.error(request, str(refusal))
-        return redirect("manufacturing:work_order_detail", pk=pk)
     except PolicyDenied:
         messages.error(request, "You may not change this work order.")
-        return redirect("manufacturing:work_order_detail", pk=pk)
-    messages.success(request, "Work order updated.")
+    else:
+        messages.success(request, "Work order updated.")
     return redirect("manufacturing:work_order_detail", pk=pk)
+
+
+@require_POST
+@login_required
+def work_order_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+    try:
+        work_order_update(
+            actor=request.user,
+            work_order=work_order,
+            priority=_int(request.POST.get("priority"), work_order.priority),
+            due=_date(request.POST.get("due", "")),
+            team=request.POST.get("team"),
+            assignee=request.POST.get("assignee"),
+            labour_hours=_float(request.POST.get("labour_hours", ""), "labour hours"),
+            downtime_hours=_float(request.POST.get("downtime_hours", ""), "downtime hours"),
+        )
+    except services.WorkOrderRefused as refusal:
+        messages.error(request, str(refusal))
+    except PolicyDenied:
+        messages.error(request, "You may not change this work order.")
+    else:
+        messages.success(request, "Planning saved.")
+    return redirect("manufacturing:work_order_detail", pk=pk)
+
+
+@require_POST
+@login_required
+def work_order_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
+    work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise services.WorkOrderRefused("choose a photo or a PDF to attach")
+        work_order_attach(actor=request.user, work_order=work_order, name=upload.name, data=upload.read())
+    except services.WorkOrderRefused as refusal:
+        messages.error(request, str(refusal))
+    except PolicyDenied:
+        messages.error(request, "You may not change this work order.")
+    else:
+        messages.success(request, "Attachment added.")
+    return redirect("manufacturing:work_order_detail", pk=pk)
+
+
+@require_GET
+@login_required
+def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
+    attachment = selectors.attachment_for(request.user, pk, actor=_actor(request))
+    response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Content-Disposition"] = f'inline; filename="{attachment.file.name.rsplit("/", 1)[-1]}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+@login_required
+def work_order_suggest(request: HttpRequest, pk: int) -> HttpResponse:
+    work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+    try:
+        assistant_suggest(actor=request.user, work_order=work_order, problem=request.POST.get("problem", ""))
+    except SuggestionRefused as refusal:
+        messages.error(request, str(refusal))
+    except PolicyDenied:
+        messages.error(request, "You may not ask the assistant about this work order.")
+    return redirect(reverse("manufacturing:work_order_detail", args=[pk]) + "#assistant")
+
+
+@require_POST
+@login_required
+def suggestion_verdict(request: HttpRequest, pk: int) -> HttpResponse:
+    suggestion = selectors.suggestion_for(request.user, pk, actor=_actor(request))
+    code = (
+        request.POST.get("code", "")
+        if request.POST.get("verdict") == "correct"
+        else suggestion.suggested_code
+    )
+    try:
+        reviewed = suggestion_review(actor=request.user, suggestion=suggestion, code=code)
+    except SuggestionRefused as refusal:
+        messages.error(request, str(refusal))
+    except PolicyDenied:
+        messages.error(request, "You may not review this suggestion.")
+    else:
+        messages.success(
+            request, f"Failure mode {reviewed.final_code} {reviewed.get_verdict_display().lower()}."
+        )
+    return redirect(
+        reverse("manufacturing:work_order_detail", args=[suggestion.work_order_id]) + "#assistant"
+    )
+
+
+@require_GET
+@login_required
+def work_order_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """The printable work order report (print from the browser; a print stylesheet hides the chrome)."""
+    work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+    names = {
+        (kind, code): description
+        for kind, code, description in FailureCode.objects.filter(
+            code__in=[work_order.failure_mode, work_order.failure_cause, work_order.action_code]
+        ).values_list("kind", "code", "description")
+    }
+    return render(
+        request,
+        "manufacturing/work_order_report.html",
+        {
+            "work_order": work_order,
+            "events": work_order.events.select_related("actor"),
+            "attachments": work_order.attachments.all(),
+            "mode": names.get(("mode", work_order.failure_mode), ""),
+            "cause": names.get(("cause", work_order.failure_cause), ""),
+            "action": names.get(("action", work_order.action_code), ""),
+            "suggestions": work_order.suggestions.exclude(verdict="pending"),
+            "inspection_items": work_order.inspectionitem_set.select_related("inspection"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def inspection_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """Walk a checklist on an asset; each failed item files a work order."""
+    machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+    template = InspectionTemplate.objects.filter(
+        pk=request.GET.get("template") or request.POST.get("template") or 0
+    ).first()
+    checklist = list(template.items) if template else DEFAULT_CHECKLIST
+    if request.method == "POST":
+        texts = request.POST.getlist("text")
+        items = [
+            ItemResult(
+                text=text,
+                passed=request.POST.get(f"result-{index}", "pass") != "fail",
+                note=request.POST.get(f"note-{index}", ""),
+            )
+            for index, text in enumerate(texts)
+        ]
+        try:
+            inspection = inspection_record(
+                actor=request.user, machine=machine, items=items, template=template
+            )
+        except InspectionRefused as refusal:
+            messages.error(request, str(refusal))
+        except PolicyDenied:
+            messages.error(request, "You may not record inspections for this site.")
+        else:
+            failed = inspection.items.filter(passed=False).count()
+            messages.success(
+                request,
+                f"Inspection recorded: {len(items) - failed} passed, {failed} failed"
+                + (f", {failed} work order{'s' if failed != 1 else ''} filed." if failed else "."),
+            )
+            return redirect("manufacturing:asset_detail", pk=machine.pk)
+    return render(
+        request,
+        "manufacturing/inspection_new.html",
+        {
+            "machine": machine,
+            "checklist": checklist,
+            "template": template,
+            "templates": InspectionTemplate.objects.all(),
+        },
+    )

@@ -52,9 +52,13 @@ def recording_upload(
     sample_rate: float,
     rpm: float,
     units: str = "g",
+    component=None,
     analyse=True,
 ) -> VibrationRecording:
-    """Store a recording of `machine` (the actor needs `view` on the asset) and queue its analysis."""
+    """Store a recording of `machine` (the actor needs `view` on the asset) and queue its analysis.
+
+    `component` (whose bearing geometry gives the fault frequencies) defaults to the machine's first
+    component with a bearing."""
     from access.enforcement import check
     from audit.services import record
 
@@ -68,8 +72,13 @@ def recording_upload(
     if units not in VibrationRecording.Units.values:
         raise RecordingRefused(f"units must be one of {', '.join(VibrationRecording.Units.values)}")
     fmt, signal = _samples(name, data)
+    if component is not None and component.machine_id != machine.pk:
+        raise RecordingRefused(f"component {component} is not part of {machine.tag}")
+    if component is None:
+        component = machine.components.filter(bearing__isnull=False).order_by("pk").first()
     recording = VibrationRecording(
         machine=machine,
+        component=component,
         original_name=name[:255],
         file_format=fmt,
         sample_rate=sample_rate,
