@@ -55,6 +55,9 @@ class Counterparty(models.Model):  # noqa: DJ008
 
 
 class Transaction(models.Model):  # noqa: DJ008
+    policy_resource_type = "transaction"
+    policy_field_map = {"department": "team"}
+
     tx_ref = models.CharField(max_length=64, db_index=True)
     ts = models.DateTimeField(db_index=True)
     src_account = models.CharField(max_length=64, db_index=True)
@@ -70,6 +73,15 @@ class Transaction(models.Model):  # noqa: DJ008
     dst_country = models.CharField(max_length=2, blank=True)
     label = models.SmallIntegerField(null=True, blank=True)
     batch = models.CharField(max_length=64, blank=True)
+    team = models.SlugField(max_length=64, blank=True, db_index=True)
+    decision = models.CharField(max_length=8, blank=True)  # approve / review / hold
+    risk = models.FloatField(default=0.0)
+
+    def policy_name(self) -> str:
+        return str(self.pk)
+
+    def policy_attributes(self) -> dict:
+        return {"department": self.team}
 
 
 class ScenarioVersion(models.Model):  # noqa: DJ008
@@ -84,11 +96,23 @@ class ScenarioVersion(models.Model):  # noqa: DJ008
     )
     active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    policy_resource_type = "scenario"
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["code", "version"], name="finance_scenario_version_unique")
         ]
+
+    def policy_name(self) -> str:
+        return self.code
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} v{self.version}"
 
 
 class SanctionsListVersion(models.Model):  # noqa: DJ008
@@ -110,7 +134,17 @@ class ModelVersion(models.Model):  # noqa: DJ008
 class Case(models.Model):  # noqa: DJ008
     class Status(models.TextChoices):
         OPEN = "open", "Open"
+        ESCALATED = "escalated", "Escalated"
+        PENDING_CLOSE = "pending_close", "Closing awaits approval"
         CLOSED = "closed", "Closed"
+
+    class Disposition(models.TextChoices):
+        FALSE_POSITIVE = "false_positive", "False positive"
+        SAR_FILED = "sar_filed", "SAR filed"
+        NO_SAR = "no_sar", "No SAR"
+
+    policy_resource_type = "case"
+    policy_field_map = {"department": "team"}
 
     team = models.SlugField(max_length=64)
     region = models.CharField(max_length=32, blank=True)
@@ -118,6 +152,21 @@ class Case(models.Model):  # noqa: DJ008
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     disposition = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    account = models.CharField(max_length=64, blank=True, db_index=True)
+    disposition_reason = models.TextField(blank=True)
+    closing_prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def policy_name(self) -> str:
+        return str(self.pk)
+
+    def policy_attributes(self) -> dict:
+        return {"department": self.team}
 
 
 class Alert(models.Model):  # noqa: DJ008
@@ -126,14 +175,28 @@ class Alert(models.Model):  # noqa: DJ008
         ASSIGNED = "assigned", "Assigned"
         CLOSED = "closed", "Closed"
 
+    policy_resource_type = "alert"
+    policy_field_map = {"department": "team"}
+
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE)
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scenario_versions = models.ManyToManyField(ScenarioVersion, blank=True, related_name="alerts")
+    trail_event = models.PositiveBigIntegerField(null=True, blank=True)  # sequence of its trail event
     team = models.SlugField(max_length=64)
     risk = models.FloatField(db_index=True)
     decision = models.CharField(max_length=8)  # approve / review / hold
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     evidence = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def policy_name(self) -> str:
+        return str(self.pk)
+
+    def policy_attributes(self) -> dict:
+        return {"department": self.team}
 
 
 class Note(models.Model):  # noqa: DJ008
@@ -147,6 +210,9 @@ class Attachment(models.Model):  # noqa: DJ008
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
     filename = models.CharField(max_length=255)
     sealed = models.BinaryField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
 
@@ -155,8 +221,16 @@ class SAR(models.Model):  # noqa: DJ008
         DRAFT = "draft", "Draft"
         APPROVED = "approved", "Approved"
 
+    policy_resource_type = "sar"
+    policy_field_map = {"department": "case__team"}
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sars")
     text = models.TextField(blank=True)
+    facts = models.JSONField(default=dict)  # the structured facts the draft rests on
+    verification = models.JSONField(default=dict)  # per-sentence citations and number checks
+    editors = models.JSONField(default=list)  # usernames of everyone who prepared or edited it
+    model_name = models.CharField(max_length=128, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     prepared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -165,3 +239,9 @@ class SAR(models.Model):  # noqa: DJ008
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def policy_name(self) -> str:
+        return str(self.pk)
+
+    def policy_attributes(self) -> dict:
+        return {"department": self.case.team}

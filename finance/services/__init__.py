@@ -1,0 +1,47 @@
+"""Finance (AML) services: the only place finance data is written. See docs/finance.md."""
+
+from finance.services.cases import (
+    alerts_assign,
+    alerts_group_into_cases,
+    attachment_add,
+    attachment_content,
+    case_close_approve,
+    case_close_prepare,
+    case_close_reject,
+    case_escalate,
+    note_add,
+)
+from finance.services.errors import BatchRejected, FinanceRefused, FourEyesViolation
+from finance.services.ingest import IngestResult, rows_validate, table_from_file, transactions_ingest
+from finance.services.replay import ReplayResult, alert_replay
+from finance.services.scenarios import (
+    scenario_defaults_ensure,
+    scenario_version_approve,
+    scenario_version_propose,
+    scenario_version_shadow_run,
+)
+
+__all__ = [
+    "BatchRejected",
+    "FinanceRefused",
+    "FourEyesViolation",
+    "IngestResult",
+    "ReplayResult",
+    "alert_replay",
+    "alerts_assign",
+    "alerts_group_into_cases",
+    "attachment_add",
+    "attachment_content",
+    "case_close_approve",
+    "case_close_prepare",
+    "case_close_reject",
+    "case_escalate",
+    "note_add",
+    "rows_validate",
+    "scenario_defaults_ensure",
+    "scenario_version_approve",
+    "scenario_version_propose",
+    "scenario_version_shadow_run",
+    "table_from_file",
+    "transactions_ingest",
+]

@@ -1,0 +1,308 @@
+"""Compliance officer portal, mounted at /finance/ (namespace "finance"). Thin: parse, call a
+selector or a service, render; refusals become messages on the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from access.errors import PolicyDenied
+from access.web import policy_required
+from finance import selectors, services
+from finance.graph import graph_svg
+from finance.models import Case
+from finance.services import sar as sar_services
+
+REFUSED = (services.FinanceRefused, PolicyDenied)
+
+
+def _actor(request):
+    from audit.actors import actor_from_request
+
+    return actor_from_request(request)
+
+
+def _refusal(request, error: Exception) -> None:
+    if isinstance(error, services.BatchRejected):
+        messages.error(request, str(error))
+        request.session["finance_batch_errors"] = error.errors[:200]
+    elif isinstance(error, PolicyDenied):
+        messages.error(request, "The access policy does not allow this.")
+    else:
+        messages.error(request, str(error))
+
+
+@require_http_methods(["GET", "POST"])
+@policy_required("view", "portal:finance")
+def alert_queue(request: HttpRequest) -> HttpResponse:
+    """The alert queue (filter, sort by risk or age, SLA ageing, bulk assign) and the batch import form."""
+    if request.method == "POST":
+        return _import_batch(request)
+    params = request.GET
+    alerts = list(
+        selectors.alerts_visible_to(
+            request.user,
+            status=params.get("status", ""),
+            decision=params.get("decision", ""),
+            scenario=params.get("scenario", ""),
+            sort=params.get("sort", "risk"),
+        )[:200]
+    )
+    rows = [{"alert": a, "sla": selectors.alert_sla(a)} for a in alerts]
+    return render(
+        request,
+        "finance/alert_queue.html",
+        {
+            "rows": rows,
+            "params": params,
+            "batch_errors": request.session.pop("finance_batch_errors", None),
+            "cases": selectors.cases_visible_to(request.user).exclude(status=Case.Status.CLOSED)[:50],
+        },
+    )
+
+
+def _import_batch(request: HttpRequest) -> HttpResponse:
+    import uuid
+
+    upload = request.FILES.get("file")
+    fmt = request.POST.get("format", "amlworld")
+    if upload is None:
+        messages.error(request, "Choose a file to import.")
+        return redirect("finance:alert_queue")
+    batch = uuid.uuid4().hex[:12]
+    try:
+        table = services.table_from_file(fmt=fmt, source=upload, batch=batch)
+        result = services.transactions_ingest(
+            actor=request.user, table=table, team=request.user.department, batch=batch, source="portal"
+        )
+    except REFUSED as error:
+        _refusal(request, error)
+        return redirect("finance:alert_queue")
+    messages.success(
+        request,
+        f"Batch {result.batch}: {result.transactions} transactions screened, {result.alerts} alerts "
+        f"({result.holds} held), {result.cases} new cases.",
+    )
+    return redirect("finance:alert_queue")
+
+
+@require_POST
+@login_required
+def alert_assign(request: HttpRequest) -> HttpResponse:
+    from accounts.models import User
+
+    ids = request.POST.getlist("alert")
+    assignee = User.objects.filter(username=request.POST.get("assignee", ""), is_active=True).first()
+    if not ids or assignee is None:
+        messages.error(request, "Select alerts and name an active officer to assign them to.")
+        return redirect("finance:alert_queue")
+    alerts = selectors.alerts_for(request.user, ids, action="view", actor=_actor(request))
+    try:
+        count = services.alerts_assign(actor=request.user, alerts=alerts, assignee=assignee)
+    except REFUSED as error:
+        _refusal(request, error)
+    else:
+        messages.success(request, f"{count} alert(s) assigned to {assignee.username}.")
+    return redirect("finance:alert_queue")
+
+
+@require_GET
+@login_required
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = selectors.alert_for(request.user, pk, actor=_actor(request))
+    replay = None
+    if request.GET.get("replay"):
+        replay = services.alert_replay(alert_id=alert.pk)
+    evidence = alert.evidence
+    return render(
+        request,
+        "finance/alert_detail.html",
+        {
+            "alert": alert,
+            "sla": selectors.alert_sla(alert),
+            "hits": evidence.get("hits", []),
+            "versions": evidence.get("scenario_versions", []),
+            "inputs": len(evidence.get("inputs", {}).get("rows", [])),
+            "trail": selectors.trail_for(("alert", alert.pk), ("transaction", alert.transaction_id)),
+            "replay": replay,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    case = selectors.case_for(request.user, pk, actor=_actor(request))
+    if request.method == "POST":
+        return _case_action(request, case)
+    return render(
+        request,
+        "finance/case_detail.html",
+        {
+            "case": case,
+            "alerts": case.alerts.select_related("transaction").order_by("-risk"),
+            "notes": case.notes.select_related("author").order_by("created_at"),
+            "attachments": case.attachments.order_by("created_at"),
+            "sars": case.sars.select_related("prepared_by", "approved_by").order_by("pk"),
+            "graph": graph_svg(selectors.case_graph(case)),
+            "trail": selectors.trail_for(("case", case.pk)),
+            "dispositions": Case.Disposition.choices,
+            "may_approve": case.status == Case.Status.PENDING_CLOSE
+            and case.closing_prepared_by_id != request.user.pk,
+        },
+    )
+
+
+def _case_action(request: HttpRequest, case: Case) -> HttpResponse:
+    action = request.POST.get("action", "")
+    user = request.user
+    try:
+        if action == "note":
+            services.note_add(actor=user, case=case, text=request.POST.get("text", ""))
+            messages.success(request, "Note added.")
+        elif action == "attach":
+            upload = request.FILES.get("file")
+            if upload is None:
+                raise services.FinanceRefused("Choose a file to attach.")
+            services.attachment_add(actor=user, case=case, filename=upload.name, content=upload.read())
+            messages.success(request, "Attachment sealed and added.")
+        elif action == "escalate":
+            services.case_escalate(actor=user, case=case, reason=request.POST.get("reason", ""))
+            messages.success(request, "Case escalated.")
+        elif action == "prepare_close":
+            services.case_close_prepare(
+                actor=user,
+                case=case,
+                disposition=request.POST.get("disposition", ""),
+                reason=request.POST.get("reason", ""),
+            )
+            messages.success(request, "Closing prepared; a second officer must approve it.")
+        elif action == "approve_close":
+            services.case_close_approve(actor=user, case=case)
+            messages.success(request, "Closing approved; the case is closed.")
+        elif action == "reject_close":
+            services.case_close_reject(actor=user, case=case, reason=request.POST.get("reason", ""))
+            messages.success(request, "Closing sent back; the case is open again.")
+        elif action == "draft_sar":
+            sar = sar_services.sar_draft(
+                actor=user, case=case, use_model=request.POST.get("use_model") != "0"
+            )
+            return redirect("finance:sar_detail", pk=sar.pk)
+        else:
+            messages.error(request, "Unknown action.")
+    except REFUSED as error:
+        _refusal(request, error)
+    return redirect("finance:case_detail", pk=case.pk)
+
+
+@require_GET
+@login_required
+def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+    case = selectors.case_for(request.user, pk, actor=_actor(request))
+    attachment = case.attachments.filter(pk=attachment_pk).first()
+    if attachment is None:
+        return render(request, "404.html", status=404)
+    response = HttpResponse(services.attachment_content(attachment), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{attachment.filename}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def sar_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    sar = selectors.sar_for(request.user, pk, actor=_actor(request))
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "approve":
+                sar_services.sar_approve(actor=request.user, sar=sar)
+                messages.success(request, "SAR approved.")
+            else:
+                sar_services.sar_edit(actor=request.user, sar=sar, text=request.POST.get("text", ""))
+                messages.success(request, "Edit saved (citations and numbers verified).")
+        except REFUSED as error:
+            _refusal(request, error)
+        return redirect("finance:sar_detail", pk=sar.pk)
+    return render(
+        request,
+        "finance/sar_detail.html",
+        {
+            "sar": sar,
+            "sentences": sar.verification.get("sentences", []),
+            "may_approve": sar.status == "draft" and request.user.username not in sar.editors,
+            "trail": selectors.trail_for(("sar", sar.pk)),
+        },
+    )
+
+
+@require_GET
+@login_required
+def sar_print(request: HttpRequest, pk: int) -> HttpResponse:
+    sar = selectors.sar_for(request.user, pk, actor=_actor(request))
+    return render(request, "finance/sar_print.html", {"sar": sar, "facts": sar.facts})
+
+
+@require_GET
+@login_required
+def sar_xml(request: HttpRequest, pk: int) -> HttpResponse:
+    sar = selectors.sar_for(request.user, pk, actor=_actor(request))
+    response = HttpResponse(sar_services.sar_goaml_xml(sar), content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="sar-{sar.pk}.xml"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@policy_required("view", "portal:finance")
+def scenarios(request: HttpRequest) -> HttpResponse:
+    from finance.services.scenarios import active_versions_or_seed
+
+    shadow = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "propose":
+                import json
+
+                try:
+                    params = json.loads(request.POST.get("params") or "{}")
+                except ValueError:
+                    raise services.FinanceRefused("Parameters must be a JSON object.") from None
+                version = services.scenario_version_propose(
+                    actor=request.user,
+                    code=request.POST.get("code", ""),
+                    params=params,
+                    note=request.POST.get("note", ""),
+                )
+                messages.success(request, f"{version.label} proposed; a second officer must approve it.")
+            elif action == "approve":
+                version = selectors.scenario_version_for(request.user, request.POST.get("version"))
+                services.scenario_version_approve(actor=request.user, version=version)
+                messages.success(request, f"{version.label} is now active.")
+            elif action == "shadow":
+                version = selectors.scenario_version_for(request.user, request.POST.get("version"))
+                try:
+                    since = dt.datetime.fromisoformat(request.POST.get("since", "")).replace(tzinfo=dt.UTC)
+                    until = dt.datetime.fromisoformat(request.POST.get("until", "")).replace(tzinfo=dt.UTC)
+                except ValueError:
+                    raise services.FinanceRefused("Give the period as dates, e.g. 2022-09-01.") from None
+                shadow = services.scenario_version_shadow_run(
+                    actor=request.user,
+                    version=version,
+                    since=since,
+                    until=until,
+                    team=request.user.department or None,
+                )
+        except REFUSED as error:
+            _refusal(request, error)
+        if shadow is None:
+            return redirect("finance:scenarios")
+    active_versions_or_seed()
+    return render(
+        request,
+        "finance/scenarios.html",
+        {"versions": selectors.scenario_versions_visible_to(request.user), "shadow": shadow},
+    )
