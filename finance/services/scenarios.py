@@ -111,6 +111,7 @@ def scenario_version_propose(*, actor, code: str, params: dict, note: str = "") 
     """A new, inactive version of scenario `code` (the maker). Another officer must approve it."""
     merged = _validated_params(code, params)
     _check(actor, "propose", _scenario_resource(code))
+    active_versions_or_seed()  # version 1 is always the shipped default
     with transaction.atomic():
         latest = ScenarioVersion.objects.filter(code=code).aggregate(m=Max("version"))["m"] or 0
         version = ScenarioVersion.objects.create(
