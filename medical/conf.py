@@ -11,6 +11,7 @@
 | MEDICAL_UPLOAD_MAX_TOTAL_BYTES | 1 GiB | one upload request (archives: once expanded) |
 | MEDICAL_UPLOAD_MAX_FILES | 2000 | files in one upload request (archives: members) |
 | MEDICAL_QA_MODEL | "medical_qa" | model (or "model:adapter") that phrases answers |
+| MEDICAL_QA_EMBEDDINGS | True | QA retrieval adds embedding similarity (inference.services.embed) to lexical matching |
 """
 
 from __future__ import annotations
@@ -74,3 +75,7 @@ def upload_max_files() -> int:
 
 def qa_model_name() -> str:
     return str(getattr(settings, "MEDICAL_QA_MODEL", "medical_qa") or "medical_qa")
+
+
+def qa_uses_embeddings() -> bool:
+    return bool(getattr(settings, "MEDICAL_QA_EMBEDDINGS", True))

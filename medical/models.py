@@ -176,6 +176,11 @@ class Instance(models.Model):
     deid_summary = models.JSONField(
         default=dict, help_text="Number of attributes per action (D, Z, X, K, C, U)."
     )
+    removed_keywords = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Keywords the original carried and de-identification removed or replaced (null: not known).",
+    )
     received_via = models.CharField(max_length=16, choices=Channel.choices)
     received_from = models.CharField(max_length=128, help_text="User name, or the calling AE title.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -253,6 +258,9 @@ class StudyQuestion(models.Model):
         null=True, blank=True, help_text="inference Generation row, if any."
     )
     note = models.CharField(max_length=300, blank=True)
+    grounding_score = models.FloatField(
+        null=True, blank=True, help_text="How sure the answer is of its grounding, 0 to 1."
+    )
     latency_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -105,6 +105,12 @@ def removed_sentence(names: Sequence[str]) -> str:
     return f"{REMOVED_PREFIX} ({', '.join(names)})."
 
 
+def never_recorded_sentence(names: Sequence[tuple[str, str]]) -> str:
+    """For attributes the profile would remove but the original never carried."""
+    listed = ", ".join(f"{attribute_label(name)} ({keyword})" for name, keyword in names)
+    return f"Not recorded: the image as received did not record the {listed}."
+
+
 NO_MATCH_SENTENCE = (
     "No attribute of this image answers the question. Ask about an acquisition or image attribute, "
     "for example the slice thickness, the modality or the number of rows."
@@ -179,3 +185,42 @@ def _normalise(text: str) -> str:
 
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
+
+
+# Questions about the whole study, answered from the study index (medical.services.study_facts).
+_STUDY_KINDS = (
+    (
+        "summary",
+        re.compile(
+            r"\b(summar\w*|overview|synopsis)\b"
+            r"|\b(describe|tell me about|what is in|what's in) (this|the) (study|exam\w*|scan)\b"
+            r"|\bwhat (is|was) (this|the) (study|exam\w*) (about|of)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "series_count",
+        re.compile(
+            r"\b(how many|number of|count of|count the)\s+(\w+\s+){0,2}series\b|\bseries count\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "image_count",
+        re.compile(
+            r"\b(how many|number of|count of|count the)\s+(\w+\s+){0,2}"
+            r"(images|instances|slices|pictures|files|objects)\b|\b(image|instance) count\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("modalities", re.compile(r"\bmodalities\b", re.IGNORECASE)),
+    ("body_parts", re.compile(r"\b(body parts|anatomical regions|regions)\b", re.IGNORECASE)),
+)
+
+
+def study_question_kind(question: str) -> str | None:
+    """ "series_count", "image_count", "modalities", "body_parts", "summary", or None (a header question)."""
+    for kind, pattern in _STUDY_KINDS:
+        if pattern.search(question or ""):
+            return kind
+    return None

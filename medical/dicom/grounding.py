@@ -6,6 +6,13 @@ the whole DICOM data dictionary, so "rows" counts more than "image"), clinician 
 data/grounding.yaml ("TR", "tube voltage"), and words of the element's own value. Attributes the
 profile removed or replaced with dummies are never offered as answers.
 
+A `semantic` scorer (the QA service passes one built on `inference.services.embed`) adds the
+evidence keyword lists miss: the cosine similarity between the question and each attribute's
+dictionary name and clinician wording, so "when was it acquired?" finds Acquisition Date and
+"what scanner made this?" finds Manufacturer. With `include_removed`, attributes the profile removed
+compete too (flagged `removed`, without a value), so a question about them is answered "removed by
+de-identification" rather than with the nearest attribute that survived.
+
 `removed_phi_requested` tells the QA service that a question asks for something de-identification
 removed (a name, a birth date, the hospital), so it answers "not available" instead of guessing.
 """
@@ -14,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -26,13 +33,30 @@ from medical.dicom.profile import DeidOptions, DeidProfile, load_basic_profile
 from medical.dicom.structure import format_tag
 from medical.dicom.values import format_value, grounding_vocabulary
 
-__all__ = ["GroundingAttribute", "format_value", "removed_phi_requested", "retrieve"]
+__all__ = [
+    "GroundingAttribute",
+    "SemanticScorer",
+    "attribute_texts",
+    "grounding_keywords",
+    "format_value",
+    "removed_phi_requested",
+    "retrieve",
+]
+
+# (question, keywords) -> {keyword: cosine similarity in [-1, 1]}; missing keywords count as unrelated.
+SemanticScorer = Callable[[str, Iterable[str]], dict[str, float]]
 
 _NOT_STEMMED = frozenset({"series", "species", "thickness", "analysis", "axis", "kvp", "mas", "fps", "ms"})
 _SKIPPED_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
 _REMOVED_ACTIONS = frozenset({"X", "Z", "D"})
 _ABSENT_WEIGHT = 0.5  # an attribute the file lacks ranks below a present one with the same evidence
 _DEPTH_PENALTY = 0.05
+# Cosine similarity below the floor is noise for all-MiniLM-L6-v2 on short phrases; above it each
+# 0.1 of similarity weighs about as much as one more phrase word matched.
+_SEMANTIC_FLOOR = 0.4
+_SEMANTIC_WEIGHT = 30.0
+_DECISIVE_SCORE = 20.0
+_DECISIVE_RATIO = 0.6
 
 
 @dataclass(frozen=True)
@@ -44,6 +68,7 @@ class GroundingAttribute:
     score: float
     path: str = ""  # "(300A,00B0)[0].(300A,00B2)" inside sequences, else the tag
     present: bool = True
+    removed: bool = False  # the profile removes or replaces it: the value is gone from the copy
 
 
 def retrieve(
@@ -53,39 +78,115 @@ def retrieve(
     top_k: int = 5,
     profile: DeidProfile | None = None,
     options: DeidOptions | None = None,
+    semantic: SemanticScorer | None = None,
+    include_removed: bool = False,
 ) -> list[GroundingAttribute]:
-    """The `top_k` attributes that best answer `question`, best first."""
+    """The `top_k` attributes that best answer `question`, best first.
+
+    Semantic similarity is asked for only when the lexical evidence is not decisive (no strong
+    match, or a close runner-up): a question naming its attribute costs no embedding.
+    """
     hidden = _removed_keywords(profile, options)
     query = _Query(question)
-    phrase_scores = _phrase_scores(query, _retrievable_phrases(hidden))
-    found: list[tuple[float, int, GroundingAttribute]] = []
-    seen_keywords: set[str] = set()
-    for path, depth, elem in _walk(ds):
-        keyword = elem.keyword
-        if not keyword or keyword in hidden:
-            continue
-        value = format_value(elem)
-        if not value:
-            continue
-        score = _lexical_score(query, keyword) + phrase_scores.get(keyword, 0.0) + _value_score(query, elem)
-        if score <= 0:
-            continue
-        score *= 1.0 - _DEPTH_PENALTY * min(depth, 10)
-        seen_keywords.add(keyword)
-        attribute = GroundingAttribute(format_tag(elem.tag), keyword, elem.name, value, round(score, 4), path)
-        found.append((score, depth, attribute))
-    for keyword, phrase_score in phrase_scores.items():
-        if keyword in seen_keywords:
-            continue
-        tag = _tag_for_keyword(keyword)
-        score = (phrase_score + _lexical_score(query, keyword)) * _ABSENT_WEIGHT
-        name = dictionary_description(tag) if tag is not None else keyword
-        tag_text = format_tag(tag) if tag is not None else ""
-        found.append(
-            (score, 0, GroundingAttribute(tag_text, keyword, name, "", round(score, 4), tag_text, False))
-        )
-    found.sort(key=lambda entry: (-entry[0], entry[1], entry[2].path))
+    phrases = _retrievable_phrases(hidden)
+    phrase_scores = _phrase_scores(query, phrases)
+    removed_scores = (
+        _phrase_scores(query, {k: v for k, v in _phi_phrases().items() if k in hidden})
+        if include_removed
+        else {}
+    )
+    elements = [
+        (path, depth, elem)
+        for path, depth, elem in _walk(ds)
+        if elem.keyword and elem.keyword not in hidden and format_value(elem)
+    ]
+
+    def rank(similar: dict[str, float]) -> list[tuple[float, int, GroundingAttribute]]:
+        found: list[tuple[float, int, GroundingAttribute]] = []
+        seen_keywords: set[str] = set()
+        for path, depth, elem in elements:
+            keyword = elem.keyword
+            score = (
+                _lexical_score(query, keyword)
+                + phrase_scores.get(keyword, 0.0)
+                + _value_score(query, elem)
+                + _semantic_bonus(similar.get(keyword))
+            )
+            if score <= 0:
+                continue
+            score *= 1.0 - _DEPTH_PENALTY * min(depth, 10)
+            seen_keywords.add(keyword)
+            attribute = GroundingAttribute(
+                format_tag(elem.tag), keyword, elem.name, format_value(elem), round(score, 4), path
+            )
+            found.append((score, depth, attribute))
+        absent = set(phrase_scores) | {
+            keyword for keyword in phrases if _semantic_bonus(similar.get(keyword))
+        }
+        for keyword in sorted(absent - seen_keywords):
+            score = (
+                phrase_scores.get(keyword, 0.0)
+                + _lexical_score(query, keyword)
+                + _semantic_bonus(similar.get(keyword))
+            ) * _ABSENT_WEIGHT
+            found.append((score, 0, _valueless(keyword, score)))
+        if include_removed:
+            for keyword in sorted(hidden):
+                score = (
+                    removed_scores.get(keyword, 0.0)
+                    + _whole_name_score(query, keyword)
+                    + _semantic_bonus(similar.get(keyword))
+                )
+                if score > 0:
+                    found.append((score, 0, _valueless(keyword, score, removed=True)))
+        found.sort(key=lambda entry: (-entry[0], entry[1], entry[2].path))
+        return found
+
+    found = rank({})
+    if semantic is not None and not _decisive(found):
+        wanted = {elem.keyword for _, _, elem in elements} | set(phrases)
+        if include_removed:
+            wanted |= set(_phi_phrases()) & hidden
+            wanted |= {entry[2].keyword for entry in found[:top_k] if entry[2].removed}
+        found = rank(semantic(question, sorted(wanted)) or {})
     return [attribute for _, _, attribute in found[:top_k]]
+
+
+def _decisive(found: list[tuple[float, int, GroundingAttribute]]) -> bool:
+    """A strong lexical match well ahead of the next attribute: embeddings would not change the answer."""
+    if not found or found[0][0] < _DECISIVE_SCORE:
+        return False
+    runner_up = found[1][0] if len(found) > 1 else 0.0
+    return runner_up <= _DECISIVE_RATIO * found[0][0]
+
+
+@cache
+def attribute_texts(keyword: str) -> tuple[str, ...]:
+    """What a semantic scorer compares the question with: the dictionary name and the clinician wording."""
+    tag = _tag_for_keyword(keyword)
+    name = dictionary_description(tag) if tag is not None else " ".join(_split_keyword(keyword))
+    vocabulary = grounding_vocabulary()
+    wording = list(vocabulary["synonyms"].get(keyword, ())) + list(vocabulary["phi"].get(keyword, ()))
+    return tuple(dict.fromkeys([name, *wording]))
+
+
+def grounding_keywords() -> set[str]:
+    """Keywords the clinician wording of data/grounding.yaml names (retrievable and removed ones)."""
+    vocabulary = grounding_vocabulary()
+    return set(vocabulary["synonyms"]) | set(vocabulary["phi"])
+
+
+def _valueless(keyword: str, score: float, *, removed: bool = False) -> GroundingAttribute:
+    tag = _tag_for_keyword(keyword)
+    name = dictionary_description(tag) if tag is not None else keyword
+    tag_text = format_tag(tag) if tag is not None else ""
+    return GroundingAttribute(tag_text, keyword, name, "", round(score, 4), tag_text, False, removed)
+
+
+def _semantic_bonus(similarity: float | None) -> float:
+    if similarity is None or similarity <= _SEMANTIC_FLOOR:
+        return 0.0
+    return _SEMANTIC_WEIGHT * (similarity - _SEMANTIC_FLOOR)
 
 
 def removed_phi_requested(
@@ -164,6 +265,13 @@ def _idf() -> tuple[dict[str, float], float]:
 def _weight(token: str) -> float:
     idf, unseen = _idf()
     return idf.get(token, unseen)
+
+
+def _whole_name_score(query: _Query, keyword: str) -> float:
+    """Lexical evidence for a removed attribute: its whole name, of two words or more, was asked for
+    (a single shared word such as "patient" or "date" must not turn a question into a removed one)."""
+    tokens = _attribute_tokens(keyword)
+    return _lexical_score(query, keyword) if len(tokens) >= 2 and tokens <= query.content else 0.0
 
 
 def _lexical_score(query: _Query, keyword: str) -> float:

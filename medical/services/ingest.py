@@ -147,7 +147,9 @@ def _store(source: IngestSource, filename: str, data: bytes, dataset) -> FileOut
             storage.original_context(department=department, sop_uid=fields["sop_instance_uid"]),
         )
         with transaction.atomic():
-            instance = _index(source, result, fields, names, data=data, deidentified=deidentified)
+            instance = _index(
+                source, result, fields, names, data=data, deidentified=deidentified, original=dataset
+            )
     except IntegrityError:
         # A concurrent upload of the same instance won the race; its files are these same bytes.
         winner = Instance.objects.filter(
@@ -200,7 +202,14 @@ def _remove(names: dict[str, str], store) -> None:
 
 
 def _index(
-    source: IngestSource, result: DeidResult, fields: dict, names: dict, *, data: bytes, deidentified: bytes
+    source: IngestSource,
+    result: DeidResult,
+    fields: dict,
+    names: dict,
+    *,
+    data: bytes,
+    deidentified: bytes,
+    original,
 ):
     from audit.services import record
 
@@ -253,6 +262,7 @@ def _index(
         deid_profile=result.profile_name[:128],
         deid_options={name: True for name in result.options.enabled()},
         deid_summary=summary,
+        removed_keywords=_removed_keywords(result, original),
         received_via=source.channel,
         received_from=source.received_from[:128],
     )
@@ -278,6 +288,16 @@ def _index(
         },
     )
     return instance
+
+
+def _removed_keywords(result: DeidResult, original) -> list[str]:
+    """Top-level attributes the original recorded (with a value) that de-identification removed or
+    replaced: for these a question is answered "removed", for the rest of the profile "not recorded"."""
+    acted = {
+        action.keyword for action in result.actions if action.keyword and action.action in ("X", "Z", "D")
+    }
+    recorded = {elem.keyword for elem in original if elem.keyword and not elem.is_empty}
+    return sorted(acted & recorded)
 
 
 def _refresh_study(study: Study, *, new_instance: Instance) -> None:

@@ -2,12 +2,20 @@
 
 1. Questions about data that de-identification removed are answered "not available" from the
    profile alone: the value is gone from the stored copy, and nothing is sent to a model.
-2. Retrieval ranks the attributes of the de-identified header (medical.dicom.retrieve).
+   Questions about the pixels ("is there a fracture?") get "Suite reads the header, not the
+   pixels"; questions about the whole study (counts of series and images, modalities, body parts,
+   a summary) are answered from the study index, never with UIDs.
+2. Retrieval ranks the attributes of the de-identified header (medical.dicom.retrieve): lexical
+   matching plus embedding similarity (medical.semantic), with the attributes the profile removed
+   competing too. If a removed one wins, the answer is "removed by de-identification" when the
+   original carried it and "not recorded" when it did not (Instance.removed_keywords).
 3. The local model phrases an answer from the best few attributes (greedy, prompt-lookup
-   speculative decoding, a short budget). The phrased answer is used only if it states the
-   retrieved value and no number the attributes lack; otherwise the answer is the deterministic
-   sentence built from the attribute ("extractive"). Studies whose pixels may carry burned-in
+   speculative decoding, a short budget), and may choose among the candidates that retrieval
+   ranks close to the best. The phrased answer is used only if it names one of those attributes,
+   states its value and no number the attributes lack; otherwise the answer is the deterministic
+   sentence built from the best attribute ("extractive"). Studies whose pixels may carry burned-in
    text are kept from the model until a person reviewed them, and are answered extractively.
+   Every answer carries a grounding score (0 to 1): how clearly retrieval singled out its attribute.
 4. The question, the answer, the attributes used and the model version are stored and trailed
    in one transaction.
 """
@@ -24,15 +32,20 @@ from dataclasses import dataclass
 import pydicom
 from django.db import transaction
 
-from medical import conf, qa_format, storage
+from medical import conf, qa_format, semantic, storage
 from medical.dicom import DeidOptions, GroundingAttribute, removed_phi_requested, retrieve
 from medical.models import Instance, Series, Study, StudyQuestion
+from medical.services.study_facts import study_answer
 
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 ANSWER_MAX_TOKENS = 48
 RETRIEVAL_DEPTH = 8
+# The model may answer with another candidate than the best one when retrieval ranked it this close.
+CHOICE_MARGIN = 0.8
+# Retrieval scores at or above this are a confident match (a whole attribute name, or a close paraphrase).
+CONFIDENT_SCORE = 15.0
 
 
 class QuestionRejected(ValueError):
@@ -105,29 +118,43 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
     options = _options_of(instance)
     removed = removed_phi_requested(question, options=options)
     if removed:
-        names = [_dictionary_name(keyword) for keyword in removed]
-        return _fields(
-            answer=qa_format.removed_sentence(names),
-            grounding=StudyQuestion.Grounding.REMOVED,
-            phrasing=StudyQuestion.Phrasing.WITHHELD,
-            removed_attributes=removed,
-        )
+        return _removed_answer(removed, instance)
     if qa_format.asks_about_pixels(question):
         return _fields(
             qa_format.PIXEL_CONTENT_SENTENCE,
             StudyQuestion.Grounding.NO_MATCH,
             note="image-content question: Suite reads the header, not the pixels",
+            score=1.0,
+        )
+    kind = qa_format.study_question_kind(question)
+    if kind:
+        answer, facts = study_answer(study, kind)
+        return _fields(
+            answer, StudyQuestion.Grounding.ANSWERED, attributes=facts, note="from the study index", score=1.0
         )
     if instance is None:
-        return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH)
+        return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH, score=0.0)
     dataset = pydicom.dcmread(storage.media_path(instance.deidentified_file), stop_before_pixels=True)
-    hits = retrieve(question, dataset, top_k=RETRIEVAL_DEPTH, options=options)
+    hits = retrieve(
+        question,
+        dataset,
+        top_k=RETRIEVAL_DEPTH,
+        options=options,
+        semantic=semantic.scorer(),
+        include_removed=True,
+    )
     if not hits:
-        return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH)
+        return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH, score=0.0)
     best = hits[0]
+    score = grounding_score(hits)
+    if best.removed:
+        return _removed_answer([best.keyword], instance, score=score)
     if not best.present:
         return _fields(
-            qa_format.not_recorded_sentence(best), StudyQuestion.Grounding.NOT_RECORDED, attributes=[best]
+            qa_format.not_recorded_sentence(best),
+            StudyQuestion.Grounding.NOT_RECORDED,
+            attributes=[best],
+            score=score,
         )
     context = qa_format.context_attributes(hits)
     extractive = qa_format.value_sentence(best)
@@ -137,17 +164,60 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
         )
     else:
         phrased = _phrase(user=user, actor=actor, messages=qa_format.prompt_messages(question, context))
-    grounded = phrased.text is not None and qa_format.answer_is_grounded(phrased.text, best, context)
+    chosen = None
+    if phrased.text is not None:
+        candidates = [item for item in context if item.score >= CHOICE_MARGIN * best.score]
+        chosen = next(
+            (item for item in candidates if qa_format.answer_is_grounded(phrased.text, item, context)), None
+        )
     note = phrased.note
-    if phrased.text is not None and not grounded:
+    if phrased.text is not None and chosen is None:
         note = "the model's wording did not state the retrieved value; answered from the attribute"
+    if chosen is not None and chosen is not best:
+        context = [chosen, *[item for item in context if item is not chosen]]
+        note = "the model chose another close candidate; its value was verified"
     return _fields(
-        phrased.text.strip() if grounded else extractive,
+        phrased.text.strip() if chosen is not None else extractive,
         StudyQuestion.Grounding.ANSWERED,
-        phrasing=StudyQuestion.Phrasing.MODEL if grounded else StudyQuestion.Phrasing.EXTRACTIVE,
+        phrasing=StudyQuestion.Phrasing.MODEL if chosen is not None else StudyQuestion.Phrasing.EXTRACTIVE,
         attributes=context,
         phrased=phrased,
         note=note,
+        score=score,
+    )
+
+
+def grounding_score(hits: list[GroundingAttribute]) -> float:
+    """0 to 1: how strongly the best attribute matched, and how clearly it beat the next one."""
+    if not hits or hits[0].score <= 0:
+        return 0.0
+    best = hits[0].score
+    runner_up = next((hit.score for hit in hits[1:] if hit.keyword != hits[0].keyword), 0.0)
+    margin = max(0.0, best - runner_up) / best
+    return round(min(1.0, best / CONFIDENT_SCORE) * (0.5 + 0.5 * margin), 2)
+
+
+def _removed_answer(keywords: list[str], instance: Instance | None, *, score: float = 1.0) -> dict:
+    """ "Removed" for what the original recorded and the profile took out; "not recorded" otherwise."""
+    known = None if instance is None or instance.removed_keywords is None else set(instance.removed_keywords)
+    removed = [keyword for keyword in keywords if known is None or keyword in known]
+    absent = [keyword for keyword in keywords if keyword not in removed]
+    if removed:
+        return _fields(
+            answer=qa_format.removed_sentence([_dictionary_name(keyword) for keyword in removed]),
+            grounding=StudyQuestion.Grounding.REMOVED,
+            phrasing=StudyQuestion.Phrasing.WITHHELD,
+            removed_attributes=keywords,
+            score=score,
+        )
+    return _fields(
+        answer=qa_format.never_recorded_sentence(
+            [(_dictionary_name(keyword), keyword) for keyword in absent]
+        ),
+        grounding=StudyQuestion.Grounding.NOT_RECORDED,
+        phrasing=StudyQuestion.Phrasing.WITHHELD,
+        removed_attributes=keywords,
+        score=score,
     )
 
 
@@ -160,9 +230,11 @@ def _fields(
     removed_attributes: list[str] = (),
     phrased: _Phrased | None = None,
     note: str = "",
+    score: float | None = None,
 ) -> dict:
     phrased = phrased or _Phrased(None)
     return {
+        "grounding_score": score,
         "answer": answer,
         "grounding": grounding,
         "phrasing": phrasing,
@@ -176,7 +248,9 @@ def _fields(
     }
 
 
-def _attribute_dict(attribute: GroundingAttribute) -> dict:
+def _attribute_dict(attribute: GroundingAttribute | dict) -> dict:
+    if isinstance(attribute, dict):
+        return attribute
     return {
         "tag": attribute.tag,
         "keyword": attribute.keyword,
@@ -297,5 +371,6 @@ def _trail(asked: StudyQuestion, *, actor, policy: str) -> None:
             "adapter": asked.adapter_name,
             "generation_id": asked.generation_id,
             "latency_ms": asked.latency_ms,
+            "grounding_score": asked.grounding_score,
         },
     )
