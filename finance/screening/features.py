@@ -54,6 +54,9 @@ FEATURE_NAMES = (
     "dst_new_payers_7d",
 )
 
+# features of the row alone (no history): replay recomputes them from the stored transaction
+TRANSACTION_FEATURES = FEATURE_NAMES[: FEATURE_NAMES.index("hour") + 1]
+
 NEVER_DAYS = 1000.0  # "no earlier activity" (a value above any window the model might split on)
 
 
