@@ -23,7 +23,7 @@ from manufacturing.models import FailureCode, FailureSuggestion, VibrationAnalys
 logger = logging.getLogger(__name__)
 
 NEIGHBOURS = 8
-LEXICAL_CANDIDATES = 40
+LEXICAL_CANDIDATES = 20
 REVIEWED_WEIGHT = 2.0  # an engineer's verdict counts twice an imported label
 SOURCE_WEIGHTS = {"history": 0.55, "classifier": 0.3, "vibration": 0.15}
 VIBRATION_FAULTS = {"inner_race", "outer_race", "ball", "cage", "imbalance", "misalignment", "looseness"}
@@ -139,8 +139,14 @@ def similar_work_orders(
     try:
         from inference.services import embed
 
-        vectors = np.asarray(embed([text] + [index["texts"][i] for i in order]))
-        semantic = vectors[1:] @ vectors[0]
+        cache = index.setdefault("embeddings", {})
+        missing = [i for i in order if i not in cache]
+        for i, vector in zip(
+            missing, embed([index["texts"][i] for i in missing]) if missing else [], strict=True
+        ):
+            cache[i] = np.asarray(vector)
+        query = np.asarray(embed([text])[0])
+        semantic = [float(cache[i] @ query) for i in order]
         top = max(scores.values()) or 1.0
         scores = {i: 0.5 * scores[i] / top + 0.5 * float(s) for i, s in zip(order, semantic, strict=True)}
         method = "lexical TF-IDF re-ranked by all-MiniLM-L6-v2 embeddings"
