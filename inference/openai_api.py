@@ -16,6 +16,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
@@ -67,6 +68,11 @@ class OpenAIView(APIView):
         if isinstance(exc, ContextLengthExceeded):
             return error_response(400, str(exc), kind="invalid_request_error", param="messages",
                                   code="context_length_exceeded")  # fmt: skip
+        if isinstance(exc, exceptions.Throttled):
+            return error_response(
+                429, f"Too many requests: {exc.detail}", kind="rate_limit_error", code="rate_limit_exceeded",
+                headers={"Retry-After": str(exc.wait and max(1, round(exc.wait)) or 1)},
+            )  # fmt: skip
         if isinstance(exc, Overloaded):
             retry = max(1, round(exc.retry_after_s))
             return error_response(429, str(exc), kind="rate_limit_error", code="model_overloaded",
@@ -129,7 +135,10 @@ class SamplingInput(serializers.Serializer):
     top_p = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, default=1.0)
     top_k = serializers.IntegerField(min_value=0, required=False, default=0)
     n = serializers.IntegerField(min_value=1, max_value=1, required=False, default=1)
-    seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+    # Every engine takes a 32-bit seed (llama.cpp's is unsigned 32-bit): larger ones are a 400, not a 500.
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=2**32 - 1
+    )
     stop = StopField(required=False, default=list)
     stream = serializers.BooleanField(required=False, default=False)
     user = serializers.CharField(required=False, allow_blank=True)
@@ -177,6 +186,8 @@ def _sse(payload) -> bytes:
 
 
 class _GenerationView(OpenAIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "inference"  # per user, settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     input_class: type[SamplingInput]
     endpoint: str
     object_name: str
@@ -365,6 +376,9 @@ class EmbeddingsRequest(serializers.Serializer):
 @extend_schema(tags=["OpenAI-compatible"], request=EmbeddingsRequest)
 class EmbeddingsApi(OpenAIView):
     """POST /v1/embeddings: the bundled all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "inference"
 
     @extend_schema(
         request=EmbeddingsRequest,

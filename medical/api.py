@@ -14,6 +14,7 @@ from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
@@ -148,6 +149,8 @@ class StudyAskApi(APIView):
     the de-identified header and lists the attributes it used."""
 
     parser_classes = [JSONParser, FormParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "inference"  # each question runs the model
 
     @extend_schema(request=AskInput, responses=AnswerOutput, operation_id="medical_studies_ask")
     def post(self, request, pk: int):

@@ -32,3 +32,10 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             self.groups.set([Group.objects.get_or_create(name=str(role))[0] for role in extracted])
             self._role_names = None
+
+
+def api_key(user) -> str:
+    """A fresh knox API token for `user` (hashed at rest, expiring): the key to send as Token/Bearer."""
+    from knox.models import AuthToken
+
+    return AuthToken.objects.create(user=user)[1]

@@ -6,9 +6,8 @@ from accounts.models import OrgUnit, User
 
 def _token_models():
     from knox.models import AuthToken
-    from rest_framework.authtoken.models import Token, TokenProxy
 
-    return (AuthToken, Token, TokenProxy)
+    return (AuthToken,)
 
 
 @admin.register(User)
@@ -33,7 +32,7 @@ class OrgUnitAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
 
 
-# No secrets in the admin: API tokens (legacy keys in clear, knox digests) are managed by their owners only.
+# No secrets in the admin: API tokens (knox digests) are managed by their owners only.
 for _model in _token_models():
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)

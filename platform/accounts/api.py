@@ -1,6 +1,5 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -32,6 +31,24 @@ class MeView(APIView):
         return Response(self.Output(data).data)
 
 
+class CredentialsInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+    def validate(self, attrs):
+        from django.contrib.auth import authenticate
+
+        # The HttpRequest (not DRF's wrapper): django-axes counts the failure per account and address.
+        request = self.context["request"]._request
+        user = authenticate(request, username=attrs["username"], password=attrs["password"])
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                "Unable to sign in with these credentials.", code="authorization"
+            )
+        attrs["user"] = user
+        return attrs
+
+
 class IssueTokenView(APIView):
     """POST username + password: a new hashed, expiring API token (`{"token": key, "expiry": ...}`)."""
 
@@ -44,11 +61,11 @@ class IssueTokenView(APIView):
         token = serializers.CharField()
         expiry = serializers.DateTimeField()
 
-    @extend_schema(request=AuthTokenSerializer, responses=IssuedToken)
+    @extend_schema(request=CredentialsInput, responses=IssuedToken)
     def post(self, request):
         from accounts.tokens import token_issue
 
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer = CredentialsInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         instance, key = token_issue(user=serializer.validated_data["user"])
         return Response({"token": key, "expiry": instance.expiry})

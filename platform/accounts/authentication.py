@@ -1,32 +1,27 @@
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 
-class ApiTokenAuthentication(TokenAuthentication):
+class ApiTokenAuthentication(BaseAuthentication):
     """API tokens in `Authorization: Token <key>` or `Bearer <key>` (as OpenAI-compatible clients send).
 
-    Tokens issued by Suite are knox tokens, hashed at rest and expiring (accounts.tokens). Legacy
-    rest_framework.authtoken keys are still accepted until their table is retired.
+    Only knox tokens are accepted: hashed at rest, expiring (accounts.tokens). The plaintext
+    `rest_framework.authtoken` table is gone (accounts migration 0003 drops it).
     """
 
     _knox = KnoxTokenAuthentication()
 
     def authenticate(self, request):
         scheme, _, key = get_authorization_header(request).partition(b" ")
-        if scheme.lower() not in (b"bearer", b"token") or not key.strip():
-            return super().authenticate(request) if scheme.lower() == b"token" else None
+        if scheme.lower() not in (b"bearer", b"token"):
+            return None
         key = key.strip()
+        if not key:
+            raise exceptions.AuthenticationFailed("Invalid token header: no token after the scheme.")
         if b" " in key:
             raise exceptions.AuthenticationFailed("Invalid token header: the token must not contain spaces.")
-        try:
-            return self._knox.authenticate_credentials(key)
-        except exceptions.AuthenticationFailed:
-            pass
-        try:
-            return self.authenticate_credentials(key.decode())
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        return self._knox.authenticate_credentials(key)
 
     def authenticate_header(self, request):
         return "Bearer"

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 from knox.models import AuthToken
-from rest_framework.authtoken.models import Token
 
 from audit.models import ActorKind
 
@@ -23,7 +22,7 @@ class ResolvedActor:
 
 
 def resolve_actor(actor: object) -> ResolvedActor:
-    """Accepts a User, a DRF Token, None / AnonymousUser, or a "component:name" string."""
+    """Accepts a User, an API token (knox AuthToken), None / AnonymousUser, or a "component:name" string."""
     if actor is None or getattr(actor, "is_anonymous", False):
         return ResolvedActor(ActorKind.ANONYMOUS, ANONYMOUS_LABEL)
     if isinstance(actor, str):
@@ -51,4 +50,4 @@ def actor_from_request(request) -> object:
 
 
 def _is_token(value: object) -> bool:
-    return isinstance(value, (Token, AuthToken))
+    return isinstance(value, AuthToken)

@@ -194,6 +194,13 @@ class TrailExportApi(APIView):
     permission_classes = [IsAuthenticated, CanExportTrail]
     renderer_classes = [JsonLinesRenderer, CsvRenderer]
 
+    def handle_exception(self, exc):
+        # Errors are JSON like every other /api/ error, whatever export format was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     @extend_schema(
         parameters=[
             ExportFilter,
@@ -206,13 +213,6 @@ class TrailExportApi(APIView):
             (200, CONTENT_TYPES["csv"]): OpenApiTypes.STR,
         },
     )
-    def handle_exception(self, exc):
-        # Errors are JSON like every other /api/ error, whatever export format was asked for.
-        response = super().handle_exception(exc)
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return response
-
     def get(self, request: Request):
         filters = ExportFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -56,3 +56,16 @@ def trail_login_failed(sender, credentials, request=None, **kwargs) -> None:
         outcome="failed",
         payload={"username": attempted, **_client(request)},
     )
+
+
+def trail_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    # django-axes locked an account or an address after repeated failures.
+    attempted = str(username or "")[:150]
+    record(
+        actor=None,
+        action="auth.lockout",
+        resource_type="user",
+        resource_id=attempted,
+        outcome="denied",
+        payload={"username": attempted, "ip": str(ip_address or ""), **_client(request)},
+    )

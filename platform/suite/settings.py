@@ -30,8 +30,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
@@ -62,6 +62,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into accounts.lockout's 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "suite.urls"
@@ -100,6 +103,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses sign-in for a locked account or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -193,7 +198,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     # Per-address limits on password-guessing endpoints: 429 with Retry-After beyond them.
-    "DEFAULT_THROTTLE_RATES": {"token_issue": env.env_str("SUITE_TOKEN_ISSUE_RATE", "10/min")},
+    # Inference (completions, chat, embeddings, study questions) per user: model time is the scarce resource.
+    "DEFAULT_THROTTLE_RATES": {
+        "token_issue": env.env_str("SUITE_TOKEN_ISSUE_RATE", "10/min"),
+        "inference": env.env_str("SUITE_INFERENCE_RATE", "60/min"),
+    },
+    # Bodies over SUITE_JSON_MAX_BYTES or nested deeper than SUITE_JSON_MAX_DEPTH: 400 (accounts.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "accounts.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 # API tokens hashed at rest (django-rest-knox), expiring; issued and revoked in accounts.tokens.
 REST_KNOX = {
@@ -290,6 +305,35 @@ SUITE_OPEN_ENDPOINT_ADDRESSES = env.env_list("SUITE_OPEN_ENDPOINT_ADDRESSES", ["
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# JSON request bodies (accounts.parsers): larger or deeper than this is a 400.
+SUITE_JSON_MAX_BYTES = env.env_bytes("SUITE_JSON_MAX_BYTES", 4 * 2**20)
+SUITE_JSON_MAX_DEPTH = env.env_int("SUITE_JSON_MAX_DEPTH", 32, minimum=2)
+# Brute force (django-axes): after SUITE_LOGIN_FAILURE_LIMIT failures for one account, or from one
+# address, sign-in is refused for SUITE_LOCKOUT_MINUTES (429 + Retry-After, accounts.lockout).
+AXES_FAILURE_LIMIT = env.env_int("SUITE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.env_int("SUITE_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+# Content Security Policy (django-csp 4): scripts and styles from our own origin only, no inline
+# script, no framing. Inline style attributes stay allowed (progress bars), <style> blocks do not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

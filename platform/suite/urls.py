@@ -1,17 +1,24 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.api import IssueTokenView, MeView
 from accounts.gates import signed_in_or_allow_listed as gated
 from ops import health
 
+_doc_page = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]})
+
 api_patterns = [
     path("me/", MeView.as_view(), name="api-me"),
     path("auth/token/", IssueTokenView.as_view(), name="api-token"),
     path("schema/", gated(SpectacularAPIView.as_view()), name="api-schema"),
-    path("docs/", gated(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
-    path("redoc/", gated(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    # The split view serves Swagger UI's start-up script as a file (CSP: no inline script); the two
+    # documentation pages may use inline styles, which their bundles inject.
+    path(
+        "docs/", gated(_doc_page(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))), name="api-docs"
+    ),
+    path("redoc/", gated(_doc_page(SpectacularRedocView.as_view(url_name="api-schema"))), name="api-redoc"),
 ]
 
 urlpatterns = [

@@ -7,13 +7,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.utils.html import escape
 from guardian.shortcuts import assign_perm
-from rest_framework.authtoken.models import Token
 
 from access.enforcement import check
 from access.errors import PolicyDenied
 from accounts.models import User
 from accounts.roles import Role
 from tests.access.conftest import trail
+from tests.factories import api_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.access.urls")]
 
@@ -83,12 +83,12 @@ def test_api_resource_level_decision(client, make_user, role, status):
 def test_api_denied_write_changes_nothing(client, make_user, roles, status):
     record = make_user(username="patient", department="cardiology")
     actor = make_user(*roles, department="cardiology")
-    token = Token.objects.create(user=actor)
+    key = api_key(actor)
     response = client.patch(
         f"/probe/api/records/{record.pk}/",
         {"department": "legal"},
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token.key}",
+        HTTP_AUTHORIZATION=f"Token {key}",
     )
     assert response.status_code == status
     record.refresh_from_db()

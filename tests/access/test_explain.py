@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from guardian.shortcuts import assign_perm
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from tests.access.conftest import trail
+from tests.factories import api_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.access.urls")]
 
@@ -41,11 +41,11 @@ def test_page_and_api_are_for_auditors_and_admins(client, make_user, radiologist
 
 # --- content --------------------------------------------------------------------------------
 def test_api_explains_an_allowed_decision(client, make_user, radiologist):
-    token = Token.objects.create(user=make_user(Role.AUDITOR))
+    key = api_key(make_user(Role.AUDITOR))
     response = client.get(
         API,
         {"user": "rosa", "action": "predict", "resource": "model:medical_qa"},
-        HTTP_AUTHORIZATION=f"Token {token.key}",
+        HTTP_AUTHORIZATION=f"Token {key}",
     )
     assert response.status_code == 200
     body = response.json()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from audit.models import Event
 from audit.services import record
 from tests.audit.conftest import run_sql, triggers_disabled
+from tests.factories import api_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls")]
 
@@ -26,7 +26,7 @@ def api():
 
 
 def as_token(api: APIClient, user) -> APIClient:
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     return api
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from accounts.roles import Role
 from audit.canonical import GENESIS_HASH, PayloadError
@@ -107,7 +107,7 @@ def test_invalid_arguments_are_refused_with_a_clear_message(arguments, error):
 
 def test_actor_kinds(make_user):
     user = make_user(Role.AUDITOR, username="ada")
-    token = Token.objects.create(user=user)
+    token, key = AuthToken.objects.create(user=user)
     as_user = record(actor=user, action="a.b", resource_type="r", outcome="allowed")
     as_token = record(actor=token, action="a.b", resource_type="r", outcome="allowed")
     as_system = record(actor="scp:SUITE", action="a.b", resource_type="r", outcome="succeeded")
@@ -117,7 +117,7 @@ def test_actor_kinds(make_user):
     ]
     assert (as_user.actor_kind, as_user.actor_label, as_user.actor_user) == ("user", "ada", user)
     assert (as_token.actor_kind, as_token.actor_label, as_token.actor_user) == ("token", "ada", user)
-    assert token.key not in as_token.payload_json + as_token.actor_label
+    assert key not in as_token.payload_json + as_token.actor_label
     assert (as_system.actor_kind, as_system.actor_label, as_system.actor_user) == (
         "system",
         "scp:SUITE",

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from inference.services import embed
+from tests.factories import api_key
 
 SENTENCES = [
     "The pump bearing is overheating.",
@@ -28,7 +28,7 @@ def test_embed_shape_norm_and_similarity_order():
 @pytest.mark.django_db
 def test_v1_embeddings_openai_format(client, make_user):
     user = make_user(Role.ML_ENGINEER)
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {Token.objects.get_or_create(user=user)[0].key}"}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key(user)}"}
     body = {"model": "all-MiniLM-L6-v2", "input": SENTENCES[:2]}
     response = client.post("/v1/embeddings", data=json.dumps(body), content_type="application/json", **auth)
     assert response.status_code == 200, response.content

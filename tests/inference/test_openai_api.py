@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from audit.models import Event
 from inference.models import Generation
+from tests.factories import api_key
 
 CHAT = "/v1/chat/completions"
 
@@ -18,7 +18,7 @@ def engineer(make_user):
 
 
 def bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {Token.objects.get_or_create(user=user)[0].key}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_key(user)}"}
 
 
 def post(client, user, body, path=CHAT):

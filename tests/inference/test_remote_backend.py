@@ -7,11 +7,11 @@ import urllib.request
 
 import openai
 import pytest
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from audit.models import Event
 from inference import services
+from tests.factories import api_key
 from tests.support import MANAGE, ROOT, free_port, subprocess_env, wait_for
 
 
@@ -45,7 +45,7 @@ def second_suite(transactional_db, served_model):
 
 @pytest.fixture
 def engineer_token(make_user):
-    return Token.objects.create(user=make_user(Role.ML_ENGINEER)).key
+    return api_key(make_user(Role.ML_ENGINEER))
 
 
 def test_the_official_openai_client_works_unchanged(second_suite, engineer_token):

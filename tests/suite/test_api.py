@@ -1,16 +1,15 @@
 import re
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
+from tests.factories import api_key
 
 
 @pytest.mark.django_db
 def test_token_authentication_and_me(client, make_user):
     user = make_user(Role.RADIOLOGIST, department="radiology", certifications=["board_certified"])
-    token = Token.objects.create(user=user)
-    response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     assert response.status_code == 200
     assert response.json() == {
         "username": user.username,

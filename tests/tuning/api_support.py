@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from rest_framework.authtoken.models import Token
+from tests.factories import api_key
 
 JOBS = "/api/tuning/jobs/"
 ADAPTERS = "/api/tuning/adapters/"
 
 
 def bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {Token.objects.get_or_create(user=user)[0].key}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_key(user)}"}
 
 
 def call(client, method: str, path: str, user=None, body=None):

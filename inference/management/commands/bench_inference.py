@@ -56,7 +56,7 @@ class Command(BaseCommand):
         transaction that is rolled back, so the benchmark leaves nothing behind."""
         from django.db import transaction
         from django.test import Client
-        from rest_framework.authtoken.models import Token
+        from knox.models import AuthToken
 
         from accounts.models import User
         from accounts.roles import Role
@@ -77,9 +77,9 @@ class Command(BaseCommand):
             from django.contrib.auth.models import Group
 
             user.groups.add(Group.objects.get_or_create(name=Role.ML_ENGINEER.value)[0])
-            token = Token.objects.create(user=user)
+            _, key = AuthToken.objects.create(user=user)
             client = Client(HTTP_HOST="localhost")
-            headers = {"HTTP_AUTHORIZATION": f"Bearer {token.key}"}
+            headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
             for index in range(requests + 2):
                 started = time.perf_counter()
                 engine.generate(body["prompt"], params)
