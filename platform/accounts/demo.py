@@ -44,6 +44,8 @@ DEMO_USERS = [
         certifications=("board_certified",),
     ),
     DemoUser("compliance", "Carl", "Ostrom", (Role.COMPLIANCE_OFFICER,), department="aml-eu"),
+    DemoUser("compliance2", "Cora", "Lind", (Role.COMPLIANCE_OFFICER,), department="aml-eu"),
+    DemoUser("compliance_us", "Cole", "Baker", (Role.COMPLIANCE_OFFICER,), department="aml-us"),
     DemoUser("maintenance", "Mia", "Tanaka", (Role.MAINTENANCE_ENGINEER,), site="site-a"),
     DemoUser("mlengineer", "Max", "Lerner", (Role.ML_ENGINEER,), department="radiology"),
     DemoUser("auditor", "Ada", "Quist", (Role.AUDITOR,)),
