@@ -6,14 +6,13 @@ class InferenceConfig(AppConfig):
     verbose_name = "Inference"
 
     def ready(self):
-        from portal.navigation import NavEntry, policy_allows, register
+        from portal.navigation import NavEntry, register
 
         register(
             NavEntry(
                 key="models",
                 label="Models",
                 url_name="inference:model_list",
-                allowed=policy_allows("view", "portal:models"),
                 description="Registered local and remote models, the playground and the OpenAI-compatible API.",
                 order=60,
             )

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from access.decisions import decide
+from access.web import policy_required
 from audit.actors import actor_from_request
 from inference import services
 from inference.engine.types import SPECULATIVE_MODES
 from inference.forms import ModelRegisterForm
 from inference.selectors import servable_targets, serving_stats
 
+SECTION = "portal:models"  # the question the page and the menu ask (policy rule portal_models)
 
-@login_required
+
+@policy_required("view", SECTION)
 def model_list(request: HttpRequest) -> HttpResponse:
-    targets = servable_targets(request.user)
-    if not targets and not request.user.has_role("ml_engineer"):
-        raise PermissionDenied("No model is available to your account.")
-    return _model_list_page(request, targets)
+    return _model_list_page(request, servable_targets(request.user))
 
 
 def _model_list_page(request: HttpRequest, targets, *, form=None, status: int = 200) -> HttpResponse:
     models = list(dict.fromkeys(model for model, _ in targets))
-    may_watch = decide(request.user, "view", "portal:models").allowed  # ML engineers, administrators
+    may_watch = decide(request.user, "view", "portal:serving").allowed  # ML engineers, administrators
     may_register = decide(request.user, "register", "model:new").allowed
     context = {
         "targets": targets,
@@ -38,7 +36,7 @@ def _model_list_page(request: HttpRequest, targets, *, form=None, status: int = 
 
 
 @require_POST
-@login_required
+@policy_required("view", SECTION)
 def model_register(request: HttpRequest) -> HttpResponse:
     form = ModelRegisterForm(request.POST)
     if form.is_valid():
@@ -61,9 +59,17 @@ def model_register(request: HttpRequest) -> HttpResponse:
     return _model_list_page(request, servable_targets(request.user), form=form, status=400)
 
 
-@login_required
+@policy_required("view", SECTION)
 def playground(request: HttpRequest) -> HttpResponse:
     targets = servable_targets(request.user)
+    if not targets:
+        # Nothing this person may run: the playground does not open (it would only fail).
+        messages.info(
+            request,
+            "No model is served to your account yet, so the playground has nothing to run. "
+            "An ML engineer registers models; the access policy decides who may use each.",
+        )
+        return redirect("inference:model_list")
     options = [
         {"id": f"{m.name}:{a.name}" if a else m.name, "label": f"{m.name} + {a.name}" if a else m.name,
          "context": m.context_length, "draft": bool(m.draft_id)}
@@ -74,7 +80,7 @@ def playground(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@policy_required("view", SECTION)
 def capacity(request: HttpRequest) -> HttpResponse:
     """The capacity planner: the same arithmetic as `manage.py plan_capacity`."""
     from inference.engine.capacity import BYTES_PER_PARAMETER, GB, plan, rule_of_thumb_comment

@@ -16,7 +16,6 @@ class TuningConfig(AppConfig):
                 key="tuning",
                 label="Fine-tuning",
                 url_name="tuning:job_list",
-                allowed=policy_allows("view", "portal:models"),
                 description="LoRA fine-tune jobs on the data adapters you may use, with optional differential "
                 "privacy; evaluate, promote and roll back adapters.",
                 order=65,
@@ -30,6 +29,6 @@ class TuningConfig(AppConfig):
                 order=30,
                 more_url_name="tuning:job_list",
                 empty_text="No job yet: start one from Fine-tuning.",
-                allowed=policy_allows("view", "portal:models"),
+                allowed=policy_allows("view", "portal:tuning"),
             )
         )

@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from access.enforcement import check
+from access.web import policy_required
 from inference.models import LoraAdapter
 from inference.tuning import selectors, services
 from inference.tuning.forms import JobForm
 from inference.tuning.serializers import JobDetailOutput
 
-SECTION = "portal:models"
+SECTION = "portal:tuning"  # the question the pages and the menu ask (policy rule portal_tuning)
 JOBS_SHOWN = 200
 
 
@@ -25,9 +26,8 @@ def _require_section(request: HttpRequest) -> None:
     check(request.user, "view", SECTION)
 
 
-@login_required
+@policy_required("view", SECTION)
 def job_list(request: HttpRequest) -> HttpResponse:
-    _require_section(request)
     jobs = selectors.jobs_for(request.user)[:JOBS_SHOWN]
     may_create = selectors.tunable_models(request.user).exists() and bool(
         selectors.data_adapters_for(request.user)

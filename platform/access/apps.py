@@ -24,27 +24,5 @@ class AccessConfig(AppConfig):
         autodiscover_modules("policy_actions")
         # A malformed policy stops start-up here (ImproperlyConfigured naming the file and line).
         load_at_startup()
-        _register_navigation()
-
-
-def _may_explain(user) -> bool:
-    from access.decisions import decide
-    from access.policy import POLICY_RESOURCE_NAME
-
-    return decide(user, "explain", f"policy:{POLICY_RESOURCE_NAME}").allowed
-
-
-def _register_navigation() -> None:
-    from portal.navigation import NavEntry, register
-
-    register(
-        NavEntry(
-            key="access-explain",
-            label="Access policy",
-            url_name="access:explain",
-            roles=frozenset({"auditor", "admin"}),
-            description="Ask the access policy why a user may or may not do something.",
-            order=85,
-            allowed=_may_explain,
-        )
-    )
+        # Its portal page (access:explain) is in the menu through the portal app, which sits above
+        # this one: the access app imports nothing of the portal.

@@ -94,6 +94,26 @@ def policy_required(action: str, resource: str | Callable, *, record_allowed: bo
             enforce_for_request(request, action, target, record_allowed=record_allowed)
             return view(request, *args, **kwargs)
 
+        if isinstance(resource, str):
+            wrapper.page_policy = (action, resource)  # read by page_policy_of (the menu)
         return wrapper
 
     return decorator
+
+
+def page_policy_of(view) -> tuple[str, str] | None:
+    """The (action, "type:name") a page view decides before it answers anything, as declared by
+    @policy_required or PolicyRequiredMixin; None when it declares none (or decides per object).
+
+    The portal's menu asks the policy this same question, so it offers a page exactly when the
+    page would answer (one check, shared by the menu and the view).
+    """
+    declared = getattr(view, "page_policy", None)
+    if declared:
+        return declared
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None and issubclass(view_class, PolicyRequiredMixin):
+        resource = view_class.policy_resource
+        if view_class.policy_action and isinstance(resource, str):
+            return (view_class.policy_action, resource)
+    return None

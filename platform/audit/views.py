@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from access.web import policy_required
 from audit.actors import actor_from_request
 from audit.export import export_response
 from audit.forms import EventFilterForm, ExportForm
@@ -28,10 +29,9 @@ def _require(request: HttpRequest, action: str, chain: str = "*") -> None:
         raise PermissionDenied(DENIAL_MESSAGES[action])
 
 
-@login_required
 @require_GET
+@policy_required(READ, "trail:suite")  # the question the menu asks too (portal.navigation)
 def event_list(request: HttpRequest) -> HttpResponse:
-    _require(request, READ)
     form = EventFilterForm(request.GET)
     events = events_for(request.user, **form.cleaned_data) if form.is_valid() else Event.objects.none()
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -11,4 +11,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/api-token/", views.api_token, name="api_token"),
+    path("account/password/", views.password_change, name="password_change"),
+    path("account/password/changed/", views.password_changed, name="password_changed"),
+    path("account/sessions/", views.sessions, name="sessions"),
 ]

@@ -1,15 +1,30 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 from django.views.defaults import server_error
 
+from access.errors import PolicyDenied
+from access.resources import Resource
+from access.web import enforce_for_request, policy_required
 from accounts.roles import Role
+from portal import selectors, services
 from portal.homes import ROLE_HOMES, panels_for
 from portal.navigation import items_for
+
+ACCOUNT = "portal:account"  # every signed-in user's own account pages (policy rule portal_account)
+
+
+def home_resource(role: Role) -> Resource:
+    """A role's home page as the policy sees it: portal:home_<role>, open to holders of the role."""
+    return Resource("portal", f"home_{role.value}", {"role": role.value})
 
 
 @login_required
@@ -26,21 +41,11 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
         role_enum = Role(role)
     except ValueError:
         raise Http404("No such role.") from None
-    if not request.user.has_role(role_enum):
-        from audit.actors import actor_from_request
-        from audit.services import record
-
-        record(
-            actor=actor_from_request(request),
-            action="portal.role_home",
-            resource_type="portal",
-            resource_id=f"home:{role_enum.value}",
-            outcome="denied",
-            payload={"reason": f"the account lacks the role {role_enum.value}", "path": request.path},
-        )
-        raise PermissionDenied(
-            f"This page is for the {role_enum.label} role, which your account does not have."
-        )
+    try:
+        enforce_for_request(request, "view", home_resource(role_enum))  # trails a refusal
+    except PolicyDenied as denied:
+        reason = f"This page is for the {role_enum.label} role, which your account does not have."
+        raise PolicyDenied(replace(denied.decision, reason=reason)) from None
     context = {
         "role": role_enum,
         "summary": ROLE_HOMES[role_enum],
@@ -51,8 +56,8 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
     return render(request, "portal/home.html", context)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
+@policy_required("view", ACCOUNT)
 def api_token(request: HttpRequest) -> HttpResponse:
     """The user's own API tokens: issue (key shown once), list, revoke. Hashed at rest (accounts.tokens)."""
     from accounts.tokens import token_issue, token_revoke, tokens_of
@@ -66,6 +71,35 @@ def api_token(request: HttpRequest) -> HttpResponse:
     response = render(
         request, "portal/api_token.html", {"new_key": new_key, "tokens": list(tokens_of(user=request.user))}
     )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+password_change = policy_required("view", ACCOUNT)(
+    auth_views.PasswordChangeView.as_view(
+        template_name="portal/password_change.html", success_url=reverse_lazy("portal:password_changed")
+    )
+)
+
+
+@policy_required("view", ACCOUNT)
+def password_changed(request: HttpRequest) -> HttpResponse:
+    messages.success(
+        request, "Your password has been changed. Your other sessions stay signed in until they end."
+    )
+    return redirect("portal:sessions")
+
+
+@require_http_methods(["GET", "POST"])
+@policy_required("view", ACCOUNT)
+def sessions(request: HttpRequest) -> HttpResponse:
+    """The user's own signed-in sessions; sign out all the others at once."""
+    if request.method == "POST":
+        ended = services.sessions_end_others(user=request.user, request=request)
+        messages.success(request, f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
+        return redirect("portal:sessions")
+    rows = selectors.sessions_of(user=request.user, current_key=request.session.session_key)
+    response = render(request, "portal/sessions.html", {"sessions": rows})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -85,10 +119,26 @@ def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse 
 
 
 def error_403(request: HttpRequest, exception=None) -> HttpResponse:
+    """The page names what was checked (action and resource) and what the person can do instead."""
     message = str(exception) if exception and str(exception) else ""
-    return _api_error(request, 403, message or "The access policy does not allow this.") or render(
-        request, "403.html", {"message": message}, status=403
-    )
+    decision = exception.decision if isinstance(exception, PolicyDenied) else None
+    api = _api_error(request, 403, message or "The access policy does not allow this.")
+    if api is not None:
+        return api
+    context = {
+        "message": message,
+        "checked_action": decision.action if decision is not None else "",
+        "checked_resource": decision.resource if decision is not None else "",
+        "alternatives": _alternatives(request),
+    }
+    return render(request, "403.html", context, status=403)
+
+
+def _alternatives(request: HttpRequest) -> list[dict]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    return [item for item in items_for(user) if not request.path.startswith(item["url"])]
 
 
 def error_404(request: HttpRequest, exception=None) -> HttpResponse:

@@ -54,8 +54,10 @@ def test_another_roles_page_is_403_with_a_readable_page(client, make_user, role,
     assert other.label.encode() in response.content
     from audit.models import Event
 
-    denial = Event.objects.filter(action="portal.role_home", outcome="denied").latest("sequence")
-    assert denial.resource_id == f"home:{other.value}"
+    # The access policy decided (rule portal_role_home), the page names what it checked.
+    assert f"portal:home_{other.value}".encode() in response.content
+    denial = Event.objects.filter(action="portal.view", outcome="denied").latest("sequence")
+    assert denial.resource_id == f"home_{other.value}"
 
 
 @pytest.mark.django_db
