@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.errors import PolicyDenied
@@ -122,6 +123,12 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "condition_unit": condition["condition_unit"],
             "prediction": condition["prediction"],
             "pending": condition["pending"],
+            # reload while the worker analyses a recording uploaded in the last 10 minutes
+            "analysing": any(
+                r.status == VibrationRecording.Status.PENDING
+                and r.created_at > timezone.now() - dt.timedelta(minutes=10)
+                for r in condition["pending"]
+            ),
             "limits": charts.zone_limits(machine),
             "alerts": machine.alerts.filter(status="open")[:10],
             "work_orders": machine.work_orders.all()[:20],
