@@ -16,18 +16,33 @@ class LanguageModel(models.Model):
     """A servable model. Its name is what clients put in `model` and what the policy calls `model:<name>`."""
 
     class Backend(models.TextChoices):
-        LOCAL = "local", "Local (transformers)"
+        LOCAL = "local", "Local (llama.cpp for a GGUF, else transformers)"
         REMOTE = "remote", "Remote OpenAI-compatible server"
 
     class Quantization(models.TextChoices):
         NONE = "none", "None (as stored)"
         INT8 = "int8", "int8 weights (CPU)"
         INT4 = "int4", "4-bit (GPU + bitsandbytes)"
+        # GGUF files carry their own quantization (llama.cpp engine).
+        F32 = "f32", "GGUF f32"
+        F16 = "f16", "GGUF f16"
+        Q8_0 = "q8_0", "GGUF Q8_0"
+        Q4_K_M = "q4_k_m", "GGUF Q4_K_M"
+        Q4_1 = "q4_1", "GGUF Q4_1"
+        Q4_0 = "q4_0", "GGUF Q4_0"
 
     name = models.CharField(max_length=64, unique=True, validators=[model_name_validator])
     description = models.CharField(max_length=300, blank=True)
     backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.LOCAL)
     path = models.CharField(max_length=500, blank=True, help_text="Local Hugging Face-format directory.")
+    gguf_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="GGUF file served by the llama.cpp engine (empty: transformers).",
+    )
+    licence = models.CharField(
+        max_length=100, blank=True, help_text="Licence of the weights, e.g. apache-2.0."
+    )
     remote_url = models.URLField(
         blank=True, help_text="Base URL of an OpenAI-compatible server, e.g. http://gpu1:8000/v1"
     )
@@ -37,7 +52,7 @@ class LanguageModel(models.Model):
         blank=True,
         help_text="Name of the environment variable that holds the remote API key.",
     )
-    quantization = models.CharField(max_length=8, choices=Quantization.choices, default=Quantization.NONE)
+    quantization = models.CharField(max_length=16, choices=Quantization.choices, default=Quantization.NONE)
     draft = models.ForeignKey(
         "self",
         null=True,
@@ -78,6 +93,13 @@ class LanguageModel(models.Model):
 
     def policy_name(self) -> str:
         return self.name
+
+    @property
+    def engine(self) -> str:
+        """Which engine serves it: llamacpp (a GGUF file), transformers (an HF directory) or remote."""
+        if self.backend == self.Backend.REMOTE:
+            return "remote"
+        return "llamacpp" if self.gguf_path else "transformers"
 
     def policy_attributes(self) -> dict:
         return {"backend": self.backend}
@@ -137,3 +159,25 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.pk} on {self.model_id}"
+
+
+class ModelDefault(models.Model):
+    """Which registered model serves a purpose by default (chat, QA phrasing, LoRA base).
+
+    ML engineers change it in the portal; each change is policy-checked and trailed."""
+
+    class Purpose(models.TextChoices):
+        CHAT = "chat", "Chat (playground, /v1 without a model)"
+        QA = "qa", "Question answering (phrasing grounded answers)"
+        LORA_BASE = "lora_base", "Base model of LoRA jobs"
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, unique=True)
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="+")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["purpose"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.model.name}"

