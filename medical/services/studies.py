@@ -14,7 +14,6 @@ from medical import storage
 from medical.models import Instance, Study
 
 SHARED_ACTIONS = ("view", "ask")
-CLINICAL_ROLES = frozenset({"clinician", "radiologist"})
 MIN_BREAK_GLASS_REASON = 15
 
 
@@ -27,6 +26,7 @@ def study_share(*, actor, study: Study, colleague_username: str) -> list[str]:
 
     The actor needs `share` on the study (PolicyDenied otherwise, trailed). Returns the grants.
     """
+    from access.decisions import decide
     from access.enforcement import check
     from access.services import grant
 
@@ -34,7 +34,7 @@ def study_share(*, actor, study: Study, colleague_username: str) -> list[str]:
     colleague = get_user_model().objects.filter(username=colleague_username.strip(), is_active=True).first()
     if colleague is None:
         raise StudyActionRefused(f"There is no active user named {colleague_username.strip()!r}.")
-    if not CLINICAL_ROLES & colleague.role_names():
+    if not decide(colleague, "view", "portal:medical").allowed:  # the policy, not a role list
         raise StudyActionRefused(
             f"{colleague.get_username()} is not a clinician or radiologist, so a share would give no access."
         )
