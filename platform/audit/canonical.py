@@ -6,7 +6,12 @@ timestamp as ISO-8601 UTC with microseconds ("2026-11-03T10:15:30.123456Z"). Its
 
     hash = sha256(previous_hash_hex_as_ascii || canonical_event_utf8).hexdigest()
 
-where the first event of a chain has previous hash GENESIS_HASH (64 zeros). The same rules apply
+where the first event of a chain has previous hash GENESIS_HASH (64 zeros).
+
+Hash versions: version 1 (events written before December 2026) covers HASHED_FIELDS. Version 2
+(every new event) also covers "hash_version" itself and "actor_user_ref", the primary key of the
+user behind the event (null for system and anonymous actors), so every column of an event,
+its actor reference included, is under the hash. Old events keep verifying under version 1. The same rules apply
 to payloads: `canonical_json` turns Decimal into its string ("12.50"), datetime into ISO-8601
 UTC with microseconds, date into ISO-8601, UUID into its string, tuples into lists, and refuses
 anything else that JSON cannot hold (sets, bytes, NaN, non-string keys, naive datetimes).
@@ -23,6 +28,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 GENESIS_HASH = "0" * 64
+CURRENT_HASH_VERSION = 2
+DEFAULT_CHAIN = "suite"
+# Recorded on DEFAULT_CHAIN when another chain gets its first event (the chain registry).
+CHAIN_OPEN_ACTION = "trail.chain_open"
 HASHED_FIELDS = (
     "chain",
     "sequence",
@@ -104,6 +113,8 @@ def canonical_event(
     outcome: str,
     policy: str,
     payload: object,
+    hash_version: int = 1,
+    actor_user_ref: int | None = None,
 ) -> bytes:
     document = {
         "chain": chain,
@@ -118,6 +129,11 @@ def canonical_event(
         "policy": policy,
         "payload": payload,
     }
+    if hash_version >= 2:
+        document["hash_version"] = int(hash_version)
+        document["actor_user_ref"] = None if actor_user_ref is None else int(actor_user_ref)
+    elif actor_user_ref is not None:
+        raise ValueError("Hash version 1 does not cover an actor reference: use version 2.")
     return canonical_json(document).encode("utf-8")
 
 

@@ -13,7 +13,8 @@ sequence order. To re-verify an export without any of this code, for each chain:
 
    with `sequence` as an integer, `payload` as the JSON object (in CSV it is a JSON text: parse
    it), every other value a string, and `timestamp` exactly as exported (ISO-8601 UTC with
-   microseconds, e.g. "2026-11-03T10:15:30.123456Z").
+   microseconds, e.g. "2026-11-03T10:15:30.123456Z"). When the row's `hash_version` is 2 or more,
+   add `"hash_version"` (an integer) and `"actor_user_ref"` (an integer, or null; empty in CSV).
 3. Serialise it canonically: keys sorted, separators "," and ":" with no whitespace, non-ASCII
    characters written as themselves (not \\u escapes), encoded as UTF-8. In Python:
    `json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()`.
@@ -39,7 +40,13 @@ from audit.canonical import HASHED_FIELDS, format_timestamp
 from audit.models import Event
 
 EXPORT_FORMATS = ("jsonl", "csv")
-EXPORT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")  # everything a third party needs to re-verify
+EXPORT_FIELDS = (
+    *HASHED_FIELDS,
+    "hash_version",
+    "actor_user_ref",
+    "prev_hash",
+    "hash",
+)  # everything a third party needs to re-verify
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
@@ -56,6 +63,8 @@ def export_row(event: Event) -> dict:
         "outcome": event.outcome,
         "policy": event.policy,
         "payload": event.payload,
+        "hash_version": event.hash_version,
+        "actor_user_ref": event.actor_user_ref,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

@@ -37,7 +37,8 @@ class AppendOnlyQuerySet(models.QuerySet):
     """Reads as usual; bulk writes that would bypass `record` or rewrite history raise AppendOnlyError."""
 
     # The one change allowed: deleting a user detaches their events (actor_user -> NULL, which is
-    # what on_delete=SET_NULL does). The foreign key is not hashed; actor_label keeps the name.
+    # what on_delete=SET_NULL does). The hashed actor_user_ref keeps the user's key (version 2):
+    # verification accepts a NULL link only when that user no longer exists.
     _DETACH_USER = {"actor_user": None}
 
     def update(self, **kwargs):
@@ -96,7 +97,13 @@ class Event(AppendOnlyModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="trail_events",
-        help_text="Convenience link only; the hash covers actor_kind and actor_label.",
+        help_text="Link to the user; the hash covers actor_user_ref, the same key, which deletion keeps.",
+    )
+    actor_user_ref = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Primary key of the acting user (hashed from hash version 2)."
+    )
+    hash_version = models.PositiveSmallIntegerField(
+        default=1, help_text="Which fields the hash covers (audit.canonical); 1 for events before version 2."
     )
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor_label = models.CharField(
@@ -143,6 +150,8 @@ class Event(AppendOnlyModel):
             outcome=self.outcome,
             policy=self.policy,
             payload=self.payload,
+            hash_version=self.hash_version,
+            actor_user_ref=self.actor_user_ref,
         )
 
     def computed_hash(self) -> str:

@@ -73,8 +73,17 @@ def events_for_export(
 
 
 def chain_names() -> list[str]:
+    """Every chain anything knows of: heads, events, signed checkpoints and the chain registry.
+
+    A chain whose events were all deleted still appears (its checkpoint or registration remains),
+    so verification reports it instead of skipping it.
+    """
+    from audit.verification import registered_chains
+
     heads = set(ChainHead.objects.values_list("chain", flat=True))
-    return sorted(heads | set(Event.objects.values_list("chain", flat=True).distinct()))
+    events = set(Event.objects.values_list("chain", flat=True).distinct())
+    checkpoints = set(Checkpoint.objects.values_list("chain", flat=True).distinct())
+    return sorted(heads | events | checkpoints | registered_chains())
 
 
 def checkpoints_for(chain: str) -> QuerySet[Checkpoint]:

@@ -23,11 +23,17 @@ from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
 from audit.actors import resolve_actor
-from audit.canonical import PayloadError, canonical_json, checkpoint_message
+from audit.canonical import (
+    CHAIN_OPEN_ACTION,
+    CURRENT_HASH_VERSION,
+    DEFAULT_CHAIN,
+    PayloadError,
+    canonical_json,
+    checkpoint_message,
+)
 from audit.models import ChainHead, Checkpoint, Event, Outcome
 from audit.verification import verify_chain
 
-DEFAULT_CHAIN = "suite"
 CHAIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
@@ -71,11 +77,15 @@ def record(
     # must roll back, so a decision can never commit without its event.
     with transaction.atomic(using=using, savepoint=False):
         head = _locked_head(chain, using)
+        if head.sequence == 0 and chain != DEFAULT_CHAIN:
+            _register_chain(chain, using)
         event = Event(
             chain=chain,
             sequence=head.sequence + 1,
             timestamp=timezone.now(),
             actor_user=resolved.user,
+            actor_user_ref=resolved.user.pk if resolved.user is not None else None,
+            hash_version=CURRENT_HASH_VERSION,
             actor_kind=resolved.kind,
             actor_label=resolved.label,
             action=action,
@@ -93,6 +103,26 @@ def record(
             sequence=event.sequence, head_hash=event.hash, updated_at=event.timestamp
         )
     return event
+
+
+def _register_chain(chain: str, using: str) -> None:
+    """A new chain is announced on the default chain, so a chain nobody announced is a forgery.
+
+    verify_chain refuses a chain that neither a signed checkpoint nor this registration knows, and
+    reports a registered chain whose events are gone.
+    """
+    registered = Event.objects.using(using).filter(
+        chain=DEFAULT_CHAIN, action=CHAIN_OPEN_ACTION, resource_id=chain
+    )
+    if not registered.exists():
+        record(
+            actor="system:audit",
+            action=CHAIN_OPEN_ACTION,
+            resource_type="trail",
+            resource_id=chain,
+            outcome="succeeded",
+            payload={"chain": chain},
+        )
 
 
 def _locked_head(chain: str, using: str) -> ChainHead:

@@ -17,10 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from audit.canonical import GENESIS_HASH, canonical_event, canonical_json, chain_hash, checkpoint_message
+from audit.canonical import (
+    CHAIN_OPEN_ACTION,
+    DEFAULT_CHAIN,
+    GENESIS_HASH,
+    canonical_event,
+    canonical_json,
+    chain_hash,
+    checkpoint_message,
+)
 from audit.models import ChainHead, Checkpoint, Event
 
 _EVENT_COLUMNS = (
+    "hash_version",
+    "actor_user_id",
+    "actor_user_ref",
     "sequence",
     "timestamp",
     "actor_kind",
@@ -44,6 +55,7 @@ class ProblemKind(StrEnum):
     HEAD_MISMATCH = "head_mismatch"
     CHECKPOINT_SIGNATURE = "checkpoint_signature"
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"
+    UNKNOWN_CHAIN = "unknown_chain"  # a chain no signed checkpoint and no registration knows (forged)
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,9 @@ def verify_chain(
             problem=problem,
         )
 
-    for row in events.order_by("sequence").values_list(*_EVENT_COLUMNS).iterator(chunk_size=2000):
+    existing_users = _UserExistence()
+    for full_row in events.order_by("sequence").values_list(*_EVENT_COLUMNS).iterator(chunk_size=2000):
+        hash_version, actor_user_id, actor_user_ref, row = full_row[0], full_row[1], full_row[2], full_row[3:]
         sequence, stored_prev_hash, stored_hash = row[0], row[-2], row[-1]
         if sequence != expected:
             return result(
@@ -137,11 +151,27 @@ def verify_chain(
                     sequence=sequence,
                 )
             )
-        if _recomputed_hash(chain, row) != stored_hash:
+        if _recomputed_hash(chain, row, hash_version, actor_user_ref) != stored_hash:
             return result(
                 ChainProblem(
                     ProblemKind.MODIFIED,
                     f"event {sequence} was modified: its content no longer matches its hash.",
+                    sequence=sequence,
+                )
+            )
+        # The user link may differ from the hashed reference only by being NULL because that user
+        # was deleted (on_delete=SET_NULL).
+        if (
+            hash_version >= 2
+            and actor_user_id != actor_user_ref
+            and (actor_user_id is not None or existing_users.exists(actor_user_ref))
+        ):
+            return result(
+                ChainProblem(
+                    ProblemKind.MODIFIED,
+                    f"event {sequence} was modified: its user link points at "
+                    f"{actor_user_id if actor_user_id is not None else 'nobody'}, but its hash covers "
+                    f"user {actor_user_ref}.",
                     sequence=sequence,
                 )
             )
@@ -180,7 +210,57 @@ def verify_chain(
         head_problem = _head_problem(chain, last_sequence, previous_hash)
         if head_problem:
             return result(head_problem)
+        if check_checkpoints and resume_after is None:
+            registry_problem = _registry_problem(chain, last_sequence, anchored=bool(valid_checkpoints))
+            if registry_problem:
+                return result(registry_problem)
     return result()
+
+
+def registered_chains() -> set[str]:
+    """Chains announced on the default chain (audit.services registers each new chain)."""
+    return set(
+        Event.objects.filter(chain=DEFAULT_CHAIN, action=CHAIN_OPEN_ACTION).values_list(
+            "resource_id", flat=True
+        )
+    )
+
+
+def _registry_problem(chain: str, last_sequence: int, *, anchored: bool) -> ChainProblem | None:
+    if chain == DEFAULT_CHAIN:
+        return None
+    registered = chain in registered_chains()
+    if not registered and not anchored:
+        return ChainProblem(
+            ProblemKind.UNKNOWN_CHAIN,
+            f"chain {chain!r} is not known: no signed checkpoint covers it and the {DEFAULT_CHAIN!r} chain "
+            "never registered it (written behind the trail service).",
+            sequence=1 if last_sequence else None,
+        )
+    if registered and last_sequence == 0:
+        return ChainProblem(
+            ProblemKind.MISSING,
+            f"event 1 is missing: chain {chain!r} is registered on the {DEFAULT_CHAIN!r} chain but has no "
+            "events (the whole chain was deleted).",
+            sequence=1,
+        )
+    return None
+
+
+class _UserExistence:
+    """Whether a user key still exists, asked once per key (only for detached events)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, bool] = {}
+
+    def exists(self, pk: int | None) -> bool:
+        if pk is None:
+            return False
+        if pk not in self._known:
+            from django.contrib.auth import get_user_model
+
+            self._known[pk] = get_user_model().objects.filter(pk=pk).exists()
+        return self._known[pk]
 
 
 def verify_event(event: Event, *, recent_checkpoints: int = 5) -> ChainVerification:
@@ -225,7 +305,7 @@ def verify_event(event: Event, *, recent_checkpoints: int = 5) -> ChainVerificat
     )
 
 
-def _recomputed_hash(chain: str, row: tuple) -> str | None:
+def _recomputed_hash(chain: str, row: tuple, hash_version: int, actor_user_ref: int | None) -> str | None:
     (sequence, timestamp, actor_kind, actor_label, action, resource_type, resource_id, outcome, policy) = row[
         :9
     ]
@@ -248,6 +328,8 @@ def _recomputed_hash(chain: str, row: tuple) -> str | None:
         outcome=outcome,
         policy=policy,
         payload=payload,
+        hash_version=hash_version,
+        actor_user_ref=actor_user_ref if hash_version >= 2 else None,
     )
     return chain_hash(prev_hash, canonical)
 

@@ -38,6 +38,11 @@ def independent_verify(rows: list[dict]) -> int:
                 "payload",
             )
         }
+        if int(row["hash_version"]) >= 2:
+            document["hash_version"] = int(row["hash_version"])
+            document["actor_user_ref"] = (
+                int(row["actor_user_ref"]) if row["actor_user_ref"] not in (None, "") else None
+            )
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         assert row["prev_hash"] == previous, f"row {index} does not follow the row before"
         assert row["hash"] == hashlib.sha256(previous.encode() + canonical).hexdigest(), (

@@ -192,6 +192,8 @@ def test_hash_is_sha256_of_previous_hash_and_canonical_event(chain_of):
         "outcome": "succeeded",
         "policy": "tests.policy",
         "payload": {"number": 1, "note": "event 1"},
+        "hash_version": 2,
+        "actor_user_ref": None,
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert event.hash == hashlib.sha256(GENESIS_HASH.encode() + canonical).hexdigest()

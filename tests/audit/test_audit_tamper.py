@@ -115,6 +115,7 @@ def test_forged_event_appended_with_a_correct_hash_is_named(eight_events):
         outcome="allowed",
         policy="",
         payload={},
+        hash_version=2,
     )
     with triggers_disabled():
         _insert_raw(
@@ -182,6 +183,8 @@ def _insert_raw(*, sequence, prev_hash, hash, payload_json, like, **overrides):
         "outcome": like.outcome,
         "policy": like.policy,
         "payload_json": payload_json,
+        "hash_version": like.hash_version,
+        "actor_user_ref": like.actor_user_ref,
         "prev_hash": prev_hash,
         "hash": hash,
         **overrides,
