@@ -10,11 +10,16 @@ class FinanceConfig(AppConfig):
 
     def ready(self):
         from finance import corpus
-        from inference.datasets import CorpusContribution, register_corpus
+        from finance.datasets import AmlCasesDataAdapter
+        from finance.demo import load_demo_finance
+        from inference.datasets import CorpusContribution, register, register_corpus
+        from portal import demo
         from portal.navigation import NavEntry, policy_allows
         from portal.navigation import register as register_navigation
 
         register_corpus(CorpusContribution("finance.aml_typologies", corpus.documents, corpus.conversations))
+        register(AmlCasesDataAdapter())
+        demo.register("finance", order=70)(load_demo_finance)
         register_navigation(
             NavEntry(
                 key="finance",

@@ -1,0 +1,73 @@
+"""The finance demo step: the AMLSim sample (../shared/data/amlsim) screened into a demo bank with two
+AML teams (accounts split by node id: even -> aml-eu, odd -> aml-us), and the demo model served as
+the SAR drafting model when it is built. Idempotent: a team that already holds transactions is skipped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+DEMO_ACTOR = "demo:bootstrap"
+TEAMS = ("aml-eu", "aml-us")
+
+
+def demo_rows() -> int:
+    """How many AMLSim transactions the demo screens (the whole sample is 120,558)."""
+    return int(os.environ.get("SUITE_DEMO_FINANCE_ROWS", "20000"))
+
+
+def load_demo_finance(
+    say: Callable[[str], None], *, folder: Path | None = None, rows: int | None = None
+) -> None:
+    from finance.models import Transaction
+    from finance.screening.formats import read_amlsim
+    from finance.services import transactions_ingest
+    from finance.services.scenarios import scenario_defaults_ensure
+
+    scenario_defaults_ensure()
+    folder = folder or Path(settings.SHARED_DATA_DIR) / "amlsim"
+    if not (folder / "transactions.csv").exists():
+        say(f"finance: {folder} not found, no demo transactions")
+        return
+    table = read_amlsim(folder)
+    table = table.take(np.arange(min(rows or demo_rows(), len(table))))
+    table.tx_ref = np.char.add("amlsim:", table.tx_ref.astype(str))
+    even = np.array([int(a) % 2 == 0 if a.isdigit() else True for a in table.src_account])
+    for team, mask in zip(TEAMS, (even, ~even), strict=True):
+        if Transaction.objects.filter(team=team).exists():
+            say(f"finance: team {team} already has transactions, skipped")
+            continue
+        result = transactions_ingest(
+            actor=DEMO_ACTOR, table=table.take(mask), team=team, batch=f"demo-{team}", source="demo:amlsim"
+        )
+        say(
+            f"finance: {team}: {result.transactions} AMLSim transactions, {result.alerts} alerts, {result.cases} cases"
+        )
+    register_sar_model(say)
+
+
+def register_sar_model(say: Callable[[str], None]) -> None:
+    """Serve the demo model under the SAR drafting name (finance_sar), if it is built."""
+    from finance.services.sar import model_name
+    from inference.services import ModelNotFound, model_register, resolve_target
+
+    base_name = getattr(settings, "FINANCE_SAR_BASE_MODEL", "suite-demo")
+    try:
+        base = resolve_target(base_name).model
+    except ModelNotFound:
+        say(
+            f"model {model_name()}: not registered, {base_name} is not built yet (SARs use the structured draft)"
+        )
+        return
+    model_register(
+        actor=DEMO_ACTOR,
+        path=base.path,
+        name=model_name(),
+        draft_name=base.draft.name if base.draft_id else None,
+        description="SAR drafting: phrases structured case facts; numbers and citations verified",
+    )
+    say(f"model {model_name()}: serves {base.path}")

@@ -1,0 +1,52 @@
+"""The bootstrap_demo step (AMLSim into two teams, idempotent) and the finance.aml_cases DataAdapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from finance import services
+from finance.demo import load_demo_finance
+from finance.models import Case, Transaction
+from finance.services.sar import sar_approve, sar_draft
+from inference.datasets import get
+from tests.finance.conftest import TEAM
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_step_loads_amlsim_into_two_teams_once(tmp_path):
+    said = []
+    source = Path(settings.SHARED_DATA_DIR) / "amlsim"
+    lines = (source / "transactions.csv").read_text().splitlines()[:1001]
+    (tmp_path / "transactions.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "nodes.csv").write_text((source / "nodes.csv").read_text())
+    folder = tmp_path
+    load_demo_finance(said.append, folder=folder, rows=800)
+    counts = {team: Transaction.objects.filter(team=team).count() for team in ("aml-eu", "aml-us")}
+    assert sum(counts.values()) == 800 and min(counts.values()) > 0
+    load_demo_finance(said.append, folder=folder, rows=800)
+    assert Transaction.objects.count() == 800
+    assert any("skipped" in line for line in said)
+
+
+def test_aml_cases_adapter_yields_closed_cases_of_the_users_team(screened, officer, officer2, officer_us):
+    case = Case.objects.get()
+    sar = sar_draft(actor=officer, case=case, use_model=False)
+    sar_approve(actor=officer2, sar=sar)
+    services.case_close_prepare(actor=officer, case=case, disposition="sar_filed")
+    services.case_close_approve(actor=officer2, case=case)
+    adapter = get("finance.aml_cases")
+    examples = list(adapter.examples(user=officer, filters={}))
+    kinds = {e.source_id.split(":")[0] for e in examples}
+    assert kinds == {"sar", "case"}
+    sar_example = next(e for e in examples if e.source_id.startswith("sar:"))
+    assert sar_example.messages[-1]["content"] == sar.text
+    triage = next(e for e in examples if e.source_id.startswith("case:"))
+    assert "STRUCTURING" in triage.prompt and triage.completion.strip().startswith("sar_filed")
+    assert list(adapter.examples(user=officer_us, filters={})) == []
+    assert "1 cases" in adapter.describe_query(user=officer, filters={"team": TEAM})
+    with pytest.raises(ValueError):
+        list(adapter.examples(user=officer, filters={"colour": "red"}))
