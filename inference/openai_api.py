@@ -9,6 +9,7 @@ The official `openai` client works against them unchanged. Errors use OpenAI's e
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
@@ -31,6 +32,8 @@ from inference.engine.types import (
 )
 from inference.selectors import servable_targets
 from inference.services import ModelNotFound, completion_create, completion_stream, resolve_target
+
+logger = logging.getLogger(__name__)
 
 
 def error_response(status: int, message: str, *, kind: str, param: str | None = None, code: str | None = None,
@@ -87,7 +90,29 @@ class OpenAIView(APIView):
             return error_response(500, str(exc), kind="api_error")
         if isinstance(exc, exceptions.MethodNotAllowed):
             return error_response(405, str(exc.detail), kind="invalid_request_error")
-        return super().handle_exception(exc)
+        if isinstance(exc, exceptions.APIException):
+            return error_response(exc.status_code, str(exc.detail), kind="invalid_request_error",
+                                  code=exc.default_code)  # fmt: skip
+        logger.exception("Unhandled error in %s", type(self).__name__)
+        return error_response(500, "The server failed to handle the request; it has been logged.",
+                              kind="api_error", code="internal_error")  # fmt: skip
+
+
+def openai_error_body(exc: BaseException) -> dict:
+    """The OpenAI error object for an exception (what a stream sends after its headers)."""
+    response = OpenAIView().handle_exception(exc)
+    return response.data
+
+
+def not_found(request, *args, **kwargs):
+    """Any other /v1 path: an OpenAI error object, not an HTML page."""
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        {"error": {"message": f"Unknown endpoint {request.method} {request.path}.",
+                   "type": "invalid_request_error", "param": None, "code": "unknown_url"}},
+        status=404,
+    )  # fmt: skip
 
 
 def _first_error(detail, prefix: str = "") -> tuple[str | None, str]:
@@ -232,14 +257,17 @@ class _SSEResponse(StreamingHttpResponse):
                 yield _sse(
                     view.chunk(identifier, created, model_name, {"role": "assistant", "content": ""}, None)
                 )
-            for item in stream:
-                if isinstance(item, Completion):
-                    yield _sse(view.chunk(identifier, created, model_name, {}, item.result.finish_reason,
-                                          usage=_usage(item.result)))  # fmt: skip
-                else:
-                    yield _sse(
-                        view.chunk(identifier, created, model_name, {"content": item}, None, text=item)
-                    )
+            try:
+                for item in stream:
+                    if isinstance(item, Completion):
+                        yield _sse(view.chunk(identifier, created, model_name, {}, item.result.finish_reason,
+                                              usage=_usage(item.result)))  # fmt: skip
+                    else:
+                        yield _sse(
+                            view.chunk(identifier, created, model_name, {"content": item}, None, text=item)
+                        )
+            except Exception as exc:  # the headers are sent: the error travels as an event
+                yield _sse(openai_error_body(exc))
             yield b"data: [DONE]\n\n"
 
         super().__init__(events(), content_type="text/event-stream")
@@ -345,19 +373,37 @@ class CompletionsApi(_GenerationView):
 )
 class ModelsApi(OpenAIView):
     def get(self, request):
-        data = []
-        for model, adapter in servable_targets(request.user):
-            entry = {
-                "id": f"{model.name}:{adapter.name}" if adapter else model.name,
-                "object": "model",
-                "created": int((adapter or model).created_at.timestamp()),
-                "owned_by": "suite",
-                "root": model.name,
-                "parent": model.name if adapter else None,
-                "context_length": model.context_length or None,
-            }
-            data.append(entry)
+        data = [model_entry(model, adapter) for model, adapter in servable_targets(request.user)]
         return Response({"object": "list", "data": data})
+
+
+def model_entry(model, adapter) -> dict:
+    return {
+        "id": f"{model.name}:{adapter.name}" if adapter else model.name,
+        "object": "model",
+        "created": int((adapter or model).created_at.timestamp()),
+        "owned_by": "suite",
+        "root": model.name,
+        "parent": model.name if adapter else None,
+        "context_length": model.context_length or None,
+        "parameters": model.parameter_count or None,
+        "quantization": model.quantization,
+        "licence": model.licence or None,
+        "engine": model.engine,
+    }
+
+
+@extend_schema(
+    tags=["OpenAI-compatible"], responses=inline_serializer("Model", {"id": serializers.CharField()})
+)
+class ModelApi(OpenAIView):
+    """GET /v1/models/{id}: one model (or `base:adapter`) the caller may use; 404 otherwise."""
+
+    def get(self, request, model_id: str):
+        for model, adapter in servable_targets(request.user):
+            if model_id == (f"{model.name}:{adapter.name}" if adapter else model.name):
+                return Response(model_entry(model, adapter))
+        raise ModelNotFound(model_id)
 
 
 class EmbeddingsRequest(serializers.Serializer):

@@ -32,7 +32,7 @@ _names: dict[int, str] = {}  # model pk -> name, for the metrics' labels (read w
 def _stamp(model: LanguageModel, adapters: dict[str, str]) -> tuple:
     draft_path = model.draft.path if model.draft_id else None
     return (
-        model.backend, model.path, model.remote_url, model.remote_model, model.quantization,
+        model.backend, model.path, model.gguf_path, model.remote_url, model.remote_model, model.quantization,
         draft_path, model.max_concurrency, model.max_queue, tuple(sorted(adapters.items())),
     )  # fmt: skip
 
@@ -54,7 +54,7 @@ def served(model: LanguageModel) -> ServedModel:
         engine = _build_engine(model, adapters)
         admission = (
             current.admission
-            if current is not None and current.stamp[6:8] == stamp[6:8]
+            if current is not None and current.stamp[7:9] == stamp[7:9]
             else AdmissionController(max_concurrent=model.max_concurrency, max_queue=model.max_queue)
         )
         _served[model.pk] = ServedModel(stamp=stamp, engine=engine, admission=admission, adapters=adapters)
@@ -69,6 +69,8 @@ def _build_engine(model: LanguageModel, adapters: dict[str, str]):
 
         api_key = os.environ.get(model.remote_api_key_env) if model.remote_api_key_env else None
         return RemoteEngine(model.remote_url, model.remote_model, api_key=api_key)
+    if model.gguf_path:
+        return _build_llamacpp_engine(model, adapters)
     from inference.engine.local import LocalEngine
     from inference.engine.sessions import SessionStore
 
@@ -79,6 +81,27 @@ def _build_engine(model: LanguageModel, adapters: dict[str, str]):
         adapters=adapters,
         model_cache=model_cache(),
         session_store=SessionStore(settings.INFERENCE_KV_CACHE_BUDGET),
+    )
+
+
+def _build_llamacpp_engine(model: LanguageModel, adapters: dict[str, str]):
+    """llama.cpp for a GGUF; promoted peft adapters are converted to GGUF LoRA once, next to them."""
+    import json
+    from pathlib import Path
+
+    from inference.engine.llamacpp import LlamaCppEngine, SequenceStore
+    from inference.engine.lora_gguf import gguf_lora_for
+
+    converted = {}
+    if adapters:
+        base_config = json.loads((Path(model.path) / "config.json").read_text())
+        converted = {name: str(gguf_lora_for(path, base_config)) for name, path in adapters.items()}
+    return LlamaCppEngine(
+        model.gguf_path,
+        adapters=converted,
+        n_ctx=getattr(settings, "INFERENCE_LLAMACPP_CONTEXT", 4096) or None,
+        n_threads=getattr(settings, "INFERENCE_LLAMACPP_THREADS", 0) or None,
+        session_store=SequenceStore(settings.INFERENCE_KV_CACHE_BUDGET),
     )
 
 

@@ -22,6 +22,9 @@ from inference.models import Generation, LanguageModel, LoraAdapter
 
 # The registry lives in inference.registry; this module is the layer's public facade.
 from inference.registry import RegistrationRefused as RegistrationRefused
+from inference.registry import default_model as default_model
+from inference.registry import model_default_set as model_default_set
+from inference.registry import model_import_register as model_import_register
 from inference.registry import model_register as model_register
 from inference.registry import model_register_checked as model_register_checked
 from inference.registry import model_register_remote as model_register_remote
@@ -121,7 +124,18 @@ class CompletionStream:
         self._served = runtime.served(target.model)
         self._slot = self._served.admission.acquire()  # raises Overloaded (429 + Retry-After)
         self._closed = False
-        self._iterator = self._run(user, target, prompt, params, endpoint, session_id, actor)
+        if target.adapter:
+            params = _with_adapter(params, target.adapter.name)
+        session_key = f"{getattr(user, 'pk', 'anon')}:{session_id}" if session_id else None
+        try:
+            # Engines that check the request when the stream is created (llama.cpp: prompt length,
+            # adapter) fail here, before a streamed response has sent its headers.
+            engine_stream = self._served.engine.stream(prompt, params, session_key)
+        except BaseException:
+            self._slot.release()
+            raise
+        self._engine_stream = engine_stream
+        self._iterator = self._run(user, target, prompt, engine_stream, endpoint, actor)
 
     def __iter__(self):
         return self
@@ -139,20 +153,19 @@ class CompletionStream:
         if not self._closed:
             self._closed = True
             self._iterator.close()
+            if hasattr(self._engine_stream, "close"):
+                self._engine_stream.close()  # stops decoding and releases the engine at once
             self._slot.release()
 
-    def _run(self, user, target, prompt, params, endpoint, session_id, actor) -> Iterator:
+    def _run(self, user, target, prompt, engine_stream, endpoint, actor) -> Iterator:
         model_label = {"model_name": target.model.name}
-        if target.adapter:
-            params = _with_adapter(params, target.adapter.name)
-        session_key = f"{getattr(user, 'pk', 'anon')}:{session_id}" if session_id else None
         started = time.perf_counter()
         pieces: list[str] = []
         result = None
         last_token_at = None
         status = "failed"
         try:
-            for item in self._served.engine.stream(prompt, params, session_key):
+            for item in engine_stream:
                 if isinstance(item, GenerationResult):
                     result = item
                     break

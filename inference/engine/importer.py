@@ -171,7 +171,7 @@ def import_gguf(
     import llama_cpp
 
     progress("[3/4] reading it back with llama.cpp")
-    check_threads = threads or 2
+    check_threads = threads or 1  # 12 tokens: one thread is plenty, and robust on a busy machine
     read_tokens = greedy_llamacpp(as_read, check_threads)
     if "f16" in result.gguf_files and source_quant != "f16":
         # The f16 file holds the same numbers as the source (dequantized), so its greedy text matches.

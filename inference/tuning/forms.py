@@ -63,6 +63,11 @@ class JobForm(forms.Form):
     def __init__(self, *args, models, data_adapters, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["base_model"].choices = [(m.name, m.name) for m in models]
+        from inference.registry import default_model
+
+        default = default_model("lora_base")  # SmolLM2 after `make run`; ML engineers change it
+        if default is not None and any(m.pk == default.pk for m in models):
+            self.fields["base_model"].initial = default.name
         self.fields["data_adapter"].choices = [(a.name, f"{a.name} — {a.description}") for a in data_adapters]
 
     def clean_filters(self) -> dict:

