@@ -270,6 +270,10 @@ CELERY_BEAT_SCHEDULE = {
 # Key provider for envelope encryption and signing: "local" (files in VAULT_KEY_DIR, 0600) or a dotted path.
 VAULT_KEY_PROVIDER = env.env_str("VAULT_KEY_PROVIDER", "local")
 VAULT_KEY_DIR = env.env_path("VAULT_KEY_DIR", VAR_DIR / "keys", base=BASE_DIR)
+# VAULT_KEY_PROVIDER=vault.pkcs11.Pkcs11KeyProvider: keys in an HSM token found by label (docs/security.md).
+VAULT_PKCS11_MODULE = env.env_str("VAULT_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+VAULT_PKCS11_TOKEN_LABEL = env.env_str("VAULT_PKCS11_TOKEN_LABEL", "")
+VAULT_PKCS11_PIN = env.env_str("VAULT_PKCS11_PIN", "")  # from the service's environment, never the repo
 
 # --- security --------------------------------------------------------------------------
 # Behind a TLS-terminating proxy in production set SUITE_HTTPS=true.
