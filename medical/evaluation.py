@@ -7,6 +7,10 @@ event behind (the model's generations are rolled back with it).
 Latency is the wall time of one `study_question_ask` call (retrieval, generation, verification,
 storing and trailing the answer), after one untimed warm-up question that loads the model.
 
+A case's `file` may name a folder: every file in it is ingested (one study, several series or
+images) and the question is asked about the study of its first file, as study-level questions
+("how many series?") need.
+
 Scoring (the format of ../shared/data/dicom_qa/dev_questions.jsonl): a `value` answer is right when
 the expected value appears in it, numbers compared as numbers and text case-insensitively; a
 `phi` answer is right when the original value does not appear in it (as a whole word, so the
@@ -131,15 +135,20 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
             previews="skip",
         )
         studies: dict[str, int | None] = {}
+        refusals: dict[str, str] = {}
         details, latencies = [], []
         warm_up_ms = None
         phrasing: Counter[str] = Counter()
         for case in cases:
             if case.file not in studies:
-                outcome = instance_ingest(source=source, filename=case.file, data=_read(case.path))
-                studies[case.file] = outcome.study_id
-                if warm_up_ms is None and outcome.study_id is not None:
-                    warm_up_ms = warm_up(user, Study.objects.get(pk=outcome.study_id))
+                outcomes = [
+                    instance_ingest(source=source, filename=name, data=_read(path))
+                    for name, path in _case_files(case)
+                ]
+                studies[case.file] = next((item.study_id for item in outcomes if item.study_id), None)
+                refusals[case.file] = "; ".join(item.reason for item in outcomes if item.reason)
+                if warm_up_ms is None and studies[case.file] is not None:
+                    warm_up_ms = warm_up(user, Study.objects.get(pk=studies[case.file]))
             study_id = studies[case.file]
             if study_id is None:
                 details.append(
@@ -148,7 +157,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                         "kind": case.kind,
                         "correct": False,
                         "answer": "",
-                        "error": "not ingested",
+                        "error": f"not ingested: {refusals.get(case.file) or 'no file'}"[:300],
                         "not_ingested": True,
                     }
                 )
@@ -221,6 +230,13 @@ def _model_used() -> dict | None:
         "version": model_version(target),
         "parameters": target.model.parameter_count,
     }
+
+
+def _case_files(case: QaCase) -> list[tuple[str, Path]]:
+    if not case.path.is_dir():
+        return [(case.file, case.path)]
+    files = sorted(path for path in case.path.rglob("*") if path.is_file())
+    return [(f"{case.file}/{path.relative_to(case.path)}", path) for path in files]
 
 
 def _read(path: Path) -> bytes:

@@ -59,6 +59,7 @@ def heldout_question_files() -> list[Path]:
     return [
         Path(settings.SHARED_DATA_DIR) / "dicom_qa" / "dev_questions.jsonl",
         Path(settings.BASE_DIR) / "tests" / "medical" / "data" / "unseen_questions.jsonl",
+        Path(settings.BASE_DIR) / "tests" / "medical" / "data" / "second_questions.jsonl",
     ]
 
 
@@ -73,7 +74,18 @@ def _heldout() -> tuple[frozenset[str], frozenset[str]]:
                 row = json.loads(line)
                 wordings.add(_normalise(row["question"]))
                 files.add(str(row["file"]))
+                folder = _test_files() / str(row["file"])
+                if folder.is_dir():  # a study-level case names a folder: all its files are held out
+                    files.update(
+                        str(path.relative_to(_test_files())) for path in folder.rglob("*") if path.is_file()
+                    )
     return frozenset(wordings), frozenset(files)
+
+
+def _test_files() -> Path:
+    import pydicom
+
+    return Path(pydicom.__file__).resolve().parent / "data" / "test_files"
 
 
 def heldout_wordings() -> frozenset[str]:

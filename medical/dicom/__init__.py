@@ -19,15 +19,18 @@ from medical.dicom.header import index_fields
 from medical.dicom.preview import render_preview
 from medical.dicom.profile import DeidOptions, DeidProfile, ProfileRule, load_basic_profile
 from medical.dicom.validation import (
+    PREAMBLE_NOTE,
     ArchiveRejected,
     DicomRejected,
     UploadRejected,
     iter_zip_members,
+    lacks_preamble,
     read_dicom,
 )
 from medical.dicom.values import format_value
 
 __all__ = [
+    "PREAMBLE_NOTE",
     "AppliedAction",
     "ArchiveRejected",
     "DeidOptions",
@@ -42,6 +45,7 @@ __all__ = [
     "format_value",
     "index_fields",
     "iter_zip_members",
+    "lacks_preamble",
     "load_basic_profile",
     "patient_pseudonym",
     "pseudonymize_uid",

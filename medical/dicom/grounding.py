@@ -46,7 +46,21 @@ __all__ = [
 # (question, keywords) -> {keyword: cosine similarity in [-1, 1]}; missing keywords count as unrelated.
 SemanticScorer = Callable[[str, Iterable[str]], dict[str, float]]
 
-_NOT_STEMMED = frozenset({"series", "species", "thickness", "analysis", "axis", "kvp", "mas", "fps", "ms"})
+_NOT_STEMMED = frozenset(
+    {
+        "series",
+        "species",
+        "thickness",
+        "analysis",
+        "axis",
+        "kvp",
+        "mas",
+        "fps",
+        "ms",
+        "radiographer",
+        "sonographer",
+    }
+)
 _SKIPPED_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
 _REMOVED_ACTIONS = frozenset({"X", "Z", "D"})
 _ABSENT_WEIGHT = 0.5  # an attribute the file lacks ranks below a present one with the same evidence
@@ -197,10 +211,10 @@ def removed_phi_requested(
     query = _Query(question)
     requested = [keyword for keyword in _phrase_scores(query, _phi_phrases()) if keyword in removed]
     for keyword in sorted(removed):
-        tokens = _attribute_tokens(keyword)
-        # Whole dictionary names count only when they have two or more words: single words such as
-        # "Date" or "Time" (0040,A121/A122) would otherwise claim every question about echo time.
-        if keyword not in requested and len(tokens) >= 2 and tokens <= query.content:
+        # Whole dictionary names count only when they have two or more words, asked as a phrase: single
+        # words such as "Date" or "Time" (0040,A121/A122) would otherwise claim every question about
+        # echo time, and "the repetition time of this acquisition" is not about Acquisition Time.
+        if keyword not in requested and _whole_name_score(query, keyword) > 0:
             requested.append(keyword)
     return requested
 
@@ -209,13 +223,21 @@ def removed_phi_requested(
 
 
 def _stem(word: str) -> str:
+    """A light suffix stripper: "frames" -> "frame", "rotate"/"rotation"/"rotated" -> "rot",
+    "summed"/"summation" -> "summ", "positioned"/"position" -> "posit"."""
     if word in _NOT_STEMMED or len(word) <= 3:
         return word
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         word = word[:-1]
     for suffix in ("ing", "ed", "er"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
+            word = word[: -len(suffix)]
+            break
+    for suffix in ("ation", "ate", "ion"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stripped = word[: -len(suffix)]
+            if suffix != "ion" or stripped.endswith(("s", "t")):
+                return stripped
     return word
 
 
@@ -269,9 +291,19 @@ def _weight(token: str) -> float:
 
 def _whole_name_score(query: _Query, keyword: str) -> float:
     """Lexical evidence for a removed attribute: its whole name, of two words or more, was asked for
-    (a single shared word such as "patient" or "date" must not turn a question into a removed one)."""
-    tokens = _attribute_tokens(keyword)
-    return _lexical_score(query, keyword) if len(tokens) >= 2 and tokens <= query.content else 0.0
+    as a phrase ("the acquisition time", not "the repetition time of this acquisition"): a shared
+    word such as "patient" or "date" must not turn a question into a removed one."""
+    phrase = _name_phrase(keyword)
+    if len(phrase) < 2 or not _contains(query.sequence, phrase):
+        return 0.0
+    return _lexical_score(query, keyword)
+
+
+@cache
+def _name_phrase(keyword: str) -> tuple[str, ...]:
+    tag = _tag_for_keyword(keyword)
+    name = dictionary_description(tag) if tag is not None else ""
+    return tuple(_stem(word) for word in _words(name) if word not in _stopwords())
 
 
 def _lexical_score(query: _Query, keyword: str) -> float:
@@ -288,7 +320,9 @@ def _value_score(query: _Query, elem: DataElement) -> float:
     if elem.VR not in ("CS", "SH", "LO") or elem.is_empty:
         return 0.0
     values = elem.value if elem.VM > 1 else [elem.value]
-    tokens = {_stem(word) for value in values for word in _words(str(value)) if word not in _stopwords()}
+    # The displayed value carries the meaning of a code too: "GR (Gradient Recalled)".
+    shown = [*values, format_value(elem)]
+    tokens = {_stem(word) for value in shown for word in _words(str(value)) if word not in _stopwords()}
     return min(3.0 * len({token for token in tokens if len(token) >= 2} & query.content), 6.0)
 
 

@@ -59,8 +59,12 @@ def read_dicom(
 ) -> Dataset:
     """Parse one uploaded file into a fully read Dataset or raise DicomRejected.
 
-    Part-10 files are required unless `allow_raw_dataset` is set, in which case a bare data set
-    whose first element is in group 0008 is accepted too and given synthesized file meta.
+    Part-10 files are read as they are. Files without the 128-byte preamble are accepted as well
+    when the data set parses and carries its identifying UIDs (real archives hold them, and pydicom,
+    dcmtk and Orthanc read them): a file that starts with "DICM" or with its file meta (group
+    0002), or a bare data set whose first element is in group 0008 (given synthesized file meta).
+    `lacks_preamble` tells the caller to say so in the result. `allow_raw_dataset` is kept for
+    callers that pass it; bare data sets are accepted either way.
     """
     try:
         with warnings.catch_warnings():
@@ -87,7 +91,11 @@ def _read(data: bytes, *, allow_raw_dataset: bool, max_bytes: int) -> Dataset:
         raise _Rejection(f"file is larger than the {max_bytes // (1 << 20)} MiB limit")
     if data[128:132] == b"DICM":
         dataset = _read_part10(data)
-    elif allow_raw_dataset and _starts_with_group_0008(data):
+    elif data[:4] == b"DICM":
+        dataset = _read_part10(bytes(128) + data)
+    elif data[:2] == b"\x02\x00" and data[4:6].isalpha():
+        dataset = _read_part10(bytes(128) + b"DICM" + data)
+    elif _starts_with_group_0008(data):
         dataset = _read_raw_dataset(data)
     else:
         raise _Rejection(_not_part10_reason(data))
@@ -206,6 +214,17 @@ def _inflate(compressed: bytes, *, limit: int) -> bytes:
     return body
 
 
+def lacks_preamble(data: bytes) -> bool:
+    """True for bytes `read_dicom` accepts without the Part-10 preamble and 'DICM' prefix."""
+    return data[128:132] != b"DICM"
+
+
+PREAMBLE_NOTE = (
+    "stored without a preamble: the file has no 128-byte preamble and 'DICM' prefix, "
+    "but its data set parsed and carries its identifying UIDs"
+)
+
+
 def _starts_with_group_0008(data: bytes) -> bool:
     return len(data) >= 8 and data[0:2] in (b"\x08\x00", b"\x00\x08")
 
@@ -218,7 +237,8 @@ def _not_part10_reason(data: bytes) -> str:
     if data.lstrip()[:1] in (b"{", b"["):
         return "DICOM JSON is not accepted; upload DICOM Part-10 files"
     return (
-        "not a DICOM Part-10 file (no 'DICM' marker at byte 128); export it from the PACS or viewer as DICOM"
+        "not a DICOM file (no 'DICM' marker at byte 128 and no DICOM data set at the start); "
+        "export it from the PACS or viewer as DICOM Part-10"
     )
 
 

@@ -18,12 +18,20 @@ import io
 import logging
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import IntegrityError, transaction
 
 from medical import conf, storage
-from medical.dicom import DeidResult, DicomRejected, deidentify, index_fields, read_dicom
+from medical.dicom import (
+    PREAMBLE_NOTE,
+    DeidResult,
+    DicomRejected,
+    deidentify,
+    index_fields,
+    lacks_preamble,
+    read_dicom,
+)
 from medical.keys import dicom_uid_key
 from medical.models import Channel, Instance, Patient, QuarantinedFile, Series, Study
 
@@ -100,7 +108,10 @@ def instance_ingest(*, source: IngestSource, filename: str, data: bytes) -> File
     except DicomRejected as rejection:
         return quarantine(source=source, filename=filename, data=data, reason=rejection.reason)
     try:
-        return _store(source, filename, data, dataset)
+        outcome = _store(source, filename, data, dataset)
+        if outcome.status == STORED and lacks_preamble(data):
+            outcome = replace(outcome, reason=PREAMBLE_NOTE)
+        return outcome
     except _EncodingFailed:
         reason = "could not be re-encoded after de-identification; re-export it from its source"
         return quarantine(source=source, filename=filename, data=data, reason=reason)

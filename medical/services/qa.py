@@ -157,7 +157,10 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
             score=score,
         )
     context = qa_format.context_attributes(hits)
-    extractive = qa_format.value_sentence(best)
+    # When retrieval cannot tell two attributes apart ("what scanner made this?": the model name or
+    # the manufacturer), the built answer states both rather than guess.
+    close = [item for item in context[1:] if item.score >= CHOICE_MARGIN * best.score][:1]
+    extractive = " ".join(qa_format.value_sentence(item) for item in [best, *close])
     if not study.usable_by_models:
         phrased = _Phrased(
             None, note="burned-in annotation not cleared by a reviewer: answered without the model"

@@ -16,6 +16,7 @@ from medical.dicom import read_dicom
 TEST_FILES = Path(pydicom.__file__).resolve().parent / "data" / "test_files"
 SHARED_QA = Path(__file__).resolve().parents[3] / "shared" / "data" / "dicom_qa" / "dev_questions.jsonl"
 UNSEEN_QA = Path(__file__).resolve().parent / "data" / "unseen_questions.jsonl"
+SECOND_QA = Path(__file__).resolve().parent / "data" / "second_questions.jsonl"
 UID_KEY = b"test-key-0123456789abcdef"
 
 

@@ -10,7 +10,7 @@ import zipfile
 import pydicom
 import pytest
 
-from medical.dicom import ArchiveRejected, DicomRejected, iter_zip_members, read_dicom
+from medical.dicom import ArchiveRejected, DicomRejected, iter_zip_members, lacks_preamble, read_dicom
 from tests.medical.dicom_files import all_test_files, file_bytes
 
 # Deliberately broken or non-image files in the pydicom wheel, with the reason each must get.
@@ -20,8 +20,6 @@ BROKEN = {
     "badVR.dcm": "NumberOfFrames",
     "no_meta.dcm": "Part-10",
     "no_meta_group_length.dcm": "missing required",
-    "ExplVR_BigEndNoMeta.dcm": "Part-10",
-    "ExplVR_LitEndNoMeta.dcm": "Part-10",
     "meta_missing_tsyntax.dcm": "Transfer Syntax",
     "dicomdirtests/DICOMDIR": "DICOMDIR",
     "dicomdirtests/DICOMDIR-nooffset": "DICOMDIR",
@@ -85,19 +83,34 @@ def test_reasons_never_echo_patient_identity():
     assert all(str(original.PatientName) not in reason for reason in rejected)
 
 
-def test_raw_data_sets_are_accepted_only_when_asked_for():
+def test_data_sets_without_a_preamble_are_accepted_when_they_parse_and_carry_their_uids():
     data = file_bytes("ExplVR_LitEndNoMeta.dcm")
-    with pytest.raises(DicomRejected):
-        read_dicom(data, filename="raw.dcm")
-    dataset = read_dicom(data, filename="raw.dcm", allow_raw_dataset=True)
-    big_endian = read_dicom(file_bytes("ExplVR_BigEndNoMeta.dcm"), filename="big.dcm", allow_raw_dataset=True)
+    assert lacks_preamble(data)
+    dataset = read_dicom(data, filename="raw.dcm")
+    big_endian = read_dicom(file_bytes("ExplVR_BigEndNoMeta.dcm"), filename="big.dcm")
     assert dataset.SOPInstanceUID == big_endian.SOPInstanceUID
     assert dataset.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert big_endian.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRBigEndian
     assert dataset.file_meta.MediaStorageSOPInstanceUID == dataset.SOPInstanceUID
-    # no_meta.dcm starts with a stray byte before its first element: still refused.
-    with pytest.raises(DicomRejected):
-        read_dicom(file_bytes("no_meta.dcm"), filename="no_meta.dcm", allow_raw_dataset=True)
+    assert read_dicom(file_bytes("rtstruct.dcm"), filename="rtstruct.dcm").Modality == "RTSTRUCT"
+    # A Part-10 file cut before "DICM" or before its file meta still reads, with its own meta.
+    part10 = file_bytes("CT_small.dcm")
+    for headless in (part10[128:], part10[132:]):
+        assert lacks_preamble(headless)
+        read = read_dicom(headless, filename="headless.dcm")
+        assert read.SOPInstanceUID == pydicom.dcmread(io.BytesIO(part10)).SOPInstanceUID
+        assert read.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert not lacks_preamble(part10)
+    # no_meta.dcm starts with a stray byte before its first element; a bare data set without its
+    # identifying UIDs is no instance: both still refused.
+    with pytest.raises(DicomRejected, match="Part-10"):
+        read_dicom(file_bytes("no_meta.dcm"), filename="no_meta.dcm")
+    without_uids = pydicom.dcmread(io.BytesIO(data), force=True)
+    del without_uids.StudyInstanceUID
+    buffer = io.BytesIO()
+    without_uids.save_as(buffer, enforce_file_format=False)
+    with pytest.raises(DicomRejected, match="StudyInstanceUID"):
+        read_dicom(buffer.getvalue(), filename="no-uids.dcm")
 
 
 @pytest.mark.parametrize("relative", ["CT_small.dcm", "rtplan.dcm", "examples_jpeg2k.dcm"])

@@ -260,3 +260,32 @@ def _named(data: bytes, name: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="application/octet-stream")
+
+
+@pytest.mark.django_db
+def test_files_without_a_preamble_are_stored_by_api_and_portal_upload_and_say_so(client, radiologist):
+    client.force_login(radiologist)
+    headless_ct = file_bytes("CT_small.dcm")[132:]  # file meta first: no preamble, no "DICM"
+    response = client.post(
+        "/api/medical/studies/upload/",
+        {
+            "files": [
+                _named(file_bytes("rtstruct.dcm"), "rtstruct.dcm"),  # a bare data set, implicit VR
+                _named(headless_ct, "headless.dcm"),
+                _named(file_bytes("MR_small.dcm"), "MR_small.dcm"),
+            ]
+        },
+    )
+    assert response.status_code == 200
+    results = {entry["filename"]: entry for entry in response.json()["files"]}
+    assert {name: entry["status"] for name, entry in results.items()} == dict.fromkeys(results, "stored")
+    assert "stored without a preamble" in results["rtstruct.dcm"]["reason"]
+    assert "stored without a preamble" in results["headless.dcm"]["reason"]
+    assert results["MR_small.dcm"]["reason"] == ""
+    assert Instance.objects.count() == 3
+    page = client.post(
+        "/medical/upload/", {"files": [_named(file_bytes("ExplVR_BigEndNoMeta.dcm"), "big.dcm")]}
+    )
+    assert page.status_code == 200
+    assert "stored without a preamble" in page.content.decode()
+    assert Instance.objects.count() == 4

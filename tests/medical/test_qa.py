@@ -16,7 +16,7 @@ from medical.corpus import conversations
 from medical.dicom import GroundingAttribute
 from medical.models import Study
 from medical.services import study_burned_in_review, study_question_ask
-from tests.medical.dicom_files import SHARED_QA, UNSEEN_QA, load_questions
+from tests.medical.dicom_files import SECOND_QA, SHARED_QA, UNSEEN_QA, load_questions
 
 
 def _study(ingest, relative: str, department: str = "radiology") -> Study:
@@ -146,7 +146,7 @@ def test_the_api_answer_lists_attributes_and_model(client, clinician, ingest, me
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("question_set", [SHARED_QA, UNSEEN_QA], ids=["dev", "unseen"])
+@pytest.mark.parametrize("question_set", [SHARED_QA, UNSEEN_QA, SECOND_QA], ids=["dev", "unseen", "second"])
 def test_eval_dicom_qa_meets_the_targets_and_leaves_nothing_behind(question_set, medical_qa_model, capsys):
     studies, events = Study.objects.count(), Event.objects.count()
     call_command("eval_dicom_qa", str(question_set), "--json")
@@ -165,7 +165,9 @@ def test_eval_dicom_qa_meets_the_targets_and_leaves_nothing_behind(question_set,
 
 def test_the_corpus_never_holds_held_out_wordings_or_files():
     held_out = {
-        _normalise(row["question"]) for path in (SHARED_QA, UNSEEN_QA) for row in load_questions(path)
+        _normalise(row["question"])
+        for path in (SHARED_QA, UNSEEN_QA, SECOND_QA)
+        for row in load_questions(path)
     }
     chats = list(conversations())
     assert len(chats) > 500

@@ -122,3 +122,21 @@ def test_uids_agree_across_the_api_and_the_network(dicom_node, client, radiologi
     channels = sorted(Instance.objects.filter(series__study=study).values_list("received_via", flat=True))
     assert channels == ["api", "scp"]
     assert study.series.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_data_set_from_a_file_without_a_preamble_is_stored_over_c_store(dicom_node):
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from medical.dicom.structure import file_meta_end
+
+    part10 = file_bytes("CT_small.dcm")
+    bare = pydicom.dcmread(io.BytesIO(part10[file_meta_end(part10) :]), force=True)  # no preamble, no meta
+    assert "PixelData" in bare and not getattr(bare, "file_meta", None)
+    bare.file_meta = FileMetaDataset()
+    bare.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what the SCU negotiates, not part of the file
+    [response] = _store(dicom_node, "MODALITY1", bare)
+    assert response.Status == 0x0000
+    instance = Instance.objects.get()
+    assert instance.series.modality == "CT" and instance.received_via == "scp"
