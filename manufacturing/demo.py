@@ -1,5 +1,7 @@
 """The manufacturing demo step: two sites with assets, the failure codes and imported work order
-histories, C-MAPSS condition data for a turbofan asset and a CWRU outer-race recording. Idempotent."""
+histories, C-MAPSS condition data for two turbofan assets (test engines 34 and 1 of FD001: near the
+end of life and healthy), a turbofan RUL model trained on FD001 with each engine's prediction, a CWRU
+outer-race recording analysed, an inspection template, and the assistant's model. Idempotent."""
 
 from __future__ import annotations
 
@@ -11,6 +13,20 @@ from django.core.files.base import ContentFile
 
 INCH_MM = 25.4
 CWRU_FILE = "cwru_de_0hp/cwru_de_0hp_outer_race_007_at6_130.npy"
+DEMO_ACTOR = "demo:bootstrap"
+# (tag, name, C-MAPSS FD001 test unit): unit 34 has 7 cycles left, unit 1 has 112
+ENGINES = [("ENG-001", "Turbofan engine 34", 34), ("ENG-002", "Turbofan engine 1", 1)]
+# The 2 hp CWRU rig motor is far below ISO group 2 (15-300 kW); its limits are set for the rig.
+RIG_LIMITS = {"A/B": 0.05, "B/C": 0.1, "C/D": 0.15}
+DEMO_TRAINING = ["--trees", "150", "--members", "1", "--folds", "3"]
+CHECKLIST = [
+    "Guards and covers in place",
+    "No oil or grease leaks",
+    "Bearing housing not hot to the touch",
+    "No unusual noise or vibration",
+    "Belts / couplings in good condition",
+    "Foundation bolts tight",
+]
 
 
 def load_demo_manufacturing(say: Callable[[str], None]) -> None:
@@ -18,6 +34,7 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
         BearingGeometry,
         Component,
         ConditionRecord,
+        InspectionTemplate,
         Line,
         Machine,
         Site,
@@ -48,40 +65,91 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
             "name": "2 hp test motor (CWRU rig)",
             "criticality": "A",
             "rated_rpm": 1797,
+            "zone_limits": RIG_LIMITS,
         },
     )
     Component.objects.get_or_create(
         machine=motor, name="Drive end bearing", defaults={"kind": "bearing", "bearing": bearing}
     )
-    engine, _ = Machine.objects.get_or_create(
-        site="site-a",
-        tag="ENG-001",
-        defaults={"line": line_a, "name": "Turbofan engine 1", "family": "turbofan"},
-    )
+    engines = [
+        Machine.objects.get_or_create(
+            site="site-a", tag=tag, defaults={"line": line_a, "name": name, "family": "turbofan"}
+        )[0]
+        for tag, name, _ in ENGINES
+    ]
     Machine.objects.get_or_create(
         site="site-a", tag="CWC04009", defaults={"line": line_a, "name": "Chiller 9"}
     )
     Machine.objects.get_or_create(
         site="site-b", tag="PMP-B01", defaults={"line": line_b, "name": "Feed pump 1"}
     )
-    say("manufacturing: sites site-a and site-b with 4 machines")
+    InspectionTemplate.objects.get_or_create(
+        name="Rotating equipment walk-down", defaults={"items": CHECKLIST}
+    )
+    say("manufacturing: sites site-a and site-b with 5 machines")
 
     codes = data / "work_orders" / "failure_codes.csv"
     if codes.exists():
-        failure_codes_import(path=codes, actor="demo:bootstrap")
+        failure_codes_import(path=codes, actor=DEMO_ACTOR)
     for fmt, path in (
         ("chiller", data / "work_orders" / "all_wo_with_code_component_events.csv"),
         ("excavator", data / "failure_modes" / "excavator_work_orders.csv"),
     ):
         if path.exists():
-            report = work_order_history_import(path=path, fmt=fmt, site="site-a", actor="demo:bootstrap")
+            report = work_order_history_import(path=path, fmt=fmt, site="site-a", actor=DEMO_ACTOR)
             say(f"manufacturing: {fmt} work orders: {report.created} created, {report.skipped} present")
-    cmapss = data / "cmapss" / "train_FD001.txt"
-    if cmapss.exists() and not ConditionRecord.objects.filter(machine=engine).exists():
-        count = condition_import(machine=engine, path=cmapss, units={1}, actor="demo:bootstrap")
-        say(f"manufacturing: {count} C-MAPSS cycles for ENG-001")
+    cmapss = data / "cmapss" / "test_FD001.txt"
+    for engine, (_, _, unit) in zip(engines, ENGINES, strict=True):
+        if cmapss.exists() and not ConditionRecord.objects.filter(machine=engine).exists():
+            count = condition_import(machine=engine, path=cmapss, units={unit}, actor=DEMO_ACTOR)
+            say(f"manufacturing: {count} C-MAPSS cycles (FD001 test unit {unit}) for {engine.tag}")
+    _demo_prognostics(data / "cmapss" / "train_FD001.txt", say)
     _demo_recording(motor, data / "bearings" / CWRU_FILE, say)
+    register_assistant_model(say)
     say(f"manufacturing: {WorkOrder.objects.count()} work orders in all")
+
+
+def _demo_prognostics(train: Path, say: Callable[[str], None]) -> None:
+    """Train the turbofan RUL model on FD001 (a demo budget) and predict the engines, once."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from manufacturing.models import RulModelVersion
+
+    if RulModelVersion.objects.filter(family="turbofan").exists() or not train.exists():
+        return
+    try:
+        budget = getattr(settings, "MANUFACTURING_DEMO_TRAINING", DEMO_TRAINING)
+        call_command("train_prognostics", "--family", "turbofan", "--file", str(train), *budget)
+    except (CommandError, KeyError, ImportError) as error:  # KeyError: the command is not installed
+        say(f"manufacturing: no RUL model ({error})")
+        return
+    for prediction in RulModelVersion.objects.get(family="turbofan").predictions.select_related("machine"):
+        say(
+            f"manufacturing: {prediction.machine.tag} RUL {prediction.rul:.0f} cycles "
+            f"[{prediction.lower:.0f}, {prediction.upper:.0f}]"
+        )
+
+
+def register_assistant_model(say: Callable[[str], None]) -> None:
+    """Serve the demo model as the maintenance assistant's model, if it is built."""
+    from inference.services import ModelNotFound, model_register, resolve_target
+    from manufacturing.services.assistant import model_name
+
+    try:
+        base = resolve_target("suite-demo").model
+    except ModelNotFound:
+        say("manufacturing: assistant model not registered (suite-demo is not built yet)")
+        return
+    model_register(
+        actor=DEMO_ACTOR,
+        path=base.path,
+        name=model_name(),
+        draft_name=base.draft.name if base.draft_id else None,
+        description="Maintenance assistant: drafts a diagnosis from similar work orders and the asset's condition",
+    )
+    say(f"manufacturing: model {model_name()} serves {base.path}")
 
 
 def _demo_recording(motor, path: Path, say: Callable[[str], None]) -> None:

@@ -1,24 +1,54 @@
-"""The manufacturing demo step: sites, assets, histories, condition data, a CWRU recording; idempotent."""
+"""The manufacturing demo step: sites, assets, histories, condition data, a trained RUL model with
+predictions, an analysed CWRU recording with its alert, an inspection template; idempotent."""
 
 from __future__ import annotations
 
 import pytest
 
 from manufacturing.demo import load_demo_manufacturing
-from manufacturing.models import ConditionRecord, Machine, VibrationRecording, WorkOrder
+from manufacturing.models import (
+    Alert,
+    ConditionRecord,
+    InspectionTemplate,
+    Machine,
+    RulModelVersion,
+    RulPrediction,
+    VibrationRecording,
+    WorkOrder,
+)
 
 pytestmark = pytest.mark.django_db
 
 
+def _counts():
+    return (
+        Machine.objects.count(),
+        WorkOrder.objects.count(),
+        ConditionRecord.objects.count(),
+        RulModelVersion.objects.count(),
+        RulPrediction.objects.count(),
+        Alert.objects.count(),
+    )
+
+
 def test_demo_step_is_idempotent(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    settings.MANUFACTURING_DEMO_TRAINING = ["--trees", "60", "--members", "1", "--folds", "2"]  # test budget
     said: list[str] = []
     load_demo_manufacturing(said.append)
-    counts = (Machine.objects.count(), WorkOrder.objects.count(), ConditionRecord.objects.count())
-    assert counts[0] == 4 and counts[1] > 9000 and counts[2] == 192
+    counts = _counts()
+    assert counts[0] == 5 and counts[1] > 9000 and counts[2] == 203 + 31
     recording = VibrationRecording.objects.get()
-    assert recording.file.size > 900_000 and recording.status in ("done", "failed")
+    assert recording.status == "done", recording.error
+    assert recording.analysis.fault == "outer_race" and recording.analysis.zone == "D"
+    assert Alert.objects.filter(kind="vibration_zone", machine__tag="MTR-CWRU").count() == 1
+    assert RulModelVersion.objects.filter(family="turbofan").count() == 1
+    near_end = RulPrediction.objects.get(machine__tag="ENG-001")  # FD001 test unit 34: 7 cycles left
+    healthy = RulPrediction.objects.get(machine__tag="ENG-002")  # unit 1: 112 cycles left
+    assert near_end.rul < 40 < healthy.rul and near_end.lower <= near_end.rul <= near_end.upper
+    assert Alert.objects.filter(kind="rul", machine__tag="ENG-001").exists()
+    assert InspectionTemplate.objects.count() == 1
     load_demo_manufacturing(said.append)
-    assert (Machine.objects.count(), WorkOrder.objects.count(), ConditionRecord.objects.count()) == counts
+    assert _counts() == counts
     assert VibrationRecording.objects.count() == 1
     assert set(Machine.objects.values_list("site", flat=True)) == {"site-a", "site-b"}
