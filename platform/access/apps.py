@@ -24,5 +24,12 @@ class AccessConfig(AppConfig):
         autodiscover_modules("policy_actions")
         # A malformed policy stops start-up here (ImproperlyConfigured naming the file and line).
         load_at_startup()
+        # The trail (below this app) checks who may read it with this app's decision function.
+        from access.decisions import decide
+        from access.enforcement import trail_decision
+        from access.resources import resource_for
+        from audit.permissions import use_policy
+
+        use_policy(decide=decide, trail_decision=trail_decision, resource_for=resource_for)
         # Its portal page (access:explain) is in the menu through the portal app, which sits above
         # this one: the access app imports nothing of the portal.

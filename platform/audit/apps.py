@@ -17,3 +17,19 @@ class AuditConfig(AppConfig):
         from axes.signals import user_locked_out
 
         user_locked_out.connect(signals.trail_lockout, dispatch_uid="audit.trail_lockout")
+        from vault.keys import on_key_event
+
+        on_key_event(_trail_key_event)  # the vault (below) creates keys; the trail records it
+
+
+def _trail_key_event(*, action: str, resource_type: str, resource_id: str, payload: dict) -> None:
+    from audit.services import record
+
+    record(
+        actor="system:vault",
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome="succeeded",
+        payload=payload,
+    )

@@ -11,12 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from access.web import policy_required
 from audit.actors import actor_from_request
 from audit.export import export_response
 from audit.forms import EventFilterForm, ExportForm
 from audit.models import Event
-from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, can_export_trail, check_trail_access
+from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, can_export_trail, check_trail_access, trail_page
 from audit.selectors import chain_names, checkpoints_for, events_for, events_for_export
 from audit.services import trail_export_log
 from audit.verification import verify_chain, verify_event
@@ -30,7 +29,7 @@ def _require(request: HttpRequest, action: str, chain: str = "*") -> None:
 
 
 @require_GET
-@policy_required(READ, "trail:suite")  # the question the menu asks too (portal.navigation)
+@trail_page(READ)  # declares the question the portal's menu asks too
 def event_list(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(request.GET)
     events = events_for(request.user, **form.cleaned_data) if form.is_valid() else Event.objects.none()

@@ -121,7 +121,7 @@ def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse 
 def error_403(request: HttpRequest, exception=None) -> HttpResponse:
     """The page names what was checked (action and resource) and what the person can do instead."""
     message = str(exception) if exception and str(exception) else ""
-    decision = exception.decision if isinstance(exception, PolicyDenied) else None
+    decision = getattr(exception, "decision", None)  # PolicyDenied, or the trail's TrailDenied
     api = _api_error(request, 403, message or "The access policy does not allow this.")
     if api is not None:
         return api

@@ -18,6 +18,7 @@ import re
 import secrets
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
@@ -259,18 +260,28 @@ class LocalKeyProvider:
         return LocalKek(name, secret)
 
 
-def _trail_key_created(kind: str, key: SigningKey | KeyEncryptionKey, *, provider: str) -> None:
-    # Imported here: audit uses the vault to sign checkpoints, so neither imports the other at load.
-    from audit.services import record
+# Key events go to the decision trail. The audit app sits above the vault (it signs checkpoints
+# with these keys), so it registers the listener at start-up (AuditConfig.ready) instead of the
+# vault importing it.
+_key_event_listeners: list[Callable[..., None]] = []
 
-    record(
-        actor="system:vault",
-        action="key.create",
-        resource_type=kind,
-        resource_id=key.name,
-        outcome="succeeded",
-        payload={"algorithm": key.algorithm, "key_id": key.key_id, "provider": provider},
-    )
+
+def on_key_event(listener: Callable[..., None]) -> None:
+    """listener(action=, resource_type=, resource_id=, payload=) for every key the vault creates."""
+    if listener not in _key_event_listeners:
+        _key_event_listeners.append(listener)
+
+
+def _trail_key_created(kind: str, key: SigningKey | KeyEncryptionKey, *, provider: str) -> None:
+    if not _key_event_listeners:
+        raise VaultError("No key-event listener registered: the audit app must be installed to create keys.")
+    for listener in _key_event_listeners:
+        listener(
+            action="key.create",
+            resource_type=kind,
+            resource_id=key.name,
+            payload={"algorithm": key.algorithm, "key_id": key.key_id, "provider": provider},
+        )
 
 
 # --- provider selection ---------------------------------------------------------------------
