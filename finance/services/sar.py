@@ -22,7 +22,7 @@ from finance.services.errors import FinanceRefused, FourEyesViolation
 CITATION = re.compile(r"\[((?:[AT]\d+)(?:,\s*[AT]\d+)*)\]")
 NUMBER = re.compile(r"(?<![A-Za-z\d])\d[\d,]*(?:\.\d+)?")
 MAX_TRANSACTIONS = 25
-PHRASE_MAX_TOKENS = 96
+PHRASE_MAX_TOKENS = 64
 
 
 def model_name() -> str:
@@ -132,7 +132,8 @@ def _fact_numbers(facts: dict) -> set[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join((text or "").split()))
+    # a sentence ends at ". " before a capital, and always after its citations ("[A1, T2]. ")
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z])|(?<=\]\.)\s+", " ".join((text or "").split()))
     return [p for p in parts if p.strip()]
 
 
@@ -189,7 +190,7 @@ def _phrase(user, sentence: str, facts_numbers: set[str]) -> tuple[str, str]:
     text = " ".join(completion.result.text.split()).strip()
     if not text:
         return sentence, "empty model output: structured sentence kept"
-    text = text.rstrip(".") + " " + " ".join(f"[{c}]" for c in citations) + "."
+    text = text[:1].upper() + text[1:].rstrip(".") + " " + " ".join(f"[{c}]" for c in citations) + "."
     bad = sorted(
         n for n in _numbers(text) if n not in facts_numbers and (n.lstrip("0") or "0") not in facts_numbers
     )
@@ -215,7 +216,14 @@ def sar_draft(*, actor, case: Case, use_model: bool = True) -> SAR:
         numbers = _fact_numbers(facts)
         try:
             for i, sentence in enumerate(sentences):
-                sentences[i], how[i] = _phrase(actor, sentence, numbers)
+                phrased, how[i] = _phrase(actor, sentence, numbers)
+                alone = verify(phrased, facts)
+                if how[i] == "model" and not (alone["ok"] and len(alone["sentences"]) == 1):
+                    phrased, how[i] = (
+                        sentence,
+                        "model sentence rejected: it does not verify as one cited sentence",
+                    )
+                sentences[i] = phrased
             model_used = model_name()
         except Exception as error:  # no model registered, denied, overloaded: the structured draft stands
             how = [f"structured ({type(error).__name__}: {str(error)[:120]})"] * len(sentences)
