@@ -206,6 +206,7 @@ class AnswerOutput(serializers.ModelSerializer):
             "question",
             "answer",
             "grounding",
+            "grounding_score",
             "phrasing",
             "attributes",
             "removed_attributes",

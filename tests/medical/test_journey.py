@@ -74,8 +74,13 @@ def test_upload_view_ask_and_another_department_is_refused(
     answer = page.locator('[data-testid="chat-answer"]').last
     answer.wait_for(timeout=120_000)  # the first question loads the model into the server process
     assert "5 mm" in answer.inner_text()
-    cited = page.locator('[data-testid="cited-attribute"]').first.inner_text()
-    assert "(0018,0050)" in cited and "SliceThickness" in cited and "5 mm" in cited
+    citation = page.locator('[data-testid="citation-text"]').last.inner_text()
+    assert citation == "Slice Thickness = 5 mm"  # readable: the attribute's name and value
+    assert float(page.locator('[data-testid="grounding-score"]').last.inner_text().split()[-1]) > 0.5
+    cited = page.locator('[data-testid="cited-attribute"]').first
+    assert not cited.is_visible()  # tags on demand
+    page.locator("details.cited-details summary").last.click()
+    assert "(0018,0050)" in cited.inner_text() and "SliceThickness" in cited.inner_text()
 
     study = Study.objects.get()
     page.click("text=Log out")

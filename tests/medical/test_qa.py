@@ -281,3 +281,73 @@ def test_studies_are_found_by_a_pseudonym_prefix_in_any_case(ingest, clinician):
         found = studies_visible_to(clinician, filters=StudyFilters(patient=typed))
         assert list(found.values_list("pk", flat=True)) == [study.pk], typed
     assert not studies_visible_to(clinician, filters=StudyFilters(patient=pseudonym + "X")).exists()
+
+
+@pytest.mark.django_db
+def test_study_level_questions_are_answered_from_the_study_index_without_uids(ingest, clinician):
+    for relative in (
+        "dicomdirtests/98892001/CT2N/6293",
+        "dicomdirtests/98892001/CT5N/2392",
+        "dicomdirtests/98892001/CT5N/2693",
+    ):
+        outcome = ingest(relative)
+    study = Study.objects.get(pk=outcome.study_id)
+
+    def ask(question):
+        return study_question_ask(user=clinician, study=study, question=question)
+
+    series = ask("How many series are in this study?")
+    assert (series.answer, series.grounding, series.grounding_score) == (
+        "This study has 2 series.",
+        "answered",
+        1.0,
+    )
+    assert (
+        series.attributes[0]["keyword"] == "NumberOfStudyRelatedSeries"
+        and series.attributes[0]["value"] == "2"
+    )
+    assert ask("how many images does the study contain?").answer == "This study has 3 images in 2 series."
+    assert ask("Which modalities does this study include?").answer == "The modalities in this study: CT."
+    summary = ask("Summarise this study.")
+    assert summary.answer.startswith("CT study: 2 series, 3 images.") and "LightSpeed Ultra" in summary.answer
+    assert study.study_instance_uid not in summary.answer and "2.25." not in summary.answer
+    # "How many frames" stays a header question about the image.
+    assert ask("How many frames are there?").grounding in ("answered", "not_recorded")
+    assert "series" not in ask("How many frames are there?").answer
+
+
+@pytest.mark.django_db
+def test_removed_and_not_recorded_are_decided_from_the_original(ingest, clinician):
+    recorded = study_question_ask(
+        user=clinician, study=_study(ingest, "CT_small.dcm"), question="When was it acquired?"
+    )
+    assert (recorded.grounding, recorded.phrasing) == ("removed", "withheld")
+    assert recorded.answer == "Not available: removed by de-identification (Acquisition Date)."
+    assert "1997" not in recorded.answer
+    never = study_question_ask(
+        user=clinician, study=_study(ingest, "rtplan.dcm"), question="When was it acquired?"
+    )
+    assert never.grounding == "not_recorded" and never.removed_attributes == ["AcquisitionDate"]
+    assert (
+        never.answer
+        == "Not recorded: the image as received did not record the acquisition date (AcquisitionDate)."
+    )
+    # The same question about a removed attribute gets the same kind of answer through retrieval.
+    retrieved = study_question_ask(
+        user=clinician, study=_study(ingest, "CT_small.dcm"), question="What is the acquisition time?"
+    )
+    assert retrieved.grounding == "removed" and "Acquisition Time" in retrieved.answer
+
+
+@pytest.mark.django_db
+def test_paraphrases_are_grounded_by_embeddings_and_scored(ingest, clinician):
+    study = _study(ingest, "MR_small.dcm")
+    scanner = study_question_ask(user=clinician, study=study, question="What scanner made this?")
+    assert scanner.grounding == "answered" and "Spin Echo" not in scanner.answer
+    # Two close candidates (the maker and the model): both stated.
+    assert "TOSHIBA_MEC" in scanner.answer and "MRT50H1" in scanner.answer
+    assert {item["keyword"] for item in scanner.attributes[:2]} == {"Manufacturer", "ManufacturerModelName"}
+    clear = study_question_ask(user=clinician, study=study, question="What is the echo time?")
+    assert clear.grounding_score >= 0.8 and 0 < scanner.grounding_score < clear.grounding_score
+    event = Event.objects.filter(action="study.ask").latest("pk")
+    assert event.payload["grounding_score"] == clear.grounding_score

@@ -48,26 +48,43 @@
     const question = element("p", { class: "q" });
     question.append(element("strong", {}, `${answer.asked_by || "you"}:`), ` ${answer.question}`);
     item.append(question, element("p", { class: "a", "data-testid": "chat-answer" }, answer.answer));
-    const meta = element("p", { class: "meta" });
-    const tone = answer.phrasing === "model" ? "ok" : answer.phrasing === "withheld" ? "bad" : "muted";
-    meta.append(element("span", { class: `badge ${tone}` }, phrasingLabel(answer.phrasing)));
-    if (answer.model) {
-      const adapter = answer.model.adapter ? `:${answer.model.adapter}` : "";
-      meta.append(" ", element("span", { class: "muted" }, `model ${answer.model.name}${adapter} v${answer.model.version}`));
+    // A clinician-readable citation (attribute name and value); tags and the model on demand.
+    const cite = element("p", { class: "meta cite", "data-testid": "citation" });
+    const first = answer.attributes[0];
+    if (first) {
+      cite.append("From the header: ", element("span", { "data-testid": "citation-text" },
+        `${first.name}${first.value ? ` = ${first.value}` : " (not recorded)"}`));
+    } else {
+      cite.append(answer.grounding === "removed" ? "Removed by de-identification: nothing to cite" : "No attribute cited");
     }
-    item.append(meta);
-    if (answer.attributes.length) {
-      const table = element("table", { class: "cited" });
-      const body = element("tbody");
-      answer.attributes.forEach((attribute) => {
-        const row = element("tr", { "data-testid": "cited-attribute" });
-        const tag = element("td");
-        tag.append(element("code", {}, attribute.tag));
-        row.append(tag, element("td", {}, attribute.keyword), element("td", {}, attribute.value || "(not recorded)"));
-        body.append(row);
-      });
-      table.append(body);
-      item.append(table);
+    if (answer.grounding_score !== null && answer.grounding_score !== undefined) {
+      cite.append(" ", element("span", { class: "muted", "data-testid": "grounding-score",
+        title: "How clearly the header answers the question (0 to 1)" }, `· grounding ${answer.grounding_score.toFixed(2)}`));
+    }
+    item.append(cite);
+    if (answer.attributes.length || answer.model) {
+      const details = element("details", { class: "cited-details" });
+      details.append(element("summary", {}, "tags and model"));
+      if (answer.attributes.length) {
+        const table = element("table", { class: "cited" });
+        const body = element("tbody");
+        answer.attributes.forEach((attribute) => {
+          const row = element("tr", { "data-testid": "cited-attribute" });
+          const tag = element("td");
+          tag.append(element("code", {}, attribute.tag));
+          row.append(tag, element("td", {}, attribute.keyword), element("td", {}, attribute.value || "(not recorded)"));
+          body.append(row);
+        });
+        table.append(body);
+        details.append(table);
+      }
+      let provenance = phrasingLabel(answer.phrasing);
+      if (answer.model) {
+        const adapter = answer.model.adapter ? `:${answer.model.adapter}` : "";
+        provenance += ` · model ${answer.model.name}${adapter} v${answer.model.version}`;
+      }
+      details.append(element("p", { class: "muted" }, provenance));
+      item.append(details);
     }
     log.append(item);
     log.scrollTop = log.scrollHeight;
