@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
 from manufacturing import selectors, services
-from manufacturing.models import VibrationRecording, WorkOrder
+from manufacturing.models import FailureSuggestion, WorkOrder
 
 
 def _actor(request):
@@ -54,7 +54,7 @@ class WorkOrderFileInput(serializers.Serializer):
     machine = serializers.IntegerField()
     title = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    priority = serializers.ChoiceField(choices=WorkOrder.Priority.values, default=WorkOrder.Priority.MEDIUM)
+    priority = serializers.ChoiceField(choices=WorkOrder.Priority.choices, default=WorkOrder.Priority.MEDIUM)
     due = serializers.DateField(required=False, allow_null=True, default=None)
     team = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
 
@@ -149,11 +149,11 @@ class RecordingUploadInput(serializers.Serializer):
 
 class RecordingUploadOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=VibrationRecording.Status.values)
+    status = serializers.CharField(help_text="pending, done or failed")
     samples = serializers.IntegerField()
 
 
-class RefusalOutput(serializers.Serializer):
+class MaintenanceRefusal(serializers.Serializer):
     detail = serializers.CharField()
 
 
@@ -166,8 +166,8 @@ class RecordingUploadApi(APIView):
         request={"multipart/form-data": RecordingUploadInput},
         responses={
             201: RecordingUploadOutput,
-            400: RefusalOutput,
-            404: RefusalOutput,
+            400: MaintenanceRefusal,
+            404: MaintenanceRefusal,
         },
         operation_id="manufacturing_recordings_upload",
     )
@@ -190,5 +190,162 @@ class RecordingUploadApi(APIView):
             return _refused(str(refusal))
         return Response(
             {"id": recording.pk, "status": recording.status, "samples": recording.sample_count},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class FailureSuggestInput(serializers.Serializer):
+    problem = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class FailureSuggestionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = FailureSuggestion
+        fields = [
+            "id",
+            "work_order",
+            "problem",
+            "suggested_code",
+            "diagnosis",
+            "evidence",
+            "model_name",
+            "verdict",
+            "final_code",
+            "created_at",
+            "reviewed_at",
+        ]
+
+
+class FailureSuggestionReviewInput(serializers.Serializer):
+    code = serializers.CharField(
+        max_length=32, help_text="The failure mode: the suggested code accepts, another corrects."
+    )
+
+
+class WorkOrderSuggestApi(APIView):
+    """Ask the assistant: similar past work orders, the asset's condition and the local LLM's draft."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request=FailureSuggestInput,
+        responses={201: FailureSuggestionOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_work_orders_suggest",
+    )
+    def post(self, request, pk: int):
+        from manufacturing.services.assistant import SuggestionRefused, assistant_suggest
+
+        work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+        data = FailureSuggestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            suggestion = assistant_suggest(
+                actor=request.user, work_order=work_order, problem=data.validated_data["problem"]
+            )
+        except SuggestionRefused as refusal:
+            return _refused(str(refusal))
+        except PolicyDenied:
+            return _refused("you may not ask about this work order", status.HTTP_403_FORBIDDEN)
+        return Response(FailureSuggestionOutput(suggestion).data, status=status.HTTP_201_CREATED)
+
+
+class SuggestionReviewApi(APIView):
+    """Accept or correct a suggestion; the verdict is trailed and feeds the next suggestion."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request=FailureSuggestionReviewInput,
+        responses={200: FailureSuggestionOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_suggestions_review",
+    )
+    def post(self, request, pk: int):
+        from manufacturing.services.assistant import SuggestionRefused, suggestion_review
+
+        suggestion = selectors.suggestion_for(request.user, pk, actor=_actor(request))
+        data = FailureSuggestionReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            suggestion = suggestion_review(
+                actor=request.user, suggestion=suggestion, code=data.validated_data["code"]
+            )
+        except SuggestionRefused as refusal:
+            return _refused(str(refusal))
+        except PolicyDenied:
+            return _refused("you may not review this suggestion", status.HTTP_403_FORBIDDEN)
+        return Response(FailureSuggestionOutput(suggestion).data)
+
+
+class WorkOrderPlanInput(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=WorkOrder.Priority.choices, required=False)
+    due = serializers.DateField(required=False, allow_null=True)
+    team = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    assignee = serializers.CharField(required=False, allow_blank=True, help_text="user name; empty unassigns")
+    labour_hours = serializers.FloatField(required=False, min_value=0)
+    downtime_hours = serializers.FloatField(required=False, min_value=0)
+
+
+class WorkOrderPlanApi(APIView):
+    """Change priority, due date, team, assignee (another site's engineer gets a grant) and hours."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request=WorkOrderPlanInput,
+        responses={200: WorkOrderOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_work_orders_plan",
+    )
+    def post(self, request, pk: int):
+        from manufacturing.services.work_orders import work_order_update
+
+        work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+        data = WorkOrderPlanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            work_order = work_order_update(actor=request.user, work_order=work_order, **data.validated_data)
+        except services.WorkOrderRefused as refusal:
+            return _refused(str(refusal))
+        except PolicyDenied:
+            return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
+        return Response(WorkOrderOutput(work_order).data)
+
+
+class WorkOrderAttachmentInput(serializers.Serializer):
+    file = serializers.FileField(help_text="a JPEG, PNG or WebP photo, or a PDF (15 MiB at most)")
+
+
+class WorkOrderAttachmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    content_type = serializers.CharField()
+    name = serializers.CharField()
+
+
+class WorkOrderAttachmentApi(APIView):
+    """Attach a photo or a PDF to a work order (the type is read from the content)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": WorkOrderAttachmentInput},
+        responses={201: WorkOrderAttachmentOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_work_orders_attach",
+    )
+    def post(self, request, pk: int):
+        from manufacturing.services.work_orders import work_order_attach
+
+        work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
+        data = WorkOrderAttachmentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        try:
+            attachment = work_order_attach(
+                actor=request.user, work_order=work_order, name=upload.name, data=upload.read()
+            )
+        except services.WorkOrderRefused as refusal:
+            return _refused(str(refusal))
+        except PolicyDenied:
+            return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
+        return Response(
+            {"id": attachment.pk, "content_type": attachment.content_type, "name": attachment.original_name},
             status=status.HTTP_201_CREATED,
         )

@@ -12,5 +12,9 @@ urlpatterns = [
     path(
         "work-orders/<int:pk>/transition/", api.WorkOrderTransitionApi.as_view(), name="work-order-transition"
     ),
+    path("work-orders/<int:pk>/plan/", api.WorkOrderPlanApi.as_view(), name="work-order-plan"),
+    path("work-orders/<int:pk>/suggest/", api.WorkOrderSuggestApi.as_view(), name="work-order-suggest"),
+    path("work-orders/<int:pk>/attachments/", api.WorkOrderAttachmentApi.as_view(), name="work-order-attach"),
+    path("suggestions/<int:pk>/review/", api.SuggestionReviewApi.as_view(), name="suggestion-review"),
     path("recordings/", api.RecordingUploadApi.as_view(), name="recording-upload"),
 ]
