@@ -1,7 +1,72 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import OrgUnit, User
+
+
+def _unit_choices(*kinds: str):
+    def choices() -> list[tuple[str, str]]:
+        units = OrgUnit.objects.filter(kind__in=kinds).order_by("kind", "name")
+        return [("", "(none)")] + [(unit.code, str(unit)) for unit in units]
+
+    return choices
+
+
+class CertificationsField(forms.CharField):
+    """Certifications as a list, one per line (or comma-separated), stored as a JSON list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list):
+            return value
+        text = super().to_python(value) or ""
+        items = [item.strip() for line in text.splitlines() for item in line.split(",")]
+        return list(dict.fromkeys(item for item in items if item))
+
+
+class _AttributeFields(forms.ModelForm):
+    """Department (or AML team) and site chosen from the organisation's units, not typed."""
+
+    department = forms.ChoiceField(
+        required=False, choices=_unit_choices(OrgUnit.Kind.DEPARTMENT, OrgUnit.Kind.TEAM),
+        help_text="A department (hospital) or team (AML) of the organisation (Organisation units).",
+    )  # fmt: skip
+    site = forms.ChoiceField(
+        required=False, choices=_unit_choices(OrgUnit.Kind.SITE), help_text="A site of the organisation."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("department", "site"):
+            current = getattr(self.instance, name, "")
+            field = self.fields.get(name)
+            if field is not None and current and current not in dict(field.choices):
+                # A code that is no longer an organisation unit stays visible (and selectable) until changed.
+                field.choices = [*field.choices, (current, f"{current} (not an organisation unit)")]
+
+
+class SuiteUserChangeForm(_AttributeFields, UserChangeForm):
+    certifications = CertificationsField(
+        required=False,
+        help_text='One per line, e.g. "board_certified" (the policy\'s certification conditions).',
+    )
+
+    class Meta(UserChangeForm.Meta):
+        model = User  # every field, as Django's own change form
+
+
+class SuiteUserCreationForm(_AttributeFields, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username", "department", "site", "groups")
 
 
 def _token_models():
@@ -12,6 +77,8 @@ def _token_models():
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = SuiteUserChangeForm
+    add_form = SuiteUserCreationForm
     fieldsets = BaseUserAdmin.fieldsets + (
         ("Attributes (ABAC)", {"fields": ("department", "site", "certifications")}),
     )
