@@ -33,7 +33,16 @@ def _counts():
 
 def test_demo_step_is_idempotent(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    settings.MANUFACTURING_DEMO_TRAINING = ["--trees", "60", "--members", "1", "--folds", "2"]  # test budget
+    settings.MANUFACTURING_DEMO_TRAINING = [
+        "--trees",
+        "60",
+        "--members",
+        "1",
+        "--folds",
+        "2",
+        "--threads",
+        "1",
+    ]
     said: list[str] = []
     load_demo_manufacturing(said.append)
     counts = _counts()
