@@ -6,4 +6,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI security scheme)
+        from accounts import (
+            schema,  # noqa: F401  (registers the OpenAPI security scheme)
+            trail,
+        )
+
+        trail.connect()

@@ -15,3 +15,20 @@ class NoStoreMiddleware:
         if request.path.startswith(self.prefixes):
             response["Cache-Control"] = "no-store"
         return response
+
+
+class ActingUserMiddleware:
+    """Remembers who is acting for this request, so account changes made through any path
+    (admin, portal, API) are trailed with the person who made them (accounts.trail)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from accounts.trail import acting_request
+
+        token = acting_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            acting_request.reset(token)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
+from accounts.roles import Role
+
 pytestmark = pytest.mark.django_db
 
 
 def test_staff_admin_sees_no_scheduler_models(client, make_user):
-    staff = make_user(is_staff=True)
+    staff = make_user(Role.ADMIN, is_staff=True)
     staff.user_permissions.set(Permission.objects.filter(content_type__app_label__startswith="django_celery"))
     client.force_login(staff)
     assert client.get("/admin/django_celery_beat/periodictask/").status_code == 403
@@ -17,5 +19,5 @@ def test_staff_admin_sees_no_scheduler_models(client, make_user):
 
 
 def test_superuser_still_sees_them(client, make_user):
-    client.force_login(make_user(is_staff=True, is_superuser=True))
+    client.force_login(make_user(Role.ADMIN, is_staff=True, is_superuser=True))
     assert client.get("/admin/django_celery_beat/periodictask/").status_code == 200
