@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from prometheus_client import multiprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +23,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 from inference import metrics
 metrics.inc("suite:generation_tokens_total", {amount}, model_name="two-processes")
 metrics.observe("suite:e2e_request_latency_seconds", 0.2, model_name="two-processes")
+metrics.GAUGES["suite:num_requests_waiting"].labels(model_name="two-processes").set({amount})
 print(os.getpid())
 """
 
@@ -67,6 +69,13 @@ def test_one_scrape_counts_the_samples_of_every_process(client, make_user):
     assert _sample(text, "suite:e2e_request_latency_seconds_count", model_name="two-processes") == 2
     # Each process wrote its own file in the run's folder.
     assert {f"counter_{pid}.db" for pid in pids} <= {entry.name for entry in folder.iterdir()}
+    # Queue gauges add up the live processes; a process marked dead (serve_web's child_exit hook
+    # does it for a gunicorn worker) leaves the gauge, while its counters stay in the sum.
+    assert _sample(text, "suite:num_requests_waiting", model_name="two-processes") == 7
+    multiprocess.mark_process_dead(pids[0], str(folder))
+    text = client.get("/metrics").content.decode()
+    assert _sample(text, "suite:num_requests_waiting", model_name="two-processes") == 4
+    assert _sample(text, "suite:generation_tokens_total", model_name="two-processes") == 12
 
 
 def test_run_suite_empties_the_metrics_folder_before_it_starts_the_processes(tmp_path):
