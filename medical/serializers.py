@@ -152,7 +152,7 @@ class StudyDetailOutput(serializers.ModelSerializer):
 
 class FileOutcomeOutput(serializers.Serializer):
     filename = serializers.CharField()
-    status = serializers.ChoiceField(choices=["stored", "duplicate", "rejected", "failed"])
+    status = serializers.ChoiceField(choices=["stored", "duplicate", "rejected", "failed", "skipped"])
     reason = serializers.CharField(allow_blank=True)
     study_id = serializers.IntegerField(allow_null=True)
     instance_id = serializers.IntegerField(allow_null=True)

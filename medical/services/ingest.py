@@ -38,6 +38,7 @@ from medical.models import Channel, Instance, Patient, QuarantinedFile, Series, 
 logger = logging.getLogger(__name__)
 
 STORED, DUPLICATE, REJECTED, FAILED = "stored", "duplicate", "rejected", "failed"
+SKIPPED = "skipped"  # archive noise (README, DICOMDIR): listed, neither stored nor quarantined
 PREVIEW_MODES = ("queue", "inline", "skip")
 _INTERNAL_FAILURE = "could not be stored because of an internal error; nothing was kept, try again"
 
@@ -65,7 +66,7 @@ class IngestSource:
 @dataclass(frozen=True)
 class FileOutcome:
     filename: str
-    status: str  # stored | duplicate | rejected (the file's fault) | failed (ours: retry)
+    status: str  # stored | duplicate | rejected (the file's fault) | failed (ours: retry) | skipped
     reason: str = ""
     study_id: int | None = None
     series_id: int | None = None
@@ -94,7 +95,7 @@ class IngestReport:
 
     def counts(self) -> dict[str, int]:
         tally = Counter(outcome.status for outcome in self.files)
-        return {status: tally.get(status, 0) for status in (STORED, DUPLICATE, REJECTED, FAILED)}
+        return {status: tally.get(status, 0) for status in (STORED, DUPLICATE, REJECTED, FAILED, SKIPPED)}
 
     @property
     def study_ids(self) -> list[int]:

@@ -7,11 +7,31 @@ medical.services.ingest.instance_ingest on its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 
 from medical import conf
 from medical.dicom import ArchiveRejected, iter_zip_members
-from medical.services.ingest import FileOutcome, IngestReport, IngestSource, instance_ingest, quarantine
+from medical.services.ingest import (
+    SKIPPED,
+    FileOutcome,
+    IngestReport,
+    IngestSource,
+    instance_ingest,
+    quarantine,
+)
+
+# Archive members that accompany studies on CDs and PACS exports and are not images.
+_NOISE_NAME = re.compile(
+    r"^(readme|read_me|license|licence|index|autorun|manifest)(\.[a-z0-9]+)?$"
+    r"|\.(txt|md|htm|html|nfo|csv|xml|pdf|ini|inf|url|exe|js|css|jpg|jpeg|png|gif)$",
+    re.IGNORECASE,
+)
+NESTED_ARCHIVE_REASON = (
+    "a ZIP archive inside the uploaded archive: nested archives are not expanded; "
+    "upload the inner archive on its own, or unpack it and upload its files"
+)
 
 
 class UploadRefused(Exception):
@@ -73,7 +93,28 @@ def _expand(uploads: list[tuple[str, bytes]], source: IngestSource) -> list[tupl
         except ArchiveRejected as refusal:
             entries.append((name, quarantine(source=source, filename=name, data=data, reason=refusal.reason)))
             continue
-        entries.extend((f"{name}/{member}", member_bytes) for member, member_bytes in members)
+        for member, member_bytes in members:
+            entries.append(
+                (f"{name}/{member}", _archive_member(f"{name}/{member}", member, member_bytes, source))
+            )
     if len(entries) > max_files:
         raise UploadRefused(f"the upload holds {len(entries)} files; the limit is {max_files} per upload")
     return entries
+
+
+def _archive_member(label: str, member: str, data: bytes, source: IngestSource) -> bytes | FileOutcome:
+    """The member's bytes to ingest, or its outcome when it is archive noise or a nested archive."""
+    basename = PurePosixPath(member.replace("\\", "/")).name
+    is_dicom = data[128:132] == b"DICM"
+    if basename.upper() == "DICOMDIR":
+        reason = "skipped: DICOMDIR is the archive's index, not an image (the images it lists are read from the archive)"
+        return FileOutcome(filename=label, status=SKIPPED, reason=reason)
+    if not is_dicom and _NOISE_NAME.search(basename):
+        return FileOutcome(
+            filename=label,
+            status=SKIPPED,
+            reason="skipped: not a DICOM file (a document, page or picture that accompanies the study)",
+        )
+    if data.startswith(b"PK\x03\x04"):
+        return quarantine(source=source, filename=label, data=data, reason=NESTED_ARCHIVE_REASON)
+    return data

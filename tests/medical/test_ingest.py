@@ -86,7 +86,8 @@ def test_every_shipped_file_through_the_api_in_one_archive(client, radiologist):
     assert [entry["filename"] for entry in report["files"]] == [f"pydicom.zip/{name}" for name in ALL_FILES]
     by_name = {entry["filename"].removeprefix("pydicom.zip/"): entry for entry in report["files"]}
     for name in ALL_FILES:
-        expected = {"stored", "duplicate"} if _readable(name) else {"rejected"}
+        noise = name.endswith(".txt") or name.endswith("/README") or name.endswith("/DICOMDIR")
+        expected = {"skipped"} if noise else {"stored", "duplicate"} if _readable(name) else {"rejected"}
         assert by_name[name]["status"] in expected, (name, by_name[name])
         assert by_name[name]["status"] != "rejected" or by_name[name]["reason"]
     stored = [entry for entry in report["files"] if entry["status"] == "stored"]
@@ -113,7 +114,13 @@ def test_api_upload_of_several_files_reports_each(client, radiologist):
         "MR_truncated.dcm": "rejected",
         "notes.txt": "rejected",
     }
-    assert response.json()["counts"] == {"stored": 2, "duplicate": 0, "rejected": 2, "failed": 0}
+    assert response.json()["counts"] == {
+        "stored": 2,
+        "duplicate": 0,
+        "rejected": 2,
+        "failed": 0,
+        "skipped": 0,
+    }
 
 
 @pytest.mark.django_db
@@ -145,7 +152,13 @@ def test_many_files_in_one_request_up_to_the_configured_limit(client, radiologis
         "/api/medical/studies/upload/", {"files": [_named(ct, f"ct-{n}.dcm") for n in range(120)]}
     )
     assert response.status_code == 200
-    assert response.json()["counts"] == {"stored": 1, "duplicate": 119, "rejected": 0, "failed": 0}
+    assert response.json()["counts"] == {
+        "stored": 1,
+        "duplicate": 119,
+        "rejected": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
     over = client.post(
         "/api/medical/studies/upload/", {"files": [_named(ct, f"ct-{n}.dcm") for n in range(121)]}
     )
@@ -289,3 +302,69 @@ def test_files_without_a_preamble_are_stored_by_api_and_portal_upload_and_say_so
     assert page.status_code == 200
     assert "stored without a preamble" in page.content.decode()
     assert Instance.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_each_uploaded_file_gets_its_own_result_empty_noise_and_nested_archives_included(client, radiologist):
+    client.force_login(radiologist)
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("IM0001", file_bytes("MR_small.dcm"))
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as archive:
+        archive.writestr("CD/README.TXT", b"Patient CD. Open index.htm to view.")
+        archive.writestr("CD/DICOMDIR", file_bytes("dicomdirtests/DICOMDIR"))
+        archive.writestr("CD/IMAGES/IM0001", file_bytes("CT_small.dcm"))
+        archive.writestr("CD/inner.zip", inner.getvalue())
+    response = client.post(
+        "/api/medical/studies/upload/",
+        {
+            "files": [
+                _named(b"", "empty.dcm"),
+                _named(b"just some notes", "notes.txt"),
+                _named(outer.getvalue(), "cd.zip"),
+                _named(file_bytes("rtplan.dcm"), "rtplan.dcm"),
+            ]
+        },
+    )
+    assert response.status_code == 200
+    results = {entry["filename"]: (entry["status"], entry["reason"]) for entry in response.json()["files"]}
+    assert list(results) == [
+        "empty.dcm",
+        "notes.txt",
+        "cd.zip/CD/README.TXT",
+        "cd.zip/CD/DICOMDIR",
+        "cd.zip/CD/IMAGES/IM0001",
+        "cd.zip/CD/inner.zip",
+        "rtplan.dcm",
+    ]
+    assert results["empty.dcm"] == ("rejected", "empty file")
+    assert results["notes.txt"][0] == "rejected" and "not a DICOM file" in results["notes.txt"][1]
+    assert results["cd.zip/CD/README.TXT"][0] == "skipped"
+    assert results["cd.zip/CD/DICOMDIR"][0] == "skipped" and "index" in results["cd.zip/CD/DICOMDIR"][1]
+    assert results["cd.zip/CD/IMAGES/IM0001"][0] == "stored" and results["rtplan.dcm"][0] == "stored"
+    assert (
+        results["cd.zip/CD/inner.zip"][0] == "rejected"
+        and "nested archives" in results["cd.zip/CD/inner.zip"][1]
+    )
+    assert response.json()["counts"] == {
+        "stored": 2,
+        "duplicate": 0,
+        "rejected": 3,
+        "failed": 0,
+        "skipped": 2,
+    }
+    quarantined = set(QuarantinedFile.objects.values_list("filename", flat=True))
+    assert quarantined == {
+        "empty.dcm",
+        "notes.txt",
+        "cd.zip/CD/inner.zip",
+    }  # noise is listed, not quarantined
+    # The portal: an empty file next to a good one is its own refusal, not a form error for the request.
+    page = client.post(
+        "/medical/upload/",
+        {"files": [_named(b"", "blank.dcm"), _named(file_bytes("MR_small.dcm"), "mr.dcm")]},
+    )
+    body = page.content.decode()
+    assert page.status_code == 200 and "blank.dcm" in body and "empty file" in body
+    assert "1 stored" in body and "1 refused" in body
