@@ -164,6 +164,7 @@ class AlertOutput(serializers.ModelSerializer):
     assignee = serializers.CharField(source="assignee.username", default=None)
     scenarios = serializers.SerializerMethodField()
     sla = serializers.SerializerMethodField()
+    status = serializers.CharField(help_text="new, assigned or closed")
 
     class Meta:
         model = Alert

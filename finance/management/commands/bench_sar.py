@@ -41,7 +41,7 @@ class Command(BaseCommand):
         settings.INFERENCE_LLAMACPP_THREADS = threads
         with tempfile.TemporaryDirectory(prefix="bench-sar-") as root:
             imported = import_gguf(
-                source, name="bench_sar", root=root, quantizations=(), with_hf=False, threads=threads,
+                source, name="finance_sar_bench", root=root, quantizations=(), with_hf=False, threads=threads,
                 progress=lambda m: None,
             )  # fmt: skip
             report = {}
@@ -90,6 +90,7 @@ class Command(BaseCommand):
             actor="command:bench_sar", table=services.rows_validate(rows), team="bench-sar"
         )
         latencies, sentences, cited, phrased, rejected, verified = [], 0, 0, 0, 0, True
+        reasons: dict[str, int] = {}
         with override_settings(FINANCE_SAR_MODEL=model.name):
             for case in Case.objects.filter(team="bench-sar").order_by("pk"):
                 started = time.perf_counter()
@@ -101,6 +102,12 @@ class Command(BaseCommand):
                 verified &= check["numbers_verified"]
                 phrased += sum(p == "model" for p in check["phrasing"])
                 rejected += sum(p.startswith("model sentence rejected") for p in check["phrasing"])
+                for p in check["phrasing"]:
+                    if p != "model":
+                        reasons[p.split(":")[0] + ":" + p.split(":")[1][:60] if ":" in p else p] = (
+                            reasons.get(p.split(":")[0] + ":" + p.split(":")[1][:60] if ":" in p else p, 0)
+                            + 1
+                        )
         return {
             "model": "SmolLM2-135M-Instruct Q4_1 (llama.cpp)",
             "cases": len(latencies),
@@ -112,6 +119,7 @@ class Command(BaseCommand):
             "numbers_verified": verified,
             "model_phrased_share": round(phrased / max(sentences, 1), 3),
             "rejected_and_kept_structured_share": round(rejected / max(sentences, 1), 3),
+            "kept_structured_reasons": reasons,
         }
 
 
