@@ -411,9 +411,8 @@ def work_order_report(request: HttpRequest, pk: int) -> HttpResponse:
 def inspection_new(request: HttpRequest, pk: int) -> HttpResponse:
     """Walk a checklist on an asset; each failed item files a work order."""
     machine = selectors.machine_for(request.user, pk, actor=_actor(request))
-    template = InspectionTemplate.objects.filter(
-        pk=request.GET.get("template") or request.POST.get("template") or 0
-    ).first()
+    template_id = request.GET.get("template") or request.POST.get("template") or ""
+    template = InspectionTemplate.objects.filter(pk=template_id).first() if template_id.isdigit() else None
     checklist = list(template.items) if template else DEFAULT_CHECKLIST
     if request.method == "POST":
         texts = request.POST.getlist("text")

@@ -115,3 +115,9 @@ def test_recording_to_closed_work_order_on_a_phone(page, log_in, celery_worker, 
     assert FailureSuggestion.objects.get(work_order=work_order).verdict == "accepted"
     page.click('[data-testid="report-link"]')
     assert "VIB Vibration" in page.locator('[data-testid="report-mode"]').inner_text()
+
+    page.set_viewport_size({"width": 1280, "height": 900})  # the same asset page on a desktop
+    page.goto(f"/manufacturing/assets/{motor.pk}/")
+    for chart in ("waveform", "spectrum", "envelope-spectrum", "rms-trend"):
+        assert page.locator(f'svg[data-testid="{chart}"]').is_visible(), chart
+    assert page.locator('img[data-testid="qr"]').evaluate("img => img.complete && img.naturalWidth > 0")

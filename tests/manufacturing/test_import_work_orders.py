@@ -17,7 +17,8 @@ def test_imports_the_shared_histories_once(capsys):
     chiller = WorkOrder.objects.filter(external_id__startswith="WO").count()
     excavator = WorkOrder.objects.filter(external_id__startswith="EXC-").count()
     assert chiller > 4000 and excavator > 5000, out
-    assert FailureCode.objects.filter(kind="mode").count() > 100
+    assert FailureCode.objects.filter(kind="mode").count() == 143 + 22
+    assert FailureCode.objects.get(kind="mode", code="VIB").category == "ISO 14224 failure mode"
     assert set(WorkOrder.objects.values_list("status", flat=True)) == {"complete"}
     assert set(WorkOrder.objects.values_list("site", flat=True)) == {"site-a"}
     sample = WorkOrder.objects.get(external_id="WO259747")

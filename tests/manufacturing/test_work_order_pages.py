@@ -172,6 +172,7 @@ def test_failed_inspection_items_file_work_orders(client, engineer_a, machine_a)
     client.force_login(engineer_a)
     url = f"/manufacturing/assets/{machine_a.pk}/inspect/"
     assert "Guards and covers" in client.get(url).content.decode()
+    assert client.get(url + "?template=abc").status_code == 200  # a bad template id: the standard list
     texts = ["Guards in place", "No leaks", "Belts ok"]
     refused = client.post(url, {"text": texts, "result-1": "fail"}, follow=True)
     assert "say what was found" in refused.content.decode() and not WorkOrder.objects.exists()
