@@ -138,3 +138,25 @@ def test_scenario_propose(caller, client):
     )
     assert response.status_code == {ANONYMOUS: 401, WRONG_ROLE: 403, AUDITOR: 403, SAME_TEAM: 201}[kind]
     assert ScenarioVersion.objects.filter(version=2).exists() == (kind == SAME_TEAM)
+
+
+PORTAL_READ = {ANONYMOUS: 302, WRONG_ROLE: 404, OTHER_TEAM: 404, AUDITOR: 200, SAME_TEAM: 200}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", CALLERS, indirect=True)
+def test_portal_case_page_and_note(caller, client, screened):
+    kind, _ = caller
+    case = Case.objects.get()
+    assert client.get(f"/finance/cases/{case.pk}/").status_code == PORTAL_READ[kind]
+    alert = Alert.objects.get()
+    assert client.get(f"/finance/alerts/{alert.pk}/").status_code == PORTAL_READ[kind]
+    before = _state()
+    client.post(f"/finance/cases/{case.pk}/", {"action": "note", "text": "seen"})
+    client.post(
+        f"/finance/cases/{case.pk}/", {"action": "prepare_close", "disposition": "no_sar", "reason": "x"}
+    )
+    if kind == SAME_TEAM:
+        assert Note.objects.count() == 1 and Case.objects.get().status == "pending_close"
+    else:
+        assert _state() == before
