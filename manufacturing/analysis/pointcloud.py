@@ -1,0 +1,168 @@
+"""3-D scans of a component against a reference: PLY/XYZ reading, ICP registration (point-to-point,
+scipy cKDTree for correspondences, SVD/Kabsch for the rigid transform) and per-point deviation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PLY_TYPES = {
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "int": "i4", "int32": "i4",
+    "uint": "u4", "uint32": "u4", "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+}  # fmt: skip
+MAX_POINTS = 5_000_000
+
+
+def _read_ply(path: Path) -> np.ndarray:
+    with open(path, "rb") as handle:
+        if handle.readline().strip() != b"ply":
+            raise ValueError(f"{path.name}: not a PLY file (first line must be 'ply')")
+        fmt, count, properties, in_vertex, header_done = None, None, [], False, False
+        for _ in range(200):
+            line = handle.readline().decode("ascii", "replace").strip()
+            parts = line.split()
+            if not parts or parts[0] in ("comment", "obj_info"):
+                continue
+            if parts[0] == "format":
+                fmt = parts[1]
+            elif parts[0] == "element":
+                in_vertex = parts[1] == "vertex"
+                if in_vertex:
+                    count = int(parts[2])
+                elif count is None:
+                    raise ValueError(f"{path.name}: the vertex element must come first")
+            elif parts[0] == "property" and in_vertex:
+                if parts[1] == "list":
+                    raise ValueError(f"{path.name}: list properties on vertices are not supported")
+                if parts[1] not in PLY_TYPES:
+                    raise ValueError(f"{path.name}: unknown property type {parts[1]!r}")
+                properties.append((parts[2], PLY_TYPES[parts[1]]))
+            elif parts[0] == "end_header":
+                header_done = True
+                break
+        if not header_done:
+            raise ValueError(f"{path.name}: PLY header has no end_header")
+        names = [name for name, _ in properties]
+        if count is None or not {"x", "y", "z"} <= set(names):
+            raise ValueError(f"{path.name}: PLY needs a vertex element with x, y and z properties")
+        if count > MAX_POINTS:
+            raise ValueError(f"{path.name}: {count} points; at most {MAX_POINTS} are accepted")
+        if fmt == "ascii":
+            rows = [handle.readline().split() for _ in range(count)]
+            try:
+                data = np.array([[float(r[names.index(a)]) for a in "xyz"] for r in rows])
+            except (ValueError, IndexError):
+                raise ValueError(f"{path.name}: a vertex row is short or not numeric") from None
+            return data
+        if fmt not in ("binary_little_endian", "binary_big_endian"):
+            raise ValueError(f"{path.name}: unknown PLY format {fmt!r}")
+        order = "<" if fmt == "binary_little_endian" else ">"
+        dtype = np.dtype([(name, order + kind) for name, kind in properties])
+        raw = handle.read(dtype.itemsize * count)
+        if len(raw) < dtype.itemsize * count:
+            raise ValueError(f"{path.name}: file ends after {len(raw) // dtype.itemsize} of {count} vertices")
+        vertices = np.frombuffer(raw, dtype=dtype, count=count)
+        return np.column_stack([vertices[a].astype(float) for a in "xyz"])
+
+
+def read_points(path: str | Path) -> np.ndarray:
+    """An (n, 3) array from a .ply (ascii or binary) or .xyz/.txt/.csv (x y z per line) file."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path} does not exist")
+    if path.suffix.lower() == ".ply":
+        points = _read_ply(path)
+    elif path.suffix.lower() in (".xyz", ".txt", ".csv"):
+        try:
+            text = path.read_text(encoding="utf-8").replace(",", " ")
+            rows = [line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+            if any(len(r) < 3 for r in rows):
+                bad = next(i for i, r in enumerate(rows, 1) if len(r) < 3)
+                raise ValueError(f"{path.name}: point {bad} has fewer than 3 coordinates")
+            points = np.array([[float(v) for v in r[:3]] for r in rows])
+        except UnicodeDecodeError:
+            raise ValueError(f"{path.name}: an .xyz file must be text (x y z per line)") from None
+        except ValueError as error:
+            raise ValueError(str(error) if path.name in str(error) else f"{path.name}: {error}") from None
+    else:
+        raise ValueError(f"{path.name}: upload a .ply or .xyz point cloud")
+    if points.ndim != 2 or points.shape[0] < 3:
+        raise ValueError(f"{path.name}: at least 3 points are needed")
+    if not np.all(np.isfinite(points)):
+        raise ValueError(f"{path.name}: NaN or infinite coordinates")
+    return points
+
+
+def rigid_fit(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares rotation and translation taking `source` onto paired `target` (Kabsch, SVD)."""
+    cs, ct = source.mean(axis=0), target.mean(axis=0)
+    u, _, vt = np.linalg.svd((source - cs).T @ (target - ct))
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return rotation, ct - rotation @ cs
+
+
+@dataclass
+class Registration:
+    rotation: np.ndarray
+    translation: np.ndarray
+    rmse: float
+    iterations: int
+    converged: bool
+    deviations: np.ndarray  # per source point, distance to the reference after registration
+
+    def summary(self, tolerance: float) -> dict:
+        beyond = self.deviations > tolerance
+        return {
+            "rotation": np.round(self.rotation, 6).tolist(),
+            "translation": np.round(self.translation, 6).tolist(),
+            "rmse": self.rmse,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "points": int(self.deviations.size),
+            "tolerance": tolerance,
+            "beyond_tolerance": int(beyond.sum()),
+            "beyond_tolerance_fraction": round(float(beyond.mean()), 6),
+            "deviation_max": float(self.deviations.max()),
+            "deviation_mean": float(self.deviations.mean()),
+            "deviation_p95": float(np.quantile(self.deviations, 0.95)),
+            "beyond_indices": np.flatnonzero(beyond)[:1000].tolist(),
+        }
+
+
+def icp(
+    source: np.ndarray,
+    reference: np.ndarray,
+    *,
+    max_iterations: int = 60,
+    tolerance: float = 1e-7,
+    trim: float = 0.9,
+) -> Registration:
+    """Register `source` (the scan) onto `reference`: centroid pre-alignment, then point-to-point ICP on
+    the closest `trim` share of correspondences (robust to a defect or partial overlap)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(reference)
+    rotation = np.eye(3)
+    translation = reference.mean(axis=0) - source.mean(axis=0)
+    previous = np.inf
+    converged = False
+    iteration = 0
+    for iteration in range(1, max_iterations + 1):  # noqa: B007 (reported)
+        moved = source @ rotation.T + translation
+        distances, index = tree.query(moved)
+        keep = distances <= np.quantile(distances, trim)
+        step_r, step_t = rigid_fit(moved[keep], reference[index[keep]])
+        rotation, translation = step_r @ rotation, step_r @ translation + step_t
+        error = float(np.sqrt(np.mean(distances[keep] ** 2)))
+        if abs(previous - error) < tolerance:
+            converged = True
+            break
+        previous = error
+    deviations, _ = tree.query(source @ rotation.T + translation)
+    return Registration(
+        rotation, translation, float(np.sqrt(np.mean(deviations**2))), iteration, converged, deviations
+    )

@@ -1,0 +1,41 @@
+"""manufacturing.analysis.planning on small synthetic fleets with known optimum cost rates."""
+
+from __future__ import annotations
+
+import pytest
+
+from manufacturing.analysis.planning import best_fixed_interval, cost_rate, plan_compare, rul_schedule
+
+
+def test_two_life_fleet_has_the_known_optimum():
+    # half the units live 50 cycles, half 100; preventive 1, failure 10
+    lives = [50, 100] * 5
+    fixed = best_fixed_interval(lives, 1.0, 10.0)
+    assert fixed["interval"] == 49  # replace everything just before the early failures
+    assert fixed["cost_rate"] == pytest.approx(1 / 49) and fixed["failures"] == 0
+    assert cost_rate(lives, float("inf"), 1.0, 10.0)["cost_rate"] == pytest.approx(10 / 75)
+
+
+def test_perfect_predictions_reach_the_floor_and_beat_the_fixed_interval():
+    lives = [50, 100] * 5
+    report = plan_compare(lives, [life - 1 for life in lives], preventive_cost=1.0, failure_cost=10.0)
+    assert report["rul_driven"]["cost_rate"] == pytest.approx(report["perfect_knowledge"]["cost_rate"])
+    assert report["perfect_knowledge"]["cost_rate"] == pytest.approx(10 / (49 * 5 + 99 * 5))
+    # floor 10/740 vs fixed 1/49: 33.8% lower
+    assert report["improvement_over_fixed_pct"] == pytest.approx(100 * (1 - (10 / 740) / (1 / 49)), abs=0.01)
+    assert report["gap_to_perfect_pct"] == pytest.approx(0.0)
+
+
+def test_late_predictions_cost_failures():
+    lives = [60, 80, 100]
+    report = plan_compare(lives, [70, 90, 110], preventive_cost=1.0, failure_cost=5.0)
+    assert report["rul_driven"]["failures"] == 3
+    assert report["rul_driven"]["cost_rate"] == pytest.approx(report["run_to_failure"]["cost_rate"])
+
+
+def test_schedule_and_refusals():
+    assert rul_schedule([10, 10], [30, 0], [5, 5]).tolist() == [35, 11]
+    with pytest.raises(ValueError, match="preventive cost < failure cost"):
+        plan_compare([10], [5], preventive_cost=5, failure_cost=1)
+    with pytest.raises(ValueError, match="positive"):
+        plan_compare([0], [5])

@@ -1,0 +1,104 @@
+"""manufacturing.analysis.pointcloud: readers with clear errors, ICP on a known rotation, deviations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from manufacturing.analysis.pointcloud import icp, read_points
+
+
+def _rotation(degrees: float, axis: int = 2) -> np.ndarray:
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    i, j = [k for k in range(3) if k != axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
+
+
+def _part(n=1500, seed=0) -> np.ndarray:
+    """An asymmetric box-with-a-boss surface sample (no rotational symmetry to confuse ICP)."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform([0, 0, 0], [4, 2, 1], size=(n, 3))
+    face = rng.integers(0, 3, n)
+    points[np.arange(n), face] = np.where(
+        rng.random(n) < 0.5, 0.0, np.array([4.0, 2.0, 1.0])[face]
+    )  # on a face
+    boss = rng.uniform([0.5, 0.5, 1.0], [1.0, 1.0, 1.5], size=(n // 10, 3))
+    return np.vstack([points, boss])
+
+
+def test_icp_recovers_a_known_rotation_and_translation():
+    reference = _part()
+    rotation = _rotation(12) @ _rotation(-7, axis=0)
+    scan = (reference - 0.3) @ rotation.T + np.array([0.5, -0.2, 0.1])
+    result = icp(scan, reference)
+    assert result.converged and result.rmse < 1e-6
+    aligned = scan @ result.rotation.T + result.translation
+    assert np.abs(aligned - reference).max() < 1e-5
+
+
+def test_deviation_flags_a_dent_beyond_tolerance():
+    reference = _part(seed=1)
+    scan = reference.copy()
+    dent = np.flatnonzero((scan[:, 2] == 1.0) & (scan[:, 0] > 3.0))
+    scan[dent, 2] -= 0.05
+    scan = scan @ _rotation(5).T
+    summary = icp(scan, reference).summary(tolerance=0.02)
+    assert summary["beyond_tolerance"] >= 0.8 * dent.size
+    assert set(summary["beyond_indices"]) <= set(dent.tolist())
+    assert summary["deviation_max"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_readers_and_their_errors(tmp_path):
+    points = _part(50)
+    xyz = tmp_path / "a.xyz"
+    np.savetxt(xyz, points)
+    assert np.allclose(read_points(xyz), points)
+    ply = tmp_path / "a.ply"
+    header = f"ply\nformat binary_little_endian 1.0\nelement vertex {len(points)}\nproperty float x\nproperty float y\nproperty float z\nproperty uchar red\nend_header\n"
+    body = np.zeros(len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1")])
+    body["x"], body["y"], body["z"] = points.T
+    ply.write_bytes(header.encode() + body.tobytes())
+    assert np.allclose(read_points(ply), points, atol=1e-6)
+    ascii_ply = tmp_path / "b.ply"
+    ascii_ply.write_text(
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty double x\nproperty double y\nproperty double z\nend_header\n0 0 0\n1 0 0\n0 1 0\n"
+    )
+    assert read_points(ascii_ply).shape == (3, 3)
+    for name, content, message in [
+        ("c.stl", "solid", "upload a .ply or .xyz"),
+        ("d.xyz", "1 2\n3 4 5\n6 7 8\n", "point 1 has fewer than 3"),
+        ("e.ply", "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n", "x, y and z"),
+        ("f.ply", "nope\n", "not a PLY"),
+    ]:
+        path = tmp_path / name
+        path.write_text(content)
+        with pytest.raises(ValueError, match=message):
+            read_points(path)
+    truncated = tmp_path / "g.ply"
+    truncated.write_bytes(header.encode() + body.tobytes()[:30])
+    with pytest.raises(ValueError, match="file ends after"):
+        read_points(truncated)
+
+
+def test_register_scan_command(tmp_path, capsys):
+    reference = _part(seed=2)
+    np.savetxt(tmp_path / "ref.xyz", reference)
+    np.savetxt(tmp_path / "scan.xyz", reference @ _rotation(8).T + 0.1)
+    call_command(
+        "register_scan",
+        str(tmp_path / "scan.xyz"),
+        str(tmp_path / "ref.xyz"),
+        "--tolerance",
+        "0.01",
+        "--json",
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["beyond_tolerance"] == 0 and result["rmse"] < 1e-6
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("register_scan", str(tmp_path / "nope.ply"), str(tmp_path / "ref.xyz"))
