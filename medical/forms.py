@@ -11,14 +11,37 @@ from medical.services.studies import MIN_BREAK_GLASS_REASON
 
 class StudyFilterForm(forms.Form):
     modality = forms.CharField(
-        required=False, max_length=16, widget=forms.TextInput(attrs={"placeholder": "CT"})
+        required=False,
+        max_length=16,
+        widget=forms.TextInput(attrs={"placeholder": "CT", "list": "modalities"}),
     )
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        required=False, label="Received from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="Received to", widget=forms.DateInput(attrs={"type": "date"})
+    )
     text = forms.CharField(required=False, max_length=100, label="Description")
-    patient = forms.CharField(required=False, max_length=64, label="Patient pseudonym")
+    patient = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Patient pseudonym",
+        widget=forms.TextInput(attrs={"placeholder": "anon-3f2a (prefix)"}),
+    )
     burned_in_review = forms.ChoiceField(
         required=False, choices=[("", "any"), *Study.BurnedInReview.choices], label="Burned-in review"
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        label="Sort by",
+        choices=[
+            ("received", "newest first"),
+            ("oldest", "oldest first"),
+            ("modality", "modality"),
+            ("images", "most images"),
+            ("series", "most series"),
+            ("patient", "patient"),
+        ],
     )
 
     def filters(self) -> selectors.StudyFilters:

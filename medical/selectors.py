@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from medical.models import Instance, QuarantinedFile, Series, Study, StudyQuestion, StudyUserObjectPermission
@@ -18,14 +18,28 @@ from medical.models import Instance, QuarantinedFile, Series, Study, StudyQuesti
 NOT_FOUND_MESSAGE = "No such study, or it is not shared with you."
 
 
+# sort key -> ordering; "received" (newest first) is the default.
+STUDY_SORTS = {
+    "received": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "modality": ("modalities", "-created_at", "-pk"),
+    "images": ("-instance_count", "-created_at", "-pk"),
+    "series": ("-series_count", "-created_at", "-pk"),
+    "patient": ("patient__pseudonym", "-created_at", "-pk"),
+}
+
+
 @dataclass(frozen=True)
 class StudyFilters:
     modality: str = ""
+    # Received date (when Suite took the study in), inclusive: the study date itself is removed by
+    # de-identification unless the site keeps dates, so a filter on it could never match.
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     text: str = ""  # in the study or series description
     patient: str = ""  # pseudonym or its prefix, any case, e.g. anon-3f2a
     burned_in_review: str = ""
+    sort: str = "received"
 
 
 def studies_visible_to(user, *, filters: StudyFilters | None = None) -> QuerySet[Study]:
@@ -43,16 +57,35 @@ def studies_visible_to(user, *, filters: StudyFilters | None = None) -> QuerySet
         described = Series.objects.filter(description__icontains=text)
         studies = studies.filter(Q(description__icontains=text) | Q(pk__in=described.values("study")))
     if filters.date_from:
-        studies = studies.filter(study_date__gte=filters.date_from)
+        studies = studies.filter(created_at__date__gte=filters.date_from)
     if filters.date_to:
-        studies = studies.filter(study_date__lte=filters.date_to)
+        studies = studies.filter(created_at__date__lte=filters.date_to)
     if filters.patient:
         studies = studies.filter(patient__pseudonym__istartswith=filters.patient.strip())  # prefix
     if filters.burned_in_review:
         studies = studies.filter(burned_in_review=filters.burned_in_review)
-    return studies.annotate(
-        series_count=Count("series", distinct=True), instance_count=Count("series__instances", distinct=True)
-    ).order_by("-created_at", "-pk")
+    first_instance = Instance.objects.filter(series__study=OuterRef("pk")).order_by("pk")
+    return (
+        studies.annotate(
+            series_count=Count("series", distinct=True),
+            instance_count=Count("series__instances", distinct=True),
+            received_from=Subquery(first_instance.values("received_from")[:1]),
+        )
+        .prefetch_related(Prefetch("series", queryset=Series.objects.order_by("series_number", "pk")))
+        .order_by(*STUDY_SORTS.get(filters.sort, STUDY_SORTS["received"]))
+    )
+
+
+def study_row(study: Study) -> dict:
+    """What the study list shows of a study: what de-identification keeps or Suite derives."""
+    series = list(study.series.all())
+    return {
+        "modalities": study.modalities.replace("\\", ", "),
+        "body_parts": ", ".join(
+            dict.fromkeys(item.body_part_examined for item in series if item.body_part_examined)
+        ),
+        "descriptions": "; ".join(dict.fromkeys(item.description for item in series if item.description)),
+    }
 
 
 def study_for(user, study_id, *, action: str = "view", actor=None) -> Study:

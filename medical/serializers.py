@@ -40,14 +40,26 @@ class BreakGlassInput(serializers.Serializer):
 
 class StudyFilterInput(serializers.Serializer):
     modality = serializers.CharField(required=False, allow_blank=True, max_length=16, help_text="e.g. CT")
-    date_from = serializers.DateField(required=False, allow_null=True, help_text="Study date, inclusive.")
-    date_to = serializers.DateField(required=False, allow_null=True, help_text="Study date, inclusive.")
+    date_from = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="Received on or after this date (the study date is de-identified).",
+    )
+    date_to = serializers.DateField(
+        required=False, allow_null=True, help_text="Received on or before this date."
+    )
     text = serializers.CharField(
         required=False, allow_blank=True, max_length=100, help_text="In descriptions."
     )
     patient = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Pseudonym.")
     burned_in_review = serializers.ChoiceField(
         choices=Study.BurnedInReview.choices, required=False, allow_blank=True
+    )
+    sort = serializers.ChoiceField(
+        choices=sorted(selectors.STUDY_SORTS),
+        required=False,
+        allow_blank=True,
+        help_text="Default: received.",
     )
 
     def filters(self) -> selectors.StudyFilters:
@@ -58,6 +70,16 @@ class StudyListOutput(serializers.ModelSerializer):
     patient = serializers.CharField(source="patient.pseudonym")
     series_count = serializers.IntegerField()
     instance_count = serializers.IntegerField()
+    body_parts = serializers.SerializerMethodField()
+    series_descriptions = serializers.SerializerMethodField()
+    received_from = serializers.CharField(allow_null=True, help_text="The uploader, or the sending AE title.")
+
+    def get_body_parts(self, study: Study) -> str:
+        return selectors.study_row(study)["body_parts"]
+
+    def get_series_descriptions(self, study: Study) -> str:
+        """Empty unless the site's de-identification options keep descriptors."""
+        return selectors.study_row(study)["descriptions"]
 
     class Meta:
         model = Study
@@ -73,6 +95,9 @@ class StudyListOutput(serializers.ModelSerializer):
             "received_via",
             "series_count",
             "instance_count",
+            "body_parts",
+            "series_descriptions",
+            "received_from",
             "created_at",
         ]
 

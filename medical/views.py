@@ -41,7 +41,13 @@ def study_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "medical/study_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "may_upload": _may_upload(request.user)},
+        {
+            "form": form,
+            "page": page,
+            "rows": [(study, selectors.study_row(study)) for study in page],
+            "query": query.urlencode(),
+            "may_upload": _may_upload(request.user),
+        },
     )
 
 
