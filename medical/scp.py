@@ -1,7 +1,10 @@
 """The suite's DICOM node: a C-STORE SCP (with C-ECHO) feeding the same ingest pipeline as uploads.
 
-Only calling AE titles on the allow-list (DICOM_AE_ALLOWLIST) may associate; each title is mapped
-to the department its studies belong to. A received instance is stored or refused like an upload
+Only calling AE titles on the allow-list (DICOM_AE_ALLOWLIST) may associate, and only when they
+call this node by its own AE title; each title is mapped to the department its studies belong to.
+At most DICOM_SCP_MAX_ASSOCIATIONS associations run at once, and a peer that stays silent for
+DICOM_SCP_IDLE_SECONDS (before or during an association) is disconnected, so idle connections
+cannot lock a modality out. Every refused association is written to the trail. A received instance is stored or refused like an upload
 (medical.services.instance_ingest): refused files answer a C-STORE failure status with the reason
 in Error Comment, and nothing a peer sends can stop the server.
 """
@@ -58,7 +61,12 @@ class DicomStorageServer:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         ae.require_calling_aet = list(self.allowlist)
+        ae.require_called_aet = True
+        ae.maximum_associations = _setting_int("DICOM_SCP_MAX_ASSOCIATIONS", 10)
+        idle = _setting_int("DICOM_SCP_IDLE_SECONDS", 30)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = idle
         handlers = [
+            (evt.EVT_REJECTED, self.handle_rejected),
             (evt.EVT_C_STORE, self.handle_store),
             (evt.EVT_C_ECHO, self.handle_echo),
             (evt.EVT_CONN_CLOSE, _close_database_connection),
@@ -77,6 +85,36 @@ class DicomStorageServer:
 
     def handle_echo(self, event) -> int:
         return SUCCESS
+
+    def handle_rejected(self, event) -> None:
+        """Trail a refused association: who called, which title they called, why."""
+        from audit.services import record
+
+        calling = str(event.assoc.requestor.ae_title).strip()
+        request = getattr(event.assoc.requestor, "primitive", None)
+        called = str(getattr(request, "called_ae_title", "") or "").strip()
+        if calling not in self.allowlist:
+            reason = "calling AE title is not on the allow-list"
+        elif called and called != self.ae_title.strip():
+            reason = "called AE title is not this node's"
+        else:
+            reason = "too many associations at once"
+        try:
+            record(
+                actor=f"scp:{_actor_name(self.ae_title)}",
+                action="dicom.association",
+                resource_type="dicom_node",
+                resource_id=self.ae_title,
+                outcome="denied",
+                payload={
+                    "calling_ae": calling[:16],
+                    "called_ae": called[:16],
+                    "reason": reason,
+                    "address": str(event.assoc.requestor.address),
+                },
+            )
+        except Exception:
+            logger.exception("Could not trail a refused DICOM association")
 
     def handle_store(self, event) -> int | Dataset:
         from medical.services import FAILED, REJECTED, IngestSource, instance_ingest
@@ -114,6 +152,12 @@ def _failure(status: int, reason: str) -> Dataset:
     response.Status = status
     response.ErrorComment = reason[:64]  # LO: at most 64 characters
     return response
+
+
+def _setting_int(name: str, default: int) -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, name, default))
 
 
 def _actor_name(calling_ae: str) -> str:

@@ -167,6 +167,9 @@ DICOM_SCP_AE_TITLE = env.env_str("DICOM_SCP_AE_TITLE", "SUITE")
 # The DICOM node `run_suite` (make run) starts beside the web server; port 0: do not start one.
 DICOM_SCP_HOST = env.env_str("DICOM_SCP_HOST", "127.0.0.1")
 DICOM_SCP_PORT = env.env_int("DICOM_SCP_PORT", 11112, minimum=0, maximum=65535)
+# At most this many associations at once; a peer silent this long is disconnected (medical/scp.py).
+DICOM_SCP_MAX_ASSOCIATIONS = env.env_int("DICOM_SCP_MAX_ASSOCIATIONS", 10, minimum=1)
+DICOM_SCP_IDLE_SECONDS = env.env_int("DICOM_SCP_IDLE_SECONDS", 30, minimum=1)
 MEDICAL_DEID_OPTIONS = env.env_flags("MEDICAL_DEID_OPTIONS", {})
 MEDICAL_UPLOAD_MAX_FILE_BYTES = env.env_bytes("MEDICAL_UPLOAD_MAX_FILE_BYTES", 256 * 2**20)
 MEDICAL_UPLOAD_MAX_TOTAL_BYTES = env.env_bytes("MEDICAL_UPLOAD_MAX_TOTAL_BYTES", 2**30)
