@@ -198,6 +198,7 @@ def screen(
                 matches_by_ref.setdefault(ref, []).append((nm, m))
 
     decisions: list[Decision | None] = [None] * n_new
+    pending = []  # rows that need evidence: (k, r, ref, hits, rule weights, name scores)
     for k, r in enumerate(new_rows):
         r = int(r)
         ref = str(full.tx_ref[r])
@@ -206,54 +207,62 @@ def screen(
         name_s = [m.score for _, m in matches_by_ref.get(ref, [])]
         p = None if margins is None else float(1.0 / (1.0 + math.exp(-float(margins[k]))))
         risk, decision = combine(p, rule_w, name_s, config)
-        evidence = None
         if decision != "approve" or evidence_for_all:
-            model_ev = None
-            if model is not None:
-                p, contrib = model.score(feats[k])
-                model_ev = {
-                    "version": model.version,
-                    "features": {f: float(v) for f, v in zip(model.feature_names, feats[k], strict=True)},
-                    "margin": float(sum(contrib.values())),
-                    "score": p,
-                    "contributions": contrib,
-                    "weight": config.model_weight,
-                }
-            risk, decision = combine(p, rule_w, name_s, config)
-            evidence = _plain(
-                {
-                    "schema": EVIDENCE_SCHEMA,
-                    "tx": _row_dict(full, r),
-                    "rules": [
+            pending.append((k, r, ref, hits, rule_w, name_s))
+        else:
+            decisions[int(pos_in_table[k])] = Decision(int(pos_in_table[k]), ref, decision, float(risk), None)
+    scored = model.score_many(feats[[k for k, *_ in pending]]) if model is not None and pending else []
+    for j, (k, r, ref, hits, rule_w, name_s) in enumerate(pending):
+        model_ev = None
+        p = None
+        if model is not None:
+            # the evidence's probability is the one its contributions give (replay recomputes it)
+            p, contrib = scored[j]
+            model_ev = {
+                "version": model.version,
+                "features": dict(zip(model.feature_names, feats[k].tolist(), strict=True)),
+                "margin": sum(contrib.values()),
+                "score": p,
+                "contributions": contrib,
+                "weight": config.model_weight,
+            }
+        risk, decision = combine(p, rule_w, name_s, config)
+        evidence = _plain(
+            {
+                "schema": EVIDENCE_SCHEMA,
+                "tx": _row_dict(full, r),
+                "rules": [
+                    {
+                        "code": h.code,
+                        "version": specs[h.code].version,
+                        "params": h.params,
+                        "weight": config.rule_weights.get(h.code, 0.0),
+                        "hit": h.evidence,
+                    }
+                    for h in hits
+                ],
+                "model": model_ev,
+                "names": {
+                    "list_version": getattr(name_index, "version", None),
+                    "matches": [
                         {
-                            "code": h.code,
-                            "version": specs[h.code].version,
-                            "params": h.params,
-                            "weight": config.rule_weights.get(h.code, 0.0),
-                            "hit": h.evidence,
+                            "party_name": nm,
+                            "entry_id": m.entry_id,
+                            "entry_name": m.entry_name,
+                            "score": m.score,
+                            "reason": m.reason,
+                            "details": m.details,
                         }
-                        for h in hits
+                        for nm, m in matches_by_ref.get(ref, [])
                     ],
-                    "model": model_ev,
-                    "names": {
-                        "list_version": getattr(name_index, "version", None),
-                        "matches": [
-                            {
-                                "party_name": nm,
-                                "entry_id": m.entry_id,
-                                "entry_name": m.entry_name,
-                                "score": m.score,
-                                "reason": m.reason,
-                                "details": m.details,
-                            }
-                            for nm, m in matches_by_ref.get(ref, [])
-                        ],
-                    },
-                    "config": asdict(config),
-                    "risk": risk,
-                    "decision": decision,
-                }
-            )
+                },
+                "config": asdict(config),
+                "risk": risk,
+                "decision": decision,
+            }
+        )
+        if decision == "approve" and not evidence_for_all:
+            evidence = None  # on the boundary: the contributions' probability fell just below
         decisions[int(pos_in_table[k])] = Decision(int(pos_in_table[k]), ref, decision, float(risk), evidence)
     return decisions
 

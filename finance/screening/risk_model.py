@@ -59,7 +59,11 @@ class RiskModel:
 
     @property
     def version(self) -> str:
-        return "rm-" + hashlib.sha256(self.model_string.encode()).hexdigest()[:16]
+        v = self.__dict__.get("_version")
+        if v is None:
+            v = "rm-" + hashlib.sha256(self.model_string.encode()).hexdigest()[:16]
+            self.__dict__["_version"] = v
+        return v
 
     def to_bytes(self) -> bytes:
         head = json.dumps(
@@ -107,18 +111,26 @@ class RiskModel:
 
     def score(self, features) -> tuple[float, dict]:
         """(probability, {feature name: contribution, ..., "bias": expected margin}) for one row."""
-        contrib = self.contributions(features)[0]
-        named = {name: float(v) for name, v in zip(self.feature_names, contrib[:-1], strict=True)}
-        named["bias"] = float(contrib[-1])
-        # summed in Python in this order, so that replay (sum of the stored dict) gets the same bits
-        margin = sum(named.values())
-        return 1.0 / (1.0 + math.exp(-margin)), named
+        return self.score_many(features)[0]
+
+    def score_many(self, features) -> list[tuple[float, dict]]:
+        """``score`` for every row of a matrix, with one booster call."""
+        out = []
+        names = self.feature_names
+        for row in self.contributions(features).tolist():
+            named = dict(zip(names, row[:-1], strict=True))
+            named["bias"] = row[-1]
+            # summed in Python in this order, so that replay (sum of the stored dict) gets the same bits
+            margin = sum(named.values())
+            out.append((1.0 / (1.0 + math.exp(-margin)), named))
+        return out
 
 
 def train_risk_model(
     X, y, *, params: dict | None = None, num_boost_round: int = 200, feature_names=FEATURE_NAMES
 ) -> RiskModel:
-    """Fit the booster; positives are re-weighted so both classes weigh the same in total."""
+    """Fit the booster. Classes are not re-weighted, so the probability stays close to calibrated
+    and the engine's thresholds (review at 0.5) mean what they say."""
     import lightgbm as lgb
 
     X = np.asarray(X, dtype=np.float64)
@@ -129,7 +141,6 @@ def train_risk_model(
     if pos == 0 or pos == len(y):
         raise ValueError("training needs both laundering (1) and normal (0) labels")
     p = {**DEFAULT_PARAMS, **(params or {})}
-    p["scale_pos_weight"] = p.get("scale_pos_weight", (len(y) - pos) / pos)
     data = lgb.Dataset(X, label=y, feature_name=[str(f) for f in feature_names], free_raw_data=True)
     booster = lgb.train(p, data, num_boost_round=num_boost_round)
     return RiskModel(booster, tuple(feature_names), {**p, "num_boost_round": num_boost_round})
