@@ -19,7 +19,7 @@ from audit.export import CONTENT_TYPES, EXPORT_FORMATS, export_response
 from audit.models import Outcome
 from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, check_trail_access
 from audit.selectors import chain_names, events_for, events_for_export
-from audit.services import trail_export_log
+from audit.services import trail_export_log, trail_read_log
 from audit.verification import ProblemKind, verify_chain
 
 # --- permissions -------------------------------------------------------------------------------
@@ -147,7 +147,14 @@ class EventListApi(generics.ListAPIView):
 
     @extend_schema(parameters=[EventFilter])
     def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        shown = response.data["results"] if isinstance(response.data, dict) else response.data
+        trail_read_log(
+            actor=actor_from_request(request),
+            event_ids=[row["id"] for row in shown],
+            filters={key: value for key, value in request.query_params.items() if key != "format"},
+        )
+        return response
 
 
 @extend_schema(tags=["audit"])
@@ -159,6 +166,11 @@ class EventDetailApi(generics.RetrieveAPIView):
 
     def get_queryset(self):
         return events_for(self.request.user)
+
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        response = super().get(request, *args, **kwargs)
+        trail_read_log(actor=actor_from_request(request), event_ids=[response.data["id"]])
+        return response
 
 
 @extend_schema(tags=["audit"])

@@ -247,3 +247,16 @@ def trail_export_log(
         outcome="succeeded",
         payload={"format": export_format, "since": since, "until": until},
     )
+
+
+def trail_read_log(*, actor, event_ids: list[int], filters: dict | None = None) -> Event:
+    """Trail a read of the trail itself: who looked at which events (ids), with which filters."""
+    chosen = {key: value for key, value in (filters or {}).items() if value not in (None, "")}
+    return record(
+        actor=actor,
+        action="trail.read",
+        resource_type="trail",
+        resource_id=str(event_ids[0]) if len(event_ids) == 1 and filters is None else "list",
+        outcome="succeeded",
+        payload={"events": list(event_ids), "filters": chosen},
+    )

@@ -17,7 +17,7 @@ from audit.forms import EventFilterForm, ExportForm
 from audit.models import Event
 from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, can_export_trail, check_trail_access, trail_page
 from audit.selectors import chain_names, checkpoints_for, events_for, events_for_export
-from audit.services import trail_export_log
+from audit.services import trail_export_log, trail_read_log
 from audit.verification import verify_chain, verify_event
 
 PAGE_SIZE = 50
@@ -34,6 +34,11 @@ def event_list(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(request.GET)
     events = events_for(request.user, **form.cleaned_data) if form.is_valid() else Event.objects.none()
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    trail_read_log(
+        actor=actor_from_request(request),
+        event_ids=[event.id for event in page],
+        filters={key: value for key, value in request.GET.items()},
+    )
     filters = request.GET.copy()
     filters.pop("page", None)
     export_filters = {key: filters[key] for key in ("chain", "since", "until") if filters.get(key)}
@@ -52,6 +57,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, READ)
     event = get_object_or_404(events_for(request.user), pk=pk)
+    trail_read_log(actor=actor_from_request(request), event_ids=[event.id])
     context = {
         "event": event,
         "payload_pretty": json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True),

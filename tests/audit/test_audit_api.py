@@ -91,7 +91,8 @@ def test_list_filters(api, make_user, chain_of):
         "number": 4,
         "note": "event 4",
     }
-    assert listed(since=carol["timestamp"])["count"] == 1
+    # Later events are the trail reads of this test itself (trail.read).
+    assert listed(since=carol["timestamp"], resource_type="study")["count"] == 1
     assert listed(until=carol["timestamp"])["count"] == 6
     assert api.get(EVENTS, {"outcome": "perhaps"}).status_code == 400
 
@@ -181,3 +182,19 @@ def test_openapi_schema_documents_the_trail_api(api):
     } <= list_parameters
     export_responses = paths["/api/audit/export/"]["get"]["responses"]["200"]["content"]
     assert {"application/x-ndjson", "text/csv"} <= set(export_responses)
+
+
+def test_reading_the_trail_is_itself_trailed(api, make_user, chain_of):
+    chain_of(3)
+    auditor = make_user(Role.AUDITOR)
+    api.force_authenticate(auditor)
+    listed = api.get(EVENTS, {"limit": 2, "action": "test."}).data["results"]
+    read = Event.objects.filter(action="trail.read").latest("id")
+    assert read.actor_label == auditor.username
+    assert read.payload == {
+        "events": [row["id"] for row in listed],
+        "filters": {"limit": "2", "action": "test."},
+    }
+    api.get(f"{EVENTS}{listed[0]['id']}/")
+    detail = Event.objects.filter(action="trail.read").latest("id")
+    assert (detail.resource_id, detail.payload["events"]) == (str(listed[0]["id"]), [listed[0]["id"]])
