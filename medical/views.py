@@ -65,6 +65,8 @@ def _detail_context(request: HttpRequest, study: Study, **forms) -> dict:
     review_pending = study.burned_in_review != Study.BurnedInReview.NOT_REQUIRED
     return {
         "study": study,
+        # Pixels that may show identifying text stay hidden behind a warning until reviewed and cleared.
+        "masked": study.burned_in_review in (Study.BurnedInReview.PENDING, Study.BurnedInReview.WITHHELD),
         "series": series,
         "instances": instances,
         "previews_pending": any(

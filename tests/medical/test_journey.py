@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.utils import timezone
 from PIL import Image
 
 from medical import storage
@@ -88,3 +89,54 @@ def test_upload_view_ask_and_another_department_is_refused(
     response = page.goto(f"/medical/studies/{study.pk}/")
     assert response.status == 404
     assert "5 mm" not in page.inner_text("body")
+
+
+def _inline(relative: str) -> Instance:
+    source = IngestSource(
+        channel=Channel.API,
+        department="radiology",
+        actor="test:medical",
+        received_from="tests",
+        previews="inline",
+    )
+    outcome = instance_ingest(source=source, filename=relative, data=file_bytes(relative))
+    return Instance.objects.get(pk=outcome.instance_id)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(page, log_in, make_user):
+    ultrasound = _inline("examples_rgb_color.dcm")  # burned-in "BAPTIST MED CTR" on the pixels
+    study = ultrasound.series.study
+    assert study.burned_in_review == "pending" and ultrasound.preview_status == "ready"
+    reviewer = make_user("radiologist", department="radiology")
+    log_in(reviewer)
+    page.goto(f"/medical/studies/{study.pk}/")
+    warning = page.locator('[data-testid="burned-in-warning"]')
+    assert warning.is_visible() and "review pending" in warning.inner_text()
+    image = page.locator('[data-testid="preview-image"]')
+    assert not image.is_visible() and image.get_attribute("src") is None
+    assert page.locator(".thumb img").count() == 0  # no thumbnail shows the pixels either
+    assert "unknown: review pending" in page.locator('[data-testid="instance-burned-in"]').inner_text()
+
+    page.click('[data-testid="reveal-images"]')  # an explicit choice to look
+    page.wait_for_function(
+        "() => { const img = document.querySelector('[data-testid=preview-image]'); "
+        "return img && !img.hidden && img.complete && img.naturalWidth > 0; }"
+    )
+
+    page.check('[data-testid="review-form"] input[value="cleared"]')
+    page.click('[data-testid="review-form"] button[type=submit]')
+    page.wait_for_selector('[data-testid="review-decision"]:has-text("by")')
+    decision = page.locator('[data-testid="review-decision"]').inner_text()
+    assert reviewer.username in decision and "Reviewed: no identifying text" in decision
+    study.refresh_from_db()
+    assert timezone.localtime(study.burned_in_reviewed_at).strftime("%Y-%m-%d %H:%M") in decision
+    assert page.locator('[data-testid="burned-in-warning"]').count() == 0
+    assert page.locator('[data-testid="preview-image"]').is_visible()
+    assert "reviewed: none" in page.locator('[data-testid="instance-burned-in"]').inner_text()
+    assert not page.locator(
+        '[data-testid="review-form"]'
+    ).is_visible()  # changing it is a new, explicit decision
+    page.click("text=Change the decision")
+    assert page.locator('[data-testid="review-form"]').is_visible()

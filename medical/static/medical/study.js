@@ -20,12 +20,18 @@
     return node;
   }
 
+  const masked = () => root.dataset.masked === "true";
+
   function show(thumb) {
     document.querySelectorAll(".thumb").forEach((other) => other.classList.toggle("selected", other === thumb));
     selected = thumb.dataset.instance;
     if (breakGlassInstance) breakGlassInstance.value = selected;
     image.dataset.instance = selected;
-    if (thumb.dataset.previewStatus === "ready") {
+    if (masked()) {
+      image.hidden = true;
+      image.removeAttribute("src");
+      caption.textContent = "Hidden until the burned-in review is done, or you choose to show it.";
+    } else if (thumb.dataset.previewStatus === "ready") {
       image.src = thumb.dataset.previewUrl;
       image.hidden = false;
       caption.textContent = thumb.dataset.label;
@@ -37,6 +43,22 @@
   }
 
   document.querySelectorAll(".thumb").forEach((thumb) => thumb.addEventListener("click", () => show(thumb)));
+
+  const reveal = document.getElementById("reveal-images");
+  if (reveal) {
+    reveal.addEventListener("click", () => {
+      root.dataset.masked = "false";
+      reveal.closest(".burned-in-warning").classList.add("revealed");
+      reveal.hidden = true;
+      document.querySelectorAll(".thumb").forEach((thumb) => {
+        if (thumb.dataset.previewStatus === "ready") {
+          thumb.replaceChildren(element("img", { src: thumb.dataset.previewUrl, alt: "" }));
+        }
+      });
+      const current = document.querySelector(".thumb.selected");
+      if (current) show(current);
+    });
+  }
 
   function phrasingLabel(phrasing) {
     return { model: "Phrased by the model (verified)", extractive: "Built from the attribute",
@@ -119,7 +141,7 @@
         pending = pending || instance.preview_status === "pending";
         if (thumb.dataset.previewStatus === instance.preview_status) return;
         thumb.dataset.previewStatus = instance.preview_status;
-        if (instance.preview_url) {
+        if (instance.preview_url && !masked()) {
           thumb.replaceChildren(element("img", { src: instance.preview_url, alt: "" }));
         }
         if (thumb.classList.contains("selected")) show(thumb);
