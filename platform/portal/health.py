@@ -12,12 +12,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from audit.models import Checkpoint, Event
+from ops.health import check_broker, check_database
 from portal.homes import HomeRow
 
 
 def installation_rows(user) -> list[HomeRow]:
-    from ops.health import check_broker, check_database
-
     rows = []
     for label, check in (("Database", check_database()), ("Task broker", check_broker())):
         kind = check.get("vendor") or check.get("transport") or ""
@@ -35,8 +35,6 @@ def installation_rows(user) -> list[HomeRow]:
 
 
 def _scheduler_row() -> HomeRow:
-    from audit.models import Checkpoint, Event
-
     newest = Checkpoint.objects.order_by("-signed_at").first()
     interval = timedelta(minutes=settings.AUDIT_CHECKPOINT_MINUTES)
     newest_event = Event.objects.order_by("-timestamp").values_list("timestamp", flat=True).first()

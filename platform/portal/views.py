@@ -15,6 +15,7 @@ from access.errors import PolicyDenied
 from access.resources import Resource
 from access.web import enforce_for_request, policy_required
 from accounts.roles import Role
+from accounts.tokens import token_issue, token_revoke, tokens_of
 from portal import selectors, services
 from portal.homes import ROLE_HOMES, panels_for
 from portal.navigation import items_for
@@ -60,8 +61,6 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
 @policy_required("view", ACCOUNT)
 def api_token(request: HttpRequest) -> HttpResponse:
     """The user's own API tokens: issue (key shown once), list, revoke. Hashed at rest (accounts.tokens)."""
-    from accounts.tokens import token_issue, token_revoke, tokens_of
-
     new_key = None
     if request.method == "POST":
         if request.POST.get("revoke"):
