@@ -39,3 +39,14 @@ def test_other_site_gets_404(client, engineer_b, machine_a):
     assert client.get(f"/manufacturing/assets/{machine_a.pk}/").status_code == 404
     assert client.post(f"/manufacturing/assets/{machine_a.pk}/", {"title": "x"}).status_code == 404
     assert not WorkOrder.objects.exists()
+
+
+def test_engineer_home_links_maintenance_and_shows_own_site_alerts(client, engineer_a, machine_a, machine_b):
+    Alert.objects.create(
+        machine=machine_a, kind="vibration_zone", message="Zone D on site A", severity="danger"
+    )
+    Alert.objects.create(machine=machine_b, kind="vibration_zone", message="Zone D on site B")
+    client.force_login(engineer_a)
+    page = client.get("/", follow=True).content.decode()
+    assert 'data-nav="maintenance"' in page
+    assert "Zone D on site A" in page and "Zone D on site B" not in page
