@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
+from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from manufacturing import selectors, services
 from manufacturing.models import FailureSuggestion, WorkOrder
 

@@ -12,13 +12,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
 from access.errors import PolicyDenied
+from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from medical import selectors, services
 from medical.models import Channel
 from medical.serializers import (

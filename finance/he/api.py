@@ -8,11 +8,12 @@ import binascii
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
+from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from audit.actors import actor_from_request
 from finance.he import params, services
 from finance.he.scoring import HeInputError

@@ -65,3 +65,36 @@ def test_inference_is_throttled_per_user_with_retry_after(client, auth, make_use
     # Another user has a budget of their own.
     other = {"HTTP_AUTHORIZATION": f"Bearer {api_key(make_user(Role.ML_ENGINEER))}"}
     assert _post(client, other, {"prompt": "no model"}).status_code == 400
+
+
+def _views(patterns, prefix=""):
+    from django.urls import URLPattern, URLResolver
+
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _views(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            view = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)
+            yield prefix + str(pattern.pattern), view
+
+
+def test_every_api_view_parses_json_with_the_limits():
+    from django.urls import get_resolver
+    from rest_framework.parsers import JSONParser
+    from rest_framework.views import APIView
+
+    from accounts.parsers import LimitedJSONParser
+
+    api_views = [
+        (route, view)
+        for route, view in _views(get_resolver().url_patterns)
+        if isinstance(view, type) and issubclass(view, APIView)
+    ]
+    assert len(api_views) > 20
+    unlimited = [
+        route
+        for route, view in api_views
+        for parser in view().get_parsers()
+        if isinstance(parser, JSONParser) and not isinstance(parser, LimitedJSONParser)
+    ]
+    assert not unlimited, f"views parsing JSON without size/depth limits: {unlimited}"
