@@ -17,8 +17,20 @@ class ModelRegisterForm(forms.Form):
         max_length=64, help_text="Lower-case letters, digits, '_', '.' or '-', e.g. medical_qa."
     )
     description = forms.CharField(max_length=300, required=False)
-    quantization = forms.ChoiceField(choices=LanguageModel.Quantization.choices, initial="none")
+    quantization = forms.ChoiceField(choices=LanguageModel.Quantization.choices[:3], initial="none")
     draft = forms.CharField(
         required=False, label="Draft model", help_text="Optional: a registered model name."
     )
     replace = forms.BooleanField(required=False, label="Replace a model of that name")
+
+
+class ModelDefaultForm(forms.Form):
+    purpose = forms.ChoiceField(label="Purpose")
+    model = forms.ChoiceField(label="Model")
+
+    def __init__(self, *args, models, **kwargs):
+        from inference.models import ModelDefault
+
+        super().__init__(*args, **kwargs)
+        self.fields["purpose"].choices = ModelDefault.Purpose.choices
+        self.fields["model"].choices = [(m.name, m.name) for m in models]

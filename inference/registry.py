@@ -127,8 +127,12 @@ def model_register_checked(
         errors["name"] = f"A model named {name!r} is registered already; choose another name or replace it."
     if draft and not LanguageModel.objects.filter(name=draft, is_active=True).exists():
         errors["draft"] = f"No active model is named {draft!r}."
-    if quantization not in LanguageModel.Quantization.values:
-        errors["quantization"] = f"Choose one of {', '.join(LanguageModel.Quantization.values)}."
+    from inference.engine.types import QUANTIZATIONS  # load-time quantizations of an HF directory
+
+    if quantization not in QUANTIZATIONS:
+        errors["quantization"] = (
+            f"Choose one of {', '.join(QUANTIZATIONS)} (GGUF quantizations are made by import_model)."
+        )
     if errors:
         raise RegistrationRefused(errors)
     try:

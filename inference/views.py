@@ -12,7 +12,7 @@ from access.web import policy_required
 from audit.actors import actor_from_request
 from inference import services
 from inference.engine.types import SPECULATIVE_MODES
-from inference.forms import ModelRegisterForm
+from inference.forms import ModelDefaultForm, ModelRegisterForm
 from inference.selectors import servable_targets, serving_stats
 
 SECTION = "portal:models"  # the question the page and the menu ask (policy rule portal_models)
@@ -23,14 +23,22 @@ def model_list(request: HttpRequest) -> HttpResponse:
     return _model_list_page(request, servable_targets(request.user))
 
 
-def _model_list_page(request: HttpRequest, targets, *, form=None, status: int = 200) -> HttpResponse:
+def _model_list_page(
+    request: HttpRequest, targets, *, form=None, default_form=None, status: int = 200
+) -> HttpResponse:
     models = list(dict.fromkeys(model for model, _ in targets))
     may_watch = decide(request.user, "view", "portal:serving").allowed  # ML engineers, administrators
     may_register = decide(request.user, "register", "model:new").allowed
+    from inference.models import ModelDefault
+
     context = {
         "targets": targets,
         "stats": serving_stats(models) if may_watch else [],
         "register_form": (form or ModelRegisterForm()) if may_register else None,
+        "defaults": list(ModelDefault.objects.filter(model__in=models)),
+        "default_form": (default_form or ModelDefaultForm(models=models))
+        if may_register and models
+        else None,
     }
     return render(request, "inference/model_list.html", context, status=status)
 
@@ -59,6 +67,30 @@ def model_register(request: HttpRequest) -> HttpResponse:
     return _model_list_page(request, servable_targets(request.user), form=form, status=400)
 
 
+@require_POST
+@policy_required("view", SECTION)
+def model_default(request: HttpRequest) -> HttpResponse:
+    """Set the default model of a purpose (policy: `register` on the model; trailed by the service)."""
+    from access.errors import PolicyDenied
+
+    targets = servable_targets(request.user)
+    models = list(dict.fromkeys(model for model, _ in targets))
+    form = ModelDefaultForm(request.POST, models=models)
+    if form.is_valid():
+        model = next(m for m in models if m.name == form.cleaned_data["model"])
+        try:
+            services.model_default_set(actor=request.user, purpose=form.cleaned_data["purpose"], model=model)
+        except PolicyDenied as denial:
+            form.add_error("model", str(denial))
+        except services.RegistrationRefused as refusal:
+            for field, message in refusal.errors.items():
+                form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, f"{model.name} is now the default for {form.cleaned_data['purpose']}.")
+            return redirect("inference:model_list")
+    return _model_list_page(request, targets, default_form=form, status=400)
+
+
 @policy_required("view", SECTION)
 def playground(request: HttpRequest) -> HttpResponse:
     targets = servable_targets(request.user)
@@ -70,6 +102,11 @@ def playground(request: HttpRequest) -> HttpResponse:
             "An ML engineer registers models; the access policy decides who may use each.",
         )
         return redirect("inference:model_list")
+    default = services.default_model("chat")
+    # The default chat model comes first: the playground preselects it.
+    targets = sorted(
+        targets, key=lambda t: not (default is not None and t[0].pk == default.pk and t[1] is None)
+    )
     options = [
         {"id": f"{m.name}:{a.name}" if a else m.name, "label": f"{m.name} + {a.name}" if a else m.name,
          "context": m.context_length, "draft": bool(m.draft_id)}

@@ -407,6 +407,12 @@ class LlamaCppEngine:
             raise InvalidRequest("Perplexity needs at least one text of two or more tokens.")
         return math.exp(total_nll / total_tokens)
 
+    def forget_cache(self) -> None:
+        """Empty the context's KV cache (the next request prefills its whole prompt; benchmarks)."""
+        self.loaded()
+        with self._lock:
+            self._truncate(0)
+
     def end_session(self, session_id: str) -> None:
         for adapter in [None, *self.adapters]:
             self.sessions.drop(f"{session_id}\x00{adapter or ''}")

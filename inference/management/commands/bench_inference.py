@@ -18,15 +18,26 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", default="suite-demo")
+        parser.add_argument(
+            "--model", default=None, help="Registered model (default: the default chat model)."
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object on stdout.")
         parser.add_argument("--repeats", type=int, default=3)
         parser.add_argument("--api-requests", type=int, default=20)
+        parser.add_argument("--threads", type=int, default=0, help="llama.cpp/torch threads (0: all cores).")
+        parser.add_argument("--no-transformers", action="store_true", help="Skip transformers generate().")
 
     def handle(self, *args, **options):
         from inference.engine.bench import run_engine_benchmarks
+        from inference.registry import default_model
 
+        if options["model"] is None:
+            default = default_model("chat")
+            options["model"] = default.name if default else "suite-demo"
         model = LanguageModel.objects.select_related("draft").filter(name=options["model"]).first()
+        if model is not None and model.gguf_path:
+            self._llamacpp(model, options)
+            return
         if model is None or model.backend != LanguageModel.Backend.LOCAL:
             raise CommandError(
                 f"No local model named {options['model']!r}: run `manage.py build_demo_models`."
@@ -47,6 +58,27 @@ class Command(BaseCommand):
         else:
             for key, value in figures.items():
                 self.stdout.write(f"{key:36} {value}")
+
+    def _llamacpp(self, model, options) -> None:
+        from django.conf import settings
+
+        from inference.engine import bench_llamacpp
+
+        threads = options["threads"] or bench_llamacpp.default_threads()
+        settings.INFERENCE_LLAMACPP_THREADS = threads  # the /v1 endpoint's engine uses the same count
+
+        def progress(stage, step, total):
+            print(f"[{stage}] {step}/{total}", file=sys.stderr, flush=True)
+
+        figures = bench_llamacpp.run(
+            model, threads=threads, repeats=options["repeats"], api_requests=options["api_requests"],
+            progress=progress, with_transformers=not options["no_transformers"],
+        )  # fmt: skip
+        if options["json"]:
+            self.stdout.write(json.dumps(figures, indent=2))
+        else:
+            for key, value in figures.items():
+                self.stdout.write(f"{key:40} {value}")
 
     def _api_overhead(self, model, requests: int, progress) -> float:
         """Median of (endpoint latency - engine latency) for the same prompt, measured alternately.

@@ -1,0 +1,382 @@
+"""Side-by-side benchmark of a GGUF model: the suite's llama.cpp engine, the suite's /v1 endpoint,
+raw `llama_cpp.Llama` on the same file and `transformers` `generate()` on the same weights, plus
+the memory read bandwidth measured in the same run, time to first token, API overhead, KV reuse
+over ten turns, prompt-lookup speculation and the quantizations the import wrote.
+
+Contenders that are compared run interleaved prompt by prompt (background load hits them alike)
+and each keeps its best of `repeats` runs. Greedy texts that must agree are compared; a mismatch
+raises OutputMismatch instead of reporting the speed of something else.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from inference.demo import synthetic
+from inference.engine.llamacpp import LlamaCppEngine
+from inference.engine.types import GenerationParams
+
+Progress = Callable[[str, int, int], None]
+DECODE_TOKENS = 64
+
+
+class OutputMismatch(AssertionError):
+    pass
+
+
+def memory_read_bandwidth(threads: int, gib: float = 0.5, repeats: int = 3) -> float:
+    """Bytes per second that `threads` threads read from RAM (numpy sums release the GIL)."""
+    array = np.ones(int(gib * 2**30) // 8, dtype=np.float64)
+    parts = np.array_split(array, threads)
+    best = 0.0
+    for _ in range(repeats):
+        workers = [threading.Thread(target=np.sum, args=(part,)) for part in parts]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        best = max(best, array.nbytes / (time.perf_counter() - started))
+    return best
+
+
+def copy_heavy_prompts(count: int) -> list[list[dict]]:
+    """Record summaries and restatements of facts: answers that copy the prompt (SAR-style restatement,
+    QA phrasing, record summaries)."""
+    prompts = synthetic.chat_prompts(count, seed=4242, summaries=True)
+    restated = []
+    for messages in prompts:
+        record = messages[-1]["content"]
+        restated.append(
+            [{"role": "user", "content": record + "\nRestate every fact of the record above, one per line."}]
+        )
+    return restated
+
+
+def _decode_rate(results) -> float:
+    tokens = sum(r.completion_tokens - 1 for r in results)
+    seconds = sum(r.total_s - r.ttft_s for r in results)
+    return round(tokens / seconds, 1) if seconds > 0 else 0.0
+
+
+def _require_same(expected: str, got: str, what: str) -> None:
+    if expected != got:
+        raise OutputMismatch(f"{what} changed the greedy output:\n  plain: {expected!r}\n  other: {got!r}")
+
+
+def _forced(params: GenerationParams) -> GenerationParams:
+    return replace(params, stop=[])
+
+
+class RawLlama:
+    """llama-cpp-python's own API on the same file: what an Ollama/llama.cpp user gets."""
+
+    def __init__(self, path: str, threads: int, n_ctx: int):
+        import llama_cpp
+
+        self.llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                                     verbose=False)  # fmt: skip
+
+    def decode(self, prompt_ids: list[int], tokens: int) -> tuple[float, float, list[int]]:
+        """(seconds to first token, seconds for the rest, token ids), greedy, no prefix reuse."""
+        self.llama.reset()
+        self.llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        started = time.perf_counter()
+        out, first = [], None
+        for token in self.llama.generate(prompt_ids, temp=0.0, top_k=1, reset=True):
+            out.append(token)
+            if first is None:
+                first = time.perf_counter()
+            if len(out) == tokens:
+                break
+        return first - started, time.perf_counter() - first, out
+
+
+def run(
+    model,
+    *,
+    threads: int,
+    repeats: int = 3,
+    api_requests: int = 20,
+    progress: Progress | None = None,
+    with_transformers: bool = True,
+) -> dict:
+    report = progress or (lambda stage, step, total: None)
+    started = time.perf_counter()
+    gguf = model.gguf_path
+    engine = LlamaCppEngine(gguf, n_threads=threads, n_ctx=2048)
+    engine.loaded()
+    figures: dict = {"model": model.name, "gguf": Path(gguf).name, "threads": threads, "repeats": repeats}
+
+    # Decode rate: same prompt, greedy, 64 new tokens, each contender in turn.
+    prompt = [{"role": "user", "content": "Write a short maintenance note about a chiller bearing."}]
+    params = _forced(GenerationParams(max_tokens=DECODE_TOKENS))
+    prompt_ids, _ = engine.render(prompt)
+    raw = RawLlama(gguf, threads, 2048)
+    hf = _TransformersDecoder(model.path, threads) if with_transformers else None
+    engine_runs, raw_rates, hf_rates, api_rates = [], [], [], []
+    api = _Endpoint(model.name)
+    for index in range(repeats + 1):
+        engine.forget_cache()
+        result = engine.generate(prompt, params)
+        _, rest, raw_tokens = raw.decode(prompt_ids, DECODE_TOKENS)
+        api_rate = api.decode_rate(prompt, DECODE_TOKENS)
+        hf_rate = hf.decode_rate(prompt_ids, DECODE_TOKENS) if hf else None
+        if index == 0:
+            continue  # warm-up
+        engine_runs.append(result)
+        raw_rates.append((len(raw_tokens) - 1) / rest)
+        api_rates.append(api_rate)
+        if hf_rate:
+            hf_rates.append(hf_rate)
+        report("decode", index, repeats)
+    engine_rate = max(r.decode_tokens_per_s for r in engine_runs)
+    raw_rate, api_rate = max(raw_rates), max(api_rates)
+    figures["decode_tokens_per_s"] = {
+        "engine": round(engine_rate, 1), "api": round(api_rate, 1), "llama_cpp": round(raw_rate, 1),
+        "transformers": round(max(hf_rates), 1) if hf_rates else None,
+    }  # fmt: skip
+    figures["engine_vs_llamacpp_decode_ratio"] = round(engine_rate / raw_rate, 3)
+    figures["api_vs_llamacpp_decode_ratio"] = round(api_rate / raw_rate, 3)
+    if hf_rates:
+        figures["engine_vs_transformers_decode_ratio"] = round(engine_rate / max(hf_rates), 2)
+    del raw, hf
+
+    bandwidth = memory_read_bandwidth(threads)
+    weight_bytes = Path(gguf).stat().st_size
+    bound = bandwidth / weight_bytes
+    figures["memory_read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
+    figures["weight_bytes"] = weight_bytes
+    figures["bandwidth_bound_tokens_per_s"] = round(bound, 1)
+    figures["bandwidth_bound_fraction"] = round(engine_rate / bound, 3)
+    figures["bandwidth_bound_fraction_by_contender"] = {
+        name: (round(rate / bound, 3) if rate else None)
+        for name, rate in figures["decode_tokens_per_s"].items()
+    }
+    report("bandwidth", 1, 1)
+
+    figures["ttft_ms_p50"], figures["ttft_prompt_tokens"] = _ttft(engine, repeats * 3)
+    report("ttft", 1, 1)
+    figures["api_overhead_ms_p50"] = api.overhead_ms(engine, api_requests)
+    report("api overhead", 1, 1)
+    figures.update(_kv_reuse(engine, report))
+    figures.update(_speculative(engine, repeats, report))
+    figures.update(_quantizations(model, threads, repeats, report))
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    engine.close()
+    return figures
+
+
+def _ttft(engine: LlamaCppEngine, samples: int) -> tuple[float, int]:
+    """Time to first token of a ~500-token prompt, nothing cached (each prompt starts differently)."""
+    base = " ".join(synthetic.texts(40, seed=4245))
+    words = base.split()
+    times, lengths = [], []
+    for index in range(samples):
+        text = f"Note {index}. " + " ".join(words[index * 3 :])
+        ids = engine.loaded().tokenize(text.encode(), add_bos=True)
+        trimmed = engine.loaded().detokenize(ids[1:500]).decode("utf-8", errors="ignore")
+        engine.forget_cache()
+        result = engine.generate(trimmed, GenerationParams(max_tokens=1))
+        times.append(result.ttft_s * 1000)
+        lengths.append(result.prompt_tokens)
+    return round(statistics.median(times), 1), int(statistics.median(lengths))
+
+
+def _kv_reuse(engine: LlamaCppEngine, report: Progress) -> dict:
+    """Ten turns of one conversation answered with and without the session cache, interleaved."""
+    params = GenerationParams(max_tokens=40)
+    history: list[dict] = [{"role": "system", "content": synthetic.SYSTEM_PROMPT}]
+    session = f"bench-{time.monotonic_ns()}"
+    with_reuse = without = 0.0
+    for turn, message in enumerate(synthetic.conversation(10, seed=4244)):
+        history.append({"role": "user", "content": message})
+        engine.forget_cache()
+        fresh = engine.generate(history, params)
+        reused = engine.generate(history, params, session_id=session)
+        _require_same(fresh.text, reused.text, f"KV reuse, turn {turn + 1}")
+        without += fresh.total_s
+        with_reuse += reused.total_s
+        history.append({"role": "assistant", "content": fresh.text})
+        report("kv-reuse", turn + 1, 10)
+    engine.end_session(session)
+    return {
+        "kv_reuse_10turn_latency_ratio": round(with_reuse / without, 3),
+        "kv_reuse_outputs_identical": True,
+    }
+
+
+def _speculative(engine: LlamaCppEngine, repeats: int, report: Progress) -> dict:
+    prompts = copy_heavy_prompts(6)
+    plain_params = GenerationParams(max_tokens=96)
+    spec_params = replace(plain_params, speculative="prompt_lookup", num_speculative_tokens=10)
+    plain_total = spec_total = 0.0
+    proposed = accepted = 0
+    for index, prompt in enumerate(prompts):
+        best_plain = best_spec = None
+        for _ in range(repeats):
+            engine.forget_cache()
+            plain = engine.generate(prompt, plain_params)
+            engine.forget_cache()
+            spec = engine.generate(prompt, spec_params)
+            _require_same(plain.text, spec.text, f"prompt lookup, prompt {index}")
+            best_plain = plain if best_plain is None or plain.total_s < best_plain.total_s else best_plain
+            best_spec = spec if best_spec is None or spec.total_s < best_spec.total_s else best_spec
+        plain_total += best_plain.total_s
+        spec_total += best_spec.total_s
+        proposed += best_spec.draft_tokens_proposed
+        accepted += best_spec.draft_tokens_accepted
+        report("speculative", index + 1, len(prompts))
+    return {
+        "speculative_speedup": round(plain_total / spec_total, 3),
+        "speculative_workload": "restate every fact of a key=value record (imaging, work order, payment), "
+        "6 prompts, 96 new tokens, greedy, prompt lookup (n-gram 3..2, up to 10 drafts)",
+        "speculative_acceptance": round(accepted / proposed, 3) if proposed else 0.0,
+        "speculative_outputs_identical": True,
+    }
+
+
+def _quantizations(model, threads: int, repeats: int, report: Progress) -> dict:
+    files = dict(model.info.get("gguf_files") or {})
+    if not files:
+        return {}
+    held_out = synthetic.texts(24, seed=4243)
+    fp32_bytes = model.parameter_count * 4
+    figures: dict = {}
+    reference = None
+    prompt = [{"role": "user", "content": "Write a short maintenance note about a chiller bearing."}]
+    order = sorted(files, key=lambda q: -Path(files[q]).stat().st_size)  # f16 first: the reference
+    for index, quantization in enumerate(order):
+        engine = LlamaCppEngine(files[quantization], n_threads=threads, n_ctx=1024)
+        perplexity = engine.perplexity(held_out)
+        rates = []
+        for _ in range(repeats):
+            engine.forget_cache()
+            rates.append(
+                engine.generate(
+                    prompt, _forced(GenerationParams(max_tokens=DECODE_TOKENS))
+                ).decode_tokens_per_s
+            )
+        engine.close()
+        reference = reference or perplexity
+        figures[f"{quantization}_weight_bytes_ratio"] = round(
+            Path(files[quantization]).stat().st_size / fp32_bytes, 4
+        )
+        figures[f"{quantization}_decode_tokens_per_s"] = round(max(rates), 1)
+        figures[f"{quantization}_perplexity"] = round(perplexity, 3)
+        figures[f"{quantization}_perplexity_change"] = round((perplexity - reference) / reference, 4)
+        report("quantizations", index + 1, len(order))
+    figures["perplexity_reference"] = order[0]
+    return figures
+
+
+class _TransformersDecoder:
+    """`generate()` on the Hugging Face directory the import wrote (the same weights, fp32)."""
+
+    def __init__(self, directory: str, threads: int):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True).eval()
+
+    def decode_rate(self, prompt_ids: list[int], tokens: int) -> float:
+        ids = self.torch.tensor([prompt_ids])
+        with self.torch.inference_mode():
+            started = time.perf_counter()
+            self.model.generate(ids, max_new_tokens=1, min_new_tokens=1, do_sample=False)
+            first = time.perf_counter() - started
+            started = time.perf_counter()
+            self.model.generate(ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+            total = time.perf_counter() - started
+        return (tokens - 1) / max(total - first, 1e-9)
+
+
+class _Endpoint:
+    """The suite's /v1/chat/completions, streamed, through Django's full stack (authentication,
+    policy, admission, trail), on a scratch transaction that is rolled back at the end."""
+
+    def __init__(self, model_name: str):
+        self.model_name = model_name
+
+    def _client(self):
+        from django.contrib.auth.models import Group
+        from django.test import Client
+
+        from accounts.models import User
+        from accounts.roles import Role
+
+        user = User.objects.create(username=f"bench-{time.time_ns()}")
+        user.groups.add(Group.objects.get_or_create(name=Role.ML_ENGINEER.value)[0])
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(user)
+        return client
+
+    def _post(self, client, body: dict):
+        import json
+
+        return client.post("/v1/chat/completions", data=json.dumps(body), content_type="application/json")
+
+    def decode_rate(self, prompt, tokens: int) -> float:
+        from django.db import transaction
+
+        body = {"model": self.model_name, "messages": prompt, "max_tokens": tokens, "temperature": 0,
+                "stream": True}  # fmt: skip
+        from inference import runtime
+        from inference.models import LanguageModel
+
+        runtime.served(LanguageModel.objects.get(name=self.model_name)).engine.forget_cache()
+        with transaction.atomic():
+            client = self._client()
+            response = self._post(client, body)
+            if response.status_code != 200:
+                raise RuntimeError(f"/v1 answered {response.status_code}: {response.content[:300]!r}")
+            times, chunks = [], 0
+            for chunk in response.streaming_content:
+                if b'"content": "' in chunk and b'"content": ""' not in chunk:
+                    times.append(time.perf_counter())
+                    chunks += 1
+            transaction.set_rollback(True)
+        return (chunks - 1) / (times[-1] - times[0]) if chunks > 1 else 0.0
+
+    def overhead_ms(self, engine_unused, requests: int) -> float:
+        """Median of (endpoint latency - engine latency) for the same short request, alternately, on
+        the engine the endpoint serves with."""
+        from django.db import transaction
+
+        from inference import runtime
+        from inference.models import LanguageModel
+
+        served_engine = runtime.served(LanguageModel.objects.get(name=self.model_name)).engine
+        prompt = [{"role": "user", "content": "Which failure code?"}]
+        params = GenerationParams(max_tokens=8)
+        body = {"model": self.model_name, "messages": prompt, "max_tokens": 8, "temperature": 0}
+        deltas = []
+        with transaction.atomic():
+            client = self._client()
+            for index in range(requests + 2):
+                started = time.perf_counter()
+                served_engine.generate(prompt, params)
+                engine_s = time.perf_counter() - started
+                started = time.perf_counter()
+                response = self._post(client, body)
+                endpoint_s = time.perf_counter() - started
+                if response.status_code != 200:
+                    raise RuntimeError(f"/v1 answered {response.status_code}: {response.content[:300]!r}")
+                if index >= 2:
+                    deltas.append((endpoint_s - engine_s) * 1000)
+            transaction.set_rollback(True)
+        return round(statistics.median(deltas), 2)
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
