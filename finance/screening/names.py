@@ -37,13 +37,13 @@ import csv
 import hashlib
 import io
 import math
-import re
-import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz.distance import Indel, JaroWinkler
 from rapidfuzz.process import cdist
+
+from .normalize import normalize, skeleton
 
 TOKEN_MIN_SIM = 0.84
 INITIAL_SIM = 0.9
@@ -53,116 +53,6 @@ JOINED_CAP_MARGIN = 0.15
 DEFAULT_THRESHOLD = 0.82
 # blocking: the lowest char n-gram cosine of a true match in the UN typo set is 0.38
 MIN_BLOCK_COSINE = 0.25
-SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
-
-_TRANSLIT = {
-    "ß": "ss",
-    "æ": "ae",
-    "œ": "oe",
-    "ø": "o",
-    "ł": "l",
-    "đ": "d",
-    "ð": "d",
-    "þ": "th",
-    "ı": "i",
-    "ħ": "h",
-}
-_CYRILLIC = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        [
-            "a",
-            "b",
-            "v",
-            "g",
-            "d",
-            "e",
-            "e",
-            "zh",
-            "z",
-            "i",
-            "y",
-            "k",
-            "l",
-            "m",
-            "n",
-            "o",
-            "p",
-            "r",
-            "s",
-            "t",
-            "u",
-            "f",
-            "kh",
-            "ts",
-            "ch",
-            "sh",
-            "shch",
-            "_",
-            "y",
-            "_",
-            "e",
-            "yu",
-            "ya",
-        ],
-        strict=True,
-    )
-)
-_CYRILLIC = {k: ("" if v == "_" else v) for k, v in _CYRILLIC.items()}
-_GREEK = dict(
-    zip(
-        "αβγδεζηθικλμνξοπρστυφχψω",
-        [
-            "a",
-            "v",
-            "g",
-            "d",
-            "e",
-            "z",
-            "i",
-            "th",
-            "i",
-            "k",
-            "l",
-            "m",
-            "n",
-            "x",
-            "o",
-            "p",
-            "r",
-            "s",
-            "t",
-            "y",
-            "f",
-            "ch",
-            "ps",
-            "o",
-        ],
-        strict=True,
-    )
-)
-_APOSTROPHES = "'’‘ʼʻ`´?\"“”"
-_SPLIT = re.compile(r"[^\w]+|_")
-_SKELETON_RULES = [
-    ("ph", "f"),
-    ("kh", "h"),
-    ("gh", "g"),
-    ("dh", "d"),
-    ("th", "t"),
-    ("sh", "s"),
-    ("ck", "k"),
-    ("ou", "u"),
-    ("oo", "u"),
-    ("ee", "i"),
-    ("q", "k"),
-    ("c", "k"),
-    ("z", "s"),
-    ("w", "v"),
-    ("y", "i"),
-    ("e", "a"),
-    ("o", "u"),
-    ("j", "i"),
-]
 
 
 class ListFormatError(ValueError):
@@ -190,42 +80,6 @@ class NameMatch:
     score: float
     reason: str
     details: dict = field(default_factory=dict, compare=False, repr=False)
-
-
-def _fold_char(ch: str) -> str:
-    low = ch.lower()
-    if low in _TRANSLIT:
-        return _TRANSLIT[low]
-    if low in _CYRILLIC:
-        return _CYRILLIC[low]
-    if low in _GREEK:
-        return _GREEK[low]
-    return low
-
-
-def normalize(name: str) -> list[str]:
-    """Tokens of a name, folded for comparison (see module docstring, step 1)."""
-    text = unicodedata.normalize("NFKC", str(name)).casefold()
-    for a in _APOSTROPHES:
-        text = text.replace(a, "")
-    if text.count(",") == 1:
-        head, tail = (p.strip() for p in text.split(","))
-        text = f"{tail} {head}" if tail and tail.replace(".", "") not in SUFFIXES else f"{head} {tail}"
-    text = "".join(_fold_char(c) for c in text)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return [t for t in _SPLIT.split(text) if t]
-
-
-def skeleton(token: str) -> str:
-    """Phonetic skeleton: transliteration variants folded, doubled letters collapsed."""
-    s = token
-    for a, b in _SKELETON_RULES:
-        s = s.replace(a, b)
-    out = []
-    for c in s:
-        if not out or out[-1] != c:
-            out.append(c)
-    return "".join(out)
 
 
 def token_sim_matrix(q_tokens, e_tokens, q_skel=None, e_skel=None) -> np.ndarray:
