@@ -32,6 +32,10 @@ from pydicom.uid import (
 from medical.dicom.structure import EncodingError, check_encoding, file_meta_end
 
 MAX_FILE_BYTES = 1 << 30
+# A deflated data set may expand to this many times its compressed size (at least the floor, at
+# most the upload limit): real images deflate a few times; a 98 KB bomb asked for 96 MiB.
+DEFLATE_MAX_RATIO = 50
+DEFLATE_FLOOR_BYTES = 16 << 20
 REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _DICOMDIR_REASON = "this is a DICOMDIR index, not an image; upload the image files it lists"
@@ -90,9 +94,9 @@ def _read(data: bytes, *, allow_raw_dataset: bool, max_bytes: int) -> Dataset:
     if len(data) > max_bytes:
         raise _Rejection(f"file is larger than the {max_bytes // (1 << 20)} MiB limit")
     if data[128:132] == b"DICM":
-        dataset = _read_part10(data)
+        dataset = _read_part10(data, max_bytes=max_bytes)
     elif data[:4] == b"DICM":
-        dataset = _read_part10(bytes(128) + data)
+        dataset = _read_part10(bytes(128) + data, max_bytes=max_bytes)
     elif data[:2] == b"\x02\x00" and data[4:6].isalpha():
         dataset = _read_part10(bytes(128) + b"DICM" + data)
     elif _starts_with_group_0008(data):
@@ -106,11 +110,15 @@ def _read(data: bytes, *, allow_raw_dataset: bool, max_bytes: int) -> Dataset:
     return dataset
 
 
-def _read_part10(data: bytes) -> Dataset:
+def _read_part10(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Dataset:
     try:
         meta_end = file_meta_end(data)
     except EncodingError as exc:
         raise _Rejection(exc.reason) from None
+    deflated = DeflatedExplicitVRLittleEndian.encode("ascii") in data[:meta_end]
+    if deflated:
+        # Before pydicom sees it: dcmread inflates a deflated data set without any bound.
+        _inflate(data[meta_end:], limit=_deflate_limit(len(data) - meta_end, max_bytes))
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=False)
     except InvalidDicomError as exc:
@@ -127,7 +135,8 @@ def _read_part10(data: bytes) -> Dataset:
         raise _Rejection(_DICOMDIR_REASON)
     body = data
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
-        body, meta_end = _inflate(data[meta_end:], limit=MAX_FILE_BYTES), 0
+        compressed = data[meta_end:]
+        body, meta_end = _inflate(compressed, limit=_deflate_limit(len(compressed), max_bytes)), 0
     try:
         check_encoding(
             body,
@@ -206,11 +215,22 @@ def _positive_int(dataset: Dataset, keyword: str, *, default: int | None) -> int
     return number
 
 
+def _deflate_limit(compressed_bytes: int, max_bytes: int) -> int:
+    return min(max_bytes, max(DEFLATE_FLOOR_BYTES, DEFLATE_MAX_RATIO * compressed_bytes))
+
+
 def _inflate(compressed: bytes, *, limit: int) -> bytes:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    body = inflater.decompress(compressed, limit)
+    try:
+        body = inflater.decompress(compressed, limit)
+    except zlib.error:
+        raise _Rejection("the deflated data set is corrupt; re-export the file from its source") from None
     if inflater.unconsumed_tail:
-        raise _Rejection("deflated data set expands beyond the size limit")
+        raise _Rejection(
+            f"deflated data set expands beyond {limit // (1 << 20)} MiB "
+            f"({DEFLATE_MAX_RATIO}:1 its compressed size, at least {DEFLATE_FLOOR_BYTES >> 20} MiB): "
+            "a decompression bomb, or re-export it uncompressed"
+        )
     return body
 
 
