@@ -140,3 +140,25 @@ def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(pa
     ).is_visible()  # changing it is a new, explicit decision
     page.click("text=Change the decision")
     assert page.locator('[data-testid="review-form"]').is_visible()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_study_list_and_page_fit_a_phone_and_small_images_are_not_blurred(page, log_in, make_user):
+    instance = _inline("MR_small.dcm")  # 64 x 64 pixels
+    log_in(make_user("clinician", department="radiology"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/medical/")
+    assert page.locator(f'[data-study="{instance.series.study_id}"]').is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"/medical/studies/{instance.series.study_id}/")
+    page.wait_for_function(
+        "() => { const img = document.querySelector('[data-testid=preview-image]'); "
+        "return img && img.complete && img.naturalWidth > 0; }"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator('[data-testid="chat-input"]').is_visible()
+    rendering = page.evaluate(
+        "getComputedStyle(document.querySelector('[data-testid=preview-image]')).imageRendering"
+    )
+    assert rendering == "pixelated"

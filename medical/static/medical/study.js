@@ -44,6 +44,13 @@
 
   document.querySelectorAll(".thumb").forEach((thumb) => thumb.addEventListener("click", () => show(thumb)));
 
+  // Small images (16 x 16 test files, 64 x 64 MR) are scaled up with nearest-neighbour, not blurred.
+  function markSmall() {
+    image.classList.toggle("small", image.naturalWidth > 0 && image.naturalWidth < 256);
+  }
+  image.addEventListener("load", markSmall);
+  if (image.complete) markSmall();
+
   const reveal = document.getElementById("reveal-images");
   if (reveal) {
     reveal.addEventListener("click", () => {
