@@ -1,0 +1,119 @@
+"""Failure-mode suggestion from short technician text (ISO 14224 failure modes).
+
+A blend of (a) a similarity-weighted k-nearest-neighbour vote over sentence embeddings of past,
+labelled observations and (b) a logistic regression on the embeddings plus character n-grams (robust to
+the misspellings of field text: "siezedjammed", "leak excessivly"). The mode names themselves join the
+examples, so a rare mode is still findable. The embedding function is injected by the caller
+(`inference.services.embed` in the product, offline all-MiniLM-L6-v2); without one, character n-grams
+alone are used.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+Embed = Callable[[list[str]], list[list[float]]]
+
+
+def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
+    """`text,label` columns of a CSV (the shared fmc_mwo2kg files); ValueError names what is missing."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: needs 'text' and 'label' columns (has {reader.fieldnames})")
+        rows = [(r["text"].strip(), r["label"].strip()) for r in reader]
+    rows = [(t, label) for t, label in rows if t and label]
+    if not rows:
+        raise ValueError(f"{path}: no labelled rows")
+    return [t for t, _ in rows], [label for _, label in rows]
+
+
+class FailureModeClassifier:
+    def __init__(
+        self,
+        embed: Embed | None = None,
+        *,
+        neighbours: int = 5,
+        temperature: float = 0.1,
+        regression_weight: float = 0.3,
+        regularisation: float = 10.0,
+    ):
+        self.embed = embed
+        self.neighbours = neighbours
+        self.temperature = temperature
+        self.regression_weight = regression_weight if embed is not None else 1.0
+        self.regularisation = regularisation
+        self.classes: list[str] = []
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        if self.embed is None:
+            return np.zeros((len(texts), 0))
+        return np.asarray(self.embed([t.lower() for t in texts]), dtype=float).reshape(len(texts), -1)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> FailureModeClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        if len(texts) != len(labels) or not texts:
+            raise ValueError("fit needs as many labels as texts, at least one")
+        self.classes = sorted(set(labels))
+        texts = [str(t) for t in texts] + [c.lower() for c in self.classes]  # the mode names are examples too
+        labels = list(labels) + self.classes
+        self._labels = np.array([self.classes.index(label) for label in labels])
+        self._embeddings = self._vectors(texts)
+        self._chars = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True
+        )
+        features = np.hstack([self._embeddings, self._chars.fit_transform(texts).toarray()])
+        self._regression = LogisticRegression(C=self.regularisation, max_iter=3000).fit(
+            features, self._labels
+        )
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.classes:
+            raise ValueError("the classifier is not fitted")
+        texts = [str(t) for t in texts]
+        vectors = self._vectors(texts)
+        probabilities = np.zeros((len(texts), len(self.classes)))
+        regression = self._regression.predict_proba(
+            np.hstack([vectors, self._chars.transform(texts).toarray()])
+        )
+        probabilities[:, self._regression.classes_] = regression
+        if self.embed is None or self.regression_weight >= 1.0:
+            return probabilities
+        similarity = vectors @ self._embeddings.T
+        votes = np.zeros_like(probabilities)
+        for row, scores in enumerate(similarity):
+            nearest = np.argsort(-scores)[: self.neighbours]
+            weights = np.exp((scores[nearest] - scores[nearest].max()) / self.temperature)
+            np.add.at(votes[row], self._labels[nearest], weights)
+        votes /= votes.sum(axis=1, keepdims=True)
+        return (1 - self.regression_weight) * votes + self.regression_weight * probabilities
+
+    def suggest(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+        """The k most likely failure modes of `text`, most likely first, with their probabilities."""
+        probabilities = self.predict_proba([text])[0]
+        order = np.argsort(-probabilities)[:k]
+        return [(self.classes[i], round(float(probabilities[i]), 4)) for i in order]
+
+
+def evaluate(classifier: FailureModeClassifier, texts: Sequence[str], labels: Sequence[str]) -> dict:
+    from sklearn.metrics import f1_score
+
+    probabilities = classifier.predict_proba(texts)
+    ranked = np.argsort(-probabilities, axis=1)
+    names = np.array(classifier.classes)
+    truth = np.array(labels)
+    top1 = names[ranked[:, 0]]
+    return {
+        "examples": len(labels),
+        "top1": round(float(np.mean(top1 == truth)), 4),
+        "top3": round(float(np.mean([t in names[r[:3]] for t, r in zip(truth, ranked, strict=True)])), 4),
+        "macro_f1": round(float(f1_score(truth, top1, average="macro", zero_division=0)), 4),
+        "unseen_labels": sorted(set(labels) - set(classifier.classes)),
+    }
