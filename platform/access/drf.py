@@ -29,6 +29,7 @@ from access.decisions import decide
 from access.enforcement import trail_decision
 from access.querysets import restrict
 from access.resources import resource_for
+from audit.actors import actor_from_request
 
 
 def policy_action_for(request, view) -> str | None:
@@ -62,8 +63,6 @@ class PolicyPermission(BasePermission):
         return action is not None and self._decide(request, view, action, obj)
 
     def _decide(self, request, view, action: str, resource) -> bool:
-        from audit.actors import actor_from_request
-
         target = resource_for(resource)
         decision = decide(request.user, action, target)
         trail_decision(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from access.decisions import Decision, decide
 from access.errors import PolicyDenied
 from access.resources import Resource, resource_for
+from audit.services import record
 
 
 def check(user, action: str, resource, *, actor: object = None, record_allowed: bool = False) -> Decision:
@@ -44,8 +45,6 @@ def trail_decision(
     """Record a denial always, an allowed decision when the caller or the deciding rule asks."""
     if decision.allowed and not (record_allowed or decision.record_allowed):
         return
-    from audit.services import record
-
     payload = {
         "reason": decision.reason,
         "policy": decision.policy or "",

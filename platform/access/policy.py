@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from access.errors import PolicyError
 from access.loader import load_policy_file
 from access.rules import Policy
+from audit.services import record
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policies" / "default.yaml"
 POLICY_RESOURCE_NAME = "suite"  # the policy as a resource: "policy:suite" (explain, reload)
@@ -63,8 +64,6 @@ def reload(*, actor: object = "system:access") -> Policy:
     A malformed file raises PolicyError, is trailed with outcome "failed", and leaves the policy
     in force unchanged: a bad edit never opens (or closes) anything.
     """
-    from audit.services import record
-
     path = policy_file()
     previous = active_policy()
     try:

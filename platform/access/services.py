@@ -15,6 +15,7 @@ from access import actions as vocabulary
 from access.enforcement import check
 from access.grants import find_grant, permission_for
 from access.resources import resource_for
+from audit.services import record
 
 GRANT_AUTHORIZING_ACTION = "share"
 REVOKE_AUTHORIZING_ACTION = "unshare"  # where the resource type has it; "share" otherwise
@@ -55,8 +56,6 @@ def revoke(*, actor, user, action: str, obj: models.Model) -> bool:
 def _trail_change(
     kind: str, *, actor, user, action: str, obj: models.Model, policy: str, codename: str, state: dict
 ):
-    from audit.services import record
-
     resource_type = resource_for(obj).resource_type
     record(
         actor=actor,

@@ -29,12 +29,11 @@ from access.enforcement import trail_decision
 from access.errors import PolicyDenied
 from access.querysets import restrict
 from access.resources import resource_for
+from audit.actors import actor_from_request
 
 
 def enforce_for_request(request, action: str, resource, *, record_allowed: bool = False):
     """Decide for the request's user, trail as needed, raise PolicyDenied on denial."""
-    from audit.actors import actor_from_request
-
     target = resource_for(resource)
     decision = decide(request.user, action, target)
     trail_decision(
