@@ -36,6 +36,15 @@ class MedicalConfig(AppConfig):
         demo.register("medical studies", order=50)(load_demo_studies)
         register_panel(
             HomePanel(
+                key="medical-break-glass",
+                title="Break-glass access to your department's originals",
+                rows=home.break_glass_notices,
+                order=5,
+                allowed=_may_open_studies,
+            )
+        )
+        register_panel(
+            HomePanel(
                 key="medical-review",
                 title="Awaiting your burned-in text review",
                 rows=home.awaiting_review,

@@ -35,3 +35,40 @@ def _row(study, badge: str = "") -> HomeRow:
         detail=f"{study.patient.pseudonym} · {study.department} · received {received}",
         badge=badge,
     )
+
+
+def break_glass_notices(user) -> list[HomeRow]:
+    """Break-glass reads of this user's department's originals by someone from another department,
+    for those who review the department's studies (its radiologists, per the policy)."""
+    from access.decisions import decide
+    from access.resources import Resource
+    from audit.models import Event
+
+    department = getattr(user, "department", "") or ""
+    if (
+        not department
+        or not decide(user, "review", Resource("study", "notice", {"department": department})).allowed
+    ):
+        return []
+    events = (
+        Event.objects.filter(action="study.break_glass", resource_type="study")
+        .filter(payload_json__contains='"cross_department":true')
+        .filter(payload_json__contains=f'"owning_department":{_json_text(department)}')
+        .order_by("-id")[:RECENT]
+    )
+    return [
+        HomeRow(
+            label=f"Study {event.resource_id}: original opened by {event.actor_label}",
+            url=reverse("medical:study_detail", args=[int(event.resource_id)]),
+            detail=f"from {event.payload.get('user_department') or 'no department'} · "
+            f"{event.timestamp:%Y-%m-%d %H:%M} · reason: {event.payload.get('reason', '')}",
+            badge="break-glass",
+        )
+        for event in events
+    ]
+
+
+def _json_text(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

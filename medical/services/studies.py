@@ -102,6 +102,11 @@ def original_read_break_glass(*, user, instance: Instance, reason: str, actor=No
                 "reason": reason,
                 "original_sha256": digest,
                 "size": len(original),
+                # Reaching into another department is marked, and its radiologists see it on their
+                # home page (medical.home.break_glass_notices).
+                "cross_department": (getattr(user, "department", "") or "") != study.department,
+                "owning_department": study.department,
+                "user_department": getattr(user, "department", "") or "",
             },
         )
     return original
