@@ -25,7 +25,6 @@ class FinanceConfig(AppConfig):
                 key="finance",
                 label="AML alerts",
                 url_name="finance:alert_queue",
-                roles=frozenset({"compliance_officer", "auditor"}),
                 description="Screening alerts by risk, cases with their transaction graph, four-eyes "
                 "dispositions and SAR drafts.",
                 order=30,

@@ -26,7 +26,6 @@ class MedicalConfig(AppConfig):
                 key="studies",
                 label="Studies",
                 url_name="medical:study_list",
-                roles=frozenset({"clinician", "radiologist"}),
                 description="De-identified studies of your department: viewer, questions answered from the "
                 "DICOM header, upload.",
                 order=10,

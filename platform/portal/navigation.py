@@ -39,7 +39,7 @@ class NavEntry:
     check: Callable | None = field(default=None, compare=False)
     # Optional further narrowing, e.g. lambda user: bool(things_to_show(user)).
     allowed: Callable | None = field(default=None, compare=False)
-    # Ignored (kept so older registrations still load): the page's policy question decides.
+    # Not consulted: the page's policy question decides who sees the entry (no role lists here).
     roles: frozenset[str] = frozenset()
 
     @property
