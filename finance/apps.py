@@ -14,7 +14,7 @@ class FinanceConfig(AppConfig):
         from finance.demo import load_demo_finance
         from inference.datasets import CorpusContribution, register, register_corpus
         from portal import demo
-        from portal.navigation import NavEntry, policy_allows
+        from portal.navigation import NavEntry
         from portal.navigation import register as register_navigation
 
         register_corpus(CorpusContribution("finance.aml_typologies", corpus.documents, corpus.conversations))
@@ -28,6 +28,5 @@ class FinanceConfig(AppConfig):
                 description="Screening alerts by risk, cases with their transaction graph, four-eyes "
                 "dispositions and SAR drafts.",
                 order=30,
-                allowed=policy_allows("view", "portal:finance"),
             )
         )
