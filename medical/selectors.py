@@ -89,7 +89,11 @@ def study_row(study: Study) -> dict:
 
 
 def study_for(user, study_id, *, action: str = "view", actor=None) -> Study:
-    """The study if `user` may `action` it, else Http404 (after trailing the denial)."""
+    """The study if `user` may `action` it, else Http404 (after trailing the denial).
+
+    Allowed reads are trailed too (HIPAA 164.312(b)): every study page, preview, question and
+    original reaches patient data through here or instance_for.
+    """
     from access.enforcement import check
     from access.errors import PolicyDenied
 
@@ -97,7 +101,7 @@ def study_for(user, study_id, *, action: str = "view", actor=None) -> Study:
     if study is None:
         raise Http404(NOT_FOUND_MESSAGE)
     try:
-        check(user, action, study, actor=actor)
+        check(user, action, study, actor=actor, record_allowed=True)
     except PolicyDenied:
         raise Http404(NOT_FOUND_MESSAGE) from None
     return study
