@@ -175,22 +175,22 @@ _classifier: dict = {}
 
 
 def _classifier_suggest(text: str, k: int = 3) -> list[tuple[str, float]]:
-    """[(mode code, probability)] from manufacturing.analysis.failure_modes, [] if unavailable."""
-    import csv
+    """[(mode code, probability)] from manufacturing.analysis.failure_modes, [] if unavailable.
+
+    Fitted once per process on the shared FMC-MWO2KG train split with the LLM layer's embeddings."""
     from pathlib import Path
 
     try:
-        from manufacturing.analysis.failure_modes import FailureModeClassifier
+        from manufacturing.analysis.failure_modes import FailureModeClassifier, read_labelled
     except ImportError:
         return []
+    from inference.services import embed
+
     with _classifier_lock:
         if "model" not in _classifier:
             path = Path(settings.SHARED_DATA_DIR) / "failure_modes" / "fmc_mwo2kg_train.csv"
-            with path.open(encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-            model = FailureModeClassifier()
-            model.fit([row["text"] for row in rows], [row["label"] for row in rows])
-            _classifier["model"] = model
+            texts, labels = read_labelled(path)
+            _classifier["model"] = FailureModeClassifier(embed=embed).fit(texts, labels)
         model = _classifier["model"]
     by_description = {
         description.lower(): code
