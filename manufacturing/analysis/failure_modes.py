@@ -55,6 +55,7 @@ class FailureModeClassifier:
         return np.asarray(self.embed([t.lower() for t in texts]), dtype=float).reshape(len(texts), -1)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> FailureModeClassifier:
+        from scipy import sparse
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -68,7 +69,9 @@ class FailureModeClassifier:
         self._chars = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True
         )
-        features = np.hstack([self._embeddings, self._chars.fit_transform(texts).toarray()])
+        features = sparse.hstack(
+            [sparse.csr_matrix(self._embeddings), self._chars.fit_transform(texts)]
+        ).tocsr()
         self._regression = LogisticRegression(C=self.regularisation, max_iter=3000).fit(
             features, self._labels
         )
@@ -77,12 +80,13 @@ class FailureModeClassifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not self.classes:
             raise ValueError("the classifier is not fitted")
+        from scipy import sparse
+
         texts = [str(t) for t in texts]
         vectors = self._vectors(texts)
         probabilities = np.zeros((len(texts), len(self.classes)))
-        regression = self._regression.predict_proba(
-            np.hstack([vectors, self._chars.transform(texts).toarray()])
-        )
+        features = sparse.hstack([sparse.csr_matrix(vectors), self._chars.transform(texts)]).tocsr()
+        regression = self._regression.predict_proba(features)
         probabilities[:, self._regression.classes_] = regression
         if self.embed is None or self.regression_weight >= 1.0:
             return probabilities
