@@ -133,23 +133,29 @@ def _demo_prognostics(train: Path, say: Callable[[str], None]) -> None:
 
 
 def register_assistant_model(say: Callable[[str], None]) -> None:
-    """Serve the demo model as the maintenance assistant's model, if it is built."""
+    """Serve the demo's chat model (SmolLM2 when imported by build_demo_models, else suite-demo) as
+    the maintenance assistant's model, if one is built."""
     from inference.services import ModelNotFound, model_register, resolve_target
     from manufacturing.services.assistant import model_name
 
-    try:
-        base = resolve_target("suite-demo").model
-    except ModelNotFound:
-        say("manufacturing: assistant model not registered (suite-demo is not built yet)")
+    for candidate in ("smollm2", "suite-demo"):
+        try:
+            base = resolve_target(candidate).model
+            break
+        except ModelNotFound:
+            continue
+    else:
+        say("manufacturing: assistant model not registered (run `manage.py build_demo_models` first)")
         return
     model_register(
         actor=DEMO_ACTOR,
         path=base.path,
         name=model_name(),
+        gguf_path=base.gguf_path or None,
         draft_name=base.draft.name if base.draft_id else None,
         description="Maintenance assistant: drafts a diagnosis from similar work orders and the asset's condition",
     )
-    say(f"manufacturing: model {model_name()} serves {base.path}")
+    say(f"manufacturing: model {model_name()} serves {base.name}")
 
 
 def _demo_recording(motor, path: Path, say: Callable[[str], None]) -> None:
