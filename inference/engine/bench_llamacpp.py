@@ -127,9 +127,13 @@ def run(
     for index in range(repeats + 1):
         engine.forget_cache()
         result = engine.generate(prompt, params)
+        report("decode: engine", index, repeats)
         _, rest, raw_tokens = raw.decode(prompt_ids, DECODE_TOKENS)
+        report("decode: llama_cpp", index, repeats)
         api_rate = api.decode_rate(prompt, DECODE_TOKENS)
+        report("decode: /v1", index, repeats)
         hf_rate = hf.decode_rate(prompt_ids, DECODE_TOKENS) if hf else None
+        report("decode: transformers", index, repeats)
         if index == 0:
             continue  # warm-up
         engine_runs.append(result)

@@ -181,3 +181,43 @@ def test_setting_a_default_model_is_policy_checked_and_trailed(smollm2, make_use
         event.payload == {"purpose": "qa", "previous": None, "model": "smollm2"}
         and event.outcome == "succeeded"
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "changed"), [(None, False), (Role.AUDITOR, False), (Role.ML_ENGINEER, True)]
+)
+def test_the_models_page_sets_defaults_for_ml_engineers_only(client, smollm2, make_user, role, changed):
+    if role is not None:
+        client.force_login(make_user(role))
+    response = client.post("/models/default/", {"purpose": "chat", "model": "smollm2"})
+    assert ModelDefault.objects.filter(purpose="chat", model=smollm2).exists() is changed
+    if changed:
+        assert response.status_code == 302
+        page = client.get("/models/")
+        assert b"llamacpp" in page.content and b"apache-2.0" in page.content and b"Chat" in page.content
+        assert Event.objects.filter(action="model.default_set", outcome="succeeded").count() == 1
+    else:
+        assert response.status_code in (302, 403)
+        assert not Event.objects.filter(action="model.default_set", outcome="succeeded").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_openai_client_against_a_live_server(live_server, smollm2, make_user):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=api_key(make_user(Role.ML_ENGINEER)),
+                           max_retries=0)  # fmt: skip
+    retrieved = client.models.retrieve("smollm2")
+    assert retrieved.id == "smollm2" and retrieved.model_extra["licence"] == "apache-2.0"
+    chat = client.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=16, temperature=0)
+    stream = client.chat.completions.create(model="smollm2", messages=QUESTION, max_tokens=16, temperature=0,
+                                            stream=True)  # fmt: skip
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert streamed == chat.choices[0].message.content and "5.0" in streamed
+    with pytest.raises(openai.BadRequestError) as excinfo:
+        client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "valve " * 3000}],
+                                       stream=True)  # fmt: skip
+    assert excinfo.value.code == "context_length_exceeded"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
