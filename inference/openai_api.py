@@ -394,11 +394,13 @@ def model_entry(model, adapter) -> dict:
 
 
 @extend_schema(
-    tags=["OpenAI-compatible"], responses=inline_serializer("Model", {"id": serializers.CharField()})
+    tags=["OpenAI-compatible"],
+    responses=inline_serializer("Model", {"id": serializers.CharField()}),
 )
 class ModelApi(OpenAIView):
     """GET /v1/models/{id}: one model (or `base:adapter`) the caller may use; 404 otherwise."""
 
+    @extend_schema(operation_id="v1_model_retrieve")
     def get(self, request, model_id: str):
         for model, adapter in servable_targets(request.user):
             if model_id == (f"{model.name}:{adapter.name}" if adapter else model.name):

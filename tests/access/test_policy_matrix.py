@@ -66,7 +66,7 @@ DEFAULT_EXPECTED = {
     ("study", "review"): {SAME: {"radiologist"}, ANY: set()},
     ("study", "train"): {SAME: {"radiologist"}, ANY: {"ml_engineer"}},
     ("study", "break_glass"): {SAME: set(), ANY: set(), CERTIFIED: {"radiologist"}},
-    ("case", "view"): {SAME: {"compliance_officer"}, ANY: set()},
+    ("case", "view"): {SAME: {"compliance_officer"}, ANY: {"auditor"}},  # auditors read every case (issue 13)
     ("case", "triage"): {SAME: {"compliance_officer"}, ANY: set()},
     ("case", "close"): {SAME: {"compliance_officer"}, ANY: set()},
     ("case", "sar"): {SAME: {"compliance_officer"}, ANY: set()},
