@@ -6,6 +6,7 @@ call one service, show its refusal as a message."""
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -32,6 +33,22 @@ DEFAULT_CHECKLIST = [
     "Foundation bolts tight",
 ]
 FINAL = (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED)
+
+
+@contextmanager
+def _outcome_shown(
+    request: HttpRequest, *, denied: str, success: str = "", refusals=(services.WorkOrderRefused,)
+):
+    """Run a service call; show its refusal, a policy denial or `success` as a message on the next page."""
+    try:
+        yield
+    except refusals as refusal:
+        messages.error(request, str(refusal))
+    except PolicyDenied:
+        messages.error(request, denied)
+    else:
+        if success:
+            messages.success(request, success)
 
 
 def _actor(request):
@@ -100,13 +117,8 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     machine = selectors.machine_for(request.user, pk, actor=_actor(request))
     if request.method == "POST":
         alert = machine.alerts.filter(pk=request.POST.get("alert") or 0).first()
-        try:
+        with _outcome_shown(request, denied="You may not file work orders for this site."):
             work_order = _file_from_post(request, machine, alert)
-        except services.WorkOrderRefused as refusal:
-            messages.error(request, str(refusal))
-        except PolicyDenied:
-            messages.error(request, "You may not file work orders for this site.")
-        else:
             return redirect("manufacturing:work_order_detail", pk=work_order.pk)
     condition = selectors.machine_condition(machine)
     analysis = condition["analysis"]
@@ -201,13 +213,8 @@ def work_order_new(request: HttpRequest) -> HttpResponse:
         if request.POST.get("alert"):
             alert = selectors.alert_for(request.user, request.POST["alert"], actor=_actor(request))
             alert = alert if alert.machine_id == machine.pk else None
-        try:
+        with _outcome_shown(request, denied="You may not file work orders for this site."):
             work_order = _file_from_post(request, machine, alert)
-        except services.WorkOrderRefused as refusal:
-            messages.error(request, str(refusal))
-        except PolicyDenied:
-            messages.error(request, "You may not file work orders for this site.")
-        else:
             return redirect("manufacturing:work_order_detail", pk=work_order.pk)
     return render(
         request,
@@ -269,7 +276,7 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def work_order_transition(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
-    try:
+    with _outcome_shown(request, denied="You may not change this work order.", success="Work order updated."):
         services.work_order_transition(
             actor=request.user,
             work_order=work_order,
@@ -281,12 +288,6 @@ def work_order_transition(request: HttpRequest, pk: int) -> HttpResponse:
             labour_hours=_float(request.POST.get("labour_hours", ""), "labour hours"),
             downtime_hours=_float(request.POST.get("downtime_hours", ""), "downtime hours"),
         )
-    except services.WorkOrderRefused as refusal:
-        messages.error(request, str(refusal))
-    except PolicyDenied:
-        messages.error(request, "You may not change this work order.")
-    else:
-        messages.success(request, "Work order updated.")
     return redirect("manufacturing:work_order_detail", pk=pk)
 
 
@@ -294,7 +295,7 @@ def work_order_transition(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def work_order_plan(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
-    try:
+    with _outcome_shown(request, denied="You may not change this work order.", success="Planning saved."):
         work_order_update(
             actor=request.user,
             work_order=work_order,
@@ -305,12 +306,6 @@ def work_order_plan(request: HttpRequest, pk: int) -> HttpResponse:
             labour_hours=_float(request.POST.get("labour_hours", ""), "labour hours"),
             downtime_hours=_float(request.POST.get("downtime_hours", ""), "downtime hours"),
         )
-    except services.WorkOrderRefused as refusal:
-        messages.error(request, str(refusal))
-    except PolicyDenied:
-        messages.error(request, "You may not change this work order.")
-    else:
-        messages.success(request, "Planning saved.")
     return redirect("manufacturing:work_order_detail", pk=pk)
 
 
@@ -319,16 +314,10 @@ def work_order_plan(request: HttpRequest, pk: int) -> HttpResponse:
 def work_order_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
     upload = request.FILES.get("file")
-    try:
+    with _outcome_shown(request, denied="You may not change this work order.", success="Attachment added."):
         if upload is None:
             raise services.WorkOrderRefused("choose a photo or a PDF to attach")
         work_order_attach(actor=request.user, work_order=work_order, name=upload.name, data=upload.read())
-    except services.WorkOrderRefused as refusal:
-        messages.error(request, str(refusal))
-    except PolicyDenied:
-        messages.error(request, "You may not change this work order.")
-    else:
-        messages.success(request, "Attachment added.")
     return redirect("manufacturing:work_order_detail", pk=pk)
 
 
@@ -346,12 +335,10 @@ def attachment_download(request: HttpRequest, pk: int) -> FileResponse:
 @login_required
 def work_order_suggest(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
-    try:
+    with _outcome_shown(
+        request, denied="You may not ask the assistant about this work order.", refusals=(SuggestionRefused,)
+    ):
         assistant_suggest(actor=request.user, work_order=work_order, problem=request.POST.get("problem", ""))
-    except SuggestionRefused as refusal:
-        messages.error(request, str(refusal))
-    except PolicyDenied:
-        messages.error(request, "You may not ask the assistant about this work order.")
     return redirect(reverse("manufacturing:work_order_detail", args=[pk]) + "#assistant")
 
 
