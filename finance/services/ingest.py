@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from finance.models import Alert, ScenarioVersion, Transaction
+from finance.screening.engine import EngineConfig, combine
 from finance.screening.scenarios import run_scenarios
 from finance.screening.table import STR_COLS, TxTable
 from finance.services.errors import BatchRejected, FinanceRefused
@@ -205,19 +206,12 @@ def table_from_inputs(inputs: dict) -> TxTable:
     return TxTable(**data)
 
 
-def risk_of(hits: list[dict]) -> float:
-    keep = 1.0
-    for hit in hits:
-        keep *= 1.0 - float(hit["params"].get("weight", DEFAULT_WEIGHTS.get(hit["code"], 0.5)))
-    return round(1.0 - keep, 6)
-
-
-def decision_of(risk: float, thresholds: dict) -> str:
-    if risk >= thresholds["hold"]:
-        return "hold"
-    if risk >= thresholds["review"]:
-        return "review"
-    return "approve"
+def risk_decision(hits: list[dict], thresholds: dict) -> tuple[float, str]:
+    """The screening engine's risk formula over the rule hits, and the decision at `thresholds`."""
+    weights = [float(hit["params"].get("weight", DEFAULT_WEIGHTS.get(hit["code"], 0.5))) for hit in hits]
+    config = EngineConfig(alert_threshold=thresholds["review"], hold_threshold=thresholds["hold"])
+    risk, decision = combine(None, weights, [], config)
+    return round(risk, 6), decision
 
 
 def screen_table(table: TxTable, mask: np.ndarray, versions: list[dict]) -> dict[int, list[dict]]:
@@ -345,8 +339,7 @@ def transactions_ingest(
             new_alerts, decided = [], []
             for row in sorted(hits):
                 row_hits = hits[row]
-                risk = risk_of(row_hits)
-                decision = decision_of(risk, thresholds)
+                risk, decision = risk_decision(row_hits, thresholds)
                 tx = by_ref[str(full.tx_ref[row])]
                 tx.risk, tx.decision = risk, decision
                 decided.append(tx)

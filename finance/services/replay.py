@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from finance.services.errors import FinanceRefused
-from finance.services.ingest import decision_of, risk_of, screen_table, table_from_inputs
+from finance.services.ingest import risk_decision, screen_table, table_from_inputs
 
 
 @dataclass
@@ -33,8 +33,8 @@ def replay_evidence(evidence: dict) -> dict:
     mask[int(evidence["screened_row"])] = True
     versions = evidence["scenario_versions"]
     hits = screen_table(table, mask, versions).get(int(evidence["screened_row"]), [])
-    risk = risk_of(hits)
-    return {"hits": hits, "risk": risk, "decision": decision_of(risk, evidence["thresholds"])}
+    risk, decision = risk_decision(hits, evidence["thresholds"])
+    return {"hits": hits, "risk": risk, "decision": decision}
 
 
 def alert_replay(*, alert_id: int) -> ReplayResult:
