@@ -7,19 +7,13 @@ from pathlib import Path
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from django.db.models import Max
 
 from manufacturing.analysis.prognostics import RulModel, read_cmapss
 from manufacturing.management.commands.eval_prognostics import config_arguments, config_from
-from manufacturing.models import ConditionRecord, Machine, RulModelVersion
-from manufacturing.services import prediction_store
+from manufacturing.models import ConditionRecord, Machine
+from manufacturing.services.prognostics import condition_rows, rul_model_register, rul_predictions_store
 
 ACTOR = "command:train_prognostics"
-
-
-def _condition_rows(records) -> np.ndarray:
-    return np.array([[r.unit, r.cycle, *r.settings, *r.sensors] for r in records], dtype=float)
 
 
 class Command(BaseCommand):
@@ -52,15 +46,19 @@ class Command(BaseCommand):
                         f"no condition data for family {family!r}: import some (import_condition_data) or pass --file"
                     )
                 # units are numbered per machine: offset them so two machines' unit 1 stay apart
-                rows = _condition_rows(records)
+                rows = condition_rows(records)
                 machine_ids = np.array(list(records.values_list("machine_id", flat=True)))
                 rows[:, 0] += machine_ids * 100000
                 data, source = rows, f"condition data of {machines.count()} machine(s) in family {family}"
             model = RulModel(config_from(options)).fit(data, family=family, source=source)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        version = self._store(model, family)
-        predictions = [] if options["no_predict"] else self._predict(model, version, machines)
+        version = rul_model_register(model=model, family=family, actor=ACTOR)
+        predictions = (
+            []
+            if options["no_predict"]
+            else rul_predictions_store(model=model, version=version, machines=machines, actor=ACTOR)
+        )
         summary = {
             "family": family,
             "version": version.version,
@@ -74,46 +72,3 @@ class Command(BaseCommand):
                 f"{family} v{version.version}: {model.description['units']} units, "
                 f"out-of-fold RMSE {model.description['oof_rmse']}, {len(predictions)} prediction(s) stored"
             )
-
-    @transaction.atomic
-    def _store(self, model: RulModel, family: str) -> RulModelVersion:
-        from audit.services import record
-
-        latest = (
-            RulModelVersion.objects.select_for_update().filter(family=family).aggregate(v=Max("version"))["v"]
-        )
-        version = RulModelVersion.objects.create(
-            family=family,
-            version=(latest or 0) + 1,
-            blob=model.to_bytes(),
-            description=model.description,
-            trained_by=ACTOR,
-        )
-        record(
-            actor=ACTOR,
-            action="rul_model.train",
-            resource_type="rul_model",
-            resource_id=version.pk,
-            outcome="succeeded",
-            payload={"family": family, "version": version.version, "units": model.description["units"]},
-        )
-        return version
-
-    def _predict(self, model: RulModel, version: RulModelVersion, machines) -> list[dict]:
-        stored = []
-        for machine in machines:
-            records = list(ConditionRecord.objects.filter(machine=machine).order_by("unit", "cycle"))
-            if not records:
-                continue
-            for prediction in model.predict(_condition_rows(records)):
-                prediction_store(
-                    machine=machine,
-                    model=version,
-                    unit=prediction["unit"],
-                    rul=prediction["rul"],
-                    lower=prediction["lower"],
-                    upper=prediction["upper"],
-                    actor=ACTOR,
-                )
-                stored.append({"machine": machine.tag, **prediction})
-        return stored
