@@ -62,10 +62,8 @@ def test_idle_connections_cannot_lock_a_modality_out(small_node):
     try:
         time.sleep(0.5)
         assert dicom_echo(small_node, "MODALITY1") is None  # the cap (2) is taken by silent peers
-        started = time.monotonic()
         wait_for(lambda: dicom_echo(small_node, "MODALITY1") == 0x0000, timeout=IDLE_SECONDS + 10,
                  message="the node dropping idle peers")  # fmt: skip
-        assert time.monotonic() - started < IDLE_SECONDS + 8
         assert all(sock.recv(1) == b"" for sock in idle)  # closed by the node
     finally:
         for sock in idle:
