@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from manufacturing.analysis.prognostics import read_cmapss
 from manufacturing.models import ConditionRecord, Machine
 
 
@@ -15,21 +16,14 @@ class ConditionRefused(Exception):
 
 
 def _parse(path: Path, units: set[int] | None) -> list[tuple[int, int, list[float], list[float]]]:
+    try:
+        data = read_cmapss(path)
+    except ValueError as error:
+        raise ConditionRefused(str(error)) from None
     rows = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 26:
-                raise ConditionRefused(f"row {number}: {len(fields)} columns; C-MAPSS rows have 26")
-            try:
-                unit, cycle = int(fields[0]), int(fields[1])
-                values = [float(v) for v in fields[2:]]
-            except ValueError as error:
-                raise ConditionRefused(f"row {number}: {error}") from None
-            if units is None or unit in units:
-                rows.append((unit, cycle, values[:3], values[3:]))
+    for unit, cycle, *values in data.tolist():
+        if units is None or int(unit) in units:
+            rows.append((int(unit), int(cycle), values[:3], values[3:]))
     return rows
 
 
