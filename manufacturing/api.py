@@ -8,7 +8,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.errors import PolicyDenied
 from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from manufacturing import selectors, services
 from manufacturing.models import FailureSuggestion, WorkOrder
@@ -101,8 +100,6 @@ class WorkOrderListApi(APIView):
             )
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        except PolicyDenied:
-            return _refused("you may not file work orders for this site", status.HTTP_403_FORBIDDEN)
         return Response(WorkOrderOutput(work_order).data, status=status.HTTP_201_CREATED)
 
 
@@ -135,8 +132,6 @@ class WorkOrderTransitionApi(APIView):
             )
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        except PolicyDenied:
-            return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
         return Response(WorkOrderOutput(work_order).data)
 
 
@@ -245,8 +240,6 @@ class WorkOrderSuggestApi(APIView):
             )
         except SuggestionRefused as refusal:
             return _refused(str(refusal))
-        except PolicyDenied:
-            return _refused("you may not ask about this work order", status.HTTP_403_FORBIDDEN)
         return Response(FailureSuggestionOutput(suggestion).data, status=status.HTTP_201_CREATED)
 
 
@@ -272,8 +265,6 @@ class SuggestionReviewApi(APIView):
             )
         except SuggestionRefused as refusal:
             return _refused(str(refusal))
-        except PolicyDenied:
-            return _refused("you may not review this suggestion", status.HTTP_403_FORBIDDEN)
         return Response(FailureSuggestionOutput(suggestion).data)
 
 
@@ -306,8 +297,6 @@ class WorkOrderPlanApi(APIView):
             work_order = work_order_update(actor=request.user, work_order=work_order, **data.validated_data)
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        except PolicyDenied:
-            return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
         return Response(WorkOrderOutput(work_order).data)
 
 
@@ -344,8 +333,6 @@ class WorkOrderAttachmentApi(APIView):
             )
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        except PolicyDenied:
-            return _refused("you may not change this work order", status.HTTP_403_FORBIDDEN)
         return Response(
             {"id": attachment.pk, "content_type": attachment.content_type, "name": attachment.original_name},
             status=status.HTTP_201_CREATED,
