@@ -14,14 +14,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
+from accounts.models import User
 from accounts.parsers import LimitedJSONParser
+from audit.actors import actor_from_request
 from finance import selectors, services
 from finance.models import SAR, Alert, Case, ScenarioVersion
 from finance.services import sar as sar_services
 
 
 def _actor(request):
-    from audit.actors import actor_from_request
 
     return actor_from_request(request)
 
@@ -267,7 +268,6 @@ class AlertAssignApi(APIView):
         operation_id="finance_alerts_assign",
     )
     def post(self, request):
-        from accounts.models import User
 
         data = AssignInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from access.querysets import restrict
 from inference.datasets import TrainingExample
 
 FILTER_KEYS = ("team", "kind")
@@ -69,7 +70,6 @@ class AmlCasesDataAdapter:
         return (kind,) if kind else KINDS
 
     def _cases(self, user, filters: dict[str, Any]):
-        from access.querysets import restrict
         from finance.models import Case
 
         unknown = set(filters) - set(FILTER_KEYS)

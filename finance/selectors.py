@@ -8,7 +8,10 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from access.enforcement import check
+from access.errors import PolicyDenied
 from access.querysets import restrict
+from audit.models import Event
 from finance.models import SAR, Alert, Case, ScenarioVersion, Transaction
 
 NOT_FOUND_MESSAGE = "No such item, or you may not see it."
@@ -24,8 +27,6 @@ def _pk(value) -> int:
 
 
 def _checked(user, obj, action: str, actor=None):
-    from access.enforcement import check
-    from access.errors import PolicyDenied
 
     if obj is None:
         raise Http404(NOT_FOUND_MESSAGE)
@@ -107,7 +108,6 @@ def scenario_version_for(user, version_id, *, action: str = "view", actor=None) 
 
 def trail_for(*resources) -> list[dict]:
     """Trail events about the given (resource_type, id) pairs, oldest first (payloads decoded)."""
-    from audit.models import Event
 
     if not resources:
         return []

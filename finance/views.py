@@ -13,6 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access.errors import PolicyDenied
 from access.web import policy_required
+from accounts.models import User
+from audit.actors import actor_from_request
 from finance import selectors, services
 from finance.graph import graph_svg
 from finance.models import Case
@@ -22,7 +24,6 @@ REFUSED = (services.FinanceRefused, PolicyDenied)
 
 
 def _actor(request):
-    from audit.actors import actor_from_request
 
     return actor_from_request(request)
 
@@ -94,7 +95,6 @@ def _import_batch(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def alert_assign(request: HttpRequest) -> HttpResponse:
-    from accounts.models import User
 
     ids = request.POST.getlist("alert")
     assignee = User.objects.filter(username=request.POST.get("assignee", ""), is_active=True).first()

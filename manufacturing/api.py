@@ -9,12 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
+from audit.actors import actor_from_request
 from manufacturing import selectors, services
 from manufacturing.models import FailureSuggestion, WorkOrder
 
 
 def _actor(request):
-    from audit.actors import actor_from_request
 
     return actor_from_request(request)
 

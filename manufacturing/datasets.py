@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from access.querysets import restrict
 from inference.datasets import TrainingExample
 
 FILTER_KEYS = ("site", "preventive")
@@ -49,7 +50,6 @@ class WorkOrdersDataAdapter:
         )
 
     def _work_orders(self, user, filters: dict[str, Any]):
-        from access.querysets import restrict
         from manufacturing.models import WorkOrder
 
         unknown = set(filters) - set(FILTER_KEYS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.http import Http404
 
+from access.enforcement import check
+from access.errors import PolicyDenied
 from access.querysets import restrict
 from manufacturing.models import Machine, WorkOrder
 
@@ -27,8 +29,6 @@ def work_orders_visible_to(user, *, status: str = ""):
 
 
 def _checked(user, obj, action: str, actor):
-    from access.enforcement import check
-    from access.errors import PolicyDenied
 
     if obj is None:
         raise Http404(NOT_FOUND_MESSAGE)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access.errors import PolicyDenied
 from access.web import policy_required
+from audit.actors import actor_from_request
 from manufacturing import charts, selectors, services
 from manufacturing.models import FailureCode, InspectionTemplate, VibrationRecording, WorkOrder
 from manufacturing.services.assistant import SuggestionRefused, assistant_suggest, suggestion_review
@@ -52,7 +53,6 @@ def _outcome_shown(
 
 
 def _actor(request):
-    from audit.actors import actor_from_request
 
     return actor_from_request(request)
 

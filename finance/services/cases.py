@@ -7,6 +7,9 @@ import hashlib
 from django.db import transaction
 from django.utils import timezone
 
+from access.decisions import decide
+from access.enforcement import check
+from audit.services import record
 from finance.models import Alert, Attachment, Case, Note
 from finance.services.errors import FinanceRefused, FourEyesViolation
 
@@ -15,14 +18,12 @@ REASON_REQUIRED = {Case.Disposition.FALSE_POSITIVE, Case.Disposition.NO_SAR}
 
 
 def _check(actor, action: str, obj) -> None:
-    from access.enforcement import check
 
     if not isinstance(actor, str):
         check(actor, action, obj)
 
 
 def _record(actor, action: str, obj, payload: dict, outcome: str = "succeeded"):
-    from audit.services import record
 
     return record(
         actor=actor,
@@ -64,7 +65,6 @@ def alerts_group_into_cases(*, actor, alerts: list[Alert]) -> int:
 
 def alerts_assign(*, actor, alerts: list[Alert], assignee) -> int:
     """Bulk-assign alerts (and their cases) to an officer of the same team; all or nothing."""
-    from access.decisions import decide
 
     if not alerts:
         raise FinanceRefused("Select at least one alert.")

@@ -20,6 +20,9 @@ import numpy as np
 from django.db import transaction
 from django.db.models import Q
 
+from access.enforcement import check
+from access.resources import Resource
+from audit.services import record
 from finance.models import Alert, ScenarioVersion, Transaction
 from finance.screening.engine import EngineConfig, combine
 from finance.screening.scenarios import run_scenarios
@@ -265,8 +268,6 @@ def _rows_digest(table: TxTable) -> str:
 def _authorize_screen(actor, team: str) -> None:
     if isinstance(actor, str):
         return  # system actors (management commands run by an operator, the demo) are trusted
-    from access.enforcement import check
-    from access.resources import Resource
 
     check(actor, "screen", Resource("transaction", "new", {"department": team}))
 
@@ -282,7 +283,6 @@ def transactions_ingest(
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:
     """Store, screen and alert a validated batch, all or nothing. Returns per-row decisions."""
-    from audit.services import record
     from finance.services.cases import alerts_group_into_cases
 
     team = (team or "").strip()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit.models import Event
 from finance.services.errors import FinanceRefused
 from finance.services.ingest import risk_decision, screen_table, table_from_inputs
 
@@ -40,7 +41,6 @@ def replay_evidence(evidence: dict) -> dict:
 def alert_replay(*, alert_id: int) -> ReplayResult:
     """Read the alert's `alert.raise` event from the trail (not the alert row), check the event's
     hash, recompute, compare."""
-    from audit.models import Event
 
     event = (
         Event.objects.filter(action="alert.raise", resource_type="alert", resource_id=str(alert_id))

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from access.enforcement import check
+from audit.services import record
 from finance.models import SAR, Case
 from finance.screening.scenarios import SCENARIOS
 from finance.services.errors import FinanceRefused, FourEyesViolation
@@ -203,8 +205,6 @@ def _phrase(user, sentence: str, facts_numbers: set[str]) -> tuple[str, str]:
 
 def sar_draft(*, actor, case: Case, use_model: bool = True) -> SAR:
     """Draft a SAR for `case` (the preparer). Numbers and citations are verified before it is stored."""
-    from access.enforcement import check
-    from audit.services import record
 
     check(actor, "sar", case)
     if case.status == Case.Status.CLOSED:
@@ -265,8 +265,6 @@ def sar_draft(*, actor, case: Case, use_model: bool = True) -> SAR:
 def sar_edit(*, actor, sar: SAR, text: str) -> SAR:
     """An officer's edit; refused (nothing stored) when a sentence lacks a known citation or states a
     number the facts do not hold."""
-    from access.enforcement import check
-    from audit.services import record
 
     check(actor, "sar", sar)
     if sar.status == SAR.Status.APPROVED:
@@ -310,8 +308,6 @@ def sar_edit(*, actor, sar: SAR, text: str) -> SAR:
 
 def sar_approve(*, actor, sar: SAR) -> SAR:
     """The second officer: anyone who drafted or edited the SAR cannot approve it (four eyes)."""
-    from access.enforcement import check
-    from audit.services import record
 
     check(actor, "sar", sar)
     sar.refresh_from_db()

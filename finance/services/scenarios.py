@@ -10,6 +10,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from access.enforcement import check
+from access.resources import Resource
+from audit.services import record
 from finance.models import ScenarioVersion, Transaction
 from finance.screening.scenarios import SCENARIOS, run_scenarios
 from finance.services.errors import FinanceRefused, FourEyesViolation
@@ -32,14 +35,12 @@ SEED_ACTOR = "system:finance.scenario_defaults"
 
 
 def _check(actor, action: str, resource) -> None:
-    from access.enforcement import check
 
     if not isinstance(actor, str):  # system actors (commands, demo) are trusted
         check(actor, action, resource)
 
 
 def _record(actor, action: str, version: ScenarioVersion, payload: dict, outcome: str = "succeeded"):
-    from audit.services import record
 
     return record(
         actor=actor,
@@ -126,7 +127,6 @@ def scenario_version_propose(*, actor, code: str, params: dict, note: str = "") 
 
 
 def _scenario_resource(code: str):
-    from access.resources import Resource
 
     return Resource("scenario", code)
 
@@ -212,7 +212,6 @@ def scenario_version_shadow_run(
             ),
         }
     )
-    from audit.services import record
 
     record(
         actor=actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from audit.services import record
 from manufacturing.models import (
     Alert,
     Machine,
@@ -18,7 +19,6 @@ ALERT_ZONES = {"C": "warning", "D": "danger"}
 
 
 def _trail(*, actor, alert: Alert) -> None:
-    from audit.services import record
 
     record(
         actor=actor,
@@ -40,7 +40,6 @@ def analysis_store(
     *, recording: VibrationRecording, result: dict, actor="task:manufacturing.analyse"
 ) -> VibrationAnalysis:
     """Store `result` (VibrationAnalysis.to_dict() of manufacturing.analysis) and alert on zone C/D."""
-    from audit.services import record
 
     zone = str(result.get("zone", "")).upper()[:1]
     if zone not in "ABCD" or not zone:
@@ -95,7 +94,6 @@ def prediction_store(
     actor="command:train_prognostics",
 ) -> RulPrediction:
     """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold."""
-    from audit.services import record
 
     if not lower <= rul <= upper:
         raise ValueError(f"the band [{lower}, {upper}] does not contain the prediction {rul}")

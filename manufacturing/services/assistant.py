@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from access.enforcement import check
+from audit.services import record
 from manufacturing.models import FailureCode, FailureSuggestion, VibrationAnalysis, WorkOrder
 
 logger = logging.getLogger(__name__)
@@ -314,7 +316,6 @@ def _draft(*, user, messages: list[dict], fallback: str) -> tuple[str, str, int 
 
 def assistant_suggest(*, actor, work_order: WorkOrder, problem: str = "") -> FailureSuggestion:
     """Suggest a failure mode and draft a diagnosis for `work_order` (the actor needs `file` on it)."""
-    from access.enforcement import check
 
     decision = check(actor, "file", work_order)
     problem = (problem or f"{work_order.title}. {work_order.description}").strip()
@@ -364,7 +365,6 @@ def assistant_suggest(*, actor, work_order: WorkOrder, problem: str = "") -> Fai
 def _suggestion_store(
     *, actor, work_order, problem, suggested, diagnosis, evidence, model, generation_id, policy, descriptions
 ) -> FailureSuggestion:
-    from audit.services import record
 
     suggestion = FailureSuggestion.objects.create(
         work_order=work_order,
@@ -412,8 +412,6 @@ def _suggestion_store(
 @transaction.atomic
 def suggestion_review(*, actor, suggestion: FailureSuggestion, code: str) -> FailureSuggestion:
     """The engineer's verdict: `code` equal to the suggestion accepts it, another known mode corrects it."""
-    from access.enforcement import check
-    from audit.services import record
 
     suggestion = (
         FailureSuggestion.objects.select_for_update().select_related("work_order").get(pk=suggestion.pk)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from audit.services import record
 from manufacturing.analysis.prognostics import read_cmapss
 from manufacturing.models import ConditionRecord, Machine
 
@@ -32,7 +33,6 @@ def condition_import(
     *, machine: Machine, path: Path, units: set[int] | None = None, actor="command:import_condition_data"
 ) -> int:
     """Replace `machine`'s condition data for the imported units with the rows of `path`; returns rows written."""
-    from audit.services import record
 
     rows = _parse(path, units)
     if not rows:

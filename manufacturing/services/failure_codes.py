@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from audit.services import record
 from manufacturing.models import FailureCode
 
 CAUSES = {
@@ -65,7 +66,6 @@ ACTIONS = {
 @transaction.atomic
 def failure_codes_import(*, path: Path, actor="command:import_work_orders") -> int:
     """Upsert failure modes from `path` and the fixed cause / action codes; returns the count written."""
-    from audit.services import record
 
     count = 0
     with Path(path).open(encoding="utf-8-sig", newline="") as handle:

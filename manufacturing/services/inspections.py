@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from access.enforcement import check
+from access.resources import Resource
+from audit.services import record
 from manufacturing.models import Alert, Inspection, InspectionItem, InspectionTemplate, Machine
 
 
@@ -32,9 +35,6 @@ def inspection_record(
     """Record an inspection of `machine` (the actor needs `file` on its site's work orders).
 
     Each failed item becomes an INSPECTION alert and an open work order filed from that alert."""
-    from access.enforcement import check
-    from access.resources import Resource
-    from audit.services import record
     from manufacturing.services.alerts import _trail as trail_alert
     from manufacturing.services.work_orders import work_order_file
 

@@ -10,6 +10,8 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from access.enforcement import check
+from audit.services import record
 from manufacturing.models import Machine, VibrationRecording
 
 logger = logging.getLogger(__name__)
@@ -59,8 +61,6 @@ def recording_upload(
 
     `component` (whose bearing geometry gives the fault frequencies) defaults to the machine's first
     component with a bearing."""
-    from access.enforcement import check
-    from audit.services import record
 
     decision = check(actor, "view", machine)
     if len(data) > MAX_BYTES:

@@ -13,6 +13,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from access.enforcement import check
+from access.resources import Resource
+from access.services import grant
+from audit.services import record
 from manufacturing.models import FailureCode, Machine, WorkOrder, WorkOrderEvent
 
 
@@ -23,7 +27,6 @@ class WorkOrderRefused(Exception):
 def _record(
     *, actor, action: str, work_order: WorkOrder, policy: str = "", payload: dict | None = None
 ) -> None:
-    from audit.services import record
 
     record(
         actor=actor,
@@ -51,8 +54,6 @@ def work_order_file(
     component=None,
 ) -> WorkOrder:
     """File a work order against `machine` (the actor needs `file` on a work order of its site)."""
-    from access.enforcement import check
-    from access.resources import Resource
 
     decision = check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
     title = (title or "").strip()
@@ -104,7 +105,6 @@ def work_order_transition(
     downtime_hours: float | None = None,
 ) -> WorkOrder:
     """Move `work_order` to `to_status`; closing (COMPLETE) needs `close` and valid mode, cause, action codes."""
-    from access.enforcement import check
 
     work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
     action = "close" if to_status == WorkOrder.Status.COMPLETE else "file"
@@ -201,7 +201,6 @@ def work_order_update(
 
     `assignee` is a user name ("" unassigns). An assignee from another site gets an explicit grant
     (view, close) on this work order, given by the actor, who needs `share` for that."""
-    from access.enforcement import check
 
     work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
     decision = check(actor, "file", work_order)
@@ -229,8 +228,6 @@ def work_order_update(
         setattr(work_order, name, value)
     work_order.save()
     if new_assignee is not None and getattr(new_assignee, "site", "") != work_order.site:
-        from access.services import grant
-
         for action in ("view", "close"):
             grant(actor=actor, user=new_assignee, action=action, obj=work_order)
     note = ", ".join(
@@ -280,7 +277,6 @@ def work_order_attach(*, actor, work_order: WorkOrder, name: str, data: bytes):
     and a renamed executable does not."""
     from django.core.files.base import ContentFile
 
-    from access.enforcement import check
     from manufacturing.models import WorkOrderAttachment
 
     decision = check(actor, "file", work_order)
@@ -373,7 +369,6 @@ def work_order_history_import(
     *, path: Path, fmt: str, site: str, actor="command:import_work_orders"
 ) -> ImportReport:
     """Import closed historical work orders, all or nothing: any bad row -> nothing written, errors listed."""
-    from audit.services import record
 
     if fmt not in FORMATS:
         raise WorkOrderRefused(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

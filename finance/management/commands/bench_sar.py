@@ -17,6 +17,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.models import User
+
 
 class _Rollback(Exception):
     pass
@@ -61,7 +63,6 @@ class Command(BaseCommand):
         from django.contrib.auth.models import Group
         from django.test import override_settings
 
-        from accounts.models import User
         from finance import services
         from finance.models import Case
         from finance.services.sar import sar_draft

@@ -36,6 +36,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from audit.models import Event
+from audit.services import record
 from finance.screening.engine import default_scenarios, screen
 from finance.screening.table import TxTable
 
@@ -102,7 +104,6 @@ def _persist(chunk: TxTable, decisions, *, batch: str, model_version: str) -> tu
 
     from django.db import transaction
 
-    from audit.services import record
     from finance.models import Alert, Transaction
 
     with transaction.atomic():
@@ -197,7 +198,6 @@ def bench_batch(stream: TxTable, model, *, chunk: int, history_days: int, persis
         "decisions": decisions,
     }
     if persist:
-        from audit.models import Event
         from finance.models import Alert, Transaction
 
         out.update(
