@@ -146,7 +146,15 @@ def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(pa
 @pytest.mark.django_db(transaction=True)
 def test_study_list_and_page_fit_a_phone_and_small_images_are_not_blurred(page, log_in, make_user):
     instance = _inline("MR_small.dcm")  # 64 x 64 pixels
-    log_in(make_user("clinician", department="radiology"))
+    # a long name and department must wrap in the top bar, not widen the page
+    log_in(
+        make_user(
+            "clinician",
+            department="radiology",
+            first_name="Maximiliana",
+            last_name="Oberhollenzer-Wittgenstein",
+        )
+    )
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/medical/")
     assert page.locator(f'[data-study="{instance.series.study_id}"]').is_visible()
