@@ -133,7 +133,8 @@ def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(pa
     study.refresh_from_db()
     assert timezone.localtime(study.burned_in_reviewed_at).strftime("%Y-%m-%d %H:%M") in decision
     assert page.locator('[data-testid="burned-in-warning"]').count() == 0
-    assert page.locator('[data-testid="preview-image"]').is_visible()
+    # shown without a reveal click once cleared (the study script fills it in after the page loads)
+    page.wait_for_selector('[data-testid="preview-image"]', state="visible", timeout=10_000)
     assert "reviewed: none" in page.locator('[data-testid="instance-burned-in"]').inner_text()
     assert not page.locator(
         '[data-testid="review-form"]'
