@@ -48,7 +48,8 @@ def _insert(chain: str, sequence: int, prev_hash: str, *, version: int, label: s
 
 def test_version_1_events_still_verify_beside_version_2(chain_of):
     chain_of(1)  # the chain head exists
-    run_sql("DELETE FROM {events}")
+    with triggers_disabled():  # PostgreSQL refuses the DELETE otherwise (append-only trigger)
+        run_sql("DELETE FROM {events}")
     run_sql("UPDATE {heads} SET sequence = 0, head_hash = %s", [GENESIS_HASH])
     previous = GENESIS_HASH
     for sequence in (1, 2, 3):
