@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
 from audit.actors import resolve_actor
@@ -103,6 +103,85 @@ def record(
             sequence=event.sequence, head_hash=event.hash, updated_at=event.timestamp
         )
     return event
+
+
+def record_many(
+    *,
+    actor,
+    action: str,
+    resource_type: str,
+    outcome: str,
+    events: list[tuple[str | int, dict]],
+    policy: str = "",
+    chain: str = DEFAULT_CHAIN,
+) -> list[Event]:
+    """Append one event per (resource_id, payload) of ``events``, in that order, as one chained run.
+
+    The same events, hashes and guarantees as calling ``record`` once per item (the same canonical
+    form, each event's hash over its predecessor's, gapless sequences, the head locked once for the
+    run, the caller's transaction joined): written with one multi-row INSERT per 500 events instead
+    of one INSERT and one head UPDATE per event. For a service deciding thousands of things at once
+    (a screened batch's alerts). On PostgreSQL the head still advances one event per UPDATE (its
+    trigger allows nothing else), sent as one pipelined batch.
+    """
+    if not events:
+        return []
+    resolved = resolve_actor(actor)
+    _validate_chain(chain)
+    action = _required_text("action", action, 128)
+    resource_type = _required_text("resource_type", resource_type, 64)
+    policy = _optional_text("policy", policy, 255)
+    if outcome not in Outcome.values:
+        raise ValueError(f"outcome {outcome!r} is not one of {', '.join(Outcome.values)}.")
+    prepared = []
+    for resource_id, payload in events:
+        if payload is not None and not isinstance(payload, Mapping):
+            raise PayloadError(f"payload must be a dict, not {type(payload).__name__}.")
+        prepared.append((_optional_text("resource_id", resource_id, 255), canonical_json(payload or {})))
+
+    using = router.db_for_write(Event)
+    with transaction.atomic(using=using, savepoint=False):
+        head = _locked_head(chain, using)
+        if head.sequence == 0 and chain != DEFAULT_CHAIN:
+            _register_chain(chain, using)
+            head = _locked_head(chain, using)
+        now = timezone.now()
+        written, prev_hash, sequence = [], head.head_hash, head.sequence
+        for resource_id, payload_json in prepared:
+            sequence += 1
+            event = Event(
+                chain=chain,
+                sequence=sequence,
+                timestamp=now,
+                actor_user=resolved.user,
+                actor_user_ref=resolved.user.pk if resolved.user is not None else None,
+                hash_version=CURRENT_HASH_VERSION,
+                actor_kind=resolved.kind,
+                actor_label=resolved.label,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                outcome=str(outcome),
+                policy=policy,
+                payload_json=payload_json,
+                prev_hash=prev_hash,
+            )
+            event.hash = prev_hash = event.computed_hash()
+            written.append(event)
+        # Event's own manager refuses bulk_create so that nothing else bypasses this module.
+        models.QuerySet.bulk_create(Event.objects.using(using).all(), written, batch_size=500)
+        heads = ChainHead.objects.using(using).filter(chain=chain)
+        if connections[using].vendor == "postgresql":
+            with connections[using].cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {ChainHead._meta.db_table} SET sequence = sequence + 1 WHERE chain = %s",  # noqa: S608
+                    [[chain]] * (len(written) - 1),
+                )
+        heads.update(sequence=sequence, head_hash=prev_hash, updated_at=now)
+    for event in written:
+        if event.pk is None:  # backends without RETURNING on multi-row inserts
+            event.pk = Event.objects.using(using).get(chain=chain, sequence=event.sequence).pk
+    return written
 
 
 def _register_chain(chain: str, using: str) -> None:
