@@ -23,7 +23,10 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # manufacturing: asset, work_order; inference: model), so this module names no industry.
 PLATFORM_VOCABULARY: dict[str, tuple[str, ...]] = {
     "trail": ("read", "export"),
-    "user": ("view", "manage", "share"),
+    # events on the trail, named by the resource type they are about (trail_event:study, ...):
+    # who reads which events, and who may open the sealed texts in their payloads
+    "trail_event": ("read", "unseal"),
+    "user": ("view", "manage", "share", "approve"),
     "policy": ("explain", "reload"),
     # portal sections, for navigation: portal:medical, portal:finance, ...
     "portal": ("view",),

@@ -1,0 +1,211 @@
+"""Four eyes for account changes that widen access to patient or bank data (issue 11).
+
+A change widens access when it grants a role, moves someone to another department (or AML
+team), adds a certification (break-glass needs one), re-activates a deactivated account or makes
+someone staff or superuser. Such a change takes effect only once a second administrator approves:
+
+- `split_widening(...)` separates the widening part of an edit from the rest (the admin saves
+  the rest at once and holds the widening part back);
+- `account_change_request(...)` queues it: the requester needs "manage" on the user;
+- `account_change_approve(...)` applies it: the approver needs "approve" on the user and may be
+  neither the requester nor the person concerned; the change is applied in the same transaction,
+  so accounts.trail writes its before/after with the approver as actor;
+- `account_change_reject(...)` closes it unapplied.
+
+Each step is decided by access.decide() (through enforcement.check, which trails refusals) and
+written to the trail in the transaction that makes it. Narrowing changes (a role removed, an
+account deactivated) need no second person: they never open anything.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from access.enforcement import check
+from access.models import AccountChangeRequest
+from accounts.trail import acting_as
+from audit.services import record
+
+WIDENING_FLAGS = ("is_active", "is_staff", "is_superuser")
+
+
+class FourEyesRefused(PermissionDenied):
+    """The approver is the requester or the person concerned: a second person must approve."""
+
+
+def split_widening(
+    *, before: dict, after: dict, roles_before: set[str], roles_after: set[str]
+) -> tuple[dict, dict]:
+    """(widening change, the target's values of those fields before) for an edit before -> after.
+
+    before / after: the user's department, certifications and flags (missing keys: unchanged).
+    """
+    change: dict = {}
+    added_roles = sorted(set(roles_after) - set(roles_before))
+    if added_roles:
+        change["roles_add"] = added_roles
+    department = after.get("department", before.get("department", ""))
+    if department and department != before.get("department", ""):
+        change["department"] = department
+    added_certifications = [
+        item for item in after.get("certifications", []) if item not in (before.get("certifications") or [])
+    ]
+    if added_certifications:
+        change["certifications_add"] = added_certifications
+    for flag in WIDENING_FLAGS:
+        if after.get(flag) and not before.get(flag, False):
+            change[flag] = True
+    previous = {
+        "roles": sorted(roles_before),
+        "department": before.get("department", ""),
+        "certifications": list(before.get("certifications") or []),
+        **{flag: bool(before.get(flag, False)) for flag in WIDENING_FLAGS},
+    }
+    return change, previous
+
+
+def account_change_request(*, requested_by, target, change: dict) -> AccountChangeRequest:
+    """Queue `change` (from split_widening) of `target` for a second administrator."""
+    if not change:
+        raise ValidationError("Nothing to approve: the change does not widen anyone's access.")
+    decision = check(requested_by, "manage", target)
+    _, before = split_widening(
+        before=_values(target), after={}, roles_before=set(target.role_names()), roles_after=set()
+    )
+    with transaction.atomic():
+        pending = AccountChangeRequest.objects.create(
+            target=target, requested_by=requested_by, change=change, before=before
+        )
+        record(
+            actor=requested_by,
+            action="account.change_requested",
+            resource_type="user",
+            resource_id=target.pk,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={"request_id": pending.pk, "change": change, "before": before},
+        )
+    return pending
+
+
+def account_change_approve(*, approver, change_request: AccountChangeRequest) -> AccountChangeRequest:
+    """Apply a pending change on a second administrator's word; FourEyesRefused for the same person."""
+    pending = _pending(change_request)
+    target = pending.target
+    decision = check(approver, "approve", target)
+    if approver.pk in (pending.requested_by_id, target.pk):
+        who = "asked for" if approver.pk == pending.requested_by_id else "is about"
+        reason = (
+            f"Four eyes: {approver.get_username()} {who} this change; another administrator must approve it."
+        )
+        record(
+            actor=approver,
+            action="account.change_approve",
+            resource_type="user",
+            resource_id=target.pk,
+            outcome="denied",
+            policy="four_eyes",
+            payload={"request_id": pending.pk, "reason": reason},
+        )
+        raise FourEyesRefused(reason)
+    with transaction.atomic():
+        locked = AccountChangeRequest.objects.select_for_update().get(pk=pending.pk)
+        _pending(locked)
+        _apply(locked, approver=approver)
+        locked.state = AccountChangeRequest.State.APPROVED
+        locked.decided_by = approver
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["state", "decided_by", "decided_at"])
+        record(
+            actor=approver,
+            action="account.change_approved",
+            resource_type="user",
+            resource_id=target.pk,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={
+                "request_id": locked.pk,
+                "requested_by": locked.requested_by.get_username() if locked.requested_by else None,
+                "change": locked.change,
+            },
+        )
+    return locked
+
+
+def account_change_reject(
+    *, approver, change_request: AccountChangeRequest, note: str = ""
+) -> AccountChangeRequest:
+    """Close a pending change without applying it (the requester may withdraw their own, too)."""
+    pending = _pending(change_request)
+    decision = check(approver, "approve", pending.target)
+    with transaction.atomic():
+        locked = AccountChangeRequest.objects.select_for_update().get(pk=pending.pk)
+        _pending(locked)
+        locked.state = AccountChangeRequest.State.REJECTED
+        locked.decided_by = approver
+        locked.decided_at = timezone.now()
+        locked.note = note[:500]
+        locked.save(update_fields=["state", "decided_by", "decided_at", "note"])
+        record(
+            actor=approver,
+            action="account.change_rejected",
+            resource_type="user",
+            resource_id=locked.target_id,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={"request_id": locked.pk, "change": locked.change, "note": locked.note},
+        )
+    return locked
+
+
+def pending_changes_for(user):
+    """Pending requests `user` may decide on: another administrator's, about someone else."""
+    pending = AccountChangeRequest.objects.filter(state=AccountChangeRequest.State.PENDING)
+    return pending.exclude(requested_by=user).exclude(target=user).select_related("target", "requested_by")
+
+
+def _pending(change_request: AccountChangeRequest) -> AccountChangeRequest:
+    if change_request.state != AccountChangeRequest.State.PENDING:
+        raise ValidationError(
+            f"Change request #{change_request.pk} is already {change_request.get_state_display().lower()}."
+        )
+    return change_request
+
+
+def _values(user) -> dict:
+    return {
+        "department": user.department,
+        "certifications": list(user.certifications or []),
+        **{flag: getattr(user, flag) for flag in WIDENING_FLAGS},
+    }
+
+
+def _apply(change_request: AccountChangeRequest, *, approver) -> None:
+    from django.contrib.auth.models import Group
+
+    change = change_request.change
+    target = get_user_model().objects.select_for_update().get(pk=change_request.target_id)
+    with acting_as(approver):  # accounts.trail writes the before/after, naming the approver
+        fields = []
+        if "department" in change:
+            target.department = change["department"]
+            fields.append("department")
+        if change.get("certifications_add"):
+            current = list(target.certifications or [])
+            target.certifications = current + [c for c in change["certifications_add"] if c not in current]
+            fields.append("certifications")
+        for flag in WIDENING_FLAGS:
+            if change.get(flag):
+                setattr(target, flag, True)
+                fields.append(flag)
+        if fields:
+            target.save(update_fields=fields)
+        if change.get("roles_add"):
+            groups = list(Group.objects.filter(name__in=change["roles_add"]))
+            missing = set(change["roles_add"]) - {group.name for group in groups}
+            if missing:
+                raise ValidationError(f"Unknown role(s) {', '.join(sorted(missing))}: no such group.")
+            target.groups.add(*groups)

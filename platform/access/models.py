@@ -1,0 +1,62 @@
+"""Pending account changes that widen someone's access: the four-eyes queue (access.approvals)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AccountChangeRequest(models.Model):
+    """A change one administrator asked for and a second one must approve before it takes effect.
+
+    `change` holds only the widening part, e.g. {"roles_add": ["radiologist"], "department":
+    "cardiology", "certifications_add": ["board_certified"], "is_active": true}; `before` the
+    target's values of those fields when it was asked.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved and applied"
+        REJECTED = "rejected", "Rejected"
+
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_change_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    change = models.JSONField()
+    before = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True, help_text="Why it was rejected (optional).")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["state", "requested_at"], name="access_change_state")]
+
+    def __str__(self) -> str:
+        return f"change #{self.pk} of {self.target} ({self.state})"
+
+    def summary(self) -> str:
+        parts = []
+        change = self.change or {}
+        if change.get("roles_add"):
+            parts.append("roles + " + ", ".join(change["roles_add"]))
+        if "department" in change:
+            parts.append(f"department {self.before.get('department') or '(none)'} -> {change['department']}")
+        if change.get("certifications_add"):
+            parts.append("certifications + " + ", ".join(change["certifications_add"]))
+        for flag, label in (
+            ("is_active", "re-activated"),
+            ("is_staff", "staff"),
+            ("is_superuser", "superuser"),
+        ):
+            if change.get(flag):
+                parts.append(label)
+        return "; ".join(parts) or "(nothing)"
