@@ -354,6 +354,15 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
                 if size > info.file_size:
                     raise ArchiveRejected(f"member {info.filename!r} expands beyond its declared size")
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        NotImplementedError,
+        ValueError,
+        RuntimeError,
+    ) as exc:
+        # ValueError: a header offset that points before the archive ("negative seek value"), found by fuzzing
         raise ArchiveRejected(f"member {info.filename!r} is corrupt ({type(exc).__name__})") from None
     return b"".join(chunks)
