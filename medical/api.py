@@ -7,7 +7,9 @@ the caller can see answer 403.
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import logging
+
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -20,7 +22,8 @@ from rest_framework.views import APIView
 from access.drf import PolicyPermission
 from access.errors import PolicyDenied
 from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
-from medical import selectors, services
+from medical import conf, selectors, services
+from medical.dicom.frames import FrameError
 from medical.models import Channel
 from medical.serializers import (
     AnswerOutput,
@@ -34,6 +37,9 @@ from medical.serializers import (
     StudyFilterInput,
     StudyListOutput,
 )
+from medical.services import frames
+
+logger = logging.getLogger(__name__)
 
 
 def _actor(request):
@@ -254,6 +260,54 @@ class InstancePreviewApi(APIView):
     def get(self, request, pk: int):
         instance = selectors.instance_for(request.user, pk, actor=_actor(request))
         return preview_response(instance)
+
+
+class InstanceFrameApi(APIView):
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="Malformed window (wc, ww)."),
+            404: OpenApiResponse(description="No such frame, or no pixels to show."),
+            503: OpenApiResponse(description="Still rendering: retry after Retry-After seconds."),
+        },
+        operation_id="medical_instances_frame",
+    )
+    def get(self, request, pk: int, index: int):
+        """Frame `index` (from 0) of an instance as a PNG, at window `wc`/`ww` (default: the image's own).
+
+        Rendered by the worker on first request and cached; X-Window-Center/Width say the window used.
+        """
+        instance = selectors.instance_for(request.user, pk, actor=_actor(request))
+        return frame_response(instance, index=index, params=request.GET)
+
+
+def frame_response(instance, *, index: int, params) -> HttpResponse:
+    """The PNG of one frame, or a JSON error a person can act on (shared by the portal and the API)."""
+    try:
+        window = frames.frame_window(params.get("wc"), params.get("ww"))
+    except FrameError as refusal:
+        return JsonResponse({"detail": str(refusal)}, status=400)
+    try:
+        frames.frame_check(instance, index)
+        frame = frames.frame_wait(instance, index=index, window=window, timeout=conf.frame_wait_seconds())
+    except FrameError as refusal:
+        return JsonResponse({"detail": str(refusal)}, status=404)
+    except Exception:  # the broker is down: say so rather than fail
+        logger.exception("could not queue the frames of instance %s", instance.pk)
+        busy = JsonResponse({"detail": "The image worker cannot be reached; try again shortly."}, status=503)
+        busy["Retry-After"] = "5"
+        return busy
+    if frame is None:
+        busy = JsonResponse({"detail": "The frame is still being rendered; try again."}, status=503)
+        busy["Retry-After"] = "1"
+        return busy
+    response = HttpResponse(frame.png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Frame-Count"] = str(frames.frame_count(instance))
+    if frame.window is not None:
+        response["X-Window-Center"] = f"{frame.window.center:g}"
+        response["X-Window-Width"] = f"{frame.window.width:g}"
+    return response
 
 
 def original_response(original: bytes, *, instance_id: int) -> HttpResponse:

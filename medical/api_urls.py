@@ -18,5 +18,6 @@ urlpatterns = [
         "studies/<int:pk>/burned-in-review/", api.BurnedInReviewApi.as_view(), name="study-burned-in-review"
     ),
     path("instances/<int:pk>/preview/", api.InstancePreviewApi.as_view(), name="instance-preview"),
+    path("instances/<int:pk>/frames/<int:index>/", api.InstanceFrameApi.as_view(), name="instance-frame"),
     path("instances/<int:pk>/break-glass/", api.BreakGlassApi.as_view(), name="instance-break-glass"),
 ]

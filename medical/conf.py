@@ -12,6 +12,9 @@
 | MEDICAL_UPLOAD_MAX_FILES | 2000 | files in one upload request (archives: members) |
 | MEDICAL_QA_MODEL | "medical_qa" | model (or "model:adapter") that phrases answers |
 | MEDICAL_QA_EMBEDDINGS | True | QA retrieval adds embedding similarity (inference.services.embed) to lexical matching |
+| MEDICAL_FRAME_CACHE_DIR | VAR_DIR/cache/medical-frames | viewer frames rendered by the worker (safe to delete) |
+| MEDICAL_FRAME_CACHE_WINDOWS | 16 | windows kept per image besides the default (oldest dropped first) |
+| MEDICAL_FRAME_WAIT_SECONDS | 15 | how long a frame request waits for the worker before answering 503 |
 """
 
 from __future__ import annotations
@@ -79,3 +82,16 @@ def qa_model_name() -> str:
 
 def qa_uses_embeddings() -> bool:
     return bool(getattr(settings, "MEDICAL_QA_EMBEDDINGS", True))
+
+
+def frame_cache_dir() -> Path:
+    configured = getattr(settings, "MEDICAL_FRAME_CACHE_DIR", None)
+    return Path(configured) if configured else Path(settings.VAR_DIR) / "cache" / "medical-frames"
+
+
+def frame_cache_windows() -> int:
+    return max(1, int(getattr(settings, "MEDICAL_FRAME_CACHE_WINDOWS", 16)))
+
+
+def frame_wait_seconds() -> float:
+    return max(0.0, float(getattr(settings, "MEDICAL_FRAME_WAIT_SECONDS", 15)))

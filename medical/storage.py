@@ -34,6 +34,11 @@ def preview_name(*, department: str, sop_uid: str) -> str:
     return "/".join(_segment(part) for part in ("medical", "previews", department, f"{sop_uid}.png"))
 
 
+def frames_folder(*, department: str, sop_uid: str) -> str:
+    """The viewer's frame cache folder of one instance, relative to MEDICAL_FRAME_CACHE_DIR."""
+    return "/".join(_segment(part) for part in (department, sop_uid))
+
+
 def original_name(*, department: str, study_uid: str, sop_uid: str) -> str:
     return "/".join(_segment(part) for part in ("originals", department, study_uid, f"{sop_uid}.dcm"))
 

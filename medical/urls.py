@@ -15,4 +15,5 @@ urlpatterns = [
     path("studies/<int:pk>/burned-in-review/", views.burned_in_review, name="burned_in_review"),
     path("studies/<int:pk>/break-glass/", views.break_glass, name="break_glass"),
     path("instances/<int:pk>/preview.png", views.instance_preview, name="instance_preview"),
+    path("instances/<int:pk>/frames/<int:index>.png", views.instance_frame, name="instance_frame"),
 ]

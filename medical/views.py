@@ -11,13 +11,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.decisions import decide
 from access.resources import Resource
 from access.web import enforce_for_request, policy_required
 from medical import selectors, services
-from medical.api import original_response, preview_response
+from medical.api import frame_response, original_response, preview_response
+from medical.dicom.frames import COLOUR_INTERPRETATIONS, presets_for
 from medical.forms import BreakGlassForm, BurnedInReviewForm, ShareForm, StudyFilterForm, UploadForm
 from medical.models import Channel, Study
 
@@ -72,6 +74,7 @@ def _detail_context(request: HttpRequest, study: Study, **forms) -> dict:
         "previews_pending": any(
             instance.preview_status == instance.PreviewStatus.PENDING for instance in instances
         ),
+        "viewer_stacks": _viewer_stacks(series),
         "questions": selectors.study_questions(study),
         "shared_with": selectors.study_shared_with(study),
         "may_share": bool(decide(user, "share", study)),
@@ -82,6 +85,50 @@ def _detail_context(request: HttpRequest, study: Study, **forms) -> dict:
         "review_form": forms.get("review_form") or BurnedInReviewForm(),
         "break_glass_form": forms.get("break_glass_form") or BreakGlassForm(),
     }
+
+
+def _viewer_stacks(series) -> list[dict]:
+    """What the viewer scrolls through: per series, its images with pixels and their frames, in order."""
+    stacks = []
+    for item in series:
+        images = [
+            {
+                "id": instance.pk,
+                "frames": max(1, instance.number_of_frames or 1),
+                "label": f"image {instance.instance_number or instance.pk}",
+                "inverted": instance.photometric_interpretation.upper() == "MONOCHROME1",
+                "url": reverse("medical:instance_frame", args=[instance.pk, 0]).removesuffix("0.png"),
+            }
+            for instance in item.instances.all()
+            if instance.has_pixel_data and instance.preview_status != instance.PreviewStatus.UNAVAILABLE
+        ]
+        if not images:
+            continue
+        colour = any(
+            instance.photometric_interpretation.upper() in COLOUR_INTERPRETATIONS
+            for instance in item.instances.all()
+        )
+        presets = [
+            {"name": preset.name, "label": preset.label}
+            | ({"center": preset.window.center, "width": preset.window.width} if preset.window else {})
+            for preset in presets_for(item.modality, colour=colour)
+        ]
+        label = " · ".join(
+            part
+            for part in (item.modality, f"series {item.series_number or item.pk}", item.description)
+            if part
+        )
+        stacks.append(
+            {
+                "id": item.pk,
+                "label": label,
+                "modality": item.modality,
+                "colour": colour,
+                "presets": presets,
+                "images": images,
+            }
+        )
+    return stacks
 
 
 @require_http_methods(["GET", "POST"])
@@ -197,6 +244,14 @@ def study_instance(study: Study, instance_id: int):
 def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
     instance = selectors.instance_for(request.user, pk, actor=_actor(request))
     return preview_response(instance)
+
+
+@require_GET
+@login_required
+def instance_frame(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    """One frame of the viewer (PNG), at the window in `wc`/`ww`; each request is a trailed read."""
+    instance = selectors.instance_for(request.user, pk, actor=_actor(request))
+    return frame_response(instance, index=index, params=request.GET)
 
 
 def _may_upload(user) -> bool:

@@ -1,4 +1,5 @@
-// Study page: choose an image in the viewer, ask about it, and pick up previews as the worker renders them.
+// Study page: ask about the image selected in the viewer (viewer.js), pick thumbnails, and pick up
+// thumbnail previews as the worker renders them.
 "use strict";
 
 (function () {
@@ -11,7 +12,8 @@
   const input = document.getElementById("chat-input");
   const error = document.getElementById("chat-error");
   const breakGlassInstance = document.getElementById("break-glass-instance");
-  let selected = image ? image.dataset.instance : null;
+  const firstThumb = document.querySelector(".thumb.selected");
+  let selected = firstThumb ? firstThumb.dataset.instance : null;
 
   function element(tag, attributes, text) {
     const node = document.createElement(tag);
@@ -21,35 +23,28 @@
   }
 
   const masked = () => root.dataset.masked === "true";
+  const viewer = window.SuiteViewer;
 
-  function show(thumb) {
-    document.querySelectorAll(".thumb").forEach((other) => other.classList.toggle("selected", other === thumb));
-    selected = thumb.dataset.instance;
+  function highlight(instanceId) {
+    selected = String(instanceId);
     if (breakGlassInstance) breakGlassInstance.value = selected;
-    image.dataset.instance = selected;
-    if (masked()) {
+    document.querySelectorAll(".thumb").forEach((thumb) => {
+      const on = thumb.dataset.instance === selected;
+      thumb.classList.toggle("selected", on);
+      thumb.setAttribute("aria-current", on ? "true" : "false");
+    });
+  }
+
+  if (viewer) viewer.onSelect(highlight);
+
+  document.querySelectorAll(".thumb").forEach((thumb) => thumb.addEventListener("click", () => {
+    highlight(thumb.dataset.instance);
+    if (masked()) return;
+    if (!viewer || !viewer.showInstance(thumb.dataset.instance)) {
       image.hidden = true;
-      image.removeAttribute("src");
-      caption.textContent = "Hidden until the burned-in review is done, or you choose to show it.";
-    } else if (thumb.dataset.previewStatus === "ready") {
-      image.src = thumb.dataset.previewUrl;
-      image.hidden = false;
-      caption.textContent = thumb.dataset.label;
-    } else {
-      image.hidden = true;
-      caption.textContent = thumb.dataset.previewStatus === "pending"
-        ? "Preview is being prepared…" : "No preview for this image.";
+      caption.textContent = "No image for this item (no pixel data, or no decoder for its syntax); you can still ask about its header.";
     }
-  }
-
-  document.querySelectorAll(".thumb").forEach((thumb) => thumb.addEventListener("click", () => show(thumb)));
-
-  // Small images (16 x 16 test files, 64 x 64 MR) are scaled up with nearest-neighbour, not blurred.
-  function markSmall() {
-    image.classList.toggle("small", image.naturalWidth > 0 && image.naturalWidth < 256);
-  }
-  image.addEventListener("load", markSmall);
-  if (image.complete) markSmall();
+  }));
 
   const reveal = document.getElementById("reveal-images");
   if (reveal) {
@@ -62,10 +57,10 @@
           thumb.replaceChildren(element("img", { src: thumb.dataset.previewUrl, alt: "" }));
         }
       });
-      const current = document.querySelector(".thumb.selected");
-      if (current) show(current);
+      if (viewer) viewer.start();
     });
   }
+  if (viewer && !masked()) viewer.start();
 
   function phrasingLabel(phrasing) {
     return { model: "Phrased by the model (verified)", extractive: "Built from the attribute",
@@ -151,7 +146,6 @@
         if (instance.preview_url && !masked()) {
           thumb.replaceChildren(element("img", { src: instance.preview_url, alt: "" }));
         }
-        if (thumb.classList.contains("selected")) show(thumb);
       }));
       return pending;
     });

@@ -1,0 +1,240 @@
+"""Viewer frames: rendered by the Celery worker on demand, cached on disk, never rendered twice.
+
+Layout under MEDICAL_FRAME_CACHE_DIR (var/cache/medical-frames by default):
+
+    <department>/<sop uid>/<sha256 of the de-identified copy, 16>-<renderer>/<window>/<index>.png
+
+The de-identified copy's digest and the renderer version are in the path, so a changed copy or a
+changed renderer misses the cache by construction; older versions of an instance's folder are
+removed when a new one is written. Per instance, the default window is always kept and at most
+MEDICAL_FRAME_CACHE_WINDOWS other windows (the least recently written go first). The cache holds
+only what the de-identified copy already holds (no identity), and every read of it goes through a
+view that asks the access policy first.
+
+A request for a frame that is not cached queues one task for its instance and window (once: a
+marker file stops duplicates while it runs); the task renders the requested frame first, then the
+instance's other frames, so scrolling a stack finds them ready.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from medical import conf, storage
+from medical.dicom.frames import FrameError, Window, decode, png_bytes, render_frame
+from medical.models import Instance
+
+logger = logging.getLogger(__name__)
+
+RENDERER = "r1"
+DEFAULT_KEY = "default"
+_QUEUED = ".queued"
+_FAILED = "failed.json"
+_WINDOW = "window.json"
+QUEUED_STALE_SECONDS = 120  # a marker older than this belongs to a lost task: queue again
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A cached frame and the window it was rendered at (None: the header's VOI LUT)."""
+
+    png: bytes
+    window: Window | None
+
+
+def frame_window(center: str | None, width: str | None) -> Window | None:
+    """The window asked for in a request (`wc`, `ww`), or None for the default; FrameError if malformed."""
+    if center in (None, "") and width in (None, ""):
+        return None
+    if center in (None, "") or width in (None, ""):
+        raise FrameError("Give both the window center (wc) and width (ww), or neither for the default.")
+    try:
+        center_value, width_value = float(center), float(width)
+    except (TypeError, ValueError):
+        raise FrameError("Window center (wc) and width (ww) must be numbers, e.g. wc=40&ww=400.") from None
+    return Window.requested(center_value, width_value)
+
+
+def frame_count(instance: Instance) -> int:
+    return max(1, instance.number_of_frames or 1)
+
+
+def frame_check(instance: Instance, index: int) -> None:
+    """Refuse what cannot be rendered before anything is queued (the message says why)."""
+    if not instance.has_pixel_data or instance.preview_status == Instance.PreviewStatus.UNAVAILABLE:
+        raise FrameError(
+            "This image has no pixels Suite can show (no pixel data, or no decoder for its syntax)."
+        )
+    count = frame_count(instance)
+    if not 0 <= index < count:
+        raise FrameError(f"Frame {index} does not exist: this image has frames 0 to {count - 1}.")
+
+
+def frame_cached(instance: Instance, *, index: int, window: Window | None) -> Frame | None:
+    """The cached frame, or None. Raises FrameError if the worker found the image cannot be rendered."""
+    folder = _window_dir(instance, window)
+    failed = folder / _FAILED
+    if failed.exists():
+        raise FrameError(json.loads(failed.read_text())["reason"])
+    path = folder / f"{index}.png"
+    try:
+        png = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return Frame(png=png, window=window or _stored_window(folder))
+
+
+def frame_wait(instance: Instance, *, index: int, window: Window | None, timeout: float) -> Frame | None:
+    """Queue the render if needed, then wait up to `timeout` seconds for the worker to write the frame."""
+    frame = frame_cached(instance, index=index, window=window)
+    if frame is not None:
+        return frame
+    frames_queue(instance, window=window, first=index)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        frame = frame_cached(instance, index=index, window=window)
+        if frame is not None:
+            return frame
+    return None
+
+
+def frames_queue(instance: Instance, *, window: Window | None, first: int = 0) -> bool:
+    """Queue the render of `instance` at `window` unless a render is already queued; True if queued."""
+    from medical.tasks import render_instance_frames
+
+    folder = _window_dir(instance, window)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / _QUEUED
+    try:
+        descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        if time.time() - _mtime(marker) < QUEUED_STALE_SECONDS:
+            return False
+        marker.touch()
+    else:
+        os.close(descriptor)
+    center, width = (window.center, window.width) if window else (None, None)
+    try:
+        render_instance_frames.delay(instance.pk, center, width, first)
+    except Exception:
+        marker.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def instance_frames_render(
+    *, instance_id: int, center: float | None = None, width: float | None = None, first: int = 0
+) -> int:
+    """Render the frames of one instance at one window into the cache (frame `first` first).
+
+    Returns how many frames were written; frames already cached are not rendered again. An image
+    that cannot be decoded leaves a `failed.json` with the reason, which frame requests report.
+    """
+    instance = Instance.objects.select_related("series__study").filter(pk=instance_id).first()
+    if instance is None:
+        return 0
+    window = None if center is None or width is None else Window.rounded(center, width)
+    folder = _window_dir(instance, window)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        count = frame_count(instance)
+        missing = [i for i in _order(count, first) if not (folder / f"{i}.png").exists()]
+        if not missing:
+            return 0
+        try:
+            dataset = pydicom.dcmread(io.BytesIO(storage.read_media(instance.deidentified_file)))
+            image = decode(dataset)
+        except FrameError as exc:
+            return _failed(folder, str(exc))
+        except Exception as exc:  # a damaged stored copy: report it on every request, do not retry
+            logger.exception("frames of instance %s cannot be read", instance_id)
+            return _failed(folder, f"The stored copy of this image cannot be read ({type(exc).__name__}).")
+        if window is None:
+            default = image.default_window
+            _write(
+                folder / _WINDOW,
+                json.dumps({"center": default.center, "width": default.width} if default else {}).encode(),
+            )
+        for index in missing:
+            if index >= image.count:
+                continue
+            _write(folder / f"{index}.png", png_bytes(render_frame(image, index, window)))
+            written += 1
+    finally:
+        (folder / _QUEUED).unlink(missing_ok=True)
+    _prune(instance, keep=folder)
+    return written
+
+
+# --- the cache layout ----------------------------------------------------------------------------
+
+
+def _instance_dir(instance: Instance) -> Path:
+    return conf.frame_cache_dir() / storage.frames_folder(
+        department=instance.series.study.department, sop_uid=instance.sop_instance_uid
+    )
+
+
+def _window_dir(instance: Instance, window: Window | None) -> Path:
+    version = f"{instance.deidentified_sha256[:16]}-{RENDERER}"
+    key = DEFAULT_KEY if window is None else window.key.replace("+", "")
+    return _instance_dir(instance) / version / key
+
+
+def _stored_window(folder: Path) -> Window | None:
+    try:
+        stored = json.loads((folder / _WINDOW).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return Window(stored["center"], stored["width"]) if stored else None
+
+
+def _order(count: int, first: int) -> list[int]:
+    first = min(max(first, 0), count - 1)
+    # the asked frame, then outwards from it: a clinician scrolls from where they are
+    order = [first]
+    for step in range(1, count):
+        order += [i for i in (first + step, first - step) if 0 <= i < count]
+    return order
+
+
+def _failed(folder: Path, reason: str) -> int:
+    _write(folder / _FAILED, json.dumps({"reason": reason}).encode())
+    return 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _prune(instance: Instance, *, keep: Path) -> None:
+    """Drop other versions of the instance's frames and windows beyond the configured number."""
+    version_dir = keep.parent
+    for other in _instance_dir(instance).iterdir():
+        if other != version_dir and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+    windows = [d for d in version_dir.iterdir() if d.is_dir() and d.name != DEFAULT_KEY]
+    windows.sort(key=lambda d: _mtime(d), reverse=True)
+    for stale in windows[conf.frame_cache_windows() :]:
+        if stale != keep:
+            shutil.rmtree(stale, ignore_errors=True)
