@@ -88,12 +88,14 @@ class TransactionBatchApi(APIView):
         data = BatchInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            table = services.rows_validate(data.validated_data["transactions"])
+            rows = data.validated_data["transactions"]
+            table = services.rows_validate(rows)
             result = services.transactions_ingest(
                 actor=request.user,
                 table=table,
                 team=_team(request, data.validated_data["team"]),
                 source="api.batch",
+                parties=services.rows_parties(rows),
             )
         except REFUSED as error:
             return _refused(error)
@@ -122,6 +124,7 @@ class ScreenOutput(serializers.Serializer):
     risk = serializers.FloatField()
     alert = serializers.IntegerField(allow_null=True)
     hits = serializers.ListField(child=serializers.CharField())
+    name_matches = serializers.ListField(child=serializers.CharField())
 
 
 class TransactionScreenApi(APIView):
@@ -138,21 +141,19 @@ class TransactionScreenApi(APIView):
         data = ScreenInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            table = services.rows_validate([data.validated_data["transaction"]])
+            rows = [data.validated_data["transaction"]]
+            table = services.rows_validate(rows)
             result = services.transactions_ingest(
                 actor=request.user,
                 table=table,
                 team=_team(request, data.validated_data["team"]),
                 source="api.realtime",
                 realtime=True,
+                parties=services.rows_parties(rows),
             )
         except REFUSED as error:
             return _refused(error)
-        decided = result.decisions[0]
-        hits = []
-        if decided["alert"]:
-            hits = [h["code"] for h in Alert.objects.get(pk=decided["alert"]).evidence.get("hits", [])]
-        return Response({**decided, "hits": hits})
+        return Response(result.decisions[0])
 
 
 # --- alerts --------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ class AlertOutput(serializers.ModelSerializer):
         ]
 
     def get_scenarios(self, alert) -> list[str]:
-        return [f"{h['code']} v{h['version']}" for h in alert.evidence.get("hits", [])]
+        return [f"{h['code']} v{h['version']}" for h in alert.evidence.get("rules", [])]
 
     def get_sla(self, alert) -> dict:
         return selectors.alert_sla(alert)

@@ -84,7 +84,7 @@ class AmlCasesDataAdapter:
 def _triage_prompt(case) -> str:
     lines = [f"AML case on account {case.account}:"]
     for alert in case.alerts.all():
-        codes = ", ".join(h["code"] for h in alert.evidence.get("hits", []))
+        codes = ", ".join(h["code"] for h in alert.evidence.get("rules", []))
         tx = alert.transaction
         lines.append(
             f"- alert risk {alert.risk:.3f} ({codes}): {tx.amount_paid:,.2f} {tx.currency_paid} {tx.payment_format}"

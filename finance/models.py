@@ -32,26 +32,52 @@ class Customer(models.Model):  # noqa: DJ008
     pep = models.BooleanField(default=False)
     name_sealed = models.BinaryField(blank=True, default=b"")
     name_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # a national id, passport or company registration number, sealed like the name
+    identifier_sealed = models.BinaryField(blank=True, default=b"")
+    identifier_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    date_of_birth_sealed = models.BinaryField(blank=True, default=b"")
+    onboarded = models.DateField(null=True, blank=True)
+    team = models.SlugField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["bank", "ref"], name="finance_customer_unique")]
 
 
 class Account(models.Model):  # noqa: DJ008
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DORMANT = "dormant", "Dormant"
+        CLOSED = "closed", "Closed"
+
     bank = models.CharField(max_length=64)
     number = models.CharField(max_length=64)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL)
     country = models.CharField(max_length=2, blank=True)
+    currency = models.CharField(max_length=32, blank=True)
+    opened = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["bank", "number"], name="finance_account_unique")]
 
 
 class Counterparty(models.Model):  # noqa: DJ008
+    """A party named on a transaction (originator or beneficiary): its account and its sealed name.
+    One row per (bank, account, name): the same account may be named differently over time."""
+
     bank = models.CharField(max_length=64)
     number = models.CharField(max_length=64)
     name_sealed = models.BinaryField(blank=True, default=b"")
     name_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    country = models.CharField(max_length=2, blank=True)
+    first_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "number", "name_hash"], name="finance_counterparty_unique"
+            )
+        ]
 
 
 class Transaction(models.Model):  # noqa: DJ008
@@ -76,6 +102,12 @@ class Transaction(models.Model):  # noqa: DJ008
     team = models.SlugField(max_length=64, blank=True, db_index=True)
     decision = models.CharField(max_length=8, blank=True)  # approve / review / hold
     risk = models.FloatField(default=0.0)
+    originator = models.ForeignKey(
+        Counterparty, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    beneficiary = models.ForeignKey(
+        Counterparty, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     def policy_name(self) -> str:
         return str(self.pk)
@@ -116,11 +148,65 @@ class ScenarioVersion(models.Model):  # noqa: DJ008
 
 
 class SanctionsListVersion(models.Model):  # noqa: DJ008
+    """One imported version of a sanctions or PEP list; the active version of each name screens."""
+
+    class Kind(models.TextChoices):
+        SANCTIONS = "sanctions", "Sanctions"
+        PEP = "pep", "Politically exposed persons"
+
     name = models.CharField(max_length=128)
     version = models.CharField(max_length=64)
     sha256 = models.CharField(max_length=64)
     entries = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SANCTIONS)
+    source = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="finance_sanctions_list_version_unique")
+        ]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class SanctionsEntry(models.Model):  # noqa: DJ008
+    """A list entry as published (public data: not sealed)."""
+
+    list_version = models.ForeignKey(SanctionsListVersion, on_delete=models.CASCADE, related_name="rows")
+    entry_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=512)
+    date_of_birth = models.CharField(max_length=32, blank=True)
+    nationality = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["list_version", "entry_id"], name="finance_sanctions_entry_unique"
+            )
+        ]
+
+
+class MatchWhitelist(models.Model):  # noqa: DJ008
+    """A name match judged false: the party (by keyed name hash) no longer matches the entry until
+    ``expires_at``. Written (and trailed) by finance.services.sanctions.match_whitelist."""
+
+    party_hash = models.CharField(max_length=64, db_index=True)
+    entry_id = models.CharField(max_length=160)  # "<list name>:<entry id>" as in the alert evidence
+    list_name = models.CharField(max_length=128)
+    team = models.SlugField(max_length=64)
+    reason = models.TextField()
+    alert = models.ForeignKey("Alert", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    trail_event = models.PositiveBigIntegerField(null=True, blank=True)
 
 
 class ModelVersion(models.Model):  # noqa: DJ008

@@ -77,9 +77,15 @@ def _import_batch(request: HttpRequest) -> HttpResponse:
         return redirect("finance:alert_queue")
     batch = uuid.uuid4().hex[:12]
     try:
-        table = services.table_from_file(fmt=fmt, source=upload, batch=batch)
+        parties: dict = {}
+        table = services.table_from_file(fmt=fmt, source=upload, batch=batch, parties=parties)
         result = services.transactions_ingest(
-            actor=request.user, table=table, team=request.user.department, batch=batch, source="portal"
+            actor=request.user,
+            table=table,
+            team=request.user.department,
+            batch=batch,
+            source="portal",
+            parties=parties,
         )
     except REFUSED as error:
         _refusal(request, error)
@@ -111,6 +117,15 @@ def alert_assign(request: HttpRequest) -> HttpResponse:
     return redirect("finance:alert_queue")
 
 
+def _top_contributions(model: dict | None, count: int = 8) -> list[tuple[str, float, float]]:
+    """The features that moved the model score most: (name, value, SHAP contribution)."""
+    if not model:
+        return []
+    contributions = {k: v for k, v in model["contributions"].items() if k != "bias"}
+    top = sorted(contributions, key=lambda k: -abs(contributions[k]))[:count]
+    return [(k, model["features"].get(k), contributions[k]) for k in top]
+
+
 @require_GET
 @login_required
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -125,9 +140,11 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "alert": alert,
             "sla": selectors.alert_sla(alert),
-            "hits": evidence.get("hits", []),
-            "versions": evidence.get("scenario_versions", []),
-            "inputs": len(evidence.get("inputs", {}).get("rows", [])),
+            "rules": evidence.get("rules", []),
+            "model": evidence.get("model"),
+            "contributions": _top_contributions(evidence.get("model")),
+            "names": evidence.get("names", {}),
+            "config": evidence.get("config", {}),
             "trail": selectors.trail_for(("alert", alert.pk), ("transaction", alert.transaction_id)),
             "replay": replay,
         },

@@ -12,7 +12,13 @@ from finance.services.cases import (
     note_add,
 )
 from finance.services.errors import BatchRejected, FinanceRefused, FourEyesViolation
-from finance.services.ingest import IngestResult, rows_validate, table_from_file, transactions_ingest
+from finance.services.ingest import (
+    IngestResult,
+    rows_parties,
+    rows_validate,
+    table_from_file,
+    transactions_ingest,
+)
 from finance.services.replay import ReplayResult, alert_replay
 from finance.services.scenarios import (
     scenario_defaults_ensure,
@@ -37,6 +43,7 @@ __all__ = [
     "case_close_reject",
     "case_escalate",
     "note_add",
+    "rows_parties",
     "rows_validate",
     "scenario_defaults_ensure",
     "scenario_version_approve",

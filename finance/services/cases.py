@@ -37,7 +37,7 @@ def _record(actor, action: str, obj, payload: dict, outcome: str = "succeeded"):
 
 def _subject_account(alert: Alert) -> str:
     """The account a case is about: the receiver for fan-in, the payer otherwise."""
-    codes = {hit["code"] for hit in alert.evidence.get("hits", [])}
+    codes = {hit["code"] for hit in alert.evidence.get("rules", [])}
     tx = alert.transaction
     return tx.dst_account if codes == {"FAN_IN"} else tx.src_account
 

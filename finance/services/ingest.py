@@ -1,19 +1,27 @@
 """Ingestion and screening: a batch (API, file import) or one transaction in real time.
 
 Every batch is all-or-nothing: rows are validated first (a per-row error report, nothing written),
-then stored, screened and alerted in one database transaction per batch. Each alert's trail event
-holds everything needed to recompute it (finance.services.replay): the scenario versions and
-parameters, the exact input rows the scenarios saw, the hits, the risk and the thresholds.
+then stored, screened and alerted in one database transaction per batch. Every path (batch API,
+real-time API, file import, the demo) screens through ``finance.screening.engine.screen`` with
+the whole engine: the active scenario versions, the active risk model (LightGBM, SHAP
+contributions) and the active sanctions/PEP lists (party names, less whitelisted matches), combined
+into one risk score and decision. Each alert's trail event (``alert.raise``, written with the
+alert in the same transaction, one chained run per chunk) holds the engine's evidence: the
+transaction, each rule hit with its scenario version, parameters, weight and numbers, the model
+version, exact feature values, margin, score and contributions, the list versions and each match
+(party names and match tokens sealed by the vault), the engine configuration, risk and decision.
+``finance.services.replay`` recomputes the decision from that event alone.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +30,26 @@ from django.db.models import Q
 
 from access.enforcement import check
 from access.resources import Resource
-from audit.services import record
-from finance.models import Alert, ScenarioVersion, Transaction
-from finance.screening.engine import EngineConfig, combine
-from finance.screening.scenarios import run_scenarios
+from audit.services import record, record_many
+from finance.models import Account, Alert, ModelVersion, ScenarioVersion, Transaction, name_hash
+from finance.screening.engine import EngineConfig, ScenarioSpec, screen
+from finance.screening.names import NameIndex
+from finance.screening.risk_model import RiskModel
 from finance.screening.table import STR_COLS, TxTable
 from finance.services.errors import BatchRejected, FinanceRefused
+from finance.services.parties import NAME_CONTEXT, open_text, parties_store, seal_text
+from finance.services.sanctions import WhitelistingIndex, screening_index, whitelist_in_force
 from finance.services.scenarios import DEFAULT_WEIGHTS, active_versions_or_seed
 
 REVIEW_THRESHOLD = 0.3  # risk at or above: alert, decision "review"
 HOLD_THRESHOLD = 0.8  # risk at or above: alert, decision "hold" (stop the payment pending review)
+NAME_THRESHOLD = 0.82  # a party name scoring at least this against a list entry is a match
+NAME_HOLD_SCORE = 0.92  # a match this close holds the payment whatever the other signals say
 HISTORY_SLACK_S = 86400
-ENGINE = "finance.services.ingest/1"
-INPUT_COLUMNS = [*STR_COLS, "ts", "amount_paid", "amount_received", "label"]
 MAX_BATCH_ROWS = 50_000
-CHUNK_ROWS = 2_000
+MAX_NAME_CHARS = 200
+CHUNK_ROWS = 20_000
+MATCH_CONTEXT = b"finance.alert.name_match"
 
 
 @dataclass
@@ -129,6 +142,16 @@ def rows_validate(rows) -> TxTable:
                     {"row": i, "field": name, "message": "ISO 3166 alpha-2 code (e.g. DE) or empty"}
                 )
             out[name] = value
+        for name in ("src_name", "dst_name"):
+            value = row.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_NAME_CHARS):
+                errors.append(
+                    {
+                        "row": i,
+                        "field": name,
+                        "message": f"the party's name as text, at most {MAX_NAME_CHARS}",
+                    }
+                )
         label = row.get("label", -1)
         if label not in (None, -1, 0, 1):
             errors.append({"row": i, "field": "label", "message": "0, 1 or absent"})
@@ -145,6 +168,16 @@ def rows_validate(rows) -> TxTable:
     if errors:
         raise BatchRejected(errors)
     return TxTable.from_rows(clean)
+
+
+def rows_parties(rows: list[dict]) -> dict[str, dict]:
+    """{tx_ref: {"src": originator name, "dst": beneficiary name}} of validated rows that name one."""
+    out = {}
+    for row in rows:
+        src, dst = (" ".join(str(row.get(k) or "").split()) for k in ("src_name", "dst_name"))
+        if src or dst:
+            out[str(row["tx_ref"]).strip()] = {"src": src, "dst": dst}
+    return out
 
 
 # --- history -------------------------------------------------------------------------------------
@@ -172,17 +205,19 @@ def load_table(queryset) -> tuple[TxTable, np.ndarray]:
     return TxTable(**data), np.array(cols[0], dtype=np.int64)
 
 
-def _history(table: TxTable, lookback: int) -> TxTable:
+def _stored_history(table: TxTable, lookback: int) -> TxTable:
+    """Stored transactions touching the accounts of ``table`` from ``lookback`` seconds before its
+    first row up to its last, time-sorted."""
     accounts = sorted(set(table.src_account.tolist()) | set(table.dst_account.tolist()))
     since = dt.datetime.fromtimestamp(int(table.ts.min()) - lookback, tz=dt.UTC)
     until = dt.datetime.fromtimestamp(int(table.ts.max()), tz=dt.UTC)
+    span = Transaction.objects.filter(ts__gte=since, ts__lte=until)
+    if len(accounts) > 20_000:  # most of the book: one range scan beats thousands of IN lists
+        return load_table(span)[0]
     found = []
     for start in range(0, len(accounts), 4000):
         part = accounts[start : start + 4000]
-        queryset = Transaction.objects.filter(ts__gte=since, ts__lte=until).filter(
-            Q(src_account__in=part) | Q(dst_account__in=part)
-        )
-        found.append(load_table(queryset)[0])
+        found.append(load_table(span.filter(Q(src_account__in=part) | Q(dst_account__in=part)))[0])
     if len(found) == 1:
         return found[0]
     merged = TxTable.concat(found)
@@ -190,86 +225,182 @@ def _history(table: TxTable, lookback: int) -> TxTable:
     return merged.take(np.sort(first)).sort_by_time()
 
 
-# --- screening -----------------------------------------------------------------------------------
-def _row(table: TxTable, i: int) -> list:
-    return [
-        *(str(getattr(table, c)[i]) for c in STR_COLS),
-        int(table.ts[i]),
-        float(table.amount_paid[i]),
-        float(table.amount_received[i]),
-        int(table.label[i]),
-    ]
+def _chunk_history(stored: TxTable, table: TxTable, start: int, stop: int, lookback: int) -> TxTable | None:
+    """What chunk [start, stop) of the time-sorted batch is screened against: the stored rows up to
+    its last timestamp and the batch's own earlier rows, both from ``lookback`` before its first."""
+    since = int(table.ts[start]) - lookback
+    parts = []
+    if len(stored):
+        lo = np.searchsorted(stored.ts, since, side="left")
+        hi = np.searchsorted(stored.ts, int(table.ts[stop - 1]), side="right")
+        if hi > lo:
+            parts.append(stored.take(np.arange(lo, hi)))
+    lo = np.searchsorted(table.ts[:start], since, side="left")
+    if start > lo:
+        parts.append(table.take(np.arange(lo, start)))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else TxTable.concat(parts).sort_by_time()
 
 
-def table_from_inputs(inputs: dict) -> TxTable:
-    columns, rows = inputs["columns"], inputs["rows"]
-    if not rows:
-        return TxTable.empty()
-    data = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
-    return TxTable(**data)
+# --- what screens --------------------------------------------------------------------------------
+@dataclass
+class ScreeningSetup:
+    """Everything a screening decision depends on besides the transactions (see the trail)."""
+
+    versions: list[ScenarioVersion]
+    specs: list[ScenarioSpec]
+    config: EngineConfig
+    model: RiskModel | None
+    names: NameIndex | None
+    whitelist: dict
+    lookback: int
 
 
-def risk_decision(hits: list[dict], thresholds: dict) -> tuple[float, str]:
-    """The screening engine's risk formula over the rule hits, and the decision at `thresholds`."""
-    weights = [float(hit["params"].get("weight", DEFAULT_WEIGHTS.get(hit["code"], 0.5))) for hit in hits]
-    config = EngineConfig(alert_threshold=thresholds["review"], hold_threshold=thresholds["hold"])
-    risk, decision = combine(None, weights, [], config)
-    return round(risk, 6), decision
+_MODEL_CACHE: dict[str, RiskModel] = {}
 
 
-def screen_table(table: TxTable, mask: np.ndarray, versions: list[dict]) -> dict[int, list[dict]]:
-    """Scenario hits per screened row: {row: [{code, version, params, evidence}]} (pure; used by replay)."""
-    by_code = {v["code"]: v for v in versions}
-    hits = run_scenarios(
-        table,
-        screen_mask=mask,
-        params_by_code={code: v["params"] for code, v in by_code.items()},
-        codes=sorted(by_code),
+def active_model() -> RiskModel | None:
+    """The active risk model (ModelVersion.active), loaded once per process and version."""
+    row = (
+        ModelVersion.objects.filter(active=True).order_by("-created_at").values_list("version", "pk").first()
     )
-    out: dict[int, list[dict]] = {}
-    for hit in hits:
-        version = by_code[hit.code]
-        out.setdefault(hit.row, []).append(
+    if row is None:
+        return None
+    return model_of_version(row[0])
+
+
+def model_of_version(version: str) -> RiskModel | None:
+    """The stored model of ``version`` (a content hash: the loaded booster is checked against it)."""
+    model = _MODEL_CACHE.get(version)
+    if model is None:
+        blob = ModelVersion.objects.filter(version=version).values_list("blob", flat=True).first()
+        if blob is None:
+            return None
+        model = RiskModel.from_bytes(blob)
+        if model.version != version:
+            raise FinanceRefused(f"Stored model {version} hashes to {model.version}: the blob was altered.")
+        _MODEL_CACHE.clear()
+        _MODEL_CACHE[version] = model
+    return model
+
+
+def screening_setup() -> ScreeningSetup:
+    versions = active_versions_or_seed()
+    specs = [ScenarioSpec(v.code, v.version, dict(v.params)) for v in versions]
+    config = EngineConfig(
+        rule_weights={
+            v.code: float(v.params.get("weight", DEFAULT_WEIGHTS.get(v.code, 0.5))) for v in versions
+        },
+        alert_threshold=REVIEW_THRESHOLD,
+        hold_threshold=HOLD_THRESHOLD,
+        name_threshold=NAME_THRESHOLD,
+        name_hold_score=NAME_HOLD_SCORE,
+    )
+    names = screening_index()
+    return ScreeningSetup(
+        versions=versions,
+        specs=specs,
+        config=config,
+        model=active_model(),
+        names=names,
+        whitelist=whitelist_in_force() if names is not None else {},
+        lookback=history_window_s(versions) + HISTORY_SLACK_S,
+    )
+
+
+def _with_customer_names(table: TxTable, parties: dict[str, dict]) -> dict[str, dict]:
+    """``parties`` completed with the KYC name of each side's customer where the row names none
+    (unsealed here for screening only, once per account)."""
+    pairs = set(zip(table.src_bank.tolist(), table.src_account.tolist(), strict=True))
+    pairs |= set(zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True))
+    numbers = sorted({n for _, n in pairs})
+    known: dict[tuple[str, str], str] = {}
+    for start in range(0, len(numbers), 4000):
+        for bank, number, sealed in Account.objects.filter(
+            number__in=numbers[start : start + 4000], customer__isnull=False
+        ).values_list("bank", "number", "customer__name_sealed"):
+            if (bank, number) in pairs and sealed:
+                known[(bank, number)] = open_text(sealed, NAME_CONTEXT)
+    if not known:
+        return parties
+    merged = dict(parties)
+    for ref, sb, sa, db, da in zip(
+        table.tx_ref.tolist(),
+        table.src_bank.tolist(),
+        table.src_account.tolist(),
+        table.dst_bank.tolist(),
+        table.dst_account.tolist(),
+        strict=True,
+    ):
+        src, dst = known.get((sb, sa), ""), known.get((db, da), "")
+        if src or dst:
+            given = parties.get(ref, {})
+            merged[ref] = {"src": given.get("src") or src, "dst": given.get("dst") or dst}
+    return merged
+
+
+# --- evidence ------------------------------------------------------------------------------------
+def _seal_matches(evidence: dict, parties: dict, dropped: dict) -> dict:
+    """Alert evidence without a person's name in clear: each match keeps the list entry (public),
+    score, party side and keyed name hash; the party's name, the match reason and the tokens the
+    score rests on are sealed by the vault (replay opens them). Whitelisted matches that screening
+    dropped are listed with their whitelist decision."""
+    sides = {name: side for side, name in parties.items() if name}
+    matches = []
+    for m in evidence["names"]["matches"]:
+        party_name = m["party_name"]
+        secret = json.dumps(
+            {"party_name": party_name, "reason": m["reason"], "details": m["details"]},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        matches.append(
             {
-                "code": hit.code,
-                "version": version["version"],
-                "params": version["params"],
-                "evidence": hit.evidence,
+                "party": sides.get(party_name, ""),
+                "party_hash": name_hash(party_name),
+                "entry_id": m["entry_id"],
+                "entry_name": m["entry_name"],
+                "score": m["score"],
+                "sealed": base64.b64encode(seal_text(secret, MATCH_CONTEXT)).decode("ascii"),
             }
         )
-    for row_hits in out.values():
-        row_hits.sort(key=lambda h: h["code"])
-    return out
+    evidence["names"]["matches"] = matches
+    evidence["names"]["whitelisted"] = [
+        {"party": side, **d}
+        for side, name in parties.items()
+        if name
+        for d in dropped.get(name_hash(name), [])
+    ]
+    return evidence
 
 
-def _inputs_for(table: TxTable, row: int) -> tuple[dict, int]:
-    """The rows the scenarios could have looked at for `row`: every row touching its two accounts up
-    to its timestamp, in table order (every scenario reads only those)."""
-    accounts = [table.src_account[row], table.dst_account[row]]
-    touching = np.isin(table.src_account, accounts) | np.isin(table.dst_account, accounts)
-    keep = np.flatnonzero(touching & (table.ts <= table.ts[row]))
-    return (
-        {"columns": INPUT_COLUMNS, "rows": [_row(table, int(i)) for i in keep]},
-        int(np.flatnonzero(keep == row)[0]),
-    )
+def open_matches(evidence: dict) -> dict:
+    """The engine's form of an alert's evidence (match names and tokens unsealed) for replay."""
+    opened = json.loads(json.dumps(evidence))
+    for m in opened["names"]["matches"]:
+        secret = json.loads(open_text(base64.b64decode(m.pop("sealed")), MATCH_CONTEXT))
+        m.update(secret)
+    opened["names"].pop("whitelisted", None)
+    return opened
 
 
-def _version_dicts(versions: list[ScenarioVersion]) -> list[dict]:
-    return [{"id": v.pk, "code": v.code, "version": v.version, "params": v.params} for v in versions]
-
-
-def _rows_digest(table: TxTable) -> str:
-    digest = hashlib.sha256()
-    for i in range(len(table)):
-        digest.update(json.dumps(_row(table, i), separators=(",", ":")).encode())
-    return digest.hexdigest()
-
-
+# --- the service ---------------------------------------------------------------------------------
 def _authorize_screen(actor, team: str) -> None:
     if isinstance(actor, str):
         return  # system actors (management commands run by an operator, the demo) are trusted
 
     check(actor, "screen", Resource("transaction", "new", {"department": team}))
+
+
+def _columns_digest(table: TxTable) -> str:
+    """sha256 over the batch's columns (names, then values), in screening order."""
+    digest = hashlib.sha256()
+    for name in (*STR_COLS, "ts", "amount_paid", "amount_received", "label"):
+        column = getattr(table, name)
+        digest.update(name.encode())
+        digest.update("\x1f".join(column.tolist()).encode() if column.dtype.kind == "U" else column.tobytes())
+    return digest.hexdigest()
 
 
 def transactions_ingest(
@@ -280,9 +411,14 @@ def transactions_ingest(
     batch: str = "",
     source: str = "api",
     realtime: bool = False,
+    parties: dict[str, dict] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> IngestResult:
-    """Store, screen and alert a validated batch, all or nothing. Returns per-row decisions."""
+    """Store, screen and alert a validated batch, all or nothing. Returns per-row decisions.
+
+    ``parties``: {tx_ref: {"src": originator name, "dst": beneficiary name}} (optional): the names
+    are screened against the active sanctions and PEP lists and sealed at rest."""
     from finance.services.cases import alerts_group_into_cases
 
     team = (team or "").strip()
@@ -293,100 +429,108 @@ def transactions_ingest(
     _authorize_screen(actor, team)
     batch = batch or uuid.uuid4().hex[:12]
     table = table.sort_by_time()
+    parties = parties or {}
     result = IngestResult(batch=batch)
-    thresholds = {"review": REVIEW_THRESHOLD, "hold": HOLD_THRESHOLD}
+    keep_decisions = realtime or len(table) <= 1000
     with transaction.atomic():
-        versions = active_versions_or_seed()
-        version_dicts = _version_dicts(versions)
-        version_ids = {v.code: v.pk for v in versions}
-        lookback = history_window_s(versions) + HISTORY_SLACK_S
-        for start in range(0, len(table), CHUNK_ROWS):
-            chunk = table.take(np.arange(start, min(start + CHUNK_ROWS, len(table))))
-            history = _history(chunk, lookback)
-            full = TxTable.concat([history, chunk]).sort_by_time() if len(history) else chunk
-            mask = np.isin(full.tx_ref, chunk.tx_ref)
-            hits = screen_table(full, mask, version_dicts)
-            created = Transaction.objects.bulk_create(
+        setup = screening_setup()
+        version_ids = {v.code: v.pk for v in setup.versions}
+        stored = _stored_history(table, setup.lookback)
+        party_ids = parties_store(table=table, parties=parties) if parties else {}
+        if setup.names is not None:
+            parties = _with_customer_names(table, parties)
+        for start in range(0, len(table), chunk_rows):
+            stop = min(start + chunk_rows, len(table))
+            chunk = table.take(np.arange(start, stop))
+            names = None
+            if setup.names is not None and parties:
+                names = WhitelistingIndex(setup.names, setup.whitelist)
+            decisions = screen(
+                chunk,
+                _chunk_history(stored, table, start, stop, setup.lookback),
+                setup.specs,
+                names,
+                setup.model,
+                party_names={
+                    ref: [p.get("src") or "", p.get("dst") or ""]
+                    for ref in chunk.tx_ref.tolist()
+                    if (p := parties.get(ref))
+                },
+                config=setup.config,
+            )
+            created = _store_transactions(chunk, decisions, batch=batch, team=team, party_ids=party_ids)
+            flagged = [(tx, d) for tx, d in zip(created, decisions, strict=True) if d.evidence is not None]
+            for tx, d in flagged:
+                d.evidence = _seal_matches(
+                    d.evidence, parties.get(tx.tx_ref, {}), names.dropped if names is not None else {}
+                )
+            alerts = Alert.objects.bulk_create(
                 [
-                    Transaction(
-                        tx_ref=str(chunk.tx_ref[i]),
-                        ts=dt.datetime.fromtimestamp(int(chunk.ts[i]), tz=dt.UTC),
-                        src_account=str(chunk.src_account[i]),
-                        dst_account=str(chunk.dst_account[i]),
-                        src_bank=str(chunk.src_bank[i]),
-                        dst_bank=str(chunk.dst_bank[i]),
-                        amount_paid=float(chunk.amount_paid[i]),
-                        amount_received=float(chunk.amount_received[i]),
-                        currency_paid=str(chunk.currency_paid[i]),
-                        currency_received=str(chunk.currency_received[i]),
-                        payment_format=str(chunk.payment_format[i]),
-                        src_country=str(chunk.src_country[i]),
-                        dst_country=str(chunk.dst_country[i]),
-                        label=None if int(chunk.label[i]) < 0 else int(chunk.label[i]),
-                        batch=batch,
-                        team=team,
-                        decision="approve",
-                    )
-                    for i in range(len(chunk))
+                    Alert(transaction=tx, team=team, risk=d.risk, decision=d.decision, evidence=d.evidence)
+                    for tx, d in flagged
                 ],
                 batch_size=500,
             )
-            if created and created[0].pk is None:  # backends without RETURNING
-                ids = dict(Transaction.objects.filter(batch=batch).values_list("tx_ref", "pk"))
-                for tx in created:
-                    tx.pk = ids[tx.tx_ref]
-            by_ref = {tx.tx_ref: tx for tx in created}
-            new_alerts, decided = [], []
-            for row in sorted(hits):
-                row_hits = hits[row]
-                risk, decision = risk_decision(row_hits, thresholds)
-                tx = by_ref[str(full.tx_ref[row])]
-                tx.risk, tx.decision = risk, decision
-                decided.append(tx)
-                if decision == "approve":
-                    continue
-                inputs, screened_row = _inputs_for(full, row)
-                evidence = {
-                    "engine": ENGINE,
-                    "transaction": dict(zip(INPUT_COLUMNS, _row(full, row), strict=True)),
-                    "transaction_id": tx.pk,
-                    "scenario_versions": version_dicts,
-                    "inputs": inputs,
-                    "screened_row": screened_row,
-                    "hits": row_hits,
-                    "risk": risk,
-                    "thresholds": thresholds,
-                    "decision": decision,
-                }
-                alert = Alert.objects.create(
-                    transaction=tx, team=team, risk=risk, decision=decision, evidence=evidence
+            if alerts and alerts[0].pk is None:  # backends without RETURNING
+                pks = dict(
+                    Alert.objects.filter(transaction__in=[tx.pk for tx, _ in flagged]).values_list(
+                        "transaction_id", "pk"
+                    )
                 )
-                event = record(
-                    actor=actor,
-                    action="alert.raise",
-                    resource_type="alert",
-                    resource_id=str(alert.pk),
-                    outcome="succeeded",
-                    payload={"alert": alert.pk, "batch": batch, "team": team, **evidence},
-                )
+                for alert in alerts:
+                    alert.pk = pks[alert.transaction_id]
+            events = record_many(
+                actor=actor,
+                action="alert.raise",
+                resource_type="alert",
+                outcome="succeeded",
+                events=[
+                    (
+                        alert.pk,
+                        {
+                            "alert": alert.pk,
+                            "transaction": alert.transaction_id,
+                            "batch": batch,
+                            "team": team,
+                            "evidence": alert.evidence,
+                        },
+                    )
+                    for alert in alerts
+                ],
+            )
+            for alert, event in zip(alerts, events, strict=True):
                 alert.trail_event = event.sequence
-                alert.save(update_fields=["trail_event"])
-                alert.scenario_versions.set([version_ids[h["code"]] for h in row_hits])
-                new_alerts.append(alert)
-            Transaction.objects.bulk_update(decided, ["risk", "decision"], batch_size=500)
-            result.cases += alerts_group_into_cases(actor=actor, alerts=new_alerts)
+            Alert.objects.bulk_update(alerts, ["trail_event"], batch_size=500)
+            Alert.scenario_versions.through.objects.bulk_create(
+                [
+                    Alert.scenario_versions.through(
+                        alert_id=alert.pk, scenarioversion_id=version_ids[rule["code"]]
+                    )
+                    for alert in alerts
+                    for rule in alert.evidence["rules"]
+                    if rule["code"] in version_ids
+                ],
+                batch_size=1000,
+            )
+            result.cases += alerts_group_into_cases(actor=actor, alerts=alerts)
             result.transactions += len(chunk)
-            result.alerts += len(new_alerts)
-            result.holds += sum(a.decision == "hold" for a in new_alerts)
-            if realtime or len(table) <= 1000:
-                alert_of = {a.transaction_id: a.pk for a in new_alerts}
+            result.alerts += len(alerts)
+            result.holds += sum(a.decision == "hold" for a in alerts)
+            if keep_decisions:
+                alert_of = {a.transaction_id: a for a in alerts}
                 result.decisions += [
                     {
                         "tx_ref": tx.tx_ref,
                         "id": tx.pk,
                         "decision": tx.decision,
                         "risk": tx.risk,
-                        "alert": alert_of.get(tx.pk),
+                        "alert": alert_of[tx.pk].pk if tx.pk in alert_of else None,
+                        "hits": [r["code"] for r in alert_of[tx.pk].evidence["rules"]]
+                        if tx.pk in alert_of
+                        else [],
+                        "name_matches": [m["entry_id"] for m in alert_of[tx.pk].evidence["names"]["matches"]]
+                        if tx.pk in alert_of
+                        else [],
                     }
                     for tx in created
                 ]
@@ -403,20 +547,77 @@ def transactions_ingest(
                 "team": team,
                 "source": source,
                 "rows": len(table),
-                "rows_sha256": _rows_digest(table),
+                "columns_sha256": _columns_digest(table),
                 "alerts": result.alerts,
                 "holds": result.holds,
-                "scenario_versions": [f"{v['code']}:{v['version']}" for v in version_dicts],
-                "thresholds": thresholds,
+                "scenario_versions": [f"{s.code}:{s.version}" for s in setup.specs],
+                "model": setup.model.version if setup.model is not None else None,
+                "lists": setup.names.version if setup.names is not None else None,
+                "named_rows": len(parties),
+                "config": asdict(setup.config),
                 "decisions": result.decisions if realtime else [],
             },
         )
     return result
 
 
-def table_from_file(*, fmt: str, source, batch: str) -> TxTable:
+def _store_transactions(chunk: TxTable, decisions, *, batch: str, team: str, party_ids: dict) -> list:
+    created = Transaction.objects.bulk_create(
+        [
+            Transaction(
+                tx_ref=ref,
+                ts=dt.datetime.fromtimestamp(ts, tz=dt.UTC),
+                src_account=src,
+                dst_account=dst,
+                src_bank=src_bank,
+                dst_bank=dst_bank,
+                amount_paid=paid,
+                amount_received=received,
+                currency_paid=cur_paid,
+                currency_received=cur_received,
+                payment_format=fmt,
+                src_country=src_country,
+                dst_country=dst_country,
+                label=None if label < 0 else label,
+                batch=batch,
+                team=team,
+                decision=d.decision,
+                risk=d.risk,
+                originator_id=party_ids.get(ref, (None, None))[0],
+                beneficiary_id=party_ids.get(ref, (None, None))[1],
+            )
+            for ref, ts, src, dst, src_bank, dst_bank, paid, received, cur_paid, cur_received, fmt, src_country, dst_country, label, d in zip(
+                chunk.tx_ref.tolist(),
+                chunk.ts.tolist(),
+                chunk.src_account.tolist(),
+                chunk.dst_account.tolist(),
+                chunk.src_bank.tolist(),
+                chunk.dst_bank.tolist(),
+                chunk.amount_paid.tolist(),
+                chunk.amount_received.tolist(),
+                chunk.currency_paid.tolist(),
+                chunk.currency_received.tolist(),
+                chunk.payment_format.tolist(),
+                chunk.src_country.tolist(),
+                chunk.dst_country.tolist(),
+                chunk.label.tolist(),
+                decisions,
+                strict=True,
+            )
+        ],
+        batch_size=1000,
+    )
+    if created and created[0].pk is None:  # backends without RETURNING
+        ids = dict(Transaction.objects.filter(batch=batch).values_list("tx_ref", "pk"))
+        for tx in created:
+            tx.pk = ids[tx.tx_ref]
+    return created
+
+
+def table_from_file(*, fmt: str, source, batch: str, parties: dict | None = None) -> TxTable:
     """Read an AMLworld CSV, an AMLSim folder (or transactions file) or a JSON list of rows into a
-    TxTable whose tx_refs carry the batch id (file line numbers repeat across files)."""
+    TxTable whose tx_refs carry the batch id (file line numbers repeat across files). JSON rows
+    may name their parties (src_name, dst_name): those are put in ``parties``."""
     from finance.screening.formats import FormatError, read_amlsim, read_amlworld
 
     try:
@@ -431,7 +632,10 @@ def table_from_file(*, fmt: str, source, batch: str) -> TxTable:
             except ValueError as error:
                 raise BatchRejected([{"row": 0, "field": "file", "message": f"not JSON: {error}"}]) from None
             rows = rows.get("transactions", rows) if isinstance(rows, dict) else rows
-            return rows_validate(rows)
+            table = rows_validate(rows)
+            if parties is not None:
+                parties.update(rows_parties(rows))
+            return table
         else:
             raise FinanceRefused("format must be amlworld, amlsim or json.")
     except FormatError as error:

@@ -1,15 +1,23 @@
-"""Recompute an alert from its trail event alone and say whether the result is identical."""
+"""Recompute an alert from its trail event alone and say whether the result is identical.
+
+The event (not the alert row) is read and its hash checked; the sealed name-match details are
+opened with the vault; ``finance.screening.engine.replay`` then recomputes each rule's condition
+from its numbers and parameters, the transaction's own features from the stored row, the model's
+SHAP contributions and score from the stored feature values with the stored model of that version
+(a content hash, checked on load), each name-match score from its tokens and weights, and the risk
+and decision with the stored engine configuration.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-import numpy as np
-
 from audit.models import Event
+from finance.models import name_hash
+from finance.screening.engine import replay
 from finance.services.errors import FinanceRefused
-from finance.services.ingest import risk_decision, screen_table, table_from_inputs
+from finance.services.ingest import model_of_version, open_matches
 
 
 @dataclass
@@ -23,25 +31,34 @@ class ReplayResult:
     differences: list[str]
 
 
-def _normalise(value):
-    return json.loads(json.dumps(value, sort_keys=True))
-
-
-def replay_evidence(evidence: dict) -> dict:
-    """Hits, risk and decision recomputed from an alert's evidence (the scenario code runs again)."""
-    table = table_from_inputs(evidence["inputs"])
-    mask = np.zeros(len(table), dtype=bool)
-    mask[int(evidence["screened_row"])] = True
-    versions = evidence["scenario_versions"]
-    hits = screen_table(table, mask, versions).get(int(evidence["screened_row"]), [])
-    risk, decision = risk_decision(hits, evidence["thresholds"])
-    return {"hits": hits, "risk": risk, "decision": decision}
+def replay_evidence(evidence: dict) -> tuple[dict, list[str]]:
+    """(recomputed risk and decision, differences) for an alert's trail evidence."""
+    try:
+        opened = open_matches(evidence)
+    except Exception as error:  # a sealed blob that no longer opens is a difference, not a crash
+        return {"risk": None, "decision": None}, [f"name matches: sealed details do not open ({error})"]
+    differences = [
+        f"name match {m['entry_id']}: party hash does not match the sealed name"
+        for m in opened["names"]["matches"]
+        if name_hash(m["party_name"]) != m["party_hash"]
+    ]
+    model = None
+    if opened.get("model"):
+        model = model_of_version(opened["model"]["version"])
+        if model is None:
+            differences.append(
+                f"model {opened['model']['version']} is not stored: contributions not recomputed"
+            )
+    try:
+        result = replay(opened, model=model)
+    except (KeyError, TypeError, ValueError) as error:
+        return {"risk": None, "decision": None}, [*differences, f"evidence unreadable: {error}"]
+    return {"risk": result.risk, "decision": result.decision}, [*differences, *result.differences]
 
 
 def alert_replay(*, alert_id: int) -> ReplayResult:
     """Read the alert's `alert.raise` event from the trail (not the alert row), check the event's
     hash, recompute, compare."""
-
     event = (
         Event.objects.filter(action="alert.raise", resource_type="alert", resource_id=str(alert_id))
         .order_by("sequence")
@@ -49,14 +66,9 @@ def alert_replay(*, alert_id: int) -> ReplayResult:
     )
     if event is None:
         raise FinanceRefused(f"No alert.raise event for alert {alert_id} on the trail.")
-    evidence = json.loads(event.payload_json)
-    recorded = {k: evidence[k] for k in ("hits", "risk", "decision")}
-    recomputed = replay_evidence(evidence)
-    differences = [
-        key
-        for key in ("hits", "risk", "decision")
-        if _normalise(recorded[key]) != _normalise(recomputed[key])
-    ]
+    evidence = json.loads(event.payload_json)["evidence"]
+    recorded = {"risk": evidence.get("risk"), "decision": evidence.get("decision")}
+    recomputed, differences = replay_evidence(evidence)
     hash_ok = event.computed_hash() == event.hash
     if not hash_ok:
         differences.append("event hash (the trail event was altered)")
@@ -66,6 +78,6 @@ def alert_replay(*, alert_id: int) -> ReplayResult:
         event_sequence=event.sequence,
         event_hash_ok=hash_ok,
         recorded=recorded,
-        recomputed=_normalise(recomputed),
+        recomputed=recomputed,
         differences=differences,
     )

@@ -43,7 +43,7 @@ def case_facts(case: Case) -> dict:
     txs = [a.transaction for a in alerts]
     scenarios = {}
     for alert in alerts:
-        for hit in alert.evidence.get("hits", []):
+        for hit in alert.evidence.get("rules", []):
             scenarios.setdefault(hit["code"], []).append(alert.pk)
     countries = sorted({c for tx in txs for c in (tx.src_country, tx.dst_country) if c})
     return {

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         batch = batch or uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
-            table = services.table_from_file(fmt=format, source=path, batch=batch)
+            parties: dict = {}
+            table = services.table_from_file(fmt=format, source=path, batch=batch, parties=parties)
         except services.FinanceRefused as error:
             raise CommandError(str(error)) from error
         except OSError as error:
@@ -45,6 +46,7 @@ class Command(BaseCommand):
                 team=team,
                 batch=batch,
                 source=f"file:{format}",
+                parties=parties,
                 progress=progress,
             )
         except services.FinanceRefused as error:
