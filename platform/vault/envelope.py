@@ -1,17 +1,22 @@
 """Envelope encryption: each object gets its own AES-256-GCM data key, wrapped by a named KEK.
 
-Sealed layout (version 1), all lengths big-endian:
+Sealed layout, all lengths big-endian:
 
     b"SVLT" | version (1 byte) | header length (4 bytes) | header | ciphertext || GCM tag
 
 The header is canonical JSON (sorted keys, compact, UTF-8) naming everything needed to open the
-blob: provider, KEK name and fingerprint, wrapped data key and nonce (base64). The whole prefix
-(magic, version, length, header) plus the caller's `context` is the GCM additional data, so a
-changed header, a swapped wrapped key or a different context all fail authentication. Use the
-context to bind a blob to where it belongs (a study UID, a file name), so it cannot be replayed
-elsewhere.
+blob: provider, KEK name and fingerprint, wrapped data key and nonce (base64).
 
-Rotating a KEK only needs the small wrapped keys re-wrapped, never the data re-encrypted.
+Version 2 (written now): the GCM additional data is the magic, the version, the algorithm, the
+nonce and the caller's `context`. The KEK fields and the wrapped key are not in it, so a KEK
+rotation re-wraps the small data key (`rewrap`) without the context and without touching the
+ciphertext. They are still authenticated: the wrapped key only unwraps under the KEK it names
+(AES-GCM with the KEK name as additional data), and a data key swapped in from another blob
+fails the data's own tag. Version 1 (read only): the whole prefix plus context was the additional
+data, so such a blob can be re-wrapped only by re-sealing it with its context.
+
+Use the context to bind a blob to where it belongs (a study UID, a file name), so it cannot be
+replayed elsewhere. New data keys are wrapped by the newest version of the KEK (vault.keys.active_kek).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.errors import SealedDataError, TamperedError
-from vault.keys import get_key_provider
+from vault.keys import active_kek, get_key_provider
 
 MAGIC = b"SVLT"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DATA_ALGORITHM = "AES-256-GCM"
 _PREFIX = struct.Struct(">4sBI")
 _NONCE_BYTES = 12
@@ -41,28 +47,54 @@ def seal(plaintext: bytes, *, key_name: str = "default", context: bytes = b"") -
     plaintext = _require_bytes(plaintext, "plaintext")
     context = _require_bytes(context, "context")
     provider = get_key_provider()
-    kek = provider.kek(key_name)
+    kek = active_kek(provider, key_name)
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(_NONCE_BYTES)
+    prefix = _prefix(kek, provider.name, nonce, kek.wrap(data_key))
+    return prefix + AESGCM(data_key).encrypt(nonce, plaintext, _fixed_aad(nonce) + context)
+
+
+def rewrap(blob: bytes, *, kek) -> bytes:
+    """The same sealed object with its data key re-wrapped by `kek` (a newer KEK version).
+
+    Needs neither the context nor the data's decryption: only the small wrapped key changes.
+    SealedDataError for a version 1 blob (re-seal it with its context instead).
+    """
+    blob = _require_bytes(blob, "blob")
+    header, prefix, ciphertext = _parse(blob)
+    if header["version"] != 2:
+        raise SealedDataError("A version 1 sealed blob cannot be re-wrapped: re-seal it with its context.")
+    data_key = _unwrap(header)
+    provider = get_key_provider()
+    return _prefix(kek, provider.name, header["nonce"], kek.wrap(data_key)) + ciphertext
+
+
+def sealed_header(blob: bytes) -> dict:
+    """The header of a sealed blob (kek, kek_id, provider, version, ...); SealedDataError if it is not one."""
+    header, _, _ = _parse(_require_bytes(blob, "blob"))
+    return header
+
+
+def _prefix(kek, provider_name: str, nonce: bytes, wrapped_key: bytes) -> bytes:
     header = {
         "alg": DATA_ALGORITHM,
         "kek": kek.name,
         "kek_alg": kek.algorithm,
         "kek_id": kek.key_id,
         "nonce": base64.b64encode(nonce).decode("ascii"),
-        "provider": provider.name,
-        "wrapped_key": base64.b64encode(kek.wrap(data_key)).decode("ascii"),
+        "provider": provider_name,
+        "wrapped_key": base64.b64encode(wrapped_key).decode("ascii"),
     }
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)) + header_bytes
-    return prefix + AESGCM(data_key).encrypt(nonce, plaintext, prefix + context)
+    return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)) + header_bytes
 
 
-def open_sealed(blob: bytes, *, context: bytes = b"") -> bytes:
-    """Decrypt a blob made by `seal`, with the same context. Raises TamperedError if it does not authenticate."""
-    blob = _require_bytes(blob, "blob")
-    context = _require_bytes(context, "context")
-    header, prefix, ciphertext = _parse(blob)
+def _fixed_aad(nonce: bytes) -> bytes:
+    """What version 2 authenticates besides the context: everything a re-wrap leaves unchanged."""
+    return MAGIC + bytes([2]) + DATA_ALGORITHM.encode("ascii") + b"\x00" + nonce
+
+
+def _unwrap(header: dict) -> bytes:
     provider = get_key_provider()
     if header["provider"] != provider.name:
         raise SealedDataError(
@@ -70,14 +102,23 @@ def open_sealed(blob: bytes, *, context: bytes = b"") -> bytes:
             f"is {provider.name!r}: migrate the KEK or switch the provider back."
         )
     kek = provider.kek(header["kek"], create=False)
-    if kek.key_id != header["kek_id"]:
+    if kek.key_id != header["kek_id"] or kek.algorithm != header.get("kek_alg"):
         raise TamperedError(
             f"This blob was sealed with a different KEK named {header['kek']!r} "
             f"(fingerprint {header['kek_id']}, the vault holds {kek.key_id})."
         )
-    data_key = kek.unwrap(header["wrapped_key"])
+    return kek.unwrap(header["wrapped_key"])
+
+
+def open_sealed(blob: bytes, *, context: bytes = b"") -> bytes:
+    """Decrypt a blob made by `seal`, with the same context. Raises TamperedError if it does not authenticate."""
+    blob = _require_bytes(blob, "blob")
+    context = _require_bytes(context, "context")
+    header, prefix, ciphertext = _parse(blob)
+    data_key = _unwrap(header)
+    aad = prefix if header["version"] == 1 else _fixed_aad(header["nonce"])
     try:
-        return AESGCM(data_key).decrypt(header["nonce"], ciphertext, prefix + context)
+        return AESGCM(data_key).decrypt(header["nonce"], ciphertext, aad + context)
     except InvalidTag:
         raise TamperedError(
             "Sealed data failed authentication: it was modified, or the context differs from the one "
@@ -91,9 +132,9 @@ def _parse(blob: bytes) -> tuple[dict, bytes, bytes]:
     magic, version, header_length = _PREFIX.unpack_from(blob)
     if magic != MAGIC:
         raise SealedDataError("Not a sealed blob: the magic bytes are missing.")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SealedDataError(
-            f"Sealed format version {version} is not supported (this vault reads {FORMAT_VERSION})."
+            f"Sealed format version {version} is not supported (this vault reads versions 1 and 2)."
         )
     if header_length > _MAX_HEADER_BYTES or _PREFIX.size + header_length > len(blob):
         raise SealedDataError("Sealed blob is truncated or its header length is corrupt.")
@@ -109,6 +150,7 @@ def _parse(blob: bytes) -> tuple[dict, bytes, bytes]:
                 raise TypeError(field)
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, binascii.Error):
         raise SealedDataError("Sealed blob header is corrupt.") from None
+    header["version"] = version
     return header, prefix, blob[len(prefix) :]
 
 

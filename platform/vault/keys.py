@@ -74,6 +74,41 @@ class KeyProvider(Protocol):
 
     def kek(self, name: str, *, create: bool = True) -> KeyEncryptionKey: ...
 
+    def kek_names(self) -> list[str]: ...
+
+    def destroy_kek(self, name: str) -> None: ...
+
+
+VERSION_SUFFIX = re.compile(r"^(?P<name>.+)\.v(?P<version>[2-9]|[1-9][0-9]+)$")
+
+
+def versioned_kek_name(name: str, version: int) -> str:
+    """The provider's name for `version` of KEK `name`: version 1 is the bare name (keys made before
+    rotation existed), later ones `<name>.v<N>`."""
+    return name if version == 1 else f"{name}.v{version}"
+
+
+def split_kek_name(physical: str) -> tuple[str, int]:
+    """("default", 3) for "default.v3"; ("default", 1) for "default"."""
+    match = VERSION_SUFFIX.match(physical)
+    return (match["name"], int(match["version"])) if match else (physical, 1)
+
+
+def kek_versions(provider: KeyProvider, name: str) -> list[int]:
+    """The versions of KEK `name` the provider holds, oldest first."""
+    return sorted(version for physical in provider.kek_names() for logical, version in [split_kek_name(physical)]
+                  if logical == name)  # fmt: skip
+
+
+def active_kek(provider: KeyProvider, name: str) -> KeyEncryptionKey:
+    """The KEK new data keys are wrapped with: the newest version of `name` (version 1 is created on
+    first use). Older versions are retired: kept only to open what was sealed under them."""
+    validate_key_name(name)
+    if split_kek_name(name)[1] != 1:
+        raise VaultError(f"KEK name {name!r} ends like a version suffix ('.vN'); choose another name.")
+    versions = kek_versions(provider, name)
+    return provider.kek(versioned_kek_name(name, versions[-1] if versions else 1))
+
 
 def validate_key_name(name: str) -> str:
     if not isinstance(name, str) or not KEY_NAME_PATTERN.match(name):
@@ -198,6 +233,24 @@ class LocalKeyProvider:
                 self._keks[name] = key
             return self._keks[name]
 
+    def kek_names(self) -> list[str]:
+        """Every KEK in the directory, by the name the provider knows it (versions included)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(path.name.removesuffix(self._KEK_SUFFIX) for path in self.root.glob(f"*{self._KEK_SUFFIX}")
+                      if KEY_NAME_PATTERN.match(path.name.removesuffix(self._KEK_SUFFIX)))  # fmt: skip
+
+    def destroy_kek(self, name: str) -> None:
+        """Delete KEK `name` for good: whatever is still sealed under it can never be opened again."""
+        validate_key_name(name)
+        with self._lock:
+            path = self.root / f"{name}{self._KEK_SUFFIX}"
+            if not path.exists():
+                raise KeyNotFoundError(f"No KEK named {name!r} in {self.root}.")
+            path.unlink()
+            fsync_directory(self.root)
+            self._keks.pop(name, None)
+
     # -- files ---------------------------------------------------------------------------
 
     @staticmethod
@@ -273,15 +326,20 @@ def on_key_event(listener: Callable[..., None]) -> None:
 
 
 def _trail_key_created(kind: str, key: SigningKey | KeyEncryptionKey, *, provider: str) -> None:
+    trail_key_event(
+        action="key.create",
+        resource_type=kind,
+        resource_id=key.name,
+        payload={"algorithm": key.algorithm, "key_id": key.key_id, "provider": provider},
+    )
+
+
+def trail_key_event(*, action: str, resource_type: str, resource_id: str, payload: dict) -> None:
+    """Hand a key event (creation, rotation, destruction) to the trail's listener."""
     if not _key_event_listeners:
-        raise VaultError("No key-event listener registered: the audit app must be installed to create keys.")
+        raise VaultError("No key-event listener registered: the audit app must be installed to manage keys.")
     for listener in _key_event_listeners:
-        listener(
-            action="key.create",
-            resource_type=kind,
-            resource_id=key.name,
-            payload={"algorithm": key.algorithm, "key_id": key.key_id, "provider": provider},
-        )
+        listener(action=action, resource_type=resource_type, resource_id=resource_id, payload=payload)
 
 
 # --- provider selection ---------------------------------------------------------------------

@@ -202,6 +202,36 @@ class Pkcs11KeyProvider:
                     _trail_key_created("kek", self._keks[name], provider=self.name)
             return self._keks[name]
 
+    def kek_names(self) -> list[str]:
+        from pkcs11 import Attribute, ObjectClass
+
+        with self.lock:
+            labels = [
+                str(obj[Attribute.LABEL])
+                for obj in self._session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})
+            ]
+        return sorted(
+            label.removeprefix(KEK_LABEL_PREFIX) for label in labels if label.startswith(KEK_LABEL_PREFIX)
+        )
+
+    def destroy_kek(self, name: str) -> None:
+        """Destroy KEK `name` in the token: whatever is still sealed under it can never be opened again."""
+        from pkcs11 import ObjectClass
+        from pkcs11.exceptions import NoSuchKey
+
+        validate_key_name(name)
+        with self.lock:
+            try:
+                key = self._session.get_key(
+                    object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL_PREFIX + name
+                )
+            except NoSuchKey:
+                raise KeyNotFoundError(
+                    f"No KEK labelled {KEK_LABEL_PREFIX + name!r} in token {self.token_label!r}."
+                ) from None
+            key.destroy()
+            self._keks.pop(name, None)
+
     def signing_key(self, name: str, *, create: bool = True) -> Pkcs11SigningKey:
         from pkcs11 import KeyType, ObjectClass
         from pkcs11.exceptions import NoSuchKey

@@ -36,7 +36,7 @@ def test_each_seal_uses_a_fresh_data_key():
 
 def test_header_is_self_describing():
     sealed = seal(b"data", key_name="medical-originals")
-    assert sealed[:4] == b"SVLT" and sealed[4] == 1
+    assert sealed[:4] == b"SVLT" and sealed[4] == 2
     length = struct.unpack(">I", sealed[5:9])[0]
     header = json.loads(sealed[9 : 9 + length])
     assert set(header) == {"alg", "kek", "kek_alg", "kek_id", "nonce", "provider", "wrapped_key"}

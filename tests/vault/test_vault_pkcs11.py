@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -15,41 +13,10 @@ from audit.verification import ProblemKind, verify_chain
 from tests.audit.conftest import run_sql, triggers_disabled
 from vault.envelope import open_sealed, seal
 from vault.errors import TamperedError
-from vault.keys import get_key_provider
 from vault.pkcs11 import DEFAULT_MODULE, Pkcs11KeyProvider
 
 pytestmark = pytest.mark.django_db
 PIN = "4711-test"
-
-
-@pytest.fixture(scope="session")
-def softhsm_token():
-    """One token per test run: SoftHSM reads SOFTHSM2_CONF once per process, at C_Initialize."""
-    if not Path(DEFAULT_MODULE).exists():
-        pytest.fail("SoftHSM2 is not installed: run scripts/system-deps.sh (Debian package softhsm2).")
-    root = Path(os.environ["SUITE_TEST_RUN_DIR"]) / "softhsm"
-    (root / "tokens").mkdir(parents=True, exist_ok=True)
-    conf = root / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    label = f"suite-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "so-" + PIN],
-        check=True, capture_output=True, env=os.environ,
-    )  # fmt: skip
-    return label
-
-
-@pytest.fixture
-def hsm(settings, softhsm_token):
-    settings.VAULT_KEY_PROVIDER = "vault.pkcs11.Pkcs11KeyProvider"
-    settings.VAULT_PKCS11_TOKEN_LABEL = softhsm_token
-    settings.VAULT_PKCS11_PIN = PIN
-    provider = get_key_provider()
-    assert isinstance(provider, Pkcs11KeyProvider)
-    return provider
 
 
 def test_wrong_pin_is_a_clear_error(softhsm_token):

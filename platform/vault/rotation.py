@@ -1,0 +1,240 @@
+"""KEK rotation: a new key version, every sealed object re-wrapped under it, the old version retired.
+
+    rotate_kek(name) -> RotationReport          (manage.py rotate_keys)
+
+1. A new version of KEK `name` is created in the provider (file or HSM): `<name>.v<N>`. From then
+   on `seal` wraps new data keys with it (vault.keys.active_kek), in every process.
+2. Every sealed object the vault can find is re-wrapped (vault.envelope.rewrap: the data key
+   only; no context needed, no data re-encrypted):
+   - database columns: every BinaryField of every installed model whose value is a sealed blob
+     (compare-and-swap per row, so a value rewritten meanwhile is left to the next run);
+   - files: every file starting with the sealed magic under VAULT_SEALED_FILE_ROOTS (default:
+     VAR_DIR, the key directory excepted), replaced atomically.
+3. The older versions are retired: never used to seal again, kept in the provider to open what
+   cannot be re-wrapped (sealed format 1 blobs, which need their context, and sealed texts inside
+   trail payloads, which are append-only and hashed). Destroying a retired version is a separate,
+   deliberate step (`provider.destroy_kek`), safe once the report shows nothing left under it.
+
+Each rotation is a KeyRotation row: a run interrupted half-way (crash, Ctrl-C) leaves it
+unfinished, and the next run resumes it (same new version) instead of creating another. Start
+and end are written to the decision trail (actor "system:vault", via vault.keys' listener).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from vault.envelope import MAGIC, rewrap, sealed_header
+from vault.errors import KeyNotFoundError, SealedDataError, VaultError
+from vault.keys import (
+    get_key_provider,
+    kek_versions,
+    key_directory,
+    split_kek_name,
+    trail_key_event,
+    validate_key_name,
+    versioned_kek_name,
+)
+from vault.models import KeyRotation
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RotationReport:
+    key_name: str
+    from_version: int
+    to_version: int
+    new_key_id: str
+    resumed: bool
+    rewrapped: int = 0
+    already_current: int = 0
+    left_format1: int = 0  # sealed format 1: re-wrapped only by re-sealing with the context
+    skipped_changed: int = 0  # rewritten by the application meanwhile: the next run takes them
+    places: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
+
+
+def sealed_kek_names() -> list[str]:
+    """The KEK names (without version) the provider holds."""
+    return sorted({split_kek_name(physical)[0] for physical in get_key_provider().kek_names()})
+
+
+def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Progress | None = None,
+               stop_after: int | None = None) -> RotationReport:  # fmt: skip
+    """Rotate KEK `name` (resuming an unfinished rotation of it). stop_after: re-wrap at most this
+    many objects and return with the rotation unfinished (how tests interrupt one)."""
+    validate_key_name(name)
+    provider = get_key_provider()
+    say = progress or (lambda message: None)
+    rotation = KeyRotation.objects.filter(key_name=name, finished_at__isnull=True).first()
+    resumed = rotation is not None
+    if rotation is None:
+        versions = kek_versions(provider, name)
+        if not versions:
+            raise KeyNotFoundError(f"The key provider holds no KEK named {name!r}: nothing to rotate.")
+        current = versions[-1]
+        with transaction.atomic():
+            new_kek = provider.kek(versioned_kek_name(name, current + 1))  # creation is trailed
+            rotation = KeyRotation.objects.create(
+                key_name=name, from_version=current, to_version=current + 1, new_key_id=new_kek.key_id
+            )
+            trail_key_event(
+                action="key.rotate_start",
+                resource_type="kek",
+                resource_id=name,
+                payload={"from_version": current, "to_version": current + 1, "new_key_id": new_kek.key_id},
+            )
+    new_kek = provider.kek(versioned_kek_name(name, rotation.to_version), create=False)
+    if new_kek.key_id != rotation.new_key_id:
+        raise VaultError(
+            f"KEK {new_kek.name!r} in the provider is not the one rotation #{rotation.pk} created "
+            f"(fingerprint {new_kek.key_id}, expected {rotation.new_key_id})."
+        )
+    report = RotationReport(name, rotation.from_version, rotation.to_version, new_kek.key_id, resumed)
+    say(
+        f"{'Resuming' if resumed else 'Rotating'} KEK {name!r}: v{rotation.from_version} -> v{rotation.to_version}."
+    )
+
+    for place, blob, write in _sealed_objects(file_roots):
+        if stop_after is not None and report.rewrapped >= stop_after:
+            _save_progress(rotation, report)
+            say(f"Stopped after {report.rewrapped} objects; run again to resume.")
+            return report
+        try:
+            header = sealed_header(blob)
+        except SealedDataError:
+            continue
+        logical, version = split_kek_name(header["kek"])
+        if logical != name:
+            continue
+        if version >= rotation.to_version:
+            report.already_current += 1
+            continue
+        if header["version"] == 1:
+            report.left_format1 += 1
+            continue
+        if write(rewrap(blob, kek=new_kek)):
+            report.rewrapped += 1
+            report.places[place] = report.places.get(place, 0) + 1
+            if report.rewrapped % 200 == 0:
+                _save_progress(rotation, report)
+                say(f"  {report.rewrapped} re-wrapped ...")
+        else:
+            report.skipped_changed += 1
+
+    with transaction.atomic():
+        _save_progress(rotation, report)
+        rotation.finished_at = timezone.now()
+        rotation.save(update_fields=["finished_at"])
+        trail_key_event(
+            action="key.rotate",
+            resource_type="kek",
+            resource_id=name,
+            payload={
+                "from_version": rotation.from_version,
+                "to_version": rotation.to_version,
+                "new_key_id": new_kek.key_id,
+                "retired_versions": list(range(1, rotation.to_version)),
+                "rewrapped": rotation.rewrapped,
+                "left_format1": report.left_format1,
+                "skipped_changed": report.skipped_changed,
+                "resumed": resumed,
+            },
+        )
+    for place, count in sorted(report.places.items()):
+        say(f"  {place}: {count} re-wrapped")
+    say(
+        f"KEK {name!r} now at v{rotation.to_version} ({new_kek.key_id[:16]}); v1..v{rotation.to_version - 1} "
+        f"retired. Re-wrapped {report.rewrapped} ({rotation.rewrapped} in all runs), already current {report.already_current}, "
+        f"format 1 left {report.left_format1}, changed meanwhile {report.skipped_changed}."
+    )
+    return report
+
+
+def _save_progress(rotation: KeyRotation, report: RotationReport) -> None:
+    """Add this run's re-wraps not yet counted to the rotation's row."""
+    delta = report.rewrapped - getattr(report, "_saved", 0)
+    if delta:
+        KeyRotation.objects.filter(pk=rotation.pk).update(rewrapped=models.F("rewrapped") + delta)
+        report._saved = report.rewrapped
+    rotation.refresh_from_db(fields=["rewrapped"])
+
+
+# --- where sealed objects live ------------------------------------------------------------------
+
+
+def _sealed_objects(file_roots: list[Path] | None) -> Iterator[tuple[str, bytes, Callable[[bytes], bool]]]:
+    """(place, blob, write) for every sealed object; write(new) returns False if it changed meanwhile."""
+    yield from _sealed_columns()
+    yield from _sealed_files(file_roots)
+
+
+def _sealed_columns():
+    for model in apps.get_models():
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        for column in model._meta.concrete_fields:
+            if not isinstance(column, models.BinaryField):
+                continue
+            place = f"{model._meta.label}.{column.name}"
+            manager = model._base_manager
+            rows = manager.exclude(**{f"{column.name}__isnull": True}).values_list("pk", column.attname)
+            for pk, value in rows.iterator(chunk_size=500):
+                blob = bytes(value) if value is not None else b""
+                if not blob.startswith(MAGIC):
+                    continue
+
+                def write(new: bytes, *, _pk=pk, _old=blob, _column=column, _manager=manager) -> bool:
+                    return bool(
+                        _manager.filter(pk=_pk, **{_column.attname: _old}).update(**{_column.attname: new})
+                    )
+
+                yield place, blob, write
+
+
+def _sealed_files(file_roots: list[Path] | None):
+    roots = file_roots if file_roots is not None else default_file_roots()
+    keys = key_directory().resolve()
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.is_symlink() or not path.is_file() or keys in path.resolve().parents:
+                continue
+            with path.open("rb") as handle:
+                if handle.read(len(MAGIC)) != MAGIC:
+                    continue
+            blob = path.read_bytes()
+
+            def write(new: bytes, *, _path=path, _old=blob) -> bool:
+                if _path.read_bytes() != _old:
+                    return False
+                temporary = _path.with_name(f".{_path.name}.rotate.tmp")
+                temporary.write_bytes(new)
+                temporary.chmod(_path.stat().st_mode & 0o777)
+                temporary.replace(_path)  # atomic: readers see the old blob or the new one
+                return True
+
+            yield f"files under {root}", blob, write
+
+
+def default_file_roots() -> list[Path]:
+    configured = getattr(settings, "VAULT_SEALED_FILE_ROOTS", None)
+    if configured:
+        return [Path(root) for root in configured]
+    roots = [Path(settings.VAR_DIR).resolve()]
+    media = Path(getattr(settings, "MEDIA_ROOT", "") or roots[0]).resolve()
+    if roots[0] != media and roots[0] not in media.parents:
+        roots.append(media)
+    return roots
