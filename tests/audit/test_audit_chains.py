@@ -48,13 +48,13 @@ def _insert(chain: str, sequence: int, prev_hash: str, *, version: int, label: s
 
 def test_version_1_events_still_verify_beside_version_2(chain_of):
     chain_of(1)  # the chain head exists
-    with triggers_disabled():  # PostgreSQL refuses the DELETE otherwise (append-only trigger)
+    # Rebuild the chain as version 1 wrote it; PostgreSQL's append-only triggers refuse this otherwise.
+    with triggers_disabled():
         run_sql("DELETE FROM {events}")
-    run_sql("UPDATE {heads} SET sequence = 0, head_hash = %s", [GENESIS_HASH])
-    previous = GENESIS_HASH
-    for sequence in (1, 2, 3):
-        previous = _insert("suite", sequence, previous, version=1)
-    run_sql("UPDATE {heads} SET sequence = 3, head_hash = %s WHERE chain = 'suite'", [previous])
+        previous = GENESIS_HASH
+        for sequence in (1, 2, 3):
+            previous = _insert("suite", sequence, previous, version=1)
+        run_sql("UPDATE {heads} SET sequence = 3, head_hash = %s WHERE chain = 'suite'", [previous])
     newer = chain_of(2)
     assert [event.hash_version for event in newer] == [2, 2]
     result = verify_chain("suite")
