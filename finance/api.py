@@ -19,6 +19,7 @@ from accounts.parsers import LimitedJSONParser
 from audit.actors import actor_from_request
 from finance import selectors, services
 from finance.models import SAR, Alert, Case, ScenarioVersion
+from finance.services import sanctions as sanctions_services
 from finance.services import sar as sar_services
 
 
@@ -251,6 +252,39 @@ class AlertReplayApi(APIView):
         except services.FinanceRefused as error:
             return _refused(error)
         return Response(ReplayOutput(result).data)
+
+
+class WhitelistInput(serializers.Serializer):
+    entry_id = serializers.CharField(max_length=160)
+    party = serializers.ChoiceField(choices=["src", "dst"])
+    reason = serializers.CharField(max_length=2000)
+    days = serializers.IntegerField(min_value=1, max_value=366, default=90)
+
+
+class WhitelistOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    entry_id = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    trail_event = serializers.IntegerField()
+
+
+class AlertWhitelistApi(APIView):
+    """Judge a name match on the alert false: that party no longer matches that entry until expiry."""
+
+    @extend_schema(
+        request=WhitelistInput,
+        responses={201: WhitelistOutput, **REFUSALS},
+        operation_id="finance_alerts_whitelist",
+    )
+    def post(self, request, pk: int):
+        data = WhitelistInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = selectors.alert_for(request.user, pk, action="triage", actor=_actor(request))
+        try:
+            row = sanctions_services.match_whitelist(actor=request.user, alert=alert, **data.validated_data)
+        except REFUSED as error:
+            return _refused(error)
+        return Response(WhitelistOutput(row).data, status=status.HTTP_201_CREATED)
 
 
 class AssignInput(serializers.Serializer):

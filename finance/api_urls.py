@@ -13,6 +13,7 @@ urlpatterns = [
     path("alerts/assign/", api.AlertAssignApi.as_view(), name="alert-assign"),
     path("alerts/<int:pk>/", api.AlertDetailApi.as_view(), name="alert-detail"),
     path("alerts/<int:pk>/replay/", api.AlertReplayApi.as_view(), name="alert-replay"),
+    path("alerts/<int:pk>/whitelist/", api.AlertWhitelistApi.as_view(), name="alert-whitelist"),
     path("cases/<int:pk>/", api.CaseDetailApi.as_view(), name="case-detail"),
     path("cases/<int:pk>/notes/", api.CaseNoteApi.as_view(), name="case-note"),
     path("cases/<int:pk>/attachments/", api.CaseAttachmentApi.as_view(), name="case-attach"),

@@ -6,142 +6,192 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finance', '0002_cases_scenarios_sar'),
+        ("finance", "0002_cases_scenarios_sar"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MatchWhitelist',
+            name="MatchWhitelist",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('party_hash', models.CharField(db_index=True, max_length=64)),
-                ('entry_id', models.CharField(max_length=160)),
-                ('list_name', models.CharField(max_length=128)),
-                ('team', models.SlugField(max_length=64)),
-                ('reason', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('trail_event', models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("party_hash", models.CharField(db_index=True, max_length=64)),
+                ("entry_id", models.CharField(max_length=160)),
+                ("list_name", models.CharField(max_length=128)),
+                ("team", models.SlugField(max_length=64)),
+                ("reason", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("trail_event", models.PositiveBigIntegerField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='SanctionsEntry',
+            name="SanctionsEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entry_id', models.CharField(max_length=64)),
-                ('name', models.CharField(max_length=512)),
-                ('date_of_birth', models.CharField(blank=True, max_length=32)),
-                ('nationality', models.CharField(blank=True, max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("entry_id", models.CharField(max_length=64)),
+                ("name", models.CharField(max_length=512)),
+                ("date_of_birth", models.CharField(blank=True, max_length=32)),
+                ("nationality", models.CharField(blank=True, max_length=64)),
             ],
         ),
         migrations.AddField(
-            model_name='account',
-            name='currency',
+            model_name="account",
+            name="currency",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='account',
-            name='opened',
+            model_name="account",
+            name="opened",
             field=models.DateField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='account',
-            name='status',
-            field=models.CharField(choices=[('active', 'Active'), ('dormant', 'Dormant'), ('closed', 'Closed')], default='active', max_length=16),
+            model_name="account",
+            name="status",
+            field=models.CharField(
+                choices=[("active", "Active"), ("dormant", "Dormant"), ("closed", "Closed")],
+                default="active",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='counterparty',
-            name='country',
+            model_name="counterparty",
+            name="country",
             field=models.CharField(blank=True, max_length=2),
         ),
         migrations.AddField(
-            model_name='counterparty',
-            name='first_seen',
+            model_name="counterparty",
+            name="first_seen",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='date_of_birth_sealed',
-            field=models.BinaryField(blank=True, default=b''),
+            model_name="customer",
+            name="date_of_birth_sealed",
+            field=models.BinaryField(blank=True, default=b""),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='identifier_hash',
+            model_name="customer",
+            name="identifier_hash",
             field=models.CharField(blank=True, db_index=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='identifier_sealed',
-            field=models.BinaryField(blank=True, default=b''),
+            model_name="customer",
+            name="identifier_sealed",
+            field=models.BinaryField(blank=True, default=b""),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='onboarded',
+            model_name="customer",
+            name="onboarded",
             field=models.DateField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='team',
+            model_name="customer",
+            name="team",
             field=models.SlugField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='sanctionslistversion',
-            name='active',
+            model_name="sanctionslistversion",
+            name="active",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='sanctionslistversion',
-            name='kind',
-            field=models.CharField(choices=[('sanctions', 'Sanctions'), ('pep', 'Politically exposed persons')], default='sanctions', max_length=16),
+            model_name="sanctionslistversion",
+            name="kind",
+            field=models.CharField(
+                choices=[("sanctions", "Sanctions"), ("pep", "Politically exposed persons")],
+                default="sanctions",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='sanctionslistversion',
-            name='retired_at',
+            model_name="sanctionslistversion",
+            name="retired_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='sanctionslistversion',
-            name='source',
+            model_name="sanctionslistversion",
+            name="source",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='transaction',
-            name='beneficiary',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finance.counterparty'),
+            model_name="transaction",
+            name="beneficiary",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="finance.counterparty",
+            ),
         ),
         migrations.AddField(
-            model_name='transaction',
-            name='originator',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='finance.counterparty'),
+            model_name="transaction",
+            name="originator",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="finance.counterparty",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='counterparty',
-            constraint=models.UniqueConstraint(fields=('bank', 'number', 'name_hash'), name='finance_counterparty_unique'),
+            model_name="counterparty",
+            constraint=models.UniqueConstraint(
+                fields=("bank", "number", "name_hash"), name="finance_counterparty_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sanctionslistversion',
-            constraint=models.UniqueConstraint(fields=('name', 'version'), name='finance_sanctions_list_version_unique'),
+            model_name="sanctionslistversion",
+            constraint=models.UniqueConstraint(
+                fields=("name", "version"), name="finance_sanctions_list_version_unique"
+            ),
         ),
         migrations.AddField(
-            model_name='matchwhitelist',
-            name='alert',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='finance.alert'),
+            model_name="matchwhitelist",
+            name="alert",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="finance.alert",
+            ),
         ),
         migrations.AddField(
-            model_name='matchwhitelist',
-            name='created_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="matchwhitelist",
+            name="created_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='sanctionsentry',
-            name='list_version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='finance.sanctionslistversion'),
+            model_name="sanctionsentry",
+            name="list_version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="rows",
+                to="finance.sanctionslistversion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sanctionsentry',
-            constraint=models.UniqueConstraint(fields=('list_version', 'entry_id'), name='finance_sanctions_entry_unique'),
+            model_name="sanctionsentry",
+            constraint=models.UniqueConstraint(
+                fields=("list_version", "entry_id"), name="finance_sanctions_entry_unique"
+            ),
         ),
     ]

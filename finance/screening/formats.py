@@ -34,13 +34,38 @@ class FormatError(ValueError):
         super().__init__(f"{len(self.row_errors)} bad row(s): {head}{more}")
 
 
+def _not_utf8(error: UnicodeDecodeError) -> FormatError:
+    return FormatError([(1, "file", f"not UTF-8 text (byte {error.start}); save the file as UTF-8 CSV")])
+
+
 def _open_text(path_or_file):
     if hasattr(path_or_file, "read"):
         data = path_or_file.read()
         if isinstance(data, bytes):
-            data = data.decode("utf-8-sig")
+            try:
+                data = data.decode("utf-8-sig")
+            except UnicodeDecodeError as error:
+                raise _not_utf8(error) from None
         return io.StringIO(data)
     return open(path_or_file, newline="", encoding="utf-8-sig")
+
+
+# Timestamps a datetime can hold (years 1 to 9999): beyond them storing the row would fail.
+MIN_TS, MAX_TS = -62135596800, 253402300799
+
+
+def _in_range_ts(value: float) -> int:
+    if not MIN_TS <= value <= MAX_TS:  # also false for NaN
+        raise ValueError(f"timestamp {value!r} is outside the years 1 to 9999")
+    return int(value)
+
+
+def _amount(text) -> float:
+    """A finite, non-negative amount, else ValueError."""
+    value = float(text)
+    if not 0 <= value < float("inf"):  # NaN, negative and infinite amounts
+        raise ValueError
+    return value
 
 
 def _parse_ts(s: str) -> int:
@@ -51,9 +76,10 @@ def _parse_ts(s: str) -> int:
         except ValueError:
             continue
     try:
-        return int(float(s))
+        value = float(s)
     except ValueError:
         raise ValueError(f"unparseable timestamp {s!r} (expected YYYY/MM/DD HH:MM)") from None
+    return _in_range_ts(value)
 
 
 def read_amlworld(path_or_file) -> TxTable:
@@ -94,10 +120,7 @@ def read_amlworld(path_or_file) -> TxTable:
                 ("amount_paid", 7, "Amount Paid"),
             ):
                 try:
-                    v = float(rec[col])
-                    if v < 0 or v != v:
-                        raise ValueError
-                    r[key] = v
+                    r[key] = _amount(rec[col])
                 except ValueError:
                     errors.append((i, name, f"not a non-negative number: {rec[col]!r}"))
             r["currency_received"], r["currency_paid"] = rec[6].strip(), rec[8].strip()
@@ -111,6 +134,10 @@ def read_amlworld(path_or_file) -> TxTable:
         if errors:
             raise FormatError(errors)
         return TxTable.from_rows(rows)
+    except UnicodeDecodeError as error:
+        raise _not_utf8(error) from None
+    except csv.Error as error:
+        raise FormatError([(0, "file", f"not a readable CSV file: {error}")]) from None
     finally:
         f.close()
 
@@ -141,8 +168,12 @@ def read_amlsim(folder_or_files) -> TxTable:
                         int(rec["isFraud"]),
                         int(float(rec.get("fraudStep") or -1)),
                     )
-                except (KeyError, ValueError, AttributeError):
+                except (KeyError, ValueError, AttributeError, OverflowError):
                     errors.append((i, "nodes", f"bad node row {rec!r}"))
+        except UnicodeDecodeError as error:
+            raise _not_utf8(error) from None
+        except csv.Error as error:
+            raise FormatError([(0, "file", f"not a readable CSV file: {error}")]) from None
         finally:
             f.close()
     rows = []
@@ -154,15 +185,18 @@ def read_amlsim(folder_or_files) -> TxTable:
             raise FormatError([(1, "header", f"expected columns {sorted(need)}")])
         for i, rec in enumerate(reader, start=2):
             r = {"tx_ref": f"t{i}", "currency_paid": "USD", "payment_format": "wire"}
+            if None in rec.values():
+                errors.append((i, "row", f"expected {len(reader.fieldnames)} fields, got fewer"))
+                continue
             r["src_account"], r["dst_account"] = rec["sourceNodeId"].strip(), rec["targetNodeId"].strip()
             try:
-                r["amount_paid"] = float(rec["value"])
-                if r["amount_paid"] < 0:
-                    raise ValueError
+                r["amount_paid"] = _amount(rec["value"])
             except (ValueError, TypeError):
                 errors.append((i, "value", f"not a non-negative number: {rec['value']!r}"))
             try:
-                step = int(float(rec["time"]))
+                time = float(rec["time"])
+                _in_range_ts(time * 86400)
+                step = int(time)
                 r["ts"] = step * 86400
             except (ValueError, TypeError):
                 errors.append((i, "time", f"not a number: {rec['time']!r}"))
@@ -171,6 +205,10 @@ def read_amlsim(folder_or_files) -> TxTable:
                 a, b = fraud.get(r["src_account"], (0, -1)), fraud.get(r["dst_account"], (0, -1))
                 r["label"] = int(a[0] == 1 and b[0] == 1 and step >= max(a[1], b[1]))
             rows.append(r)
+    except UnicodeDecodeError as error:
+        raise _not_utf8(error) from None
+    except csv.Error as error:
+        raise FormatError([(0, "file", f"not a readable CSV file: {error}")]) from None
     finally:
         f.close()
     if errors:

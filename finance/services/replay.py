@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from audit.models import Event
 from finance.models import name_hash
-from finance.screening.engine import replay
+from finance.screening.engine import FEATURE_NAMES, replay
 from finance.services.errors import FinanceRefused
 from finance.services.ingest import model_of_version, open_matches
 
@@ -49,6 +49,14 @@ def replay_evidence(evidence: dict) -> tuple[dict, list[str]]:
             differences.append(
                 f"model {opened['model']['version']} is not stored: contributions not recomputed"
             )
+    if opened.get("model"):
+        # the trail stores JSON with sorted keys: put features and contributions back in the model's
+        # order, the order the margin was summed in (float addition is not associative)
+        order = list(model.feature_names if model is not None else FEATURE_NAMES)
+        stored = opened["model"]
+        if set(stored["features"]) == set(order) and set(stored["contributions"]) == {*order, "bias"}:
+            stored["features"] = {k: stored["features"][k] for k in order}
+            stored["contributions"] = {k: stored["contributions"][k] for k in [*order, "bias"]}
     try:
         result = replay(opened, model=model)
     except (KeyError, TypeError, ValueError) as error:
