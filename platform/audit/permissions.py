@@ -55,6 +55,33 @@ def can_export_trail(user, chain: str = "suite") -> bool:
     return _allowed(user, EXPORT, chain)
 
 
+# Which events a reader sees is decided per resource type of the event: "read" on
+# trail_event:<type> (a compliance officer reads AML events, an auditor every event, an admin the
+# platform's). Sealed texts in a payload open with "unseal" on the same resource.
+EVENT_RESOURCE_TYPE = "trail_event"
+UNSEAL = "unseal"
+
+
+def readable_event_types(user, present) -> list[str]:
+    """Of the event resource types `present`, those the policy lets `user` read."""
+    if user is None or not user.is_authenticated or not _policy:
+        return []
+    return [
+        rtype for rtype in present if _policy["decide"](user, READ, f"{EVENT_RESOURCE_TYPE}:{rtype}").allowed
+    ]
+
+
+def unseal_decision(user, resource_type: str, *, actor):
+    """The policy's Decision on opening the sealed texts of an event about `resource_type`; trailed
+    (a refusal always, an opening when the rule says record_allowed)."""
+    if user is None or not user.is_authenticated or not _policy:
+        return None
+    target = _policy["resource_for"](f"{EVENT_RESOURCE_TYPE}:{resource_type}")
+    decision = _policy["decide"](user, UNSEAL, target)
+    _policy["trail_decision"](decision, target=target, actor=actor)
+    return decision
+
+
 def trail_decision_for(request, *, action: str, chain: str = "suite"):
     """The policy's Decision for the request's user; a refusal is trailed. None when anonymous
     (sent to log in, not denied) or before the access app lent its policy."""

@@ -7,7 +7,7 @@ import datetime as dt
 from django.db.models import QuerySet
 
 from audit.models import ChainHead, Checkpoint, Event
-from audit.permissions import can_export_trail, can_read_trail
+from audit.permissions import can_export_trail, can_read_trail, readable_event_types
 
 
 def events_for(
@@ -29,7 +29,7 @@ def events_for(
     """
     if not can_read_trail(user):
         return Event.objects.none()
-    events = Event.objects.all()
+    events = _readable(user, Event.objects.all())
     if chain:
         events = events.filter(chain=chain)
     if actor:
@@ -62,7 +62,9 @@ def events_for_export(
     """
     if user is not None and not can_export_trail(user):
         return Event.objects.none()
-    events = Event.objects.all()
+    # A role that reads only some event types exports only those: each exported event's hash
+    # still checks against its prev_hash, but only an export of every type is a whole chain.
+    events = Event.objects.all() if user is None else _readable(user, Event.objects.all())
     if chain:
         events = events.filter(chain=chain)
     if since:
@@ -70,6 +72,12 @@ def events_for_export(
     if until:
         events = events.filter(timestamp__lt=until)
     return events.order_by("chain", "sequence")
+
+
+def _readable(user, events: QuerySet[Event]) -> QuerySet[Event]:
+    """Only the events whose resource type the policy lets `user` read (trail_event:<type>)."""
+    present = Event.objects.order_by().values_list("resource_type", flat=True).distinct()
+    return events.filter(resource_type__in=readable_event_types(user, present))
 
 
 def chain_names() -> list[str]:

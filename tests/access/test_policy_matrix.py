@@ -131,6 +131,11 @@ DEFAULT_NAMED = {
     ("policy:suite", "explain"): {"auditor", "admin"},
     ("policy:suite", "reload"): {"admin"},
     ("user:someone", "manage"): {"admin"},
+    ("user:someone", "approve"): {"admin"},  # four eyes: never one's own request (access.approvals)
+    ("trail_event:study", "read"): {"auditor"},  # clinical events: not compliance, not admin
+    ("trail_event:case", "read"): {"auditor", "compliance_officer"},
+    ("trail_event:user", "read"): {"auditor", "admin"},
+    ("trail_event:study", "unseal"): {"auditor"},
     ("portal:medical", "view"): {"clinician", "radiologist"},
     ("portal:trail", "view"): {"auditor", "admin", "compliance_officer"},
     ("portal:health", "view"): {"admin"},
