@@ -33,6 +33,7 @@ from access.resources import Resource
 from audit.services import record, record_many
 from finance.models import Account, Alert, ModelVersion, ScenarioVersion, Transaction, name_hash
 from finance.screening.engine import EngineConfig, ScenarioSpec, screen
+from finance.screening.formats import MAX_TS, MIN_TS
 from finance.screening.names import NameIndex
 from finance.screening.risk_model import RiskModel
 from finance.screening.table import STR_COLS, TxTable
@@ -67,14 +68,17 @@ def _epoch(value) -> int:
     if isinstance(value, bool):
         raise ValueError
     if isinstance(value, int | float):
-        return int(value)
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("/", "-"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp())
+        seconds = value
+    elif (text := str(value).strip()).lstrip("-").isdigit():
+        seconds = int(text)
+    else:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("/", "-"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        seconds = parsed.timestamp()
+    if not MIN_TS <= seconds <= MAX_TS:  # a datetime cannot hold it: storing the row would fail
+        raise ValueError
+    return int(seconds)
 
 
 def rows_validate(rows) -> TxTable:
@@ -101,12 +105,12 @@ def rows_validate(rows) -> TxTable:
         out["tx_ref"] = ref
         try:
             out["ts"] = _epoch(row.get("ts"))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             errors.append(
                 {
                     "row": i,
                     "field": "ts",
-                    "message": "ISO 8601 date-time (2024-05-01T10:00:00Z) or epoch seconds",
+                    "message": "ISO 8601 date-time (2024-05-01T10:00:00Z) or epoch seconds, years 1 to 9999",
                 }
             )
         for name in ("src_account", "dst_account"):
