@@ -26,11 +26,15 @@ class ModelRegisterForm(forms.Form):
 
 class ModelDefaultForm(forms.Form):
     purpose = forms.ChoiceField(label="Purpose")
-    model = forms.ChoiceField(label="Model")
+    model = forms.ChoiceField(
+        label="Model", help_text="A model, or model:adapter for a promoted LoRA adapter."
+    )
 
-    def __init__(self, *args, models, **kwargs):
+    def __init__(self, *args, targets, **kwargs):
         from inference.models import ModelDefault
 
         super().__init__(*args, **kwargs)
         self.fields["purpose"].choices = ModelDefault.Purpose.choices
-        self.fields["model"].choices = [(m.name, m.name) for m in models]
+        self.fields["model"].choices = [
+            (name, name) for name in (f"{m.name}:{a.name}" if a else m.name for m, a in targets)
+        ]

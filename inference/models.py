@@ -76,7 +76,7 @@ class LanguageModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     policy_resource_type = "model"
-    policy_field_map = {"name": "name", "backend": "backend"}
+    policy_field_map = {"name": "name", "backend": "backend", "qa_default": "defaults__qa_default"}
 
     class Meta:
         ordering = ["name"]
@@ -102,7 +102,10 @@ class LanguageModel(models.Model):
         return "llamacpp" if self.gguf_path else "transformers"
 
     def policy_attributes(self) -> dict:
-        return {"backend": self.backend}
+        # qa_default: "yes" while this model phrases grounded answers by default, so the policy can
+        # let clinical staff use whichever model ML engineers make the QA default (default.yaml).
+        qa_default = ModelDefault.objects.filter(model_id=self.pk, qa_default="yes").exists()
+        return {"backend": self.backend, "qa_default": "yes" if qa_default else None}
 
 
 class LoraAdapter(models.Model):
@@ -162,7 +165,8 @@ class Generation(models.Model):
 
 
 class ModelDefault(models.Model):
-    """Which registered model serves a purpose by default (chat, QA phrasing, LoRA base).
+    """Which registered model (and optionally which of its promoted LoRA adapters) serves a purpose
+    by default (chat, QA phrasing, LoRA base).
 
     ML engineers change it in the portal; each change is policy-checked and trailed."""
 
@@ -172,12 +176,30 @@ class ModelDefault(models.Model):
         LORA_BASE = "lora_base", "Base model of LoRA jobs"
 
     purpose = models.CharField(max_length=16, choices=Purpose.choices, unique=True)
-    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="defaults")
+    adapter = models.ForeignKey(
+        LoraAdapter,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A promoted LoRA adapter of the model, served with it (a demoted one is not).",
+    )
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     changed_at = models.DateTimeField(auto_now=True)
+    # The policy's `resource.qa_default` of the model, as a column so that access.querysets.restrict
+    # filters on exactly what LanguageModel.policy_attributes() gives decide().
+    qa_default = models.GeneratedField(
+        expression=models.Case(
+            models.When(purpose="qa", then=models.Value("yes")), default=models.Value("no")
+        ),
+        output_field=models.CharField(max_length=3),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["purpose"]
 
     def __str__(self) -> str:
-        return f"{self.purpose}: {self.model.name}"
+        suffix = f":{self.adapter.name}" if self.adapter_id else ""
+        return f"{self.purpose}: {self.model.name}{suffix}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from inference.models import LanguageModel
+from inference.models import LanguageModel, LoraAdapter, ModelDefault
 
 
 def model_register(
@@ -186,18 +186,26 @@ def _jsonable(info) -> dict:
 # --- defaults: which model serves chat, QA phrasing and LoRA jobs unless a request names one -----
 def default_model(purpose: str) -> LanguageModel | None:
     """The active model set for `purpose` (ModelDefault.Purpose), or None when none is set."""
-    from inference.models import ModelDefault
-
-    row = ModelDefault.objects.select_related("model").filter(purpose=purpose, model__is_active=True).first()
+    row = default_row(purpose)
     return row.model if row else None
 
 
-def model_default_set(*, actor, purpose: str, model: LanguageModel, checked: bool = True, policy: str = ""):
-    """Make `model` the default for `purpose`. People need `register` on `model:<name>` (PolicyDenied,
-    trailed); `checked=False` is for set-up commands, an administrator's tools. Trailed with the
-    previous default."""
+def default_row(purpose: str):
+    """The ModelDefault of `purpose` whose model is active (with model and adapter loaded), or None."""
+    return (
+        ModelDefault.objects.select_related("model", "model__draft", "adapter")
+        .filter(purpose=purpose, model__is_active=True)
+        .first()
+    )
+
+
+def model_default_set(
+    *, actor, purpose: str, model: LanguageModel, adapter=None, checked: bool = True, policy: str = ""
+):
+    """Make `model` (with `adapter`, one of its promoted LoRA adapters, if given) the default for
+    `purpose`. People need `register` on `model:<name>` (PolicyDenied, trailed); `checked=False` is for
+    set-up commands, an administrator's tools. Trailed with the previous default."""
     from audit.services import record
-    from inference.models import ModelDefault
 
     if purpose not in ModelDefault.Purpose.values:
         raise RegistrationRefused({"purpose": f"Choose one of {', '.join(ModelDefault.Purpose.values)}."})
@@ -209,17 +217,32 @@ def model_default_set(*, actor, purpose: str, model: LanguageModel, checked: boo
         raise RegistrationRefused({"model": f"{model.name} is not active."})
     if purpose == ModelDefault.Purpose.LORA_BASE and model.backend != LanguageModel.Backend.LOCAL:
         raise RegistrationRefused({"model": "LoRA jobs need a local model (a Hugging Face directory)."})
+    if adapter is not None:
+        if purpose == ModelDefault.Purpose.LORA_BASE:
+            raise RegistrationRefused(
+                {"model": "A LoRA job trains on the base model: choose it without an adapter."}
+            )
+        if adapter.base_model_id != model.pk or adapter.status != LoraAdapter.Status.PROMOTED:
+            raise RegistrationRefused(
+                {"model": f"{adapter.name} is not a promoted adapter of {model.name}: promote it first."}
+            )
     with transaction.atomic():
         previous = ModelDefault.objects.select_for_update().filter(purpose=purpose).first()
         previous_name = previous.model.name if previous else None
+        previous_adapter = previous.adapter.name if previous and previous.adapter_id else None
         ModelDefault.objects.update_or_create(
             purpose=purpose,
-            defaults={"model": model, "changed_by": actor if getattr(actor, "pk", None) else None},
-        )
+            defaults={
+                "model": model, "adapter": adapter,
+                "changed_by": actor if getattr(actor, "pk", None) else None,
+            },
+        )  # fmt: skip
         record(
             actor=actor, action="model.default_set", resource_type="model", resource_id=model.name,
             outcome="succeeded", policy=policy,
-            payload={"purpose": purpose, "previous": previous_name, "model": model.name},
+            payload={"purpose": purpose, "previous": previous_name, "previous_adapter": previous_adapter,
+                     "model": model.name, "adapter": adapter.name if adapter else None,
+                     "adapter_id": adapter.pk if adapter else None},
         )  # fmt: skip
     return model
 

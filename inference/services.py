@@ -23,6 +23,7 @@ from inference.models import Generation, LanguageModel, LoraAdapter
 # The registry lives in inference.registry; this module is the layer's public facade.
 from inference.registry import RegistrationRefused as RegistrationRefused
 from inference.registry import default_model as default_model
+from inference.registry import default_row
 from inference.registry import model_default_set as model_default_set
 from inference.registry import model_import_register as model_import_register
 from inference.registry import model_register as model_register
@@ -65,6 +66,17 @@ def resolve_target(name: str, adapter: str | None = None) -> Target:
     return Target(model=model, adapter=lora)
 
 
+def default_target(purpose: str) -> Target | None:
+    """What serves `purpose` (chat, qa, lora_base) unless a request names a model: the default model
+    with its default adapter while that adapter stays promoted (a demoted one falls back to the base).
+    None when no active model is set for the purpose."""
+    row = default_row(purpose)
+    if row is None:
+        return None
+    adapter = row.adapter if row.adapter_id and row.adapter.status == LoraAdapter.Status.PROMOTED else None
+    return Target(model=row.model, adapter=adapter)
+
+
 # --- generation ------------------------------------------------------------------------------
 @dataclass
 class Completion:
@@ -78,10 +90,11 @@ def _digest(value) -> str:
 
 
 def _authorize(user, target: Target, actor) -> str:
-    """The name of the rule that lets `user` predict with the model; PolicyDenied (trailed) otherwise."""
+    """The name of the rule that lets `user` predict with the model; PolicyDenied (trailed) otherwise.
+    The model itself is the resource, so rules may use its attributes (e.g. `qa_default`)."""
     from access.enforcement import check
 
-    return check(user, "predict", f"model:{target.model.name}", actor=actor).policy or ""
+    return check(user, "predict", target.model, actor=actor).policy or ""
 
 
 def completion_create(

@@ -36,7 +36,7 @@ def _model_list_page(
         "stats": serving_stats(models) if may_watch else [],
         "register_form": (form or ModelRegisterForm()) if may_register else None,
         "defaults": list(ModelDefault.objects.filter(model__in=models)),
-        "default_form": (default_form or ModelDefaultForm(models=models))
+        "default_form": (default_form or ModelDefaultForm(targets=targets))
         if may_register and models
         else None,
     }
@@ -74,19 +74,21 @@ def model_default(request: HttpRequest) -> HttpResponse:
     from access.errors import PolicyDenied
 
     targets = servable_targets(request.user)
-    models = list(dict.fromkeys(model for model, _ in targets))
-    form = ModelDefaultForm(request.POST, models=models)
+    form = ModelDefaultForm(request.POST, targets=targets)
     if form.is_valid():
-        model = next(m for m in models if m.name == form.cleaned_data["model"])
+        chosen = form.cleaned_data["model"]
+        model, adapter = next((m, a) for m, a in targets if (f"{m.name}:{a.name}" if a else m.name) == chosen)
         try:
-            services.model_default_set(actor=request.user, purpose=form.cleaned_data["purpose"], model=model)
+            services.model_default_set(
+                actor=request.user, purpose=form.cleaned_data["purpose"], model=model, adapter=adapter
+            )
         except PolicyDenied as denial:
             form.add_error("model", str(denial))
         except services.RegistrationRefused as refusal:
             for field, message in refusal.errors.items():
                 form.add_error(field if field in form.fields else None, message)
         else:
-            messages.success(request, f"{model.name} is now the default for {form.cleaned_data['purpose']}.")
+            messages.success(request, f"{chosen} is now the default for {form.cleaned_data['purpose']}.")
             return redirect("inference:model_list")
     return _model_list_page(request, targets, default_form=form, status=400)
 

@@ -66,6 +66,7 @@ def run_benchmark(*, passes: int = 1, questions: int = 40, model_name: str | Non
             answer = study_question_ask(user=user, study=Study.objects.get(pk=study_id), question=question)
             latencies.append((time.perf_counter() - started) * 1000)
             phrasing[answer.phrasing] += 1
+        qa_model = _configured_model()  # inside the workspace: --model is the default only there
     files = len(payloads) * passes
     return {
         "files": files,
@@ -82,7 +83,7 @@ def run_benchmark(*, passes: int = 1, questions: int = 40, model_name: str | Non
         "qa_latency_ms_p50": percentile(latencies, 0.5),
         "qa_latency_ms_p95": percentile(latencies, 0.95),
         "qa_phrasing": dict(phrasing),
-        "qa_model": model_name or _configured_model(),
+        "qa_model": qa_model,
     }
 
 
@@ -104,7 +105,8 @@ def _time_deidentification(payloads: list[tuple[str, bytes]]) -> tuple[float, in
     return elapsed, count
 
 
-def _configured_model() -> str:
-    from medical import conf
+def _configured_model() -> str | None:
+    from medical.services import qa_target
 
-    return conf.qa_model_name()
+    target = qa_target()
+    return target.public_name if target else None

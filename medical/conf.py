@@ -1,4 +1,5 @@
 """The medical app's settings, each read with a safe default (nothing here is required in settings.py).
+The model that phrases answers is no setting: it is the QA default (inference.services.default_target).
 
 | setting | default | meaning |
 |---|---|---|
@@ -10,7 +11,6 @@
 | MEDICAL_UPLOAD_MAX_FILE_BYTES | 256 MiB | one uploaded file, or one archive member |
 | MEDICAL_UPLOAD_MAX_TOTAL_BYTES | 1 GiB | one upload request (archives: once expanded) |
 | MEDICAL_UPLOAD_MAX_FILES | 2000 | files in one upload request (archives: members) |
-| MEDICAL_QA_MODEL | "medical_qa" | model (or "model:adapter") that phrases answers |
 | MEDICAL_QA_EMBEDDINGS | True | QA retrieval adds embedding similarity (inference.services.embed) to lexical matching |
 | MEDICAL_FRAME_CACHE_DIR | VAR_DIR/cache/medical-frames | viewer frames rendered by the worker (safe to delete) |
 | MEDICAL_FRAME_CACHE_WINDOWS | 16 | windows kept per image besides the default (oldest dropped first) |
@@ -74,10 +74,6 @@ def upload_max_total_bytes() -> int:
 
 def upload_max_files() -> int:
     return int(getattr(settings, "MEDICAL_UPLOAD_MAX_FILES", 2000))
-
-
-def qa_model_name() -> str:
-    return str(getattr(settings, "MEDICAL_QA_MODEL", "medical_qa") or "medical_qa")
 
 
 def qa_uses_embeddings() -> bool:

@@ -90,14 +90,29 @@ def phi_leaked(original: str, answer: str) -> bool:
 
 @contextmanager
 def scratch_workspace(*, model_name: str | None = None) -> Iterator[Path]:
-    overrides = {}
-    if model_name:
-        overrides["MEDICAL_QA_MODEL"] = model_name
+    """A temporary media and data folder and a transaction rolled back at the end. `model_name`
+    ("model" or "model:adapter", registered and promoted) is made the QA default inside it only.
+    Raises ModelNotFound (inference.services) for a name that is not served."""
     with tempfile.TemporaryDirectory(prefix="medical-scratch-") as root:
-        overrides.update(MEDIA_ROOT=str(Path(root) / "media"), MEDICAL_DATA_DIR=str(Path(root) / "data"))
+        overrides = {"MEDIA_ROOT": str(Path(root) / "media"), "MEDICAL_DATA_DIR": str(Path(root) / "data")}
         with override_settings(**overrides), transaction.atomic():
+            if model_name:
+                _use_qa_model(model_name)
             yield Path(root)
             transaction.set_rollback(True)
+
+
+def _use_qa_model(name: str) -> None:
+    from inference.services import model_default_set, resolve_target
+
+    target = resolve_target(name)
+    model_default_set(
+        actor="command:medical_evaluation",
+        purpose="qa",
+        model=target.model,
+        adapter=target.adapter,
+        checked=False,
+    )
 
 
 def evaluation_user(department: str = EVALUATION_DEPARTMENT):
@@ -216,14 +231,10 @@ def warm_up(user, study) -> float:
 
 
 def _model_used() -> dict | None:
-    from medical import conf
-    from medical.services import model_version
+    from medical.services import model_version, qa_target
 
-    try:
-        from inference.services import resolve_target
-
-        target = resolve_target(conf.qa_model_name())
-    except Exception:
+    target = qa_target()
+    if target is None:
         return None
     return {
         "name": target.public_name,

@@ -19,7 +19,7 @@ from medical.services.ingest import (
     instance_ingest,
 )
 from medical.services.previews import instance_preview_render
-from medical.services.qa import QuestionRejected, model_version, study_question_ask
+from medical.services.qa import QuestionRejected, model_version, qa_target, study_question_ask
 from medical.services.studies import (
     StudyActionRefused,
     original_read_break_glass,
@@ -44,6 +44,7 @@ __all__ = [
     "instance_ingest",
     "instance_preview_render",
     "model_version",
+    "qa_target",
     "original_read_break_glass",
     "study_burned_in_review",
     "study_question_ask",

@@ -9,7 +9,8 @@
    matching plus embedding similarity (medical.semantic), with the attributes the profile removed
    competing too. If a removed one wins, the answer is "removed by de-identification" when the
    original carried it and "not recorded" when it did not (Instance.removed_keywords).
-3. The local model phrases an answer from the best few attributes (greedy, prompt-lookup
+3. The QA default model (inference.services.default_target("qa"), set by ML engineers on the
+   Models page) phrases an answer from the best few attributes (greedy, prompt-lookup
    speculative decoding, a short budget), and may choose among the candidates that retrieval
    ranks close to the best. The phrased answer is used only if it names one of those attributes,
    states its value and no number the attributes lack; otherwise the answer is the deterministic
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import pydicom
 from django.db import transaction
 
+from inference.services import GenerationParams, completion_create, default_target
 from medical import conf, qa_format, semantic, storage
 from medical.dicom import DeidOptions, GroundingAttribute, removed_phi_requested, retrieve
 from medical.models import Instance, Series, Study, StudyQuestion
@@ -264,13 +266,12 @@ def _attribute_dict(attribute: GroundingAttribute | dict) -> dict:
 
 
 def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
-    from inference.services import GenerationParams, completion_create, resolve_target
-
-    name = conf.qa_model_name()
-    try:
-        target = resolve_target(name)
-    except Exception:
-        return _Phrased(None, note=f"the model {name!r} is not registered: answered from the attribute")
+    target = qa_target()
+    if target is None:
+        return _Phrased(
+            None,
+            note="no QA model is set (Models page, default for question answering): answered from the attribute",
+        )
     version = model_version(target)
     params = GenerationParams(
         max_tokens=ANSWER_MAX_TOKENS, temperature=0.0, stop=["\n"], speculative="prompt_lookup"
@@ -294,6 +295,12 @@ def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
         adapter_name=target.adapter.name if target.adapter else "",
         generation_id=completion.generation.pk,
     )
+
+
+def qa_target():
+    """What phrases answers: the QA default model (and adapter) ML engineers set on the Models page
+    (`make run` sets SmolLM2), read per question so a change applies without a restart. None if unset."""
+    return default_target("qa")
 
 
 def model_version(target) -> str:

@@ -177,7 +177,6 @@ MEDICAL_UPLOAD_MAX_FILES = env.env_int("MEDICAL_UPLOAD_MAX_FILES", 2000, minimum
 # Django refuses more files than this before any view runs (a bare 400); one more than the upload
 # limit lets the upload service answer with its own message naming the limit.
 DATA_UPLOAD_MAX_NUMBER_FILES = MEDICAL_UPLOAD_MAX_FILES + 1
-MEDICAL_QA_MODEL = env.env_str("MEDICAL_QA_MODEL", "medical_qa")
 
 ACCESS_POLICY_FILE = env.env_path(
     "ACCESS_POLICY_FILE", BASE_DIR / "platform" / "access" / "policies" / "default.yaml", base=BASE_DIR

@@ -101,13 +101,16 @@ def tiny_demo_models():
 
 @pytest.fixture
 def medical_qa_model(db, tiny_demo_models):
-    """`medical_qa` served from the tiny demo model, with its draft model."""
-    from inference.services import model_register
+    """`medical_qa` served from the tiny demo model, with its draft model, set as the QA default
+    (the product's default is SmolLM2; the tiny model keeps these tests fast)."""
+    from inference.services import model_default_set, model_register
 
     model_register(actor="test:medical", path=tiny_demo_models["draft_dir"], name="suite-demo-draft")
-    return model_register(
+    model = model_register(
         actor="test:medical",
         path=tiny_demo_models["target_dir"],
         name="medical_qa",
         draft_name="suite-demo-draft",
     )
+    model_default_set(actor="test:medical", purpose="qa", model=model, checked=False)
+    return model

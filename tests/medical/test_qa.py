@@ -82,7 +82,43 @@ def test_without_a_registered_model_the_answer_is_built_from_the_attribute(inges
         user=clinician, study=_study(ingest, "MR_small.dcm"), question="What is the echo time?"
     )
     assert (asked.phrasing, asked.answer) == ("extractive", "The echo time is 240 ms.")
-    assert "not registered" in asked.note and asked.model_name == ""
+    assert "no QA model is set" in asked.note and asked.model_name == ""
+
+
+@pytest.mark.django_db
+def test_the_qa_default_model_phrases_answers_and_a_change_applies_at_once(
+    ingest, clinician, make_user, tiny_demo_models
+):
+    """The QA model is whatever ML engineers set as the QA default (no setting, no restart); the
+    policy lets clinicians use that model whatever its name, and no other general model."""
+    from access.errors import PolicyDenied
+    from inference.services import GenerationParams, completion_create, model_default_set, model_register
+    from inference.services import resolve_target as target_of
+
+    engineer = make_user("ml_engineer")
+    general = model_register(actor="test:medical", path=tiny_demo_models["target_dir"], name="general-chat")
+    other = model_register(actor="test:medical", path=tiny_demo_models["target_dir"], name="other-qa")
+    study = _study(ingest, "MR_small.dcm")
+    params = GenerationParams(max_tokens=4, temperature=0.0)
+
+    model_default_set(actor=engineer, purpose="qa", model=general)
+    asked = study_question_ask(user=clinician, study=study, question="What is the echo time?")
+    assert asked.model_name == "general-chat" and asked.generation_id is not None
+    assert "240" in asked.answer
+    with pytest.raises(PolicyDenied):  # not the QA default: clinicians may not use it
+        completion_create(
+            user=clinician, target=target_of("other-qa"), prompt="Hi", params=params, endpoint="t"
+        )
+
+    model_default_set(actor=engineer, purpose="qa", model=other)
+    asked = study_question_ask(user=clinician, study=study, question="What is the echo time?")
+    assert asked.model_name == "other-qa" and asked.generation_id is not None
+    with pytest.raises(PolicyDenied):
+        completion_create(
+            user=clinician, target=target_of("general-chat"), prompt="Hi", params=params, endpoint="t"
+        )
+    change = Event.objects.filter(action="model.default_set").latest("sequence")
+    assert change.payload["previous"] == "general-chat" and change.payload["model"] == "other-qa"
 
 
 @pytest.mark.django_db

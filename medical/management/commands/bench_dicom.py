@@ -1,6 +1,6 @@
 import json
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -16,14 +16,22 @@ class Command(BaseCommand):
         )
         parser.add_argument("--questions", type=int, default=40, help="QA questions to time.")
         parser.add_argument(
-            "--model", default=None, help="Model that phrases answers (default MEDICAL_QA_MODEL)."
+            "--model",
+            default=None,
+            help="Model (or model:adapter) that phrases answers (default: the QA default model).",
         )
 
     def handle(self, *args, **options):
+        from inference.services import ModelNotFound
         from medical.benchmark import run_benchmark
 
-        result = run_benchmark(passes=max(1, options["passes"]), questions=max(1, options["questions"]),
-                               model_name=options["model"])  # fmt: skip
+        try:
+            result = run_benchmark(passes=max(1, options["passes"]), questions=max(1, options["questions"]),
+                                   model_name=options["model"])  # fmt: skip
+        except ModelNotFound as exc:
+            raise CommandError(
+                f"{exc} Register it (import_model) or name one that `/v1/models` lists."
+            ) from exc
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

@@ -21,7 +21,9 @@ class Command(BaseCommand):
             "--json", action="store_true", help="Print one JSON object (no per-question lines)."
         )
         parser.add_argument(
-            "--model", default=None, help="Model that phrases answers (default MEDICAL_QA_MODEL)."
+            "--model",
+            default=None,
+            help="Model (or model:adapter) that phrases answers (default: the QA default model).",
         )
         parser.add_argument(
             "--details", action="store_true", help="With --json: include every question's result."
@@ -39,7 +41,14 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not a question set: {exc}") from exc
         if not cases:
             raise CommandError(f"{path} holds no questions.")
-        result = run_qa_evaluation(cases, model_name=options["model"])
+        from inference.services import ModelNotFound
+
+        try:
+            result = run_qa_evaluation(cases, model_name=options["model"])
+        except ModelNotFound as exc:
+            raise CommandError(
+                f"{exc} Register it (import_model) or name one that `/v1/models` lists."
+            ) from exc
         details = result.pop("details")
         if options["json"]:
             if options["details"]:
