@@ -68,6 +68,25 @@ def _amount(text) -> float:
     return value
 
 
+# Column widths of finance.models.Transaction: a longer value is a row error (PostgreSQL would refuse
+# the whole insert).
+FIELD_LIMITS = {
+    "src_bank": 64,
+    "src_account": 64,
+    "dst_bank": 64,
+    "dst_account": 64,
+    "currency_received": 32,
+    "currency_paid": 32,
+    "payment_format": 32,
+}
+
+
+def _check_widths(i: int, row: dict, errors: list) -> None:
+    for key, limit in FIELD_LIMITS.items():
+        if len(row.get(key) or "") > limit:
+            errors.append((i, key, f"at most {limit} characters"))
+
+
 def _parse_ts(s: str) -> int:
     s = s.strip()
     for fmt in ("%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
@@ -130,6 +149,7 @@ def read_amlworld(path_or_file) -> TxTable:
                     errors.append((i, "Is Laundering", f"expected 0 or 1, got {rec[10]!r}"))
                 else:
                     r["label"] = int(rec[10])
+            _check_widths(i, r, errors)
             rows.append(r)
         if errors:
             raise FormatError(errors)
@@ -204,6 +224,7 @@ def read_amlsim(folder_or_files) -> TxTable:
             if fraud:
                 a, b = fraud.get(r["src_account"], (0, -1)), fraud.get(r["dst_account"], (0, -1))
                 r["label"] = int(a[0] == 1 and b[0] == 1 and step >= max(a[1], b[1]))
+            _check_widths(i, r, errors)
             rows.append(r)
     except UnicodeDecodeError as error:
         raise _not_utf8(error) from None
