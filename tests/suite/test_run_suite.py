@@ -54,6 +54,33 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _children(pid: int) -> set[int]:
+    return {child for child in _descendants(pid) if _parent(child) == pid}
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _live_members_of(groups: set[int]) -> set[int]:
+    """Live (not zombie) processes whose process group is one of `groups`."""
+    members = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    state, _ppid, group = stat.read().rsplit(")", 1)[1].split()[:3]
+            except (OSError, ValueError):
+                continue
+            if int(group) in groups and state != "Z":
+                members.add(int(entry))
+    return members
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -119,6 +146,7 @@ def test_run_suite_serves_works_and_stops_on_a_signal_to_its_group(tmp_path, sto
 
         children = _descendants(process.pid)
         assert len(children) >= 3  # web, worker, DICOM node (and their own workers)
+        sessions = _children(process.pid)  # each direct child leads a session (and group) of its own
         started = time.monotonic()
         os.killpg(pgid, stop_signal)
         assert process.wait(timeout=60) == 0
@@ -126,8 +154,11 @@ def test_run_suite_serves_works_and_stops_on_a_signal_to_its_group(tmp_path, sto
         assert time.monotonic() - started < 20
         output = _output(process)
         assert "Suite stopped." in output and "DICOM node stopped." in output
+        assert "Exit statuses: dicom 0, web 0, worker 0" in output, output
         assert "did not stop within" not in output and "Traceback" not in output, output
         wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, message="every child to exit")
+        # Nothing is left in any child's group either (e.g. a pool process forked after the snapshot).
+        assert not _live_members_of(sessions)
     finally:
         _stop(process, pgid)
 

@@ -7,6 +7,8 @@ running `SUITE_STOP_GRACE_SECONDS` (default 20) after the signal is killed with 
 stopping is bounded. Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
 When the web server or the worker exits, everything is stopped, so nothing runs half; an extra
 process (ops.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
+On the way out every child's exit status is printed; the command exits 0 only when each child that
+was running at the stop exited 0 by itself.
 """
 
 import contextlib
@@ -18,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ops import env
@@ -54,8 +57,6 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=None)
 
     def handle(self, *args, **options):
-        from django.conf import settings
-
         grace = env.env_int("SUITE_STOP_GRACE_SECONDS", 20, minimum=1)
         # Before any child starts: the web workers and the worker children all write there.
         empty_metrics_folder(Path(settings.PROMETHEUS_MULTIPROC_DIR))
@@ -69,6 +70,7 @@ class Command(BaseCommand):
         for extra in registered():
             children[extra.name] = _spawn([sys.executable, MANAGE, *extra.command])
         reported: set[str] = set()
+        tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None
 
         def stop_all(signum: int) -> None:
@@ -92,6 +94,7 @@ class Command(BaseCommand):
             for name in set(finished) - essential - reported:
                 if stop_deadline is None:
                     self.stderr.write(f"{name} exited with status {finished[name]}; the rest keep running.")
+                    tolerated.add(name)
                 reported.add(name)
             essential_done = {name: code for name, code in finished.items() if name in essential}
             if essential_done and stop_deadline is None:
@@ -108,8 +111,17 @@ class Command(BaseCommand):
                         with contextlib.suppress(ProcessLookupError):
                             os.killpg(child.pid, signal.SIGKILL)
                         child.wait(timeout=10)
+                exit_code = exit_code or 1
                 break
             time.sleep(0.2)
+        # A child that stopped with an error (or was killed) makes the whole stop an error, so
+        # systemd and `docker stop` report it; each one's status is named.
+        statuses = {name: child.returncode for name, child in children.items()}
+        if any(code for name, code in statuses.items() if name not in tolerated):
+            exit_code = exit_code or 1
+        self.stdout.write(
+            "Exit statuses: " + ", ".join(f"{name} {code}" for name, code in sorted(statuses.items()))
+        )
         self.stdout.write("Suite stopped.")
         sys.stdout.flush()
         os._exit(exit_code)
