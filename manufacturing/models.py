@@ -387,7 +387,7 @@ class WorkOrder(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         # codenames <action>_workorder, as access.grants.codename_for looks them up
-        permissions = grant_permissions("workorder", ["file", "close", "share"])
+        permissions = grant_permissions("workorder", ["file", "work", "close", "share"])
         indexes = [models.Index(fields=["site", "status"], name="manufacturing_wo_site_status")]
 
     def __str__(self) -> str:

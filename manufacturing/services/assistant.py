@@ -315,9 +315,9 @@ def _draft(*, user, messages: list[dict], fallback: str) -> tuple[str, str, int 
 
 
 def assistant_suggest(*, actor, work_order: WorkOrder, problem: str = "") -> FailureSuggestion:
-    """Suggest a failure mode and draft a diagnosis for `work_order` (the actor needs `file` on it)."""
+    """Suggest a failure mode and draft a diagnosis for `work_order` (the actor needs `work` on it)."""
 
-    decision = check(actor, "file", work_order)
+    decision = check(actor, "work", work_order)
     problem = (problem or f"{work_order.title}. {work_order.description}").strip()
     if len(problem) < 3:
         raise SuggestionRefused("describe the problem in a few words, e.g. 'pump DE bearing hot and noisy'")
@@ -416,7 +416,7 @@ def suggestion_review(*, actor, suggestion: FailureSuggestion, code: str) -> Fai
     suggestion = (
         FailureSuggestion.objects.select_for_update().select_related("work_order").get(pk=suggestion.pk)
     )
-    decision = check(actor, "file", suggestion.work_order)
+    decision = check(actor, "work", suggestion.work_order)
     code = (code or "").strip()
     if not FailureCode.objects.filter(kind=FailureCode.Kind.MODE, code=code).exists():
         raise SuggestionRefused(f"{code!r} is not a known failure mode code: pick one from the list")

@@ -91,6 +91,17 @@ def work_order_file(
     return work_order
 
 
+def transition_action(to_status: str) -> str:
+    """The policy action a move to `to_status` needs: completing is `close`; cancelling is the owning
+    site's decision (`file`, like planning); starting, holding and resuming are `work`, which the
+    assignee holds even when they come from another site (a grant given on assignment)."""
+    if to_status == WorkOrder.Status.COMPLETE:
+        return "close"
+    if to_status == WorkOrder.Status.CANCELLED:
+        return "file"
+    return "work"
+
+
 @transaction.atomic
 def work_order_transition(
     *,
@@ -107,8 +118,7 @@ def work_order_transition(
     """Move `work_order` to `to_status`; closing (COMPLETE) needs `close` and valid mode, cause, action codes."""
 
     work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
-    action = "close" if to_status == WorkOrder.Status.COMPLETE else "file"
-    decision = check(actor, action, work_order)
+    decision = check(actor, transition_action(to_status), work_order)
     if to_status not in WorkOrder.Status.values:
         raise WorkOrderRefused(
             f"unknown status {to_status!r}; use one of {', '.join(WorkOrder.Status.values)}"
@@ -162,7 +172,7 @@ def work_order_transition(
     )
     _record(
         actor=actor,
-        action="close" if action == "close" else "transition",
+        action="close" if to_status == WorkOrder.Status.COMPLETE else "transition",
         work_order=work_order,
         policy=decision.policy or "",
         payload={
@@ -174,6 +184,9 @@ def work_order_transition(
         },
     )
     return work_order
+
+
+ASSIGNEE_GRANTS = ("view", "work", "close")
 
 
 def _user_named(username: str):
@@ -199,8 +212,8 @@ def work_order_update(
 ) -> WorkOrder:
     """Change the planning fields of an open work order (the actor needs `file`); None leaves a field.
 
-    `assignee` is a user name ("" unassigns). An assignee from another site gets an explicit grant
-    (view, close) on this work order, given by the actor, who needs `share` for that."""
+    `assignee` is a user name ("" unassigns). An assignee from another site gets explicit grants
+    (view, work, close) on this work order, given by the actor, who needs `share` for that."""
 
     work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
     decision = check(actor, "file", work_order)
@@ -228,7 +241,7 @@ def work_order_update(
         setattr(work_order, name, value)
     work_order.save()
     if new_assignee is not None and getattr(new_assignee, "site", "") != work_order.site:
-        for action in ("view", "close"):
+        for action in ASSIGNEE_GRANTS:
             grant(actor=actor, user=new_assignee, action=action, obj=work_order)
     note = ", ".join(
         f"{name}={getattr(value, 'username', value) if value is not None else '-'}"
@@ -271,7 +284,7 @@ MAX_ATTACHMENT_BYTES = 15 << 20
 
 @transaction.atomic
 def work_order_attach(*, actor, work_order: WorkOrder, name: str, data: bytes):
-    """Attach a photo (JPEG, PNG, WebP) or a PDF to a work order (the actor needs `file`), trailed.
+    """Attach a photo (JPEG, PNG, WebP) or a PDF to a work order (the actor needs `work`), trailed.
 
     The type is read from the file's first bytes, not its name, so a phone photo of any name works
     and a renamed executable does not."""
@@ -279,7 +292,7 @@ def work_order_attach(*, actor, work_order: WorkOrder, name: str, data: bytes):
 
     from manufacturing.models import WorkOrderAttachment
 
-    decision = check(actor, "file", work_order)
+    decision = check(actor, "work", work_order)
     if not data:
         raise WorkOrderRefused("the attachment is empty: choose a photo or a PDF")
     if len(data) > MAX_ATTACHMENT_BYTES:

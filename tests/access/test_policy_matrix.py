@@ -76,6 +76,7 @@ DEFAULT_EXPECTED = {
     ("sar", "sar"): {SAME: {"compliance_officer"}, ANY: set()},
     ("work_order", "view"): {SAME: {"maintenance_engineer"}, ANY: set()},
     ("work_order", "file"): {SAME: {"maintenance_engineer"}, ANY: set()},
+    ("work_order", "work"): {SAME: {"maintenance_engineer"}, ANY: set()},
     ("work_order", "close"): {SAME: {"maintenance_engineer"}, ANY: set()},
     ("asset", "view"): {SAME: {"maintenance_engineer"}, ANY: set()},
 }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from access.decisions import decide
 from audit.models import Event
 from manufacturing.models import Alert, FailureCode, WorkOrder, WorkOrderEvent
 from manufacturing.services import WorkOrderRefused, work_order_file, work_order_transition
+from manufacturing.services.work_orders import work_order_update
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +117,49 @@ def test_bad_input_is_a_clear_400(client, engineer_a, machine_a):
     assert _file(client, machine_a, priority=9).status_code == 400
     assert client.get("/api/manufacturing/work-orders/abc/").status_code == 404
     assert WorkOrder.objects.count() == 0
+
+
+def test_assignee_from_another_site_carries_out_and_closes_but_does_not_cancel(
+    client, engineer_a, engineer_b, make_user, machine_a, failure_codes
+):
+    """Policy: a site's engineers file, plan, assign and cancel its work orders; an engineer of another
+    site assigned to one gets grants of view, work (start, hold, resume, photos, the assistant) and
+    close on that work order only, given by the assigner and trailed. Before the fix the grant held
+    view and close, so the assignee could close a work order they could never start."""
+    work_order = work_order_file(actor=engineer_a, machine=machine_a, title="Seal leak on pump")
+    client.force_login(engineer_b)
+    assert _move(client, work_order.pk, status="in_progress").status_code == 404  # not assigned yet
+    work_order_update(actor=engineer_a, work_order=work_order, assignee=engineer_b.username)
+    granted = Event.objects.filter(action="work_order.grant", resource_id=str(work_order.pk))
+    assert sorted(e.payload["action"] for e in granted) == ["close", "view", "work"]
+
+    for to in ("in_progress", "on_hold", "in_progress"):
+        response = _move(client, work_order.pk, status=to, labour_hours=1.5)
+        assert response.status_code == 200, response.content
+    assert decide(engineer_b, "work", work_order).policy == "assigned_work_order"
+    moves = Event.objects.filter(action="work_order.transition", actor_user=engineer_b)
+    assert moves.count() == 3 and all(e.policy == "assigned_work_order" for e in moves)
+
+    refused = _move(client, work_order.pk, status="cancelled")  # cancelling stays with site-a
+    assert refused.status_code == 403, refused.content
+    work_order.refresh_from_db()
+    assert work_order.status == WorkOrder.Status.IN_PROGRESS
+
+    other = make_user("maintenance_engineer", site="site-b")  # same site as the assignee, not assigned
+    client.force_login(other)
+    assert _move(client, work_order.pk, status="on_hold").status_code == 404
+    work_order.refresh_from_db()
+    assert work_order.status == WorkOrder.Status.IN_PROGRESS
+
+    client.force_login(engineer_b)
+    codes = {kind: FailureCode.objects.filter(kind=kind).first().code for kind in ("mode", "cause", "action")}
+    response = _move(
+        client,
+        work_order.pk,
+        status="complete",
+        failure_mode=codes["mode"],
+        failure_cause=codes["cause"],
+        action_code=codes["action"],
+    )
+    assert response.status_code == 200, response.content
+    assert WorkOrderEvent.objects.filter(work_order=work_order, actor=engineer_b).count() == 4
