@@ -358,8 +358,16 @@ def _dictionary_name(keyword: str) -> str:
 
 
 def _trail(asked: StudyQuestion, *, actor, policy: str) -> None:
+    from audit.sealing import sealed_texts
     from audit.services import record
 
+    # The question and answer texts are sealed by the vault (digests stay readable and hashed).
+    texts = sealed_texts(
+        {"question": asked.question, "answer": asked.answer},
+        action="study.ask",
+        resource_type="study",
+        resource_id=asked.study_id,
+    )
     record(
         actor=actor,
         action="study.ask",
@@ -370,8 +378,7 @@ def _trail(asked: StudyQuestion, *, actor, policy: str) -> None:
         payload={
             "question_id": asked.pk,
             "instance_id": asked.instance_id,
-            "question": asked.question,
-            "answer": asked.answer,
+            **texts,
             "grounding": asked.grounding,
             "phrasing": asked.phrasing,
             "attributes": [f"{item['tag']} {item['keyword']}" for item in asked.attributes],

@@ -7,7 +7,7 @@ import json
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -17,7 +17,8 @@ from rest_framework.views import APIView
 from audit.actors import actor_from_request
 from audit.export import CONTENT_TYPES, EXPORT_FORMATS, export_response
 from audit.models import Outcome
-from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, check_trail_access
+from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, check_trail_access, unseal_decision
+from audit.sealing import has_sealed_texts, open_texts
 from audit.selectors import chain_names, events_for, events_for_export
 from audit.services import trail_export_log, trail_read_log
 from audit.verification import ProblemKind, verify_chain
@@ -167,10 +168,28 @@ class EventDetailApi(generics.RetrieveAPIView):
     def get_queryset(self):
         return events_for(self.request.user)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "unseal",
+                OpenApiTypes.BOOL,
+                description="Also open the sealed texts of the payload (as `opened_texts`): roles the "
+                "policy allows ('unseal' on trail_event:<type>) only; each opening is trailed.",
+            )
+        ]
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
-        response = super().get(request, *args, **kwargs)
-        trail_read_log(actor=actor_from_request(request), event_ids=[response.data["id"]])
-        return response
+        event = self.get_object()
+        data = dict(self.get_serializer(event).data)
+        trail_read_log(actor=actor_from_request(request), event_ids=[event.id])
+        if request.query_params.get("unseal") in ("1", "true") and has_sealed_texts(event):
+            decision = unseal_decision(request.user, event.resource_type, actor=actor_from_request(request))
+            if decision is None or not decision.allowed:
+                raise PermissionDenied(
+                    "The access policy does not let your role open sealed texts of these events."
+                )
+            data["opened_texts"] = open_texts(event)
+        return Response(data)
 
 
 @extend_schema(tags=["audit"])

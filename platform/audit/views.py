@@ -15,7 +15,16 @@ from audit.actors import actor_from_request
 from audit.export import export_response
 from audit.forms import EventFilterForm, ExportForm
 from audit.models import Event
-from audit.permissions import DENIAL_MESSAGES, EXPORT, READ, can_export_trail, check_trail_access, trail_page
+from audit.permissions import (
+    DENIAL_MESSAGES,
+    EXPORT,
+    READ,
+    can_export_trail,
+    check_trail_access,
+    trail_page,
+    unseal_decision,
+)
+from audit.sealing import has_sealed_texts, open_texts
 from audit.selectors import chain_names, checkpoints_for, events_for, events_for_export
 from audit.services import trail_export_log, trail_read_log
 from audit.verification import verify_chain, verify_event
@@ -58,10 +67,20 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, READ)
     event = get_object_or_404(events_for(request.user), pk=pk)
     trail_read_log(actor=actor_from_request(request), event_ids=[event.id])
+    opened = None
+    if has_sealed_texts(event) and request.GET.get("unseal") == "1":
+        decision = unseal_decision(request.user, event.resource_type, actor=actor_from_request(request))
+        if decision is None or not decision.allowed:
+            raise PermissionDenied(
+                "The access policy does not let your role open sealed texts of these events."
+            )
+        opened = open_texts(event)
     context = {
         "event": event,
         "payload_pretty": json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True),
         "verification": verify_event(event),
+        "has_sealed_texts": has_sealed_texts(event),
+        "opened_texts": opened,
     }
     return render(request, "audit/event_detail.html", context)
 
