@@ -26,11 +26,20 @@ def _read_ply(path: Path) -> np.ndarray:
             parts = line.split()
             if not parts or parts[0] in ("comment", "obj_info"):
                 continue
+            if parts[0] == "end_header":
+                header_done = True
+                break
+            if len(parts) < {"format": 2, "element": 3, "property": 3}.get(parts[0], 1):
+                raise ValueError(f"{path.name}: incomplete PLY header line {line[:80]!r}")
             if parts[0] == "format":
                 fmt = parts[1]
             elif parts[0] == "element":
                 in_vertex = parts[1] == "vertex"
                 if in_vertex:
+                    if not parts[2].isdigit():
+                        raise ValueError(
+                            f"{path.name}: the vertex count {parts[2][:20]!r} is not a whole number"
+                        )
                     count = int(parts[2])
                 elif count is None:
                     raise ValueError(f"{path.name}: the vertex element must come first")
@@ -40,12 +49,11 @@ def _read_ply(path: Path) -> np.ndarray:
                 if parts[1] not in PLY_TYPES:
                     raise ValueError(f"{path.name}: unknown property type {parts[1]!r}")
                 properties.append((parts[2], PLY_TYPES[parts[1]]))
-            elif parts[0] == "end_header":
-                header_done = True
-                break
         if not header_done:
             raise ValueError(f"{path.name}: PLY header has no end_header")
         names = [name for name, _ in properties]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{path.name}: a vertex property is declared twice")
         if count is None or not {"x", "y", "z"} <= set(names):
             raise ValueError(f"{path.name}: PLY needs a vertex element with x, y and z properties")
         if count > MAX_POINTS:

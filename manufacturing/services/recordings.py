@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BYTES = 50 << 20
 MIN_SAMPLES = 1024
+MAX_ABS_SAMPLE = 1e9  # far beyond any accelerometer; larger values overflow the analysis (NaN results)
 
 
 class RecordingRefused(Exception):
@@ -34,13 +36,21 @@ def _samples(name: str, data: bytes) -> tuple[str, np.ndarray]:
         else:
             signal = np.loadtxt(io.StringIO(data.decode("utf-8-sig")), delimiter=",", ndmin=2, comments="#")
             signal = signal[:, 0]
-    except (ValueError, UnicodeDecodeError, OSError) as error:
-        raise RecordingRefused(f"{name!r} could not be read as {fmt}: {error}") from None
-    signal = np.asarray(signal, dtype=float).ravel()
+        signal = np.asarray(signal, dtype=float).ravel()
+    # Any reader error is the file's fault: numpy raises SyntaxError, TokenError, EOFError... on a bad header.
+    except Exception as error:
+        raise RecordingRefused(
+            f"{name!r} could not be read as {fmt}: {type(error).__name__}: {error}"[:500]
+        ) from None
     if signal.size < MIN_SAMPLES:
         raise RecordingRefused(f"{name!r} has {signal.size} samples; at least {MIN_SAMPLES} are needed")
     if not np.all(np.isfinite(signal)):
         raise RecordingRefused(f"{name!r} contains NaN or infinite samples")
+    if np.abs(signal).max() > MAX_ABS_SAMPLE:
+        raise RecordingRefused(
+            f"{name!r} has samples beyond ±{MAX_ABS_SAMPLE:g}: not a vibration measurement in g or mm/s; "
+            "check the export's scaling"
+        )
     return fmt, signal
 
 
@@ -87,17 +97,36 @@ def recording_upload(
         sample_count=signal.size,
         uploaded_by=actor,
     )
-    recording.file.save(f"{machine.tag}.{fmt}", ContentFile(data), save=False)
-    recording.save()
-    record(
-        actor=actor,
-        action="recording.upload",
-        resource_type="recording",
-        resource_id=recording.pk,
-        outcome="succeeded",
-        policy=decision.policy or "",
-        payload={"site": machine.site, "machine": machine.tag, "samples": int(signal.size), "format": fmt},
-    )
+    # A name of its own, so that cleaning up after a failed write can only ever remove this file.
+    unique = f"{machine.tag}-{uuid.uuid4().hex[:12]}.{fmt}"
+    stored_name = recording.file.field.generate_filename(recording, unique)
+    try:
+        recording.file.save(unique, ContentFile(data), save=False)
+    except OSError as exc:  # e.g. the disk is full: the storage leaves the partial file behind
+        recording.file.storage.delete(stored_name)
+        raise RecordingRefused(
+            f"the recording could not be stored ({exc.strerror or exc}); nothing was kept. Ask an "
+            "administrator to free space for uploads, then upload it again"
+        ) from exc
+    try:
+        recording.save()
+        record(
+            actor=actor,
+            action="recording.upload",
+            resource_type="recording",
+            resource_id=recording.pk,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={
+                "site": machine.site,
+                "machine": machine.tag,
+                "samples": int(signal.size),
+                "format": fmt,
+            },
+        )
+    except BaseException:  # the row rolls back; its file must not stay behind as an orphan
+        recording.file.storage.delete(stored_name)
+        raise
     if analyse:
 
         def enqueue() -> None:
