@@ -104,19 +104,25 @@ def _inline(relative: str) -> Instance:
 
 
 @pytest.mark.e2e
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(page, log_in, make_user):
+def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(
+    page, log_in, make_user, celery_worker
+):
     ultrasound = _inline("examples_rgb_color.dcm")  # burned-in "BAPTIST MED CTR" on the pixels
     study = ultrasound.series.study
     assert study.burned_in_review == "pending" and ultrasound.preview_status == "ready"
     reviewer = make_user("radiologist", department="radiology")
     log_in(reviewer)
+    frame_requests = []
+    page.on("request", lambda request: frame_requests.append(request.url))
     page.goto(f"/medical/studies/{study.pk}/")
     warning = page.locator('[data-testid="burned-in-warning"]')
     assert warning.is_visible() and "review pending" in warning.inner_text()
     image = page.locator('[data-testid="preview-image"]')
     assert not image.is_visible() and image.get_attribute("src") is None
     assert page.locator(".thumb img").count() == 0  # no thumbnail shows the pixels either
+    assert not [url for url in frame_requests if "/frames/" in url]  # the viewer asked for no frame
     assert "unknown: review pending" in page.locator('[data-testid="instance-burned-in"]').inner_text()
 
     page.click('[data-testid="reveal-images"]')  # an explicit choice to look
@@ -144,8 +150,11 @@ def test_burned_in_previews_are_masked_until_reviewed_and_the_review_is_shown(pa
 
 
 @pytest.mark.e2e
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_study_list_and_page_fit_a_phone_and_small_images_are_not_blurred(page, log_in, make_user):
+def test_study_list_and_page_fit_a_phone_and_small_images_are_not_blurred(
+    page, log_in, make_user, celery_worker
+):
     instance = _inline("MR_small.dcm")  # 64 x 64 pixels
     # a long name and department must wrap in the top bar, not widen the page
     log_in(

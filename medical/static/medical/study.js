@@ -51,7 +51,7 @@
     reveal.addEventListener("click", () => {
       root.dataset.masked = "false";
       reveal.closest(".burned-in-warning").classList.add("revealed");
-      reveal.hidden = true;
+      reveal.replaceWith(element("p", { class: "muted", "data-testid": "revealed-note" }, "Shown at your request."));
       document.querySelectorAll(".thumb").forEach((thumb) => {
         if (thumb.dataset.previewStatus === "ready") {
           thumb.replaceChildren(element("img", { src: thumb.dataset.previewUrl, alt: "" }));
