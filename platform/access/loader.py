@@ -78,6 +78,8 @@ def parse_policy(text: str, *, source: str = "<string>", sha256: str = "") -> Po
         ) from exc
     except yaml.YAMLError as exc:
         raise PolicyError(source, [Problem(0, f"is not valid YAML: {exc}.")]) from exc
+    except RecursionError:  # the composer recurses once per nesting level
+        raise PolicyError(source, [Problem(0, "is nested too deeply to be a policy file.")]) from None
     if root is None:
         raise PolicyError(source, [Problem(0, "is empty; it must contain a 'policies:' list.")])
     validator = _Validator()
