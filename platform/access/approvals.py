@@ -12,6 +12,10 @@ someone staff or superuser. Such a change takes effect only once a second admini
   so accounts.trail writes its before/after with the approver as actor;
 - `account_change_reject(...)` closes it unapplied.
 
+The same module holds the two-person rule for actions: a policy rule with `require_approval: true`
+(e.g. break-glass, where a site wants it) allows only while another person's approval of that
+use is in force (`action_approval_request` / `_approve` / `_reject`; decide() looks it up).
+
 Each step is decided by access.decide() (through enforcement.check, which trails refusals) and
 written to the trail in the transaction that makes it. Narrowing changes (a role removed, an
 account deactivated) need no second person: they never open anything.
@@ -19,13 +23,19 @@ account deactivated) need no second person: they never open anything.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from access.enforcement import check
-from access.models import AccountChangeRequest
+from access.decisions import decide
+from access.enforcement import check, trail_decision
+from access.errors import PolicyDenied
+from access.models import AccountChangeRequest, ActionApproval
+from access.resources import Resource, model_for_type, resource_for
 from accounts.trail import acting_as
 from audit.services import record
 
@@ -209,3 +219,153 @@ def _apply(change_request: AccountChangeRequest, *, approver) -> None:
             if missing:
                 raise ValidationError(f"Unknown role(s) {', '.join(sorted(missing))}: no such group.")
             target.groups.add(*groups)
+
+
+# --- second-person approval of an action (policy rules with require_approval: true) -------------
+
+MIN_APPROVAL_REASON = 10
+
+
+def approval_minutes() -> int:
+    """How long an approval stays in force once given (ACCESS_APPROVAL_MINUTES, default 60)."""
+    return int(getattr(settings, "ACCESS_APPROVAL_MINUTES", 60))
+
+
+def action_approval_request(*, user, action: str, resource, reason: str) -> ActionApproval:
+    """Ask a second person to approve `user`'s use of `action` on `resource`.
+
+    Only where a rule with require_approval is what stands between the user and the action; any
+    other refusal is raised (and trailed) as the policy's denial.
+    """
+    reason = " ".join((reason or "").split())
+    if len(reason) < MIN_APPROVAL_REASON:
+        raise ValidationError(
+            f"Give a reason of at least {MIN_APPROVAL_REASON} characters: who needs it, and why."
+        )
+    target = resource_for(resource)
+    decision = decide(user, action, target)
+    if decision.allowed:
+        raise ValidationError(f"No approval needed: {decision.reason}")
+    if not decision.approval_required:
+        check(user, action, target)  # trails the denial and raises PolicyDenied
+    with transaction.atomic():
+        approval = ActionApproval.objects.create(
+            requester=user,
+            action=action,
+            resource_type=target.resource_type,
+            resource_id=target.identifier,
+            resource_label=str(target)[:255],
+            reason=reason[:1000],
+        )
+        record(
+            actor=user,
+            action="approval.requested",
+            resource_type=target.resource_type,
+            resource_id=target.identifier,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={"approval_id": approval.pk, "action": action, "resource": str(target), "reason": reason},
+        )
+    return approval
+
+
+def action_approval_approve(*, approver, approval: ActionApproval) -> ActionApproval:
+    """A second person approves: someone else whom the policy would let do the action themselves."""
+    _still_pending(approval)
+    target = _approval_target(approval)
+    if approver.pk == approval.requester_id:
+        reason = "Four eyes: a use of this action needs another person's approval, not the requester's."
+        record(actor=approver, action="approval.approve", resource_type=target.resource_type,
+               resource_id=target.identifier, outcome="denied", policy="four_eyes",
+               payload={"approval_id": approval.pk, "reason": reason})  # fmt: skip
+        raise FourEyesRefused(reason)
+    decision = decide(approver, approval.action, target, approval_needed=False)
+    if not decision.allowed:
+        trail_decision(decision, target=target, actor=approver, context={"approval_id": approval.pk})
+        raise PolicyDenied(decision)
+    with transaction.atomic():
+        locked = ActionApproval.objects.select_for_update().get(pk=approval.pk)
+        _still_pending(locked)
+        now = timezone.now()
+        locked.state = ActionApproval.State.APPROVED
+        locked.approver = approver
+        locked.decided_at = now
+        locked.expires_at = now + timedelta(minutes=approval_minutes())
+        locked.save(update_fields=["state", "approver", "decided_at", "expires_at"])
+        record(
+            actor=approver,
+            action="approval.granted",
+            resource_type=target.resource_type,
+            resource_id=target.identifier,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={
+                "approval_id": locked.pk,
+                "action": locked.action,
+                "requester": locked.requester.get_username(),
+                "reason": locked.reason,
+                "expires_at": locked.expires_at,
+            },
+        )
+    return locked
+
+
+def action_approval_reject(*, approver, approval: ActionApproval) -> ActionApproval:
+    """Refuse a pending request (a peer who could approve it, or the requester withdrawing it)."""
+    _still_pending(approval)
+    target = _approval_target(approval)
+    if approver.pk != approval.requester_id:
+        decision = decide(approver, approval.action, target, approval_needed=False)
+        if not decision.allowed:
+            trail_decision(decision, target=target, actor=approver, context={"approval_id": approval.pk})
+            raise PolicyDenied(decision)
+    with transaction.atomic():
+        locked = ActionApproval.objects.select_for_update().get(pk=approval.pk)
+        _still_pending(locked)
+        locked.state = ActionApproval.State.REJECTED
+        locked.approver = approver
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["state", "approver", "decided_at"])
+        record(
+            actor=approver,
+            action="approval.rejected",
+            resource_type=target.resource_type,
+            resource_id=target.identifier,
+            outcome="succeeded",
+            payload={
+                "approval_id": locked.pk,
+                "action": locked.action,
+                "requester": locked.requester.get_username(),
+            },
+        )
+    return locked
+
+
+def approvals_waiting_for(user) -> list[ActionApproval]:
+    """Pending requests of others that `user` could approve (a peer allowed the action)."""
+    pending = ActionApproval.objects.filter(state=ActionApproval.State.PENDING).exclude(requester=user)
+    return [
+        approval
+        for approval in pending.select_related("requester")[:200]
+        if decide(user, approval.action, _approval_target(approval), approval_needed=False).allowed
+    ]
+
+
+def _still_pending(approval: ActionApproval) -> None:
+    if approval.state != ActionApproval.State.PENDING:
+        raise ValidationError(
+            f"Approval request #{approval.pk} is already {approval.get_state_display().lower()}."
+        )
+
+
+def _approval_target(approval: ActionApproval) -> Resource:
+    model = model_for_type(approval.resource_type)
+    if model is not None:
+        instance = (
+            model._default_manager.filter(pk=approval.resource_id).first()
+            if approval.resource_id.isdigit()
+            else None
+        )
+        if instance is not None:
+            return resource_for(instance)
+    return Resource(approval.resource_type, approval.resource_id)

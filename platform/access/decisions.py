@@ -8,6 +8,9 @@ Order of evaluation (POLICY.md states the same in prose):
    name and all of its conditions hold. Anonymous and inactive users match no subject.
 2. Any applicable deny rule denies, whatever else applies (grants included).
 3. Otherwise the first applicable allow rule without require_grant allows.
+   If that rule says require_approval, it allows only while a second person's approval of this
+   user's use of the action on this resource is in force (access.approvals); otherwise: denied,
+   with a reason saying how to ask for one.
 4. Otherwise the first applicable allow rule with require_grant allows if the user holds an
    explicit per-object grant for the action on that object (django-guardian, to the user or to
    one of their groups).
@@ -19,7 +22,7 @@ enforcement points (access.enforcement.check, access.drf, access.mixins) write t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import models
 
@@ -88,6 +91,10 @@ class Decision:
     subject: str = ""
     evaluations: tuple[RuleEvaluation, ...] = field(default=(), repr=False)
     record_allowed: bool = False
+    # The deciding rule asks for a second person's approval: the id of the approval in force, or
+    # None when there is none (then the decision is a denial a person can fix by asking for one).
+    approval: int | None = None
+    approval_required: bool = False
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -107,9 +114,18 @@ class Decision:
 
 
 def decide(
-    user, action: str, resource: str | Resource | models.Model, *, policy: Policy | None = None
+    user,
+    action: str,
+    resource: str | Resource | models.Model,
+    *,
+    policy: Policy | None = None,
+    approval_needed: bool = True,
 ) -> Decision:
-    """The policy's answer for (user, action, resource). See the module docstring for the order."""
+    """The policy's answer for (user, action, resource). See the module docstring for the order.
+
+    approval_needed=False answers as if a required second-person approval were in force (who may
+    approve asks this: a peer who could act themselves).
+    """
     from access.grants import find_grant
     from access.policy import active_policy
 
@@ -145,6 +161,29 @@ def decide(
     if deny is not None:
         return outcome.decision(
             False, deny, f"Denied by rule '{deny.name}', which overrides any allow rule or grant."
+        )
+    if allow is not None and allow.require_approval and approval_needed:
+        from access.models import ActionApproval
+
+        approval = ActionApproval.in_force(user, action, target.resource_type, target.identifier)
+        if approval is None:
+            return replace(
+                outcome.decision(
+                    False,
+                    allow,
+                    f"Rule '{allow.name}' allows '{action}' on {target} only with a second person's approval, "
+                    "and none is in force: ask for one (Access approvals) with your reason.",
+                ),
+                approval_required=True,
+            )
+        return replace(
+            outcome.decision(
+                True,
+                allow,
+                f"Allowed by rule '{allow.name}' with approval #{approval.pk} by {approval.approver_label}.",
+            ),
+            approval=approval.pk,
+            approval_required=True,
         )
     if allow is not None:
         return outcome.decision(True, allow, f"Allowed by rule '{allow.name}'.")

@@ -31,3 +31,38 @@ class ExplainForm(forms.Form):
         if by_id and not (data.get("resource_type") and data.get("resource_id")):
             raise forms.ValidationError("An object needs both its type and its id.")
         return data
+
+
+class ApprovalRequestForm(forms.Form):
+    """Ask a colleague to approve one use of an action on one object, with the reason."""
+
+    action = forms.CharField(max_length=64, help_text="e.g. break_glass")
+    resource_type = forms.ChoiceField(label="Object type", choices=())
+    resource_id = forms.CharField(max_length=64, label="Object id")
+    reason = forms.CharField(
+        max_length=1000, widget=forms.Textarea(attrs={"rows": 2}), help_text="Who needs it, and why."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resource_type"].choices = [(t, t) for t in vocabulary.resource_types()]
+
+    def clean(self):
+        data = super().clean()
+        resource_type, resource_id = data.get("resource_type"), data.get("resource_id")
+        if resource_type and resource_id:
+            from access.resources import model_for_type
+
+            model = model_for_type(resource_type)
+            found = (
+                model._default_manager.filter(pk=resource_id).first()
+                if model and resource_id.isdigit()
+                else None
+            )
+            if found is None:
+                raise forms.ValidationError(f"No {resource_type} with id {resource_id}.")
+            self._resource = found
+        return data
+
+    def resource(self):
+        return self._resource

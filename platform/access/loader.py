@@ -38,6 +38,7 @@ RULE_KEYS = (
     "conditions",
     "require_grant",
     "record_allowed",
+    "require_approval",
 )
 REQUIRED_RULE_KEYS = ("name", "subjects", "resources", "actions")
 SUPPORTED_VERSIONS = (1,)
@@ -208,6 +209,13 @@ class _Validator:
         record_allowed = (
             self.boolean(fields["record_allowed"], "record_allowed") if "record_allowed" in fields else False
         )
+        require_approval = (
+            self.boolean(fields["require_approval"], "require_approval")
+            if "require_approval" in fields
+            else False
+        )
+        if require_approval and effect == DENY:
+            self.error(fields["require_approval"], f"{label}: require_approval applies to allow rules only.")
         description = self.text(fields["description"], "description") if "description" in fields else ""
         if len(self.problems) > problems_before:
             return None
@@ -220,6 +228,7 @@ class _Validator:
             conditions=tuple(conditions),
             require_grant=require_grant,
             record_allowed=record_allowed,
+            require_approval=require_approval,
             description=description or "",
             line=_line(node),
         )

@@ -22,6 +22,7 @@ from operator import and_, or_
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from access.grants import granted_pks
 from access.resources import field_map_of, resource_type_of
@@ -66,6 +67,11 @@ def policy_filter(model: type[models.Model], user, action: str, *, policy: Polic
             if not grants:
                 continue
             rule_filter &= Q(pk__in=grants)
+        if rule.require_approval:
+            approved = approved_pks(user, action, resource_type)
+            if not approved:
+                continue
+            rule_filter &= Q(pk__in=approved)
         allows.append(rule_filter)
     if not allows:
         return None
@@ -73,6 +79,21 @@ def policy_filter(model: type[models.Model], user, action: str, *, policy: Polic
     if denies:
         combined &= ~reduce(or_, denies)
     return combined
+
+
+def approved_pks(user, action: str, resource_type: str) -> list[str]:
+    """Objects of `resource_type` a second person's approval in force lets `user` `action`."""
+    from access.models import ActionApproval
+
+    return list(
+        ActionApproval.objects.filter(
+            requester=user,
+            action=action,
+            resource_type=resource_type,
+            state=ActionApproval.State.APPROVED,
+            expires_at__gt=timezone.now(),
+        ).values_list("resource_id", flat=True)
+    )
 
 
 def _rule_filter(rule: Rule, resource_type: str, subject: Subject, field_map: dict, model) -> Q | None:

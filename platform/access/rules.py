@@ -131,6 +131,8 @@ class Rule:
     record_allowed: bool = False
     description: str = ""
     line: int = 0
+    # Allows only once a second person approved this use (access.approvals.action_approval_*).
+    require_approval: bool = False
 
     @property
     def is_deny(self) -> bool:

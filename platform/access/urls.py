@@ -6,4 +6,5 @@ app_name = "access"
 
 urlpatterns = [
     path("explain/", views.explain_page, name="explain"),
+    path("approvals/", views.approvals_page, name="approvals"),
 ]

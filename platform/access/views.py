@@ -1,12 +1,23 @@
-"""Portal page: explain a decision of the access policy (administrators and auditors)."""
+"""Portal pages: explain a decision of the access policy (administrators and auditors); second-person
+approvals of actions the policy gives only with one (everyone signed in; the services decide)."""
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
-from access.forms import ExplainForm
+from access.approvals import (
+    action_approval_approve,
+    action_approval_reject,
+    action_approval_request,
+    approvals_waiting_for,
+)
+from access.forms import ApprovalRequestForm, ExplainForm
+from access.models import ActionApproval
 from access.policy import POLICY_RESOURCE_NAME
 from access.selectors import ExplainError, explain
 from access.web import policy_required
@@ -31,3 +42,49 @@ def explain_page(request: HttpRequest) -> HttpResponse:
             field = error.field if error.field in form.fields else None
             form.add_error(field, str(error))
     return render(request, "access/explain.html", {"form": form, "explanation": explanation})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def approvals_page(request: HttpRequest) -> HttpResponse:
+    """Second-person approvals: ask for one (with a reason), and approve or refuse colleagues' requests."""
+    form = ApprovalRequestForm(request.POST if request.POST.get("do") == "request" else None)
+    if request.method == "POST":
+        try:
+            if request.POST.get("do") == "request":
+                if form.is_valid():
+                    data = form.cleaned_data
+                    approval = action_approval_request(
+                        user=request.user,
+                        action=data["action"],
+                        resource=form.resource(),
+                        reason=data["reason"],
+                    )
+                    messages.success(
+                        request, f"Asked for approval #{approval.pk}; a colleague must approve it."
+                    )
+                    return redirect("access:approvals")
+            else:
+                approval = get_object_or_404(ActionApproval, pk=request.POST.get("approval"))
+                decide_one = (
+                    action_approval_approve if request.POST.get("do") == "approve" else action_approval_reject
+                )
+                done = decide_one(approver=request.user, approval=approval)
+                messages.success(request, f"Approval #{done.pk}: {done.get_state_display().lower()}.")
+                return redirect("access:approvals")
+        except ValidationError as error:
+            form.add_error(None, "; ".join(error.messages))
+            status = 400
+        except PermissionDenied as error:
+            form.add_error(None, str(error))
+            status = 403
+        else:
+            status = 400
+    else:
+        status = 200
+    context = {
+        "form": form,
+        "waiting": approvals_waiting_for(request.user),
+        "mine": ActionApproval.objects.filter(requester=request.user).select_related("approver")[:50],
+    }
+    return render(request, "access/approvals.html", context, status=status)
