@@ -116,8 +116,8 @@ class DecodedImage:
         return int(self.frames.shape[0])
 
 
-def decode(ds: Dataset, *, first_only: bool = False) -> DecodedImage:
-    """Decode every frame of `ds` (or only the first, for a preview).
+def decode(ds: Dataset, *, frame: int | None = None) -> DecodedImage:
+    """Decode every frame of `ds`, or only frame `frame` (the preview's first) as a one-frame image.
 
     Raises FrameError when there are no pixels or no decoder.
     """
@@ -130,8 +130,10 @@ def decode(ds: Dataset, *, first_only: bool = False) -> DecodedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             count = frame_count(ds)
-            if first_only and count > 1:
-                pixels, count = np.asarray(pixel_array(ds, index=0)), 1
+            if frame is not None and count > 1:
+                if not 0 <= frame < count:
+                    raise FrameError(f"Frame {frame + 1} does not exist: this image has {count} frame(s).")
+                pixels, count = np.asarray(pixel_array(ds, index=frame)), 1
             else:
                 pixels = np.asarray(pixel_array(ds))
     except Exception as exc:

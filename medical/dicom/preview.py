@@ -21,7 +21,7 @@ def render_preview(ds: Dataset, *, max_size: int = 512) -> bytes | None:
     if "PixelData" not in ds:
         return None
     try:
-        image = render_frame(decode(ds, first_only=True), 0)
+        image = render_frame(decode(ds, frame=0), 0)
     except Exception as exc:  # a decoder failure only means there is no preview
         logger.info("no preview: %s (%s)", type(exc).__name__, str(exc)[:200])
         return None

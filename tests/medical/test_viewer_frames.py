@@ -215,3 +215,18 @@ def test_the_worker_renders_a_frame_on_demand(client, make_user, ingest, celery_
     # the worker went on to the other frames, then cleared its marker
     wait_for(lambda: not (folder / ".queued").exists(), timeout=30, message="the render to finish")
     assert sorted(int(path.stem) for path in folder.glob("*.png")) == list(range(15))
+
+
+@pytest.mark.django_db
+def test_bench_viewer_prints_suite_beside_per_request_rendering():
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("bench_viewer", "--json", "--repeats", "1", stdout=out)
+    result = json.loads(out.getvalue())
+    by_file = {row["file"]: row for row in result["files"]}
+    assert by_file["examples_ybr_color.dcm"]["frames"] == 30 and by_file["rtdose.dcm"]["frames"] == 15
+    for row in by_file.values():
+        assert row["suite_cached_request_ms_p50"] > 0 and row["per_request_render_ms_p50"] > 0
