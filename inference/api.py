@@ -26,7 +26,7 @@ class ModelOutput(serializers.ModelSerializer):
         fields = [
             "name", "description", "backend", "path", "remote_url", "remote_model", "architecture",
             "parameter_count", "dtype", "context_length", "vocab_size", "quantization", "draft",
-            "max_concurrency", "created_at", "gguf_path", "licence", "engine",
+            "max_concurrency", "max_queue", "created_at", "gguf_path", "licence", "engine",
         ]  # fmt: skip
 
 
