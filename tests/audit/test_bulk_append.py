@@ -66,3 +66,20 @@ def test_a_run_rolls_back_with_the_callers_transaction():
     assert Event.objects.count() == 0
     assert not ChainHead.objects.filter(chain="suite", sequence__gt=0).exists()
     assert _append(1)[0].sequence == 1 and verify_chain("suite").ok
+
+
+def test_payloads_beyond_plain_json_are_converted_like_record():
+    import datetime as dt
+    from decimal import Decimal
+
+    moment = dt.datetime(2026, 12, 3, 7, 0, tzinfo=dt.UTC)
+    [event] = record_many(
+        actor="system:test",
+        action="thing.decide",
+        resource_type="thing",
+        outcome="succeeded",
+        events=[("x", {"amount": Decimal("12.50"), "at": moment, "pair": (1, "ü")})],
+    )
+    stored = Event.objects.get(pk=event.pk)
+    assert stored.payload == {"amount": "12.50", "at": "2026-12-03T07:00:00.000000Z", "pair": [1, "ü"]}
+    assert stored.hash == stored.computed_hash() and verify_chain("suite").ok
