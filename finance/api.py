@@ -164,7 +164,7 @@ class AlertOutput(serializers.ModelSerializer):
     dst_account = serializers.CharField(source="transaction.dst_account")
     amount = serializers.FloatField(source="transaction.amount_paid")
     currency = serializers.CharField(source="transaction.currency_paid")
-    assignee = serializers.CharField(source="assignee.username", default=None)
+    assignee = serializers.CharField(source="assignee.username", default=None, allow_null=True)
     scenarios = serializers.SerializerMethodField()
     sla = serializers.SerializerMethodField()
     status = serializers.CharField(help_text="new, assigned or closed")
@@ -321,9 +321,11 @@ class AlertAssignApi(APIView):
 
 # --- cases ---------------------------------------------------------------------------------------
 class CaseOutput(serializers.ModelSerializer):
-    assignee = serializers.CharField(source="assignee.username", default=None)
-    closing_prepared_by = serializers.CharField(source="closing_prepared_by.username", default=None)
-    closed_by = serializers.CharField(source="closed_by.username", default=None)
+    assignee = serializers.CharField(source="assignee.username", default=None, allow_null=True)
+    closing_prepared_by = serializers.CharField(
+        source="closing_prepared_by.username", default=None, allow_null=True
+    )
+    closed_by = serializers.CharField(source="closed_by.username", default=None, allow_null=True)
     alerts = serializers.SerializerMethodField()
     notes = serializers.SerializerMethodField()
     sars = serializers.SerializerMethodField()
@@ -478,8 +480,8 @@ class CaseCloseApproveApi(APIView):
 
 # --- SARs ------------------------------------------------------------------------------------------
 class SarOutput(serializers.ModelSerializer):
-    prepared_by = serializers.CharField(source="prepared_by.username", default=None)
-    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    prepared_by = serializers.CharField(source="prepared_by.username", default=None, allow_null=True)
+    approved_by = serializers.CharField(source="approved_by.username", default=None, allow_null=True)
 
     class Meta:
         model = SAR
@@ -578,8 +580,8 @@ class SarExportApi(APIView):
 
 # --- scenarios -------------------------------------------------------------------------------------
 class ScenarioVersionOutput(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
-    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
+    approved_by = serializers.CharField(source="approved_by.username", default=None, allow_null=True)
 
     class Meta:
         model = ScenarioVersion

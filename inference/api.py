@@ -19,7 +19,7 @@ from inference.selectors import models_for
 
 
 class ModelOutput(serializers.ModelSerializer):
-    draft = serializers.CharField(source="draft.name", default=None)
+    draft = serializers.CharField(source="draft.name", default=None, allow_null=True)
 
     class Meta:
         model = LanguageModel

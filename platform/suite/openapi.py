@@ -17,6 +17,19 @@ ERROR_SCHEMA = {
     "properties": {"detail": {"type": "string"}},
     "additionalProperties": True,
 }
+# A 400 an operation declares itself (a refusal with its own fields, a per-row report) may still be
+# DRF's own body, from the parser or the input serializer, before the view runs.
+DRF_BAD_REQUEST = {
+    "anyOf": [
+        {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
+        {
+            "type": "object",
+            "description": 'DRF field errors: {"field": ["message", ...]} (nested for nested fields).',
+            "minProperties": 1,
+            "additionalProperties": {"anyOf": [{"type": "array", "items": {}}, {"type": "object"}]},
+        },
+    ]
+}
 ALWAYS = {
     "400": "The request is invalid; the body names each field and what is wrong with it.",
     "401": "Not signed in: send a session cookie or an `Authorization: Token <key>` header.",
@@ -42,8 +55,16 @@ def document_error_responses(result, generator, request, public):
             extra = dict(ALWAYS)
             if method.lower() in ("post", "put", "patch", "delete"):
                 extra.update(WRITES)
+            _widen_declared_bad_request(operation["responses"].get("400"))
             for code, description in extra.items():
                 operation["responses"].setdefault(
                     code, {"description": description, "content": {"application/json": {"schema": reference}}}
                 )
     return result
+
+
+def _widen_declared_bad_request(response: dict | None) -> None:
+    """A view's own 400 schema, or DRF's parse and field errors."""
+    content = (response or {}).get("content", {}).get("application/json")
+    if content and "schema" in content:
+        content["schema"] = {"anyOf": [content["schema"], DRF_BAD_REQUEST]}
