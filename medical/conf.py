@@ -14,7 +14,7 @@ The model that phrases answers is no setting: it is the QA default (inference.se
 | MEDICAL_QA_EMBEDDINGS | True | QA retrieval adds embedding similarity (inference.services.embed) to lexical matching |
 | MEDICAL_FRAME_CACHE_DIR | VAR_DIR/cache/medical-frames | viewer frames rendered by the worker (safe to delete) |
 | MEDICAL_FRAME_CACHE_WINDOWS | 16 | windows kept per image besides the default (oldest dropped first) |
-| MEDICAL_FRAME_WAIT_SECONDS | 15 | how long a frame request waits for the worker before answering 503 |
+| MEDICAL_FRAME_WAIT_SECONDS | 5 | how long a frame request waits for the worker before answering 503 (it holds a web thread) |
 """
 
 from __future__ import annotations
@@ -90,4 +90,4 @@ def frame_cache_windows() -> int:
 
 
 def frame_wait_seconds() -> float:
-    return max(0.0, float(getattr(settings, "MEDICAL_FRAME_WAIT_SECONDS", 15)))
+    return max(0.0, float(getattr(settings, "MEDICAL_FRAME_WAIT_SECONDS", 5)))

@@ -208,7 +208,11 @@ def test_frame_access(client, make_user, dose, who, portal, api):
 def test_the_worker_renders_a_frame_on_demand(client, make_user, ingest, celery_worker):
     dose = Instance.objects.get(pk=ingest("rtdose.dcm").instance_id)
     client.force_login(make_user("radiologist", department="radiology"))
-    response = client.get(f"/medical/instances/{dose.pk}/frames/9.png?wc=1000000&ww=500000")
+    url = f"/medical/instances/{dose.pk}/frames/9.png?wc=1000000&ww=500000"
+    # a busy worker may take longer than the request waits: then 503 + Retry-After, as the viewer retries
+    response = wait_for(
+        lambda: (answer := client.get(url)).status_code != 503 and answer, timeout=60, message="the frame"
+    )
     assert response.status_code == 200, response.content[:200]
     assert (response["X-Window-Center"], response["X-Window-Width"]) == ("1e+06", "500000")
     folder = frame_service._window_dir(dose, Window(1e6, 5e5))
