@@ -101,6 +101,7 @@ window.SuiteViewer = (function () {
     slider.max = String(total());
     slider.value = String(current + 1);
     position.textContent = `${current + 1} / ${total()}`;
+    slider.setAttribute("aria-valuetext", `Frame ${current + 1} of ${total()}`);
     image.dataset.instance = item.id;
     image.dataset.frame = String(frame);
     listeners.forEach((listener) => listener(item.id));
