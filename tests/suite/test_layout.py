@@ -54,3 +54,22 @@ def test_no_app_takes_a_standard_library_name():
     stdlib = set(sys.stdlib_module_names)
     for config in apps.get_app_configs():
         assert config.name.split(".")[0] not in stdlib or config.name.startswith("django"), config.name
+
+
+HEAVY = ("torch", "transformers", "peft", "opacus", "tenseal", "llama_cpp", "sentence_transformers")
+
+
+def test_start_up_imports_no_heavy_library():
+    """Django start-up, the URL tree (every view module) and the Celery task modules load without
+    torch, transformers, peft, opacus, tenseal or llama.cpp: those load lazily where used, so
+    `manage.py check`, the web server and the worker start fast."""
+    from tests.support import manage
+
+    script = (
+        "import sys; from django.urls import get_resolver; get_resolver().url_patterns; "
+        "from celery import current_app; current_app.loader.import_default_modules(); "
+        f"print(' '.join(sorted(name for name in {HEAVY!r} if name in sys.modules)) or '-')"
+    )
+    result = manage("shell", "--no-imports", "-c", script, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "-", f"imported at start-up: {result.stdout.split()[-1]}"
