@@ -30,7 +30,7 @@ _names: dict[int, str] = {}  # model pk -> name, for the metrics' labels (read w
 
 
 def _stamp(model: LanguageModel, adapters: dict[str, str]) -> tuple:
-    draft_path = model.draft.path if model.draft_id else None
+    draft_path = (model.draft.path, model.draft.gguf_path) if model.draft_id else None
     return (
         model.backend, model.path, model.gguf_path, model.remote_url, model.remote_model, model.quantization,
         draft_path, model.max_concurrency, model.max_queue, tuple(sorted(adapters.items())),
@@ -102,6 +102,8 @@ def _build_llamacpp_engine(model: LanguageModel, adapters: dict[str, str]):
         n_ctx=getattr(settings, "INFERENCE_LLAMACPP_CONTEXT", 4096) or None,
         n_threads=getattr(settings, "INFERENCE_LLAMACPP_THREADS", 0) or None,
         session_store=SequenceStore(settings.INFERENCE_KV_CACHE_BUDGET),
+        # A registered draft with a GGUF of the same vocabulary serves speculative "draft" requests.
+        draft_gguf_path=model.draft.gguf_path if model.draft_id and model.draft.gguf_path else None,
     )
 
 

@@ -26,6 +26,7 @@ from inference.engine.types import GenerationParams
 
 Progress = Callable[[str, int, int], None]
 DECODE_TOKENS = 64
+DRAFT_TOKENS = 4  # a draft model costs a decode per proposed token: short rounds
 
 
 class OutputMismatch(AssertionError):
@@ -173,6 +174,7 @@ def run(
     report("api overhead", 1, 1)
     figures.update(_kv_reuse(engine, report))
     figures.update(_speculative(engine, repeats, report))
+    figures.update(_draft_speculation(model, threads, repeats, report))
     figures.update(_quantizations(model, threads, repeats, report))
     figures["seconds"] = round(time.perf_counter() - started, 1)
     engine.close()
@@ -247,6 +249,73 @@ def _speculative(engine: LlamaCppEngine, repeats: int, report: Progress) -> dict
         "6 prompts, 96 new tokens, greedy, prompt lookup (n-gram 3..2, up to 10 drafts)",
         "speculative_acceptance": round(accepted / proposed, 3) if proposed else 0.0,
         "speculative_outputs_identical": f"{identical} of {len(prompts) * repeats}",
+    }
+
+
+def _draft_pair(model) -> tuple[str, str] | None:
+    """(target GGUF, draft GGUF): the registered draft's GGUF with the served file, else the model's
+    largest and smallest GGUF files (a low-bit copy drafting for a high-precision one)."""
+    if model.draft_id and model.draft.gguf_path:
+        return model.gguf_path, model.draft.gguf_path
+    files = sorted(
+        {*dict(model.info.get("gguf_files") or {}).values(), model.gguf_path},
+        key=lambda f: Path(f).stat().st_size,
+    )
+    return (files[-1], files[0]) if len(files) > 1 else None
+
+
+def _draft_speculation(model, threads: int, repeats: int, report: Progress) -> dict:
+    """Plain, prompt lookup and a draft model side by side on one target, same prompts, greedy."""
+    pair = _draft_pair(model)
+    if pair is None:
+        return {"draft_speculation": None}
+    target, draft = pair
+    engine = LlamaCppEngine(target, n_threads=threads, n_ctx=1024, draft_gguf_path=draft)
+    engine.loaded()
+    prompts = copy_heavy_prompts(6)
+    plain_params = GenerationParams(max_tokens=96)
+    modes = {
+        "plain": plain_params,
+        "prompt_lookup": replace(plain_params, speculative="prompt_lookup", num_speculative_tokens=10),
+        "draft": replace(plain_params, speculative="draft", num_speculative_tokens=DRAFT_TOKENS),
+    }
+    totals = dict.fromkeys(modes, 0.0)
+    proposed = dict.fromkeys(modes, 0)
+    accepted = dict.fromkeys(modes, 0)
+    identical = dict.fromkeys(modes, 0)
+    for index, prompt in enumerate(prompts):
+        best: dict = {}
+        for _ in range(repeats):
+            results = {}
+            for mode, params in modes.items():  # interleaved: load drifts hit every mode alike
+                engine.forget_cache()
+                results[mode] = engine.generate(prompt, params)
+                if mode not in best or results[mode].total_s < best[mode].total_s:
+                    best[mode] = results[mode]
+            for mode in modes:
+                identical[mode] += results[mode].text == results["plain"].text
+        for mode in modes:
+            totals[mode] += best[mode].total_s
+            proposed[mode] += best[mode].draft_tokens_proposed
+            accepted[mode] += best[mode].draft_tokens_accepted
+        report("draft speculation", index + 1, len(prompts))
+    engine.close()
+    runs = len(prompts) * repeats
+    return {
+        "draft_speculation": {
+            "target": Path(target).name,
+            "draft": Path(draft).name,
+            "workload": "the speculative_workload prompts, 96 new tokens, greedy, on the target above",
+            "seconds": {mode: round(total, 3) for mode, total in totals.items()},
+            "speedup": {mode: round(totals["plain"] / totals[mode], 3) for mode in modes if mode != "plain"},
+            "acceptance": {
+                mode: round(accepted[mode] / proposed[mode], 3) if proposed[mode] else 0.0
+                for mode in modes
+                if mode != "plain"
+            },
+            "outputs_identical": {mode: f"{identical[mode]} of {runs}" for mode in modes if mode != "plain"},
+            "draft_tokens_per_round": DRAFT_TOKENS,
+        }
     }
 
 

@@ -2,8 +2,8 @@
 
 llama.cpp does the arithmetic (quantized kernels, KV cache); the platform keeps what is ours:
 chat templates, stop sequences, seeded sampling, streaming, multi-turn KV reuse per session under
-a byte budget, prompt-lookup speculative decoding with identical greedy output, and LoRA adapters
-chosen per request (several per base, switched on one context).
+a byte budget, speculative decoding (prompt lookup, or a draft GGUF model sharing the vocabulary:
+inference.engine.llamacpp_draft) verified in one batch, and LoRA adapters chosen per request (several per base, switched on one context).
 
 One llama.cpp context serves one request at a time (admission control queues the rest). The KV
 cache of the context is kept between requests, so any request that shares a prefix with the
@@ -164,6 +164,7 @@ class LlamaCppEngine:
         n_threads: int | None = None,
         n_batch: int = 512,
         session_store: SequenceStore | None = None,
+        draft_gguf_path: str | Path | None = None,
     ):
         path = Path(gguf_path)
         if not path.is_file():
@@ -176,6 +177,8 @@ class LlamaCppEngine:
             if not is_gguf(adapter_path):
                 raise AdapterError(f"Adapter {name!r}: {adapter_path} is not a GGUF LoRA file.")
         self.requested_ctx = n_ctx
+        self.draft_path = str(Path(draft_gguf_path).resolve()) if draft_gguf_path else None
+        self._draft = None  # GgufDraftModel, loaded with the target
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.n_batch = n_batch
         self.sessions = session_store if session_store is not None else SequenceStore()
@@ -223,6 +226,12 @@ class LlamaCppEngine:
             if not handle:
                 raise AdapterError(f"llama.cpp cannot load the LoRA adapter {name!r} from {adapter_path}.")
             self._adapter_handles[name] = handle
+        if self.draft_path:
+            from inference.engine.llamacpp_draft import GgufDraftModel
+
+            draft = GgufDraftModel(self.draft_path, n_ctx=llama.n_ctx(), n_threads=self.n_threads)
+            draft.check_vocabulary(llama)
+            self._draft = draft
         self._template = llama.metadata.get("tokenizer.chat_template")
         self._detokenizer = _Detokenizer(llama)
         return llama
@@ -291,7 +300,7 @@ class LlamaCppEngine:
             raise InvalidRequest(
                 f"Unknown adapter {params.adapter!r}; served: {', '.join(sorted(self.adapters)) or 'none'}."
             )
-        if params.speculative == "draft":
+        if params.speculative == "draft" and self._draft is None:
             raise InvalidRequest(
                 "This model has no draft model on the llama.cpp engine; use speculative 'prompt_lookup'."
             )
@@ -320,11 +329,7 @@ class LlamaCppEngine:
                 consistent = True
                 sequence = list(prompt_ids)
                 budget = min(params.max_tokens, llama.n_ctx() - len(prompt_ids))
-                lookup = (
-                    PromptLookup(params.num_speculative_tokens)
-                    if params.speculative == "prompt_lookup"
-                    else None
-                )
+                lookup = self._proposer(params)
                 pending = [sampler.sample(llama._ctx, -1)]
                 while pending:
                     emitted_stop = False
@@ -428,6 +433,9 @@ class LlamaCppEngine:
                 self._llama.close()
                 self._llama = None
                 self._live = []
+            if self._draft is not None:
+                self._draft.close()
+                self._draft = None
 
     # -- internals (called with self._lock held) --------------------------------------------
 
@@ -446,6 +454,15 @@ class LlamaCppEngine:
         seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(4), "little")
         sampler.add_dist(seed & 0xFFFFFFFF)
         return sampler
+
+    def _proposer(self, params: GenerationParams):
+        """What proposes drafts for this request: prompt lookup, the draft model, or nothing."""
+        if params.speculative == "prompt_lookup":
+            return PromptLookup(params.num_speculative_tokens)
+        if params.speculative == "draft":
+            self._draft.num_pred_tokens = params.num_speculative_tokens
+            return self._draft
+        return None
 
     def _is_end(self, token: int) -> bool:
         import llama_cpp

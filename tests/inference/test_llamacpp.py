@@ -159,6 +159,28 @@ def test_prompt_lookup_speculation_keeps_the_greedy_text(engine):
     assert speculative.completion_tokens == plain.completion_tokens
 
 
+def test_draft_model_speculation_keeps_the_greedy_text(gguf_path):
+    """A draft GGUF sharing the vocabulary (here the same file: the test is about identity and the
+    plumbing, not speed) proposes tokens that the target verifies in one batch."""
+    from inference.engine.llamacpp_draft import GgufDraftModel
+
+    drafted = LlamaCppEngine(gguf_path, n_ctx=512, n_threads=1, draft_gguf_path=gguf_path)
+    try:
+        plain = drafted.generate(RESTATE, GenerationParams(max_tokens=32))
+        speculative = drafted.generate(RESTATE, GenerationParams(max_tokens=32, speculative="draft"))
+        assert speculative.text == plain.text and speculative.completion_tokens == plain.completion_tokens
+        assert speculative.draft_tokens_accepted > 0
+        assert speculative.draft_tokens_accepted <= speculative.draft_tokens_proposed
+        # llama-cpp-python's own interface: token ids in, the drafted continuation out.
+        draft = GgufDraftModel(gguf_path, num_pred_tokens=3, n_ctx=256, n_threads=1)
+        ids = np.asarray(drafted.render(QUESTION)[0], dtype=np.intc)
+        proposal = draft(ids)
+        assert proposal.dtype == np.intc and 1 <= len(proposal) <= 3
+        draft.close()
+    finally:
+        drafted.close()
+
+
 def test_errors_are_raised_before_anything_is_generated(engine, gguf_path, tmp_path):
     with pytest.raises(ContextLengthExceeded) as excinfo:
         engine.stream("valve " * 2000, GenerationParams())

@@ -178,7 +178,15 @@ def test_setting_a_default_model_is_policy_checked_and_trailed(smollm2, make_use
     assert services.default_model("qa") == smollm2
     event = Event.objects.filter(action="model.default_set").get()
     assert (
-        event.payload == {"purpose": "qa", "previous": None, "model": "smollm2"}
+        event.payload
+        == {
+            "purpose": "qa",
+            "previous": None,
+            "previous_adapter": None,
+            "model": "smollm2",
+            "adapter": None,
+            "adapter_id": None,
+        }
         and event.outcome == "succeeded"
     )
 
