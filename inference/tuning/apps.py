@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# The imports sit in ready(): Django imports apps.py before the app registry is ready, and the
+# portal's registries (navigation, home panels) load models.
+
 
 class TuningConfig(AppConfig):
     name = "inference.tuning"

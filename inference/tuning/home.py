@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.urls import reverse
 
+from inference.tuning.selectors import jobs_for
 from portal.homes import HomeRow
 
 RECENT = 5
 
 
 def recent_jobs(user) -> list[HomeRow]:
-    from inference.tuning.selectors import jobs_for
-
     rows = []
     for job in jobs_for(user).order_by("-created_at", "-pk")[:RECENT]:
         progress = f"step {job.step} / {job.total_steps}" if job.total_steps else "not started"

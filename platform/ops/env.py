@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -124,8 +125,6 @@ def env_path(name: str, default: Path | None, *, base: Path) -> Path | None:
 
 
 def database_config(name: str, default_url: str) -> dict:
-    import dj_database_url
-
     url = env_str(name, default_url)
     scheme = urlparse(url).scheme
     if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The suite's Celery app (created when the settings package loads, suite/__init__), taken as the
+# current app: ops sits below every layer and imports none of them.
+from celery import current_app as app
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
@@ -54,8 +57,6 @@ def check_broker() -> dict:
             except OSError as exc:
                 return {"ok": False, "error": f"broker folder {folder} is not writable: {exc}"}
         return {"ok": True, "transport": "filesystem"}
-    from celery import current_app as app  # the suite's app, created when settings load (suite/__init__)
-
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)

@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# Why the imports below sit in ready() and the hooks: Django imports apps.py before the app registry
+# is ready, and portal.services, access.decisions and the registries load models.
+
 
 class PortalConfig(AppConfig):
     name = "portal"

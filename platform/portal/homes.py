@@ -1,5 +1,10 @@
 """What each role's home page says. The cards come from the navigation registry."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
 from accounts.roles import Role
 
 ROLE_HOMES = {
@@ -17,8 +22,6 @@ ROLE_HOMES = {
 # Apps add what a person wants to see first on their home page (recent studies, running jobs...)
 # with register_panel() in AppConfig.ready(). A panel's `rows(user)` must scope its own query by the
 # access policy (access.querysets.restrict): the home page shows nothing the user could not open.
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,6 @@ def register_panel(panel: HomePanel) -> None:
 
 def panels_for(user) -> list[dict]:
     """The panels with something to show this user, in order, each with its rows."""
-    from django.urls import reverse
-
     shown = []
     for panel in sorted(_PANELS.values(), key=lambda p: (p.order, p.title)):
         if panel.allowed is not None and not panel.allowed(user):

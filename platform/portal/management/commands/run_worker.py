@@ -1,3 +1,7 @@
+# The suite's Celery app (suite.celery), created when the settings package loaded; taken as the
+# current app so this platform command does not import the composition root.
+from celery import current_app as app
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ops import env
@@ -17,11 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--hostname", default=None, help="Worker node name (default: suite@<host>).")
 
     def handle(self, *args, **options):
-        # The suite's Celery app (suite.celery), created when the settings package loaded; taken
-        # as the current app so this platform command does not import the composition root.
-        from celery import current_app as app
-        from django.conf import settings
-
         argv = [
             "worker",
             f"--loglevel={options['loglevel']}",

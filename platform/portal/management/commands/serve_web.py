@@ -1,6 +1,9 @@
 import os
 
 from django.core.management.base import BaseCommand
+from django.core.servers.basehttp import get_internal_wsgi_application
+from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
 
 from ops import env
 
@@ -14,10 +17,6 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=env.env_int("SUITE_WEB_THREADS", 8, minimum=1))
 
     def handle(self, *args, **options):
-        from django.core.servers.basehttp import get_internal_wsgi_application
-        from gunicorn.app.base import BaseApplication
-        from prometheus_client import multiprocess
-
         application = get_internal_wsgi_application()  # settings.WSGI_APPLICATION
 
         def child_exit(_server, worker) -> None:
