@@ -212,6 +212,8 @@ def screen(
         else:
             decisions[int(pos_in_table[k])] = Decision(int(pos_in_table[k]), ref, decision, float(risk), None)
     scored = model.score_many(feats[[k for k, *_ in pending]]) if model is not None and pending else []
+    config_plain = _plain(asdict(config))  # one copy shared by every evidence dict of this call
+    list_version = getattr(name_index, "version", None)
     for j, (k, r, ref, hits, rule_w, name_s) in enumerate(pending):
         model_ev = None
         p = None
@@ -227,40 +229,40 @@ def screen(
                 "weight": config.model_weight,
             }
         risk, decision = combine(p, rule_w, name_s, config)
-        evidence = _plain(
-            {
-                "schema": EVIDENCE_SCHEMA,
-                "tx": _row_dict(full, r),
-                "rules": [
+        # every value below is already a plain Python value (rule evidence is built with int(),
+        # float() and str(); features and contributions come from .tolist()), so no deep copy
+        evidence = {
+            "schema": EVIDENCE_SCHEMA,
+            "tx": _row_dict(full, r),
+            "rules": [
+                {
+                    "code": h.code,
+                    "version": specs[h.code].version,
+                    "params": h.params,
+                    "weight": config.rule_weights.get(h.code, 0.0),
+                    "hit": h.evidence,
+                }
+                for h in hits
+            ],
+            "model": model_ev,
+            "names": {
+                "list_version": list_version,
+                "matches": [
                     {
-                        "code": h.code,
-                        "version": specs[h.code].version,
-                        "params": h.params,
-                        "weight": config.rule_weights.get(h.code, 0.0),
-                        "hit": h.evidence,
+                        "party_name": nm,
+                        "entry_id": m.entry_id,
+                        "entry_name": m.entry_name,
+                        "score": m.score,
+                        "reason": m.reason,
+                        "details": m.details,
                     }
-                    for h in hits
+                    for nm, m in matches_by_ref.get(ref, [])
                 ],
-                "model": model_ev,
-                "names": {
-                    "list_version": getattr(name_index, "version", None),
-                    "matches": [
-                        {
-                            "party_name": nm,
-                            "entry_id": m.entry_id,
-                            "entry_name": m.entry_name,
-                            "score": m.score,
-                            "reason": m.reason,
-                            "details": m.details,
-                        }
-                        for nm, m in matches_by_ref.get(ref, [])
-                    ],
-                },
-                "config": asdict(config),
-                "risk": risk,
-                "decision": decision,
-            }
-        )
+            },
+            "config": config_plain,
+            "risk": risk,
+            "decision": decision,
+        }
         if decision == "approve" and not evidence_for_all:
             evidence = None  # on the boundary: the contributions' probability fell just below
         decisions[int(pos_in_table[k])] = Decision(int(pos_in_table[k]), ref, decision, float(risk), evidence)

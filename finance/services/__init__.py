@@ -9,6 +9,7 @@ from finance.services.cases import (
     case_close_prepare,
     case_close_reject,
     case_escalate,
+    cases_opened_record,
     note_add,
 )
 from finance.services.errors import BatchRejected, FinanceRefused, FourEyesViolation
@@ -42,6 +43,7 @@ __all__ = [
     "case_close_prepare",
     "case_close_reject",
     "case_escalate",
+    "cases_opened_record",
     "note_add",
     "rows_parties",
     "rows_validate",

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from access.decisions import decide
 from access.enforcement import check
-from audit.services import record
+from audit.services import record, record_many
 from finance.models import Alert, Attachment, Case, Note
 from finance.services.errors import FinanceRefused, FourEyesViolation
 
@@ -37,30 +37,64 @@ def _record(actor, action: str, obj, payload: dict, outcome: str = "succeeded"):
 
 def _subject_account(alert: Alert) -> str:
     """The account a case is about: the receiver for fan-in, the payer otherwise."""
-    codes = {hit["code"] for hit in alert.evidence.get("rules", [])}
+    codes = {rule["code"] for rule in alert.evidence.get("rules", [])}
     tx = alert.transaction
     return tx.dst_account if codes == {"FAN_IN"} else tx.src_account
 
 
-def alerts_group_into_cases(*, actor, alerts: list[Alert]) -> int:
-    """Attach each new alert to the open case of its team and account, opening one where none is.
-    Runs inside the screening transaction. Returns the number of cases opened."""
-    opened = 0
+def alerts_group_into_cases(*, actor, alerts: list[Alert]) -> list[tuple[Case, Alert]]:
+    """Give each new (unsaved) alert the open case of its team and account, opening one where none
+    is (one query for the open cases, one insert for the new ones). Runs inside the screening
+    transaction, before the alerts are inserted. Returns the opened cases with their first alert:
+    the caller trails them (``cases_opened_record``) once the alerts have their ids."""
+    keys = {}
     for alert in alerts:
-        account = _subject_account(alert)
-        case = (
-            Case.objects.filter(team=alert.team, account=account)
+        keys.setdefault((alert.team, _subject_account(alert)), []).append(alert)
+    if not keys:
+        return []
+    found: dict[tuple[str, str], int] = {}
+    accounts = sorted({account for _, account in keys})
+    teams = sorted({team for team, _ in keys})
+    for start in range(0, len(accounts), 4000):
+        for pk, team, account in (
+            Case.objects.filter(team__in=teams, account__in=accounts[start : start + 4000])
             .exclude(status=Case.Status.CLOSED)
             .order_by("pk")
-            .first()
-        )
-        if case is None:
-            case = Case.objects.create(team=alert.team, account=account)
-            _record(actor, "case.open", case, {"account": account, "team": alert.team, "alert": alert.pk})
-            opened += 1
-        alert.case = case
-        alert.save(update_fields=["case"])
-    return opened
+            .values_list("pk", "team", "account")
+        ):
+            found.setdefault((team, account), pk)
+    missing = [key for key in keys if key not in found]
+    opened = Case.objects.bulk_create(
+        [Case(team=team, account=account) for team, account in missing], batch_size=500
+    )
+    if opened and opened[0].pk is None:  # backends without RETURNING
+        latest = Case.objects.filter(team__in=teams, account__in=[a for _, a in missing]).order_by("pk")
+        for pk, team, account in latest.values_list("pk", "team", "account"):
+            found[(team, account)] = pk
+    else:
+        for case in opened:
+            found[(case.team, case.account)] = case.pk
+    for key, group in keys.items():
+        for alert in group:
+            alert.case_id = found[key]
+    return [(case, keys[(case.team, case.account)][0]) for case in opened]
+
+
+def cases_opened_record(*, actor, opened: list[tuple[Case, Alert]]) -> None:
+    """Trail the cases screening opened (one chained run), each with the alert that opened it."""
+    record_many(
+        actor=actor,
+        action="case.open",
+        resource_type="case",
+        outcome="succeeded",
+        events=[
+            (
+                case.pk if case.pk is not None else alert.case_id,
+                {"account": case.account, "team": case.team, "alert": alert.pk},
+            )
+            for case, alert in opened
+        ],
+    )
 
 
 def alerts_assign(*, actor, alerts: list[Alert], assignee) -> int:

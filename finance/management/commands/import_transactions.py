@@ -10,6 +10,7 @@ import time
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 
 class Command(BaseCommand):
@@ -51,6 +52,12 @@ class Command(BaseCommand):
             )
         except services.FinanceRefused as error:
             raise CommandError(str(error)) from error
+        except DatabaseError as error:  # e.g. the database restarted mid-import: the transaction is gone
+            raise CommandError(
+                f"the database failed during the import ({type(error).__name__}: {str(error).strip()[:300]}); "
+                f"batch {batch} is stored all or nothing, so none of it was kept. Run the same command with "
+                f"--batch {batch} again once the database answers."
+            ) from error
         self.stdout.write(
             self.style.SUCCESS(
                 f"batch {result.batch}: {result.transactions} transactions, {result.alerts} alerts "
