@@ -17,11 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.tuning.errors import TuningError
+
 WEIGHTS_FILE = "lora.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "state.json"
 _STEP_FOLDER = re.compile(r"^step-(\d+)$")
 _TEMPORARY_PREFIX = ".tmp-"
+
+
+class CheckpointWriteError(TuningError):
+    """A checkpoint could not be written (e.g. the disk is full); the job fails with this message."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,24 @@ def save_checkpoint(
     _remove_temporary_folders(root)
     final = root / f"step-{step}"
     scratch = root / f"{_TEMPORARY_PREFIX}step-{step}-{os.getpid()}"
-    scratch.mkdir()
-    save_file(
-        {name: tensor.detach().contiguous().cpu() for name, tensor in weights.items()}, scratch / WEIGHTS_FILE
-    )
-    torch.save(optimizer_state, scratch / OPTIMIZER_FILE)
-    (scratch / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2))
-    for written in scratch.iterdir():
-        _fsync(written)
+    try:
+        scratch.mkdir()
+        save_file(
+            {name: tensor.detach().contiguous().cpu() for name, tensor in weights.items()},
+            scratch / WEIGHTS_FILE,
+        )
+        torch.save(optimizer_state, scratch / OPTIMIZER_FILE)
+        (scratch / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2))
+        for written in scratch.iterdir():
+            _fsync(written)
+    except Exception as exc:  # a full disk surfaces as OSError, RuntimeError (torch) or SafetensorError
+        # Nothing half-written stays behind; the previous checkpoint is untouched and still the newest.
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise CheckpointWriteError(
+            f"Could not write the checkpoint of step {step} under {root}: {exc}. Free space there (or "
+            "set TUNING_OUTPUT_ROOT to a larger disk) and retry the job: it resumes from its newest "
+            "complete checkpoint."
+        ) from exc
     if final.exists():  # the same step written by an earlier attempt of this job
         shutil.rmtree(final)
     scratch.rename(final)
