@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from inference.models import LanguageModel
+from inference.models import LanguageModel, ModelDefault
 
 
 class ModelRegisterForm(forms.Form):
@@ -31,8 +31,6 @@ class ModelDefaultForm(forms.Form):
     )
 
     def __init__(self, *args, targets, **kwargs):
-        from inference.models import ModelDefault
-
         super().__init__(*args, **kwargs)
         self.fields["purpose"].choices = ModelDefault.Purpose.choices
         self.fields["model"].choices = [

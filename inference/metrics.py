@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
+
 
 def _multiprocess_dir() -> str | None:
     """Where the samples go: the setting, exported for this process and its children."""
-    from django.conf import settings
-
     folder = getattr(settings, "PROMETHEUS_MULTIPROC_DIR", None) or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:
         return None

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 
-from django.http import StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
+from inference import embeddings
 from inference.engine.types import (
     SPECULATIVE_MODES,
     ContextLengthExceeded,
@@ -31,7 +32,7 @@ from inference.engine.types import (
     RemoteEngineError,
 )
 from inference.selectors import servable_targets
-from inference.services import ModelNotFound, completion_create, completion_stream, resolve_target
+from inference.services import Completion, ModelNotFound, completion_create, completion_stream, resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,6 @@ def openai_error_body(exc: BaseException) -> dict:
 
 def not_found(request, *args, **kwargs):
     """Any other /v1 path: an OpenAI error object, not an HTML page."""
-    from django.http import JsonResponse
-
     return JsonResponse(
         {"error": {"message": f"Unknown endpoint {request.method} {request.path}.",
                    "type": "invalid_request_error", "param": None, "code": "unknown_url"}},
@@ -251,8 +250,6 @@ class _SSEResponse(StreamingHttpResponse):
         identifier = f"{view.id_prefix}-{uuid.uuid4().hex}"
 
         def events():
-            from inference.services import Completion
-
             if view.endpoint == "chat.completions":
                 yield _sse(
                     view.chunk(identifier, created, model_name, {"role": "assistant", "content": ""}, None)
@@ -433,8 +430,6 @@ class EmbeddingsApi(OpenAIView):
         responses={200: OpenApiResponse(description="OpenAI list of embedding objects with usage")},
     )
     def post(self, request):
-        from inference import embeddings
-
         body = EmbeddingsRequest(data=request.data)
         body.is_valid(raise_exception=True)
         model = body.validated_data["model"]

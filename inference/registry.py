@@ -7,12 +7,20 @@ Re-exported by inference.services, the layer's public facade (industry apps and 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from inference.models import LanguageModel, LoraAdapter, ModelDefault
+from access.enforcement import check
+from audit.services import record
+from inference.engine.importer import gguf_metadata
+from inference.engine.llamacpp import is_gguf
+from inference.engine.modeldir import ModelDirError, inspect_model_dir
+from inference.engine.types import QUANTIZATIONS  # load-time quantizations of an HF directory
+from inference.models import LanguageModel, LoraAdapter, ModelDefault, model_name_validator
 
 
 def model_register(
@@ -34,16 +42,9 @@ def model_register(
     The caller has decided that `actor` may (the command line is an administrator's tool; people in
     the portal and the API go through model_register_checked); `policy` names the rule that allowed it.
     """
-    from audit.services import record
-    from inference.engine.modeldir import inspect_model_dir
-
     info = inspect_model_dir(path)  # raises ModelDirError naming the missing or corrupt file
-    if gguf_path is not None:
-        from inference.engine.llamacpp import is_gguf
-        from inference.engine.modeldir import ModelDirError
-
-        if not is_gguf(gguf_path):
-            raise ModelDirError(f"{gguf_path} is not a GGUF file.", file=gguf_path)
+    if gguf_path is not None and not is_gguf(gguf_path):
+        raise ModelDirError(f"{gguf_path} is not a GGUF file.", file=gguf_path)
     draft = LanguageModel.objects.get(name=draft_name) if draft_name else None
     fields = {
         "backend": LanguageModel.Backend.LOCAL,
@@ -103,12 +104,6 @@ def model_register_checked(
     `model:<name>` (PolicyDenied, trailed), a directory inside MODEL_ROOT (people do not get to point
     the server at arbitrary paths; administrators use `manage.py register_model` for that), no silent
     replacement of a registered model, and a readable reason for a bad directory."""
-    from django.core.exceptions import ValidationError
-
-    from access.enforcement import check
-    from inference.engine.modeldir import ModelDirError
-    from inference.models import model_name_validator
-
     errors: dict[str, str] = {}
     try:
         model_name_validator(name)
@@ -127,8 +122,6 @@ def model_register_checked(
         errors["name"] = f"A model named {name!r} is registered already; choose another name or replace it."
     if draft and not LanguageModel.objects.filter(name=draft, is_active=True).exists():
         errors["draft"] = f"No active model is named {draft!r}."
-    from inference.engine.types import QUANTIZATIONS  # load-time quantizations of an HF directory
-
     if quantization not in QUANTIZATIONS:
         errors["quantization"] = (
             f"Choose one of {', '.join(QUANTIZATIONS)} (GGUF quantizations are made by import_model)."
@@ -153,8 +146,6 @@ def model_register_remote(
     *, actor, name: str, base_url: str, remote_model: str, api_key_env: str = "", description: str = ""
 ) -> LanguageModel:
     """Register a model served by an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama, another Suite)."""
-    from audit.services import record
-
     with transaction.atomic():
         model, created = LanguageModel.objects.update_or_create(
             name=name,
@@ -178,8 +169,6 @@ def model_register_remote(
 
 
 def _jsonable(info) -> dict:
-    from dataclasses import asdict
-
     return json.loads(json.dumps(asdict(info), default=str))
 
 
@@ -205,13 +194,9 @@ def model_default_set(
     """Make `model` (with `adapter`, one of its promoted LoRA adapters, if given) the default for
     `purpose`. People need `register` on `model:<name>` (PolicyDenied, trailed); `checked=False` is for
     set-up commands, an administrator's tools. Trailed with the previous default."""
-    from audit.services import record
-
     if purpose not in ModelDefault.Purpose.values:
         raise RegistrationRefused({"purpose": f"Choose one of {', '.join(ModelDefault.Purpose.values)}."})
     if checked:
-        from access.enforcement import check
-
         policy = check(actor, "register", f"model:{model.name}").policy or ""
     if not model.is_active:
         raise RegistrationRefused({"model": f"{model.name} is not active."})
@@ -252,8 +237,6 @@ def model_import_register(
 ) -> LanguageModel:
     """Register what `inference.engine.importer` wrote: the GGUF it serves (llama.cpp) and the
     Hugging Face directory (training, evaluation), with parameter count, quantization and licence."""
-    from audit.services import record
-
     gguf = result.served_gguf
     extra = {
         "gguf_files": {quant: str(path) for quant, path in result.gguf_files.items()},
@@ -271,8 +254,6 @@ def model_import_register(
             LanguageModel.objects.filter(pk=model.pk).update(parameter_count=result.parameter_count)
             model.refresh_from_db()
         return model
-    from inference.engine.importer import gguf_metadata
-
     meta = gguf_metadata(gguf)
     architecture = str(meta.get("general.architecture", ""))
     fields = {

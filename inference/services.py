@@ -10,13 +10,15 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from inference import metrics
+from access.enforcement import check
+from audit.services import record
+from inference import embeddings, metrics, runtime
 from inference.engine.types import ChatMessage, GenerationParams, GenerationResult, InvalidRequest
 from inference.models import Generation, LanguageModel, LoraAdapter
 
@@ -29,6 +31,7 @@ from inference.registry import model_import_register as model_import_register
 from inference.registry import model_register as model_register
 from inference.registry import model_register_checked as model_register_checked
 from inference.registry import model_register_remote as model_register_remote
+from vault.envelope import seal
 
 
 class ModelNotFound(InvalidRequest):
@@ -92,8 +95,6 @@ def _digest(value) -> str:
 def _authorize(user, target: Target, actor) -> str:
     """The name of the rule that lets `user` predict with the model; PolicyDenied (trailed) otherwise.
     The model itself is the resource, so rules may use its attributes (e.g. `qa_default`)."""
-    from access.enforcement import check
-
     return check(user, "predict", target.model, actor=actor).policy or ""
 
 
@@ -131,8 +132,6 @@ class CompletionStream:
     so a client that disconnects (the server closes the response) frees it even before the first token."""
 
     def __init__(self, *, user, target, prompt, params, endpoint, session_id, actor):
-        from inference import runtime
-
         self._policy = _authorize(user, target, actor)
         self._served = runtime.served(target.model)
         self._slot = self._served.admission.acquire()  # raises Overloaded (429 + Retry-After)
@@ -232,8 +231,6 @@ def completion_stream(
 
 
 def _with_adapter(params: GenerationParams, adapter: str) -> GenerationParams:
-    from dataclasses import replace
-
     return replace(params, adapter=adapter)
 
 
@@ -259,13 +256,9 @@ def _prompt_as_json(prompt) -> object:
 def _trail_generation(
     *, user, actor, target: Target, prompt, result: GenerationResult, endpoint: str, outcome: str, policy: str
 ):
-    from audit.services import record
-
     prompt_json = _prompt_as_json(prompt)
     sealed = None
     if settings.INFERENCE_STORE_TEXT == "encrypted":
-        from vault.envelope import seal
-
         sealed = seal(
             json.dumps({"prompt": prompt_json, "output": result.text}, ensure_ascii=False).encode(),
             context=b"inference.generation",
@@ -323,9 +316,6 @@ def adapter_register(
 def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str = "") -> LoraAdapter:
     """Promote (servable) or demote an adapter. Requires `promote` on its base model; trailed with the
     evaluation the decision was based on."""
-    from access.enforcement import check
-    from audit.services import record
-
     decision = check(actor, "promote", f"model:{adapter.base_model.name}")
     if status not in (LoraAdapter.Status.PROMOTED, LoraAdapter.Status.DEMOTED):
         raise InvalidRequest(f"Unknown adapter status {status!r}.")
@@ -351,6 +341,4 @@ def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str 
 # --- embeddings ------------------------------------------------------------------------------
 def embed(texts: list[str]) -> list[list[float]]:
     """L2-normalised 384-d all-MiniLM-L6-v2 vectors, one per text (offline, loaded once per process)."""
-    from inference import embeddings
-
     return embeddings.embed(list(texts))

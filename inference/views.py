@@ -8,11 +8,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from access.decisions import decide
+from access.errors import PolicyDenied
 from access.web import policy_required
 from audit.actors import actor_from_request
 from inference import services
+from inference.engine.capacity import BYTES_PER_PARAMETER, GB, plan, rule_of_thumb_comment
 from inference.engine.types import SPECULATIVE_MODES
 from inference.forms import ModelDefaultForm, ModelRegisterForm
+from inference.models import ModelDefault
 from inference.selectors import servable_targets, serving_stats
 
 SECTION = "portal:models"  # the question the page and the menu ask (policy rule portal_models)
@@ -29,8 +32,6 @@ def _model_list_page(
     models = list(dict.fromkeys(model for model, _ in targets))
     may_watch = decide(request.user, "view", "portal:serving").allowed  # ML engineers, administrators
     may_register = decide(request.user, "register", "model:new").allowed
-    from inference.models import ModelDefault
-
     context = {
         "targets": targets,
         "stats": serving_stats(models) if may_watch else [],
@@ -71,8 +72,6 @@ def model_register(request: HttpRequest) -> HttpResponse:
 @policy_required("view", SECTION)
 def model_default(request: HttpRequest) -> HttpResponse:
     """Set the default model of a purpose (policy: `register` on the model; trailed by the service)."""
-    from access.errors import PolicyDenied
-
     targets = servable_targets(request.user)
     form = ModelDefaultForm(request.POST, targets=targets)
     if form.is_valid():
@@ -122,8 +121,6 @@ def playground(request: HttpRequest) -> HttpResponse:
 @policy_required("view", SECTION)
 def capacity(request: HttpRequest) -> HttpResponse:
     """The capacity planner: the same arithmetic as `manage.py plan_capacity`."""
-    from inference.engine.capacity import BYTES_PER_PARAMETER, GB, plan, rule_of_thumb_comment
-
     fields = {"params": "70e9", "layers": "80", "hidden": "8192", "kv_heads": "8", "heads": "64",
               "context": "8192", "batch": "8", "quant": "int4"}  # fmt: skip
     values = {name: request.GET.get(name, default).strip() for name, default in fields.items()}

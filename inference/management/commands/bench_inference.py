@@ -5,9 +5,22 @@ import statistics
 import sys
 import time
 
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.test import Client
+from knox.models import AuthToken
 
+from accounts.models import User
+from accounts.roles import Role
+from inference import runtime
+from inference.engine import bench_llamacpp
+from inference.engine.types import GenerationParams
 from inference.models import LanguageModel
+from inference.registry import default_model
+
+# inference.engine.bench imports torch at its top: loaded in handle(), when that benchmark runs.
 
 
 class Command(BaseCommand):
@@ -29,7 +42,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from inference.engine.bench import run_engine_benchmarks
-        from inference.registry import default_model
 
         if options["model"] is None:
             default = default_model("chat")
@@ -60,10 +72,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"{key:36} {value}")
 
     def _llamacpp(self, model, options) -> None:
-        from django.conf import settings
-
-        from inference.engine import bench_llamacpp
-
         threads = options["threads"] or bench_llamacpp.default_threads()
         settings.INFERENCE_LLAMACPP_THREADS = threads  # the /v1 endpoint's engine uses the same count
 
@@ -86,15 +94,6 @@ class Command(BaseCommand):
         The endpoint path runs everything a client pays for (authentication, validation, policy,
         admission, engine, Generation row and trail event in one transaction, JSON) on a scratch
         transaction that is rolled back, so the benchmark leaves nothing behind."""
-        from django.db import transaction
-        from django.test import Client
-        from knox.models import AuthToken
-
-        from accounts.models import User
-        from accounts.roles import Role
-        from inference import runtime
-        from inference.engine.types import GenerationParams
-
         body = {
             "model": model.name,
             "prompt": "Work order WO1 on Chiller 3",
@@ -106,8 +105,6 @@ class Command(BaseCommand):
         deltas = []
         with transaction.atomic():
             user = User.objects.create(username=f"bench-{time.time_ns()}")
-            from django.contrib.auth.models import Group
-
             user.groups.add(Group.objects.get_or_create(name=Role.ML_ENGINEER.value)[0])
             _, key = AuthToken.objects.create(user=user)
             client = Client(HTTP_HOST="localhost")

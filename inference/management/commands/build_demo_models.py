@@ -1,9 +1,14 @@
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from inference import services
 from inference.datasets import iter_corpus
+from inference.demo import build_demo_models
+from inference.engine import importer
+from inference.models import LanguageModel, ModelDefault
 
 DEMO_NAME = "suite-demo"
 DRAFT_NAME = "suite-demo-draft"
@@ -29,9 +34,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from inference import services
-        from inference.demo import build_demo_models
-
         documents, conversations = [], []
         for name, docs, convs in iter_corpus():
             self.stdout.write(f"corpus: {name}: {len(docs)} documents, {len(convs)} conversations")
@@ -74,12 +76,6 @@ class Command(BaseCommand):
         """Import SmolLM2-135M-Instruct once (GGUF served by llama.cpp, q8_0/q4_k_m quantizations, a
         Hugging Face directory for LoRA jobs) and make it the default chat, QA and LoRA-base model
         where no default is set yet (an ML engineer's later choice is kept)."""
-        from pathlib import Path
-
-        from inference import services
-        from inference.engine import importer
-        from inference.models import LanguageModel, ModelDefault
-
         source = importer.bundled_smollm2()
         if source is None:
             self.stdout.write(

@@ -4,6 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from inference import services
+from inference.engine import importer
 from inference.engine.modeldir import ModelDirError
 from inference.engine.types import ModelLoadError
 
@@ -34,9 +36,6 @@ class Command(BaseCommand):
         parser.add_argument("--root", default=None, help="Folder (default MODEL_ROOT).")
 
     def handle(self, *args, **options):
-        from inference import services
-        from inference.engine import importer
-
         source = Path(options["source"])
         root = Path(options["root"] or settings.MODEL_ROOT)
 

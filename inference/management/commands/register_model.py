@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from inference import services
 from inference.engine.modeldir import ModelDirError
 from inference.models import LanguageModel
 
@@ -28,8 +29,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from inference import services
-
         actor = "command:register_model"
         if options["remote_url"]:
             model = services.model_register_remote(
