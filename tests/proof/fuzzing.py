@@ -3,7 +3,9 @@
 CI runs a fixed, bounded set of examples (derandomized: the same inputs every run, so a failure
 reproduces). To search further on a workstation, scale the example counts and draw fresh inputs:
 
-    SUITE_FUZZ_SCALE=20 SUITE_FUZZ_RANDOM=1 .venv/bin/python -m pytest tests/proof -k fuzz
+    SUITE_FUZZ_SCALE=20 SUITE_FUZZ_RANDOM=1 .venv/bin/python -m pytest tests/proof
+
+(tests/proof/test_api_schema.py scales its schemathesis example counts the same way.)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from schemathesis.checks import ignored_auth, positive_data_acceptance
 
 from suite.wsgi import application
 from tests.factories import UserFactory
+from tests.proof.fuzzing import RANDOM, SCALE
 
 CSRF = "suiteproofcsrftokenvalue00000000"  # 32 characters: a valid unmasked CSRF secret
 
@@ -78,10 +79,10 @@ def _session_for(path: str) -> dict[str, str]:
 
 @schema.parametrize()
 @settings(
-    max_examples=3,
+    max_examples=3 * SCALE,
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=True,
+    derandomize=not RANDOM,
     database=None,  # nothing written into the checkout
 )
 @pytest.mark.django_db
@@ -97,7 +98,11 @@ def test_no_server_error_and_responses_match_the_schema(case):
 
 @restricted.parametrize()
 @settings(
-    max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    max_examples=1 * SCALE,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not RANDOM,
+    database=None,
 )
 @pytest.mark.django_db
 def test_unauthenticated_calls_are_refused(case):
@@ -117,7 +122,11 @@ def _check(case, response) -> None:
 
 @uploads.parametrize()
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    max_examples=10 * SCALE,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not RANDOM,
+    database=None,
 )
 @pytest.mark.django_db
 def test_dicom_upload_answers_a_report_or_a_refusal(case):
@@ -148,7 +157,11 @@ def stored_instance(db):
 
 @break_glass.parametrize()
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    max_examples=10 * SCALE,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not RANDOM,
+    database=None,
 )
 @pytest.mark.django_db
 def test_break_glass_answers_the_original_or_a_documented_refusal(case, stored_instance):
