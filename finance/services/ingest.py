@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from access.enforcement import check
 from access.resources import Resource
@@ -473,15 +474,7 @@ def transactions_ingest(
                 for tx, d in flagged
             ]
             opened = alerts_group_into_cases(actor=actor, alerts=alerts)
-            alerts = Alert.objects.bulk_create(alerts, batch_size=500)
-            if alerts and alerts[0].pk is None:  # backends without RETURNING
-                pks = dict(
-                    Alert.objects.filter(transaction__in=[tx.pk for tx, _ in flagged]).values_list(
-                        "transaction_id", "pk"
-                    )
-                )
-                for alert in alerts:
-                    alert.pk = pks[alert.transaction_id]
+            _insert_alerts(alerts)
             cases_opened_record(actor=actor, opened=opened)
             events = record_many(
                 actor=actor,
@@ -503,16 +496,15 @@ def transactions_ingest(
                 ],
             )
             _link_trail_events(alerts, events)
-            Alert.scenario_versions.through.objects.bulk_create(
+            bulk_insert(
+                Alert.scenario_versions.through,
+                ("alert_id", "scenarioversion_id"),
                 [
-                    Alert.scenario_versions.through(
-                        alert_id=alert.pk, scenarioversion_id=version_ids[rule["code"]]
-                    )
+                    (alert.pk, version_ids[rule["code"]])
                     for alert in alerts
                     for rule in alert.evidence["rules"]
                     if rule["code"] in version_ids
                 ],
-                batch_size=1000,
             )
             result.cases += len(opened)
             result.transactions += len(chunk)
@@ -623,6 +615,34 @@ def bulk_insert(model, columns: tuple[str, ...], rows: list[tuple], *, batch_siz
             )
             ids += [r[0] for r in cursor.fetchall()]
     return ids
+
+
+def _insert_alerts(alerts: list[Alert]) -> None:
+    """Insert new alerts (ids set on the objects), as bulk_insert does transactions."""
+    if not alerts:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    adapt_json = connection.ops.adapt_json_value
+    ids = bulk_insert(
+        Alert,
+        ("transaction_id", "case_id", "team", "risk", "decision", "status", "evidence", "created_at"),
+        [
+            (
+                a.transaction_id,
+                a.case_id,
+                a.team,
+                a.risk,
+                a.decision,
+                a.status,
+                adapt_json(a.evidence, None),
+                now,
+            )
+            for a in alerts
+        ],
+    )
+    for alert, pk in zip(alerts, ids, strict=True):
+        alert.pk = pk
+        alert._state.adding = False
 
 
 def _store_transactions(chunk: TxTable, decisions, *, batch: str, team: str, party_ids: dict) -> list:
