@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from inference.tuning.errors import InvalidSettingsError
-from inference.tuning.examples import check_examples, collate, encode_examples, load_tokenizer, pad_token_id
+from inference.tuning.evaluation import load_model, resolve_device
+from inference.tuning.examples import (
+    check_examples,
+    collate,
+    encode_examples,
+    load_tokenizer,
+    pad_token_id,
+    training_loss,
+)
 from inference.tuning.lora_config import LoraSettings, model_linear_module_names, peft_lora_config
 
 
@@ -40,8 +48,6 @@ def lora_vs_full(
     Python runtime, the same both ways, and unlike a process RSS delta it is exact and is not
     blurred by memory the allocator keeps cached. It is the same count on CPU and GPU.
     """
-    from inference.tuning.evaluation import resolve_device
-
     lora = lora or LoraSettings()
     if not isinstance(steps, int) or steps < 1:
         raise InvalidSettingsError({"steps": "Measure at least one step."})
@@ -87,8 +93,6 @@ class _Variant:
     def __init__(self, model_dir, *, lora: LoraSettings | None, learning_rate: float, device):
         import torch
 
-        from inference.tuning.evaluation import load_model
-
         torch.manual_seed(0)
         model = load_model(model_dir, device=device)
         if lora is not None:
@@ -105,8 +109,6 @@ class _Variant:
     def first_step(self, batch: dict) -> None:
         """Warm-up step that also counts the activations kept for backward and the gradients."""
         import torch
-
-        from inference.tuning.examples import training_loss
 
         parameter_storages = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
         saved_storages: dict[int, int] = {}
@@ -127,8 +129,6 @@ class _Variant:
 
     def timed_step(self, batch: dict) -> None:
         import torch
-
-        from inference.tuning.examples import training_loss
 
         started = time.perf_counter()
         training_loss(self.model, batch).backward()

@@ -27,7 +27,10 @@ from typing import Any
 
 from inference import datasets
 from inference.datasets import TrainingExample, split_examples
+from inference.tuning.benchmark import lora_vs_full
+from inference.tuning.evaluation import compare, perplexity
 from inference.tuning.lora_config import DPSettings, LoraSettings, TrainSettings
+from inference.tuning.training import run_training
 
 MIN_EXAMPLES = 20  # a domain with fewer examples has no meaningful held-out split
 MIN_TARGET_TRAIN = 100  # a short job on fewer examples measures memorisation, not adaptation
@@ -98,9 +101,6 @@ def run_benchmark(
     epsilon: float = 3.0,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    from inference.tuning.benchmark import lora_vs_full
-    from inference.tuning.evaluation import compare
-
     started = time.perf_counter()
     if not domains:
         raise ValueError("No domain has enough examples: register a DataAdapter or a corpus contribution.")
@@ -182,8 +182,6 @@ def run_benchmark(
 def _default_target(model_dir, domains: list[Domain], max_seq_len: int, progress) -> str:
     """A DataAdapter's domain (the site's own records) if there is one, else the corpus domain the base
     model knows least (highest held-out perplexity) among those with enough data for a real job."""
-    from inference.tuning.evaluation import perplexity
-
     own = [d for d in domains if d.source == "data_adapter" and len(d.train) >= MIN_TARGET_TRAIN]
     if own:
         return max(own, key=lambda d: len(d.train)).name
@@ -195,8 +193,6 @@ def _default_target(model_dir, domains: list[Domain], max_seq_len: int, progress
 
 
 def _job(model_dir, domain: Domain, lora, train, dp, eval_sets, progress, compare) -> dict:
-    from inference.tuning.training import run_training
-
     last = {"at": 0.0}
 
     def report(p) -> None:

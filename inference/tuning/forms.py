@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from inference.registry import default_model
 from inference.tuning.serializers import DP_DEFAULTS, LORA_DEFAULTS, TRAIN_DEFAULTS, settings_from
 
 
@@ -63,7 +64,6 @@ class JobForm(forms.Form):
     def __init__(self, *args, models, data_adapters, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["base_model"].choices = [(m.name, m.name) for m in models]
-        from inference.registry import default_model
 
         default = default_model("lora_base")  # SmolLM2 after `make run`; ML engineers change it
         if default is not None and any(m.pk == default.pk for m in models):

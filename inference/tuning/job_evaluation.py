@@ -9,12 +9,15 @@ and capped, so the scores are deterministic.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from inference.datasets import Messages, TaskMetric, TrainingExample
+from inference.tuning.evaluation import compare, load_model
+from inference.tuning.examples import load_tokenizer, pad_token_id
 
 TASK_METRIC_MAX_EXAMPLES = 64  # answering is slow on CPU; the perplexity still covers the whole split
 TASK_METRIC_MAX_NEW_TOKENS = 48
@@ -29,8 +32,6 @@ def evaluate_adapter(
     max_seq_len: int,
     task_metric: TaskMetric | None = None,
 ) -> dict[str, Any]:
-    from inference.tuning.evaluation import compare
-
     scores = compare(
         base_model_dir, adapter_dir, {"eval": [e.as_dict() for e in eval_examples]}, max_seq_len=max_seq_len
     )["eval"]
@@ -59,9 +60,6 @@ def _task_metric_scores(base_model_dir, adapter_dir, metric: TaskMetric, example
     """The metric with the adapter on and off. The prompts it asks are answered in batches first
     (one decode loop per batch instead of one per example, ~10x faster on CPU); `metric.evaluate`
     then reads the answers, and any prompt it did not ask in the first pass is answered alone."""
-    from inference.tuning.evaluation import load_model
-    from inference.tuning.examples import load_tokenizer
-
     tokenizer = load_tokenizer(base_model_dir)
     model = load_model(base_model_dir, adapter_dir=adapter_dir)
     prompts = _prompts_asked(metric, examples)
@@ -104,11 +102,7 @@ def greedy_answers(
     model, tokenizer, batch: list[Messages], *, max_new_tokens: int = TASK_METRIC_MAX_NEW_TOKENS
 ):
     """Greedy replies to a batch of conversations, left-padded so every reply starts at the same column."""
-    import copy
-
     import torch
-
-    from inference.tuning.examples import pad_token_id
 
     tokenizer = copy.copy(tokenizer)  # padding side and pad token are per-call settings here
     tokenizer.padding_side = "left"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from audit.services import record
 from inference.tuning import checkpoints
 from inference.tuning.models import FineTuneJob
 from inference.tuning.training import CHECKPOINT_FOLDER
@@ -20,8 +21,6 @@ def record_job_event(
 
     `policy`: the access rule(s) that allowed a person's request (creation, cancel, retry).
     """
-    from audit.services import record
-
     record(
         actor=actor,
         action=f"fine_tune_job.{event}",

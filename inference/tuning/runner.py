@@ -28,11 +28,15 @@ from django.utils import timezone
 
 from access.enforcement import check
 from access.errors import PolicyDenied
+from inference import datasets
+from inference.services import adapter_register
 from inference.tuning import conf, snapshots
 from inference.tuning.errors import InvalidSettingsError, TuningError
+from inference.tuning.job_evaluation import evaluate_adapter
 from inference.tuning.lifecycle import checkpoint_step, log_line, record_job_event, trim_log
 from inference.tuning.models import FineTuneJob
 from inference.tuning.services import field_errors
+from inference.tuning.training import run_training
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +96,6 @@ def _claim(job_id: int, task_id: str) -> FineTuneJob | None:
 
 
 def _execute(job: FineTuneJob) -> str:
-    from inference.tuning.job_evaluation import evaluate_adapter
-    from inference.tuning.training import run_training
-
     reporter = _Reporter(job)
     try:
         # The job may run long after it was queued: the creator must still be allowed.
@@ -143,8 +144,6 @@ def _execute(job: FineTuneJob) -> str:
 
 
 def _task_metric(job: FineTuneJob, reporter: _Reporter):
-    from inference import datasets
-
     try:
         return getattr(datasets.get(job.data_adapter), "task_metric", None)
     except LookupError:
@@ -156,8 +155,6 @@ def _finish(
     job: FineTuneJob, reporter: _Reporter, status: str, *, outcome=None, evaluation=None, error=""
 ) -> str:
     """End the job (if this execution still holds it) and trail the end, in one transaction."""
-    from inference.services import adapter_register
-
     try:
         with transaction.atomic():
             locked = FineTuneJob.objects.select_for_update().select_related("base_model").get(pk=job.pk)

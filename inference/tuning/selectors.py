@@ -23,6 +23,7 @@ from inference import datasets
 from inference.datasets import DataAdapter
 from inference.models import LanguageModel, LoraAdapter
 from inference.tuning import conf
+from inference.tuning.lora_config import model_linear_module_names
 from inference.tuning.models import FineTuneJob
 
 
@@ -89,8 +90,6 @@ def model_module_names(model: LanguageModel) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def _module_names(path: str, config_digest: str) -> tuple[str, ...]:
-    from inference.tuning.lora_config import model_linear_module_names
-
     cached = conf.data_root() / "module-names" / f"{config_digest}.json"
     if cached.is_file():
         return tuple(json.loads(cached.read_text()))

@@ -18,6 +18,7 @@ from inference.datasets import DataAdapter, DatasetSplit, TrainingExample, split
 from inference.tuning import conf
 from inference.tuning.errors import InvalidSettingsError, TuningError
 from inference.tuning.examples import check_examples
+from vault.storage import EncryptedFileStore
 
 SNAPSHOT_FORMAT = 1
 
@@ -104,8 +105,6 @@ def snapshot_exists(storage_key: str) -> bool:
 
 
 def _store():
-    from vault.storage import EncryptedFileStore
-
     return EncryptedFileStore(conf.data_root())
 
 

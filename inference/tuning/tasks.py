@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from inference.tuning.runner import job_run
+from inference.tuning.services import jobs_reap
+
 
 @shared_task(name="tuning.run_job", bind=True)
 def run_job(self, job_id: int) -> str:
     """Train fine-tune job `job_id`, if this message (its task id) may claim it."""
-    from inference.tuning.runner import job_run
-
     return job_run(job_id=job_id, task_id=self.request.id)
 
 
@@ -17,6 +18,4 @@ def run_job(self, job_id: int) -> str:
 def reap_jobs() -> dict[str, list[int]]:
     """Requeue or fail jobs whose worker stopped answering; resend messages of jobs queued too long.
     Scheduled in CELERY_BEAT_SCHEDULE (every minute)."""
-    from inference.tuning.services import jobs_reap
-
     return jobs_reap()

@@ -24,7 +24,15 @@ from typing import Any, Literal
 
 from inference.tuning import checkpoints, outputs, privacy
 from inference.tuning.errors import BrokenWeightsError, CheckpointMismatchError, InvalidSettingsError
-from inference.tuning.examples import check_examples, collate, encode_examples, load_tokenizer, pad_token_id
+from inference.tuning.evaluation import load_model, mean_token_loss
+from inference.tuning.examples import (
+    check_examples,
+    collate,
+    encode_examples,
+    load_tokenizer,
+    pad_token_id,
+    training_loss,
+)
 from inference.tuning.lora_config import (
     DPSettings,
     LoraSettings,
@@ -150,8 +158,6 @@ class _TrainingRun:
         import torch
         from peft import get_peft_model
 
-        from inference.tuning.evaluation import load_model
-
         self.train_set, self.eval_set = encoded_train, encoded_eval
         self.lora, self.settings, self.dp = lora, train, dp
         self.output, self.fingerprint = output, fingerprint
@@ -269,8 +275,6 @@ class _TrainingRun:
         """One optimizer step; returns (tokens in the batch, loss or None for an empty DP batch)."""
         import torch
 
-        from inference.tuning.examples import training_loss
-
         torch.manual_seed(privacy.derive_seed(seed, "dropout", step))
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate(step)
@@ -331,8 +335,6 @@ class _TrainingRun:
             )
 
     def _eval_loss(self, pad_id: int) -> float:
-        from inference.tuning.evaluation import mean_token_loss
-
         return mean_token_loss(
             self.model, self.eval_set, batch_size=self.settings.eval_batch_size, pad_id=pad_id
         )

@@ -3,6 +3,9 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.models import LanguageModel
+from inference.tuning.domain_benchmark import corpus_domains, data_adapter_domains, run_benchmark
+
 
 class Command(BaseCommand):
     help = (
@@ -31,10 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print only the JSON result on stdout.")
 
     def handle(self, *args, **options):
-        from transformers.utils import logging as transformers_logging
-
-        from inference.models import LanguageModel
-        from inference.tuning.domain_benchmark import corpus_domains, data_adapter_domains, run_benchmark
+        from transformers.utils import logging as transformers_logging  # torch with it: only when run
 
         model_dir = options["model_dir"]
         if model_dir is None:
