@@ -194,6 +194,8 @@ class RulModel:
             oof = np.mean([booster.predict(X) for booster in members], axis=0)
         self.boosters = [booster.model_to_string() for booster in members]
         self._calibrate(np.clip(oof, 0, self.config.cap), y)
+        # kept in memory only (not stored): planning chooses its margin on these, never on test units
+        self.training_oof = {"unit": units, "cycle": cycles, "rul": np.clip(oof, 0, self.config.cap)}
         self.description = {
             "family": family,
             "source": source,

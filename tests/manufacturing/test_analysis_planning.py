@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from manufacturing.analysis.planning import best_fixed_interval, cost_rate, plan_compare, rul_schedule
+from manufacturing.analysis.planning import (
+    best_fixed_interval,
+    choose_margin,
+    cost_rate,
+    plan_compare,
+    rul_schedule,
+    truncations,
+)
 
 
 def test_two_life_fleet_has_the_known_optimum():
@@ -39,3 +47,32 @@ def test_schedule_and_refusals():
         plan_compare([10], [5], preventive_cost=5, failure_cost=1)
     with pytest.raises(ValueError, match="positive"):
         plan_compare([0], [5])
+
+
+def test_fixed_interval_chosen_beforehand_is_scored_beside_the_hindsight_one():
+    lives = [50, 100] * 5
+    report = plan_compare(lives, [49, 99] * 5, preventive_cost=1.0, failure_cost=10.0, fixed_interval=60)
+    # 60 from training lives: the 50-cycle units fail (5 x 10 + 5 x 1 over 5 x 50 + 5 x 60 cycles)
+    assert report["best_fixed_interval"]["interval"] == 60
+    assert report["best_fixed_interval"]["cost_rate"] == pytest.approx(55 / 550)
+    assert report["hindsight_fixed_interval"]["interval"] == 49
+    assert report["improvement_over_fixed_pct"] == pytest.approx(
+        100 * (1 - (10 / 740) / (55 / 550)), abs=0.01
+    )
+
+
+def test_margin_is_the_known_optimum_for_predictions_that_run_late():
+    # every prediction is 10 cycles late: a margin of 11 replaces each unit one cycle before failure
+    ages = np.array([20, 30, 40, 20, 30, 40])
+    lives = np.array([60, 60, 60, 90, 90, 90])
+    chosen = choose_margin(ages, lives - ages + 10, lives, preventive_cost=1.0, failure_cost=5.0)
+    assert chosen["margin"] == 11 and chosen["failures"] == 0
+    assert chosen["cost_rate"] == pytest.approx(6 / (3 * 59 + 3 * 89))
+
+
+def test_truncations_weigh_every_unit_the_same():
+    units = np.repeat([1, 2], [100, 300])
+    cycles = np.concatenate([np.arange(1, 101), np.arange(1, 301)])
+    rows = truncations(units, cycles, first=31, per_unit=5)
+    assert cycles[rows].tolist() == [31, 48, 65, 82, 99, 31, 98, 165, 232, 299]
+    assert units[rows].tolist() == [1] * 5 + [2] * 5
