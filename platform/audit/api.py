@@ -136,7 +136,8 @@ class CsvRenderer(BaseRenderer):
 
 @extend_schema(tags=["audit"])
 class EventListApi(generics.ListAPIView):
-    """Trail events, newest first, with filters. Auditors, compliance officers and admins."""
+    """Trail events, newest first, with filters: only the event types the policy lets the reader read
+    (trail_event:<type>: auditors every event, compliance officers AML events, admins platform events)."""
 
     permission_classes = [IsAuthenticated, CanReadTrail]
     serializer_class = EventOutput
