@@ -27,6 +27,7 @@ from inference.engine.types import GenerationParams
 Progress = Callable[[str, int, int], None]
 DECODE_TOKENS = 64
 DRAFT_TOKENS = 4  # a draft model costs a decode per proposed token: short rounds
+DRAFT_BLOCK_FRACTION = 0.25
 
 
 class OutputMismatch(AssertionError):
@@ -252,24 +253,26 @@ def _speculative(engine: LlamaCppEngine, repeats: int, report: Progress) -> dict
     }
 
 
-def _draft_pair(model) -> tuple[str, str] | None:
-    """(target GGUF, draft GGUF): the registered draft's GGUF with the served file, else the model's
-    largest and smallest GGUF files (a low-bit copy drafting for a high-precision one)."""
+def _draft_pair(model, workdir: Path) -> tuple[str, str]:
+    """(target GGUF, draft GGUF): the served file with its registered draft's GGUF, else with an
+    early-exit draft cut from the served file itself (its first DRAFT_BLOCK_FRACTION of blocks:
+    same vocabulary, no training; inference.engine.gguf_layers)."""
     if model.draft_id and model.draft.gguf_path:
         return model.gguf_path, model.draft.gguf_path
-    files = sorted(
-        {*dict(model.info.get("gguf_files") or {}).values(), model.gguf_path},
-        key=lambda f: Path(f).stat().st_size,
+    from inference.engine.gguf_layers import block_count, keep_first_layers
+
+    layers = max(1, round(block_count(model.gguf_path) * DRAFT_BLOCK_FRACTION))
+    return model.gguf_path, str(
+        keep_first_layers(model.gguf_path, workdir / f"draft-{layers}-blocks.gguf", layers)
     )
-    return (files[-1], files[0]) if len(files) > 1 else None
 
 
 def _draft_speculation(model, threads: int, repeats: int, report: Progress) -> dict:
     """Plain, prompt lookup and a draft model side by side on one target, same prompts, greedy."""
-    pair = _draft_pair(model)
-    if pair is None:
-        return {"draft_speculation": None}
-    target, draft = pair
+    import tempfile
+
+    workdir = tempfile.TemporaryDirectory(prefix="bench-draft-")
+    target, draft = _draft_pair(model, Path(workdir.name))
     engine = LlamaCppEngine(target, n_threads=threads, n_ctx=1024, draft_gguf_path=draft)
     engine.loaded()
     prompts = copy_heavy_prompts(6)
@@ -300,6 +303,7 @@ def _draft_speculation(model, threads: int, repeats: int, report: Progress) -> d
             accepted[mode] += best[mode].draft_tokens_accepted
         report("draft speculation", index + 1, len(prompts))
     engine.close()
+    workdir.cleanup()
     runs = len(prompts) * repeats
     return {
         "draft_speculation": {

@@ -15,6 +15,14 @@ from pathlib import Path
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 
+def block_count(path: str | Path) -> int:
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    architecture = str(reader.fields[gguf.Keys.General.ARCHITECTURE].contents())
+    return int(reader.fields[f"{architecture}.block_count"].contents())
+
+
 def keep_first_layers(source: str | Path, target: str | Path, layers: int) -> Path:
     import gguf
 
