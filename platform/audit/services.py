@@ -192,7 +192,7 @@ def record_many(
             canonical = (
                 "{"
                 + ",".join(
-                    f'"{key}":' + (payload_json if key == "payload" else canonical_json(value))
+                    f'"{key}":' + (payload_json if key == "payload" else _plain_canonical_json(value))
                     for key, value in document.items()
                 )
                 + "}"
