@@ -463,8 +463,12 @@ def transactions_ingest(
                 },
                 config=setup.config,
             )
-            created = _store_transactions(chunk, decisions, batch=batch, team=team, party_ids=party_ids)
-            flagged = [(tx, d) for tx, d in zip(created, decisions, strict=True) if d.evidence is not None]
+            ids, rows = _store_transactions(chunk, decisions, batch=batch, team=team, party_ids=party_ids)
+            flagged = [
+                (_transaction_of(ids[i], rows[i], int(chunk.ts[i])), d)
+                for i, d in enumerate(decisions)
+                if d.evidence is not None
+            ]
             for tx, d in flagged:
                 d.evidence = _seal_matches(
                     d.evidence, parties.get(tx.tx_ref, {}), names.dropped if names is not None else {}
@@ -512,22 +516,21 @@ def transactions_ingest(
             result.holds += sum(a.decision == "hold" for a in alerts)
             if keep_decisions:
                 alert_of = {a.transaction_id: a for a in alerts}
-                result.decisions += [
-                    {
-                        "tx_ref": tx.tx_ref,
-                        "id": tx.pk,
-                        "decision": tx.decision,
-                        "risk": tx.risk,
-                        "alert": alert_of[tx.pk].pk if tx.pk in alert_of else None,
-                        "hits": [r["code"] for r in alert_of[tx.pk].evidence["rules"]]
-                        if tx.pk in alert_of
-                        else [],
-                        "name_matches": [m["entry_id"] for m in alert_of[tx.pk].evidence["names"]["matches"]]
-                        if tx.pk in alert_of
-                        else [],
-                    }
-                    for tx in created
-                ]
+                for pk, d in zip(ids, decisions, strict=True):
+                    alert = alert_of.get(pk)
+                    result.decisions.append(
+                        {
+                            "tx_ref": d.tx_ref,
+                            "id": pk,
+                            "decision": d.decision,
+                            "risk": d.risk,
+                            "alert": alert.pk if alert else None,
+                            "hits": [r["code"] for r in alert.evidence["rules"]] if alert else [],
+                            "name_matches": [m["entry_id"] for m in alert.evidence["names"]["matches"]]
+                            if alert
+                            else [],
+                        }
+                    )
             if progress:
                 progress(result.transactions, len(table))
         record(
@@ -645,9 +648,10 @@ def _insert_alerts(alerts: list[Alert]) -> None:
         alert._state.adding = False
 
 
-def _store_transactions(chunk: TxTable, decisions, *, batch: str, team: str, party_ids: dict) -> list:
-    """The chunk's transactions with their decisions; returns unsaved-looking Transaction objects
-    carrying their new ids (for alerts and the decisions report)."""
+def _store_transactions(
+    chunk: TxTable, decisions, *, batch: str, team: str, party_ids: dict
+) -> tuple[list[int], list[tuple]]:
+    """Insert the chunk's transactions with their decisions; returns their ids and stored rows."""
     adapt = connection.ops.adapt_datetimefield_value
     stamps = [adapt(dt.datetime.fromtimestamp(t, tz=dt.UTC)) for t in chunk.ts.tolist()]
     rows = [
@@ -681,15 +685,16 @@ def _store_transactions(chunk: TxTable, decisions, *, batch: str, team: str, par
             strict=True,
         )
     ]
-    ids = bulk_insert(Transaction, TX_COLUMNS, rows)
-    created = []
-    for pk, row in zip(ids, rows, strict=True):
-        tx = Transaction(**dict(zip(TX_COLUMNS, row, strict=True)))
-        tx.ts = dt.datetime.fromtimestamp(int(chunk.ts[len(created)]), tz=dt.UTC)
-        tx.pk = pk
-        tx._state.adding = False
-        created.append(tx)
-    return created
+    return bulk_insert(Transaction, TX_COLUMNS, rows), rows
+
+
+def _transaction_of(pk: int, row: tuple, ts: int) -> Transaction:
+    """A stored transaction as a model instance (built for the alerted rows only: instances cost)."""
+    tx = Transaction(**dict(zip(TX_COLUMNS, row, strict=True)))
+    tx.ts = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+    tx.pk = pk
+    tx._state.adding = False
+    return tx
 
 
 def table_from_file(*, fmt: str, source, batch: str, parties: dict | None = None) -> TxTable:

@@ -3,17 +3,16 @@
     python manage.py bench_screening --json                         # 1,000,000 transactions, SQLite
     python manage.py bench_screening --transactions 50000 --json    # a quick look
 
-Three measurements, all in one process:
+Measurements, all in one process:
 
-- ``batch_tx_per_s``: the synthetic stream in chunks of ``--chunk`` rows, each screened by
-  ``finance.screening.engine.screen`` (every scenario, the risk model, evidence for each alert)
-  against the rows before it (up to ``--history-days``), then persisted in one database
-  transaction: transactions (bulk_create), alerts (bulk_create) and one trail event per alert
-  (``audit.services.record``, hash-chained) plus one per chunk. ``engine_tx_per_s`` is the
-  screening part alone. The model is the active ModelVersion when there is one, else one trained
-  here on the first 100,000 rows, whose injected near-threshold payments are its positives.
-- ``service_tx_per_s``: ``--service`` rows of another stream through the cases app's own service
-  ``finance.services.ingest.transactions_ingest`` (rules screening, alerts, cases, trail).
+- ``batch_tx_per_s``: the stream through the ingest service itself,
+  ``finance.services.ingest.transactions_ingest``, ``--batch-rows`` rows per call (one database
+  transaction each): history read from the database, every active scenario, the active risk model
+  (SHAP contributions for each alert), the active UN list against the names on ``--named`` of the
+  rows (sealed at rest), then transactions, alerts, cases and one hash-chained trail event per
+  alert and per case persisted. The model is the active ModelVersion, else one trained here on the
+  first 100,000 rows and stored active. ``alert_rate`` says how many alerts that persistence
+  carried. ``--engine`` adds ``engine_tx_per_s``: the engine alone, no database.
 - ``single_tx_latency_ms_p99``: ``--single`` POSTs to the real-time endpoint
   ``/api/finance/transactions/screen/`` (DRF test client, in process: view, validation, service,
   database, trail; no network) after the stream, by an officer of the team.
@@ -26,6 +25,7 @@ and drops it at the end.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -37,7 +37,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from audit.models import Event
-from audit.services import record
 from finance.screening.engine import default_scenarios, screen
 from finance.screening.table import TxTable
 
@@ -53,7 +52,7 @@ def synthetic_stream(n: int, *, accounts: int, days: int, seed: int = 0) -> TxTa
     """``n`` payments among ``accounts`` over ``days``, time-ordered: heavy-tailed amounts and
     activity, some round and near-threshold amounts, cash, foreign and high-risk counterparties."""
     rng = np.random.default_rng(seed)
-    activity = rng.pareto(1.5, accounts) + 1.0
+    activity = rng.lognormal(0.0, 1.0, accounts)  # skewed, without hub accounts a bank would segment
     activity /= activity.sum()
     src = rng.choice(accounts, n, p=activity)
     dst = rng.choice(accounts, n, p=activity)
@@ -84,6 +83,8 @@ def synthetic_stream(n: int, *, accounts: int, days: int, seed: int = 0) -> TxTa
 
 
 def _model(stream: TxTable, stderr):
+    """The active ModelVersion, or one trained here on the first 100,000 rows (whose injected
+    near-threshold payments are its positives) and stored active, so the service screens with it."""
     from finance.models import ModelVersion
     from finance.screening.features import compute_features
     from finance.screening.risk_model import RiskModel, train_risk_model
@@ -94,143 +95,90 @@ def _model(stream: TxTable, stderr):
     n = min(len(stream), 100_000)
     print(f"training the bench model on the first {n:,} synthetic rows (50 rounds) ...", file=stderr)
     part = stream.take(np.arange(n))
-    return train_risk_model(compute_features(part), part.label, num_boost_round=50), "trained on the stream"
+    model = train_risk_model(compute_features(part), part.label, num_boost_round=50)
+    ModelVersion.objects.create(version=model.version, blob=model.to_bytes(), active=True)
+    return model, "trained on the stream"
 
 
-def _persist(chunk: TxTable, decisions, *, batch: str, model_version: str) -> tuple[int, int]:
-    """Transactions (bulk), alerts (bulk) and one trail event per alert plus one per chunk, in one
-    database transaction: the write pattern of a persisted screening batch."""
-    import datetime as dt
+def _lists(stderr) -> str | None:
+    from finance.services.sanctions import sanctions_list_import
 
-    from django.db import transaction
-
-    from finance.models import Alert, Transaction
-
-    with transaction.atomic():
-        txs = Transaction.objects.bulk_create(
-            [
-                Transaction(
-                    tx_ref=str(chunk.tx_ref[i]),
-                    ts=dt.datetime.fromtimestamp(int(chunk.ts[i]), tz=dt.UTC),
-                    src_account=str(chunk.src_account[i]),
-                    dst_account=str(chunk.dst_account[i]),
-                    src_bank=str(chunk.src_bank[i]),
-                    dst_bank=str(chunk.dst_bank[i]),
-                    amount_paid=float(chunk.amount_paid[i]),
-                    amount_received=float(chunk.amount_received[i]),
-                    currency_paid=str(chunk.currency_paid[i]),
-                    currency_received=str(chunk.currency_received[i]),
-                    payment_format=str(chunk.payment_format[i]),
-                    src_country=str(chunk.src_country[i]),
-                    dst_country=str(chunk.dst_country[i]),
-                    batch=batch,
-                    team=TEAM,
-                    decision=d.decision,
-                    risk=d.risk,
-                )
-                for i, d in enumerate(decisions)
-            ],
-            batch_size=2000,
-        )
-        flagged = [(tx, d) for tx, d in zip(txs, decisions, strict=True) if d.evidence is not None]
-        alerts = Alert.objects.bulk_create(
-            [
-                Alert(transaction=tx, team=TEAM, risk=d.risk, decision=d.decision, evidence=d.evidence)
-                for tx, d in flagged
-            ],
-            batch_size=500,
-        )
-        for alert, (_, d) in zip(alerts, flagged, strict=True):
-            event = record(
-                actor="command:bench_screening",
-                action="alert.raise",
-                resource_type="alert",
-                resource_id=str(alert.pk),
-                outcome="succeeded",
-                payload={"alert": alert.pk, "batch": batch, "team": TEAM, "evidence": d.evidence},
-            )
-            alert.trail_event = event.sequence
-        Alert.objects.bulk_update(alerts, ["trail_event"], batch_size=500)
-        record(
-            actor="command:bench_screening",
-            action="transaction.screen",
-            resource_type="transaction",
-            resource_id=batch,
-            outcome="succeeded",
-            payload={
-                "batch": batch,
-                "team": TEAM,
-                "rows": len(chunk),
-                "alerts": len(alerts),
-                "model": model_version,
-            },
-        )
-    return len(txs), len(alerts)
+    path = Path(settings.SHARED_DATA_DIR) / "sanctions" / "un_list.csv"
+    if not path.exists():
+        print(f"{path} not found: screening without a sanctions list", file=stderr)
+        return None
+    return sanctions_list_import(actor="command:bench_screening", name="un", source=str(path)).label
 
 
-def bench_batch(stream: TxTable, model, *, chunk: int, history_days: int, persist: bool, stderr) -> dict:
-    """Engine over the stream in chunks (history: the rows before the chunk within history_days),
-    each chunk persisted (transactions, alerts, trail) when ``persist``."""
-    started, cpu = time.perf_counter(), time.process_time()
-    engine_s = persist_s = 0.0
-    decisions = {"approve": 0, "review": 0, "hold": 0}
-    scenarios = default_scenarios()
-    for k, start in enumerate(range(0, len(stream), chunk)):
-        stop = min(start + chunk, len(stream))
-        lo = np.searchsorted(stream.ts, stream.ts[start] - history_days * DAY)
-        history = stream.take(np.arange(lo, start)) if start > lo else None
-        part = stream.take(np.arange(start, stop))
-        t = time.perf_counter()
-        decided = screen(part, history, scenarios, None, model)
-        engine_s += time.perf_counter() - t
-        for d in decided:
-            decisions[d.decision] += 1
-        if persist:
-            t = time.perf_counter()
-            _persist(part, decided, batch=f"bench{k}", model_version=model.version)
-            persist_s += time.perf_counter() - t
-        done = time.perf_counter() - started
-        print(f"{stop:,} / {len(stream):,} ({stop / done:,.0f} tx/s)", file=stderr)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    out = {
-        "engine_tx_per_s": round(len(stream) / engine_s, 1),
-        "engine_seconds": round(engine_s, 1),
-        "decisions": decisions,
-    }
-    if persist:
-        from finance.models import Alert, Transaction
+def _named_parties(stream: TxTable, fraction: float, seed: int = 3) -> dict[str, dict]:
+    """Originator/beneficiary names on ``fraction`` of the rows: people from the shared negatives
+    file (not listed) and, on one named row in 50, a UN list entry with a typo."""
+    from finance.screening.names import load_list_csv
 
-        out.update(
-            {
-                "batch_tx_per_s": round(len(stream) / elapsed, 1),
-                "batch_tx_per_cpu_s": round(len(stream) / cpu, 1),
-                "batch_seconds": round(elapsed, 1),
-                "persist_seconds": round(persist_s, 1),
-                "persisted_transactions": Transaction.objects.count(),
-                "persisted_alerts": Alert.objects.count(),
-                "trail_events": Event.objects.count(),
-            }
-        )
+    data = Path(settings.SHARED_DATA_DIR) / "sanctions"
+    if fraction <= 0 or not (data / "negatives_global.csv").exists():
+        return {}
+    people = [e.name for e in load_list_csv(data / "negatives_global.csv")]
+    listed = [e.name for e in load_list_csv(data / "un_queries_with_typos.csv")]
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(rng.random(len(stream)) < fraction)
+    out = {}
+    for i in rows.tolist():
+        dst = listed[i % len(listed)] if rng.random() < 0.02 else people[i % len(people)]
+        out[str(stream.tx_ref[i])] = {"src": people[(i * 7) % len(people)], "dst": dst}
     return out
 
 
-def bench_service(n: int, *, stderr) -> dict:
-    """The cases app's persistence service (rules screening, alerts, cases, trail) on its own stream."""
+def bench_batch(stream: TxTable, *, batch_rows: int, parties: dict, stderr) -> dict:
+    """The stream through the ingest service (``transactions_ingest``: history from the database,
+    rules + model + lists, transactions, alerts, cases and trail events persisted), in batches of
+    ``batch_rows``, each one database transaction, as an import or a bank's batch feed sends them."""
+    from finance.models import Alert, Case, Transaction
     from finance.services.ingest import transactions_ingest
 
-    stream = synthetic_stream(n, accounts=max(n // 10, 100), days=30, seed=7)
-    stream.tx_ref = np.char.add("svc-", stream.tx_ref)
-    started = time.perf_counter()
-    result = transactions_ingest(
-        actor="command:bench_screening", table=stream, team="aml-bench-svc", source="bench"
-    )
-    elapsed = time.perf_counter() - started
-    print(f"service: {n:,} rows in {elapsed:,.1f} s", file=stderr)
+    started, cpu = time.perf_counter(), time.process_time()
+    alerts = holds = 0
+    for start in range(0, len(stream), batch_rows):
+        stop = min(start + batch_rows, len(stream))
+        part = stream.take(np.arange(start, stop))
+        refs = part.tx_ref.tolist()
+        named = {ref: parties[ref] for ref in refs if ref in parties}
+        result = transactions_ingest(
+            actor="command:bench_screening", table=part, team=TEAM, source="bench", parties=named
+        )
+        alerts, holds = alerts + result.alerts, holds + result.holds
+        done = time.perf_counter() - started
+        print(f"{stop:,} / {len(stream):,} ({stop / done:,.0f} tx/s, {alerts:,} alerts)", file=stderr)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
-        "service_transactions": n,
-        "service_tx_per_s": round(n / elapsed, 1),
-        "service_alerts": result.alerts,
+        "batch_tx_per_s": round(len(stream) / elapsed, 1),
+        "batch_tx_per_cpu_s": round(len(stream) / cpu, 1),
+        "batch_seconds": round(elapsed, 1),
+        "batch_rows_per_call": batch_rows,
+        "named_rows": len(parties),
+        "alerts": alerts,
+        "holds": holds,
+        "alert_rate": round(alerts / len(stream), 4),
+        "persisted_transactions": Transaction.objects.count(),
+        "persisted_alerts": Alert.objects.count(),
+        "cases": Case.objects.count(),
+        "trail_events": Event.objects.count(),
     }
+
+
+def bench_engine(stream: TxTable, model, *, chunk: int, history_days: int) -> dict:
+    """The screening engine alone over the stream (no database), for comparison."""
+    started = time.perf_counter()
+    decisions = {"approve": 0, "review": 0, "hold": 0}
+    scenarios = default_scenarios()
+    for start in range(0, len(stream), chunk):
+        stop = min(start + chunk, len(stream))
+        lo = np.searchsorted(stream.ts, stream.ts[start] - history_days * DAY)
+        history = stream.take(np.arange(lo, start)) if start > lo else None
+        for d in screen(stream.take(np.arange(start, stop)), history, scenarios, None, model):
+            decisions[d.decision] += 1
+    elapsed = time.perf_counter() - started
+    return {"engine_tx_per_s": round(len(stream) / elapsed, 1), "engine_decisions": decisions}
 
 
 def bench_single(stream: TxTable, *, requests: int) -> dict:
@@ -286,13 +234,14 @@ class Command(BaseCommand):
         parser.add_argument("--transactions", type=int, default=1_000_000)
         parser.add_argument("--accounts", type=int, default=100_000)
         parser.add_argument("--days", type=int, default=120)
-        parser.add_argument("--chunk", type=int, default=100_000, help="rows screened and persisted together")
         parser.add_argument(
-            "--service", type=int, default=5000, help="rows through the cases app's ingest service"
+            "--batch-rows", type=int, default=100_000, help="rows per transactions_ingest call"
         )
-        parser.add_argument("--history-days", type=int, default=31)
+        parser.add_argument("--named", type=float, default=0.01, help="share of rows naming their parties")
+        parser.add_argument("--chunk", type=int, default=100_000, help="engine-only chunk")
+        parser.add_argument("--history-days", type=int, default=31, help="engine-only history")
         parser.add_argument("--single", type=int, default=200, help="real-time requests")
-        parser.add_argument("--engine-only", action="store_true", help="no persistence")
+        parser.add_argument("--engine", action="store_true", help="also time the engine alone")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
@@ -306,6 +255,7 @@ class Command(BaseCommand):
             "accounts": options["accounts"],
             "days": options["days"],
             "database": connection.vendor,
+            "cpus": len(os.sched_getaffinity(0)),
         }
         with tempfile.TemporaryDirectory(prefix="bench-screening-") as tmp:
             if connection.vendor == "sqlite":
@@ -317,18 +267,21 @@ class Command(BaseCommand):
             try:
                 model, origin = _model(stream, sys.stderr)
                 out["model"] = {"version": model.version, "origin": origin}
+                out["lists"] = _lists(sys.stderr)
+                if options["engine"]:
+                    out.update(
+                        bench_engine(
+                            stream, model, chunk=options["chunk"], history_days=options["history_days"]
+                        )
+                    )
                 out.update(
                     bench_batch(
                         stream,
-                        model,
-                        chunk=options["chunk"],
-                        history_days=options["history_days"],
-                        persist=not options["engine_only"],
+                        batch_rows=options["batch_rows"],
+                        parties=_named_parties(stream, options["named"]),
                         stderr=sys.stderr,
                     )
                 )
-                if options["service"]:
-                    out.update(bench_service(options["service"], stderr=sys.stderr))
                 if options["single"]:
                     out.update(bench_single(stream, requests=options["single"]))
             finally:
