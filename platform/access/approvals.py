@@ -23,6 +23,7 @@ account deactivated) need no second person: they never open anything.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -36,7 +37,7 @@ from access.enforcement import check, trail_decision
 from access.errors import PolicyDenied
 from access.models import AccountChangeRequest, ActionApproval
 from access.resources import Resource, model_for_type, resource_for
-from accounts.trail import acting_as
+from accounts.trail import acting_as, acting_request
 from audit.services import record
 
 WIDENING_FLAGS = ("is_active", "is_staff", "is_superuser")
@@ -44,6 +45,38 @@ WIDENING_FLAGS = ("is_active", "is_staff", "is_superuser")
 
 class FourEyesRefused(PermissionDenied):
     """The approver is the requester or the person concerned: a second person must approve."""
+
+
+# Set while an approved change is applied: the backstop below lets exactly that through.
+_applying: ContextVar[bool] = ContextVar("four_eyes_applying", default=False)
+
+
+def guard_user_save(sender, instance, raw=False, **kwargs) -> None:
+    """Backstop (pre_save of the user model): while serving a request, a save that widens access
+    without an approval is refused, whatever page or API tried it. The Django admin never trips
+    it: FourEyesUserAdmin holds the widening part back before saving."""
+    if raw or _applying.get() or acting_request.get() is None:
+        return
+    stored = type(instance).objects.filter(pk=instance.pk).first() if instance.pk else None
+    before = _values(stored) if stored is not None else {}
+    change, _ = split_widening(before=before, after=_values(instance), roles_before=set(), roles_after=set())
+    if stored is None:
+        change = {flag: True for flag in ("is_staff", "is_superuser") if change.get(flag)}
+    if change:
+        raise FourEyesRefused(
+            "This change widens access and needs a second administrator's approval: make it in the "
+            "administration (Users), which queues it as an account change request."
+        )
+
+
+def guard_roles_change(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """Backstop (m2m_changed of user groups): no role is added during a request without approval."""
+    if action != "pre_add" or not pk_set or _applying.get() or acting_request.get() is None:
+        return
+    raise FourEyesRefused(
+        "Granting a role needs a second administrator's approval: make the change in the administration "
+        "(Users), which queues it as an account change request."
+    )
 
 
 def split_widening(
@@ -194,10 +227,18 @@ def _values(user) -> dict:
 
 
 def _apply(change_request: AccountChangeRequest, *, approver) -> None:
-    from django.contrib.auth.models import Group
-
     change = change_request.change
     target = get_user_model().objects.select_for_update().get(pk=change_request.target_id)
+    token = _applying.set(True)
+    try:
+        _apply_fields(change, target, approver=approver)
+    finally:
+        _applying.reset(token)
+
+
+def _apply_fields(change: dict, target, *, approver) -> None:
+    from django.contrib.auth.models import Group
+
     with acting_as(approver):  # accounts.trail writes the before/after, naming the approver
         fields = []
         if "department" in change:

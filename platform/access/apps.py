@@ -6,13 +6,20 @@ class AccessConfig(AppConfig):
     verbose_name = "Access policy"
 
     def ready(self) -> None:
+        # Four eyes: while serving a request, no save may widen someone's access unapproved.
+        from django.db.models.signals import m2m_changed, pre_save
         from django.utils.module_loading import autodiscover_modules
 
         from access import checks  # noqa: F401  (registers the system checks)
+        from access.approvals import guard_roles_change, guard_user_save
         from access.policy import load_at_startup
         from access.resources import register_model
         from accounts.models import User
 
+        pre_save.connect(guard_user_save, sender=User, dispatch_uid="access.four_eyes.user")
+        m2m_changed.connect(
+            guard_roles_change, sender=User.groups.through, dispatch_uid="access.four_eyes.roles"
+        )
         register_model(
             User,
             resource_type="user",

@@ -86,19 +86,34 @@ def test_api_denied_write_changes_nothing(client, make_user, roles, status):
     key = api_key(actor)
     response = client.patch(
         f"/probe/api/records/{record.pk}/",
-        {"department": "legal"},
+        {"department": ""},  # clearing a department narrows access: no second administrator needed
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Token {key}",
     )
     assert response.status_code == status
     record.refresh_from_db()
-    assert record.department == ("legal" if status == 200 else "cardiology")
+    assert record.department == ("" if status == 200 else "cardiology")
     denials = trail(action="user.manage", outcome="denied")
     if status == 403:
         (event,) = denials
         assert (event.actor_kind, event.resource_id) == ("token", str(record.pk))
     else:
         assert denials == []
+
+
+def test_api_write_that_widens_access_needs_four_eyes(client, make_user):
+    """Moving someone to another department through any API is refused: it needs a second administrator."""
+    record = make_user(username="patient", department="cardiology")
+    key = api_key(make_user(Role.ADMIN, department="cardiology"))
+    response = client.patch(
+        f"/probe/api/records/{record.pk}/",
+        {"department": "legal"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    assert response.status_code == 403 and "second administrator" in response.json()["detail"]
+    record.refresh_from_db()
+    assert record.department == "cardiology"
 
 
 def test_api_object_level_decision_with_grants(client, make_user, use_policy):

@@ -172,3 +172,33 @@ def test_anonymous_and_non_admins_do_not_see_the_queue(client, make_user):
     assert client.get(REQUESTS_URL).status_code == 302  # to the admin's sign-in
     client.force_login(make_user(Role.AUDITOR))
     assert client.get(REQUESTS_URL).status_code == 302
+
+
+def test_no_other_request_path_widens_access_unapproved(rf, make_user):
+    """The backstop: while a request is served, a widening save or role grant outside the admin's
+    four-eyes flow is refused; narrowing and harmless changes go through."""
+    from django.db import transaction
+
+    from accounts.trail import acting_request
+
+    target = make_user(Role.CLINICIAN, department="cardiology")
+    request = rf.post("/somewhere/")
+    request.user = make_user(Role.ADMIN, username="ada")
+    token = acting_request.set(request)
+    try:
+        target.department = "radiology"
+        with pytest.raises(FourEyesRefused), transaction.atomic():
+            target.save()
+        target.department = "cardiology"
+        target.first_name = "Zoe"
+        target.save()  # harmless
+        with pytest.raises(FourEyesRefused), transaction.atomic():
+            target.groups.add(Group.objects.get_or_create(name=Role.RADIOLOGIST.value)[0])
+        with pytest.raises(FourEyesRefused), transaction.atomic():
+            User.objects.create(username="sneaky", is_superuser=True)
+        target.groups.remove(Group.objects.get(name=Role.CLINICIAN.value))  # narrowing: fine
+    finally:
+        acting_request.reset(token)
+    target = User.objects.get(pk=target.pk)
+    assert (target.department, target.first_name, target.role_names()) == ("cardiology", "Zoe", set())
+    assert not User.objects.filter(username="sneaky").exists()
