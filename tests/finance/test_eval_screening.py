@@ -40,8 +40,13 @@ def test_eval_screening_reports_both_operating_points(amlsim_folder, capsys):
 
 
 def test_eval_screening_refuses_bad_input(tmp_path):
+    # with the system checks, as from the command line (the commands no longer skip them)
     with pytest.raises(CommandError, match="cannot read"):
-        call_command("eval_screening", str(tmp_path / "missing.csv"), "--format", "amlworld")
+        call_command(
+            "eval_screening", str(tmp_path / "missing.csv"), "--format", "amlworld", skip_checks=False
+        )
+    with pytest.raises(CommandError):
+        call_command("eval_name_screening", "--list", str(tmp_path / "missing.csv"), skip_checks=False)
     bad = tmp_path / "bad.csv"
     bad.write_text("Timestamp,From Bank\n1,2\n")
     with pytest.raises(CommandError, match="row 1 header"):

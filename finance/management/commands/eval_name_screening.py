@@ -56,7 +56,6 @@ def evaluate(index, queries, negatives, *, threshold):
 
 class Command(BaseCommand):
     help = "Evaluate sanctions name matching: recall at FPR, queries/s (JSON with --json)."
-    requires_system_checks: list = []  # a pure computation over files: no URL or model checks needed
 
     def add_arguments(self, parser):
         base = Path(settings.SHARED_DATA_DIR) / "sanctions"

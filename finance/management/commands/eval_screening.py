@@ -28,7 +28,6 @@ def read_table(path: str, fmt: str):
 
 class Command(BaseCommand):
     help = "Evaluate screening (rules only vs rules + model) with a temporal split."
-    requires_system_checks: list = []  # reads files, writes nothing
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="AMLworld CSV file or AMLSim folder")
