@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminUserCreationForm, ReadOnlyPasswordHashWidget, UserChangeForm
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 
 from accounts.models import OrgUnit, User
 
@@ -53,6 +54,16 @@ class _AttributeFields(forms.ModelForm):
                 field.choices = [*field.choices, (current, f"{current} (not an organisation unit)")]
 
 
+class PasswordStateWidget(ReadOnlyPasswordHashWidget):
+    """Whether a password is set, and the reset button: no algorithm, salt or hash fragment on the page."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        usable = bool(value) and not value.startswith(UNUSABLE_PASSWORD_PREFIX)
+        context["summary"] = [{"label": "A password is set." if usable else "No password set."}]
+        return context
+
+
 class SuiteUserChangeForm(_AttributeFields, UserChangeForm):
     certifications = CertificationsField(
         required=False,
@@ -61,6 +72,11 @@ class SuiteUserChangeForm(_AttributeFields, UserChangeForm):
 
     class Meta(UserChangeForm.Meta):
         model = User  # every field, as Django's own change form
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "password" in self.fields:
+            self.fields["password"].widget = PasswordStateWidget()
 
 
 class SuiteUserCreationForm(_AttributeFields, AdminUserCreationForm):
