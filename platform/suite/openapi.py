@@ -56,6 +56,7 @@ def document_error_responses(result, generator, request, public):
             if method.lower() in ("post", "put", "patch", "delete"):
                 extra.update(WRITES)
             _widen_declared_bad_request(operation["responses"].get("400"))
+            _document_empty_query_values(operation)
             for code, description in extra.items():
                 operation["responses"].setdefault(
                     code, {"description": description, "content": {"application/json": {"schema": reference}}}
@@ -68,3 +69,11 @@ def _widen_declared_bad_request(response: dict | None) -> None:
     content = (response or {}).get("content", {}).get("application/json")
     if content and "schema" in content:
         content["schema"] = {"anyOf": [content["schema"], DRF_BAD_REQUEST]}
+
+
+def _document_empty_query_values(operation: dict) -> None:
+    """An optional query parameter sent empty (`?until=`, what a blank filter field submits) is read as
+    absent by DRF's filter serializers, the pagination and the views here: the schema says so."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and not parameter.get("required"):
+            parameter.setdefault("allowEmptyValue", True)

@@ -198,7 +198,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "suite.pagination.StrictLimitOffsetPagination",  # bad limit/offset: 400
     "PAGE_SIZE": 50,
     # Per-address limits on password-guessing endpoints: 429 with Retry-After beyond them.
     # Inference (completions, chat, embeddings, study questions) per user: model time is the scarce resource.
