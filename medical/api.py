@@ -38,6 +38,7 @@ from medical.serializers import (
     StudyListOutput,
 )
 from medical.services import frames
+from ops.broker import require_broker
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class StudyUploadApi(APIView):
         operation_id="medical_studies_upload",
     )
     def post(self, request):
+        require_broker()  # the files' previews are rendered by a worker: 503 + Retry-After, nothing stored
         uploads = [(upload.name, upload.read()) for upload in request.FILES.getlist("files")]
         try:
             report = services.upload_ingest(

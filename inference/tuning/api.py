@@ -24,6 +24,7 @@ from inference.tuning.serializers import (
     JobOutput,
     StatusChangeInput,
 )
+from ops.broker import require_broker
 
 DENIED = OpenApiResponse(description="The access policy does not allow this (trailed).")
 CONFLICT = OpenApiResponse(description="The current state does not allow this.")
@@ -61,6 +62,7 @@ class JobListCreateApi(generics.ListAPIView):
     def post(self, request):
         data = JobCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        require_broker()  # 503 + Retry-After, before anything is written, while the queue is down
         try:
             job = services.job_create(
                 user=request.user, actor=actor_from_request(request), **data.service_arguments()
@@ -106,6 +108,7 @@ class JobRetryApi(APIView):
     def post(self, request, pk: int):
         actor = actor_from_request(request)
         job = selectors.job_for(request.user, pk, actor=actor)
+        require_broker()
         try:
             job = services.job_retry(user=request.user, job=job, actor=actor)
         except services.JobStateError as exc:

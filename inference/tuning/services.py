@@ -14,6 +14,7 @@ checkpoint, or fails it after TUNING_MAX_ATTEMPTS executions. Nothing stays "run
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,8 @@ from inference.tuning.lora_config import (
 )
 from inference.tuning.models import FineTuneJob, new_storage_key
 from inference.tuning.selectors import model_module_names
+
+logger = logging.getLogger(__name__)
 
 REAPER_ACTOR = "task:tuning.reap_jobs"
 
@@ -370,7 +373,18 @@ def _enqueue(job: FineTuneJob) -> None:
     job.enqueued_at = timezone.now()
     job.save(update_fields=["task_id", "enqueued_at"])
     pk, task_id = job.pk, job.task_id
-    transaction.on_commit(lambda: _send(pk, task_id))
+    transaction.on_commit(lambda: _send_or_leave_to_reaper(pk, task_id))
+
+
+def _send_or_leave_to_reaper(job_id: int, task_id: str) -> None:
+    # The job is committed: a broker that went away since the API checked it must not turn that
+    # into a server error. The reaper resends a job queued longer than TUNING_QUEUED_RESEND_SECONDS.
+    try:
+        _send(job_id, task_id)
+    except Exception:
+        logger.exception(
+            "Fine-tune job %s: the broker refused its message; the reaper will resend it.", job_id
+        )
 
 
 def _send(job_id: int, task_id: str) -> None:
