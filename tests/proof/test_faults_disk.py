@@ -130,13 +130,9 @@ def test_a_full_disk_during_an_upload_refuses_it_clearly_and_keeps_nothing(
 
 # --- a training checkpoint ---------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("work_orders", "in_process_jobs")
 def test_a_full_disk_at_a_checkpoint_fails_the_job_clearly_and_a_retry_resumes_cleanly(
-    small_disk,
-    served_model,
-    make_user,
-    work_orders,
-    in_process_jobs,
-    settings,  # noqa: F811
+    small_disk, served_model, make_user, settings
 ):
     settings.TUNING_OUTPUT_ROOT = small_disk.mount / "adapters"  # the job's outputs; its data stays put
     engineer = make_user(Role.ML_ENGINEER)
