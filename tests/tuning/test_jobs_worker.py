@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -110,6 +111,19 @@ def test_a_running_job_is_cancelled_and_keeps_its_checkpoint(client, celery_work
     assert _job_events(job_id) == ["created", "started", "cancel_requested", "cancelled"]
 
 
+def _running_in_group(group: int) -> list[int]:
+    """Processes of process group `group` that still run (a zombie awaiting its reaper runs nothing)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            running.append(int(stat.parent.name))
+    return running
+
+
 def _worker_in_its_own_process_group(queue: str) -> subprocess.Popen:
     """A worker (and its pool children) that can be SIGKILLed as a whole without touching pytest."""
     return subprocess.Popen(
@@ -140,6 +154,10 @@ def test_a_killed_worker_leaves_a_job_that_resumes_from_its_checkpoint(
     finally:
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait()
+    # Nothing of the killed worker keeps running: its pool child (the trainer) went with the group.
+    wait_for(
+        lambda: not _running_in_group(doomed.pid), timeout=10, message="the killed worker's processes to end"
+    )
     job = FineTuneJob.objects.get(pk=job_id)
     checkpoint = checkpoint_step(job)
     assert job.status == FineTuneJob.Status.RUNNING and job.step < job.total_steps
