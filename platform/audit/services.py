@@ -261,12 +261,13 @@ def checkpoint_create(*, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
     The events since the previous checkpoint are verified first: the service never signs over a
     broken chain (it raises TrailIntegrityError instead).
     """
-    from vault.keys import get_key_provider
+    from vault.keys import active_signing_key, get_key_provider
 
     _validate_chain(chain)
     provider = get_key_provider()
     # Fetch (and on first use create, which is itself trailed) the key before reading the head.
-    signing_key = provider.signing_key(checkpoint_key_name())
+    # The newest version signs (rotate_keys --signing-key); checkpoints name the version they used.
+    signing_key = active_signing_key(provider, checkpoint_key_name())
     head = ChainHead.objects.filter(chain=chain).first()
     if head is None or head.sequence == 0:
         return None
@@ -317,10 +318,10 @@ def checkpoint_create(*, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
 
 def checkpoint_all_chains() -> list[Checkpoint]:
     """One new checkpoint per chain that grew since its last one (the periodic task)."""
-    from vault.keys import get_key_provider
+    from vault.keys import active_signing_key, get_key_provider
 
     # First use creates the key, which is trailed: do it before listing the chains to sign.
-    get_key_provider().signing_key(checkpoint_key_name())
+    active_signing_key(get_key_provider(), checkpoint_key_name())
     chains = ChainHead.objects.order_by("chain").values_list("chain", flat=True)
     return [checkpoint for chain in chains if (checkpoint := checkpoint_create(chain=chain))]
 

@@ -76,6 +76,8 @@ class KeyProvider(Protocol):
 
     def kek_names(self) -> list[str]: ...
 
+    def signing_key_names(self) -> list[str]: ...
+
     def destroy_kek(self, name: str) -> None: ...
 
 
@@ -98,6 +100,19 @@ def kek_versions(provider: KeyProvider, name: str) -> list[int]:
     """The versions of KEK `name` the provider holds, oldest first."""
     return sorted(version for physical in provider.kek_names() for logical, version in [split_kek_name(physical)]
                   if logical == name)  # fmt: skip
+
+
+def signing_key_versions(provider: KeyProvider, name: str) -> list[int]:
+    """The versions of signing key `name` the provider holds, oldest first."""
+    return sorted(version for physical in provider.signing_key_names() for logical, version in [split_kek_name(physical)]
+                  if logical == name)  # fmt: skip
+
+
+def active_signing_key(provider: KeyProvider, name: str) -> SigningKey:
+    """The key new signatures are made with: the newest version of `name` (version 1 created on first
+    use). Older versions stay to verify what they signed."""
+    versions = signing_key_versions(provider, name)
+    return provider.signing_key(versioned_kek_name(name, versions[-1] if versions else 1))
 
 
 def active_kek(provider: KeyProvider, name: str) -> KeyEncryptionKey:
@@ -239,6 +254,15 @@ class LocalKeyProvider:
             return []
         return sorted(path.name.removesuffix(self._KEK_SUFFIX) for path in self.root.glob(f"*{self._KEK_SUFFIX}")
                       if KEY_NAME_PATTERN.match(path.name.removesuffix(self._KEK_SUFFIX)))  # fmt: skip
+
+    def signing_key_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        names = (
+            path.name.removesuffix(self._SIGNING_SUFFIX)
+            for path in self.root.glob(f"*{self._SIGNING_SUFFIX}")
+        )
+        return sorted(name for name in names if KEY_NAME_PATTERN.match(name))
 
     def destroy_kek(self, name: str) -> None:
         """Delete KEK `name` for good: whatever is still sealed under it can never be opened again."""

@@ -214,6 +214,20 @@ class Pkcs11KeyProvider:
             label.removeprefix(KEK_LABEL_PREFIX) for label in labels if label.startswith(KEK_LABEL_PREFIX)
         )
 
+    def signing_key_names(self) -> list[str]:
+        from pkcs11 import Attribute, ObjectClass
+
+        with self.lock:
+            labels = [
+                str(obj[Attribute.LABEL])
+                for obj in self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+            ]
+        return sorted(
+            label.removeprefix(SIGNING_LABEL_PREFIX)
+            for label in labels
+            if label.startswith(SIGNING_LABEL_PREFIX)
+        )
+
     def destroy_kek(self, name: str) -> None:
         """Destroy KEK `name` in the token: whatever is still sealed under it can never be opened again."""
         from pkcs11 import ObjectClass

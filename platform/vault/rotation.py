@@ -37,6 +37,7 @@ from vault.keys import (
     get_key_provider,
     kek_versions,
     key_directory,
+    signing_key_versions,
     split_kek_name,
     trail_key_event,
     validate_key_name,
@@ -238,3 +239,25 @@ def default_file_roots() -> list[Path]:
     if roots[0] != media and roots[0] not in media.parents:
         roots.append(media)
     return roots
+
+
+def rotate_signing_key(name: str) -> dict:
+    """A new version of signing key `name` signs from now on; older versions stay to verify what
+    they signed (a checkpoint names the version it was signed with). Trailed."""
+    validate_key_name(name)
+    provider = get_key_provider()
+    versions = signing_key_versions(provider, name)
+    if not versions:
+        raise KeyNotFoundError(f"The key provider holds no signing key named {name!r}: nothing to rotate.")
+    with transaction.atomic():
+        new_key = provider.signing_key(versioned_kek_name(name, versions[-1] + 1))  # creation is trailed
+        report = {
+            "key_name": name,
+            "from_version": versions[-1],
+            "to_version": versions[-1] + 1,
+            "new_key_id": new_key.key_id,
+            "algorithm": new_key.algorithm,
+            "retired_versions": versions,
+        }
+        trail_key_event(action="key.rotate", resource_type="signing_key", resource_id=name, payload=report)
+    return report

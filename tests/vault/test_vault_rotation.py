@@ -103,3 +103,29 @@ def test_rotating_a_key_that_does_not_exist_is_a_clear_error():
 
     with pytest.raises(CommandError, match="holds no KEK named 'nope'"):
         call_command("rotate_keys", "nope", "--files-root", "/nonexistent")
+
+
+def test_signing_key_rotation_keeps_old_checkpoints_verifiable(provider, settings):
+    from audit.services import checkpoint_create, record
+    from audit.verification import verify_chain
+
+    settings.AUDIT_SIGNING_KEY = name = f"sign-{uuid.uuid4().hex[:8]}"
+    chain = f"rot-{uuid.uuid4().hex[:8]}"
+
+    def grow(count):
+        for number in range(count):
+            record(actor="task:tests.rotate", action="test.decide", resource_type="case", resource_id=number,
+                   outcome="succeeded", chain=chain)  # fmt: skip
+
+    grow(2)
+    first = checkpoint_create(chain=chain)
+    out = io.StringIO()
+    call_command("rotate_keys", "--signing-key", name, "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert (report["from_version"], report["to_version"]) == (1, 2)
+    grow(2)
+    second = checkpoint_create(chain=chain)
+    assert (first.key_name, second.key_name) == (name, f"{name}.v2") and first.key_id != second.key_id
+    result = verify_chain(chain)
+    assert result.ok and result.checkpoints_verified == 2
+    assert Event.objects.filter(action="key.rotate", resource_type="signing_key", resource_id=name).exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from vault.errors import VaultError
-from vault.rotation import default_file_roots, rotate_kek, sealed_kek_names
+from vault.rotation import default_file_roots, rotate_kek, rotate_signing_key, sealed_kek_names
 
 
 class Command(BaseCommand):
@@ -29,8 +29,36 @@ class Command(BaseCommand):
             help="Look for sealed files under this folder (repeatable; default: VAULT_SEALED_FILE_ROOTS or VAR_DIR).",
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON report per key.")
+        parser.add_argument(
+            "--signing-key",
+            action="append",
+            default=[],
+            help="Also rotate this signing key (e.g. audit-checkpoints): a new version signs from now on, "
+            "the old ones keep verifying what they signed. Repeatable.",
+        )
 
-    def handle(self, *args, names: list[str], files_root: list[Path] | None, json: bool, **options):
+    def handle(
+        self,
+        *args,
+        names: list[str],
+        files_root: list[Path] | None,
+        json: bool,
+        signing_key: list[str],
+        **options,
+    ):
+        for name in signing_key:
+            try:
+                report = rotate_signing_key(name)
+            except VaultError as error:
+                raise CommandError(f"Signing key {name!r}: {error}", returncode=1) from None
+            self.stdout.write(
+                _dumps(report)
+                if json
+                else f"Signing key {name!r} now at v{report['to_version']} ({report['new_key_id'][:16]}); "
+                f"v{report['from_version']} and older keep verifying their signatures."
+            )
+        if signing_key and not names:
+            return
         names = names or sealed_kek_names()
         if not names:
             self.stdout.write("The key provider holds no KEK: nothing to rotate.")
