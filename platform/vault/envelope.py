@@ -54,8 +54,10 @@ def seal(plaintext: bytes, *, key_name: str = "default", context: bytes = b"") -
     return prefix + AESGCM(data_key).encrypt(nonce, plaintext, _fixed_aad(nonce) + context)
 
 
-def rewrap(blob: bytes, *, kek) -> bytes:
-    """The same sealed object with its data key re-wrapped by `kek` (a newer KEK version).
+def rewrap(blob: bytes, *, kek, source_provider=None) -> bytes:
+    """The same sealed object with its data key re-wrapped by `kek` (a newer KEK version of the
+    configured provider). source_provider: the provider the blob was sealed by, when it is another
+    one (moving from the local key directory to an HSM); by default the configured provider.
 
     Needs neither the context nor the data's decryption: only the small wrapped key changes.
     SealedDataError for a version 1 blob (re-seal it with its context instead).
@@ -64,7 +66,7 @@ def rewrap(blob: bytes, *, kek) -> bytes:
     header, prefix, ciphertext = _parse(blob)
     if header["version"] != 2:
         raise SealedDataError("A version 1 sealed blob cannot be re-wrapped: re-seal it with its context.")
-    data_key = _unwrap(header)
+    data_key = _unwrap(header, source_provider)
     provider = get_key_provider()
     return _prefix(kek, provider.name, header["nonce"], kek.wrap(data_key)) + ciphertext
 
@@ -94,8 +96,8 @@ def _fixed_aad(nonce: bytes) -> bytes:
     return MAGIC + bytes([2]) + DATA_ALGORITHM.encode("ascii") + b"\x00" + nonce
 
 
-def _unwrap(header: dict) -> bytes:
-    provider = get_key_provider()
+def _unwrap(header: dict, provider=None) -> bytes:
+    provider = provider or get_key_provider()
     if header["provider"] != provider.name:
         raise SealedDataError(
             f"This blob was sealed by key provider {header['provider']!r}, but VAULT_KEY_PROVIDER "

@@ -34,6 +34,7 @@ from django.utils import timezone
 from vault.envelope import MAGIC, rewrap, sealed_header
 from vault.errors import KeyNotFoundError, SealedDataError, VaultError
 from vault.keys import (
+    LocalKeyProvider,
     get_key_provider,
     kek_versions,
     key_directory,
@@ -58,6 +59,7 @@ class RotationReport:
     rewrapped: int = 0
     already_current: int = 0
     left_format1: int = 0  # sealed format 1: re-wrapped only by re-sealing with the context
+    other_provider: int = 0  # sealed by another key provider (see from_local)
     skipped_changed: int = 0  # rewritten by the application meanwhile: the next run takes them
     places: dict[str, int] = field(default_factory=dict)
 
@@ -65,25 +67,34 @@ class RotationReport:
         return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
 
 
-def sealed_kek_names() -> list[str]:
-    """The KEK names (without version) the provider holds."""
-    return sorted({split_kek_name(physical)[0] for physical in get_key_provider().kek_names()})
+def sealed_kek_names(*, include_local: bool = False) -> list[str]:
+    """The KEK names (without version) the provider holds (and the local key directory, when moving)."""
+    physical = list(get_key_provider().kek_names())
+    if include_local:
+        physical += LocalKeyProvider(key_directory()).kek_names()
+    return sorted({split_kek_name(name)[0] for name in physical})
 
 
 def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Progress | None = None,
-               stop_after: int | None = None) -> RotationReport:  # fmt: skip
+               stop_after: int | None = None, from_local: bool = False) -> RotationReport:  # fmt: skip
     """Rotate KEK `name` (resuming an unfinished rotation of it). stop_after: re-wrap at most this
-    many objects and return with the rotation unfinished (how tests interrupt one)."""
+    many objects and return with the rotation unfinished (how tests interrupt one).
+
+    from_local: the configured provider is another one (an HSM) and objects sealed by the local key
+    directory (VAULT_KEY_DIR) move under the new version in it; the local files are then no longer
+    needed for them. Without it, objects of another provider are counted and left alone.
+    """
     validate_key_name(name)
     provider = get_key_provider()
+    source = _local_source(provider) if from_local else None
     say = progress or (lambda message: None)
     rotation = KeyRotation.objects.filter(key_name=name, finished_at__isnull=True).first()
     resumed = rotation is not None
     if rotation is None:
         versions = kek_versions(provider, name)
-        if not versions:
+        if not versions and source is None:
             raise KeyNotFoundError(f"The key provider holds no KEK named {name!r}: nothing to rotate.")
-        current = versions[-1]
+        current = versions[-1] if versions else 0  # 0: the first version in this provider (a move)
         with transaction.atomic():
             new_kek = provider.kek(versioned_kek_name(name, current + 1))  # creation is trailed
             rotation = KeyRotation.objects.create(
@@ -118,13 +129,17 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
         logical, version = split_kek_name(header["kek"])
         if logical != name:
             continue
-        if version >= rotation.to_version:
+        foreign = header["provider"] != provider.name
+        if foreign and (source is None or header["provider"] != source.name):
+            report.other_provider += 1
+            continue
+        if not foreign and version >= rotation.to_version:
             report.already_current += 1
             continue
         if header["version"] == 1:
             report.left_format1 += 1
             continue
-        if write(rewrap(blob, kek=new_kek)):
+        if write(rewrap(blob, kek=new_kek, source_provider=source if foreign else None)):
             report.rewrapped += 1
             report.places[place] = report.places.get(place, 0) + 1
             if report.rewrapped % 200 == 0:
@@ -149,6 +164,8 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
                 "rewrapped": rotation.rewrapped,
                 "left_format1": report.left_format1,
                 "skipped_changed": report.skipped_changed,
+                "other_provider": report.other_provider,
+                "moved_from": source.name if source is not None else None,
                 "resumed": resumed,
             },
         )
@@ -160,6 +177,14 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
         f"format 1 left {report.left_format1}, changed meanwhile {report.skipped_changed}."
     )
     return report
+
+
+def _local_source(provider):
+    if provider.name == LocalKeyProvider.name:
+        raise VaultError(
+            "--from-local moves sealed objects into another provider; the configured one is local."
+        )
+    return LocalKeyProvider(key_directory())
 
 
 def _save_progress(rotation: KeyRotation, report: RotationReport) -> None:

@@ -129,3 +129,28 @@ def test_signing_key_rotation_keeps_old_checkpoints_verifiable(provider, setting
     result = verify_chain(chain)
     assert result.ok and result.checkpoints_verified == 2
     assert Event.objects.filter(action="key.rotate", resource_type="signing_key", resource_id=name).exists()
+
+
+def test_moving_from_the_key_directory_into_the_hsm(settings, tmp_path, request):
+    """Data sealed by the local provider, then VAULT_KEY_PROVIDER switched to the HSM: rotate_keys
+    --from-local re-wraps it under a KEK in the token; the local key file is then not needed."""
+    name = f"move-{uuid.uuid4().hex[:8]}"
+    local = get_key_provider()
+    customers = _customers(name, 3)
+    assert sealed_header(bytes(customers[0].name_sealed))["provider"] == "local"
+    hsm = request.getfixturevalue("hsm")
+    # Without --from-local the HSM's rotation leaves the local provider's objects alone (and says so).
+    hsm.kek(name)
+    untouched = rotate_kek(name, file_roots=[])
+    assert (untouched.rewrapped, untouched.other_provider) == (0, 3)
+
+    out = io.StringIO()
+    call_command(
+        "rotate_keys", name, "--from-local", "--files-root", str(tmp_path / "none"), "--json", stdout=out
+    )
+    assert json.loads(out.getvalue())["rewrapped"] == 3
+    local.destroy_kek(name)
+    for index, customer in enumerate(customers):
+        sealed = bytes(Customer.objects.get(pk=customer.pk).name_sealed)
+        assert sealed_header(sealed)["provider"] == "pkcs11"
+        assert open_sealed(sealed, context=b"cust") == f"Name {index}".encode()

@@ -30,6 +30,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON report per key.")
         parser.add_argument(
+            "--from-local",
+            action="store_true",
+            help="Moving to an HSM: also re-wrap objects sealed by the local key directory (VAULT_KEY_DIR) "
+            "under the new version in the configured provider.",
+        )
+        parser.add_argument(
             "--signing-key",
             action="append",
             default=[],
@@ -44,6 +50,7 @@ class Command(BaseCommand):
         files_root: list[Path] | None,
         json: bool,
         signing_key: list[str],
+        from_local: bool,
         **options,
     ):
         for name in signing_key:
@@ -59,14 +66,19 @@ class Command(BaseCommand):
             )
         if signing_key and not names:
             return
-        names = names or sealed_kek_names()
+        names = names or sealed_kek_names(include_local=from_local)
         if not names:
             self.stdout.write("The key provider holds no KEK: nothing to rotate.")
             return
         roots = files_root or default_file_roots()
         for name in names:
             try:
-                report = rotate_kek(name, file_roots=roots, progress=None if json else self.stdout.write)
+                report = rotate_kek(
+                    name,
+                    file_roots=roots,
+                    progress=None if json else self.stdout.write,
+                    from_local=from_local,
+                )
             except VaultError as error:
                 raise CommandError(f"KEK {name!r}: {error}", returncode=1) from None
             if json:
