@@ -13,6 +13,7 @@ holds is reported as a duplicate and changes nothing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 STORED, DUPLICATE, REJECTED, FAILED = "stored", "duplicate", "rejected", "failed"
 SKIPPED = "skipped"  # archive noise (README, DICOMDIR): listed, neither stored nor quarantined
 PREVIEW_MODES = ("queue", "inline", "skip")
+_DISK_FULL = (
+    "could not be stored: the disk for medical data is full; nothing was kept. Free space, then send it again"
+)
 _INTERNAL_FAILURE = "could not be stored because of an internal error; nothing was kept, try again"
 
 
@@ -116,6 +120,12 @@ def instance_ingest(*, source: IngestSource, filename: str, data: bytes) -> File
     except _EncodingFailed:
         reason = "could not be re-encoded after de-identification; re-export it from its source"
         return quarantine(source=source, filename=filename, data=data, reason=reason)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            logger.exception("ingest of one file failed (channel %s)", source.channel)
+            return FileOutcome(filename=filename, status=FAILED, reason=_INTERNAL_FAILURE)
+        logger.error("ingest of %s failed: the disk holding MEDIA_ROOT or MEDICAL_DATA_DIR is full", filename)
+        return FileOutcome(filename=filename, status=FAILED, reason=_DISK_FULL)
     except Exception:  # a bug or an outage must cost this one file, never the batch or the SCP
         logger.exception("ingest of one file failed (channel %s)", source.channel)
         return FileOutcome(filename=filename, status=FAILED, reason=_INTERNAL_FAILURE)

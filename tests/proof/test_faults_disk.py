@@ -128,6 +128,43 @@ def test_a_full_disk_during_an_upload_refuses_it_clearly_and_keeps_nothing(
     ]
 
 
+@pytest.mark.django_db
+def test_a_full_disk_during_a_dicom_upload_fails_the_file_clearly_and_keeps_nothing(
+    client, small_disk, make_user, settings
+):
+    from medical.models import Instance
+    from tests.medical.dicom_files import file_bytes
+
+    settings.MEDIA_ROOT = str(small_disk.mount / "media")  # de-identified copies
+    settings.MEDICAL_DATA_DIR = str(small_disk.mount / "medical")  # sealed originals
+    radiologist = make_user(Role.RADIOLOGIST, department="radiology")
+    data = file_bytes("CT_small.dcm")  # 39 KB: more than is left
+    small_disk.fill()
+
+    def upload():
+        return client.post(
+            "/api/medical/studies/upload/",
+            {"files": [SimpleUploadedFile("ct.dcm", data, content_type="application/dicom")]},
+            HTTP_AUTHORIZATION=f"Token {api_key(radiologist)}",
+        )
+
+    response = upload()
+    assert response.status_code == 200, response.content
+    [outcome] = response.json()["files"]
+    assert (
+        outcome["status"] == "failed"
+        and "disk for medical data is full; nothing was kept" in outcome["reason"]
+    )
+    assert not Instance.objects.exists()
+    # Only the installation's pseudonymisation key (created on first use, small, written atomically).
+    kept = [f for f in small_disk.files() if Path(small_disk.mount, f).is_file()]
+    assert kept in ([], ["medical/dicom-uid-key.sealed"]), kept
+
+    small_disk.free()
+    [outcome] = upload().json()["files"]
+    assert outcome["status"] == "stored" and Instance.objects.count() == 1
+
+
 # --- a training checkpoint ---------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("work_orders", "in_process_jobs")
