@@ -279,7 +279,7 @@ class AlertWhitelistApi(APIView):
     def post(self, request, pk: int):
         data = WhitelistInput(data=request.data)
         data.is_valid(raise_exception=True)
-        alert = selectors.alert_for(request.user, pk, action="triage", actor=_actor(request))
+        alert = selectors.alert_for(request.user, pk, actor=_actor(request))
         try:
             row = sanctions_services.match_whitelist(actor=request.user, alert=alert, **data.validated_data)
         except REFUSED as error:

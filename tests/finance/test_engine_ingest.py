@@ -282,3 +282,49 @@ def test_person_names_and_identifiers_are_sealed_at_rest(officer, engine_ready):
     assert party_services.counterparty_name(party) == "Theodora Quistgaard"
     assert Transaction.objects.get(tx_ref="S0").beneficiary == party
     assert Counterparty.objects.count() == 2
+
+
+WHITELIST_STATUS = {
+    "anonymous": 401,
+    "wrong role": 404,
+    "other team": 404,
+    "auditor": 403,
+    "same team": 201,
+}
+
+
+@pytest.mark.parametrize("kind", list(WHITELIST_STATUS))
+def test_whitelist_endpoint_authorization(kind, client, make_user, officer, engine_ready):
+    row = {**structuring_rows(prefix="A")[3], "dst_name": LISTED}
+    result = services.transactions_ingest(
+        actor=officer, table=services.rows_validate([row]), team=TEAM, parties=services.rows_parties([row])
+    )
+    alert_id = result.decisions[0]["alert"]
+    user = {
+        "anonymous": None,
+        "wrong role": lambda: make_user("maintenance_engineer", site="site-a", department=TEAM),
+        "other team": lambda: make_user("compliance_officer", department="aml-us"),
+        "auditor": lambda: make_user("auditor"),
+        "same team": lambda: make_user("compliance_officer", department=TEAM),
+    }[kind]
+    if user is not None:
+        client.force_login(user())
+    events = Event.objects.count()
+    response = client.post(
+        f"/api/finance/alerts/{alert_id}/whitelist/",
+        {"entry_id": "un:1", "party": "dst", "reason": "Different person: passport checked.", "days": 30},
+        content_type="application/json",
+    )
+    assert response.status_code == WHITELIST_STATUS[kind], response.content
+    if kind == "same team":
+        assert MatchWhitelist.objects.get().trail_event == response.json()["trail_event"]
+    else:
+        assert MatchWhitelist.objects.count() == 0
+        assert not Event.objects.filter(action="sanctions_match.whitelist").exists()
+        assert Event.objects.count() >= events  # denials may be trailed, nothing else is written
+    bad = client.post(
+        f"/api/finance/alerts/{alert_id}/whitelist/",
+        {"entry_id": "un:999", "party": "dst", "reason": "Different person: passport checked."},
+        content_type="application/json",
+    )
+    assert bad.status_code in (400, WHITELIST_STATUS[kind]) and bad.status_code != 500
