@@ -14,10 +14,12 @@ a byte-bounded LRU store and restored on its next turn when other requests ran i
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,12 @@ from inference.engine.types import (
 DEFAULT_CONTEXT = 4096
 DEFAULT_SESSION_BUDGET_BYTES = 512 * 1024**2
 Prompt = str | Sequence[ChatMessage | dict]
+
+
+def _close_at_exit(engine_ref: weakref.ref) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.close()
 
 
 def is_gguf(path: str | Path) -> bool:
@@ -197,6 +205,10 @@ class LlamaCppEngine:
             with self._load_lock:
                 if self._llama is None:
                     self._llama = self._load()
+                    # Freed before the interpreter tears its modules down: llama_cpp's own __del__
+                    # then finds its C functions gone and prints a TypeError traceback at every
+                    # stop of a process that served a GGUF (web workers, Celery workers).
+                    atexit.register(_close_at_exit, weakref.ref(self))
         return self._llama
 
     def _load(self):

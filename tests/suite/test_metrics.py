@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from prometheus_client import multiprocess
 
 from inference import services
+from inference.engine.importer import ImportResult, bundled_smollm2
 from tests.factories import api_key
 from tests.support import MANAGE, free_port, subprocess_env, wait_for
 
@@ -100,7 +102,8 @@ def test_run_suite_empties_the_metrics_folder_before_it_starts_the_processes(tmp
 
 
 # --- a real two-worker web tier ---------------------------------------------------------------
-WEB_TIER_MODEL = "web-tier-metrics"
+# Per run: a rerun in the same folder (SUITE_TEST_RUN_DIR kept) must not count an earlier run's samples.
+WEB_TIER_MODEL = f"web-tier-{uuid.uuid4().hex[:8]}"
 
 
 def _sum(text: str, name: str, model_name: str) -> float:
@@ -141,12 +144,19 @@ def _tokens_written_by(folder: Path, pid: int) -> float:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_scrape_of_a_two_worker_web_tier_counts_both_workers(tmp_path, tiny_model_dirs, make_user):
+def test_one_scrape_of_a_two_worker_web_tier_counts_both_workers(tmp_path, make_user):
     """gunicorn with two worker processes (serve_web, as SUITE_WEB_WORKERS=2 runs it): chat completions
     land on both workers, and every /metrics scrape, whichever worker answers it, reports the tokens
     of all of them. The loopback is allow-listed to scrape, as the site's Prometheus is."""
-    target_dir, _ = tiny_model_dirs
-    services.model_register(actor="test:fixture", path=target_dir, name=WEB_TIER_MODEL, max_concurrency=2)
+    # SmolLM2 served by llama.cpp, as `make run` serves it (the GGUF of requirements-models.txt, read
+    # in place): each worker maps the file and answers in a moment, no torch to import.
+    services.model_import_register(
+        actor="test:fixture",
+        result=ImportResult(
+            name=WEB_TIER_MODEL, directory=tmp_path, hf_dir=None,
+            gguf_files={"q4_1": bundled_smollm2()}, served_quantization="q4_1",
+        ),
+    )  # fmt: skip
     token = api_key(make_user("ml_engineer"))
     folder = Path(settings.PROMETHEUS_MULTIPROC_DIR)
     port = free_port()
