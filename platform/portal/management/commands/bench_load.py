@@ -304,10 +304,10 @@ async def _targets(url: str, keys: dict, options: dict, screen_user) -> dict:
             response = await client.get(
                 "/api/manufacturing/work-orders/", headers=_headers(keys[WORK_ORDERS])
             )
-            listed = _results(response.json())
-            if not listed:
+            machines = [order["machine"] for order in _results(response.json()) if order.get("machine")]
+            if not machines:
                 raise CommandError("No work order shows a machine to the work-order user: pass --machine.")
-            machine = listed[0]["machine"]
+            machine = machines[0]
     return {
         "model": model["name"],
         "model_slots": int(model.get("max_concurrency") or 1),
