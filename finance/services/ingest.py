@@ -230,6 +230,16 @@ def _stored_history(table: TxTable, lookback: int) -> TxTable:
     return merged.take(np.sort(first)).sort_by_time()
 
 
+def account_partition(accounts: np.ndarray, parts: int) -> np.ndarray:
+    """A stable partition number per account (sha256, not Python's per-process string hash)."""
+    unique, inverse = np.unique(accounts, return_inverse=True)
+    numbers = np.array(
+        [int.from_bytes(hashlib.sha256(a.encode()).digest()[:8], "big") % parts for a in unique.tolist()],
+        dtype=np.int64,
+    )
+    return numbers[inverse]
+
+
 def _chunk_history(stored: TxTable, table: TxTable, start: int, stop: int, lookback: int) -> TxTable | None:
     """What chunk [start, stop) of the time-sorted batch is screened against: the stored rows up to
     its last timestamp and the batch's own earlier rows, both from ``lookback`` before its first."""
@@ -419,11 +429,15 @@ def transactions_ingest(
     parties: dict[str, dict] | None = None,
     progress: Callable[[int, int], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    partition: tuple[int, int] | None = None,
 ) -> IngestResult:
     """Store, screen and alert a validated batch, all or nothing. Returns per-row decisions.
 
     ``parties``: {tx_ref: {"src": originator name, "dst": beneficiary name}} (optional): the names
-    are screened against the active sanctions and PEP lists and sealed at rest."""
+    are screened against the active sanctions and PEP lists and sealed at rest. ``partition``
+    (k, n): screen and store only the rows whose payer account falls in partition k of n
+    (``account_partition``), the other rows of the batch serving as history: n workers given the
+    same batch store it once between them (scale-out; each partition is its own transaction)."""
     from finance.services.cases import alerts_group_into_cases, cases_opened_record
 
     team = (team or "").strip()
@@ -434,6 +448,15 @@ def transactions_ingest(
     _authorize_screen(actor, team)
     batch = batch or uuid.uuid4().hex[:12]
     table = table.sort_by_time()
+    context = None
+    if partition is not None:
+        # screen and store only this partition's rows; the rest of the batch is read-only history
+        # (the engine reads only the past, so each row is decided as in a single-process run)
+        part, parts = partition
+        mine = account_partition(table.src_account, parts) == part
+        context, table = table.take(~mine), table.take(mine)
+        if len(table) == 0:
+            return IngestResult(batch=batch)
     parties = parties or {}
     result = IngestResult(batch=batch)
     keep_decisions = realtime or len(table) <= 1000
@@ -441,6 +464,11 @@ def transactions_ingest(
         setup = screening_setup()
         version_ids = {v.code: v.pk for v in setup.versions}
         stored = _stored_history(table, setup.lookback)
+        if context is not None and len(stored):
+            # rows of other partitions already committed are in the context already
+            stored = stored.take(~np.isin(stored.tx_ref, context.tx_ref))
+        if context is not None and len(context):
+            stored = TxTable.concat([stored, context]).sort_by_time() if len(stored) else context
         party_ids = parties_store(table=table, parties=parties) if parties else {}
         if setup.names is not None:
             parties = _with_customer_names(table, parties)
@@ -551,6 +579,7 @@ def transactions_ingest(
                 "model": setup.model.version if setup.model is not None else None,
                 "lists": setup.names.version if setup.names is not None else None,
                 "named_rows": len(parties),
+                "partition": list(partition) if partition is not None else None,
                 "config": asdict(setup.config),
                 "decisions": result.decisions if realtime else [],
             },

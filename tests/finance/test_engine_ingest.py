@@ -328,3 +328,33 @@ def test_whitelist_endpoint_authorization(kind, client, make_user, officer, engi
         content_type="application/json",
     )
     assert bad.status_code in (400, WHITELIST_STATUS[kind]) and bad.status_code != 500
+
+
+def _stream(prefix: str):
+    import numpy as np
+
+    from finance.management.commands.bench_screening import synthetic_stream
+
+    stream = synthetic_stream(1200, accounts=60, days=10, seed=5)
+    stream.ts = np.arange(len(stream), dtype=np.int64) * 577 + 1_700_000_000  # distinct timestamps
+    for column in ("tx_ref", "src_account", "dst_account"):
+        setattr(stream, column, np.char.add(prefix, getattr(stream, column)))
+    return stream
+
+
+def test_partitions_by_account_store_the_batch_once_with_single_process_decisions(engine_ready):
+    single = services.transactions_ingest(actor="system:test", table=_stream("a-"), team=TEAM, chunk_rows=500)
+    parts = [
+        services.transactions_ingest(
+            actor="system:test", table=_stream("b-"), team=TEAM, chunk_rows=500, partition=(k, 2)
+        )
+        for k in (1, 0)  # in any order
+    ]
+    assert 0 < parts[0].transactions < 1200 and sum(p.transactions for p in parts) == 1200
+    assert single.alerts > 0 and sum(p.alerts for p in parts) == single.alerts
+    stored = Transaction.objects.values_list("tx_ref", "decision", "risk")
+    a = {ref[2:]: (d, round(r, 12)) for ref, d, r in stored if ref.startswith("a-")}
+    b = {ref[2:]: (d, round(r, 12)) for ref, d, r in stored if ref.startswith("b-")}
+    assert len(a) == len(b) == 1200 and a == b
+    for alert in Alert.objects.filter(transaction__tx_ref__startswith="b-")[:20]:
+        assert services.alert_replay(alert_id=alert.pk).identical
