@@ -43,7 +43,11 @@ class Command(BaseCommand):
             "train": options["train"],
             "test": options["test"],
             "train_examples": len(texts),
-            "method": "kNN over all-MiniLM-L6-v2 embeddings + LR on embeddings and char n-grams"
+            "method": (
+                f"{1 - classifier.regression_weight:g} x {classifier.neighbours}-nearest-neighbour vote over "
+                f"all-MiniLM-L6-v2 embeddings + {classifier.regression_weight:g} x LR on embeddings and "
+                "char n-grams (weights chosen by cross-validation on the training file)"
+            )
             if embed
             else "LR on char n-grams",
             "seconds": round(time.perf_counter() - started, 2),
