@@ -288,7 +288,10 @@ class AlertWhitelistApi(APIView):
 
 
 class AssignInput(serializers.Serializer):
-    alerts = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=500)
+    # ids within a database integer (a larger one overflowed the pk__in lookup: a 500)
+    alerts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False, max_length=500
+    )
     assignee = serializers.CharField(max_length=150)
 
 

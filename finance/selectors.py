@@ -21,9 +21,12 @@ SORTS = {"risk": ("-risk", "created_at"), "age": ("created_at",), "newest": ("-c
 
 def _pk(value) -> int:
     try:
-        return int(value)
+        pk = int(value)
     except (TypeError, ValueError):
         raise Http404(NOT_FOUND_MESSAGE) from None
+    if not 0 < pk < 2**63:  # no such row; a larger number would overflow the database lookup (a 500)
+        raise Http404(NOT_FOUND_MESSAGE)
+    return pk
 
 
 def _checked(user, obj, action: str, actor=None):
