@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
 
 from manufacturing.analysis.planning import (
     best_fixed_interval,
@@ -13,6 +18,7 @@ from manufacturing.analysis.planning import (
     rul_schedule,
     truncations,
 )
+from manufacturing.analysis.prognostics import read_cmapss, read_rul
 
 
 def test_two_life_fleet_has_the_known_optimum():
@@ -76,3 +82,36 @@ def test_truncations_weigh_every_unit_the_same():
     rows = truncations(units, cycles, first=31, per_unit=5)
     assert cycles[rows].tolist() == [31, 48, 65, 82, 99, 31, 98, 165, 232, 299]
     assert units[rows].tolist() == [1] * 5 + [2] * 5
+
+
+def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
+    """A slice of FD001 with a tiny budget: the fixed interval is the best one for the training lives
+    and the margin comes from out-of-fold predictions; the test engines only score the plans."""
+    cmapss = Path(settings.SHARED_DATA_DIR) / "cmapss"
+    train = read_cmapss(cmapss / "train_FD001.txt")
+    train = train[train[:, 0] <= 20]
+    test = read_cmapss(cmapss / "test_FD001.txt")
+    test = test[test[:, 0] <= 10]
+    true = read_rul(cmapss / "RUL_FD001.txt")[:10]
+    paths = {name: tmp_path / f"{name}.txt" for name in ("train", "test", "rul")}
+    np.savetxt(paths["train"], train, fmt="%g")
+    np.savetxt(paths["test"], test, fmt="%g")
+    np.savetxt(paths["rul"], true, fmt="%g")
+    args = [f"--{name}={path}" for name, path in paths.items()]
+    call_command("plan_maintenance", "--json", *args, "--trees", "20", "--members", "1", "--folds", "2")
+    report = json.loads(capsys.readouterr().out)
+    train_lives = [train[train[:, 0] == unit, 1].max() for unit in range(1, 21)]
+    assert report["best_fixed_interval"]["interval"] == best_fixed_interval(train_lives, 1.0, 5.0)["interval"]
+    chosen = report["choices_on_training_lives"]
+    assert chosen["units"] == 20 and chosen["truncation_points"] == 20 * 20
+    assert (
+        0 <= chosen["rul_margin"]["margin"] <= 125
+        and f"- {chosen['rul_margin']['margin']} cycles" in (report["rul_policy"])
+    )
+    test_lives = [
+        test[test[:, 0] == unit, 1].max() + rul for unit, rul in zip(range(1, 11), true, strict=True)
+    ]
+    assert report["hindsight_fixed_interval"] == best_fixed_interval(test_lives, 1.0, 5.0)
+    assert report["perfect_knowledge"]["cost_rate"] <= report["rul_driven"]["cost_rate"]
+    with pytest.raises(CommandError, match="out-of-fold"):
+        call_command("plan_maintenance", *args, "--folds", "0")
