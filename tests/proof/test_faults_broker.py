@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -209,3 +210,32 @@ def test_a_broker_outage_refuses_queued_work_with_503_and_it_all_runs_once_the_b
     finally:
         stop_worker(worker)
     assert FineTuneJob.objects.count() == before["jobs"] + 1  # each piece of work exactly once
+
+
+@pytest.mark.usefixtures("work_orders")
+def test_a_job_committed_as_the_broker_goes_away_is_resent_by_the_reaper_once_it_is_back(
+    private_broker, served_model, make_user
+):
+    """The race the 503 gate cannot close: the broker stops between the check and the message.
+    The job stays queued (no server error), and the reaper sends its message again later."""
+    import redis as redis_client
+    from django.utils import timezone
+
+    from inference.tuning import conf, services
+    from inference.tuning.lora_config import LoraSettings, TrainSettings
+
+    engineer = make_user(Role.ML_ENGINEER)
+    private_broker.stop()
+    job = services.job_create(
+        user=engineer, base_model="suite-demo", data_adapter="tests.work_orders", adapter_name="raced",
+        filters={"limit": 60}, lora=LoraSettings(r=4, alpha=8),
+        train=TrainSettings(batch_size=8, max_seq_len=96, checkpoint_every=4), dp=None,
+    )  # fmt: skip
+    job.refresh_from_db()
+    assert job.status == FineTuneJob.Status.QUEUED and job.task_id
+
+    private_broker.start()
+    later = timezone.now() + conf.queued_resend_after() + timedelta(seconds=1)
+    assert services.jobs_reap(now=later)["resent"] == [job.pk]
+    waiting = redis_client.Redis(port=private_broker.port).lrange(conf.queue(), 0, -1)
+    assert any(job.task_id.encode() in message for message in waiting)
