@@ -6,13 +6,19 @@ set of promoted LoRA adapters changes; loaded weights stay in the shared, memory
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 
 from inference import metrics
 from inference.engine.admission import AdmissionController
+from inference.engine.llamacpp import LlamaCppEngine, SequenceStore
+from inference.engine.lora_gguf import gguf_lora_for
+from inference.engine.remote import RemoteEngine
 from inference.models import LanguageModel, LoraAdapter
 
 
@@ -63,15 +69,11 @@ def served(model: LanguageModel) -> ServedModel:
 
 def _build_engine(model: LanguageModel, adapters: dict[str, str]):
     if model.backend == LanguageModel.Backend.REMOTE:
-        import os
-
-        from inference.engine.remote import RemoteEngine
-
         api_key = os.environ.get(model.remote_api_key_env) if model.remote_api_key_env else None
         return RemoteEngine(model.remote_url, model.remote_model, api_key=api_key)
     if model.gguf_path:
         return _build_llamacpp_engine(model, adapters)
-    from inference.engine.local import LocalEngine
+    from inference.engine.local import LocalEngine  # torch: loaded only when a model needs it
     from inference.engine.sessions import SessionStore
 
     return LocalEngine(
@@ -86,12 +88,6 @@ def _build_engine(model: LanguageModel, adapters: dict[str, str]):
 
 def _build_llamacpp_engine(model: LanguageModel, adapters: dict[str, str]):
     """llama.cpp for a GGUF; promoted peft adapters are converted to GGUF LoRA once, next to them."""
-    import json
-    from pathlib import Path
-
-    from inference.engine.llamacpp import LlamaCppEngine, SequenceStore
-    from inference.engine.lora_gguf import gguf_lora_for
-
     converted = {}
     if adapters:
         base_config = json.loads((Path(model.path) / "config.json").read_text())

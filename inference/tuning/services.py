@@ -27,6 +27,7 @@ from django.utils import timezone
 from access.enforcement import check
 from inference import datasets
 from inference.models import LanguageModel, LoraAdapter, model_name_validator
+from inference.services import adapter_set_status
 from inference.tuning import conf, snapshots
 from inference.tuning.errors import InvalidSettingsError
 from inference.tuning.lifecycle import checkpoint_step, log_line, record_job_event
@@ -356,8 +357,6 @@ def _settle_lost_job(job: FineTuneJob, *, now) -> str:
 def adapter_status_change(*, user, adapter: LoraAdapter, status: str, reason: str = "") -> LoraAdapter:
     """Promote (serve) or demote an adapter; `promote` on its base model decides, and the trail keeps
     the evaluation the decision was based on (inference.services.adapter_set_status)."""
-    from inference.services import adapter_set_status
-
     if status == LoraAdapter.Status.PROMOTED:
         check(user, "promote", f"model:{adapter.base_model.name}")
         if not (Path(adapter.path) / "adapter_config.json").is_file():
@@ -388,6 +387,6 @@ def _send_or_leave_to_reaper(job_id: int, task_id: str) -> None:
 
 
 def _send(job_id: int, task_id: str) -> None:
-    from inference.tuning.tasks import run_job
+    from inference.tuning.tasks import run_job  # deferred: the task module imports these services
 
     run_job.apply_async(args=[job_id], task_id=task_id, queue=conf.queue())
