@@ -82,7 +82,7 @@ def _epoch(value) -> int:
     return int(seconds)
 
 
-def rows_validate(rows) -> TxTable:
+def rows_validate(rows, *, sibling_batch: str = "") -> TxTable:
     """A TxTable from JSON rows, or BatchRejected listing every bad row (0-based row numbers)."""
     if not isinstance(rows, list) or not rows:
         raise BatchRejected([{"row": 0, "field": "transactions", "message": "a non-empty list is required"}])
@@ -163,9 +163,10 @@ def rows_validate(rows) -> TxTable:
         out["label"] = -1 if label is None else label
         clean.append(out)
     if not errors:
-        existing = set(
-            Transaction.objects.filter(tx_ref__in=list(seen)).values_list("tx_ref", flat=True)[:1000]
-        )
+        stored = Transaction.objects.filter(tx_ref__in=list(seen))
+        if sibling_batch:  # a partition of a batch: rows its sibling partitions stored are expected
+            stored = stored.exclude(batch=sibling_batch)
+        existing = set(stored.values_list("tx_ref", flat=True)[:1000])
         errors = [
             {"row": seen[ref], "field": "tx_ref", "message": "already imported (transactions are immutable)"}
             for ref in sorted(existing, key=seen.get)
@@ -726,7 +727,9 @@ def _transaction_of(pk: int, row: tuple, ts: int) -> Transaction:
     return tx
 
 
-def table_from_file(*, fmt: str, source, batch: str, parties: dict | None = None) -> TxTable:
+def table_from_file(
+    *, fmt: str, source, batch: str, parties: dict | None = None, partitioned: bool = False
+) -> TxTable:
     """Read an AMLworld CSV, an AMLSim folder (or transactions file) or a JSON list of rows into a
     TxTable whose tx_refs carry the batch id (file line numbers repeat across files). JSON rows
     may name their parties (src_name, dst_name): those are put in ``parties``."""
@@ -744,7 +747,7 @@ def table_from_file(*, fmt: str, source, batch: str, parties: dict | None = None
             except ValueError as error:
                 raise BatchRejected([{"row": 0, "field": "file", "message": f"not JSON: {error}"}]) from None
             rows = rows.get("transactions", rows) if isinstance(rows, dict) else rows
-            table = rows_validate(rows)
+            table = rows_validate(rows, sibling_batch=batch if partitioned else "")
             if parties is not None:
                 parties.update(rows_parties(rows))
             return table

@@ -21,12 +21,21 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["amlworld", "amlsim", "json"], required=True)
         parser.add_argument("--team", required=True, help="the AML team the transactions belong to")
         parser.add_argument("--batch", default="", help="batch id (default: random)")
+        parser.add_argument(
+            "--partitions",
+            type=int,
+            default=0,
+            help="screen on N Celery workers, partitioned by payer account (the file must be readable "
+            "by every worker; each partition is its own transaction)",
+        )
 
-    def handle(self, *args, path, format, team, batch, **options):
+    def handle(self, *args, path, format, team, batch, partitions=0, **options):
         from finance import services
 
         batch = batch or uuid.uuid4().hex[:12]
         started = time.perf_counter()
+        if partitions:
+            return self._partitioned(path, format, team, batch, partitions, started)
         try:
             parties: dict = {}
             table = services.table_from_file(fmt=format, source=path, batch=batch, parties=parties)
@@ -62,5 +71,29 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"batch {result.batch}: {result.transactions} transactions, {result.alerts} alerts "
                 f"({result.holds} held), {result.cases} new cases in {time.perf_counter() - started:.1f} s"
+            )
+        )
+
+    def _partitioned(self, path, fmt, team, batch, parts, started):
+        from pathlib import Path
+
+        from celery import group
+
+        from finance.tasks import screen_file_partition
+
+        if not 2 <= parts <= 64:
+            raise CommandError("--partitions must be between 2 and 64.")
+        source = str(Path(path).resolve())
+        results = group(screen_file_partition.s(source, fmt, team, batch, k, parts) for k in range(parts))()
+        try:
+            done = results.get(timeout=3600)
+        except Exception as error:  # a partition refused (bad rows) or failed: say which
+            raise CommandError(f"partitioned import failed: {error}") from error
+        total = sum(d["transactions"] for d in done)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"batch {batch}: {total} transactions, {sum(d['alerts'] for d in done)} alerts, "
+                f"{sum(d['cases'] for d in done)} new cases in {time.perf_counter() - started:.1f} s "
+                f"on {parts} partitions ({', '.join(str(d['transactions']) for d in sorted(done, key=lambda d: d['part']))})"
             )
         )
