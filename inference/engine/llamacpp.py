@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import math
 import os
 import threading
 import time
@@ -399,8 +400,6 @@ class LlamaCppEngine:
 
     def perplexity(self, texts: Sequence[str], *, adapter: str | None = None) -> float:
         """Token-level perplexity on `texts` (each truncated to one batch of n_batch tokens)."""
-        import math
-
         llama = self.loaded()
         total_nll, total_tokens = 0.0, 0
         with self._lock:
