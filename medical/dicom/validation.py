@@ -105,6 +105,8 @@ def _read(data: bytes, *, allow_raw_dataset: bool, max_bytes: int) -> Dataset:
         raise _Rejection(_not_part10_reason(data))
     for _ in dataset.iterall():
         pass  # converts every raw element now, so a value pydicom cannot decode rejects the file here
+    for _ in getattr(dataset, "file_meta", None) or ():
+        pass  # the file meta too (an unknown VR there failed later, in de-identification; found by fuzzing)
     _check_identity(dataset)
     _check_pixel_module(dataset)
     return dataset

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from audit.models import Event
@@ -40,6 +40,15 @@ SEEDS = {
     )
 }
 DEPARTMENT = "radiology"
+
+
+def _unknown_vr_in_file_meta() -> bytes:
+    """Found by a randomized run: an unknown VR in the file meta passed the reader and failed later,
+    in de-identification, as an internal error."""
+    data = bytearray(SEEDS["SC_rgb_small_odd.dcm"])
+    at = data.find(b"\x02\x00\x12\x00UI")  # (0002,0012) Implementation Class UID
+    data[at + 4 : at + 6] = b"TI"
+    return bytes(data)
 
 
 def mutated_dicom() -> st.SearchStrategy[bytes]:
@@ -104,6 +113,7 @@ def _check_outcomes(outcomes, before_rows, after_rows, before_files, after_files
 
 @pytest.mark.django_db
 @given(data=mutated_dicom())
+@example(data=_unknown_vr_in_file_meta())
 @fuzz_settings(examples=40)
 def test_reader_and_ingest_take_mutated_files_whole_or_not_at_all(data):
     try:
