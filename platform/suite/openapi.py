@@ -3,8 +3,9 @@
 Every API answers bad input with 400, a missing or unreadable record with 404 (also what a record
 the caller may not see answers, so nobody learns it exists), an anonymous call with 401, a policy
 refusal with 403 and a throttled one with 429 (with Retry-After); writes can also meet 409
-(conflicting state), 413 (too large) and 415 (wrong media type). The bodies are DRF's: `{"detail":
-"..."}` or `{"field": ["message", ...]}`. Declaring them here, not per view, keeps the schema honest
+(conflicting state), 413 (too large), 415 (wrong media type) and 503 with Retry-After (the task queue
+they need is down; ops.broker). The bodies are DRF's: `{"detail": "..."}` or `{"field": ["message",
+...]}`. Declaring them here, not per view, keeps the schema honest
 for clients and for schemathesis, which fails any undocumented status code.
 """
 
@@ -41,6 +42,7 @@ WRITES = {
     "409": "The record's current state does not allow this.",
     "413": "The request body is larger than this installation accepts.",
     "415": "Unsupported media type: send the content type the operation documents.",
+    "503": "The task queue this write needs is unreachable; nothing was written. Retry after Retry-After seconds.",
 }
 
 
