@@ -17,6 +17,7 @@ import subprocess
 import time
 from datetime import timedelta
 
+import kombu.pools
 import pytest
 
 from accounts.roles import Role
@@ -85,8 +86,10 @@ def _drop_broker_connections(app) -> None:
     """Forget pooled broker connections (the connection and producer pools), as Celery does after a
     fork, so the next message goes to the broker the configuration names now. Not `app.close()`: that
     also deregisters the app, and tasks imported afterwards would then not be found."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # kombu keeps its pools in a process-wide registry keyed by connection: closing only the app's
+    # pool left a closed one there, which the next publish to the original broker then got
+    # ("Acquire on closed pool"). reset() closes every pool and empties the registry.
+    kombu.pools.reset()
     app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
