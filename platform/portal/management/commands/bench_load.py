@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,13 @@ from accounts.tokens import token_issue, token_revoke
 logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 CHAT, SCREEN, QA, WORK_ORDERS = "chat_completions", "transaction_screening", "dicom_qa", "work_order_create"
+
+
+def _run_loop(coroutine):
+    """asyncio.run in a thread of its own: the clients need their own event loop, and the calling
+    thread may already run one (a caller inside Playwright's sync API or an async test runner)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-load") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @dataclass
@@ -151,7 +159,7 @@ class Command(BaseCommand):
             if not url:
                 threads = SERVER_THREADS
                 server, url = _start_server(threads)
-            targets = asyncio.run(_targets(url, keys, options, users[SCREEN]))
+            targets = _run_loop(_targets(url, keys, options, users[SCREEN]))
             admitted = targets["model_slots"] + targets["model_queue"]
             clients = {
                 CHAT: options["model_clients"] or admitted,
@@ -162,12 +170,12 @@ class Command(BaseCommand):
             overload = {CHAT: admitted + options["overload_extra"]}
             # One request per endpoint first: the model loads on its first request (seconds), which
             # belongs to start-up, not to the latencies under load.
-            warmup = asyncio.run(_warm_up(url, keys, targets, options["timeout"], options["max_tokens"]))
+            warmup = _run_loop(_warm_up(url, keys, targets, options["timeout"], options["max_tokens"]))
             run = {"url": url, "keys": keys, "targets": targets, "seconds": options["seconds"],
                    "timeout": options["timeout"], "max_tokens": options["max_tokens"]}  # fmt: skip
             phases = {
-                "admitted": asyncio.run(_phase(clients=clients, **run)),
-                "overload": asyncio.run(_phase(clients=overload, **run)),
+                "admitted": _run_loop(_phase(clients=clients, **run)),
+                "overload": _run_loop(_phase(clients=overload, **run)),
             }
         finally:
             for user, prefix in issued:
