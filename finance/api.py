@@ -15,12 +15,12 @@ from rest_framework.views import APIView
 
 from access.errors import PolicyDenied
 from accounts.models import User
-from accounts.parsers import LimitedJSONParser
 from audit.actors import actor_from_request
 from finance import selectors, services
 from finance.models import SAR, Alert, Case, ScenarioVersion
 from finance.services import sanctions as sanctions_services
 from finance.services import sar as sar_services
+from restapi.parsers import LimitedJSONParser
 
 
 def _actor(request):

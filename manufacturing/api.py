@@ -8,10 +8,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from audit.actors import actor_from_request
 from manufacturing import selectors, services
 from manufacturing.models import FailureSuggestion, WorkOrder
+from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
 def _actor(request):

@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
 from access.errors import PolicyDenied
-from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from medical import conf, selectors, services
 from medical.dicom.frames import FrameError
 from medical.models import Channel
@@ -39,6 +38,7 @@ from medical.serializers import (
 )
 from medical.services import frames
 from ops.broker import require_broker
+from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
-from accounts.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 from audit.actors import actor_from_request
 from finance.he import params, services
 from finance.he.scoring import HeInputError
+from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
 class _Unavailable(Response):

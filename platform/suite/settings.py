@@ -198,7 +198,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "suite.pagination.StrictLimitOffsetPagination",  # bad limit/offset: 400
+    "DEFAULT_PAGINATION_CLASS": "restapi.pagination.StrictLimitOffsetPagination",  # bad limit/offset: 400
     "PAGE_SIZE": 50,
     # Per-address limits on password-guessing endpoints: 429 with Retry-After beyond them.
     # Inference (completions, chat, embeddings, study questions) per user: model time is the scarce resource.
@@ -206,9 +206,9 @@ REST_FRAMEWORK = {
         "token_issue": env.env_str("SUITE_TOKEN_ISSUE_RATE", "10/min"),
         "inference": env.env_str("SUITE_INFERENCE_RATE", "60/min"),
     },
-    # Bodies over SUITE_JSON_MAX_BYTES or nested deeper than SUITE_JSON_MAX_DEPTH: 400 (accounts.parsers).
+    # Bodies over SUITE_JSON_MAX_BYTES or nested deeper than SUITE_JSON_MAX_DEPTH: 400 (restapi.parsers).
     "DEFAULT_PARSER_CLASSES": [
-        "accounts.parsers.LimitedJSONParser",
+        "restapi.parsers.LimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -313,7 +313,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# JSON request bodies (accounts.parsers): larger or deeper than this is a 400.
+# JSON request bodies (restapi.parsers): larger or deeper than this is a 400.
 SUITE_JSON_MAX_BYTES = env.env_bytes("SUITE_JSON_MAX_BYTES", 4 * 2**20)
 SUITE_JSON_MAX_DEPTH = env.env_int("SUITE_JSON_MAX_DEPTH", 32, minimum=2)
 # Brute force (django-axes): after SUITE_LOGIN_FAILURE_LIMIT failures for one account, or from one

@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.throttling import ScopedRateThrottle
 
-from accounts.parsers import json_depth
 from accounts.roles import Role
+from restapi.parsers import json_depth
 from tests.factories import api_key
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def test_every_api_view_parses_json_with_the_limits():
     from rest_framework.parsers import JSONParser
     from rest_framework.views import APIView
 
-    from accounts.parsers import LimitedJSONParser
+    from restapi.parsers import LimitedJSONParser
 
     api_views = [
         (route, view)
