@@ -13,7 +13,9 @@ The model that phrases answers is no setting: it is the QA default (inference.se
 | MEDICAL_UPLOAD_MAX_FILES | 2000 | files in one upload request (archives: members) |
 | MEDICAL_QA_EMBEDDINGS | True | QA retrieval adds embedding similarity (inference.services.embed) to lexical matching |
 | MEDICAL_FRAME_CACHE_DIR | VAR_DIR/cache/medical-frames | viewer frames rendered by the worker (safe to delete) |
-| MEDICAL_FRAME_CACHE_WINDOWS | 16 | windows kept per image besides the default (oldest dropped first) |
+| MEDICAL_FRAME_CACHE_WINDOWS | 16 | windows kept per image besides the default (least recently used dropped first) |
+| MEDICAL_FRAME_CACHE_MAX_BYTES | 2 GiB | the whole frame cache; the least recently used windows are dropped beyond it |
+| MEDICAL_FRAME_CACHE_TRIM_SECONDS | 30 | a worker checks the cache's size at most this often (after a render) |
 | MEDICAL_FRAME_WAIT_SECONDS | 5 | how long a frame request waits for the worker before answering 503 (it holds a web thread) |
 """
 
@@ -87,6 +89,14 @@ def frame_cache_dir() -> Path:
 
 def frame_cache_windows() -> int:
     return max(1, int(getattr(settings, "MEDICAL_FRAME_CACHE_WINDOWS", 16)))
+
+
+def frame_cache_max_bytes() -> int:
+    return max(1, int(getattr(settings, "MEDICAL_FRAME_CACHE_MAX_BYTES", 2 << 30)))
+
+
+def frame_cache_trim_seconds() -> float:
+    return max(0.0, float(getattr(settings, "MEDICAL_FRAME_CACHE_TRIM_SECONDS", 30)))
 
 
 def frame_wait_seconds() -> float:

@@ -7,9 +7,13 @@ Layout under MEDICAL_FRAME_CACHE_DIR (var/cache/medical-frames by default):
 The de-identified copy's digest and the renderer version are in the path, so a changed copy or a
 changed renderer misses the cache by construction; older versions of an instance's folder are
 removed when a new one is written. Per instance, the default window is always kept and at most
-MEDICAL_FRAME_CACHE_WINDOWS other windows (the least recently written go first). The cache holds
-only what the de-identified copy already holds (no identity), and every read of it goes through a
-view that asks the access policy first.
+MEDICAL_FRAME_CACHE_WINDOWS other windows (the least recently used go first). The whole cache is held
+under MEDICAL_FRAME_CACHE_MAX_BYTES: after a render, a worker (one at a time, at most every
+MEDICAL_FRAME_CACHE_TRIM_SECONDS) drops the least recently used windows of any image until the cache
+is back under 90% of the bound. "Used" is the window folder's modification time: writing a frame sets
+it, and a cache hit refreshes it (at most once a minute per folder). The cache holds only what the
+de-identified copy already holds (no identity), and every read of it goes through a view that asks
+the access policy first.
 
 A request for a frame that is not cached queues one task for its instance and window (once: a
 marker file stops duplicates while it runs); the task renders the requested frame first, then the
@@ -18,6 +22,7 @@ instance's other frames, so scrolling a stack finds them ready.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -41,6 +46,10 @@ _QUEUED = ".queued"
 _FAILED = "failed.json"
 _WINDOW = "window.json"
 QUEUED_STALE_SECONDS = 120  # a marker older than this belongs to a lost task: queue again
+USED_TOUCH_SECONDS = 60  # a hit refreshes its folder's "last used" time at most this often
+TRIM_TARGET = 0.9  # a trim goes below the bound, so the next renders do not trim again at once
+_TRIM_LOCK = ".trim.lock"
+_TRIMMED = ".trimmed"
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ def frame_cached(instance: Instance, *, index: int, window: Window | None) -> Fr
         png = path.read_bytes()
     except FileNotFoundError:
         return None
+    _mark_used(folder)
     return Frame(png=png, window=window or _stored_window(folder))
 
 
@@ -174,7 +184,56 @@ def instance_frames_render(
     finally:
         (folder / _QUEUED).unlink(missing_ok=True)
     _prune(instance, keep=folder)
+    frame_cache_trim(keep=folder)
     return written
+
+
+@dataclass(frozen=True)
+class CacheTrim:
+    """What one trim of the frame cache found and did (bytes of the PNGs and window records)."""
+
+    bytes_before: int
+    bytes_after: int
+    windows_removed: int
+
+
+def frame_cache_trim(*, keep: Path | None = None, force: bool = False) -> CacheTrim | None:
+    """Hold the frame cache under MEDICAL_FRAME_CACHE_MAX_BYTES by dropping least recently used windows.
+
+    Returns None without looking when another process is trimming or, unless `force`, the last trim
+    is more recent than MEDICAL_FRAME_CACHE_TRIM_SECONDS (walking a large cache after every render
+    would cost more than the render). `keep` (the window just rendered) and windows a render is
+    writing are never dropped.
+    """
+    root = conf.frame_cache_dir()
+    if not root.is_dir():
+        return CacheTrim(0, 0, 0)
+    stamp = root / _TRIMMED
+    if not force and time.time() - _mtime(stamp) < conf.frame_cache_trim_seconds():
+        return None
+    with open(root / _TRIM_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        stamp.touch()
+        windows = sorted(_cached_windows(root))  # least recently used first
+        before = total = sum(size for _, size, _ in windows)
+        removed = 0
+        if total > conf.frame_cache_max_bytes():
+            target = int(conf.frame_cache_max_bytes() * TRIM_TARGET)
+            for _, size, folder in windows:
+                if total <= target:
+                    break
+                if folder == keep or _rendering(folder):
+                    continue
+                shutil.rmtree(folder, ignore_errors=True)
+                total -= size
+                removed += 1
+                _remove_empty(folder.parent, root)
+    if removed:
+        logger.info("frame cache trimmed from %d to %d bytes (%d windows)", before, total, removed)
+    return CacheTrim(before, total, removed)
 
 
 # --- the cache layout ----------------------------------------------------------------------------
@@ -215,6 +274,7 @@ def _failed(folder: Path, reason: str) -> int:
 
 
 def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # a trim may have dropped a folder nobody used
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
@@ -225,6 +285,49 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return 0.0
+
+
+def _mark_used(folder: Path) -> None:
+    try:
+        if time.time() - folder.stat().st_mtime > USED_TOUCH_SECONDS:
+            os.utime(folder)
+    except OSError:  # trimmed meanwhile: the frame read is still good
+        pass
+
+
+def _rendering(folder: Path) -> bool:
+    return time.time() - _mtime(folder / _QUEUED) < QUEUED_STALE_SECONDS
+
+
+def _cached_windows(root: Path):
+    """(last used, bytes, folder) of every window folder: <department>/<sop uid>/<version>/<window>."""
+    for department in _subdirs(root):
+        for image in _subdirs(department):
+            for version in _subdirs(image):
+                for window in _subdirs(version):
+                    try:
+                        used = window.stat().st_mtime
+                        size = sum(entry.stat().st_size for entry in os.scandir(window) if entry.is_file())
+                    except OSError:  # removed by a render of a newer version meanwhile
+                        continue
+                    yield used, size, window
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return [Path(entry.path) for entry in os.scandir(folder) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _remove_empty(folder: Path, root: Path) -> None:
+    """Remove `folder` and its parents up to `root` while they are empty (a render may refill them)."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _prune(instance: Instance, *, keep: Path) -> None:

@@ -174,6 +174,8 @@ MEDICAL_DEID_OPTIONS = env.env_flags("MEDICAL_DEID_OPTIONS", {})
 MEDICAL_UPLOAD_MAX_FILE_BYTES = env.env_bytes("MEDICAL_UPLOAD_MAX_FILE_BYTES", 256 * 2**20)
 MEDICAL_UPLOAD_MAX_TOTAL_BYTES = env.env_bytes("MEDICAL_UPLOAD_MAX_TOTAL_BYTES", 2**30)
 MEDICAL_UPLOAD_MAX_FILES = env.env_int("MEDICAL_UPLOAD_MAX_FILES", 2000, minimum=1)
+# The viewer's rendered frames (var/cache/medical-frames): least recently used windows go beyond this.
+MEDICAL_FRAME_CACHE_MAX_BYTES = env.env_bytes("MEDICAL_FRAME_CACHE_MAX_BYTES", 2 * 2**30)
 # Django refuses more files than this before any view runs (a bare 400); one more than the upload
 # limit lets the upload service answer with its own message naming the limit.
 DATA_UPLOAD_MAX_NUMBER_FILES = MEDICAL_UPLOAD_MAX_FILES + 1

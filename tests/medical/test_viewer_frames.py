@@ -4,7 +4,9 @@ cache and served from it; malformed requests answered 4xx with what to change.""
 from __future__ import annotations
 
 import io
+import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -118,6 +120,39 @@ def test_a_changed_copy_misses_the_cache_and_old_windows_are_dropped(dose, setti
     frame_service.instance_frames_render(instance_id=dose.pk, first=0)
     assert not version.exists()  # the old version's frames are gone
     assert frame_service.frame_cached(dose, index=0, window=None) is not None
+
+
+@pytest.mark.django_db
+def test_the_whole_cache_stays_under_its_byte_bound_least_recently_used_first(ingest, settings):
+    settings.MEDICAL_FRAME_CACHE_TRIM_SECONDS = 0
+    names = ("rtdose.dcm", "CT_small.dcm", "MR_small.dcm")
+    images = [Instance.objects.get(pk=ingest(name).instance_id) for name in names]
+    for image in images:
+        frame_service.instance_frames_render(instance_id=image.pk)
+    folders = [frame_service._window_dir(image, None) for image in images]
+    sizes = [sum(path.stat().st_size for path in folder.iterdir()) for folder in folders]
+    total = sum(sizes)
+    now = time.time()
+    for age, folder in zip((300, 200, 100), folders, strict=True):  # rendered a while ago, in this order
+        os.utime(folder, (now - age, now - age))
+    assert frame_service.frame_cached(images[0], index=0, window=None) is not None  # used again now
+    # a bound that holds everything but one image: the least recently used one (CT_small) must go
+    settings.MEDICAL_FRAME_CACHE_MAX_BYTES = math.ceil((total - sizes[1]) / frame_service.TRIM_TARGET) + 1
+    assert total > settings.MEDICAL_FRAME_CACHE_MAX_BYTES
+
+    trim = frame_service.frame_cache_trim(force=True)
+    assert (trim.bytes_before, trim.bytes_after, trim.windows_removed) == (total, total - sizes[1], 1)
+    assert folders[0].is_dir() and folders[2].is_dir()
+    assert not folders[1].exists() and not folders[1].parent.parent.exists()  # empty parents go too
+    assert frame_service.frame_cached(images[1], index=0, window=None) is None  # a miss: rendered again
+    settings.MEDICAL_FRAME_CACHE_TRIM_SECONDS = 3600
+    assert frame_service.frame_cache_trim() is None  # checked at most once per interval
+
+    # after every render (interval 0): a bound of one byte keeps only the window just rendered
+    settings.MEDICAL_FRAME_CACHE_TRIM_SECONDS = 0
+    settings.MEDICAL_FRAME_CACHE_MAX_BYTES = 1
+    frame_service.instance_frames_render(instance_id=images[1].pk)
+    assert folders[1].is_dir() and not folders[0].exists() and not folders[2].exists()
 
 
 @pytest.mark.django_db
