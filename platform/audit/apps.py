@@ -20,6 +20,11 @@ class AuditConfig(AppConfig):
         from vault.keys import on_key_event
 
         on_key_event(_trail_key_event)  # the vault (below) creates keys; the trail records it
+        from audit.sealing import rotation_source
+        from vault.rotation import register_sealed_source
+
+        # Sealed payload texts are append-only: a key rotation re-wraps them into a side table.
+        register_sealed_source("audit.payload_texts", rotation_source)
 
 
 def _trail_key_event(*, action: str, resource_type: str, resource_id: str, payload: dict) -> None:

@@ -195,3 +195,20 @@ class Checkpoint(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.pk} of {self.chain} at {self.size}"
+
+
+class RewrappedTexts(models.Model):
+    """The sealed texts of an event's payload, re-wrapped under a newer KEK version by a rotation.
+
+    The payload itself is append-only and hashed, so its blob keeps naming the retired KEK version;
+    audit.sealing opens this copy instead, and checks what it opens against the digests in the
+    hashed payload. Not part of the trail: deleting a row only sends readers back to the payload's
+    own blob (which then needs the retired version); a row swapped for another text fails the digests.
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="rewrapped_texts")
+    blob = models.BinaryField(help_text="vault.envelope sealed blob (format 2) of the payload's texts.")
+    rewrapped_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"re-wrapped texts of event #{self.event_id}"

@@ -11,8 +11,13 @@ The whole payload (blob and digests included) is covered by the event's hash, so
 verifies without opening anything, and a digest proves which text was asked without revealing it.
 The blob is bound (envelope context) to the event's action and resource: copied into another event
 it does not open. `open_texts(event)` opens it; callers decide first (audit.permissions.
-unseal_decision: "unseal" on trail_event:<type>). Trail payloads are append-only, so a KEK rotation
-cannot re-wrap these blobs: the retired KEK version stays in the vault to open them.
+unseal_decision: "unseal" on trail_event:<type>) and checks the texts against the hashed digests.
+
+Key rotation: trail payloads are append-only, so `manage.py rotate_keys` cannot rewrite these blobs
+in place. `rotation_source()` (registered with vault.rotation by AuditConfig.ready) hands it each
+one not yet re-wrapped, with its context; the new blob goes to audit.models.RewrappedTexts, which
+`open_texts` prefers. Format 1 blobs are re-sealed the same way. After a finished rotation the
+retired KEK version is needed for none of them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ import json
 
 from django.conf import settings
 
+from audit.models import Event, RewrappedTexts
+from vault.envelope import open_sealed, seal
+from vault.errors import TamperedError
+from vault.rotation import SealedObject
+
 SEALED_KEY = "sealed_texts"
 
 
@@ -32,8 +42,6 @@ def payload_kek() -> str:
 
 def sealed_texts(texts: dict[str, str], *, action: str, resource_type: str, resource_id: str | int) -> dict:
     """The payload entry that carries `texts` sealed; merge it into the event's payload."""
-    from vault.envelope import seal
-
     fields = sorted(texts)
     plain = json.dumps({field: texts[field] for field in fields}, ensure_ascii=False, sort_keys=True)
     blob = seal(
@@ -56,15 +64,48 @@ def has_sealed_texts(event) -> bool:
 
 
 def open_texts(event) -> dict[str, str]:
-    """The texts sealed in `event`'s payload ({} when there are none). VaultError if they do not open."""
-    from vault.envelope import open_sealed
-
+    """The texts sealed in `event`'s payload ({} when there are none). VaultError if they do not
+    open, TamperedError if what opens is not what the payload's (hashed) digests name."""
     entry = event.payload.get(SEALED_KEY)
     if not entry:
         return {}
-    context = _context(event.action, event.resource_type, event.resource_id)
-    plain = open_sealed(base64.b64decode(entry["blob"]), context=context)
-    return json.loads(plain.decode("utf-8"))
+    rewrapped = RewrappedTexts.objects.filter(event_id=event.pk).values_list("blob", flat=True).first()
+    blob = bytes(rewrapped) if rewrapped is not None else base64.b64decode(entry["blob"])
+    plain = open_sealed(blob, context=_context(event.action, event.resource_type, event.resource_id))
+    texts = json.loads(plain.decode("utf-8"))
+    digests = {
+        field: hashlib.sha256(str(texts.get(field)).encode("utf-8")).hexdigest() for field in entry["fields"]
+    }
+    if sorted(texts) != sorted(entry["fields"]) or digests != entry["sha256"]:
+        raise TamperedError(f"The sealed texts of event #{event.pk} do not match the digests in its payload.")
+    return texts
+
+
+def rotation_source():
+    """For vault.rotation: each event's sealed texts not yet re-wrapped, with its context; the new
+    blob is stored in RewrappedTexts (once: a second writer finds the row and leaves it)."""
+    done = RewrappedTexts.objects.values("event_id")
+    events = (
+        Event.objects.filter(payload_json__contains=f'"{SEALED_KEY}":')
+        .exclude(pk__in=done)
+        .only("pk", "action", "resource_type", "resource_id", "payload_json")
+        .order_by("pk")
+    )
+    for event in events.iterator(chunk_size=500):
+        entry = event.payload.get(SEALED_KEY)
+        if not entry:
+            continue
+
+        def write(new: bytes, *, _event_id=event.pk) -> bool:
+            _, created = RewrappedTexts.objects.get_or_create(event_id=_event_id, defaults={"blob": new})
+            return created
+
+        yield SealedObject(
+            place="audit.Event.payload sealed_texts",
+            blob=base64.b64decode(entry["blob"]),
+            write=write,
+            context=_context(event.action, event.resource_type, event.resource_id),
+        )
 
 
 def _context(action: str, resource_type: str, resource_id: str | int) -> bytes:

@@ -47,10 +47,13 @@ def seal(plaintext: bytes, *, key_name: str = "default", context: bytes = b"") -
     plaintext = _require_bytes(plaintext, "plaintext")
     context = _require_bytes(context, "context")
     provider = get_key_provider()
-    kek = active_kek(provider, key_name)
+    return _seal_under(active_kek(provider, key_name), provider.name, plaintext, context)
+
+
+def _seal_under(kek, provider_name: str, plaintext: bytes, context: bytes) -> bytes:
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(_NONCE_BYTES)
-    prefix = _prefix(kek, provider.name, nonce, kek.wrap(data_key))
+    prefix = _prefix(kek, provider_name, nonce, kek.wrap(data_key))
     return prefix + AESGCM(data_key).encrypt(nonce, plaintext, _fixed_aad(nonce) + context)
 
 
@@ -69,6 +72,18 @@ def rewrap(blob: bytes, *, kek, source_provider=None) -> bytes:
     data_key = _unwrap(header, source_provider)
     provider = get_key_provider()
     return _prefix(kek, provider.name, header["nonce"], kek.wrap(data_key)) + ciphertext
+
+
+def reseal(blob: bytes, *, kek, context: bytes, source_provider=None) -> bytes:
+    """A version 1 blob (or any other) opened with its `context` and sealed again under `kek` in
+    format 2, with a fresh data key and nonce (a key and nonce are never reused for new additional
+    data). How a rotation moves format 1 blobs, whose wrapped key their own tag authenticates.
+    TamperedError when the context is not the one the blob was sealed with.
+    """
+    blob = _require_bytes(blob, "blob")
+    context = _require_bytes(context, "context")
+    plaintext = _decrypt(blob, context, source_provider)
+    return _seal_under(kek, get_key_provider().name, plaintext, context)
 
 
 def sealed_header(blob: bytes) -> dict:
@@ -114,10 +129,12 @@ def _unwrap(header: dict, provider=None) -> bytes:
 
 def open_sealed(blob: bytes, *, context: bytes = b"") -> bytes:
     """Decrypt a blob made by `seal`, with the same context. Raises TamperedError if it does not authenticate."""
-    blob = _require_bytes(blob, "blob")
-    context = _require_bytes(context, "context")
+    return _decrypt(_require_bytes(blob, "blob"), _require_bytes(context, "context"))
+
+
+def _decrypt(blob: bytes, context: bytes, provider=None) -> bytes:
     header, prefix, ciphertext = _parse(blob)
-    data_key = _unwrap(header)
+    data_key = _unwrap(header, provider)
     aad = prefix if header["version"] == 1 else _fixed_aad(header["nonce"])
     try:
         return AESGCM(data_key).decrypt(header["nonce"], ciphertext, aad + context)

@@ -10,10 +10,17 @@
      (compare-and-swap per row, so a value rewritten meanwhile is left to the next run);
    - files: every file starting with the sealed magic under VAULT_SEALED_FILE_ROOTS (default:
      VAR_DIR, the key directory excepted), replaced atomically.
+   - format 1 blobs (written before December 2026) authenticate their wrapped key with their data,
+     so they are re-sealed instead (vault.envelope.reseal: opened with their context, sealed again
+     in format 2 under a fresh data key). The vault cannot guess a context: the app that sealed
+     a column or a file lends it (`register_format1_context`); without one the blob is counted
+     as `left_format1`, with its place, and stays under the retired version;
+   - objects the scan above cannot rewrite in place come from sources the apps above register
+     (`register_sealed_source`): the trail's sealed payload texts, which are append-only and
+     hashed, are re-wrapped into a side table that audit.sealing opens instead (see there).
 3. The older versions are retired: never used to seal again, kept in the provider to open what
-   cannot be re-wrapped (sealed format 1 blobs, which need their context, and sealed texts inside
-   trail payloads, which are append-only and hashed). Destroying a retired version is a separate,
-   deliberate step (`provider.destroy_kek`), safe once the report shows nothing left under it.
+   was left (see the report). Destroying a retired version is a separate, deliberate step
+   (`provider.destroy_kek`), safe once a finished rotation reports nothing left under it.
 
 Each rotation is a KeyRotation row: a run interrupted half-way (crash, Ctrl-C) leaves it
 unfinished, and the next run resumes it (same new version) instead of creating another. Start
@@ -22,7 +29,7 @@ and end are written to the decision trail (actor "system:vault", via vault.keys'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +38,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from vault.envelope import MAGIC, rewrap, sealed_header
+from vault.envelope import MAGIC, reseal, rewrap, sealed_header
 from vault.errors import KeyNotFoundError, SealedDataError, VaultError
 from vault.keys import (
     LocalKeyProvider,
@@ -49,6 +56,63 @@ from vault.models import KeyRotation
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class SealedObject:
+    """One sealed blob found somewhere, and how to replace it.
+
+    write(new) stores the re-wrapped blob and returns False when the object changed meanwhile
+    (left to the next run). context: what it was sealed with, when known (format 1 needs it).
+    """
+
+    place: str
+    blob: bytes
+    write: Callable[[bytes], bool]
+    context: bytes | None = None
+
+
+# place ("app_label.Model.field", or FILES for sealed files) -> resolver(row pk or Path) -> context
+ContextResolver = Callable[[object], bytes | None]
+FILES = "files"
+_FORMAT1_CONTEXTS: dict[str, list[ContextResolver]] = {}
+_SOURCES: dict[str, Callable[[], Iterable[SealedObject]]] = {}
+
+
+def register_format1_context(place: str, resolver: ContextResolver | bytes) -> None:
+    """Lend the rotation the context a format 1 blob in `place` was sealed with.
+
+    place: "app_label.Model.field" of a BinaryField, resolver(pk) -> context; or FILES, where
+    every resolver is asked resolver(path) -> context, or None when the file is not its own.
+    A constant context may be given as bytes. Apps call this in AppConfig.ready().
+    """
+    if isinstance(resolver, bytes | bytearray):
+        constant = bytes(resolver)
+        resolver = lambda _key, _constant=constant: _constant  # noqa: E731
+    resolvers = _FORMAT1_CONTEXTS.setdefault(place, [])
+    if resolver not in resolvers:
+        resolvers.append(resolver)
+
+
+def unregister_format1_context(place: str, resolver: ContextResolver) -> None:
+    resolvers = _FORMAT1_CONTEXTS.get(place, [])
+    if resolver in resolvers:
+        resolvers.remove(resolver)
+
+
+def register_sealed_source(key: str, source: Callable[[], Iterable[SealedObject]]) -> None:
+    """Sealed objects that the column and file scan cannot rewrite in place (e.g. the trail's
+    payload texts): source() yields a SealedObject for each one still to re-wrap, whose write
+    stores the new blob where its owner reads it from. Apps call this in AppConfig.ready()."""
+    _SOURCES[key] = source
+
+
+def _format1_context(place: str, key: object) -> bytes | None:
+    for resolver in _FORMAT1_CONTEXTS.get(place, []):
+        context = resolver(key)
+        if context is not None:
+            return bytes(context)
+    return None
+
+
 @dataclass
 class RotationReport:
     key_name: str
@@ -58,7 +122,9 @@ class RotationReport:
     resumed: bool
     rewrapped: int = 0
     already_current: int = 0
-    left_format1: int = 0  # sealed format 1: re-wrapped only by re-sealing with the context
+    resealed_format1: int = 0  # format 1 blobs sealed again in format 2 (counted in rewrapped too)
+    left_format1: int = 0  # format 1 blobs whose context no app lent: still under the old version
+    left_places: dict[str, int] = field(default_factory=dict)  # where the left_format1 ones are
     other_provider: int = 0  # sealed by another key provider (see from_local)
     skipped_changed: int = 0  # rewritten by the application meanwhile: the next run takes them
     places: dict[str, int] = field(default_factory=dict)
@@ -117,11 +183,12 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
         f"{'Resuming' if resumed else 'Rotating'} KEK {name!r}: v{rotation.from_version} -> v{rotation.to_version}."
     )
 
-    for place, blob, write in _sealed_objects(file_roots):
+    for item in _sealed_objects(file_roots):
         if stop_after is not None and report.rewrapped >= stop_after:
             _save_progress(rotation, report)
             say(f"Stopped after {report.rewrapped} objects; run again to resume.")
             return report
+        place, blob, write = item.place, item.blob, item.write
         try:
             header = sealed_header(blob)
         except SealedDataError:
@@ -136,11 +203,18 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
         if not foreign and version >= rotation.to_version:
             report.already_current += 1
             continue
+        origin = source if foreign else None
         if header["version"] == 1:
-            report.left_format1 += 1
-            continue
-        if write(rewrap(blob, kek=new_kek, source_provider=source if foreign else None)):
+            if item.context is None:
+                report.left_format1 += 1
+                report.left_places[place] = report.left_places.get(place, 0) + 1
+                continue
+            new_blob = reseal(blob, kek=new_kek, context=item.context, source_provider=origin)
+        else:
+            new_blob = rewrap(blob, kek=new_kek, source_provider=origin)
+        if write(new_blob):
             report.rewrapped += 1
+            report.resealed_format1 += header["version"] == 1
             report.places[place] = report.places.get(place, 0) + 1
             if report.rewrapped % 200 == 0:
                 _save_progress(rotation, report)
@@ -162,7 +236,9 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
                 "new_key_id": new_kek.key_id,
                 "retired_versions": list(range(1, rotation.to_version)),
                 "rewrapped": rotation.rewrapped,
+                "resealed_format1": report.resealed_format1,
                 "left_format1": report.left_format1,
+                "left_places": report.left_places,
                 "skipped_changed": report.skipped_changed,
                 "other_provider": report.other_provider,
                 "moved_from": source.name if source is not None else None,
@@ -174,8 +250,11 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
     say(
         f"KEK {name!r} now at v{rotation.to_version} ({new_kek.key_id[:16]}); v1..v{rotation.to_version - 1} "
         f"retired. Re-wrapped {report.rewrapped} ({rotation.rewrapped} in all runs), already current {report.already_current}, "
-        f"format 1 left {report.left_format1}, changed meanwhile {report.skipped_changed}."
+        f"format 1 re-sealed {report.resealed_format1}, format 1 left {report.left_format1}, "
+        f"changed meanwhile {report.skipped_changed}."
     )
+    for place, count in sorted(report.left_places.items()):
+        say(f"  {place}: {count} format 1 left under the retired version (no context registered)")
     return report
 
 
@@ -199,10 +278,12 @@ def _save_progress(rotation: KeyRotation, report: RotationReport) -> None:
 # --- where sealed objects live ------------------------------------------------------------------
 
 
-def _sealed_objects(file_roots: list[Path] | None) -> Iterator[tuple[str, bytes, Callable[[bytes], bool]]]:
-    """(place, blob, write) for every sealed object; write(new) returns False if it changed meanwhile."""
+def _sealed_objects(file_roots: list[Path] | None) -> Iterator[SealedObject]:
+    """Every sealed object: database columns, files, then the registered sources."""
     yield from _sealed_columns()
     yield from _sealed_files(file_roots)
+    for source in list(_SOURCES.values()):
+        yield from source()
 
 
 def _sealed_columns():
@@ -225,7 +306,8 @@ def _sealed_columns():
                         _manager.filter(pk=_pk, **{_column.attname: _old}).update(**{_column.attname: new})
                     )
 
-                yield place, blob, write
+                context = _format1_context(place, pk) if _is_format1(blob) else None
+                yield SealedObject(place, blob, write, context)
 
 
 def _sealed_files(file_roots: list[Path] | None):
@@ -252,7 +334,12 @@ def _sealed_files(file_roots: list[Path] | None):
                 temporary.replace(_path)  # atomic: readers see the old blob or the new one
                 return True
 
-            yield f"files under {root}", blob, write
+            context = _format1_context(FILES, path) if _is_format1(blob) else None
+            yield SealedObject(f"files under {root}", blob, write, context)
+
+
+def _is_format1(blob: bytes) -> bool:
+    return blob[len(MAGIC) : len(MAGIC) + 1] == b"\x01"
 
 
 def default_file_roots() -> list[Path]:
