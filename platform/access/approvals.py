@@ -38,6 +38,7 @@ from access.errors import PolicyDenied
 from access.models import AccountChangeRequest, ActionApproval
 from access.resources import Resource, model_for_type, resource_for
 from accounts.trail import acting_as, acting_request
+from audit.sealing import sealed_texts
 from audit.services import record
 
 WIDENING_FLAGS = ("is_active", "is_staff", "is_superuser")
@@ -210,6 +211,16 @@ def pending_changes_for(user):
     return pending.exclude(requested_by=user).exclude(target=user).select_related("target", "requested_by")
 
 
+def account_changes_awaiting(user) -> list[AccountChangeRequest]:
+    """Pending account changes `user` could approve now: another administrator's, about someone
+    else, and the policy lets `user` approve changes of that person (the home page and menu ask)."""
+    return [
+        pending
+        for pending in pending_changes_for(user).order_by("requested_at")[:200]
+        if decide(user, "approve", pending.target).allowed
+    ]
+
+
 def _pending(change_request: AccountChangeRequest) -> AccountChangeRequest:
     if change_request.state != AccountChangeRequest.State.PENDING:
         raise ValidationError(
@@ -305,7 +316,18 @@ def action_approval_request(*, user, action: str, resource, reason: str) -> Acti
             resource_id=target.identifier,
             outcome="succeeded",
             policy=decision.policy or "",
-            payload={"approval_id": approval.pk, "action": action, "resource": str(target), "reason": reason},
+            payload={
+                "approval_id": approval.pk,
+                "action": action,
+                "resource": str(target),
+                # A break-glass reason names the emergency, often the patient: sealed, digest hashed.
+                **sealed_texts(
+                    {"reason": reason},
+                    action="approval.requested",
+                    resource_type=target.resource_type,
+                    resource_id=target.identifier,
+                ),
+            },
         )
     return approval
 
@@ -344,7 +366,12 @@ def action_approval_approve(*, approver, approval: ActionApproval) -> ActionAppr
                 "approval_id": locked.pk,
                 "action": locked.action,
                 "requester": locked.requester.get_username(),
-                "reason": locked.reason,
+                **sealed_texts(
+                    {"reason": locked.reason},
+                    action="approval.granted",
+                    resource_type=target.resource_type,
+                    resource_id=target.identifier,
+                ),
                 "expires_at": locked.expires_at,
             },
         )

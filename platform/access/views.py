@@ -1,16 +1,17 @@
 """Portal pages: explain a decision of the access policy (administrators and auditors); second-person
-approvals of actions the policy gives only with one (everyone signed in; the services decide)."""
+approvals of actions the policy gives only with one, and the account changes waiting for a second
+administrator (everyone signed in; the services decide)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from access.approvals import (
+    account_changes_awaiting,
     action_approval_approve,
     action_approval_reject,
     action_approval_request,
@@ -44,8 +45,8 @@ def explain_page(request: HttpRequest) -> HttpResponse:
     return render(request, "access/explain.html", {"form": form, "explanation": explanation})
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
+@policy_required("view", "portal:account")  # everyone signed in: the services decide each step
 def approvals_page(request: HttpRequest) -> HttpResponse:
     """Second-person approvals: ask for one (with a reason), and approve or refuse colleagues' requests."""
     form = ApprovalRequestForm(request.POST if request.POST.get("do") == "request" else None)
@@ -85,6 +86,7 @@ def approvals_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "waiting": approvals_waiting_for(request.user),
+        "account_changes": account_changes_awaiting(request.user),
         "mine": ActionApproval.objects.filter(requester=request.user).select_related("approver")[:50],
     }
     return render(request, "access/approvals.html", context, status=status)

@@ -12,7 +12,7 @@ class PortalConfig(AppConfig):
         from django.contrib import admin
         from django.contrib.auth.signals import user_logged_in
 
-        from portal import health
+        from portal import health, pending
         from portal.homes import HomePanel, register_panel
         from portal.navigation import policy_allows
 
@@ -30,6 +30,15 @@ class PortalConfig(AppConfig):
                 allowed=policy_allows("view", "portal:health"),
             )
         )
+        register_panel(
+            HomePanel(
+                key="waiting-for-approval",
+                title="Waiting for your approval",
+                rows=pending.approval_rows,
+                order=1,
+                more_url_name="access:approvals",
+            )
+        )
 
 
 def admin_site_decision(user):
@@ -41,6 +50,12 @@ def admin_site_decision(user):
 def admin_site_has_permission(request) -> bool:
     user = request.user
     return bool(user.is_active and user.is_staff and admin_site_decision(user).allowed)
+
+
+def _has_something_to_decide(user) -> bool:
+    from portal.pending import has_something_to_decide
+
+    return has_something_to_decide(user)
 
 
 def _note_sign_in(sender, request, user, **kwargs) -> None:
@@ -71,6 +86,16 @@ def _register_platform_pages() -> None:
             url_name="access:explain",
             description="Ask the access policy why a user may or may not do something.",
             order=85,
+        )
+    )
+    register(
+        NavEntry(
+            key="access-approvals",
+            label="Approvals",
+            url_name="access:approvals",
+            description="Second-person approvals waiting for you, and your own requests.",
+            order=86,
+            allowed=_has_something_to_decide,
         )
     )
     register(

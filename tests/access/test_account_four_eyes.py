@@ -168,6 +168,31 @@ def test_the_person_concerned_cannot_approve_their_own_widening(make_user):
     assert target.is_superuser is False
 
 
+def test_a_pending_change_waits_on_the_other_administrators_home_and_menu(client, make_user):
+    requester, second = _admin(make_user, "ada"), _admin(make_user, "bea")
+    target = make_user(Role.CLINICIAN, username="zoe")
+    pending = account_change_request(
+        requested_by=requester, target=target, change={"department": "radiology"}
+    )
+
+    def home_of(user) -> str:
+        client.force_login(user)
+        return client.get("/", follow=True).content.decode()
+
+    page = home_of(second)
+    assert "Waiting for your approval" in page and f"Account change #{pending.pk} for zoe" in page
+    assert f"/admin/access/accountchangerequest/{pending.pk}/change/" in page
+    assert 'data-nav="access-approvals"' in page  # the menu entry
+    approvals = client.get("/access/approvals/").content.decode()
+    assert f"#{pending.pk}" in approvals and "department" in approvals
+    # Not for the requester, the person concerned, or anyone who may not approve.
+    for other in (requester, target, make_user(Role.AUDITOR)):
+        page = home_of(other)
+        assert "Waiting for your approval" not in page and 'data-nav="access-approvals"' not in page
+    account_change_approve(approver=second, change_request=pending)
+    assert "Waiting for your approval" not in home_of(second)
+
+
 def test_anonymous_and_non_admins_do_not_see_the_queue(client, make_user):
     assert client.get(REQUESTS_URL).status_code == 302  # to the admin's sign-in
     client.force_login(make_user(Role.AUDITOR))

@@ -17,6 +17,7 @@ from access.policy import DEFAULT_POLICY_FILE, activate, active_policy
 from access.querysets import restrict
 from accounts.roles import Role
 from audit.models import Event
+from audit.sealing import open_texts
 from medical.models import Patient, Study
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,8 @@ def test_break_glass_waits_for_a_second_radiologist(make_user, study, break_glas
     assert not restrict(Study.objects.all(), rosa, "break_glass").exists()
 
     approval = action_approval_request(user=rosa, action="break_glass", resource=study, reason=REASON)
-    assert Event.objects.get(action="approval.requested").payload["reason"] == REASON
+    requested = Event.objects.get(action="approval.requested")
+    assert REASON not in requested.payload_json and open_texts(requested) == {"reason": REASON}
     assert not decide(rosa, "break_glass", study).allowed  # asked, not yet approved
     # The requester cannot approve her own request.
     with pytest.raises(FourEyesRefused):
@@ -107,6 +109,30 @@ def test_a_request_needs_a_reason_and_a_rule_that_asks_for_approval(
 
 def test_without_the_option_break_glass_needs_no_approval(make_user, study):
     assert decide(_radiologist(make_user, "rosa"), "break_glass", study).allowed
+
+
+def test_a_pending_request_waits_on_the_peers_home_and_menu(
+    client, make_user, study, break_glass_needs_approval
+):
+    rosa, paul = _radiologist(make_user, "rosa"), _radiologist(make_user, "paul", department="cardiology")
+    approval = action_approval_request(user=rosa, action="break_glass", resource=study, reason=REASON)
+
+    def home_of(user) -> str:
+        client.force_login(user)
+        return client.get("/", follow=True).content.decode()
+
+    page = home_of(paul)
+    assert "Waiting for your approval" in page and f"#{approval.pk} rosa asks to break-glass" in page
+    assert 'data-nav="access-approvals"' in page
+    # The requester finds her pending request through the menu, not as something to approve.
+    page = home_of(rosa)
+    assert "Waiting for your approval" not in page and 'data-nav="access-approvals"' in page
+    for role in (Role.CLINICIAN, Role.ADMIN, Role.AUDITOR):
+        page = home_of(make_user(role, department="cardiology", certifications=["board_certified"]))
+        assert "Waiting for your approval" not in page and 'data-nav="access-approvals"' not in page
+    action_approval_approve(approver=paul, approval=approval)
+    page = home_of(paul)
+    assert "Waiting for your approval" not in page and 'data-nav="access-approvals"' not in page
 
 
 def test_approvals_page(client, make_user, study, break_glass_needs_approval):
