@@ -61,11 +61,25 @@ def break_glass_notices(user) -> list[HomeRow]:
             label=f"Study {event.resource_id}: original opened by {event.actor_label}",
             url=reverse("medical:study_detail", args=[int(event.resource_id)]),
             detail=f"from {event.payload.get('user_department') or 'no department'} · "
-            f"{event.timestamp:%Y-%m-%d %H:%M} · reason: {event.payload.get('reason', '')}",
+            f"{event.timestamp:%Y-%m-%d %H:%M} · reason: {_reason(event)}",
             badge="break-glass",
         )
         for event in events
     ]
+
+
+def _reason(event) -> str:
+    """The sealed break-glass reason, opened for the owning department's reviewers (the notice's
+    readers, decided above). Events from before it was sealed carry it in clear."""
+    from audit.sealing import has_sealed_texts, open_texts
+    from vault.errors import VaultError
+
+    if not has_sealed_texts(event):
+        return event.payload.get("reason", "")
+    try:
+        return open_texts(event).get("reason", "")
+    except VaultError:
+        return "(sealed; it does not open with the vault's keys)"
 
 
 def _json_text(value: str) -> str:

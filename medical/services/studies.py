@@ -70,6 +70,7 @@ def original_read_break_glass(*, user, instance: Instance, reason: str, actor=No
     reason is required, and the read itself is trailed with the reason and the digest returned.
     """
     from access.enforcement import check
+    from audit.sealing import sealed_texts
     from audit.services import record
 
     reason = " ".join((reason or "").split())
@@ -99,7 +100,14 @@ def original_read_break_glass(*, user, instance: Instance, reason: str, actor=No
             policy=decision.policy or "",
             payload={
                 "instance_id": instance.pk,
-                "reason": reason,
+                # The reason often names the patient or the emergency: sealed like question texts
+                # (its digest is in the hashed payload); the owning department's notice opens it.
+                **sealed_texts(
+                    {"reason": reason},
+                    action="study.break_glass",
+                    resource_type="study",
+                    resource_id=study.pk,
+                ),
                 "original_sha256": digest,
                 "size": len(original),
                 # Reaching into another department is marked, and its radiologists see it on their

@@ -33,6 +33,7 @@ def test_cross_department_break_glass_is_marked_and_shown_to_the_owning_radiolog
     elsewhere = make_user("radiologist", department="cardiology", certifications=["board_certified"])
     event = _break_glass(client, elsewhere, radiology_study)
     assert event.payload["cross_department"] is True
+    assert REASON not in event.payload_json  # sealed (audit.sealing); the notice below opens it
     assert (event.payload["owning_department"], event.payload["user_department"]) == (
         "radiology",
         "cardiology",
