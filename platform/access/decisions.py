@@ -27,6 +27,9 @@ from dataclasses import dataclass, field, replace
 from django.db import models
 
 from access import actions as vocabulary
+from access.grants import find_grant
+from access.models import ActionApproval
+from access.policy import active_policy
 from access.resources import Resource, resource_for
 from access.rules import Condition, Policy, Rule, Subject, attribute_text, subject_value_matches
 
@@ -126,9 +129,6 @@ def decide(
     approval_needed=False answers as if a required second-person approval were in force (who may
     approve asks this: a peer who could act themselves).
     """
-    from access.grants import find_grant
-    from access.policy import active_policy
-
     policy = policy or active_policy()
     target = resource_for(resource)
     subject = Subject(user)
@@ -163,8 +163,6 @@ def decide(
             False, deny, f"Denied by rule '{deny.name}', which overrides any allow rule or grant."
         )
     if allow is not None and allow.require_approval and approval_needed:
-        from access.models import ActionApproval
-
         approval = ActionApproval.in_force(user, action, target.resource_type, target.identifier)
         if approval is None:
             return replace(

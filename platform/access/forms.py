@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from access import actions as vocabulary
+from access.resources import model_for_type
 
 
 class ExplainForm(forms.Form):
@@ -51,8 +52,6 @@ class ApprovalRequestForm(forms.Form):
         data = super().clean()
         resource_type, resource_id = data.get("resource_type"), data.get("resource_id")
         if resource_type and resource_id:
-            from access.resources import model_for_type
-
             model = model_for_type(resource_type)
             found = (
                 model._default_manager.filter(pk=resource_id).first()

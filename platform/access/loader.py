@@ -26,6 +26,7 @@ from access.rules import (
     ResourcePattern,
     Rule,
 )
+from accounts.roles import Role
 
 TOP_LEVEL_KEYS = ("version", "policies")
 RULE_KEYS = (
@@ -234,8 +235,6 @@ class _Validator:
         )
 
     def subjects(self, node: yaml.Node, label: str) -> list[str]:
-        from accounts.roles import Role
-
         roles = [role.value for role in Role]
         subjects = []
         for value, item in self.text_list(node, f"the subjects of {label}", '["role:radiologist"]'):

@@ -25,6 +25,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from access.grants import granted_pks
+from access.models import ActionApproval
+from access.policy import active_policy
 from access.resources import field_map_of, resource_type_of
 from access.rules import Condition, Policy, ResourcePattern, Rule, Subject, subject_value_matches
 
@@ -41,8 +43,6 @@ def restrict(queryset: QuerySet, user, action: str, *, policy: Policy | None = N
 
 def policy_filter(model: type[models.Model], user, action: str, *, policy: Policy | None = None) -> Q | None:
     """The Q that selects the `model` rows `user` may `action`, or None when it selects none."""
-    from access.policy import active_policy
-
     policy = policy or active_policy()
     resource_type = resource_type_of(model)
     if resource_type is None:
@@ -83,8 +83,6 @@ def policy_filter(model: type[models.Model], user, action: str, *, policy: Polic
 
 def approved_pks(user, action: str, resource_type: str) -> list[str]:
     """Objects of `resource_type` a second person's approval in force lets `user` `action`."""
-    from access.models import ActionApproval
-
     return list(
         ActionApproval.objects.filter(
             requester=user,

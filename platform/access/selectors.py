@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
+from guardian.shortcuts import get_users_with_perms
 
 from access import actions as vocabulary
 from access.decisions import Decision, decide
@@ -117,8 +118,6 @@ class ObjectGrant:
 
 def object_grants(obj: models.Model) -> list[ObjectGrant]:
     """The direct user grants on `obj`, in the access vocabulary (for share dialogs and reviews)."""
-    from guardian.shortcuts import get_users_with_perms
-
     target = resource_for(obj)
     codenames = {codename_for(action, obj): action for action in vocabulary.actions_for(target.resource_type)}
     holders = get_users_with_perms(obj, attach_perms=True, with_superusers=False, with_group_users=False)

@@ -10,6 +10,7 @@ the permission row.
 from __future__ import annotations
 
 from django.db import models, transaction
+from guardian.shortcuts import assign_perm, remove_perm
 
 from access import actions as vocabulary
 from access.enforcement import check
@@ -29,7 +30,6 @@ def grant(*, actor, user, action: str, obj: models.Model) -> str:
     """
     policy = _authorize(actor, action, obj)
     permission = permission_for(action, obj)
-    from guardian.shortcuts import assign_perm
 
     with transaction.atomic():
         already = find_grant(user, action, obj) is not None
@@ -43,7 +43,6 @@ def revoke(*, actor, user, action: str, obj: models.Model) -> bool:
     """Take back `user`'s direct grant of `action` on `obj`; returns whether there was one."""
     policy = _authorize(actor, action, obj, revoking=True)
     permission = permission_for(action, obj)
-    from guardian.shortcuts import remove_perm
 
     with transaction.atomic():
         held = find_grant(user, action, obj) is not None

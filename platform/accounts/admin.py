@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, ReadOnlyPasswordHashWidget, UserChangeForm
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from knox.models import AuthToken
 
 from accounts.models import OrgUnit, User
 
@@ -86,8 +87,6 @@ class SuiteUserCreationForm(_AttributeFields, AdminUserCreationForm):
 
 
 def _token_models():
-    from knox.models import AuthToken
-
     return (AuthToken,)
 
 

@@ -1,9 +1,12 @@
+from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+
+from accounts.tokens import token_issue
 
 
 class MeView(APIView):
@@ -36,8 +39,6 @@ class CredentialsInput(serializers.Serializer):
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
 
     def validate(self, attrs):
-        from django.contrib.auth import authenticate
-
         # The HttpRequest (not DRF's wrapper): django-axes counts the failure per account and address.
         request = self.context["request"]._request
         user = authenticate(request, username=attrs["username"], password=attrs["password"])
@@ -63,8 +64,6 @@ class IssueTokenView(APIView):
 
     @extend_schema(request=CredentialsInput, responses=IssuedToken)
     def post(self, request):
-        from accounts.tokens import token_issue
-
         serializer = CredentialsInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         instance, key = token_issue(user=serializer.validated_data["user"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from accounts.trail import acting_request
+
 
 class NoStoreMiddleware:
     def __init__(self, get_response):
@@ -25,8 +27,6 @@ class ActingUserMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from accounts.trail import acting_request
-
         token = acting_request.set(request)
         try:
             return self.get_response(request)

@@ -16,6 +16,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+
 from audit.services import record
 
 acting_request: ContextVar = ContextVar("acting_request", default=None)
@@ -135,8 +139,6 @@ def roles_changed(sender, instance, action, reverse, model, pk_set, **kwargs) ->
     if not _watching():
         return
     if reverse:  # group.user_set changed: trail each affected user
-        from django.contrib.auth import get_user_model
-
         users = get_user_model().objects.filter(pk__in=pk_set or ())
         for user in users:
             roles_changed(sender, user, action, False, model, {instance.pk}, **kwargs)
@@ -177,10 +179,6 @@ def admin_action(sender, instance, created, **kwargs) -> None:
 
 
 def connect() -> None:
-    from django.contrib.admin.models import LogEntry
-    from django.contrib.auth import get_user_model
-    from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
-
     user_model = get_user_model()
     pre_save.connect(user_pre_save, sender=user_model, dispatch_uid="accounts.trail.pre_save")
     post_save.connect(user_post_save, sender=user_model, dispatch_uid="accounts.trail.post_save")

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from audit.models import ChainHead, Checkpoint, Event
 from audit.permissions import can_export_trail, can_read_trail, readable_event_types
+from audit.verification import registered_chains
 
 
 def events_for(
@@ -86,8 +87,6 @@ def chain_names() -> list[str]:
     A chain whose events were all deleted still appears (its checkpoint or registration remains),
     so verification reports it instead of skipping it.
     """
-    from audit.verification import registered_chains
-
     heads = set(ChainHead.objects.values_list("chain", flat=True))
     events = set(Event.objects.values_list("chain", flat=True).distinct())
     checkpoints = set(Checkpoint.objects.values_list("chain", flat=True).distinct())

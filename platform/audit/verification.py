@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.contrib.auth import get_user_model
+
 from audit.canonical import (
     CHAIN_OPEN_ACTION,
     DEFAULT_CHAIN,
@@ -27,6 +29,8 @@ from audit.canonical import (
     checkpoint_message,
 )
 from audit.models import ChainHead, Checkpoint, Event
+from vault.errors import VaultError
+from vault.keys import get_key_provider
 
 _EVENT_COLUMNS = (
     "hash_version",
@@ -257,8 +261,6 @@ class _UserExistence:
         if pk is None:
             return False
         if pk not in self._known:
-            from django.contrib.auth import get_user_model
-
             self._known[pk] = get_user_model().objects.filter(pk=pk).exists()
         return self._known[pk]
 
@@ -361,9 +363,6 @@ def _head_problem(chain: str, last_sequence: int, last_hash: str) -> ChainProble
 
 
 def _signature_problem(checkpoint: Checkpoint) -> ChainProblem | None:
-    from vault.errors import VaultError
-    from vault.keys import get_key_provider
-
     try:
         key = get_key_provider().signing_key(checkpoint.key_name, create=False)
     except VaultError as error:

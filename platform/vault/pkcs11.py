@@ -24,11 +24,16 @@ import secrets
 import threading
 from typing import Self
 
+import pkcs11
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.conf import settings
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.exceptions import NoSuchKey, PKCS11Error
+from pkcs11.mechanisms import GCMParams
+from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
 
 from vault.errors import KeyNotFoundError, TamperedError, VaultError
 from vault.keys import _trail_key_created, validate_key_name
@@ -54,9 +59,6 @@ class Pkcs11Kek:
         self._aad = b"suite-vault/wrap/v1\x00" + name.encode("ascii")
 
     def wrap(self, data_key: bytes) -> bytes:
-        from pkcs11 import Mechanism
-        from pkcs11.mechanisms import GCMParams
-
         nonce = secrets.token_bytes(_NONCE_BYTES)
         with self._provider.lock:
             sealed = self._key.encrypt(
@@ -65,10 +67,6 @@ class Pkcs11Kek:
         return nonce + bytes(sealed)
 
     def unwrap(self, wrapped_key: bytes) -> bytes:
-        from pkcs11 import Mechanism
-        from pkcs11.exceptions import PKCS11Error
-        from pkcs11.mechanisms import GCMParams
-
         nonce, sealed = wrapped_key[:_NONCE_BYTES], wrapped_key[_NONCE_BYTES:]
         try:
             with self._provider.lock:
@@ -91,8 +89,6 @@ class Pkcs11SigningKey:
     algorithm = "ECDSA-P256-SHA256"
 
     def __init__(self, provider: Pkcs11KeyProvider, name: str, private_key, public_key) -> None:
-        from pkcs11.util.ec import encode_ec_public_key
-
         self.name = name
         self._provider = provider
         self._private_key = private_key
@@ -101,9 +97,6 @@ class Pkcs11SigningKey:
         self.key_id = hashlib.sha256(public_der).hexdigest()
 
     def sign(self, message: bytes) -> bytes:
-        from pkcs11 import Mechanism
-        from pkcs11.util.ec import encode_ecdsa_signature
-
         digest = hashlib.sha256(message).digest()
         with self._provider.lock:
             raw = self._private_key.sign(digest, mechanism=Mechanism.ECDSA)
@@ -132,9 +125,6 @@ class Pkcs11KeyProvider:
     name = "pkcs11"
 
     def __init__(self, *, module: str, token_label: str, pin: str) -> None:
-        import pkcs11
-        from pkcs11.exceptions import PKCS11Error
-
         if not token_label or not pin:
             raise VaultError(
                 "The PKCS#11 key provider needs VAULT_PKCS11_TOKEN_LABEL and VAULT_PKCS11_PIN "
@@ -167,9 +157,6 @@ class Pkcs11KeyProvider:
         )
 
     def kek(self, name: str, *, create: bool = True) -> Pkcs11Kek:
-        from pkcs11 import KeyType, ObjectClass
-        from pkcs11.exceptions import NoSuchKey
-
         validate_key_name(name)
         label = KEK_LABEL_PREFIX + name
         with self.lock:
@@ -203,8 +190,6 @@ class Pkcs11KeyProvider:
             return self._keks[name]
 
     def kek_names(self) -> list[str]:
-        from pkcs11 import Attribute, ObjectClass
-
         with self.lock:
             labels = [
                 str(obj[Attribute.LABEL])
@@ -215,8 +200,6 @@ class Pkcs11KeyProvider:
         )
 
     def signing_key_names(self) -> list[str]:
-        from pkcs11 import Attribute, ObjectClass
-
         with self.lock:
             labels = [
                 str(obj[Attribute.LABEL])
@@ -230,9 +213,6 @@ class Pkcs11KeyProvider:
 
     def destroy_kek(self, name: str) -> None:
         """Destroy KEK `name` in the token: whatever is still sealed under it can never be opened again."""
-        from pkcs11 import ObjectClass
-        from pkcs11.exceptions import NoSuchKey
-
         validate_key_name(name)
         with self.lock:
             try:
@@ -247,10 +227,6 @@ class Pkcs11KeyProvider:
             self._keks.pop(name, None)
 
     def signing_key(self, name: str, *, create: bool = True) -> Pkcs11SigningKey:
-        from pkcs11 import KeyType, ObjectClass
-        from pkcs11.exceptions import NoSuchKey
-        from pkcs11.util.ec import encode_named_curve_parameters
-
         validate_key_name(name)
         label = SIGNING_LABEL_PREFIX + name
         with self.lock:
@@ -284,6 +260,4 @@ class Pkcs11KeyProvider:
 
 
 def _attr():
-    from pkcs11 import Attribute
-
     return Attribute
