@@ -12,7 +12,7 @@ import re
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
@@ -31,7 +31,18 @@ def json_depth(raw: bytes) -> int:
     return deepest
 
 
-class LimitedJSONParser(JSONParser):
+class LimitedJSONParser(BaseParser):
+    """DRF's JSONParser behind the size and depth limits.
+
+    Not a JSONParser subclass on purpose: for those DRF reads the whole body first (request.body,
+    where Django raises RequestDataTooBig beyond DATA_UPLOAD_MAX_MEMORY_SIZE: a 500 in views that
+    render every exception, such as /v1), and only then parses. Any other parser gets the request
+    stream, which this one reads up to the limit and no further.
+    """
+
+    media_type = JSONParser.media_type
+    renderer_class = JSONParser.renderer_class
+
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.SUITE_JSON_MAX_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
@@ -41,6 +52,6 @@ class LimitedJSONParser(JSONParser):
         if json_depth(raw) > depth_limit:
             raise ParseError(f"The JSON body is nested deeper than {depth_limit} levels.")
         try:
-            return super().parse(io.BytesIO(raw), media_type, parser_context)
+            return JSONParser().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:  # belt and braces: the depth scan above should have refused it
             raise ParseError(f"The JSON body is nested deeper than {depth_limit} levels.") from None

@@ -46,6 +46,18 @@ def test_oversized_json_is_a_400(client, auth, settings):
     assert "larger than 1000 bytes" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("url", ["/v1/completions", "/api/auth/token/"])
+def test_a_body_over_django_s_request_size_limit_is_a_400(client, auth, settings, url):
+    """Found by scripts/probe_security.py: DRF read the whole body (Django's DATA_UPLOAD_MAX_MEMORY_SIZE,
+    2.5 MiB) before the JSON parser saw it, and a 5 MiB body was a 500 on /v1."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.SUITE_JSON_MAX_BYTES = 1000, 1500
+    response = _post(client, auth, {"model": "x", "prompt": "y" * 2000, "username": "y" * 2000}, url=url)
+    assert response.status_code == 400, response.content[:500]
+    body = response.json()
+    message = body["error"]["message"] if "error" in body else body["detail"]
+    assert "larger than 1500 bytes" in message
+
+
 @pytest.mark.parametrize("seed", [2**32, 10**40, -1])
 def test_out_of_range_seed_is_a_400_naming_the_field(client, auth, seed):
     response = _post(client, auth, {"model": "x", "prompt": "hi", "seed": seed})
@@ -95,6 +107,6 @@ def test_every_api_view_parses_json_with_the_limits():
         route
         for route, view in api_views
         for parser in view().get_parsers()
-        if isinstance(parser, JSONParser) and not isinstance(parser, LimitedJSONParser)
+        if parser.media_type == JSONParser.media_type and not isinstance(parser, LimitedJSONParser)
     ]
     assert not unlimited, f"views parsing JSON without size/depth limits: {unlimited}"
