@@ -18,6 +18,7 @@ class FinanceConfig(AppConfig):
         from portal.navigation import register as register_navigation
 
         register_corpus(CorpusContribution("finance.aml_typologies", corpus.documents, corpus.conversations))
+        _lend_format1_contexts()
         register(AmlCasesDataAdapter())
         demo.register("finance", order=70)(load_demo_finance)
         register_navigation(
@@ -30,3 +31,25 @@ class FinanceConfig(AppConfig):
                 order=30,
             )
         )
+
+
+def _lend_format1_contexts() -> None:
+    """What each sealed column was sealed with, so `manage.py rotate_keys` can re-seal blobs of the
+    vault's format 1 (written before December 2026) under a new KEK version (vault.rotation)."""
+    from finance.models import Attachment
+    from finance.services.parties import DOB_CONTEXT, IDENTIFIER_CONTEXT, NAME_CONTEXT
+    from vault.rotation import register_format1_context
+
+    for place, context in (
+        ("finance.Customer.name_sealed", NAME_CONTEXT),
+        ("finance.Customer.identifier_sealed", IDENTIFIER_CONTEXT),
+        ("finance.Customer.date_of_birth_sealed", DOB_CONTEXT),
+        ("finance.Counterparty.name_sealed", NAME_CONTEXT),
+    ):
+        register_format1_context(place, context)
+
+    def attachment_context(pk) -> bytes | None:  # as finance.services.cases seals it
+        case_id = Attachment.objects.filter(pk=pk).values_list("case_id", flat=True).first()
+        return None if case_id is None else f"finance.attachment|{case_id}".encode()
+
+    register_format1_context("finance.Attachment.sealed", attachment_context)

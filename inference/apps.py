@@ -10,6 +10,11 @@ class InferenceConfig(AppConfig):
 
     def ready(self):
         from portal.navigation import NavEntry, register
+        from vault.rotation import register_format1_context
+
+        # Generation texts are sealed with this context (inference.services): rotate_keys re-seals
+        # blobs of the vault's format 1 with it.
+        register_format1_context("inference.Generation.sealed_text", b"inference.generation")
 
         register(
             NavEntry(

@@ -39,7 +39,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from vault.envelope import MAGIC, reseal, rewrap, sealed_header
-from vault.errors import KeyNotFoundError, SealedDataError, VaultError
+from vault.errors import KeyNotFoundError, SealedDataError, TamperedError, VaultError
 from vault.keys import (
     LocalKeyProvider,
     get_key_provider,
@@ -125,6 +125,8 @@ class RotationReport:
     resealed_format1: int = 0  # format 1 blobs sealed again in format 2 (counted in rewrapped too)
     left_format1: int = 0  # format 1 blobs whose context no app lent: still under the old version
     left_places: dict[str, int] = field(default_factory=dict)  # where the left_format1 ones are
+    failed_format1: int = 0  # format 1 blobs that did not open with the lent context (tampered?)
+    failed_places: dict[str, int] = field(default_factory=dict)
     other_provider: int = 0  # sealed by another key provider (see from_local)
     skipped_changed: int = 0  # rewritten by the application meanwhile: the next run takes them
     places: dict[str, int] = field(default_factory=dict)
@@ -209,7 +211,12 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
                 report.left_format1 += 1
                 report.left_places[place] = report.left_places.get(place, 0) + 1
                 continue
-            new_blob = reseal(blob, kek=new_kek, context=item.context, source_provider=origin)
+            try:
+                new_blob = reseal(blob, kek=new_kek, context=item.context, source_provider=origin)
+            except TamperedError:  # altered, or the lent context is wrong: reported, left as it is
+                report.failed_format1 += 1
+                report.failed_places[place] = report.failed_places.get(place, 0) + 1
+                continue
         else:
             new_blob = rewrap(blob, kek=new_kek, source_provider=origin)
         if write(new_blob):
@@ -239,6 +246,8 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
                 "resealed_format1": report.resealed_format1,
                 "left_format1": report.left_format1,
                 "left_places": report.left_places,
+                "failed_format1": report.failed_format1,
+                "failed_places": report.failed_places,
                 "skipped_changed": report.skipped_changed,
                 "other_provider": report.other_provider,
                 "moved_from": source.name if source is not None else None,
@@ -255,6 +264,10 @@ def rotate_kek(name: str, *, file_roots: list[Path] | None = None, progress: Pro
     )
     for place, count in sorted(report.left_places.items()):
         say(f"  {place}: {count} format 1 left under the retired version (no context registered)")
+    for place, count in sorted(report.failed_places.items()):
+        say(
+            f"  {place}: {count} format 1 did NOT open with the registered context (altered?); left as they are"
+        )
     return report
 
 
