@@ -199,18 +199,38 @@ def screen(
 
     decisions: list[Decision | None] = [None] * n_new
     pending = []  # rows that need evidence: (k, r, ref, hits, rule weights, name scores)
-    for k, r in enumerate(new_rows):
-        r = int(r)
-        ref = str(full.tx_ref[r])
+    refs = full.tx_ref[new_rows].tolist()
+    positions = pos_in_table.tolist()
+    # The model alone, for every row at once (the same float operations as combine(), so the same
+    # bits); combine() runs row by row only where a rule or a name fired or the model alone alerts.
+    if margins is not None:
+        probabilities = np.array([1.0 / (1.0 + math.exp(-m)) for m in margins.tolist()])
+        model_risk = 1.0 - (1.0 - config.model_weight * probabilities)
+    else:
+        probabilities = None
+        model_risk = np.zeros(len(new_rows))
+    closer = np.zeros(len(new_rows), bool)
+    closer[model_risk >= config.alert_threshold] = True
+    if hits_by_row:
+        closer[np.searchsorted(new_rows, np.fromiter(hits_by_row, np.int64))] = True
+    if matches_by_ref:
+        closer[[k for k, ref in enumerate(refs) if ref in matches_by_ref]] = True
+    if evidence_for_all:
+        closer[:] = True
+    for k in np.flatnonzero(~closer).tolist():
+        decisions[positions[k]] = Decision(positions[k], refs[k], "approve", float(model_risk[k]), None)
+    for k in np.flatnonzero(closer).tolist():
+        r = int(new_rows[k])
+        ref = refs[k]
         hits = hits_by_row.get(r, [])
         rule_w = [config.rule_weights.get(h.code, 0.0) for h in hits]
         name_s = [m.score for _, m in matches_by_ref.get(ref, [])]
-        p = None if margins is None else float(1.0 / (1.0 + math.exp(-float(margins[k]))))
+        p = None if probabilities is None else float(probabilities[k])
         risk, decision = combine(p, rule_w, name_s, config)
         if decision != "approve" or evidence_for_all:
             pending.append((k, r, ref, hits, rule_w, name_s))
         else:
-            decisions[int(pos_in_table[k])] = Decision(int(pos_in_table[k]), ref, decision, float(risk), None)
+            decisions[positions[k]] = Decision(positions[k], ref, decision, float(risk), None)
     scored = model.score_many(feats[[k for k, *_ in pending]]) if model is not None and pending else []
     config_plain = _plain(asdict(config))  # one copy shared by every evidence dict of this call
     list_version = getattr(name_index, "version", None)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from access.enforcement import check
@@ -39,6 +39,7 @@ from finance.screening.names import NameIndex
 from finance.screening.risk_model import RiskModel
 from finance.screening.table import STR_COLS, TxTable
 from finance.services.errors import BatchRejected, FinanceRefused
+from finance.services.history import stored_history
 from finance.services.parties import NAME_CONTEXT, open_text, parties_store, seal_text
 from finance.services.sanctions import WhitelistingIndex, screening_index, whitelist_in_force
 from finance.services.scenarios import DEFAULT_WEIGHTS, active_versions_or_seed
@@ -50,7 +51,9 @@ NAME_HOLD_SCORE = 0.92  # a match this close holds the payment whatever the othe
 HISTORY_SLACK_S = 86400
 MAX_BATCH_ROWS = 50_000
 MAX_NAME_CHARS = 200
-CHUNK_ROWS = 20_000
+BULK_ROWS = 10_000
+SQLITE_BULK_CACHE_KIB = 131_072  # 128 MiB page cache for a large batch's connection
+CHUNK_ROWS = 100_000  # rows screened per engine call (each call re-reads the history window)
 MATCH_CONTEXT = b"finance.alert.name_match"
 
 
@@ -198,39 +201,6 @@ def history_window_s(versions: list[ScenarioVersion]) -> int:
     return longest
 
 
-def load_table(queryset) -> tuple[TxTable, np.ndarray]:
-    """Transactions as a time-sorted TxTable and their primary keys (same order)."""
-    names = ["pk", *STR_COLS, "ts", "amount_paid", "amount_received", "label"]
-    rows = list(queryset.order_by("ts", "pk").values_list(*names))
-    if not rows:
-        return TxTable.empty(), np.array([], dtype=np.int64)
-    cols = list(zip(*rows, strict=True))
-    data = {name: list(cols[i + 1]) for i, name in enumerate(names[1:])}
-    data["ts"] = [int(t.timestamp()) for t in data["ts"]]
-    data["label"] = [-1 if v is None else v for v in data["label"]]
-    return TxTable(**data), np.array(cols[0], dtype=np.int64)
-
-
-def _stored_history(table: TxTable, lookback: int) -> TxTable:
-    """Stored transactions touching the accounts of ``table`` from ``lookback`` seconds before its
-    first row up to its last, time-sorted."""
-    accounts = sorted(set(table.src_account.tolist()) | set(table.dst_account.tolist()))
-    since = dt.datetime.fromtimestamp(int(table.ts.min()) - lookback, tz=dt.UTC)
-    until = dt.datetime.fromtimestamp(int(table.ts.max()), tz=dt.UTC)
-    span = Transaction.objects.filter(ts__gte=since, ts__lte=until)
-    if len(accounts) > 20_000:  # most of the book: one range scan beats thousands of IN lists
-        return load_table(span)[0]
-    found = []
-    for start in range(0, len(accounts), 4000):
-        part = accounts[start : start + 4000]
-        found.append(load_table(span.filter(Q(src_account__in=part) | Q(dst_account__in=part)))[0])
-    if len(found) == 1:
-        return found[0]
-    merged = TxTable.concat(found)
-    _, first = np.unique(merged.tx_ref, return_index=True)
-    return merged.take(np.sort(first)).sort_by_time()
-
-
 def account_partition(accounts: np.ndarray, parts: int) -> np.ndarray:
     """A stable partition number per account (sha256, not Python's per-process string hash)."""
     unique, inverse = np.unique(accounts, return_inverse=True)
@@ -332,10 +302,15 @@ def _with_customer_names(table: TxTable, parties: dict[str, dict]) -> dict[str, 
     pairs |= set(zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True))
     numbers = sorted({n for _, n in pairs})
     known: dict[tuple[str, str], str] = {}
-    for start in range(0, len(numbers), 4000):
-        for bank, number, sealed in Account.objects.filter(
-            number__in=numbers[start : start + 4000], customer__isnull=False
-        ).values_list("bank", "number", "customer__name_sealed"):
+    with_customer = Account.objects.filter(customer__isnull=False)
+    # a large batch: one pass over the accounts that have a customer (compiling IN lists of
+    # thousands of numbers cost more than the scan)
+    parts = [numbers[start : start + 4000] for start in range(0, len(numbers), 4000)]
+    queries = (
+        [with_customer.filter(number__in=part) for part in parts] if len(parts) <= 2 else [with_customer]
+    )
+    for query in queries:
+        for bank, number, sealed in query.values_list("bank", "number", "customer__name_sealed"):
             if (bank, number) in pairs and sealed:
                 known[(bank, number)] = open_text(sealed, NAME_CONTEXT)
     if not known:
@@ -461,10 +436,17 @@ def transactions_ingest(
     parties = parties or {}
     result = IngestResult(batch=batch)
     keep_decisions = realtime or len(table) <= 1000
+    outermost = not connection.in_atomic_block  # what this call stores commits when it returns
     with transaction.atomic():
+        if connection.vendor == "sqlite" and len(table) > BULK_ROWS:
+            # the random-key indexes (tx_ref, accounts) of a large batch outgrow the default 2 MB
+            # page cache; durability is unchanged (a commit still is one)
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
         setup = screening_setup()
         version_ids = {v.code: v.pk for v in setup.versions}
-        stored = _stored_history(table, setup.lookback)
+        history = stored_history(table, setup.lookback, reuse=outermost)
+        stored = history.stored
         if context is not None and len(stored):
             # rows of other partitions already committed are in the context already
             stored = stored.take(~np.isin(stored.tx_ref, context.tx_ref))
@@ -493,6 +475,7 @@ def transactions_ingest(
                 config=setup.config,
             )
             ids, rows = _store_transactions(chunk, decisions, batch=batch, team=team, party_ids=party_ids)
+            history.stored_rows(chunk, ids)
             flagged = [
                 (_transaction_of(ids[i], rows[i], int(chunk.ts[i])), d)
                 for i, d in enumerate(decisions)
@@ -682,8 +665,7 @@ def _store_transactions(
     chunk: TxTable, decisions, *, batch: str, team: str, party_ids: dict
 ) -> tuple[list[int], list[tuple]]:
     """Insert the chunk's transactions with their decisions; returns their ids and stored rows."""
-    adapt = connection.ops.adapt_datetimefield_value
-    stamps = [adapt(dt.datetime.fromtimestamp(t, tz=dt.UTC)) for t in chunk.ts.tolist()]
+    stamps = _stamps(chunk.ts)
     rows = [
         (
             ref,
@@ -716,6 +698,17 @@ def _store_transactions(
         )
     ]
     return bulk_insert(Transaction, TX_COLUMNS, rows), rows
+
+
+def _stamps(ts: np.ndarray) -> list:
+    """Epoch seconds as the database adapter stores datetimes. SQLite: the text Django writes for
+    an aware datetime (UTC, naive, "YYYY-MM-DD HH:MM:SS"; whole seconds), built by numpy; the
+    text must be byte-identical, since SQLite compares datetimes as text."""
+    if connection.vendor == "sqlite":
+        text = np.datetime_as_string(ts.astype("datetime64[s]"), unit="s")
+        return np.char.replace(text, "T", " ").tolist()
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(dt.datetime.fromtimestamp(t, tz=dt.UTC)) for t in ts.tolist()]
 
 
 def _transaction_of(pk: int, row: tuple, ts: int) -> Transaction:
