@@ -28,6 +28,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -248,8 +249,6 @@ def _apply(change_request: AccountChangeRequest, *, approver) -> None:
 
 
 def _apply_fields(change: dict, target, *, approver) -> None:
-    from django.contrib.auth.models import Group
-
     with acting_as(approver):  # accounts.trail writes the before/after, naming the approver
         fields = []
         if "department" in change:

@@ -69,3 +69,15 @@ def trail_lockout(sender, request=None, username=None, ip_address=None, **kwargs
         outcome="denied",
         payload={"username": attempted, "ip": str(ip_address or ""), **_client(request)},
     )
+
+
+def trail_key_event(*, action: str, resource_type: str, resource_id: str, payload: dict) -> None:
+    """A key the vault created or rotated (vault.keys.on_key_event: the vault, below, imports no trail)."""
+    record(
+        actor="system:vault",
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome="succeeded",
+        payload=payload,
+    )

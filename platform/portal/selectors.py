@@ -8,7 +8,7 @@ from datetime import datetime
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-# Written into the session at sign-in (portal.apps: user_logged_in), shown on the sessions page.
+# Written into the session at sign-in (portal.wiring: user_logged_in), shown on the sessions page.
 SIGNED_IN_AT, ADDRESS, AGENT = "portal_signed_in_at", "portal_address", "portal_agent"
 
 
