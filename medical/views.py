@@ -65,6 +65,7 @@ def _detail_context(request: HttpRequest, study: Study, **forms) -> dict:
     series = selectors.study_series(study)
     instances = [instance for item in series for instance in item.instances.all()]
     review_pending = study.burned_in_review != Study.BurnedInReview.NOT_REQUIRED
+    break_glass = decide(user, "break_glass", study)
     return {
         "study": study,
         # Pixels that may show identifying text stay hidden behind a warning until reviewed and cleared.
@@ -80,7 +81,9 @@ def _detail_context(request: HttpRequest, study: Study, **forms) -> dict:
         "may_share": bool(decide(user, "share", study)),
         "may_unshare": bool(decide(user, "unshare", study)),
         "may_review": review_pending and bool(decide(user, "review", study)),
-        "may_break_glass": bool(decide(user, "break_glass", study)),
+        "may_break_glass": bool(break_glass),
+        # The policy gives break-glass only with a colleague's approval (require_approval): say where to ask.
+        "break_glass_needs_approval": break_glass.approval_required,
         "share_form": forms.get("share_form") or ShareForm(),
         "review_form": forms.get("review_form") or BurnedInReviewForm(),
         "break_glass_form": forms.get("break_glass_form") or BreakGlassForm(),

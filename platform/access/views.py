@@ -49,7 +49,13 @@ def explain_page(request: HttpRequest) -> HttpResponse:
 @policy_required("view", "portal:account")  # everyone signed in: the services decide each step
 def approvals_page(request: HttpRequest) -> HttpResponse:
     """Second-person approvals: ask for one (with a reason), and approve or refuse colleagues' requests."""
-    form = ApprovalRequestForm(request.POST if request.POST.get("do") == "request" else None)
+    form = ApprovalRequestForm(
+        request.POST if request.POST.get("do") == "request" else None,
+        # Pages that send people here (a study's break-glass card) fill in what they ask about.
+        initial={
+            key: request.GET[key] for key in ("action", "resource_type", "resource_id") if key in request.GET
+        },
+    )
     if request.method == "POST":
         try:
             if request.POST.get("do") == "request":

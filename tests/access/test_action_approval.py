@@ -135,6 +135,24 @@ def test_a_pending_request_waits_on_the_peers_home_and_menu(
     assert "Waiting for your approval" not in page and 'data-nav="access-approvals"' not in page
 
 
+def test_the_study_page_says_where_to_ask_when_break_glass_needs_approval(
+    client, make_user, study, break_glass_needs_approval
+):
+    paul = _radiologist(make_user, "paul", department="cardiology")
+    client.force_login(paul)
+    page = client.get(f"/medical/studies/{study.pk}/").content.decode()
+    link = f"/access/approvals/?action=break_glass&amp;resource_type=study&amp;resource_id={study.pk}"
+    assert 'data-testid="break-glass-approval"' in page and link in page
+    form = client.get(link.replace("&amp;", "&")).context["form"]
+    assert (form["action"].value(), form["resource_id"].value()) == ("break_glass", str(study.pk))
+    # Without the option the card is not there: break-glass is allowed straight away.
+    activate(parse_policy(DEFAULT_POLICY_FILE.read_text()))
+    assert (
+        'data-testid="break-glass-approval"'
+        not in client.get(f"/medical/studies/{study.pk}/").content.decode()
+    )
+
+
 def test_approvals_page(client, make_user, study, break_glass_needs_approval):
     rosa, paul = _radiologist(make_user, "rosa"), _radiologist(make_user, "paul", department="cardiology")
     assert client.get("/access/approvals/").status_code == 302  # sign in first
