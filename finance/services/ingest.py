@@ -298,11 +298,13 @@ def screening_setup() -> ScreeningSetup:
 def _with_customer_names(table: TxTable, parties: dict[str, dict]) -> dict[str, dict]:
     """``parties`` completed with the KYC name of each side's customer where the row names none
     (unsealed here for screening only, once per account)."""
+    with_customer = Account.objects.filter(customer__isnull=False)
+    if not with_customer.exists():  # no KYC customers on file (a feed of payments alone)
+        return parties
     pairs = set(zip(table.src_bank.tolist(), table.src_account.tolist(), strict=True))
     pairs |= set(zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True))
     numbers = sorted({n for _, n in pairs})
     known: dict[tuple[str, str], str] = {}
-    with_customer = Account.objects.filter(customer__isnull=False)
     # a large batch: one pass over the accounts that have a customer (compiling IN lists of
     # thousands of numbers cost more than the scan)
     parts = [numbers[start : start + 4000] for start in range(0, len(numbers), 4000)]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.services import record
 from finance.models import Account, Counterparty, Customer, name_hash
 from finance.services.errors import FinanceRefused
-from vault.envelope import open_sealed, seal
+from vault.envelope import open_sealed, seal, seal_many
 
 NAME_CONTEXT = b"finance.party.name"
 IDENTIFIER_CONTEXT = b"finance.party.identifier"
@@ -160,17 +160,18 @@ def parties_store(*, table, parties: dict[str, dict]) -> dict[str, tuple[int | N
             "bank", "number", "name_hash", "pk"
         ):
             ids[(bank, number, hashed)] = pk
+        missing = [(key, value) for key, value in wanted.items() if key not in ids]
+        sealed = seal_many([name.encode("utf-8") for _, (name, _, _) in missing], context=NAME_CONTEXT)
         new = [
             Counterparty(
                 bank=key[0],
                 number=key[1],
                 name_hash=key[2],
-                name_sealed=seal_text(name, NAME_CONTEXT),
+                name_sealed=blob,
                 country=country,
                 first_seen=seen,
             )
-            for key, (name, country, seen) in wanted.items()
-            if key not in ids
+            for (key, (_, country, seen)), blob in zip(missing, sealed, strict=True)
         ]
         if new:
             Counterparty.objects.bulk_create(new, batch_size=500)

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from vault.envelope import open_sealed, seal
+from vault.envelope import open_sealed, seal, seal_many
 from vault.errors import KeyNotFoundError, SealedDataError, TamperedError, VaultError
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +85,13 @@ def test_inputs_must_be_bytes():
         seal("text")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="context must be bytes"):
         open_sealed(seal(b"x"), context="ctx")  # type: ignore[arg-type]
+
+
+def test_seal_many_seals_each_under_its_own_data_key():
+    blobs = seal_many([b"same", b"same", b"other"], context=b"names")
+    assert [open_sealed(b, context=b"names") for b in blobs] == [b"same", b"same", b"other"]
+    assert len(set(blobs)) == 3
+    assert blobs[0][-32:] != blobs[1][-32:]  # fresh data key and nonce: different ciphertexts
+    with pytest.raises(TamperedError):
+        open_sealed(blobs[0], context=b"other context")
+    assert seal_many([], context=b"names") == []
