@@ -16,10 +16,15 @@ class MedicalConfig(AppConfig):
         from medical import corpus, home
         from medical.datasets import DicomQaDataAdapter
         from medical.demo import load_demo_studies
+        from medical.storage import format1_context
         from portal import demo
         from portal.homes import HomePanel, register_panel
         from portal.navigation import NavEntry
         from portal.navigation import register as register_navigation
+        from vault.rotation import FILES, register_format1_context
+
+        # rotate_keys re-seals format 1 originals, quarantined uploads and the UID key file with it.
+        register_format1_context(FILES, format1_context)
 
         register_navigation(
             NavEntry(

@@ -22,7 +22,8 @@ from medical import conf
 
 KEK_NAME = "medical-dicom-uid"
 SEALED_KEY_FILE = "dicom-uid-key.sealed"
-_CONTEXT = b"medical/dicom-uid-key/v1"
+SEALED_KEY_CONTEXT = b"medical/dicom-uid-key/v1"
+_CONTEXT = SEALED_KEY_CONTEXT
 _lock = threading.Lock()
 _cache: dict[str, bytes] = {}
 

@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 
 from medical import conf
+from medical.keys import SEALED_KEY_CONTEXT, SEALED_KEY_FILE
+from vault.storage import EncryptedFileStore
 
 ORIGINALS_KEK = "medical-originals"
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -79,8 +81,6 @@ def delete_media(name: str) -> None:
 
 def sealed_store():
     """The vault's encrypted file store for originals and quarantined uploads."""
-    from vault.storage import EncryptedFileStore
-
     return EncryptedFileStore(conf.data_dir(), key_name=ORIGINALS_KEK)
 
 
@@ -90,3 +90,21 @@ def quarantine_name(*, department: str, digest: str) -> str:
 
 def quarantine_context(*, department: str) -> bytes:
     return f"medical/quarantine/{department}".encode()
+
+
+def format1_context(path: Path) -> bytes | None:
+    """What a sealed file under the data directory was sealed with, read from its path alone (for
+    vault.rotation, which re-seals files of the vault's format 1 with it); None for other files."""
+    try:
+        parts = Path(path).resolve().relative_to(conf.data_dir().resolve()).parts
+    except ValueError:
+        return None
+    if parts == (SEALED_KEY_FILE,):
+        return SEALED_KEY_CONTEXT  # sealed on its own (medical.keys), not through the file store
+    if len(parts) == 4 and parts[0] == "originals" and parts[3].endswith(".dcm"):
+        context = original_context(department=parts[1], sop_uid=parts[3].removesuffix(".dcm"))
+    elif len(parts) == 3 and parts[0] == "quarantine":
+        context = quarantine_context(department=parts[1])
+    else:
+        return None
+    return EncryptedFileStore.sealed_context("/".join(parts), context)

@@ -66,8 +66,12 @@ class EncryptedFileStore:
         return self.root.joinpath(*parts)
 
     @staticmethod
-    def _context(name: str, context: bytes) -> bytes:
+    def sealed_context(name: str, context: bytes = b"") -> bytes:
+        """The whole context a file stored under `name` is sealed with (what vault.rotation needs to
+        re-seal a format 1 file: see register_format1_context)."""
         return b"suite-vault/file/v1\x00" + name.encode("utf-8") + b"\x00" + bytes(context)
+
+    _context = sealed_context
 
     def _make_private_directories(self, directory: Path) -> None:
         missing = []

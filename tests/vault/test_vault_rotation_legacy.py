@@ -23,10 +23,13 @@ from audit.services import record
 from audit.verification import verify_chain
 from finance.models import Customer
 from finance.services.parties import NAME_CONTEXT
+from medical.keys import SEALED_KEY_CONTEXT, SEALED_KEY_FILE
+from medical.storage import original_context, quarantine_context, sealed_store
 from vault.envelope import open_sealed, sealed_header
 from vault.errors import TamperedError, VaultError
 from vault.keys import get_key_provider
 from vault.rotation import FILES, register_format1_context, rotate_kek, unregister_format1_context
+from vault.storage import EncryptedFileStore
 
 pytestmark = pytest.mark.django_db
 PLACE = "finance.Customer.name_sealed"
@@ -161,3 +164,30 @@ def test_a_side_table_row_swapped_for_another_text_is_refused(settings):
     RewrappedTexts.objects.filter(event=event).update(blob=base64.b64decode(forged["sealed_texts"]["blob"]))
     with pytest.raises(TamperedError, match="do not match the digests"):
         open_texts(Event.objects.get(pk=event.pk))
+
+
+def test_medical_lends_the_contexts_of_its_sealed_files(settings, tmp_path):
+    """Originals, quarantined uploads and the UID key file: contexts read from the path (medical.apps)."""
+    settings.MEDICAL_DATA_DIR = data = tmp_path / "medical"
+    name = f"legacy-{uuid.uuid4().hex[:8]}"
+    original = "originals/radiology/1.2.3/1.2.3.4.dcm"
+    quarantined = "quarantine/radiology/abc123.bin"
+    files = {
+        original: (b"identified original", original_context(department="radiology", sop_uid="1.2.3.4")),
+        quarantined: (b"held upload", quarantine_context(department="radiology")),
+    }
+    for stored, (content, context) in files.items():
+        (data / stored).parent.mkdir(parents=True, exist_ok=True)
+        sealed = seal_format1(
+            content, key_name=name, context=EncryptedFileStore.sealed_context(stored, context)
+        )
+        (data / stored).write_bytes(sealed)
+    (data / SEALED_KEY_FILE).write_bytes(seal_format1(b"k" * 32, key_name=name, context=SEALED_KEY_CONTEXT))
+    (data / "elsewhere.bin").write_bytes(seal_format1(b"?", key_name=name, context=b"unknown"))
+
+    report = rotate_kek(name, file_roots=[data])
+    assert (report.resealed_format1, report.left_format1, report.failed_format1) == (3, 1, 0)
+    get_key_provider().destroy_kek(name)
+    for stored, (content, context) in files.items():
+        assert sealed_store().get(stored, context) == content
+    assert open_sealed((data / SEALED_KEY_FILE).read_bytes(), context=SEALED_KEY_CONTEXT) == b"k" * 32
