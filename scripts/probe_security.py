@@ -7,9 +7,9 @@ SUITE_VAR_DIR under /tmp (never the deployment's var/), with no address allow-li
 and the API docs, creates two users, then checks: the gated endpoints, the security headers,
 no-store and the idle limit of the session cookie, the sign-in lockout (429 + Retry-After, the right
 password refused too), token issuance (hashed at rest, expiring, trailed without the key), JSON
-depth/size and seed limits (400, not 500), and verify_trail against a chain deleted behind its
-signed checkpoint. Each check is "ok": true/false with what was seen; the exit status is 1 if any
-failed. The DICOM node's limits need a modality peer: tests/medical/test_scp_limits.py runs them
+depth/size and seed limits (400, not 500), verify_trail against a chain deleted behind its signed
+checkpoint, and that neither the token nor the password reached the server's log. Each check is
+"ok": true/false with what was seen; the exit status is 1 if any failed. The DICOM node's limits need a modality peer: tests/medical/test_scp_limits.py runs them
 against a real run_dicom_scp process.
 """
 
@@ -79,7 +79,7 @@ def _login(base: str, username: str, password: str) -> tuple[requests.Session, r
     return session, response
 
 
-def probe(base: str, env: dict, database: Path) -> dict:
+def probe(base: str, env: dict, database: Path) -> tuple[dict, dict]:
     checks: dict[str, dict] = {}
 
     def record(name: str, ok: bool, **seen) -> None:
@@ -171,7 +171,7 @@ def probe(base: str, env: dict, database: Path) -> dict:
         before=verified.returncode, after=deleted.returncode,
         after_says=(deleted.stdout + deleted.stderr).strip().splitlines()[:3],
     )  # fmt: skip
-    return checks
+    return checks, {"api token": key, "password": PASSWORD}
 
 
 def main() -> int:
@@ -191,9 +191,10 @@ def main() -> int:
     try:
         _manage(env, "migrate", "--noinput")
         _manage(env, "shell", "-c", CREATE_USERS)
+        log = (var / "server.log").open("wb")
         server = subprocess.Popen(
             [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         for _ in range(120):
@@ -202,7 +203,19 @@ def main() -> int:
                 break
             except requests.ConnectionError:
                 time.sleep(0.5)
-        checks = probe(base, env, var / "probe.sqlite3")
+        checks, secrets = probe(base, env, var / "probe.sqlite3")
+        server.terminate()
+        server.wait(timeout=20)
+        server = None
+        log.close()
+        # 9. Nothing secret in the server's log (every request above, failures included, went through it).
+        text = (var / "server.log").read_text(errors="replace")
+        leaked = [label for label, value in secrets.items() if value and value in text]
+        checks["no_secret_in_the_server_log"] = {
+            "ok": not leaked,
+            "leaked": leaked,
+            "log_lines": text.count("\n"),
+        }
     finally:
         if server is not None:
             server.terminate()
