@@ -19,6 +19,10 @@ from django.utils import timezone
 from access.enforcement import check
 from audit.services import record
 from inference import embeddings, metrics, runtime
+
+# Importing a bundled GGUF (the apps' commands and benchmarks): through this facade, not the engine.
+from inference.engine.importer import bundled_smollm2 as bundled_smollm2
+from inference.engine.importer import import_gguf as import_gguf
 from inference.engine.types import ChatMessage, GenerationParams, GenerationResult, InvalidRequest
 from inference.models import Generation, LanguageModel, LoraAdapter
 

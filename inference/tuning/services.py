@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -43,6 +44,7 @@ from inference.tuning.selectors import model_module_names
 
 logger = logging.getLogger(__name__)
 
+RUN_JOB_TASK = "tuning.run_job"  # inference.tuning.tasks.run_job
 REAPER_ACTOR = "task:tuning.reap_jobs"
 
 # The training core names settings as its dataclasses do; the API, the form and the job row
@@ -387,6 +389,5 @@ def _send_or_leave_to_reaper(job_id: int, task_id: str) -> None:
 
 
 def _send(job_id: int, task_id: str) -> None:
-    from inference.tuning.tasks import run_job  # deferred: the task module imports these services
-
-    run_job.apply_async(args=[job_id], task_id=task_id, queue=conf.queue())
+    # By name: the task module calls these services, so they do not import it.
+    current_app.send_task(RUN_JOB_TASK, args=[job_id], task_id=task_id, queue=conf.queue())

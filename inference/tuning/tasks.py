@@ -5,10 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 
 from inference.tuning.runner import job_run
-from inference.tuning.services import jobs_reap
+from inference.tuning.services import RUN_JOB_TASK, jobs_reap
 
 
-@shared_task(name="tuning.run_job", bind=True)
+@shared_task(name=RUN_JOB_TASK, bind=True)
 def run_job(self, job_id: int) -> str:
     """Train fine-tune job `job_id`, if this message (its task id) may claim it."""
     return job_run(job_id=job_id, task_id=self.request.id)

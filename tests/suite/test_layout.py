@@ -1,3 +1,4 @@
+import configparser
 import importlib
 import sys
 from pathlib import Path
@@ -73,3 +74,19 @@ def test_start_up_imports_no_heavy_library():
     result = manage("shell", "--no-imports", "-c", script, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "-", f"imported at start-up: {result.stdout.split()[-1]}"
+
+
+def test_the_facade_contract_forbids_every_inference_module_but_the_facade():
+    """A module added to inference is the layer's own business until someone decides otherwise: the
+    contract must name it, or the industry apps could import it unnoticed."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    forbidden = set(config["importlinter:contract:inference-facade"]["forbidden_modules"].split())
+    modules = {
+        f"inference.{path.stem}"
+        for path in (ROOT / "inference").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__")
+        or (path.is_dir() and (path / "__init__.py").exists() and path.name != "migrations")
+    }
+    assert modules - forbidden == {"inference.services", "inference.datasets"}
+    assert forbidden <= modules, f"the contract names modules that do not exist: {forbidden - modules}"

@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args, cases: int, threads: int, json: bool = False, **options):
         from django.conf import settings
 
-        from inference.engine.importer import bundled_smollm2, import_gguf
+        from inference.services import bundled_smollm2, import_gguf
 
         source = bundled_smollm2()
         if source is None:
