@@ -7,7 +7,8 @@ SUITE_VAR_DIR under /tmp (never the deployment's var/), with no address allow-li
 and the API docs, creates two users, then checks: the gated endpoints, the security headers,
 no-store and the idle limit of the session cookie, the sign-in lockout (429 + Retry-After, the right
 password refused too), token issuance (hashed at rest, expiring, trailed without the key), JSON
-depth/size and seed limits (400, not 500), verify_trail against a chain deleted behind its signed
+depth/size and seed limits (400, not 500), a study upload and its page read on the trail, a
+deflated DICOM bomb refused with nothing stored, verify_trail against a chain deleted behind its signed
 checkpoint, and that neither the token nor the password reached the server's log. Each check is
 "ok": true/false with what was seen; the exit status is 1 if any failed. The DICOM node's limits need a modality peer: tests/medical/test_scp_limits.py runs them
 against a real run_dicom_scp process.
@@ -16,6 +17,7 @@ against a real run_dicom_scp process.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -26,9 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
+import pydicom
 import requests
+from pydicom.dataset import FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -48,6 +55,19 @@ def _get(url: str, **kwargs) -> requests.Response:
 
 def _post(url: str, **kwargs) -> requests.Response:
     return requests.post(url, timeout=60, **kwargs)
+
+
+def _deflate_bomb() -> bytes:
+    """A DICOM file in the deflated transfer syntax whose data set inflates to 96 MiB of zeros."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    buffer.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return buffer.getvalue() + packer.compress(b"\x00" * (96 << 20)) + packer.flush()
 
 
 def _free_port() -> int:
@@ -146,6 +166,29 @@ def probe(base: str, env: dict, database: Path) -> tuple[dict, dict]:
         (nested.status_code, huge.status_code, seed.status_code) == (400, 400, 400),
         nested=nested.status_code, oversized=huge.status_code, seed=seed.status_code,
         seed_message=seed.text[:200],
+    )  # fmt: skip
+
+    # 6. Patient data: an upload as the clinician, a successful read of the study recorded; a
+    #    deflated DICOM bomb (about 100 KB that inflates to 96 MiB) refused, nothing stored for it.
+    ct_small = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
+    files = [("files", ("CT_small.dcm", ct_small.read_bytes())), ("files", ("bomb.dcm", _deflate_bomb()))]
+    uploaded = _post(f"{base}/api/medical/studies/upload/", files=files, headers=bearer)
+    report = {item["filename"]: item for item in uploaded.json().get("files", [])} if uploaded.ok else {}
+    study_id = (report.get("CT_small.dcm") or {}).get("study_id")
+    page = session.get(f"{base}/medical/studies/{study_id}/") if study_id else None
+    with sqlite3.connect(database) as db:
+        reads = db.execute(
+            "SELECT actor_label, outcome FROM audit_event WHERE action = 'study.view' AND resource_id = ?",
+            [str(study_id)],
+        ).fetchall()
+        stored = db.execute("SELECT COUNT(*) FROM medical_instance").fetchone()[0]
+    bomb = report.get("bomb.dcm") or {}
+    record(
+        "patient_reads_recorded_and_deflate_bomb_refused",
+        page is not None and page.status_code == 200 and ("probe_user", "allowed") in reads
+        and bomb.get("status") == "rejected" and stored == 1,
+        upload_status=uploaded.status_code, study_page=page.status_code if page is not None else None,
+        reads_recorded=reads, bomb=bomb.get("reason", "")[:160], instances_stored=stored,
     )  # fmt: skip
 
     # 7. Lockout: wrong passwords, then the right one (last: it locks this address too).
