@@ -9,9 +9,9 @@ no-store and the idle limit of the session cookie, the sign-in lockout (429 + Re
 password refused too), token issuance (hashed at rest, expiring, trailed without the key), JSON
 depth/size and seed limits (400, not 500), a study upload and its page read on the trail, a
 deflated DICOM bomb refused with nothing stored, verify_trail against a chain deleted behind its signed
-checkpoint, and that neither the token nor the password reached the server's log. Each check is
-"ok": true/false with what was seen; the exit status is 1 if any failed. The DICOM node's limits need a modality peer: tests/medical/test_scp_limits.py runs them
-against a real run_dicom_scp process.
+checkpoint, that neither the token nor the password reached the server's log, and a real
+`run_dicom_scp` node (cap 2, idle 2 s) against a wrong called AE title and idle TCP peers. Each
+check is "ok": true/false with what was seen; the exit status is 1 if any failed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ import requests
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -201,7 +203,10 @@ def probe(base: str, env: dict, database: Path) -> tuple[dict, dict]:
         retry_after=right.headers.get("Retry-After"),
     )  # fmt: skip
 
-    # 8. The trail: a signed checkpoint, then the whole chain of a second writer deleted behind it.
+    # 8. The DICOM node (before the trail is cut below: its refusals are written to it).
+    checks["dicom_node_called_ae_and_idle_peers"] = probe_dicom_node(env, database)
+
+    # 9. The trail: a signed checkpoint, then the whole chain of a second writer deleted behind it.
     verified = _manage(env, "verify_trail", check=False)
     _manage(env, "checkpoint_trail")
     with sqlite3.connect(database) as db:
@@ -215,6 +220,61 @@ def probe(base: str, env: dict, database: Path) -> tuple[dict, dict]:
         after_says=(deleted.stdout + deleted.stderr).strip().splitlines()[:3],
     )  # fmt: skip
     return checks, {"api token": key, "password": PASSWORD}
+
+
+def probe_dicom_node(env: dict, database: Path) -> dict:
+    """The DICOM node under abuse: a wrong called AE title, more idle TCP peers than the node takes,
+    then a real modality (MODALITY1, allow-listed by default) once the node has dropped them."""
+    port = _free_port()
+    node_env = {**env, "DICOM_SCP_MAX_ASSOCIATIONS": "2", "DICOM_SCP_IDLE_SECONDS": "2"}
+    node = subprocess.Popen(
+        [PYTHON, "manage.py", "run_dicom_scp", "--port", str(port), "--ae-title", "SUITE"],
+        cwd=ROOT, env=node_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        banner = node.stdout.readline()
+
+        def associate(called: str = "SUITE"):
+            ae = AE(ae_title="MODALITY1")
+            ae.add_requested_context(Verification)
+            return ae.associate("127.0.0.1", port, ae_title=called)
+
+        def echo() -> bool:
+            association = associate()
+            if not association.is_established:
+                return False
+            ok = association.send_c_echo().Status == 0x0000
+            association.release()
+            return ok
+
+        wrong_called = associate("NOT_SUITE").is_rejected
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        time.sleep(0.5)
+        while_idle = echo()
+        started, recovered = time.monotonic(), False
+        while not recovered and time.monotonic() - started < 15:
+            recovered = echo()
+        waited = round(time.monotonic() - started, 1)
+        dropped = all(sock.recv(1) == b"" for sock in idle)
+        for sock in idle:
+            sock.close()
+    finally:
+        node.terminate()
+        node.wait(timeout=20)
+    with sqlite3.connect(database) as db:
+        refusals = [row[0] for row in db.execute(
+            "SELECT payload_json FROM audit_event WHERE action = 'dicom.association' AND outcome = 'denied'"
+        )]  # fmt: skip
+    return {
+        "ok": "listening" in banner and wrong_called and not while_idle and recovered and dropped
+        and any("called AE title" in p for p in refusals) and any("too many" in p for p in refusals),
+        "wrong_called_ae_rejected": wrong_called,
+        "echo_while_3_idle_peers_hold_2_slots": while_idle,
+        "echo_after_the_idle_timeout": recovered,
+        "seconds_until_the_modality_got_in": waited,
+        "idle_peers_disconnected": dropped,
+        "refusals_on_the_trail": len(refusals),
+    }  # fmt: skip
 
 
 def main() -> int:
@@ -251,7 +311,7 @@ def main() -> int:
         server.wait(timeout=20)
         server = None
         log.close()
-        # 9. Nothing secret in the server's log (every request above, failures included, went through it).
+        # 10. Nothing secret in the server's log (every request above, failures included, went through it).
         text = (var / "server.log").read_text(errors="replace")
         leaked = [label for label, value in secrets.items() if value and value in text]
         checks["no_secret_in_the_server_log"] = {
