@@ -52,6 +52,7 @@ HISTORY_SLACK_S = 86400
 MAX_BATCH_ROWS = 50_000
 MAX_NAME_CHARS = 200
 BULK_ROWS = 10_000
+COPY_ROWS = 2_000  # PostgreSQL: batches of at least this many transactions are sent with COPY
 SQLITE_BULK_CACHE_KIB = 131_072  # 128 MiB page cache for a large batch's connection
 CHUNK_ROWS = 100_000  # rows screened per engine call (each call re-reads the history window)
 MATCH_CONTEXT = b"finance.alert.name_match"
@@ -622,6 +623,8 @@ def bulk_insert(model, columns: tuple[str, ...], rows: list[tuple], *, batch_siz
     which costs more than the insert itself at screening volumes."""
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    if connection.vendor == "postgresql" and len(rows) >= COPY_ROWS:
+        return _copy_insert(model, table, names, rows)
     one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     ids: list[int] = []
     with connection.cursor() as cursor:
@@ -632,6 +635,22 @@ def bulk_insert(model, columns: tuple[str, ...], rows: list[tuple], *, batch_siz
                 [value for row in part for value in row],
             )
             ids += [r[0] for r in cursor.fetchall()]
+    return ids
+
+
+def _copy_insert(model, table: str, names: str, rows: list[tuple]) -> list[int]:
+    """PostgreSQL: the ids drawn from the table's own sequence in one query, then the rows (ids
+    included) sent with COPY. Multi-row INSERTs bind every value client-side, which at 100,000
+    rows cost more than screening them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, len(rows)],
+        )
+        ids = [r[0] for r in cursor.fetchall()]
+        with cursor.cursor.copy(f"COPY {table} (id, {names}) FROM STDIN") as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                copy.write_row((pk, *row))
     return ids
 
 
