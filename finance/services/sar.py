@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from access.enforcement import check
+from audit.sealing import sealed_texts
 from audit.services import record
 from finance.models import SAR, Case
 from finance.screening.scenarios import SCENARIOS
@@ -253,7 +254,10 @@ def sar_draft(*, actor, case: Case, use_model: bool = True) -> SAR:
                 "case": case.pk,
                 "model": model_used,
                 "facts_sha256": hashlib.sha256(repr(sorted(facts.items())).encode()).hexdigest(),
-                "text": text,
+                # The narrative names persons: sealed like clinicians' questions (audit.sealing).
+                **sealed_texts(
+                    {"text": text}, action="sar.draft", resource_type="sar", resource_id=str(sar.pk)
+                ),
                 "cited_share": check_result["cited_share"],
                 "numbers_verified": check_result["numbers_verified"],
                 "phrasing": how,
@@ -301,7 +305,12 @@ def sar_edit(*, actor, sar: SAR, text: str) -> SAR:
             resource_type="sar",
             resource_id=str(sar.pk),
             outcome="succeeded",
-            payload={"case": sar.case_id, "text": sar.text},
+            payload={
+                "case": sar.case_id,
+                **sealed_texts(
+                    {"text": sar.text}, action="sar.edit", resource_type="sar", resource_id=str(sar.pk)
+                ),
+            },
         )
     return sar
 

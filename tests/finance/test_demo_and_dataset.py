@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from audit.models import Event
+from audit.sealing import open_texts
 from finance import services
 from finance.demo import load_demo_finance
 from finance.models import Case, Transaction
@@ -50,3 +52,11 @@ def test_aml_cases_adapter_yields_closed_cases_of_the_users_team(screened, offic
     assert "1 cases" in adapter.describe_query(user=officer, filters={"team": TEAM})
     with pytest.raises(ValueError):
         list(adapter.examples(user=officer, filters={"colour": "red"}))
+
+
+def test_sar_narrative_is_sealed_on_the_trail(screened, officer):
+    """The narrative names persons: its trail events keep it sealed (audit.sealing), not in clear."""
+    sar = sar_draft(actor=officer, case=Case.objects.get(), use_model=False)
+    event = Event.objects.get(action="sar.draft", resource_id=str(sar.pk))
+    assert "text" not in event.payload and sar.text not in event.payload_json
+    assert open_texts(event) == {"text": sar.text}
