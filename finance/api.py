@@ -20,6 +20,7 @@ from finance import selectors, services
 from finance.models import SAR, Alert, Case, ScenarioVersion
 from finance.services import sanctions as sanctions_services
 from finance.services import sar as sar_services
+from restapi.fields import UploadField
 from restapi.parsers import LimitedJSONParser
 
 
@@ -393,7 +394,7 @@ class CaseNoteApi(APIView):
 
 
 class AttachmentInput(serializers.Serializer):
-    file = serializers.FileField()
+    file = UploadField()
 
 
 class CaseAttachmentApi(APIView):

@@ -16,6 +16,7 @@ from access.drf import PolicyPermission
 from audit.actors import actor_from_request
 from finance.he import params, services
 from finance.he.scoring import HeInputError
+from restapi.fields import UploadField
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
@@ -70,7 +71,7 @@ class HeKeyApi(APIView):
     parser_classes = [MultiPartParser]
 
     class HeKeyInputSerializer(serializers.Serializer):
-        context = serializers.FileField(help_text="PartnerKeys.public_context() bytes")
+        context = UploadField(help_text="PartnerKeys.public_context() bytes")
 
     class HeKeyOutputSerializer(serializers.Serializer):
         key_id = serializers.CharField()
@@ -130,8 +131,8 @@ class HeScoreApi(APIView):
             )
         except services.HeNotConfigured as error:
             return _Unavailable(str(error))
-        except HeInputError as error:
-            raise ValidationError({"detail": [str(error)]}) from error
+        except HeInputError as error:  # {"detail": "..."}: the documented error body (a string, not a list)
+            raise ValidationError({"detail": str(error)}) from error
         return Response(
             {
                 "encrypted_score": base64.b64encode(result.ciphertext).decode("ascii"),

@@ -1,8 +1,9 @@
 """schemathesis over the whole OpenAPI schema: generated requests (valid and invalid) against every
 operation, as a user of the role each API is for, must never get a server error, must be refused
 when invalid (negative_data_rejection) and every response must conform to the schema (status code,
-content type and body). Bounded example counts keep it within CI's time; the DICOM upload and
-break-glass run as their own bounded cases below (multipart bodies, a real stored instance)."""
+content type and body). Bounded example counts keep it within CI's time; the DICOM upload,
+break-glass and the partner key registration run as their own bounded cases below (multipart
+bodies, a real stored instance, generated CKKS contexts)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from tests.proof.fuzzing import RANDOM, SCALE
 
 CSRF = "suiteproofcsrftokenvalue00000000"  # 32 characters: a valid unmasked CSRF secret
 
-# Operations with their own bounded cases: the DICOM upload and break-glass (below), and the partner
-# key registration, whose multi-megabyte CKKS contexts tests/finance/test_he_scoring.py covers.
-ELSEWHERE = r"(/upload/|/break-glass/|/api/finance/he/keys/)"
+# Operations with their own bounded cases (below): the DICOM upload, break-glass and the partner key
+# registration (every generated context goes through TenSEAL's parser; a real, 35 MB one is
+# registered in tests/finance/test_he_scoring.py).
+HE_KEYS = "/api/finance/he/keys/"
+HE_SCORE = "/api/finance/he/score/"
+ELSEWHERE = rf"(/upload/|/break-glass/|{HE_KEYS})"
 
 ROLE_FOR_PREFIX = (
     (
@@ -54,6 +58,8 @@ uploads = everything.include(path="/api/medical/studies/upload/")
 uploads.app = application
 break_glass = everything.include(path_regex=r"/break-glass/$")
 break_glass.app = application
+he_keys = everything.include(path=HE_KEYS)
+he_keys.app = application
 
 
 @pytest.fixture(autouse=True)
@@ -169,3 +175,39 @@ def test_break_glass_answers_the_original_or_a_documented_refusal(case, stored_i
         case.path_parameters["id"] = stored_instance  # a generated number would only ever meet 404
     response = case.call(cookies=_session_for(case.operation.path), headers={"X-CSRFToken": CSRF})
     _check(case, response)
+
+
+@he_keys.parametrize()
+@settings(
+    max_examples=10 * SCALE,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not RANDOM,
+    database=None,
+)
+@pytest.mark.django_db
+def test_partner_key_registration_answers_a_key_id_or_a_refusal(case):
+    """Generated multipart bodies (any bytes as `context`) reach TenSEAL's deserializer: a 400 naming
+    the field, as documented, and no key file left behind."""
+    from finance.he.services import key_dir
+
+    before = set(key_dir().glob("*")) if key_dir().exists() else set()
+    response = case.call(cookies=_session_for(case.operation.path), headers={"X-CSRFToken": CSRF})
+    _check(case, response)
+    after = set(key_dir().glob("*")) if key_dir().exists() else set()
+    if response.status_code != 201:
+        assert after == before, "a refused context left a file"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"key_id": "nothex", "ciphertext": "AA=="}, {"key_id": "a" * 64, "ciphertext": "AA=="}],
+)
+@pytest.mark.django_db
+def test_a_refused_encrypted_score_answers_the_documented_error_body(body):
+    """Found by a randomized schema run: a refused score came back as {"detail": [message]}, a list
+    where every 400 documents a string."""
+    case = everything[HE_SCORE]["POST"].Case(body=body, media_type="application/json")
+    response = case.call(cookies=_session_for(HE_SCORE), headers={"X-CSRFToken": CSRF})
+    assert response.status_code == 400, response.text
+    case.validate_response(response, excluded_checks=[ignored_auth, positive_data_acceptance])
