@@ -61,8 +61,6 @@ _NOT_STEMMED = frozenset(
         "sonographer",
     }
 )
-# Code meanings too common in questions to say which attribute is meant ("any other series?").
-_GENERIC_MEANINGS = frozenset({"other"})
 _SKIPPED_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ"})
 _REMOVED_ACTIONS = frozenset({"X", "Z", "D"})
 _ABSENT_WEIGHT = 0.5  # an attribute the file lacks ranks below a present one with the same evidence
@@ -355,12 +353,13 @@ def _compile(section: dict[str, list[str]]) -> dict[str, tuple[tuple[str, ...], 
 @cache
 def _synonym_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
     """The clinician wording, plus the meanings of each attribute's coded values: "was it spin echo
-    or gradient echo?" asks for Scanning Sequence whatever this file's code is."""
+    or gradient echo?" asks for Scanning Sequence whatever this file's code is. Only meanings of two
+    words or more: single ones ("Other", "Document", "male") are too common in other questions."""
     vocabulary = grounding_vocabulary()
     phrases = {keyword: list(wording) for keyword, wording in vocabulary["synonyms"].items()}
     for keyword, meanings in vocabulary["labels"].items():
         phrases.setdefault(keyword, []).extend(
-            str(meaning) for meaning in meanings.values() if str(meaning).lower() not in _GENERIC_MEANINGS
+            str(meaning) for meaning in meanings.values() if len(_words(str(meaning))) >= 2
         )
     return _compile(phrases)
 

@@ -395,7 +395,7 @@ def test_paraphrases_are_grounded_by_embeddings_and_scored(ingest, clinician):
         ("MR_small.dcm", "What nutation angle was used?", "FlipAngle"),
         ("MR_small.dcm", "Which pulse sequence was used?", "ScanningSequence"),  # not Heart Rate's pulse
         ("MR_small.dcm", "Is this an inversion recovery or a spin echo acquisition?", "ScanningSequence"),
-        ("MR_small.dcm", "Is this an ultrasound?", "Modality"),  # a code's meaning asks for its attribute
+        ("MR_small.dcm", "Computed tomography or magnetic resonance?", "Modality"),  # codes' meanings
         ("CT_small.dcm", "What is the bit depth?", "BitsStored"),  # not the container (Bits Allocated)
         ("CT_small.dcm", "How many bits does the container hold per pixel?", "BitsAllocated"),
     ],
@@ -408,6 +408,17 @@ def test_clinician_wording_and_code_meanings_find_the_attribute_without_embeddin
 
     hits = retrieve(question, read_test_file(relative), top_k=2)
     assert hits[0].keyword == keyword, [(hit.keyword, hit.score) for hit in hits]
+
+
+@pytest.mark.parametrize("question", ["Were other images taken?", "What kind of document is this?"])
+def test_one_word_code_meanings_are_no_evidence(question):
+    """Modality's codes mean "Other" and "Document": words too common to say the question is about it."""
+    from medical.dicom import retrieve
+    from tests.medical.dicom_files import read_test_file
+
+    assert [hit.keyword for hit in retrieve(question, read_test_file("CT_small.dcm"), top_k=1)] != [
+        "Modality"
+    ]
 
 
 def test_the_answer_budget_holds_every_answer_sentence_in_smollm2_tokens():
