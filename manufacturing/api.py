@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 from audit.actors import actor_from_request
 from manufacturing import selectors, services
 from manufacturing.models import FailureSuggestion, WorkOrder
+from ops.broker import require_broker
+from restapi.fields import UploadField
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
@@ -137,7 +139,7 @@ class WorkOrderTransitionApi(APIView):
 
 class RecordingUploadInput(serializers.Serializer):
     machine = serializers.IntegerField()
-    file = serializers.FileField()
+    file = UploadField()
     sample_rate = serializers.FloatField()
     rpm = serializers.FloatField()
     units = serializers.CharField(default="g", max_length=8)
@@ -172,6 +174,7 @@ class RecordingUploadApi(APIView):
         data.is_valid(raise_exception=True)
         machine = selectors.machine_for(request.user, data.validated_data["machine"], actor=_actor(request))
         upload = data.validated_data["file"]
+        require_broker()  # the analysis runs on a worker: 503 + Retry-After, nothing stored, while it is down
         try:
             recording = services.recording_upload(
                 actor=request.user,
@@ -301,7 +304,7 @@ class WorkOrderPlanApi(APIView):
 
 
 class WorkOrderAttachmentInput(serializers.Serializer):
-    file = serializers.FileField(help_text="a JPEG, PNG or WebP photo, or a PDF (15 MiB at most)")
+    file = UploadField(help_text="a JPEG, PNG or WebP photo, or a PDF (15 MiB at most)")
 
 
 class WorkOrderAttachmentOutput(serializers.Serializer):

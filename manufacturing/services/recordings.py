@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 MAX_BYTES = 50 << 20
 MIN_SAMPLES = 1024
 MAX_ABS_SAMPLE = 1e9  # far beyond any accelerometer; larger values overflow the analysis (NaN results)
+# The ISO 10816-3 velocity band reaches 1000 Hz, so the analysis needs at least twice that
+# (manufacturing.analysis.vibration.VELOCITY_BAND_HZ): refused at upload, not after storing the file.
+MIN_SAMPLE_RATE_HZ = 2000.0
 
 
 class RecordingRefused(Exception):
@@ -77,6 +80,11 @@ def recording_upload(
         raise RecordingRefused(f"the file is larger than {MAX_BYTES >> 20} MiB; upload a shorter recording")
     if not sample_rate or sample_rate <= 0:
         raise RecordingRefused("sample rate must be a positive number of samples per second, e.g. 12000")
+    if not sample_rate >= MIN_SAMPLE_RATE_HZ:  # written so that NaN is refused too
+        raise RecordingRefused(
+            f"sample rate {sample_rate:g} Hz is too low: the analysis covers the ISO 10816-3 band up to "
+            f"1000 Hz and needs at least {MIN_SAMPLE_RATE_HZ:g} samples per second; record at 2 kHz or more"
+        )
     if not rpm or rpm <= 0:
         raise RecordingRefused("rpm must be the positive shaft speed during the recording, e.g. 1797")
     if units not in VibrationRecording.Units.values:

@@ -9,7 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import Event
+from manufacturing.analysis.vibration import VELOCITY_BAND_HZ
 from manufacturing.models import VibrationRecording
+from manufacturing.services.recordings import MIN_SAMPLE_RATE_HZ
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +59,9 @@ def test_upload_is_stored_and_trailed(client, engineer_a, machine_a, name, data)
         ("x.npy", _npy(SIGNAL[:10]), {}, "at least 1024"),
         ("x.npy", _npy(np.full(2048, np.nan)), {}, "NaN"),
         ("x.npy", _npy(SIGNAL), {"rpm": 0}, "rpm"),
+        # Below 2 kHz the ISO band (to 1000 Hz) cannot be analysed: refused at upload, nothing stored.
+        ("x.npy", _npy(SIGNAL), {"sample_rate": 1999.5}, "needs at least 2000 samples per second"),
+        ("x.npy", _npy(SIGNAL), {"sample_rate": 500}, "sample rate 500 Hz is too low"),
         ("x.npy", _npy(SIGNAL), {"units": "volts"}, "units"),
     ],
 )
@@ -66,6 +71,10 @@ def test_bad_uploads_are_clear_400s(client, engineer_a, machine_a, name, data, e
     assert response.status_code == 400
     assert message in response.json()["detail"]
     assert not VibrationRecording.objects.exists()
+
+
+def test_the_upload_minimum_sample_rate_is_what_the_analysis_needs():
+    assert 2 * VELOCITY_BAND_HZ[1] == MIN_SAMPLE_RATE_HZ
 
 
 def test_other_site_cannot_upload(client, engineer_b, machine_a):

@@ -3,29 +3,35 @@
 A private redis-server on a free loopback port stands in for the production broker (the machine's
 own Redis serves other test runs and is never touched); this process's Celery app and a real
 worker process point at it. While it is down, work that needs the queue (a fine-tune job, a DICOM
-upload whose previews a worker renders) is refused with 503 and Retry-After before anything is
-written; a transaction batch, screened synchronously, does not need the queue and is stored whole.
+upload whose previews a worker renders, a vibration recording the worker analyses) is refused with
+503 and Retry-After before anything is written; a transaction batch, screened synchronously, does not need the queue and is stored whole.
 Once Redis is back the same requests are accepted and the worker runs all of it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import socket
 import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import kombu.pools
+import numpy as np
 import pytest
+from django.conf import settings as django_settings
 
 from accounts.roles import Role
 from audit.models import Event
 from finance.models import Transaction
 from inference.tuning.models import FineTuneJob
+from manufacturing.models import Line, Machine, Site, VibrationRecording
 from medical.models import Instance, Study
 from tests.factories import api_key
+from tests.proof.fuzzing import files_under
 from tests.support import free_port, start_worker, stop_worker, wait_for
 from tests.tuning.api_support import JOBS, call, job_body
 from tests.tuning.conftest import fast_password_hashing, work_orders  # noqa: F401  (fixtures)
@@ -35,6 +41,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 REDIS_SERVER = shutil.which("redis-server")
 UPLOAD = "/api/medical/studies/upload/"
 BATCH = "/api/finance/transactions/batch/"
+RECORDINGS = "/api/manufacturing/recordings/"
 
 
 class PrivateRedis:
@@ -140,12 +147,28 @@ def _batch(client, user, prefix: str):
     )  # fmt: skip
 
 
+def _record(client, user, machine):
+    """One second of a 12 kHz vibration recording (a 30 Hz tone plus noise) as a .npy upload."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    t = np.arange(12_000) / 12_000
+    samples = 0.2 * np.sin(2 * np.pi * 30 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    buffer = io.BytesIO()
+    np.save(buffer, samples)
+    upload = SimpleUploadedFile("pump.npy", buffer.getvalue(), content_type="application/octet-stream")
+    body = {"machine": machine.pk, "sample_rate": 12000, "rpm": 1797, "units": "g", "file": upload}
+    return client.post(RECORDINGS, body, HTTP_AUTHORIZATION=f"Token {api_key(user)}")
+
+
 def _counts() -> dict:
     return {
         "jobs": FineTuneJob.objects.count(),
         "studies": Study.objects.count(),
         "instances": Instance.objects.count(),
+        "recordings": VibrationRecording.objects.count(),
         "job_events": Event.objects.filter(resource_type="fine_tune_job").count(),
+        "recording_events": Event.objects.filter(action="recording.upload").count(),
+        "media_files": len(files_under(Path(django_settings.MEDIA_ROOT))),
     }
 
 
@@ -166,6 +189,11 @@ def test_a_broker_outage_refuses_queued_work_with_503_and_it_all_runs_once_the_b
     engineer = make_user(Role.ML_ENGINEER)
     radiologist = make_user(Role.RADIOLOGIST, department="radiology")
     officer = make_user(Role.COMPLIANCE_OFFICER, department="aml-eu")
+    engineer_on_site = make_user(Role.MAINTENANCE_ENGINEER, site="site-a")
+    site, _ = Site.objects.get_or_create(code="site-a", defaults={"name": "Site A"})
+    machine = Machine.objects.create(
+        line=Line.objects.create(site=site, name="Line 1"), tag="P-101", name="Pump"
+    )
     assert client.get("/readyz").status_code == 200
 
     private_broker.stop()
@@ -173,6 +201,7 @@ def test_a_broker_outage_refuses_queued_work_with_503_and_it_all_runs_once_the_b
     started = time.monotonic()
     _refused_for_now(call(client, "post", JOBS, engineer, job_body(adapter_name="after-outage")))
     _refused_for_now(_upload(client, radiologist))
+    _refused_for_now(_record(client, engineer_on_site, machine))
     assert time.monotonic() - started < 15  # refused at once, not after minutes of connection retries
     assert _counts() == before  # nothing half-created: no job waiting for a message never sent
     ready = client.get("/readyz")
@@ -193,6 +222,10 @@ def test_a_broker_outage_refuses_queued_work_with_503_and_it_all_runs_once_the_b
     assert uploaded.json()["counts"].get("stored") == 1, uploaded.json()
     instance = Instance.objects.get()
     assert instance.preview_status == Instance.PreviewStatus.PENDING  # queued for the worker
+    recorded = _record(client, engineer_on_site, machine)
+    assert recorded.status_code == 201, recorded.content
+    recording = VibrationRecording.objects.get(pk=recorded.json()["id"])
+    assert recording.status == VibrationRecording.Status.PENDING
 
     worker = start_worker(extra_env={"CELERY_BROKER_URL": private_broker.url})
     try:
@@ -210,9 +243,20 @@ def test_a_broker_outage_refuses_queued_work_with_503_and_it_all_runs_once_the_b
             message="the worker to render the preview",
         )
         assert Instance.objects.get(pk=instance.pk).preview_status == Instance.PreviewStatus.READY
+        wait_for(
+            lambda: (
+                VibrationRecording.objects.get(pk=recording.pk).status != VibrationRecording.Status.PENDING
+            ),
+            timeout=120,
+            message="the worker to analyse the recording",
+        )
+        recording.refresh_from_db()
+        assert recording.status == VibrationRecording.Status.DONE, recording.error
     finally:
         stop_worker(worker)
-    assert FineTuneJob.objects.count() == before["jobs"] + 1  # each piece of work exactly once
+    # each piece of work exactly once
+    assert FineTuneJob.objects.count() == before["jobs"] + 1
+    assert VibrationRecording.objects.count() == before["recordings"] + 1
 
 
 @pytest.mark.usefixtures("work_orders")
