@@ -6,6 +6,7 @@ scores a single new transaction (table = recent history + new row, mask = new ro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 from .table import TxTable
 
 DAY = 86400
+SMALL_CYCLE_QUERIES = 64
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,10 @@ SCENARIOS = {
 _DATA = Path(__file__).with_name("data")
 
 
+@functools.lru_cache(maxsize=16)
 def load_countries(name: str = "fatf_high_risk.txt") -> frozenset:
-    """ISO alpha-2 codes from a data file (comments with '#')."""
+    """ISO alpha-2 codes from a data file (comments with '#'); read once per process (the files
+    ship with the code: a new list is a new release)."""
     out = set()
     for line in (_DATA / name).read_text().splitlines():
         line = line.split("#", 1)[0].strip().upper()
@@ -338,16 +342,32 @@ def _cycles(table, src, dst, sidx, p):
 
     w = int(p["window_s"])
     ts = table.ts
-    n_acc = int(max(src.max(), dst.max())) + 1
-    A = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n_acc, n_acc))
-    A.data[:] = 1
     q = sidx[(table.amount_usd[sidx] >= p["min_usd"]) & (src[sidx] != dst[sidx])]
     if not len(q):
         return []
     u, v = src[q], dst[q]
-    direct = np.asarray(A[v, u]).ravel() > 0
-    two = np.asarray(A[v].multiply(A.T[u]).sum(axis=1)).ravel() > 0
-    cand = np.flatnonzero(direct | two)
+    if len(q) <= SMALL_CYCLE_QUERIES:  # real time: sets beat building sparse matrices
+        pairs = set(zip(src.tolist(), dst.tolist(), strict=True))
+        payees: dict[int, set] = {}
+        payers: dict[int, set] = {}
+        for a, b in pairs:
+            payees.setdefault(a, set()).add(b)
+            payers.setdefault(b, set()).add(a)
+        cand = np.array(
+            [
+                c
+                for c, (uu, vv) in enumerate(zip(u.tolist(), v.tolist(), strict=True))
+                if (vv, uu) in pairs or not payees.get(vv, set()).isdisjoint(payers.get(uu, ()))
+            ],
+            dtype=np.int64,
+        )
+    else:
+        n_acc = int(max(src.max(), dst.max())) + 1
+        A = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n_acc, n_acc))
+        A.data[:] = 1
+        direct = np.asarray(A[v, u]).ravel() > 0
+        two = np.asarray(A[v].multiply(A.T[u]).sum(axis=1)).ravel() > 0
+        cand = np.flatnonzero(direct | two)
     if not len(cand):
         return []
     # exact, time-ordered check for candidates only

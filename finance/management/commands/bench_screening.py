@@ -263,7 +263,9 @@ def bench_scale_out(stream: TxTable, *, rows: int, workers: tuple[int, ...], std
 
     from finance.tasks import screen_file_partition
 
-    part = stream.take(np.arange(min(rows, len(stream))))
+    from finance.services.ingest import MAX_BATCH_ROWS
+
+    part = stream.take(np.arange(min(rows, len(stream), MAX_BATCH_ROWS)))  # a JSON file is one batch
     database = connection.settings_dict
     if connection.vendor == "sqlite":
         url = f"sqlite:///{database['NAME']}"
