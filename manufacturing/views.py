@@ -258,7 +258,10 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "manufacturing/work_order_detail.html",
         {
             "work_order": work_order,
-            "next_statuses": sorted(WorkOrder.TRANSITIONS[work_order.status]),
+            "next_statuses": [
+                (s, WorkOrder.Status(s).label) for s in sorted(WorkOrder.TRANSITIONS[work_order.status])
+            ],
+            "statuses": WorkOrder.Status.choices,
             "modes": _codes("mode"),
             "causes": _codes("cause"),
             "actions": _codes("action"),
