@@ -1,7 +1,14 @@
 """Remaining useful life (RUL) on C-MAPSS-style run-to-failure data: per-operating-condition sensor
-normalisation, windowed features (last 30 cycles: mean, slope, last, exponentially smoothed level) and a
-LightGBM ensemble; an uncertainty band from out-of-fold residuals. Standard C-MAPSS protocol helpers
-(RUL cap 125, last cycle of each test engine, RMSE, PHM08 score). No ORM: callers store `to_bytes()`.
+normalisation (regime-aware: each regime of the settings has its own sensor mean and spread, so the
+same recipe serves the one-regime and the six-regime subsets), windowed features (last 30 cycles: mean,
+slope, last, exponentially smoothed level) and a LightGBM ensemble; an uncertainty band from
+out-of-fold residuals by engine.
+
+Optional (`network_epochs` > 0, off by default because it did not help on FD001): a small 1-D CNN on
+the raw window of the last 30 normalised cycles (`rul_network`), one per fold of engines, each stopped
+early on the engines it did not train on, blended with LightGBM at the weight with the lowest
+out-of-fold RMSE (never chosen on a test set). Standard C-MAPSS protocol helpers (RUL cap 125, last
+cycle of each test engine, RMSE, PHM08 score). No ORM: callers store `to_bytes()`.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from manufacturing.analysis import rul_network
+
 COLUMNS = 26  # unit, cycle, 3 operating settings, 21 sensors
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the networks and the blend weight; version 1 blobs (LightGBM only) still load
 
 
 def read_cmapss(path: str | Path) -> np.ndarray:
@@ -76,11 +85,21 @@ class RulConfig:
     trees: int = 500
     learning_rate: float = 0.03
     leaves: int = 15
-    members: int = 3  # bagged LightGBM members (different seeds)
+    members: int = 3  # bagged LightGBM members (different seeds); 0 = the fold models are the members
     folds: int = 4  # out-of-fold residuals for the uncertainty band
     band: float = 0.8  # central coverage of the band
     threads: int = 2
     seed: int = 0
+    # the CNN: one network per fold, early stopping on the held-out fold. Off by default (0 epochs =
+    # LightGBM only): on FD001 it did not help (docs/manufacturing.md, "CNN blend"); --network-epochs N
+    network_epochs: int = 0
+    network_patience: int = 12
+    network_width: int = 16
+    network_batch: int = 512
+    # one thread: on these small batches a second intra-op thread cost more CPU than it saved (measured
+    # on a shared 2-core machine: 2.7 CPU-s per epoch with 2 threads and batch 256, 0.9 s with 1 and 512)
+    network_threads: int = 1
+    blend_step: float = 0.05  # grid of the CNN weight in the blend, chosen on out-of-fold predictions
 
 
 @dataclass
@@ -92,6 +111,8 @@ class RulModel:
     boosters: list[str] = field(default_factory=list)  # LightGBM model strings
     residual_bins: list[float] = field(default_factory=list)  # predicted-RUL bin edges
     residual_quantiles: list[list[float]] = field(default_factory=list)  # per bin [low, high]
+    networks: list[dict] = field(default_factory=list)  # rul_network.encode_state of each CNN
+    blend: float = 0.0  # weight of the CNN mean; 1 - blend goes to the LightGBM mean
     description: dict = field(default_factory=dict)
 
     # ---- features -------------------------------------------------------------------------------
@@ -110,8 +131,9 @@ class RulModel:
             out[rows] = (sensors[rows] - mean) / std
         return out[:, self.sensors]
 
-    def _features(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features of every row from its unit's history up to that cycle; returns (X, unit, cycle)."""
+    def _features(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features of every row from its unit's history up to that cycle, rows sorted by unit and
+        cycle; returns (X, unit, cycle, z) with z the normalised sensors (the networks' input)."""
         order = np.lexsort((data[:, 1], data[:, 0]))
         data = data[order]
         z = self._normalise(data)
@@ -139,14 +161,10 @@ class RulModel:
                 level[i] = alpha * x[i] + (1 - alpha) * level[i - 1]
             last5 = (cum[end] - cum[np.maximum(0, end - 5)]) / np.minimum(end, 5)[:, None]
             blocks.append(np.hstack([mean, slope * w, last5, level, end[:, None].astype(float)]))
-        return np.vstack(blocks), data[:, 0], data[:, 1]
+        return np.vstack(blocks), data[:, 0], data[:, 1], z
 
     # ---- training ---------------------------------------------------------------------------------
-    def fit(self, data: np.ndarray, family: str = "", source: str = "") -> RulModel:
-        import lightgbm as lgb
-
-        started = time.perf_counter()
-        self.family = family
+    def _fit_normalisation(self, data: np.ndarray) -> None:
         keys = condition_keys(data[:, 2:5])
         self.norms = {}
         for key in np.unique(keys):
@@ -158,61 +176,117 @@ class RulModel:
         raw_std = np.array([data[keys == k, 5:].std(axis=0) for k in self.norms]).max(axis=0)
         # informative sensors: they vary within a regime (constant ones carry no degradation signal)
         self.sensors = [int(i) for i in np.flatnonzero((raw_std > 1e-4) & (np.abs(spread).max(axis=0) > 0))]
-        X, units, cycles = self._features(data)
+
+    def _train_booster(self, X, y, seed: int):
+        import lightgbm as lgb
+
+        params = {
+            "objective": "regression",
+            "learning_rate": self.config.learning_rate,
+            "num_leaves": self.config.leaves,
+            "min_data_in_leaf": 40,
+            "feature_fraction": 0.7,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "num_threads": self.config.threads,
+            "seed": seed,
+            "verbose": -1,
+        }
+        return lgb.train(params, lgb.Dataset(X, y), num_boost_round=self.config.trees)
+
+    def _train_network(self, W, y, W_val, y_val, seed: int) -> dict:
+        config = self.config
+        return rul_network.train_member(
+            W, y, W_val, y_val, cap=config.cap, seed=seed, epochs=config.network_epochs,
+            patience=config.network_patience, width=config.network_width, batch=config.network_batch,
+            threads=config.network_threads,
+        )  # fmt: skip
+
+    def fit(self, data: np.ndarray, family: str = "", source: str = "") -> RulModel:
+        started = time.perf_counter()
+        config = self.config
+        self.family = family
+        self._fit_normalisation(data)
+        X, units, cycles, z = self._features(data)
         life = {u: cycles[units == u].max() for u in np.unique(units)}
-        y = np.minimum(np.array([life[u] for u in units]) - cycles, self.config.cap)
+        y = np.minimum(np.array([life[u] for u in units]) - cycles, config.cap)
+        use_networks = config.network_epochs > 0
+        W = rul_network.windows(z, units, cycles, config.window) if use_networks else None
 
-        def train(Xt, yt, seed):
-            params = {
-                "objective": "regression",
-                "learning_rate": self.config.learning_rate,
-                "num_leaves": self.config.leaves,
-                "min_data_in_leaf": 40,
-                "feature_fraction": 0.7,
-                "bagging_fraction": 0.8,
-                "bagging_freq": 1,
-                "lambda_l2": 1.0,
-                "num_threads": self.config.threads,
-                "seed": seed,
-                "verbose": -1,
-            }
-            return lgb.train(params, lgb.Dataset(Xt, yt), num_boost_round=self.config.trees)
-
-        # out-of-fold residuals by engine (one member per fold) calibrate the band
+        # folds by engine: out-of-fold predictions choose the blend and calibrate the band; each fold's
+        # network is also a member of the final ensemble (stopped early on the engines it did not see)
         unique = np.unique(units)
-        rng = np.random.default_rng(self.config.seed)
-        fold_of = dict(
-            zip(rng.permutation(unique), np.arange(unique.size) % max(self.config.folds, 1), strict=True)
-        )
+        rng = np.random.default_rng(config.seed)
+        folds_n = config.folds if config.folds >= 2 else 0
+        fold_of = dict(zip(rng.permutation(unique), np.arange(unique.size) % max(folds_n, 1), strict=True))
         folds = np.array([fold_of[u] for u in units])
-        oof = np.empty_like(y)
-        for k in range(self.config.folds if self.config.folds >= 2 else 0):
-            booster = train(X[folds != k], y[folds != k], self.config.seed + 100 + k)
-            oof[folds == k] = booster.predict(X[folds == k])
-        members = [train(X, y, self.config.seed + m) for m in range(self.config.members)]
-        if self.config.folds < 2:  # no calibration folds: in-sample residuals (a narrower, optimistic band)
-            oof = np.mean([booster.predict(X) for booster in members], axis=0)
+        oof_trees, oof_nets = np.empty_like(y), np.empty_like(y)
+        self.networks, network_runs, fold_boosters = [], [], []
+        for k in range(folds_n):
+            train, held = folds != k, folds == k
+            booster = self._train_booster(X[train], y[train], config.seed + 100 + k)
+            oof_trees[held] = booster.predict(X[held])
+            fold_boosters.append(booster)
+            if use_networks:
+                run = self._train_network(W[train], y[train], W[held], y[held], config.seed + 200 + k)
+                oof_nets[held] = rul_network.predict_member(
+                    run["state"], W[held], cap=config.cap, width=config.network_width,
+                    threads=config.network_threads,
+                )  # fmt: skip
+                self.networks.append(rul_network.encode_state(run.pop("state")))
+                network_runs.append(run)
+        # members 0: the fold boosters are the ensemble (each saw all but one fold; no refit on everything)
+        members = [self._train_booster(X, y, config.seed + m) for m in range(config.members)] or fold_boosters
+        if not members:
+            raise ValueError("no LightGBM member: give members >= 1 or folds >= 2")
         self.boosters = [booster.model_to_string() for booster in members]
-        self._calibrate(np.clip(oof, 0, self.config.cap), y)
+        if use_networks and not folds_n:  # no folds: one network on everything, a fixed number of epochs
+            run = self._train_network(W, y, W[:0], y[:0], config.seed + 200)
+            self.networks.append(rul_network.encode_state(run.pop("state")))
+            network_runs.append(run)
+        if not folds_n:  # no calibration folds: in-sample predictions (an optimistic band and blend)
+            oof_trees = self._tree_predictions(X)
+            oof_nets = self._network_predictions(W) if use_networks else oof_trees
+        oof_trees, oof_nets = np.clip(oof_trees, 0, config.cap), np.clip(oof_nets, 0, config.cap)
+        self.blend = self._choose_blend(oof_trees, oof_nets, y) if use_networks else 0.0
+        oof = (1 - self.blend) * oof_trees + self.blend * oof_nets
+        self._calibrate(oof, y)
         # kept in memory only (not stored): planning chooses its margin on these, never on test units
-        self.training_oof = {"unit": units, "cycle": cycles, "rul": np.clip(oof, 0, self.config.cap)}
+        self.training_oof = {"unit": units, "cycle": cycles, "rul": oof}
         self.description = {
             "family": family,
             "source": source,
             "units": int(unique.size),
             "rows": int(data.shape[0]),
             "operating_conditions": len(self.norms),
+            "normalisation": "sensors z-scored per operating condition (settings rounded to the regime grid)",
             "sensors_used": [f"sensor{i + 1}" for i in self.sensors],
-            "features": f"per sensor over the last {self.config.window} cycles: mean, slope, mean of last 5, "
+            "features": f"per sensor over the last {config.window} cycles: mean, slope, mean of last 5, "
             "smoothed level; cycle",
-            "target": f"RUL capped at {self.config.cap:g} cycles",
-            "model": f"LightGBM x{self.config.members}, {self.config.trees} trees, {self.config.leaves} leaves",
-            "band": f"{self.config.band:.0%} central band from {self.config.folds}-fold out-of-fold residuals",
-            "oof_rmse": round(rmse(np.clip(oof, 0, self.config.cap), y), 3),
+            "target": f"RUL capped at {config.cap:g} cycles",
+            "model": f"LightGBM x{len(self.boosters)}, {config.trees} trees, {config.leaves} leaves"
+            + (
+                f"; 1-D CNN x{len(self.networks)} on the last {config.window} normalised cycles, "
+                f"blend weight {self.blend:g} chosen on out-of-fold predictions"
+                if use_networks
+                else ""
+            ),
+            "networks": network_runs,
+            "band": f"{config.band:.0%} central band from {config.folds}-fold out-of-fold residuals",
+            "oof_rmse": round(rmse(oof, y), 3),
+            "oof_rmse_lightgbm": round(rmse(oof_trees, y), 3),
+            "oof_rmse_cnn": round(rmse(oof_nets, y), 3) if use_networks else None,
             "train_seconds": round(time.perf_counter() - started, 2),
-            "config": asdict(self.config),
+            "config": asdict(config),
         }
         return self
+
+    def _choose_blend(self, trees: np.ndarray, nets: np.ndarray, y: np.ndarray) -> float:
+        """The CNN weight with the lowest out-of-fold RMSE (ties to the smaller weight)."""
+        grid = np.round(np.arange(0, 1 + 1e-9, self.config.blend_step), 4)
+        errors = [rmse((1 - w) * trees + w * nets, y) for w in grid]
+        return float(grid[int(np.argmin(errors))])
 
     def _calibrate(self, predicted: np.ndarray, true: np.ndarray) -> None:
         edges = np.quantile(predicted, np.linspace(0, 1, 6))
@@ -230,13 +304,37 @@ class RulModel:
             )
 
     # ---- prediction ---------------------------------------------------------------------------------
-    def predict_rows(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _tree_predictions(self, X: np.ndarray) -> np.ndarray:
         import lightgbm as lgb
 
+        return np.mean([lgb.Booster(model_str=b).predict(X) for b in self.boosters], axis=0)
+
+    def _network_predictions(self, W: np.ndarray) -> np.ndarray:
+        config = self.config
+        return np.mean(
+            [
+                rul_network.predict_member(
+                    rul_network.decode_state(state),
+                    W,
+                    cap=config.cap,
+                    width=config.network_width,
+                    threads=config.network_threads,
+                )  # fmt: skip
+                for state in self.networks
+            ],
+            axis=0,
+        )
+
+    def predict_rows(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.boosters:
             raise ValueError("the model is not trained")
-        X, units, cycles = self._features(data)
-        preds = np.mean([lgb.Booster(model_str=b).predict(X) for b in self.boosters], axis=0)
+        X, units, cycles, z = self._features(data)
+        preds = self._tree_predictions(X)
+        if self.networks and self.blend > 0:
+            W = rul_network.windows(z, units, cycles, self.config.window)
+            preds = (1 - self.blend) * np.clip(
+                preds, 0, self.config.cap
+            ) + self.blend * self._network_predictions(W)
         return np.clip(preds, 0, self.config.cap), units, cycles
 
     def predict(self, data: np.ndarray) -> list[dict]:
@@ -272,7 +370,7 @@ class RulModel:
             payload = json.loads(base64.b85decode(bytes(blob)))
         except (ValueError, TypeError) as error:
             raise ValueError(f"not a stored RUL model: {error}") from None
-        if payload.pop("format", None) != FORMAT_VERSION:
+        if payload.pop("format", None) not in (1, FORMAT_VERSION):
             raise ValueError("stored RUL model has an unknown format version")
         payload["config"] = RulConfig(**payload["config"])
         return cls(**payload)

@@ -15,8 +15,8 @@ from manufacturing.analysis.prognostics import RulConfig, RulModel, phm08_score,
 from manufacturing.models import ConditionRecord, RulModelVersion, RulPrediction
 
 CMAPSS = Path(settings.SHARED_DATA_DIR) / "cmapss"
-SMALL = ["--trees", "60", "--members", "1", "--folds", "0"]
-TINY = ["--trees", "20", "--members", "1", "--folds", "2"]
+SMALL = ["--trees", "60", "--members", "1", "--folds", "0", "--network-epochs", "3"]
+TINY = ["--trees", "20", "--members", "1", "--folds", "2", "--network-epochs", "2"]
 
 
 def test_scores_follow_the_protocol():
@@ -37,7 +37,7 @@ def test_eval_prognostics_on_fd001_with_a_small_budget(capsys):
 def test_model_round_trips_through_bytes_and_bands_hold_the_prediction():
     data = read_cmapss(CMAPSS / "train_FD001.txt")
     data = data[data[:, 0] <= 10]
-    model = RulModel(RulConfig(trees=20, members=1, folds=2)).fit(data, family="turbofan")
+    model = RulModel(RulConfig(trees=20, members=1, folds=2, network_epochs=2)).fit(data, family="turbofan")
     restored = RulModel.from_bytes(model.to_bytes())
     first, again = model.predict(data), restored.predict(data)
     assert first == again and len(first) == 10
@@ -45,6 +45,7 @@ def test_model_round_trips_through_bytes_and_bands_hold_the_prediction():
     early = model.predict(data[data[:, 1] <= 30])  # the same engines 30 cycles into their lives
     assert np.mean([p["rul"] for p in first]) < np.mean([p["rul"] for p in early]) - 10
     assert model.description["units"] == 10 and model.description["operating_conditions"] == 1
+    assert len(restored.networks) == 2 and 0 <= restored.blend <= 1  # one CNN per fold, weights in JSON
     with pytest.raises(ValueError, match="not a stored RUL model"):
         RulModel.from_bytes(b"\x00garbage")
 

@@ -18,16 +18,35 @@ def cmapss_path(name: str) -> str:
 def config_arguments(parser) -> None:
     defaults = RulConfig()
     parser.add_argument("--trees", type=int, default=defaults.trees, help="boosting rounds per member")
-    parser.add_argument("--members", type=int, default=defaults.members, help="bagged LightGBM members")
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=defaults.members,
+        help="LightGBM members on all data (0: the fold models)",
+    )
     parser.add_argument("--folds", type=int, default=defaults.folds, help="folds for the uncertainty band")
     parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument(
+        "--network-epochs",
+        type=int,
+        default=defaults.network_epochs,
+        help="most epochs of each fold's CNN (0: LightGBM only)",
+    )
 
 
 def config_from(options) -> RulConfig:
-    if options["trees"] < 1 or options["members"] < 1 or options["threads"] < 1:
-        raise CommandError("--trees, --members and --threads must be at least 1")
+    if options["trees"] < 1 or options["members"] < 0 or options["threads"] < 1:
+        raise CommandError("--trees and --threads must be at least 1, --members at least 0")
+    if options["members"] == 0 and options["folds"] < 2:
+        raise CommandError("--members 0 uses the fold models: give --folds 2 or more")
+    if options["network_epochs"] < 0:
+        raise CommandError("--network-epochs cannot be negative")
     return RulConfig(
-        trees=options["trees"], members=options["members"], folds=options["folds"], threads=options["threads"]
+        trees=options["trees"],
+        members=options["members"],
+        folds=options["folds"],
+        threads=options["threads"],
+        network_epochs=options["network_epochs"],
     )
 
 

@@ -1,0 +1,164 @@
+"""A small 1-D convolutional network for remaining useful life over the last cycles of a unit.
+
+Input: the per-operating-condition normalised sensors of `prognostics.RulModel` over a window of the
+last `window` cycles (a history shorter than the window is padded with its first cycle) plus the cycle
+count as one more channel. Three convolutions over time, a dense layer, one output: RUL / cap.
+Trained with AdamW on the mean squared error, a fixed seed, early stopping on engines held out of the
+member's training set. torch is imported here only, inside the functions (never at Django start-up).
+Weights travel as base64 float32 arrays in JSON (never pickle), so a stored model cannot run code.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+CYCLE_SCALE = 200.0  # the cycle channel is cycle / 200 (C-MAPSS lives run ~130-360 cycles)
+
+
+def windows(z: np.ndarray, units: np.ndarray, cycles: np.ndarray, window: int) -> np.ndarray:
+    """(rows, channels, window): for each row, its unit's last `window` normalised cycles up to and
+    including that row, and the cycle channel. Rows must be sorted by unit, then cycle."""
+    out = np.empty((z.shape[0], z.shape[1] + 1, window), dtype=np.float32)
+    for unit in np.unique(units):
+        rows = np.flatnonzero(units == unit)
+        x = np.hstack([z[rows], (cycles[rows] / CYCLE_SCALE)[:, None]]).astype(np.float32)
+        padded = np.vstack([np.repeat(x[:1], window - 1, axis=0), x])
+        # row i of the unit sees padded[i : i + window]
+        strided = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+        out[rows] = strided[: rows.size]
+    return out
+
+
+def _network(channels: int, window: int, width: int):
+    import torch
+    from torch import nn
+
+    class RulConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv1d(channels, width, 5, padding=2),
+                nn.ReLU(),
+                nn.Conv1d(width, width, 5, padding=2),
+                nn.ReLU(),
+                nn.Conv1d(width, width, 3, padding=1),
+                nn.ReLU(),
+            )
+            self.head = nn.Sequential(
+                nn.Flatten(),
+                nn.Dropout(0.2),
+                nn.Linear(width * window, 64),
+                nn.ReLU(),
+                nn.Linear(64, 1),
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.features(x)).squeeze(-1)
+
+    return RulConvNet()
+
+
+def train_member(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    cap: float,
+    seed: int,
+    epochs: int,
+    patience: int,
+    width: int,
+    batch: int = 256,
+    learning_rate: float = 1e-3,
+    threads: int = 2,
+) -> dict:
+    """One network; early stopping on the validation engines (the weights of the best epoch are kept).
+    Returns {"state": {name: array}, "epochs": trained, "best_epoch", "val_rmse", "seconds"}."""
+    import torch
+
+    started = time.perf_counter()
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    net = _network(X.shape[1], X.shape[2], width)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
+    inputs, targets = torch.from_numpy(X), torch.from_numpy((y / cap).astype(np.float32))
+    val_inputs = torch.from_numpy(X_val)
+    best = (np.inf, 0, None)
+    trained = 0
+    for epoch in range(epochs):
+        net.train()
+        order = torch.randperm(inputs.shape[0], generator=generator)
+        for start in range(0, order.numel(), batch):
+            pick = order[start : start + batch]
+            optimiser.zero_grad()
+            loss = torch.mean((net(inputs[pick]) - targets[pick]) ** 2)
+            loss.backward()
+            optimiser.step()
+        schedule.step()
+        trained = epoch + 1
+        if X_val.shape[0] == 0:
+            continue
+        val = _predict(net, val_inputs) * cap
+        error = float(np.sqrt(np.mean((np.clip(val, 0, cap) - y_val) ** 2)))
+        if error < best[0] - 1e-6:
+            best = (error, trained, {k: v.detach().clone() for k, v in net.state_dict().items()})
+        elif trained - best[1] >= patience:
+            break
+    if best[2] is not None:
+        net.load_state_dict(best[2])
+    logger.info(
+        "RUL network: %d epochs, best %s (val RMSE %s), %.1f s",
+        trained,
+        best[1],
+        best[0],
+        time.perf_counter() - started,
+    )
+    return {
+        "state": {k: v.detach().numpy().copy() for k, v in net.state_dict().items()},
+        "epochs": trained,
+        "best_epoch": best[1] or trained,
+        "val_rmse": None if best[2] is None else round(best[0], 3),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _predict(net, inputs, batch: int = 4096) -> np.ndarray:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        return np.concatenate(
+            [net(inputs[i : i + batch]).numpy() for i in range(0, inputs.shape[0], batch)]
+        ).astype(float)
+
+
+def predict_member(state: dict, X: np.ndarray, *, cap: float, width: int, threads: int = 2) -> np.ndarray:
+    import torch
+
+    torch.set_num_threads(threads)
+    net = _network(X.shape[1], X.shape[2], width)
+    net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
+    return np.clip(_predict(net, torch.from_numpy(X)) * cap, 0, cap)
+
+
+def encode_state(state: dict) -> dict:
+    """JSON-safe weights: {name: [shape, base64 of little-endian float32]}."""
+    return {
+        name: [list(value.shape), base64.b64encode(np.asarray(value, "<f4").tobytes()).decode()]
+        for name, value in state.items()
+    }
+
+
+def decode_state(encoded: dict) -> dict:
+    return {
+        name: np.frombuffer(base64.b64decode(data), dtype="<f4").reshape(shape).copy()
+        for name, (shape, data) in encoded.items()
+    }
