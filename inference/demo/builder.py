@@ -68,6 +68,9 @@ class BuildProfile:
     target_training: TrainingPlan
     draft: LlamaShape
     draft_training: TrainingPlan
+    # torch intra-op threads while training (0: leave torch's setting). Not part of the build's
+    # identity: a build made with another thread count is reused.
+    threads: int = 0
 
 
 PROFILES: dict[str, BuildProfile] = {
@@ -92,6 +95,9 @@ PROFILES: dict[str, BuildProfile] = {
         target_training=TrainingPlan(steps=120, batch_size=8, learning_rate=4e-3),
         draft=LlamaShape(32, 88, 2, 2, 1),
         draft_training=TrainingPlan(steps=120, batch_size=8, learning_rate=5e-3),
+        # Models this small gain nothing from a second thread, and on a busy machine two spinning
+        # threads per process slowed the build from under a minute to over ten (test set-up).
+        threads=1,
     ),
 }
 
@@ -122,7 +128,8 @@ def build_demo_models(
     else:
         raise ValueError(f"Unknown profile {profile!r}; expected one of {', '.join(PROFILES)}.")
     # The full definition, not just the name: a retuned profile must not reuse an old build.
-    profile_key = {"name": profile if isinstance(profile, str) else "custom", **asdict(plan)}
+    identity = {key: value for key, value in asdict(plan).items() if key != "threads"}
+    profile_key = {"name": profile if isinstance(profile, str) else "custom", **identity}
     report = progress or (lambda stage, step, total, loss: None)
     documents = [t for t in texts if t and t.strip()]
     conversations = [list(c) for c in chat_examples]
@@ -147,6 +154,21 @@ def build_demo_models(
             },
         }
 
+    # Heavy imports stay in functions so importing this module is cheap.
+    import torch
+
+    threads = torch.get_num_threads()
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
+    try:
+        return _build(
+            plan, wanted, documents, conversations, out, target_dir, draft_dir, seed, report, started
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build(plan, wanted, documents, conversations, out, target_dir, draft_dir, seed, report, started) -> dict:
     # Heavy imports stay here so importing this module is cheap.
     from inference.demo.training import render_corpus, train_causal_lm, train_tokenizer
 

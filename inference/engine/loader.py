@@ -1,13 +1,12 @@
 """Load local Hugging Face-format models and keep them in a per-process LRU cache.
 
-Nothing here touches the network: the hub's offline switches are set before transformers is
-imported and every load passes local_files_only=True with a directory path.
+Nothing here touches the network: the hub's offline switches are set by the package (engine/__init__.py)
+before transformers is imported, and every load passes local_files_only=True with a directory path.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -16,15 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from inference.engine.modeldir import ModelInfo, inspect_model_dir
 from inference.engine.types import QUANTIZATIONS, AdapterError, ModelLoadError, QuantizationUnavailable
-
-# The suite never fetches from a hub, whatever the environment says.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
-import torch
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +27,11 @@ DEFAULT_BUDGET_BYTES = 4 * 1024**3
 
 @dataclass(eq=False)
 class LoadedModel:
-    """A model and its tokenizer, plus the lock that serializes forward passes and adapter switches.
+    """A model and its tokenizer, plus the lock that serializes its use and adapter switches.
 
-    peft keeps the active adapter as state on the model, so choosing an adapter and running the
-    forward pass happen under one lock; concurrent requests with different adapters interleave
-    step by step instead of corrupting each other.
+    peft keeps the active adapter as state on the model, so choosing an adapter and running with it
+    happen under one lock (a whole `generate()` call, or one forward pass for perplexity):
+    concurrent requests with different adapters take turns instead of corrupting each other.
     """
 
     path: str
@@ -48,8 +42,6 @@ class LoadedModel:
     memory_bytes: int
     device: torch.device
     adapters: dict[str, str] = field(default_factory=dict)
-    # Per-model derived objects built on first use (e.g. the lean draft runtime's fused weights).
-    derived: dict[str, object] = field(default_factory=dict)
     _active_adapter: str | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -86,6 +78,12 @@ class LoadedModel:
             if adapter != self._active_adapter:
                 self._select(adapter)
             yield self.model
+
+    def generation_model(self, held: torch.nn.Module) -> torch.nn.Module:
+        """The transformers model to call `generate()` on, given what `using` yielded: under peft
+        the wrapped model itself, whose LoRA layers follow the adapter `using` chose (peft's own
+        generate wrapper is not needed for that)."""
+        return held.get_base_model() if self.adapters else held
 
     def _attach_adapter(self, name: str, adapter_dir: str) -> None:
         # peft directly: transformers 5.24's adapter integration demands peft >= 0.22, we pin 0.21.

@@ -1,25 +1,30 @@
-"""Serve a local Hugging Face-format model: chat templates, sampling, stop sequences, streaming,
-multi-turn KV reuse and speculative decoding, all in one decode loop.
+"""Serve a local Hugging Face-format model with transformers' own `generate()`: chat templates,
+seeded sampling, stop sequences, streaming, multi-turn KV reuse, speculative decoding (a draft
+model or prompt lookup) and LoRA adapters chosen per request.
 
-The loop is our own rather than `generate()`: it lets one KV cache outlive a request (sessions),
-lets speculative decoding reuse that cache and count accepted draft tokens, and makes streaming
-a plain generator with no helper thread.
+`generate()` runs on a worker thread. Its streamer (`engine.generation.TokenStreamer`) turns each
+token into text on that thread and decides there when a stop sequence has appeared, so decoding
+ends at the token that completes it; the caller's generator reads the text deltas from a queue.
+A conversation's KV cache (`session_id`) is handed to `generate()` with the whole history, which
+prefills only what the cache does not hold yet.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 
-from inference.engine.decoding import Decoder, DraftModelProposer, PromptLookupProposer, TokenSampler
-from inference.engine.draftrunner import LeanDraftRunner, lean_runtime_supported
+from inference.engine.generation import END_OF_STREAM, TargetPassCounter, TokenStreamer, logits_processors
 from inference.engine.loader import LoadedModel, ModelCache, shared_model_cache
 from inference.engine.modeldir import inspect_model_dir
-from inference.engine.sessions import SequenceRunner, SessionState, SessionStore
+from inference.engine.sessions import CachedSequence, SessionStore, common_prefix_length
 from inference.engine.text import TextAssembler, render_prompt
 from inference.engine.types import (
     ChatMessage,
@@ -78,8 +83,8 @@ class LocalEngine:
     ) -> Iterator[str | GenerationResult]:
         """Yield text deltas as they are decoded, then the final GenerationResult.
 
-        Closing the generator early (a client that disconnects) stops decoding; the conversation's
-        cache is still kept for its next turn.
+        Closing the generator early (a client that disconnects) stops decoding after the current
+        forward pass; the conversation's cache is still kept for its next turn.
         """
         params = params or GenerationParams()
         started = time.perf_counter()
@@ -93,42 +98,41 @@ class LocalEngine:
         draft = self._draft_model(target) if params.speculative == "draft" else None
         session_key = self._session_key(session_id, params.adapter)
         state = self.sessions.take(session_key) if session_key else None
-        runner = SequenceRunner(target, params.adapter, state.target if state else None)
-        draft_runner = None
-        if draft is not None:
-            previous = state.draft if state else None
-            lean = lean_runtime_supported(draft)
-            draft_runner = LeanDraftRunner(draft, previous) if lean else SequenceRunner(draft, None, previous)
+        # transformers' assisted decoding feeds its whole input on its first pass, so it cannot start
+        # from a filled cache: a speculative turn prefills afresh and leaves its cache to the next turn.
+        cached = _reusable(state if params.speculative == "none" else None, prompt_ids, target)
+        streamer = TokenStreamer(
+            TextAssembler(target.tokenizer, [*params.stop, *implied_stops]), self._stop_token_ids(target)
+        )
+        budget = min(params.max_tokens, context_length - len(prompt_ids))
+        run = _GenerateRun(target, draft, params, prompt_ids, cached, streamer, budget)
+        worker = threading.Thread(target=run, name="generate", daemon=True)
+        worker.start()
         try:
-            cached_prompt_tokens = runner.reusable_prefix(prompt_ids)
-            sampler = TokenSampler(params)
-            proposer = None
-            if params.speculative == "prompt_lookup":
-                proposer = PromptLookupProposer(num_tokens=params.num_speculative_tokens)
-            elif draft_runner is not None:
-                proposer = DraftModelProposer(draft_runner, sampler, max_tokens=params.num_speculative_tokens)
-            decoder = Decoder(runner, sampler, proposer=proposer, context_length=context_length)
-            assembler = TextAssembler(target.tokenizer, [*params.stop, *implied_stops])
-            budget = min(params.max_tokens, context_length - len(prompt_ids))
-            generated, finish_reason, ttft = yield from self._decode(
-                decoder, list(prompt_ids), budget, assembler, self._stop_token_ids(target), started
-            )
+            while (delta := streamer.deltas.get()) is not END_OF_STREAM:
+                yield delta
         finally:
-            # A cache interrupted mid-forward is not reusable; one closed between tokens is.
-            if session_key and runner.consistent and (draft_runner is None or draft_runner.consistent):
-                kept_draft = draft_runner.cached if draft_runner else (state.draft if state else None)
-                self.sessions.put(session_key, SessionState(runner.cached, kept_draft))
+            streamer.cancelled = True  # the reader left: generate() stops after its current pass
+            worker.join()
+            if session_key and run.error is None:
+                self.sessions.put(session_key, run.kept_sequence())
+        if run.error is not None:
+            raise run.error
+        # Text held back as a possible stop-sequence prefix belongs to the answer after all.
+        if tail := streamer.assembler.finish():
+            yield tail
         total = time.perf_counter() - started
+        ttft = streamer.first_token_at - started if streamer.first_token_at else total
         yield GenerationResult(
-            text=assembler.text,
+            text=streamer.assembler.text,
             prompt_tokens=len(prompt_ids),
-            completion_tokens=generated,
-            finish_reason=finish_reason,
-            cached_prompt_tokens=cached_prompt_tokens,
-            ttft_s=ttft if ttft is not None else total,
+            completion_tokens=streamer.tokens,
+            finish_reason=streamer.finish_reason,
+            cached_prompt_tokens=len(cached.token_ids),
+            ttft_s=ttft,
             total_s=total,
-            draft_tokens_proposed=decoder.stats.proposed,
-            draft_tokens_accepted=decoder.stats.accepted,
+            draft_tokens_proposed=run.passes.proposed(len(prompt_ids) - len(cached.token_ids)),
+            draft_tokens_accepted=streamer.accepted,
         )
 
     def count_prompt_tokens(self, messages_or_prompt: Prompt) -> int:
@@ -177,31 +181,6 @@ class LocalEngine:
 
     # -- internals --------------------------------------------------------------------------
 
-    @staticmethod
-    def _decode(decoder: Decoder, sequence: list[int], budget: int, assembler: TextAssembler,
-                stop_token_ids: set[int], started: float):  # fmt: skip
-        """Yield text deltas; return (tokens generated, finish reason, time to first token)."""
-        generated = 0
-        ttft = None
-        finish_reason = "length"
-        while generated < budget and finish_reason == "length":
-            for token in decoder.step(sequence, budget - generated):
-                generated += 1
-                ttft = ttft if ttft is not None else time.perf_counter() - started
-                if token in stop_token_ids:
-                    finish_reason = "stop"
-                    break
-                sequence.append(token)
-                if delta := assembler.add(token):
-                    yield delta
-                if assembler.stopped:
-                    finish_reason = "stop"
-                    break
-        # Text held back as a possible stop-sequence prefix belongs to the answer after all.
-        if tail := assembler.finish():
-            yield tail
-        return generated, finish_reason, ttft
-
     def _session_key(self, session_id: str | None, adapter: str | None) -> tuple | None:
         if session_id is None:
             return None
@@ -233,3 +212,85 @@ class LocalEngine:
             elif isinstance(value, (list, tuple)):
                 ids.update(v for v in value if isinstance(v, int))
         return ids
+
+
+def _reusable(state: CachedSequence | None, prompt_ids: list[int], target: LoadedModel) -> CachedSequence:
+    """The conversation's cache cut back to what it shares with this prompt (at least one prompt
+    token is always left to prefill, since generate() needs logits for it), or a fresh cache."""
+    from transformers import DynamicCache
+
+    if state is not None and state.cache is not None:
+        keep = min(common_prefix_length(state.token_ids, prompt_ids), len(prompt_ids) - 1)
+        held = state.cache.get_seq_length()
+        if 0 < keep <= held:
+            state.cache.crop(keep - held)
+            return CachedSequence(prompt_ids[:keep], state.cache)
+    return CachedSequence([], DynamicCache(config=target.model.config))
+
+
+class _GenerateRun:
+    """One `generate()` call on the worker thread, with what the caller needs afterwards."""
+
+    def __init__(self, target, draft, params, prompt_ids, cached, streamer, budget):
+        self.target = target
+        self.draft = draft
+        self.params = params
+        self.prompt_ids = prompt_ids
+        self.cached = cached
+        self.streamer = streamer
+        self.budget = budget
+        self.passes = TargetPassCounter(cached.cache)
+        self.sequence: list[int] | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        params = self.params
+        stop_ids = sorted(self.streamer.stop_token_ids)
+        config = GenerationConfig(
+            max_new_tokens=self.budget,
+            # Sampling is done by our seeded processor; generate() then keeps the best-scoring token.
+            do_sample=False,
+            eos_token_id=stop_ids or None,
+            pad_token_id=stop_ids[0] if stop_ids else None,
+            return_dict_in_generate=True,
+        )
+        extra: dict = {}
+        if params.speculative == "prompt_lookup":
+            config.prompt_lookup_num_tokens = params.num_speculative_tokens
+        seed = params.seed if params.seed is not None else secrets.randbits(63)
+        try:
+            with ExitStack() as held:
+                # Adapters switch in inference mode too: perplexity() may have loaded their weights
+                # as inference tensors, which peft may not touch outside it.
+                held.enter_context(torch.inference_mode())
+                # peft keeps the active adapter as model state: hold the model for the whole call.
+                model = held.enter_context(self.target.using(params.adapter))
+                model = self.target.generation_model(model)
+                if self.draft is not None:
+                    assistant = self.draft.generation_model(held.enter_context(self.draft.using(None)))
+                    assistant.generation_config.num_assistant_tokens = params.num_speculative_tokens
+                    assistant.generation_config.num_assistant_tokens_schedule = "constant"
+                    extra["assistant_model"] = assistant
+                held.enter_context(self.passes.counting(model))
+                output = model.generate(
+                    torch.tensor([self.prompt_ids], dtype=torch.long, device=self.target.device),
+                    generation_config=config,
+                    logits_processor=logits_processors(params, seed),
+                    stopping_criteria=StoppingCriteriaList([self.streamer.stopping_criterion()]),
+                    streamer=self.streamer,
+                    cache=self.cached.cache,
+                    **extra,
+                )
+            self.sequence = output.sequences[0].tolist()
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            self.error = exc
+        finally:
+            self.streamer.deltas.put(END_OF_STREAM)
+
+    def kept_sequence(self) -> CachedSequence:
+        """The cache after this call with the exact token ids it holds (its last token, never fed
+        back, is not among them)."""
+        cache = self.cached.cache
+        return CachedSequence(self.sequence[: cache.get_seq_length()], cache)

@@ -1,9 +1,8 @@
 """KV caches kept between the turns of a conversation, under a byte budget.
 
-A `CachedSequence` pairs a model's KV cache with the exact token ids it holds. `SequenceRunner`
-brings that cache up to any new token sequence by keeping the longest common prefix and
-prefilling only the rest: the same primitive serves multi-turn reuse, plain decoding and the
-roll-back that speculative decoding needs after rejected draft tokens.
+A `CachedSequence` pairs a model's KV cache with the exact token ids it holds. The next turn keeps
+the longest prefix it shares with the new prompt (the cache is cropped to it) and `generate()`
+prefills only the rest.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
-
-from inference.engine.loader import LoadedModel
 
 DEFAULT_SESSION_BUDGET_BYTES = 512 * 1024**2
 
@@ -49,61 +46,6 @@ def common_prefix_length(cached: list[int], wanted: list[int]) -> int:
     return limit
 
 
-class SequenceRunner:
-    """Runs one model over a growing token sequence, reusing its KV cache where the prefix matches."""
-
-    def __init__(self, loaded: LoadedModel, adapter: str | None, cached: CachedSequence | None = None):
-        from transformers import Cache
-
-        self.loaded = loaded
-        self.adapter = adapter
-        # A cache of another kind (the lean draft runtime's) cannot be continued here: start over.
-        if cached is None or not isinstance(cached.cache, Cache | None):
-            cached = CachedSequence()
-        self.cached = cached
-        # False while a forward pass is in flight: a cache interrupted by an error is not reusable.
-        self.consistent = True
-
-    def reusable_prefix(self, token_ids: list[int]) -> int:
-        """How many leading tokens of `token_ids` the cache already holds (at least one is always fed)."""
-        return min(common_prefix_length(self.cached.token_ids, token_ids), len(token_ids) - 1)
-
-    @torch.inference_mode()
-    def logits(self, token_ids: list[int], num_logits: int = 1) -> torch.Tensor:
-        """Logits predicting the token after each of the last `num_logits` positions of `token_ids`.
-
-        Returns a float32 tensor of shape (num_logits, vocab). Afterwards the cache holds exactly
-        `token_ids`.
-        """
-        keep = min(common_prefix_length(self.cached.token_ids, token_ids), len(token_ids) - num_logits)
-        from transformers import DynamicCache
-
-        self.consistent = False
-        with self.loaded.using(self.adapter) as model:
-            if self.cached.cache is None or keep == 0:
-                self.cached.cache = DynamicCache(config=model.config)
-                keep = 0
-            elif keep < len(self.cached.token_ids):
-                self.cached.cache.crop(keep - len(self.cached.token_ids))
-            new_tokens = torch.tensor([token_ids[keep:]], dtype=torch.long, device=self.loaded.device)
-            output = model(
-                input_ids=new_tokens, cache=self.cached.cache, use_cache=True, logits_to_keep=num_logits
-            )
-        self.cached.cache = output.cache if getattr(output, "cache", None) is not None else self.cached.cache
-        self.cached.token_ids = list(token_ids)
-        self.consistent = True
-        return output.logits[0, -num_logits:].float()
-
-
-@dataclass
-class SessionState:
-    target: CachedSequence
-    draft: CachedSequence | None = None
-
-    def nbytes(self) -> int:
-        return self.target.nbytes() + (self.draft.nbytes() if self.draft else 0)
-
-
 class SessionStore:
     """LRU store of conversation KV caches bounded in bytes.
 
@@ -114,13 +56,13 @@ class SessionStore:
 
     def __init__(self, budget_bytes: int = DEFAULT_SESSION_BUDGET_BYTES):
         self.budget_bytes = budget_bytes
-        self._sessions: OrderedDict[tuple, tuple[SessionState, int]] = OrderedDict()
+        self._sessions: OrderedDict[tuple, tuple[CachedSequence, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         self.evictions = 0
 
-    def take(self, key: tuple) -> SessionState | None:
+    def take(self, key: tuple) -> CachedSequence | None:
         with self._lock:
             entry = self._sessions.pop(key, None)
             if entry is None:
@@ -129,7 +71,7 @@ class SessionStore:
             self.hits += 1
             return entry[0]
 
-    def put(self, key: tuple, state: SessionState) -> None:
+    def put(self, key: tuple, state: CachedSequence) -> None:
         size = state.nbytes()
         with self._lock:
             self._sessions.pop(key, None)

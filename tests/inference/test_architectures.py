@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from inference.engine.draftrunner import LeanDraftRunner, lean_runtime_supported
 from inference.engine.local import LocalEngine
 from inference.engine.modeldir import inspect_model_dir
-from inference.engine.sessions import SequenceRunner, SessionStore
+from inference.engine.sessions import SessionStore
 from inference.engine.types import GenerationParams
 
 
@@ -82,19 +81,3 @@ def test_kv_reuse_and_speculative_decoding_keep_greedy_output(other_model, model
         assert fast.text == second.text
     self_drafted = engine.generate(history, GenerationParams(max_tokens=16, speculative="draft"))
     assert self_drafted.draft_tokens_accepted >= 0.9 * self_drafted.draft_tokens_proposed > 0
-
-
-def test_lean_draft_runtime_covers_qwen2_and_declines_gpt2(other_model, model_cache):
-    kind, path = other_model
-    loaded = model_cache.get(path)
-    assert lean_runtime_supported(loaded) == (kind == "qwen2")
-    if kind == "qwen2":
-        sequence = list(range(10, 40))
-        reference, lean = SequenceRunner(loaded, None), LeanDraftRunner(loaded)
-        torch.testing.assert_close(
-            lean.logits(sequence, 3), reference.logits(sequence, 3), atol=1e-4, rtol=1e-4
-        )
-        sequence.append(7)
-        torch.testing.assert_close(
-            lean.logits(sequence, 1), reference.logits(sequence, 1), atol=1e-4, rtol=1e-4
-        )

@@ -119,6 +119,10 @@ def test_adapters_are_chosen_per_request(demo_models, lora_adapters):
     with_adapter = engine.generate("The priority is", GenerationParams(max_tokens=12, adapter="beta"))
     again = engine.generate("The priority is", GenerationParams(max_tokens=12, adapter="beta"))
     assert with_adapter.text == again.text
+    # generate() runs with the chosen adapter's LoRA layers, and without them for the base.
+    base_text = engine.generate("The priority is", GenerationParams(max_tokens=12)).text
+    alpha_text = engine.generate("The priority is", GenerationParams(max_tokens=12, adapter="alpha")).text
+    assert len({base_text, alpha_text, with_adapter.text}) == 3
 
 
 def test_adapters_come_back_after_the_model_is_evicted(demo_models, lora_adapters):

@@ -49,15 +49,24 @@ def test_turns_reuse_the_cache_and_keep_greedy_output_identical(session_engine):
     assert store.hits == 3 and len(store) == 1 and store.used_bytes > 0
 
 
-def test_speculative_turns_keep_both_caches(session_engine):
+def test_speculative_turns_leave_their_cache_to_the_next_turn(session_engine):
     engine, store = session_engine()
     turns = synthetic.conversation(3, seed=12)
     plain = _converse(engine, turns)
     for mode in ("draft", "prompt_lookup"):
+        session_id = f"spec-{mode}"
         params = GenerationParams(max_tokens=24, speculative=mode)
-        reused = _converse(engine, turns, session_id=f"spec-{mode}", params=params)
-        assert [r.text for r in reused] == [r.text for r in plain]
-        assert reused[-1].cached_prompt_tokens > 0
+        speculative = _converse(engine, turns[:2], session_id=session_id, params=params)
+        assert [r.text for r in speculative] == [r.text for r in plain[:2]]
+        # transformers' assisted decoding starts from an empty cache; the cache it leaves serves the next turn.
+        assert all(r.cached_prompt_tokens == 0 for r in speculative)
+        history = [{"role": "system", "content": synthetic.SYSTEM_PROMPT}]
+        for message, result in zip(turns[:2], plain[:2], strict=True):
+            history += [{"role": "user", "content": message}, {"role": "assistant", "content": result.text}]
+        history.append({"role": "user", "content": turns[2]})
+        last = engine.generate(history, GREEDY, session_id=session_id)
+        assert last.text == plain[2].text
+        assert speculative[-1].prompt_tokens <= last.cached_prompt_tokens < last.prompt_tokens
 
 
 def test_evicted_session_recomputes_transparently(session_engine):

@@ -1,9 +1,7 @@
-import pytest
-import torch
+from dataclasses import replace
 
-from inference.engine.decoding import PromptLookupProposer
-from inference.engine.draftrunner import LeanDraftRunner, lean_runtime_supported
-from inference.engine.sessions import SequenceRunner
+import pytest
+
 from inference.engine.types import GenerationParams
 
 
@@ -39,29 +37,15 @@ def test_speculative_sampling_is_reproducible_with_a_seed(engine, record_prompts
     assert first.draft_tokens_proposed > 0
 
 
-def test_prompt_lookup_proposes_the_continuation_of_the_latest_match():
-    proposer = PromptLookupProposer(num_tokens=3, max_ngram=2, min_ngram=1)
-    sequence = [5, 6, 7, 8, 1, 5, 6, 9, 2, 5, 6]
-    assert proposer.propose(sequence, limit=10).tokens == [9, 2, 5]
-    assert proposer.propose(sequence, limit=1).tokens == [9]
-    assert proposer.propose([1, 2, 3], limit=10).tokens == []
-
-
-def test_lean_draft_runtime_matches_the_transformers_forward(engine, demo_models, model_cache):
-    draft = model_cache.get(demo_models["draft_dir"])
-    assert lean_runtime_supported(draft)
-    reference, lean = SequenceRunner(draft, None), LeanDraftRunner(draft)
-    sequence = engine.loaded().tokenizer("Work order summary. The equipment is Chiller 3.")["input_ids"]
-    for extra in ([], [40], [41, 42, 43], [44]):
-        sequence = sequence + extra
-        width = max(1, len(extra))
-        torch.testing.assert_close(
-            lean.logits(sequence, width), reference.logits(sequence, width), atol=1e-4, rtol=1e-4
-        )
-    rolled_back = sequence[:-3] + [45, 46]  # a rejected draft: the common prefix is kept
-    torch.testing.assert_close(
-        lean.logits(rolled_back, 2), reference.logits(rolled_back, 2), atol=1e-4, rtol=1e-4
-    )
+@pytest.mark.parametrize("mode", ["draft", "prompt_lookup"])
+def test_seeded_sampling_gives_the_same_text_with_and_without_speculation(engine, record_prompts, mode):
+    # Each position's draw depends on the seed and the position only (engine.generation.GumbelSampler),
+    # so verifying drafts picks exactly what plain sampling picks.
+    for seed in (1, 2):
+        params = GenerationParams(max_tokens=32, temperature=0.9, top_p=0.95, seed=seed)
+        plain = engine.generate(record_prompts[6], params)
+        fast = engine.generate(record_prompts[6], replace(params, speculative=mode))
+        assert fast.text == plain.text
 
 
 def test_draft_without_a_draft_model_is_refused(demo_models, model_cache):
