@@ -258,8 +258,11 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "manufacturing/work_order_detail.html",
         {
             "work_order": work_order,
+            # the enum's order: the usual next step first, "Cancelled" last (it was first, alphabetically)
             "next_statuses": [
-                (s, WorkOrder.Status(s).label) for s in sorted(WorkOrder.TRANSITIONS[work_order.status])
+                (value, label)
+                for value, label in WorkOrder.Status.choices
+                if value in WorkOrder.TRANSITIONS[work_order.status]
             ],
             "statuses": WorkOrder.Status.choices,
             "modes": _codes("mode"),

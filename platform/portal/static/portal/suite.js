@@ -6,23 +6,43 @@ window.Suite = {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     return match ? decodeURIComponent(match[1]) : "";
   },
+  // What a person reads when a request fails: the server's own message when it gave one (a string,
+  // a list, or per-field lists without the field names), else a sentence for the status, never a
+  // bare "500 Internal Server Error".
+  failureMessage(status, data) {
+    const texts = (value) => (Array.isArray(value) ? value.flatMap(texts) : value && typeof value === "object" ? Object.values(value).flatMap(texts) : value ? [String(value)] : []);
+    const given = texts((data && data.error && data.error.message) || (data && data.detail) || (status === 400 ? data : null));
+    if (given.length) return given.join(" ");
+    const byStatus = {
+      401: "Your session has ended: log in again.",
+      403: "You are not allowed to do this.",
+      404: "This item no longer exists or is not visible to you.",
+      413: "That is too large to send.",
+      429: "Too many requests: wait a minute and try again.",
+    };
+    return byStatus[status] || (status >= 500 ? "Suite could not finish this request. Try again; if it keeps failing, tell your administrator." : `The request failed (${status}).`);
+  },
+  async fetchOrExplain(url, options) {
+    try {
+      return await fetch(url, options);
+    } catch (failure) {
+      throw new Error("Suite cannot be reached: check the connection and try again.");
+    }
+  },
   async getJSON(url) {
-    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+    const response = await Suite.fetchOrExplain(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(Suite.failureMessage(response.status, await response.json().catch(() => ({}))));
     return response.json();
   },
   async postJSON(url, body) {
-    const response = await fetch(url, {
+    const response = await Suite.fetchOrExplain(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": Suite.csrfToken() },
       body: JSON.stringify(body || {}),
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const message = (data.error && data.error.message) || data.detail || `${response.status} ${response.statusText}`;
-      throw new Error(message);
-    }
+    if (!response.ok) throw new Error(Suite.failureMessage(response.status, data));
     return data;
   },
   // Poll url every intervalMs and call render(data) until render returns false.
