@@ -48,7 +48,8 @@ def _generated_schema() -> dict:
 
 # Built at collection: generating the schema needs no database. (schemathesis' from_fixture relies
 # on a pytest attribute that pytest 9 removed.)
-everything = schemathesis.openapi.from_dict(_generated_schema())
+RAW_SCHEMA = _generated_schema()
+everything = schemathesis.openapi.from_dict(RAW_SCHEMA)
 everything.app = application
 schema = everything.exclude(path_regex=ELSEWHERE)
 schema.app = application
@@ -211,3 +212,22 @@ def test_a_refused_encrypted_score_answers_the_documented_error_body(body):
     response = case.call(cookies=_session_for(HE_SCORE), headers={"X-CSRFToken": CSRF})
     assert response.status_code == 400, response.text
     case.validate_response(response, excluded_checks=[ignored_auth, positive_data_acceptance])
+
+
+def test_multipart_file_fields_are_documented_as_binary():
+    """A serializers.FileField is documented as a URI string (drf-spectacular), so clients and this
+    run sent a URL instead of bytes; upload inputs use restapi.fields.UploadField."""
+    components = RAW_SCHEMA["components"]["schemas"]
+    as_uri = []
+    for path, operations in RAW_SCHEMA["paths"].items():
+        for method, operation in operations.items():
+            body = (operation.get("requestBody") or {}).get("content", {}).get("multipart/form-data")
+            if not body:
+                continue
+            schema = body["schema"]
+            if "$ref" in schema:
+                schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+            for name, field in schema.get("properties", {}).items():
+                if field.get("format") == "uri" or field.get("items", {}).get("format") == "uri":
+                    as_uri.append(f"{method.upper()} {path} {name}")
+    assert not as_uri, f"file fields documented as URI strings: {as_uri}"
