@@ -34,6 +34,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test.utils import override_settings
 
+from audit.models import Event
 from medical.corpus import TEST_FILES
 from medical.models import Channel, Study
 
@@ -151,7 +152,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
         )
         studies: dict[str, int | None] = {}
         refusals: dict[str, str] = {}
-        details, latencies = [], []
+        details, latencies, generations = [], [], []
         warm_up_ms = None
         phrasing: Counter[str] = Counter()
         for case in cases:
@@ -183,6 +184,10 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
             )
             latencies.append((time.perf_counter() - started) * 1000)
             phrasing[asked.phrasing] += 1
+            if asked.generation_id is not None:  # the model's own trail event says what it read and wrote
+                event = Event.objects.filter(action="model.predict").order_by("-sequence").first()
+                if event is not None and event.payload.get("generation_id") == asked.generation_id:
+                    generations.append(event.payload)
             correct = (
                 value_found(case.expected, asked.answer)
                 if case.kind == "value"
@@ -216,6 +221,14 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
         "answer_latency_ms_p95": percentile(latencies, 0.95),
         "phrasing": {key: phrasing.get(key, 0) for key in ("model", "extractive", "withheld")},
         "warm_up_ms": warm_up_ms,
+        # Where the time goes: the model's share of an answer, and how much it read and wrote.
+        "generation": {
+            "count": len(generations),
+            "ms_p50": percentile([item["latency_ms"] for item in generations], 0.5),
+            "prompt_tokens_p50": percentile([item["prompt_tokens"] for item in generations], 0.5),
+            "completion_tokens_p50": percentile([item["completion_tokens"] for item in generations], 0.5),
+            "completion_tokens_max": max((item["completion_tokens"] for item in generations), default=None),
+        },
         "model": model,
         "details": details,
     }

@@ -196,6 +196,9 @@ def test_eval_dicom_qa_meets_the_targets_and_leaves_nothing_behind(question_set,
         and result["answer_latency_ms_p95"] >= result["answer_latency_ms_p50"]
     )
     assert result["model"]["name"] == "medical_qa"
+    generation = result["generation"]  # the model's share, read from its own trail events
+    assert generation["count"] > 0 and 0 < generation["completion_tokens_max"] <= 48
+    assert generation["prompt_tokens_p50"] > generation["completion_tokens_p50"] > 0
     assert (Study.objects.count(), Event.objects.count()) == (studies, events)
 
 
