@@ -1,13 +1,18 @@
 """Every demo login (the README's) walks its menus and every link on the pages they open: each menu
 entry answers 200, and no link on those pages leads to a refusal, a missing page or an error."""
 
+import json
 import re
+from io import StringIO
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from django.contrib.sessions.models import Session
+from django.core.management import CommandError, call_command
 
 from accounts.demo import DEMO_USERS, create_demo_organisation
 from accounts.models import User
+from audit.models import Event
 from portal.navigation import ACCOUNT, MAIN, items_for
 
 # Not pages to walk: files, the API (JSON, walked by the schema tests), signing out.
@@ -49,3 +54,17 @@ def test_a_demo_login_follows_its_menus_and_their_links_without_a_dead_end(clien
         if status == 302:
             location = client.get(link)["Location"]
             assert "login" not in location, f"{username}: {link} (on {source}) sends to sign-in"
+
+
+@pytest.mark.django_db
+def test_walk_pages_walks_a_demo_login_and_leaves_nothing_behind(client):
+    create_demo_organisation(password="walk-password-42")
+    sessions_before = Session.objects.count()
+    events_before = Event.objects.count()
+    out = StringIO()
+    call_command("walk_pages", "--user", "clinician", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["pages"]["clinician"] > 3 and report["problems"] == []
+    assert Session.objects.count() == sessions_before and Event.objects.count() == events_before
+    with pytest.raises(CommandError, match="nobody"):
+        call_command("walk_pages", "--user", "nobody")
