@@ -79,16 +79,16 @@
       cite.append("From the header: ", element("span", { "data-testid": "citation-text" },
         `${first.name}${first.value ? ` = ${first.value}` : " (not recorded)"}`));
     } else {
-      cite.append(answer.grounding === "removed" ? "Removed by de-identification: nothing to cite" : "No attribute cited");
+      cite.append(answer.grounding === "removed" ? "Removed by de-identification: nothing to cite" : "Nothing in the header to cite");
     }
     if (answer.grounding_score !== null && answer.grounding_score !== undefined) {
       cite.append(" ", element("span", { class: "muted", "data-testid": "grounding-score",
-        title: "How clearly the header answers the question (0 to 1)" }, `· grounding ${answer.grounding_score.toFixed(2)}`));
+        title: "How clearly the header answers the question, from 0 (not at all) to 1 (exactly)" }, `· header match ${answer.grounding_score.toFixed(2)}`));
     }
     item.append(cite);
     if (answer.attributes.length || answer.model) {
       const details = element("details", { class: "cited-details" });
-      details.append(element("summary", {}, "tags and model"));
+      details.append(element("summary", {}, "DICOM tags and how this was answered"));
       if (answer.attributes.length) {
         const table = element("table", { class: "cited" });
         const body = element("tbody");
