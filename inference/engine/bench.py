@@ -13,6 +13,7 @@ of something else.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ def run_engine_benchmarks(
     prompts = list(prompts) if prompts is not None else synthetic.chat_prompts(12, seed=4242, summaries=True)
     held_out = list(held_out_texts) if held_out_texts is not None else synthetic.texts(40, seed=4243)
     started = time.perf_counter()
+    load_start = [round(value, 2) for value in os.getloadavg()]
     cache = ModelCache(budget_bytes=8 * 1024**3)
     engine = LocalEngine(
         target_dir, draft_model_dir=draft_dir, model_cache=cache, session_store=SessionStore()
@@ -86,6 +88,9 @@ def run_engine_benchmarks(
     figures.update(_int8(engine, cache, prompts, held_out, greedy, repeats, report))
     figures["repeats"] = repeats
     figures["seconds"] = round(time.perf_counter() - started, 1)
+    figures["cpu_count"] = os.cpu_count()
+    figures["load_average_start"] = load_start
+    figures["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     return figures
 
 

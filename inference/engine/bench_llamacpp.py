@@ -63,6 +63,11 @@ def copy_heavy_prompts(count: int) -> list[list[dict]]:
     return restated
 
 
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages (figures from a busy machine say so)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def _decode_rate(results) -> float:
     tokens = sum(r.completion_tokens - 1 for r in results)
     seconds = sum(r.total_s - r.ttft_s for r in results)
@@ -116,7 +121,8 @@ def run(
     gguf = model.gguf_path
     engine = LlamaCppEngine(gguf, n_threads=threads, n_ctx=2048)
     engine.loaded()
-    figures: dict = {"model": model.name, "gguf": Path(gguf).name, "threads": threads, "repeats": repeats}
+    figures: dict = {"model": model.name, "gguf": Path(gguf).name, "threads": threads, "repeats": repeats,
+                     "cpu_count": os.cpu_count(), "load_average_start": load_average()}  # fmt: skip
 
     # Decode rate: same prompt, greedy, 64 new tokens, each contender in turn.
     prompt = [{"role": "user", "content": "Write a short maintenance note about a chiller bearing."}]
@@ -124,9 +130,12 @@ def run(
     prompt_ids, _ = engine.render(prompt)
     raw = RawLlama(gguf, threads, 2048)
     hf = _TransformersDecoder(model.path, threads) if with_transformers else None
-    engine_runs, raw_rates, hf_rates, api_rates = [], [], [], []
+    suite_hf = _transformers_engine(model.path) if with_transformers else None
+    engine_runs, raw_rates, hf_rates, api_rates, suite_hf_runs = [], [], [], [], []
     api = _Endpoint(model.name)
+    decode_loads = []
     for index in range(repeats + 1):
+        decode_loads.append(os.getloadavg()[0])
         engine.forget_cache()
         result = engine.generate(prompt, params)
         report("decode: engine", index, repeats)
@@ -136,8 +145,12 @@ def run(
         report("decode: /v1", index, repeats)
         hf_rate = hf.decode_rate(prompt_ids, DECODE_TOKENS) if hf else None
         report("decode: transformers", index, repeats)
+        suite_hf_result = suite_hf.generate(prompt, params) if suite_hf else None
+        report("decode: transformers engine", index, repeats)
         if index == 0:
             continue  # warm-up
+        if suite_hf_result:
+            suite_hf_runs.append(suite_hf_result)
         engine_runs.append(result)
         raw_rates.append((len(raw_tokens) - 1) / rest)
         api_rates.append(api_rate)
@@ -149,12 +162,21 @@ def run(
     figures["decode_tokens_per_s"] = {
         "engine": round(engine_rate, 1), "api": round(api_rate, 1), "llama_cpp": round(raw_rate, 1),
         "transformers": round(max(hf_rates), 1) if hf_rates else None,
+        "transformers_engine": (
+            round(max(r.decode_tokens_per_s for r in suite_hf_runs), 1) if suite_hf_runs else None
+        ),
     }  # fmt: skip
+    figures["load_average_1min_during_decode"] = [round(min(decode_loads), 2), round(max(decode_loads), 2)]
     figures["engine_vs_llamacpp_decode_ratio"] = round(engine_rate / raw_rate, 3)
     figures["api_vs_llamacpp_decode_ratio"] = round(api_rate / raw_rate, 3)
     if hf_rates:
         figures["engine_vs_transformers_decode_ratio"] = round(engine_rate / max(hf_rates), 2)
-    del raw, hf
+    if suite_hf_runs and hf_rates:
+        # The suite's transformers engine is generate() plus streaming, stops and sessions around it.
+        figures["transformers_engine_vs_generate_decode_ratio"] = round(
+            figures["decode_tokens_per_s"]["transformers_engine"] / max(hf_rates), 3
+        )
+    del raw, hf, suite_hf
 
     bandwidth = memory_read_bandwidth(threads)
     weight_bytes = Path(gguf).stat().st_size
@@ -178,6 +200,7 @@ def run(
     figures.update(_draft_speculation(model, threads, repeats, report))
     figures.update(_quantizations(model, threads, repeats, report))
     figures["seconds"] = round(time.perf_counter() - started, 1)
+    figures["load_average_end"] = load_average()
     engine.close()
     return figures
 
@@ -355,6 +378,15 @@ def _quantizations(model, threads: int, repeats: int, report: Progress) -> dict:
         report("quantizations", index + 1, len(order))
     figures["perplexity_reference"] = order[0]
     return figures
+
+
+def _transformers_engine(directory: str):
+    """The suite's own transformers engine (LocalEngine: generate() behind the engine interface) on
+    the Hugging Face directory the import wrote, with a model cache of its own."""
+    from inference.engine.loader import ModelCache
+    from inference.engine.local import LocalEngine
+
+    return LocalEngine(directory, model_cache=ModelCache(budget_bytes=4 * 1024**3))
 
 
 class _TransformersDecoder:
