@@ -6,6 +6,7 @@ call one service, show its refusal as a message."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from contextlib import contextmanager
 
 from django.contrib import messages
@@ -62,9 +63,12 @@ def _float(value: str, name: str) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise services.WorkOrderRefused(f"{name} must be a number, e.g. 1.5") from None
+    if not math.isfinite(number):  # 'inf' and 'nan' parse; the API refuses them too
+        raise services.WorkOrderRefused(f"{name} must be a finite number, e.g. 1.5")
+    return number
 
 
 def _date(value: str) -> dt.date | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from manufacturing.models import Alert, WorkOrder
+from manufacturing.models import Alert, VibrationRecording, WorkOrder
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +51,17 @@ def test_engineer_home_links_maintenance_and_shows_own_site_alerts(client, engin
     page = client.get("/", follow=True).content.decode()
     assert 'data-nav="maintenance"' in page
     assert "Zone D on site A" in page and "Zone D on site B" not in page
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_portal_recording_upload_refuses_non_finite_numbers(client, engineer_a, machine_a, value):
+    """'inf' and 'nan' parse as floats: the form refuses them with a message and stores nothing."""
+    client.force_login(engineer_a)
+    upload = SimpleUploadedFile("de.csv", b"0.1\n0.2\n-0.1\n" * 100, content_type="text/csv")
+    page = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/recordings/",
+        {"file": upload, "sample_rate": value, "rpm": "1797"},
+        follow=True,
+    )
+    assert page.status_code == 200 and "sample rate must be a finite number" in page.content.decode()
+    assert not VibrationRecording.objects.exists()
