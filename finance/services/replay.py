@@ -68,7 +68,10 @@ def alert_replay(*, alert_id: int) -> ReplayResult:
     """Read the alert's `alert.raise` event from the trail (not the alert row), check the event's
     hash, recompute, compare."""
     event = (
+        # an AML alert's event carries its evidence (before manufacturing named its own alerts
+        # "machine_alert", a plant alert of the same id shared action and resource type)
         Event.objects.filter(action="alert.raise", resource_type="alert", resource_id=str(alert_id))
+        .filter(payload_json__contains='"evidence":')
         .order_by("sequence")
         .first()
     )

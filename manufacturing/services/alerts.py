@@ -23,7 +23,7 @@ def _trail(*, actor, alert: Alert) -> None:
     record(
         actor=actor,
         action="alert.raise",
-        resource_type="alert",
+        resource_type="machine_alert",  # not "alert": that is the AML alert compliance officers read
         resource_id=alert.pk,
         outcome="succeeded",
         payload={

@@ -135,6 +135,9 @@ DEFAULT_NAMED = {
     ("user:someone", "approve"): {"admin"},  # four eyes: never one's own request (access.approvals)
     ("trail_event:study", "read"): {"auditor"},  # clinical events: not compliance, not admin
     ("trail_event:case", "read"): {"auditor", "compliance_officer"},
+    ("trail_event:alert", "read"): {"auditor", "compliance_officer"},  # AML alerts
+    ("trail_event:machine_alert", "read"): {"auditor"},  # plant alerts: not the AML compliance role
+    ("trail_event:sanctions_list", "read"): {"auditor", "compliance_officer"},
     ("trail_event:user", "read"): {"auditor", "admin"},
     ("trail_event:study", "unseal"): {"auditor"},
     ("portal:medical", "view"): {"clinician", "radiologist"},
