@@ -5,6 +5,7 @@ the SAR drafting model when it is built. Idempotent: a team that already holds t
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from django.conf import settings
 
 DEMO_ACTOR = "demo:bootstrap"
 TEAMS = ("aml-eu", "aml-us")
+DAY = 86400
 
 
 def demo_rows() -> int:
@@ -35,6 +37,10 @@ def load_demo_finance(
         return
     table = read_amlsim(folder)
     table = table.take(np.arange(min(rows or demo_rows(), len(table))))
+    # AMLSim counts days from step 0 (read as 1970-01-01): the demo bank's history ends yesterday,
+    # so queues age, SLAs and SAR narratives read as current work.
+    today = int(time.time()) // DAY * DAY
+    table.ts = table.ts + (today - DAY - int(table.ts.max()) // DAY * DAY)
     table.tx_ref = np.char.add("amlsim:", table.tx_ref.astype(str))
     even = np.array([int(a) % 2 == 0 if a.isdigit() else True for a in table.src_account])
     for team, mask in zip(TEAMS, (even, ~even), strict=True):

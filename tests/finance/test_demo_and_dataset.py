@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,9 @@ def test_demo_step_loads_amlsim_into_two_teams_once(tmp_path):
     load_demo_finance(said.append, folder=folder, rows=800)
     counts = {team: Transaction.objects.filter(team=team).count() for team in ("aml-eu", "aml-us")}
     assert sum(counts.values()) == 800 and min(counts.values()) > 0
+    # AMLSim steps are days: the demo history ends yesterday, not in January 1970
+    latest = Transaction.objects.order_by("-ts").values_list("ts", flat=True).first()
+    assert dt.timedelta(0) < dt.datetime.now(dt.UTC) - latest < dt.timedelta(days=2)
     load_demo_finance(said.append, folder=folder, rows=800)
     assert Transaction.objects.count() == 800
     assert any("skipped" in line for line in said)
