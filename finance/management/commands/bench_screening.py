@@ -15,7 +15,15 @@ Measurements, all in one process:
   carried. ``--engine`` adds ``engine_tx_per_s``: the engine alone, no database.
 - ``single_tx_latency_ms_p99``: ``--single`` POSTs to the real-time endpoint
   ``/api/finance/transactions/screen/`` (DRF test client, in process: view, validation, service,
-  database, trail; no network) after the stream, by an officer of the team.
+  database, trail; no network) after the stream, by an officer of the team; with the calling
+  process's CPU time per call (``single_tx_cpu_ms_*``), since wall time on a shared machine
+  includes waiting for a core.
+- ``--scale-out ROWS``: the partitioned import (``finance.screen_file_partition``, two payer-account
+  partitions) of up to 50,000 rows on 1, then 2, Celery worker processes the bench starts on a
+  private queue of the configured broker and the bench database (``scale_out_*``).
+
+The synthetic stream's realism (recurring payees, a sanctions-plausible country mix, about 1% of
+rows alerting) is described in docs/finance.md, "Measured figures".
 
 Nothing touches the deployment's database: the command creates a fresh database (SQLite file in a
 temporary folder, or ``test_<name>`` on PostgreSQL when DATABASE_URL points there), migrates it,
