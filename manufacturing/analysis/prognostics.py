@@ -4,8 +4,8 @@ same recipe serves the one-regime and the six-regime subsets), windowed features
 slope, last, exponentially smoothed level) and a LightGBM ensemble; an uncertainty band from
 out-of-fold residuals by engine.
 
-Optional (`network_epochs` > 0, off by default because it did not help on FD001): a small 1-D CNN on
-the raw window of the last 30 normalised cycles (`rul_network`), one per fold of engines, each stopped
+And a small 1-D CNN (`rul_network`) on the window of the last 30 normalised cycles and their smoothed
+level (the raw window alone overfitted: docs/manufacturing.md), one per fold of engines, each stopped
 early on the engines it did not train on, blended with LightGBM at the weight with the lowest
 out-of-fold RMSE (never chosen on a test set). Standard C-MAPSS protocol helpers (RUL cap 125, last
 cycle of each test engine, RMSE, PHM08 score). No ORM: callers store `to_bytes()`.
@@ -85,17 +85,17 @@ class RulConfig:
     trees: int = 500
     learning_rate: float = 0.03
     leaves: int = 15
-    members: int = 3  # bagged LightGBM members (different seeds); 0 = the fold models are the members
-    folds: int = 4  # out-of-fold residuals for the uncertainty band
+    members: int = 0  # bagged LightGBM members (different seeds); 0 = the fold models are the members
+    folds: int = 5  # out-of-fold residuals for the uncertainty band
     band: float = 0.8  # central coverage of the band
     threads: int = 2
     seed: int = 0
-    # the CNN: one network per fold, early stopping on the held-out fold. Off by default (0 epochs =
-    # LightGBM only): on FD001 it did not help (docs/manufacturing.md, "CNN blend"); --network-epochs N
-    network_epochs: int = 0
+    # the CNN: one network per fold, early stopping on the held-out fold (0 epochs = LightGBM only)
+    network_epochs: int = 60
     network_patience: int = 12
     network_width: int = 16
     network_batch: int = 512
+    network_smoothing: float = 0.1  # > 0: smoothed-level channels beside the raw window (factor)
     # one thread: on these small batches a second intra-op thread cost more CPU than it saved (measured
     # on a shared 2-core machine: 2.7 CPU-s per epoch with 2 threads and batch 256, 0.9 s with 1 and 512)
     network_threads: int = 1
@@ -212,7 +212,11 @@ class RulModel:
         life = {u: cycles[units == u].max() for u in np.unique(units)}
         y = np.minimum(np.array([life[u] for u in units]) - cycles, config.cap)
         use_networks = config.network_epochs > 0
-        W = rul_network.windows(z, units, cycles, config.window) if use_networks else None
+        W = (
+            rul_network.windows(z, units, cycles, config.window, config.network_smoothing)
+            if use_networks
+            else None
+        )
 
         # folds by engine: out-of-fold predictions choose the blend and calibrate the band; each fold's
         # network is also a member of the final ensemble (stopped early on the engines it did not see)
@@ -331,7 +335,7 @@ class RulModel:
         X, units, cycles, z = self._features(data)
         preds = self._tree_predictions(X)
         if self.networks and self.blend > 0:
-            W = rul_network.windows(z, units, cycles, self.config.window)
+            W = rul_network.windows(z, units, cycles, self.config.window, self.config.network_smoothing)
             preds = (1 - self.blend) * np.clip(
                 preds, 0, self.config.cap
             ) + self.blend * self._network_predictions(W)

@@ -20,13 +20,25 @@ logger = logging.getLogger(__name__)
 CYCLE_SCALE = 200.0  # the cycle channel is cycle / 200 (C-MAPSS lives run ~130-360 cycles)
 
 
-def windows(z: np.ndarray, units: np.ndarray, cycles: np.ndarray, window: int) -> np.ndarray:
+def windows(
+    z: np.ndarray, units: np.ndarray, cycles: np.ndarray, window: int, smoothing: float = 0.0
+) -> np.ndarray:
     """(rows, channels, window): for each row, its unit's last `window` normalised cycles up to and
-    including that row, and the cycle channel. Rows must be sorted by unit, then cycle."""
-    out = np.empty((z.shape[0], z.shape[1] + 1, window), dtype=np.float32)
+    including that row, with `smoothing` > 0 also their exponentially smoothed level over the whole
+    history (the denoised trend LightGBM gets as a feature), and the cycle channel. Rows must be sorted
+    by unit, then cycle."""
+    channels = z.shape[1] * (2 if smoothing > 0 else 1) + 1
+    out = np.empty((z.shape[0], channels, window), dtype=np.float32)
     for unit in np.unique(units):
         rows = np.flatnonzero(units == unit)
-        x = np.hstack([z[rows], (cycles[rows] / CYCLE_SCALE)[:, None]]).astype(np.float32)
+        parts = [z[rows]]
+        if smoothing > 0:
+            level = np.empty_like(z[rows])
+            level[0] = z[rows[0]]
+            for i in range(1, rows.size):
+                level[i] = smoothing * z[rows[i]] + (1 - smoothing) * level[i - 1]
+            parts.append(level)
+        x = np.hstack([*parts, (cycles[rows] / CYCLE_SCALE)[:, None]]).astype(np.float32)
         padded = np.vstack([np.repeat(x[:1], window - 1, axis=0), x])
         # row i of the unit sees padded[i : i + window]
         strided = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
