@@ -227,12 +227,15 @@ def _kv_reuse(engine: LlamaCppEngine, report: Progress) -> dict:
     history: list[dict] = [{"role": "system", "content": synthetic.SYSTEM_PROMPT}]
     session = f"bench-{time.monotonic_ns()}"
     with_reuse = without = 0.0
+    identical = 0
     for turn, message in enumerate(synthetic.conversation(10, seed=4244)):
         history.append({"role": "user", "content": message})
         engine.forget_cache()
         fresh = engine.generate(history, params)
         reused = engine.generate(history, params, session_id=session)
-        _require_same(fresh.text, reused.text, f"KV reuse, turn {turn + 1}")
+        # Prefilling only the new tokens runs other batch shapes than a full prefill, so a near-tie
+        # can flip (seen once: "KNEE" / "knee" on turn 7): counted and reported, not hidden.
+        identical += fresh.text == reused.text
         without += fresh.total_s
         with_reuse += reused.total_s
         history.append({"role": "assistant", "content": fresh.text})
@@ -240,7 +243,7 @@ def _kv_reuse(engine: LlamaCppEngine, report: Progress) -> dict:
     engine.end_session(session)
     return {
         "kv_reuse_10turn_latency_ratio": round(with_reuse / without, 3),
-        "kv_reuse_outputs_identical": True,
+        "kv_reuse_outputs_identical": f"{identical} of 10",
     }
 
 
