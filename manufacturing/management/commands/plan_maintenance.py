@@ -42,9 +42,9 @@ class Command(BaseCommand):
         for key in ("train", "test", "rul"):
             if not Path(options[key]).exists():
                 raise CommandError(f"--{key} {options[key]} does not exist")
-        config = config_from(options)
-        if config.folds < 2:
+        if options["folds"] < 2:  # before config_from, whose own check of --folds speaks of --members
             raise CommandError("--folds must be at least 2: the margin is chosen on out-of-fold predictions")
+        config = config_from(options)
         costs = {"preventive_cost": options["preventive_cost"], "failure_cost": options["failure_cost"]}
         try:
             if not 0 < costs["preventive_cost"] < costs["failure_cost"]:
