@@ -26,7 +26,11 @@ FACTS = (
     "Work order WO-1182: asset Chiller 3, failure mode bearing wear, priority high, technician "
     "Ana Lopez, opened 2024-03-01, parts SKF 6205-2RS bearing and seal kit, downtime 6 hours."
 )
-RESTATE = [{"role": "user", "content": FACTS + "\nRestate the work order above word for word."}]
+# Speculation verifies drafted tokens in one batch; llama.cpp's batched and one-token kernels round
+# differently, so a greedy path that sits on a near tie can flip (seen with "Restate the work order
+# above word for word." on an AMD EPYC build: plain decoding loops on "Work order:", the batched path
+# does not). This wording has a clear greedy path on the builds tried; identity is still required.
+RESTATE = [{"role": "user", "content": FACTS + "\nCopy the work order above exactly."}]
 
 
 @pytest.fixture(scope="module")
