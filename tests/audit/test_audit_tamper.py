@@ -16,6 +16,7 @@ from django.db import connection
 from audit.canonical import canonical_event, chain_hash
 from audit.verification import ProblemKind, verify_chain
 from tests.audit.conftest import (
+    EVENT_TABLE,
     TRAIL_TABLES,
     as_application_role,
     refused_by_database,
@@ -144,10 +145,17 @@ def test_wiped_trail_is_named(eight_events):
     if POSTGRESQL:
         with as_application_role():
             for table in TRAIL_TABLES:
-                assert "append-only" in refused_by_database("TRUNCATE {table}", table=table)
+                # audit_rewrappedtexts references the events: PostgreSQL refuses a TRUNCATE of the events
+                # alone for that reason before any trigger runs; named together, the trigger answers.
+                with_referrers = ", audit_rewrappedtexts" if table == EVENT_TABLE else ""
+                assert "append-only" in refused_by_database(
+                    f"TRUNCATE {{table}}{with_referrers}", table=table
+                )
             assert "only advance by one" in refused_by_database("UPDATE {heads} SET sequence = 0")
             assert "only advance by one" in refused_by_database("DELETE FROM {heads}")
-        run_sql("TRUNCATE {events}")  # a superuser could disable the trigger anyway: it lets them through
+        run_sql(
+            "TRUNCATE {events}, audit_rewrappedtexts"
+        )  # a superuser could disable the trigger anyway: it lets them through
     else:
         run_sql("DELETE FROM {events}")
     assert "BROKEN at sequence 1: event 1 is missing" in verify_trail_failure()

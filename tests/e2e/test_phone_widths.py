@@ -27,7 +27,7 @@ def _page_width(page, path: str) -> int:
 def test_maintenance_and_compliance_pages_fit_a_phone(page, log_in, make_user):
     site, _ = Site.objects.get_or_create(code="site-a", defaults={"name": "Site A"})
     machine = Machine.objects.create(
-        line=Line.objects.create(site=site, name="Utilities"), tag="PMP-CW-0001", name=LONG
+        line=Line.objects.create(site=site, name="Utilities"), tag="PMP-CW-0001", name=LONG[:128]
     )
     MachineAlert.objects.create(machine=machine, kind="vibration_zone", severity="danger", message=LONG[:250])
     work_order = WorkOrder.objects.create(site="site-a", machine=machine, title=LONG[:250], description=LONG)
