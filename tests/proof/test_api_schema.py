@@ -84,14 +84,20 @@ def _session_for(path: str) -> dict[str, str]:
     return {"sessionid": client.cookies["sessionid"].value, "csrftoken": CSRF}
 
 
+def bounded(examples: int):
+    """Hypothesis settings of every schema run: `examples` x SUITE_FUZZ_SCALE cases, no deadline, derandomized
+    unless SUITE_FUZZ_RANDOM is set, no example database."""
+    return settings(
+        max_examples=examples * SCALE,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=not RANDOM,
+        database=None,  # nothing written into the checkout
+    )
+
+
 @schema.parametrize()
-@settings(
-    max_examples=3 * SCALE,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not RANDOM,
-    database=None,  # nothing written into the checkout
-)
+@bounded(3)
 @pytest.mark.django_db
 def test_no_server_error_and_responses_match_the_schema(case):
     response = case.call(cookies=_session_for(case.operation.path), headers={"X-CSRFToken": CSRF})
@@ -99,13 +105,7 @@ def test_no_server_error_and_responses_match_the_schema(case):
 
 
 @restricted.parametrize()
-@settings(
-    max_examples=1 * SCALE,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not RANDOM,
-    database=None,
-)
+@bounded(1)
 @pytest.mark.django_db
 def test_unauthenticated_calls_are_refused(case):
     response = case.call()
@@ -126,13 +126,7 @@ def _check(case, response) -> None:
 
 
 @uploads.parametrize()
-@settings(
-    max_examples=10 * SCALE,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not RANDOM,
-    database=None,
-)
+@bounded(10)
 @pytest.mark.django_db
 def test_dicom_upload_answers_a_report_or_a_refusal(case):
     """Generated multipart bodies (any bytes as `files`): a per-file report (each refused file
@@ -161,13 +155,7 @@ def stored_instance(db):
 
 
 @break_glass.parametrize()
-@settings(
-    max_examples=10 * SCALE,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not RANDOM,
-    database=None,
-)
+@bounded(10)
 @pytest.mark.django_db
 def test_break_glass_answers_the_original_or_a_documented_refusal(case, stored_instance):
     """Generated reasons against a real stored instance (and generated ids): the identified original
@@ -179,13 +167,7 @@ def test_break_glass_answers_the_original_or_a_documented_refusal(case, stored_i
 
 
 @he_keys.parametrize()
-@settings(
-    max_examples=10 * SCALE,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not RANDOM,
-    database=None,
-)
+@bounded(10)
 @pytest.mark.django_db
 def test_partner_key_registration_answers_a_key_id_or_a_refusal(case):
     """Generated multipart bodies (any bytes as `context`) reach TenSEAL's deserializer: a 400 naming
