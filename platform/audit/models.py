@@ -162,7 +162,7 @@ class ChainHead(models.Model):
     """The last event of each chain. Writers lock this row, so appends to one chain serialise.
 
     It also lets verify_trail notice events deleted from, or appended behind the service to,
-    the end of a chain. On PostgreSQL a trigger only lets it advance by one.
+    the end of a chain. On PostgreSQL a trigger lets it only advance, over events that exist.
     """
 
     chain = models.CharField(max_length=64, primary_key=True)

@@ -151,8 +151,8 @@ def test_wiped_trail_is_named(eight_events):
                 assert "append-only" in refused_by_database(
                     f"TRUNCATE {{table}}{with_referrers}", table=table
                 )
-            assert "only advance by one" in refused_by_database("UPDATE {heads} SET sequence = 0")
-            assert "only advance by one" in refused_by_database("DELETE FROM {heads}")
+            assert "may only advance" in refused_by_database("UPDATE {heads} SET sequence = 0")
+            assert "may only advance" in refused_by_database("DELETE FROM {heads}")
         run_sql(
             "TRUNCATE {events}, audit_rewrappedtexts"
         )  # a superuser could disable the trigger anyway: it lets them through

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from audit.canonical import PayloadError
 from audit.models import ChainHead, Event
 from audit.services import record, record_many
 from audit.verification import verify_chain
+from tests.audit.conftest import as_application_role, refused_by_database
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +85,31 @@ def test_payloads_beyond_plain_json_are_converted_like_record():
     stored = Event.objects.get(pk=event.pk)
     assert stored.payload == {"amount": "12.50", "at": "2026-12-03T07:00:00.000000Z", "pair": [1, "ü"]}
     assert stored.hash == stored.computed_hash() and verify_chain("suite").ok
+
+
+def test_a_run_moves_the_head_with_one_update():
+    _append(2)
+    with CaptureQueriesContext(connection) as queries:
+        run = _append(40, start=2)
+    head_updates = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("UPDATE") and "chainhead" in q["sql"]
+    ]
+    assert len(head_updates) == 1, head_updates
+    head = ChainHead.objects.get(chain="suite")
+    assert (head.sequence, head.head_hash) == (42, run[-1].hash)
+    assert verify_chain("suite").ok
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the head's trigger exists on PostgreSQL only")
+def test_the_head_trigger_lets_it_jump_only_over_events_that_exist():
+    run = _append(5)
+    record(actor="system:test", action="thing.decide", resource_type="other", outcome="succeeded")
+    with as_application_role():
+        jump = "UPDATE {heads} SET sequence = %s, head_hash = %s WHERE chain = 'suite'"
+        # over events that are not there, onto a hash no event has, backwards: refused
+        assert "may only advance" in refused_by_database(jump, [9, run[-1].hash])
+        assert "may only advance" in refused_by_database(jump, [3, run[2].hash])
+    assert ChainHead.objects.get(chain="suite").sequence == 6
+    assert _append(3, start=6)[-1].sequence == 9 and verify_chain("suite").ok
