@@ -33,6 +33,7 @@ import numpy as np
 
 from .features import FEATURE_NAMES, TRANSACTION_FEATURES, compute_features
 from .names import score_pair_from_details
+from .prior import Prior, screening_reach
 from .scenarios import DAY, SCENARIOS, load_countries, run_scenarios
 from .table import STR_COLS, TxTable
 
@@ -143,19 +144,31 @@ def screen(
     party_names: dict | None = None,
     config: EngineConfig | None = None,
     evidence_for_all: bool = False,
+    summarise_older: bool = True,
 ) -> list[Decision]:
     """Screen every row of ``table`` against ``history`` (earlier transactions, may be None).
 
     ``scenarios``: active versions (None: library defaults); ``name_index``: a names.NameIndex or
     None; ``model``: a risk_model.RiskModel or None (rules and names only); ``party_names``:
     {tx_ref: [originator name, beneficiary name, ...]} to screen against the list.
+    ``summarise_older``: history older than every window is read as per-account and per-pair
+    totals (``prior.Prior``; the same values, at a cost that does not grow with the history).
     """
     config = config or EngineConfig()
     scenarios = default_scenarios() if scenarios is None else list(scenarios)
     n_new = len(table)
     if n_new == 0:
         return []
+    specs = {s.code: s for s in scenarios}
+    params_by_code = {c: s.params for c, s in specs.items()}
     hist = history if history is not None and len(history) else None
+    older = None
+    if hist is not None and summarise_older:
+        cut = int(table.ts.min()) - screening_reach(params_by_code, with_model=model is not None)
+        is_older = hist.ts < cut
+        if is_older.any():
+            older = (hist.src_account[is_older], hist.dst_account[is_older], hist.ts[is_older])
+            hist = hist.take(~is_older) if not is_older.all() else None
     full = TxTable.concat([hist, table]) if hist is not None else table
     is_new = np.zeros(len(full), bool)
     is_new[len(full) - n_new :] = True
@@ -164,22 +177,19 @@ def screen(
     is_new = is_new[order]
     new_rows = np.flatnonzero(is_new)  # positions in `full`, in time order
     pos_in_table = order[new_rows] - (len(order) - n_new)  # row index in `table`
+    prior = Prior.build(*older, full.src_account, full.dst_account) if older is not None else None
 
-    specs = {s.code: s for s in scenarios}
     hits_by_row: dict[int, list] = {}
     if specs:
         for h in run_scenarios(
-            full,
-            screen_mask=is_new,
-            params_by_code={c: s.params for c, s in specs.items()},
-            codes=list(specs),
+            full, screen_mask=is_new, params_by_code=params_by_code, codes=list(specs), prior=prior
         ):
             hits_by_row.setdefault(h.row, []).append(h)
 
     margins = None
     feats = None
     if model is not None:
-        feats = compute_features(full, new_rows)
+        feats = compute_features(full, new_rows, prior=prior)
         margins = model.margin(feats)
 
     matches_by_ref: dict[str, list] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .scenarios import DAY
-from .table import TxTable
+from .table import TxTable, factorize
 
 PAYMENT_FORMATS = ("ach", "bitcoin", "cash", "cheque", "credit card", "reinvestment", "wire")
 
@@ -122,11 +122,13 @@ def _first_occurrence(key, ts):
     return out
 
 
-def compute_features(table: TxTable, rows=None) -> np.ndarray:
+def compute_features(table: TxTable, rows=None, *, prior=None) -> np.ndarray:
     """Features (float64, shape (len(rows), len(FEATURE_NAMES))) of ``rows`` of ``table``.
 
     ``rows``: indices or a boolean mask of the rows to featurise (default: all); every other row
-    of ``table`` is history (only the rows strictly earlier in time are read).
+    of ``table`` is history (only the rows strictly earlier in time are read). ``prior``: a
+    ``prior.Prior`` summarising history older than ``table`` by more than 30 days (its account
+    codes replace the table's own); the features are those of the table with that history in it.
     """
     n = len(table)
     if rows is None:
@@ -139,7 +141,10 @@ def compute_features(table: TxTable, rows=None) -> np.ndarray:
         return out
     ts = table.ts
     usd = table.amount_usd
-    src, dst = _compress(table.src_account, table.dst_account)
+    if prior is None:
+        (src, dst), _ = factorize(table.src_account, table.dst_account)
+    else:
+        src, dst = prior.src, prior.dst
     n_acc = int(max(src.max(), dst.max())) + 1
     pair, rev = _compress(src * n_acc + dst, dst * n_acc + src)
     qs, qd, qt, qa = src[q], dst[q], ts[q], usd[q]
@@ -179,6 +184,11 @@ def compute_features(table: TxTable, rows=None) -> np.ndarray:
     both = _Events(np.concatenate([src, dst]), np.concatenate([ts, ts]))
     first_s, last_s = both.first_last(qs, qt)
     first_d, _ = both.first_last(qd, qt)
+    if prior is not None:  # older rows: earlier than any in the table
+        old_first_s, old_first_d = prior.first[qs], prior.first[qd]
+        first_s = np.where(np.isnan(old_first_s), first_s, old_first_s)
+        first_d = np.where(np.isnan(old_first_d), first_d, old_first_d)
+        last_s = np.where(np.isnan(last_s), prior.last[qs], last_s)
     col["src_days_since_active"] = np.where(np.isnan(last_s), NEVER_DAYS, (qt - last_s) / DAY)
     col["src_age_days"] = np.where(np.isnan(first_s), 0.0, (qt - first_s) / DAY)
     col["dst_age_days"] = np.where(np.isnan(first_d), 0.0, (qt - first_d) / DAY)
@@ -188,12 +198,21 @@ def compute_features(table: TxTable, rows=None) -> np.ndarray:
     col["reverse_pair_prior_count"], _ = pair_ev.window(rev[q], qt, big)
 
     new_pair = _first_occurrence(pair, ts)
+    if prior is not None:
+        col["pair_prior_count"] = col["pair_prior_count"] + prior.pair_count(qs, qd)
+        col["reverse_pair_prior_count"] = col["reverse_pair_prior_count"] + prior.pair_count(qd, qs)
+        new_pair[prior.pair_count(src, dst) > 0] = 0.0  # a counterparty already seen earlier
     new_out = _Events(src, ts, new_pair)
     new_in = _Events(dst, ts, new_pair)
     _, col["src_out_degree"] = new_out.window(qs, qt, big)
     _, col["src_in_degree"] = new_in.window(qs, qt, big)
     _, col["dst_in_degree"] = new_in.window(qd, qt, big)
     _, col["dst_out_degree"] = new_out.window(qd, qt, big)
+    if prior is not None:
+        col["src_out_degree"] = col["src_out_degree"] + prior.out_degree[qs]
+        col["src_in_degree"] = col["src_in_degree"] + prior.in_degree[qs]
+        col["dst_in_degree"] = col["dst_in_degree"] + prior.in_degree[qd]
+        col["dst_out_degree"] = col["dst_out_degree"] + prior.out_degree[qd]
     # new counterparties within 7 days: pairs whose first payment fell in the window
     _, col["src_new_payees_7d"] = new_out.window(qs, qt, 7 * DAY)
     _, col["dst_new_payers_7d"] = new_in.window(qd, qt, 7 * DAY)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .table import TxTable
+from .table import TxTable, factorize
 
 DAY = 86400
 SMALL_CYCLE_QUERIES = 64
@@ -117,17 +117,6 @@ def load_countries(name: str = "fatf_high_risk.txt") -> frozenset:
     return frozenset(out)
 
 
-def _codes(*cols):
-    """Integer codes for string columns sharing one vocabulary."""
-    allv = np.concatenate(cols)
-    _, inv = np.unique(allv, return_inverse=True)
-    out, o = [], 0
-    for c in cols:
-        out.append(inv[o : o + len(c)].astype(np.int64))
-        o += len(c)
-    return out
-
-
 def window_sum(ev_key, ev_ts, ev_val, q_key, q_ts, window, *, include_end=True):
     """For each query (key, ts): count and sum of events with same key and ts in (ts-window, ts]."""
     span = np.int64(max(int(ev_ts.max(initial=0)), int(q_ts.max(initial=0))) + window + 2)
@@ -164,11 +153,14 @@ def _new_pair(a, b, ts, window):
     return (_prev_gap(pair, ts) > window).astype(np.float64)
 
 
-def run_scenarios(table: TxTable, *, screen_mask, params_by_code=None, codes=None) -> list[ScenarioHit]:
+def run_scenarios(
+    table: TxTable, *, screen_mask, params_by_code=None, codes=None, prior=None
+) -> list[ScenarioHit]:
     """Run the scenario library; hits only for rows where ``screen_mask`` is true.
 
     ``table`` must be sorted by ``ts``; ``params_by_code`` overrides defaults per scenario code;
-    ``codes`` restricts which scenarios run (default: all).
+    ``codes`` restricts which scenarios run (default: all); ``prior``: a ``prior.Prior``
+    summarising history older than every window (``prior.screening_reach``) before the table.
     """
     n = len(table)
     screen_mask = np.asarray(screen_mask, dtype=bool)
@@ -182,7 +174,9 @@ def run_scenarios(table: TxTable, *, screen_mask, params_by_code=None, codes=Non
     P = {c: {**SCENARIOS[c].default_params, **params_by_code.get(c, {})} for c in codes}
     ts = table.ts
     usd = table.amount_usd
-    src, dst = _codes(table.src_account, table.dst_account)
+    (src, dst), _ = (
+        factorize(table.src_account, table.dst_account) if prior is None else ((prior.src, prior.dst), 0)
+    )
     sidx = np.flatnonzero(screen_mask)
     ones = np.ones(n)
 
@@ -303,6 +297,9 @@ def run_scenarios(table: TxTable, *, screen_mask, params_by_code=None, codes=Non
         acc = np.concatenate([src, dst])
         tss = np.concatenate([ts, ts])
         gap_all = _prev_gap(acc, tss)[:n]  # activity of the paying account, either side
+        if prior is not None:  # no earlier payment in the table: the last one before it
+            older = np.isinf(gap_all) & ~np.isnan(prior.last_out[src])
+            gap_all[older] = ts[older] - prior.last_out[src[older]]
         q = sidx[np.isfinite(gap_all[sidx]) & (gap_all[sidx] >= p["dormant_s"]) & (usd[sidx] >= p["min_usd"])]
         add(
             q,
