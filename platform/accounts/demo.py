@@ -49,6 +49,10 @@ DEMO_USERS = [
     DemoUser("maintenance", "Mia", "Tanaka", (Role.MAINTENANCE_ENGINEER,), site="site-a"),
     DemoUser("mlengineer", "Max", "Lerner", (Role.ML_ENGINEER,), department="radiology"),
     DemoUser("auditor", "Ada", "Quist", (Role.AUDITOR,)),
+    # one domain's trail each (issue 11)
+    DemoUser("clinical_auditor", "Cleo", "Marsh", (Role.CLINICAL_AUDITOR,)),
+    DemoUser("aml_auditor", "Abel", "Nord", (Role.AML_AUDITOR,)),
+    DemoUser("plant_auditor", "Pia", "Holm", (Role.PLANT_AUDITOR,)),
     DemoUser("admin", "Alex", "Admin", (Role.ADMIN,)),
 ]
 

@@ -12,6 +12,9 @@ class Role(StrEnum):
     MAINTENANCE_ENGINEER = "maintenance_engineer"
     ML_ENGINEER = "ml_engineer"
     AUDITOR = "auditor"
+    CLINICAL_AUDITOR = "clinical_auditor"
+    AML_AUDITOR = "aml_auditor"
+    PLANT_AUDITOR = "plant_auditor"
     ADMIN = "admin"
 
     @property
@@ -26,6 +29,9 @@ ROLE_LABELS = {
     Role.MAINTENANCE_ENGINEER: "Maintenance engineer",
     Role.ML_ENGINEER: "ML engineer",
     Role.AUDITOR: "Auditor",
+    Role.CLINICAL_AUDITOR: "Clinical auditor",
+    Role.AML_AUDITOR: "AML auditor",
+    Role.PLANT_AUDITOR: "Plant auditor",
     Role.ADMIN: "Administrator",
 }
 
@@ -38,4 +44,7 @@ ROLE_PRIORITY = [
     Role.MAINTENANCE_ENGINEER,
     Role.ML_ENGINEER,
     Role.AUDITOR,
+    Role.CLINICAL_AUDITOR,
+    Role.AML_AUDITOR,
+    Role.PLANT_AUDITOR,
 ]

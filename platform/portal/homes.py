@@ -14,6 +14,9 @@ ROLE_HOMES = {
     Role.MAINTENANCE_ENGINEER: "Asset health, failure predictions and work orders for your site.",
     Role.ML_ENGINEER: "Local models, fine-tune jobs, adapters and serving speed.",
     Role.AUDITOR: "The tamper-evident decision trail: who decided what, when, and why.",
+    Role.CLINICAL_AUDITOR: "The decision trail of the clinical side: studies, questions, break-glass.",
+    Role.AML_AUDITOR: "The decision trail of AML screening, and every team's alerts and cases.",
+    Role.PLANT_AUDITOR: "The decision trail of the plants: recordings, predictions and work orders.",
     Role.ADMIN: "Users, roles, access policy and the health of the installation.",
 }
 

@@ -17,6 +17,7 @@ from accounts.roles import Role
 from tests.access.conftest import DATA
 
 ROLES = [role.value for role in Role]
+DOMAIN_AUDITORS = {"clinical_auditor", "aml_auditor", "plant_auditor"}
 SEED = load_policy_file(DATA / "seed.yaml")
 DEFAULT = load_policy_file(DEFAULT_POLICY_FILE)
 
@@ -66,7 +67,8 @@ DEFAULT_EXPECTED = {
     ("study", "review"): {SAME: {"radiologist"}, ANY: set()},
     ("study", "train"): {SAME: {"radiologist"}, ANY: {"ml_engineer"}},
     ("study", "break_glass"): {SAME: set(), ANY: set(), CERTIFIED: {"radiologist"}},
-    ("case", "view"): {SAME: {"compliance_officer"}, ANY: {"auditor"}},  # auditors read every case (issue 13)
+    # auditors (issue 13) and AML auditors read every team's cases
+    ("case", "view"): {SAME: {"compliance_officer"}, ANY: {"auditor", "aml_auditor"}},
     ("case", "triage"): {SAME: {"compliance_officer"}, ANY: set()},
     ("case", "close"): {SAME: {"compliance_officer"}, ANY: set()},
     ("case", "sar"): {SAME: {"compliance_officer"}, ANY: set()},
@@ -127,21 +129,28 @@ DEFAULT_NAMED = {
     ("model:finance_screening", "predict"): {"compliance_officer", "ml_engineer"},
     ("model:manufacturing_rul", "predict"): {"maintenance_engineer", "ml_engineer"},
     ("model:finance_screening", "fine_tune"): {"ml_engineer"},
-    ("trail:suite", "read"): {"auditor", "admin", "compliance_officer"},
-    ("trail:suite", "export"): {"auditor", "admin"},
+    ("trail:suite", "read"): {"auditor", "admin", "compliance_officer", *DOMAIN_AUDITORS},
+    ("trail:suite", "export"): {"auditor", "admin", *DOMAIN_AUDITORS},  # what each may read, only
     ("policy:suite", "explain"): {"auditor", "admin"},
     ("policy:suite", "reload"): {"admin"},
     ("user:someone", "manage"): {"admin"},
     ("user:someone", "approve"): {"admin"},  # four eyes: never one's own request (access.approvals)
-    ("trail_event:study", "read"): {"auditor"},  # clinical events: not compliance, not admin
-    ("trail_event:case", "read"): {"auditor", "compliance_officer"},
-    ("trail_event:alert", "read"): {"auditor", "compliance_officer"},  # AML alerts
-    ("trail_event:machine_alert", "read"): {"auditor"},  # plant alerts: not the AML compliance role
-    ("trail_event:sanctions_list", "read"): {"auditor", "compliance_officer"},
+    # each event type: the auditor, and the one domain's auditor (issue 11); never another domain's
+    ("trail_event:study", "read"): {"auditor", "clinical_auditor"},  # not compliance, not admin
+    ("trail_event:quarantine", "read"): {"auditor", "clinical_auditor"},
+    ("trail_event:case", "read"): {"auditor", "compliance_officer", "aml_auditor"},
+    ("trail_event:alert", "read"): {"auditor", "compliance_officer", "aml_auditor"},  # AML alerts
+    ("trail_event:machine_alert", "read"): {"auditor", "plant_auditor"},  # plant alerts: not the AML roles
+    ("trail_event:work_order", "read"): {"auditor", "plant_auditor"},
+    ("trail_event:recording", "read"): {"auditor", "plant_auditor"},
+    ("trail_event:sanctions_list", "read"): {"auditor", "compliance_officer", "aml_auditor"},
     ("trail_event:user", "read"): {"auditor", "admin"},
-    ("trail_event:study", "unseal"): {"auditor"},
+    ("trail_event:model", "read"): {"auditor"},
+    ("trail_event:study", "unseal"): {"auditor", "clinical_auditor"},
+    ("trail_event:case", "unseal"): set(),
     ("portal:medical", "view"): {"clinician", "radiologist"},
-    ("portal:trail", "view"): {"auditor", "admin", "compliance_officer"},
+    ("portal:finance", "view"): {"compliance_officer", "auditor", "aml_auditor"},
+    ("portal:trail", "view"): {"auditor", "admin", "compliance_officer", *DOMAIN_AUDITORS},
     ("portal:health", "view"): {"admin"},
 }
 

@@ -23,6 +23,7 @@ def mixed_trail(make_user):
     clinician = make_user(Role.CLINICIAN, username="cleo", department="radiology")
     officer = make_user(Role.COMPLIANCE_OFFICER, username="otto", department="aml-eu")
     admin = make_user(Role.ADMIN, username="adam")
+    engineer = make_user(Role.MAINTENANCE_ENGINEER, username="mia", site="site-a")
     return {
         "study": record(
             actor=clinician,
@@ -48,14 +49,26 @@ def mixed_trail(make_user):
             outcome="succeeded",
             payload={"fields": ["department"]},
         ),  # fmt: skip
+        "work_order": record(
+            actor=engineer,
+            action="work_order.file",
+            resource_type="work_order",
+            resource_id="5",
+            outcome="succeeded",
+            payload={"site": "site-a"},
+        ),  # fmt: skip
     }
 
 
 # role -> the resource types of mixed_trail it reads
 SCOPES = {
-    Role.AUDITOR: {"study", "case", "user"},
+    Role.AUDITOR: {"study", "case", "user", "work_order"},
     Role.COMPLIANCE_OFFICER: {"case"},
     Role.ADMIN: {"user"},
+    # one domain each (issue 11)
+    Role.CLINICAL_AUDITOR: {"study"},
+    Role.AML_AUDITOR: {"case"},
+    Role.PLANT_AUDITOR: {"work_order"},
 }
 
 
@@ -78,7 +91,7 @@ def test_portal_pages_follow_the_policy(client, make_user, mixed_trail, role):
     shown = {event.resource_type for event in page.context["page_obj"] if event in mixed_trail.values()}
     assert shown == SCOPES[role]
     detail = client.get(reverse("audit:event_detail", args=[mixed_trail["study"].pk]))
-    assert detail.status_code == (200 if role is Role.AUDITOR else 404)
+    assert detail.status_code == (200 if "study" in SCOPES[role] else 404)
 
 
 def test_an_administrators_export_leaves_out_clinical_and_aml_events(make_user, mixed_trail):
@@ -97,3 +110,14 @@ def test_a_clinician_reads_no_trail_at_all(make_user, mixed_trail):
     before = Event.objects.count()
     assert api.get(EVENTS).status_code == 403
     assert Event.objects.count() == before + 1  # the refusal, trailed
+
+
+@pytest.mark.parametrize("role", [Role.CLINICAL_AUDITOR, Role.AML_AUDITOR, Role.PLANT_AUDITOR])
+def test_a_domain_auditors_export_holds_that_domain_only(make_user, mixed_trail, role):
+    api = APIClient()
+    api.force_authenticate(make_user(role))
+    response = api.get(EXPORT, {"format": "jsonl"})
+    body = b"".join(response.streaming_content).decode() if response.streaming else response.content.decode()
+    types = {json.loads(line)["resource_type"] for line in body.splitlines() if line.strip()}
+    assert types & set(mixed_trail) == SCOPES[role]
+    assert (QUESTION in body) is (role is Role.CLINICAL_AUDITOR)

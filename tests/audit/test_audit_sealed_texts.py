@@ -57,7 +57,15 @@ def test_a_blob_copied_into_another_event_does_not_open(asked, make_user):
 
 
 @pytest.mark.parametrize(
-    ("role", "status"), [(Role.AUDITOR, 200), (Role.COMPLIANCE_OFFICER, 404), (Role.ADMIN, 404)]
+    ("role", "status"),
+    [
+        (Role.AUDITOR, 200),
+        (Role.CLINICAL_AUDITOR, 200),
+        (Role.COMPLIANCE_OFFICER, 404),
+        (Role.AML_AUDITOR, 404),
+        (Role.PLANT_AUDITOR, 404),
+        (Role.ADMIN, 404),
+    ],
 )
 def test_api_opens_sealed_texts_for_the_roles_the_policy_allows(make_user, asked, role, status):
     api = APIClient()
