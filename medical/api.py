@@ -270,7 +270,11 @@ class InstanceFrameApi(APIView):
             (200, "image/png"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="Malformed window (wc, ww)."),
             404: OpenApiResponse(description="No such frame, or no pixels to show."),
-            503: OpenApiResponse(description="Still rendering: retry after Retry-After seconds."),
+            503: OpenApiResponse(
+                description="Not rendered yet: `state` is `queued` (no worker has started it; `stalled` "
+                "when that has lasted long enough that the worker is probably not running) or "
+                "`rendering`, `seconds` how long; retry after Retry-After seconds."
+            ),
         },
         operation_id="medical_instances_frame",
     )
@@ -299,10 +303,8 @@ def frame_response(instance, *, index: int, params) -> HttpResponse:
         busy = JsonResponse({"detail": "The image worker cannot be reached; try again shortly."}, status=503)
         busy["Retry-After"] = "5"
         return busy
-    if frame is None:
-        busy = JsonResponse({"detail": "The frame is still being rendered; try again."}, status=503)
-        busy["Retry-After"] = "1"
-        return busy
+    if isinstance(frame, frames.RenderState):
+        return _not_ready(frame)
     response = HttpResponse(frame.png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     response["X-Frame-Count"] = str(frames.frame_count(instance))
@@ -310,6 +312,30 @@ def frame_response(instance, *, index: int, params) -> HttpResponse:
         response["X-Window-Center"] = f"{frame.window.center:g}"
         response["X-Window-Width"] = f"{frame.window.width:g}"
     return response
+
+
+def _not_ready(state: frames.RenderState) -> JsonResponse:
+    """503 saying what the frame waits for: a worker to take the render (with how long it has
+    waited, and the likely reason), or the render in progress. The viewer shows it and retries."""
+    waited = round(state.seconds)
+    if state.stalled:
+        detail = (
+            f"Queued for the image worker {waited} s ago; no worker has started it. The worker that "
+            "renders images is not running or is busy: the frame appears once it runs "
+            "(administrators: `make run` starts it, or `python manage.py run_worker`)."
+        )
+        retry_after = "5"
+    elif state.state == "queued":
+        detail = "Queued for the image worker; it has not started yet."
+        retry_after = "1"
+    else:
+        detail = "The image worker is rendering this frame; try again."
+        retry_after = "1"
+    busy = JsonResponse(
+        {"detail": detail, "state": state.state, "seconds": waited, "stalled": state.stalled}, status=503
+    )
+    busy["Retry-After"] = retry_after
+    return busy
 
 
 def original_response(original: bytes, *, instance_id: int) -> HttpResponse:

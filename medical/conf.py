@@ -17,6 +17,8 @@ The model that phrases answers is no setting: it is the QA default (inference.se
 | MEDICAL_FRAME_CACHE_MAX_BYTES | 2 GiB | the whole frame cache; the least recently used windows are dropped beyond it |
 | MEDICAL_FRAME_CACHE_TRIM_SECONDS | 30 | a worker checks the cache's size at most this often (after a render) |
 | MEDICAL_FRAME_WAIT_SECONDS | 5 | how long a frame request waits for the worker before answering 503 (it holds a web thread) |
+| MEDICAL_FRAME_QUEUED_NOTICE_SECONDS | 10 | a render no worker started for this long is reported as stalled, at once |
+| MEDICAL_RENDER_QUEUE | "" | Celery queue of viewer renders; empty: the default queue |
 """
 
 from __future__ import annotations
@@ -101,3 +103,13 @@ def frame_cache_trim_seconds() -> float:
 
 def frame_wait_seconds() -> float:
     return max(0.0, float(getattr(settings, "MEDICAL_FRAME_WAIT_SECONDS", 5)))
+
+
+def frame_queued_notice_seconds() -> float:
+    """A frame render queued this long without a worker starting it is reported at once as stalled."""
+    return max(0.0, float(getattr(settings, "MEDICAL_FRAME_QUEUED_NOTICE_SECONDS", 10)))
+
+
+def frame_render_queue() -> str:
+    """The Celery queue of viewer renders: MEDICAL_RENDER_QUEUE, else the default queue."""
+    return getattr(settings, "MEDICAL_RENDER_QUEUE", None) or settings.CELERY_TASK_DEFAULT_QUEUE

@@ -44,10 +44,29 @@ class StudyFilterForm(forms.Form):
         ],
     )
 
+    def clean_modality(self) -> str:
+        return self.cleaned_data["modality"].strip().upper()
+
     def filters(self) -> selectors.StudyFilters:
-        if not self.is_valid():
+        """The valid filters (a refused one is shown with its message, the others still apply)."""
+        if not self.is_bound:
             return selectors.StudyFilters()
+        self.is_valid()
         return selectors.StudyFilters(**{key: value for key, value in self.cleaned_data.items() if value})
+
+    def active(self) -> list[str]:
+        """What is applied, as a person reads it ("Modality: CT"); the default sort is not listed."""
+        if not self.is_bound:
+            return []
+        self.is_valid()
+        applied = []
+        for name, value in self.cleaned_data.items():
+            if not value or (name == "sort" and value == "received"):
+                continue
+            field = self.fields[name]
+            shown = dict(field.choices).get(value, value) if isinstance(field, forms.ChoiceField) else value
+            applied.append(f"{self[name].label}: {shown}")
+        return applied
 
 
 class MultipleFileInput(forms.ClearableFileInput):

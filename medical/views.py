@@ -45,6 +45,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
         "medical/study_list.html",
         {
             "form": form,
+            "active_filters": form.active(),
             "page": page,
             "rows": [(study, selectors.study_row(study)) for study in page],
             "query": query.urlencode(),

@@ -17,7 +17,10 @@ the access policy first.
 
 A request for a frame that is not cached queues one task for its instance and window (once: a
 marker file stops duplicates while it runs); the task renders the requested frame first, then the
-instance's other frames, so scrolling a stack finds them ready.
+instance's other frames, so scrolling a stack finds them ready. The marker records when the render
+was queued and when a worker started it, so a request can say which of the two it is waiting for:
+a render that no worker has started for MEDICAL_FRAME_QUEUED_NOTICE_SECONDS is answered at once
+with that state (the worker is not running, or busy), instead of holding a web thread each time.
 """
 
 from __future__ import annotations
@@ -50,6 +53,20 @@ USED_TOUCH_SECONDS = 60  # a hit refreshes its folder's "last used" time at most
 TRIM_TARGET = 0.9  # a trim goes below the bound, so the next renders do not trim again at once
 _TRIM_LOCK = ".trim.lock"
 _TRIMMED = ".trimmed"
+
+
+@dataclass(frozen=True)
+class RenderState:
+    """Why a frame is not ready yet: `queued` (no worker has started the render) or `rendering`,
+    and for how many seconds it has been in that state."""
+
+    state: str
+    seconds: float
+
+    @property
+    def stalled(self) -> bool:
+        """Queued for so long that the worker is probably not running (or busy with other work)."""
+        return self.state == "queued" and self.seconds >= conf.frame_queued_notice_seconds()
 
 
 @dataclass(frozen=True)
@@ -103,19 +120,38 @@ def frame_cached(instance: Instance, *, index: int, window: Window | None) -> Fr
     return Frame(png=png, window=window or _stored_window(folder))
 
 
-def frame_wait(instance: Instance, *, index: int, window: Window | None, timeout: float) -> Frame | None:
-    """Queue the render if needed, then wait up to `timeout` seconds for the worker to write the frame."""
+def frame_wait(
+    instance: Instance, *, index: int, window: Window | None, timeout: float
+) -> Frame | RenderState:
+    """Queue the render if needed, then wait up to `timeout` seconds for the worker to write the frame.
+
+    Returns the frame, or the state of its render when it is not ready: at once, without waiting,
+    when the render has been queued so long that no worker seems to be taking it.
+    """
     frame = frame_cached(instance, index=index, window=window)
     if frame is not None:
         return frame
     frames_queue(instance, window=window, first=index)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
+        state = frame_render_state(instance, window=window)
+        if state.stalled or time.monotonic() >= deadline:
+            return frame_cached(instance, index=index, window=window) or state
         time.sleep(0.05)
         frame = frame_cached(instance, index=index, window=window)
         if frame is not None:
             return frame
-    return None
+
+
+def frame_render_state(instance: Instance, *, window: Window | None) -> RenderState:
+    """How the render of `instance` at `window` stands: queued (for how long) or rendering."""
+    record = _marker(_window_dir(instance, window) / _QUEUED)
+    now = time.time()
+    if record is None:  # just finished (or failed): the next look at the cache tells
+        return RenderState("rendering", 0.0)
+    if record.get("started_at"):
+        return RenderState("rendering", max(0.0, now - record["started_at"]))
+    return RenderState("queued", max(0.0, now - record.get("queued_at", now)))
 
 
 def frames_queue(instance: Instance, *, window: Window | None, first: int = 0) -> bool:
@@ -125,17 +161,25 @@ def frames_queue(instance: Instance, *, window: Window | None, first: int = 0) -
     folder = _window_dir(instance, window)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / _QUEUED
+    now = time.time()
     try:
         descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        if time.time() - _mtime(marker) < QUEUED_STALE_SECONDS:
+        if now - _mtime(marker) < QUEUED_STALE_SECONDS:
             return False
-        marker.touch()
+        # A lost task (its worker died) or a message nobody took yet: send it again. A render that
+        # never started keeps its first queued time, so the wait it reports keeps growing.
+        record = _marker(marker) or {}
+        queued_at = record.get("queued_at", now) if not record.get("started_at") else now
+        _write(marker, json.dumps({"queued_at": queued_at}).encode())
     else:
-        os.close(descriptor)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(json.dumps({"queued_at": now}).encode())
     center, width = (window.center, window.width) if window else (None, None)
     try:
-        render_instance_frames.delay(instance.pk, center, width, first)
+        render_instance_frames.apply_async(
+            args=(instance.pk, center, width, first), queue=conf.frame_render_queue()
+        )
     except Exception:
         marker.unlink(missing_ok=True)
         raise
@@ -157,6 +201,7 @@ def instance_frames_render(
     folder = _window_dir(instance, window)
     folder.mkdir(parents=True, exist_ok=True)
     written = 0
+    started = _started(folder / _QUEUED)
     try:
         count = frame_count(instance)
         missing = [i for i in _order(count, first) if not (folder / f"{i}.png").exists()]
@@ -181,6 +226,8 @@ def instance_frames_render(
                 continue
             _write(folder / f"{index}.png", png_bytes(render_frame(image, index, window)))
             written += 1
+            if time.time() - _mtime(folder / _QUEUED) > USED_TOUCH_SECONDS:
+                _started(folder / _QUEUED, started)  # a long render: not taken for a lost one
     finally:
         (folder / _QUEUED).unlink(missing_ok=True)
     _prune(instance, keep=folder)
@@ -266,6 +313,28 @@ def _order(count: int, first: int) -> list[int]:
     for step in range(1, count):
         order += [i for i in (first + step, first - step) if 0 <= i < count]
     return order
+
+
+def _marker(path: Path) -> dict | None:
+    """The queued marker's record ({"queued_at", "started_at"}), {} if unreadable, None if absent."""
+    try:
+        record = json.loads(path.read_bytes() or b"{}")
+    except FileNotFoundError:
+        return None
+    except ValueError:  # being written, or an older empty marker
+        return {"queued_at": _mtime(path)}
+    return record if isinstance(record, dict) else {}
+
+
+def _started(path: Path, started_at: float | None = None) -> float:
+    """Record in the marker that a worker is rendering (since `started_at`); returns that time."""
+    record = _marker(path) or {}
+    started_at = started_at or time.time()
+    _write(
+        path,
+        json.dumps({"queued_at": record.get("queued_at", started_at), "started_at": started_at}).encode(),
+    )
+    return started_at
 
 
 def _failed(folder: Path, reason: str) -> int:

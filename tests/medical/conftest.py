@@ -114,3 +114,20 @@ def medical_qa_model(db, tiny_demo_models):
     )
     model_default_set(actor="test:medical", purpose="qa", model=model, checked=False)
     return model
+
+
+NO_WORKER_QUEUE = "medical-tests-no-render-worker"
+
+
+@pytest.fixture
+def no_render_worker(settings):
+    """Viewer renders go to a queue no worker reads (as when the worker is not running), whatever
+    worker another test started; the queue is emptied afterwards."""
+    settings.MEDICAL_RENDER_QUEUE = NO_WORKER_QUEUE
+    yield
+    from kombu import Queue
+
+    from suite.celery import app
+
+    with app.connection_for_write() as connection:
+        Queue(NO_WORKER_QUEUE, channel=connection.default_channel).purge()

@@ -167,7 +167,23 @@ def test_study_list_and_page_fit_a_phone_and_small_images_are_not_blurred(
     )
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/medical/")
-    assert page.locator(f'[data-study="{instance.series.study_id}"]').is_visible()
+    row = page.locator(f'[data-study="{instance.series.study_id}"]')
+    assert row.is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # the filters are folded at phone width: the studies come first, on the first screen
+    panel = page.locator('[data-testid="filter-panel"]')
+    assert panel.get_attribute("open") is None and not page.locator("#id_modality").is_visible()
+    assert row.bounding_box()["y"] + row.bounding_box()["height"] <= 844
+    page.click('[data-testid="filter-summary"]')  # opened on demand, compact (two fields a row)
+    page.fill("#id_modality", "mr")
+    assert (
+        page.locator("#id_date_from").bounding_box()["y"] == page.locator("#id_date_to").bounding_box()["y"]
+    )
+    page.click('[data-testid="study-filters"] button[type=submit]')
+    page.wait_for_url("**modality=mr**")
+    assert page.locator('[data-testid="active-filters"]').inner_text() == "· Modality: MR"
+    assert panel.get_attribute("open") is None and row.is_visible()
+    assert row.bounding_box()["y"] + row.bounding_box()["height"] <= 844
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.goto(f"/medical/studies/{instance.series.study_id}/")
     page.wait_for_function(

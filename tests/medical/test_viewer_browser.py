@@ -137,3 +137,35 @@ def test_scroll_a_series_and_a_multi_frame_image_and_change_the_window_at_phone_
     assert "frame 9 of 15" in page.locator("#viewer-caption").inner_text()
     assert page.evaluate(PIXELS) != first
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_without_a_worker_the_viewer_says_the_frame_is_queued_and_why_and_retry_shows_it(
+    page, log_in, make_user, settings, tmp_path, no_render_worker
+):
+    from medical.services.frames import instance_frames_render
+
+    settings.MEDICAL_FRAME_CACHE_DIR = tmp_path / "frames"
+    settings.MEDICAL_FRAME_WAIT_SECONDS = 0.2
+    settings.MEDICAL_FRAME_QUEUED_NOTICE_SECONDS = 0  # stalled from the start: no need to wait for it
+    mr = _store("MR_small.dcm")
+    log_in(make_user("clinician", department="radiology"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/medical/studies/{mr.series.study_id}/")
+
+    status = page.locator('[data-testid="viewer-status"]')
+    status.wait_for(state="visible")  # not "Rendering…" forever: queued, with the reason
+    text = status.inner_text()
+    assert "Queued for the image worker" in text and "no worker has started it" in text, text
+    assert "run_worker" in text
+    assert page.locator('[data-testid="viewer-retry"]').is_visible()
+    assert not page.locator('[data-testid="preview-image"]').is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # a worker renders it (the service the Celery task calls); Retry shows it at once
+    instance_frames_render(instance_id=mr.pk)
+    page.click('[data-testid="viewer-retry"]')
+    page.wait_for_function(SHOWN, arg="", timeout=5_000)
+    assert not status.is_visible()
+    assert page.locator('[data-testid="frame-position"]').inner_text() == "1 / 1"

@@ -238,6 +238,36 @@ def test_frame_access(client, make_user, dose, who, portal, api):
         ).exists()
 
 
+@pytest.mark.django_db
+def test_a_frame_no_worker_takes_is_reported_queued_with_the_reason_then_served_once_rendered(
+    client, radiologist, dose, settings, no_render_worker
+):
+    settings.MEDICAL_FRAME_WAIT_SECONDS = 0.1
+    settings.MEDICAL_FRAME_QUEUED_NOTICE_SECONDS = 0.3
+    client.force_login(radiologist)
+    url = f"/medical/instances/{dose.pk}/frames/3.png"
+    first = client.get(url)  # queued just now: not yet a reason to worry
+    assert first.status_code == 503 and first["Retry-After"] == "1"
+    assert first.json() | {"seconds": 0} == {
+        "detail": "Queued for the image worker; it has not started yet.",
+        "state": "queued",
+        "seconds": 0,
+        "stalled": False,
+    }
+    time.sleep(0.4)
+    settings.MEDICAL_FRAME_WAIT_SECONDS = 3  # a stalled render is answered at once, not after the wait
+    began = time.monotonic()
+    stalled = client.get(f"/api/medical/instances/{dose.pk}/frames/3/")
+    assert time.monotonic() - began < 1.5
+    assert stalled.status_code == 503 and stalled["Retry-After"] == "5"
+    body = stalled.json()
+    assert body["state"] == "queued" and body["stalled"] and body["seconds"] >= 0
+    assert "no worker has started it" in body["detail"] and "run_worker" in body["detail"]
+    # the worker's service renders it (as the Celery task does): the same request now gets the frame
+    assert frame_service.instance_frames_render(instance_id=dose.pk, first=3) == 15
+    assert client.get(url).status_code == 200
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_renders_a_frame_on_demand(client, make_user, ingest, celery_worker):

@@ -52,10 +52,39 @@ window.SuiteViewer = (function () {
   }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const GIVE_UP_MS = 120000; // then the viewer stops asking and offers Retry
+  const statusBox = document.getElementById("viewer-status");
+  const statusText = document.getElementById("viewer-status-text");
+  const retryButton = document.getElementById("viewer-retry");
+  const attempts = new Map(); // url -> AbortController of the requests for it
+  let currentUrl = null;
 
-  async function fetchFrame(url) {
-    for (let attempt = 0; ; attempt += 1) {
-      const response = await fetch(url, { credentials: "same-origin" });
+  function failure(message, retry) {
+    const error = new Error(message);
+    error.retry = retry;
+    return error;
+  }
+
+  // What the frame on screen waits for, as the server said it (queued for a worker that does not
+  // take it, or being rendered); a retry button when waiting longer will not help by itself.
+  function showStatus(url, message, retry) {
+    if (url !== currentUrl) return;
+    statusText.textContent = message;
+    retryButton.hidden = !retry;
+    statusBox.hidden = !message;
+    statusBox.dataset.state = message ? (retry ? "stalled" : "waiting") : "";
+  }
+
+  async function fetchFrame(url, signal) {
+    const began = Date.now();
+    for (;;) {
+      let response;
+      try {
+        response = await fetch(url, { credentials: "same-origin", signal });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        throw failure("Suite cannot be reached: check the connection, then retry.", true);
+      }
       if (response.ok) {
         const center = response.headers.get("X-Window-Center");
         const width = response.headers.get("X-Window-Width");
@@ -65,19 +94,39 @@ window.SuiteViewer = (function () {
           window: center !== null && width !== null ? { center: Number(center), width: Number(width) } : null,
         };
       }
-      if (response.status === 503 && attempt < 60) {  // the worker is still rendering it
-        await sleep(1000 * Number(response.headers.get("Retry-After") || 1));
+      let info = {};
+      try { info = await response.json(); } catch (ignored) { /* not JSON */ }
+      if (response.status === 503) {  // queued or being rendered by the worker
+        const wait = 1000 * Number(response.headers.get("Retry-After") || 1);
+        const waited = Math.round((Date.now() - began) / 1000);
+        if (Date.now() - began + wait > GIVE_UP_MS) {
+          throw failure(`${info.detail || "The frame is not rendered yet."} Stopped asking after ${waited} s.`, true);
+        }
+        if (info.stalled) {
+          caption.textContent = "Waiting for the image worker.";
+          showStatus(url, `${info.detail} Asking again every ${wait / 1000} s.`, true);
+        }
+        else if (info.state === "queued") caption.textContent = "Queued for the image worker…";
+        else caption.textContent = "Rendering the frame…";
+        await sleep(wait);
+        if (signal.aborted) throw failure("Cancelled.", false);
         continue;
       }
-      let detail = `The frame could not be loaded (HTTP ${response.status}).`;
-      try { detail = (await response.json()).detail || detail; } catch (ignored) { /* not JSON */ }
-      throw new Error(detail);
+      throw failure(info.detail || `The frame could not be loaded (HTTP ${response.status}).`, response.status >= 500);
     }
   }
 
   function load(url) {
     if (!frames.has(url)) {
-      frames.set(url, fetchFrame(url).catch((failure) => { frames.delete(url); throw failure; }));
+      const controller = new AbortController();
+      attempts.set(url, controller);
+      const promise = fetchFrame(url, controller.signal)
+        .catch((error) => {
+          if (frames.get(url) === promise) frames.delete(url);
+          throw error;
+        })
+        .finally(() => { if (attempts.get(url) === controller) attempts.delete(url); });
+      frames.set(url, promise);
       while (frames.size > MAX_CACHED) {
         const [oldest, pending] = frames.entries().next().value;
         frames.delete(oldest);
@@ -106,10 +155,13 @@ window.SuiteViewer = (function () {
     image.dataset.frame = String(frame);
     listeners.forEach((listener) => listener(item.id));
     const url = frameUrl(item, frame, chosen);
-    const slow = setTimeout(() => { if (my === ticket) caption.textContent = "Rendering the frame…"; }, 300);
+    currentUrl = url;
+    showStatus(url, "", false);
+    const slow = setTimeout(() => { if (my === ticket) caption.textContent = "Loading the frame…"; }, 300);
     try {
       const loaded = await load(url);
       if (my !== ticket) return;
+      showStatus(url, "", false);
       image.src = loaded.src;
       image.hidden = false;
       image.style.filter = "";
@@ -119,14 +171,25 @@ window.SuiteViewer = (function () {
       const frameText = item.frames > 1 ? ` · frame ${frame + 1} of ${item.frames}` : "";
       caption.textContent = `${stack().modality} · ${item.label}${frameText}`;
       prefetch();
-    } catch (failure) {
+    } catch (error) {
       if (my !== ticket) return;
       image.hidden = true;
-      caption.textContent = failure.message;
+      caption.textContent = error.retry ? "The frame is not shown yet." : error.message;
+      if (error.retry) showStatus(url, error.message, true);
     } finally {
       clearTimeout(slow);
     }
   }
+
+  // Retry: ask for the frame on screen again now (the earlier requests for it are dropped).
+  retryButton.addEventListener("click", () => {
+    const controller = attempts.get(currentUrl);
+    if (controller) controller.abort();
+    frames.delete(currentUrl);
+    showStatus(currentUrl, "", false);
+    caption.textContent = "Loading the frame…";
+    render();
+  });
 
   function prefetch() {
     for (const step of [1, 2, -1]) {
