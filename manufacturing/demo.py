@@ -105,8 +105,25 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
             say(f"manufacturing: {count} C-MAPSS cycles (FD001 test unit {unit}) for {engine.tag}")
     _demo_prognostics(data / "cmapss" / "train_FD001.txt", say)
     _demo_recording(motor, data / "bearings" / CWRU_FILE, say)
+    _demo_failure_classifier(say)
     register_assistant_model(say)
     say(f"manufacturing: {WorkOrder.objects.count()} work orders in all")
+
+
+def _demo_failure_classifier(say: Callable[[str], None]) -> None:
+    """Fit the assistant's failure-mode classifier once and store it (suggestions only load it)."""
+    from manufacturing.models import FailureClassifierVersion
+    from manufacturing.services.failure_classifier import base_training_path, failure_classifier_train
+
+    if FailureClassifierVersion.objects.exists() or not base_training_path().exists():
+        return
+    use_embeddings = getattr(settings, "MANUFACTURING_DEMO_CLASSIFIER_EMBEDDINGS", True)
+    try:
+        row = failure_classifier_train(actor=DEMO_ACTOR, use_embeddings=use_embeddings)
+    except Exception as error:  # e.g. the embedding model package is missing: the assistant still works
+        say(f"manufacturing: no failure-mode classifier ({type(error).__name__}: {error})")
+        return
+    say(f"manufacturing: failure-mode classifier v{row.version} fitted on {row.examples} examples")
 
 
 def _demo_prognostics(train: Path, say: Callable[[str], None]) -> None:

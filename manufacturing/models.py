@@ -257,6 +257,28 @@ class RulModelVersion(models.Model):
         return f"RUL model {self.family} v{self.version}"
 
 
+class FailureClassifierVersion(models.Model):
+    """A fitted failure-mode classifier (manufacturing.analysis.failure_modes), stored as a joblib file
+    under MODEL_ROOT; the row is the trust anchor: its sha256 is checked before the file is loaded."""
+
+    version = models.PositiveIntegerField(unique=True)
+    path = models.CharField(max_length=255, help_text="joblib file, relative to MODEL_ROOT.")
+    sha256 = models.CharField(max_length=64)
+    examples = models.PositiveIntegerField(default=0)
+    reviews_used = models.PositiveIntegerField(
+        default=0, help_text="Engineer-reviewed suggestions among the training examples."
+    )
+    description = models.JSONField(default=dict)
+    trained_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Failure-mode classifier v{self.version}"
+
+
 class RulPrediction(models.Model):
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="rul_predictions")
     model = models.ForeignKey(RulModelVersion, on_delete=models.PROTECT, related_name="predictions")

@@ -53,6 +53,25 @@ class FailureModeClassifier:
         self.regularisation = regularisation
         self.classes: list[str] = []
 
+    # ---- storage: the fitted state is stored without the embedding function (a process-local model);
+    # the loader attaches it again (`attach`), so a stored classifier never names a code path to call
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["uses_embeddings"] = self.embed is not None
+        state["embed"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.uses_embeddings = state.pop("uses_embeddings", False)
+        self.__dict__.update(state)
+
+    def attach(self, embed: Embed | None) -> FailureModeClassifier:
+        """Give a loaded classifier its embedding function back (required when it was fitted with one)."""
+        if getattr(self, "uses_embeddings", False) and embed is None:
+            raise ValueError("this classifier was fitted with embeddings: attach the embedding function")
+        self.embed = embed if getattr(self, "uses_embeddings", False) else None
+        return self
+
     def _vectors(self, texts: list[str]) -> np.ndarray:
         if self.embed is None:
             return np.zeros((len(texts), 0))
@@ -102,6 +121,14 @@ class FailureModeClassifier:
             np.add.at(votes[row], self._labels[nearest], weights)
         votes /= votes.sum(axis=1, keepdims=True)
         return (1 - self.regression_weight) * votes + self.regression_weight * probabilities
+
+    def method(self) -> str:
+        if self.embed is None and not getattr(self, "uses_embeddings", False):
+            return "LR on char n-grams"
+        return (
+            f"{1 - self.regression_weight:g} x {self.neighbours}-nearest-neighbour vote over all-MiniLM-L6-v2 "
+            f"embeddings + {self.regression_weight:g} x LR on embeddings and char n-grams"
+        )
 
     def suggest(self, text: str, k: int = 3) -> list[tuple[str, float]]:
         """The k most likely failure modes of `text`, most likely first, with their probabilities."""

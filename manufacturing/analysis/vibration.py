@@ -43,11 +43,29 @@ ZONE_MEANING = {
 }
 UNITS = {"g": "g", "m/s2": "m/s2", "m/s^2": "m/s2", "m/s²": "m/s2", "mm/s": "mm/s"}
 FAULTS = ("outer_race", "inner_race", "ball")
+# What an engineer reads for each fault call (the stored identifiers stay machine-readable).
+FAULT_LABELS = {
+    "": "no bearing defect found",
+    "none": "no bearing defect found",
+    "outer_race": "outer-race bearing defect",
+    "inner_race": "inner-race bearing defect",
+    "ball": "rolling-element (ball) bearing defect",
+    "cage": "cage (train) bearing defect",
+    "imbalance": "imbalance",
+    "misalignment": "misalignment",
+    "looseness": "mechanical looseness",
+}
 # A defect line must stand this far (dB) above the local envelope-spectrum floor to count as seen.
 LINE_DB = 6.0
 # The fault call needs this much combined evidence (dB-like score, see _fault_scores).
 CALL_SCORE = 8.0
 MAX_POINTS = 2048
+
+
+def fault_label(fault: str | None) -> str:
+    """The human wording of a fault call ("outer_race" -> "outer-race bearing defect")."""
+    key = (fault or "").strip().lower()
+    return FAULT_LABELS.get(key, key.replace("_", " "))
 
 
 def zone_limits_for(iso_group: str = "group2", foundation: str = "rigid", limits=None) -> dict[str, float]:
@@ -128,6 +146,7 @@ class VibrationAnalysis:
             "fault_frequencies": self.fault_frequencies,
             "fault_amplitudes": self.fault_amplitudes,
             "fault": self.fault,
+            "fault_label": fault_label(self.fault),
             "fault_confidence": self.fault_confidence,
             "evidence": self.evidence,
         }

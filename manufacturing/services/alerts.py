@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from audit.services import record
+from manufacturing.analysis.vibration import fault_label
 from manufacturing.models import (
     Alert,
     Machine,
@@ -75,7 +76,7 @@ def analysis_store(
             recording=recording,
             message=(
                 f"Vibration zone {zone}: {analysis.rms_velocity:.2f} mm/s RMS"
-                + (f", fault call {analysis.fault}" if analysis.fault else "")
+                + (f", bearing fault call: {fault_label(analysis.fault)}" if analysis.fault else "")
             )[:255],
         )
         _trail(actor=actor, alert=alert)

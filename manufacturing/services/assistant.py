@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from access.enforcement import check
 from audit.services import record
+from manufacturing.analysis.vibration import fault_label
 from manufacturing.models import FailureCode, FailureSuggestion, VibrationAnalysis, WorkOrder
+from manufacturing.services.failure_classifier import (
+    ClassifierUnavailable,
+    code_of,
+    current_classifier,
+    queue_refit_if_due,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,41 +178,18 @@ def similar_work_orders(
     ], method
 
 
-# --- the failure-mode classifier of manufacturing.analysis, when it is there ----------------------
-_classifier_lock = threading.Lock()
-_classifier: dict = {}
-
-
-def _classifier_suggest(text: str, k: int = 3) -> list[tuple[str, float]]:
-    """[(mode code, probability)] from manufacturing.analysis.failure_modes, [] if unavailable.
-
-    Fitted once per process on the shared FMC-MWO2KG train split with the LLM layer's embeddings."""
-    from pathlib import Path
-
-    try:
-        from manufacturing.analysis.failure_modes import FailureModeClassifier, read_labelled
-    except ImportError:
-        return []
-    from inference.services import embed
-
-    with _classifier_lock:
-        if "model" not in _classifier:
-            path = Path(settings.SHARED_DATA_DIR) / "failure_modes" / "fmc_mwo2kg_train.csv"
-            texts, labels = read_labelled(path)
-            _classifier["model"] = FailureModeClassifier(embed=embed).fit(texts, labels)
-        model = _classifier["model"]
-    by_description = {
-        description.lower(): code
-        for code, description in FailureCode.objects.filter(kind=FailureCode.Kind.MODE).values_list(
-            "code", "description"
-        )
-    }
+# --- the stored failure-mode classifier (fitted once by train_failure_classifier, never per request) ---
+def _classifier_suggest(text: str, k: int = 3) -> tuple[list[tuple[str, float]], int]:
+    """([(mode code, probability)], classifier version) from the latest stored classifier;
+    ClassifierUnavailable when none is trained (the suggestion then rests on history and condition)."""
+    model, row = current_classifier()
+    known = set(FailureCode.objects.filter(kind=FailureCode.Kind.MODE).values_list("code", flat=True))
     out = []
     for label, probability in model.suggest(text, k):
-        code = by_description.get(str(label).lower())
-        if code:
+        code = code_of(label)
+        if code in known:
             out.append((code, float(probability)))
-    return out
+    return out, row.version
 
 
 # --- condition ------------------------------------------------------------------------------------
@@ -270,7 +254,10 @@ def _prompt(work_order: WorkOrder, problem: str, evidence: Evidence, description
     lines = [f"Asset: {work_order.machine or work_order.equipment_label}", f"Problem: {problem}"]
     if evidence.vibration:
         v = evidence.vibration
-        lines.append(f"Vibration: zone {v['zone']}, {v['rms_velocity']} mm/s RMS, fault call {v['fault']}")
+        lines.append(
+            f"Vibration: zone {v['zone']}, {v['rms_velocity']} mm/s RMS, bearing fault call: "
+            f"{fault_label(v['fault'])}"
+        )
     if evidence.rul:
         lines.append(
             f"Remaining life: {evidence.rul['rul']} cycles [{evidence.rul['lower']}, {evidence.rul['upper']}]"
@@ -328,7 +315,10 @@ def assistant_suggest(*, actor, work_order: WorkOrder, problem: str = "") -> Fai
     evidence.notes.append(f"retrieval: {method}")
     evidence.vibration, evidence.rul = _condition(work_order)
     try:
-        evidence.classifier = _classifier_suggest(problem)
+        evidence.classifier, version = _classifier_suggest(problem)
+        evidence.notes.append(f"classifier: stored failure-mode classifier v{version}")
+    except ClassifierUnavailable as error:
+        evidence.notes.append(f"classifier unavailable: {error}")
     except Exception as error:
         logger.warning("failure-mode classifier unavailable: %s", error)
         evidence.notes.append(f"classifier unavailable ({type(error).__name__})")
@@ -446,4 +436,5 @@ def suggestion_review(*, actor, suggestion: FailureSuggestion, code: str) -> Fai
             "final_code": code,
         },
     )
+    queue_refit_if_due()  # enough new verdicts: the classifier is refitted on a worker, after commit
     return suggestion

@@ -71,7 +71,7 @@ def test_recording_to_closed_work_order_on_a_phone(page, log_in, celery_worker, 
     zone = page.locator('[data-testid="zone"]')
     zone.wait_for(timeout=120_000)  # the worker analyses it; the page reloads while it is pending
     assert zone.inner_text() == "Zone D"
-    assert page.locator('[data-testid="fault-call"]').inner_text().startswith("outer_race")
+    assert page.locator('[data-testid="fault-call"]').inner_text().startswith("Outer-race bearing defect")
     envelope = page.locator('svg[data-testid="envelope-spectrum"]')
     assert envelope.is_visible() and envelope.locator('[data-mark="BPFO"]').count() == 1
     assert page.locator('svg[data-testid="waveform"]').is_visible()
@@ -89,7 +89,8 @@ def test_recording_to_closed_work_order_on_a_phone(page, log_in, celery_worker, 
     page.locator('[data-testid="suggestion"]').wait_for(timeout=180_000)
     assert page.locator('[data-testid="suggested-code"]').inner_text() == "VIB"
     evidence = page.locator('[data-testid="evidence-list"]').inner_text()
-    assert "outer_race" in evidence and "Motor DE bearing vibration" in evidence
+    assert "outer-race bearing defect" in evidence and "Motor DE bearing vibration" in evidence
+    assert "outer_race" not in evidence
     page.click('[data-testid="accept-suggestion"]')
     assert "Accepted: VIB" in page.locator('[data-testid="verdict"]').inner_text()
 

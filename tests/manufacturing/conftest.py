@@ -46,3 +46,25 @@ def failure_codes(db):
     from manufacturing.services import failure_codes_import
 
     return failure_codes_import(path=Path(settings.SHARED_DATA_DIR) / "work_orders" / "failure_codes.csv")
+
+
+@pytest.fixture(scope="session")
+def fitted_failure_classifier():
+    """The assistant's failure-mode classifier fitted once per test run (with the LLM layer's
+    embeddings) on the shared training file: what `train_failure_classifier` fits."""
+    from inference.services import embed
+    from manufacturing.analysis.failure_modes import FailureModeClassifier, read_labelled
+    from manufacturing.services.failure_classifier import base_training_path
+
+    texts, labels = read_labelled(base_training_path())
+    return FailureModeClassifier(embed).fit(texts, labels), len(texts)
+
+
+@pytest.fixture
+def stored_failure_classifier(db, settings, tmp_path, fitted_failure_classifier):
+    """That classifier stored as version 1 under a per-test MODEL_ROOT (the store path of the product)."""
+    from manufacturing.services.failure_classifier import failure_classifier_store
+
+    settings.MODEL_ROOT = tmp_path / "models"
+    classifier, examples = fitted_failure_classifier
+    return failure_classifier_store(actor="test:fixture", classifier=classifier, examples=examples)

@@ -37,7 +37,7 @@ def history(machine_a, failure_codes):
 
 
 def test_suggestion_is_grounded_in_similar_work_and_condition(
-    engineer_a, machine_a, history, settings, tmp_path
+    engineer_a, machine_a, history, settings, tmp_path, stored_failure_classifier
 ):
     settings.MEDIA_ROOT = tmp_path
     recording = VibrationRecording.objects.create(
@@ -60,6 +60,7 @@ def test_suggestion_is_grounded_in_similar_work_and_condition(
     assert suggestion.evidence["vibration"]["fault"] == "outer_race"
     codes = [code for code, _ in suggestion.evidence["classifier"]]  # analysis.failure_modes, as ISO codes
     assert len(codes) == 3 and "VIB" in codes
+    assert "classifier: stored failure-mode classifier v1" in suggestion.evidence["notes"]
     assert any("embeddings" in note for note in suggestion.evidence["notes"])
     assert suggestion.diagnosis  # no model registered: the evidence-based draft, with the reason noted
     assert any("not registered" in note for note in suggestion.evidence["notes"])
@@ -109,6 +110,8 @@ def test_draft_diagnosis_comes_from_the_local_model(
 def test_accept_and_correct_are_recorded_and_feed_the_next_suggestion(client, engineer_a, machine_a, history):
     first = work_order_file(actor=engineer_a, machine=machine_a, title="Impeller rubbing and grinding sound")
     suggestion = assistant_suggest(actor=engineer_a, work_order=first)
+    # no classifier stored: the suggestion rests on the history and says how to add the classifier
+    assert any("train_failure_classifier" in note for note in suggestion.evidence["notes"])
     corrected = "FTR" if suggestion.suggested_code != "FTR" else "STD"  # a mode nothing else points to
     client.force_login(engineer_a)
     client.post(

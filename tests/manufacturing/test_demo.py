@@ -9,6 +9,7 @@ from manufacturing.demo import load_demo_manufacturing
 from manufacturing.models import (
     Alert,
     ConditionRecord,
+    FailureClassifierVersion,
     InspectionTemplate,
     Machine,
     RulModelVersion,
@@ -33,6 +34,8 @@ def _counts():
 
 def test_demo_step_is_idempotent(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    settings.MODEL_ROOT = tmp_path / "models"
+    settings.MANUFACTURING_DEMO_CLASSIFIER_EMBEDDINGS = False  # the char n-gram fit: seconds
     settings.MANUFACTURING_DEMO_TRAINING = [
         "--trees",
         "60",
@@ -57,7 +60,8 @@ def test_demo_step_is_idempotent(settings, tmp_path):
     assert near_end.rul < 40 < healthy.rul and near_end.lower <= near_end.rul <= near_end.upper
     assert Alert.objects.filter(kind="rul", machine__tag="ENG-001").exists()
     assert InspectionTemplate.objects.count() == 1
+    assert FailureClassifierVersion.objects.get().version == 1  # fitted once, stored, then only loaded
     load_demo_manufacturing(said.append)
-    assert _counts() == counts
+    assert _counts() == counts and FailureClassifierVersion.objects.count() == 1
     assert VibrationRecording.objects.count() == 1
     assert set(Machine.objects.values_list("site", flat=True)) == {"site-a", "site-b"}

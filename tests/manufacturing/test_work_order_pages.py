@@ -79,7 +79,7 @@ def test_asset_page_shows_zone_fault_charts_and_marks_fault_frequencies(
     page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     for testid in ("zone", "fault-call", "waveform", "spectrum", "envelope-spectrum", "rms-trend", "qr"):
         assert f'data-testid="{testid}"' in page, testid
-    assert "Zone D" in page and "outer_race" in page
+    assert "Zone D" in page and "Outer-race bearing defect (0.90)" in page and "outer_race" not in page
     assert 'data-mark="BPFO"' in page and 'data-mark="BPFI"' in page
     assert "BPFO 107.4 Hz" in page
 
