@@ -78,7 +78,7 @@ class EngineConfig:
     name_hold_score: float = 0.92
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     row: int
     tx_ref: str
@@ -227,8 +227,9 @@ def screen(
         closer[[k for k, ref in enumerate(refs) if ref in matches_by_ref]] = True
     if evidence_for_all:
         closer[:] = True
-    for k in np.flatnonzero(~closer).tolist():
-        decisions[positions[k]] = Decision(positions[k], refs[k], "approve", float(model_risk[k]), None)
+    approved = np.flatnonzero(~closer)
+    for k, risk in zip(approved.tolist(), model_risk[approved].tolist(), strict=True):
+        decisions[positions[k]] = Decision(positions[k], refs[k], "approve", risk, None)
     for k in np.flatnonzero(closer).tolist():
         r = int(new_rows[k])
         ref = refs[k]

@@ -141,7 +141,7 @@ class TxTable:
         )
 
     def take(self, mask_or_idx) -> TxTable:
-        """Rows selected by a boolean mask or an index array."""
+        """Rows selected by a boolean mask, an index array or a slice (views of the columns)."""
         return TxTable(**{f.name: getattr(self, f.name)[mask_or_idx] for f in fields(self)})
 
     def sort_by_time(self) -> TxTable:

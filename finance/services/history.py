@@ -65,27 +65,36 @@ class BookWindow:
     count: int
 
     def rows(self, since: int, until: int) -> TxTable:
+        """The rows in [since, until] (a view: no copy of the window)."""
         lo = np.searchsorted(self.table.ts, since, side="left")
         hi = np.searchsorted(self.table.ts, until, side="right")
-        return self.table.take(np.arange(lo, hi))
+        return self.table.take(slice(lo, hi))
 
     def merge(self, table: TxTable, pks: np.ndarray) -> None:
         """Add rows with keys above ``last_pk`` (kept in (ts, key) order; older than the window
         dropped)."""
         keep = table.ts >= self.since
         table, pks = table.take(keep), pks[keep]
-        if len(table):
-            merged = TxTable.concat([self.table, table]) if len(self.table) else table
+        if not len(table):
+            return
+        order = np.lexsort((pks, table.ts))
+        table, pks = table.take(order), pks[order]
+        if len(self.table) and (table.ts[0], pks[0]) < (self.table.ts[-1], self.pks[-1]):
+            # rows older than the newest held (a late commit, a back-dated batch): sort all
+            merged = TxTable.concat([self.table, table])
             all_pks = np.concatenate([self.pks, pks])
             order = np.lexsort((all_pks, merged.ts))
             self.table, self.pks = merged.take(order), all_pks[order]
+        else:  # the usual case, a feed in time order: append
+            self.table = TxTable.concat([self.table, table]) if len(self.table) else table
+            self.pks = np.concatenate([self.pks, pks])
 
     def trim(self, since: int) -> None:
         """Forget rows older than ``since`` (later batches look no further back)."""
         if since > self.since:
             lo = np.searchsorted(self.table.ts, since, side="left")
             self.table, self.pks, self.since = (
-                self.table.take(np.arange(lo, len(self.table))),
+                self.table.take(slice(lo, len(self.table))),
                 self.pks[lo:],
                 since,
             )

@@ -38,6 +38,7 @@ from finance.screening.formats import MAX_TS, MIN_TS
 from finance.screening.names import NameIndex
 from finance.screening.risk_model import RiskModel
 from finance.screening.table import STR_COLS, TxTable
+from finance.services.bulk import bulk_insert
 from finance.services.errors import BatchRejected, FinanceRefused
 from finance.services.history import stored_history
 from finance.services.parties import NAME_CONTEXT, open_text, parties_store, seal_text
@@ -52,7 +53,6 @@ HISTORY_SLACK_S = 86400
 MAX_BATCH_ROWS = 50_000
 MAX_NAME_CHARS = 200
 BULK_ROWS = 10_000
-COPY_ROWS = 2_000  # PostgreSQL: batches of at least this many transactions are sent with COPY
 SQLITE_BULK_CACHE_KIB = 131_072  # 128 MiB page cache for a large batch's connection
 CHUNK_ROWS = 100_000  # rows screened per engine call (each call re-reads the history window)
 MATCH_CONTEXT = b"finance.alert.name_match"
@@ -221,10 +221,10 @@ def _chunk_history(stored: TxTable, table: TxTable, start: int, stop: int, lookb
         lo = np.searchsorted(stored.ts, since, side="left")
         hi = np.searchsorted(stored.ts, int(table.ts[stop - 1]), side="right")
         if hi > lo:
-            parts.append(stored.take(np.arange(lo, hi)))
+            parts.append(stored.take(slice(lo, hi)))  # views, not copies, of the window
     lo = np.searchsorted(table.ts[:start], since, side="left")
     if start > lo:
-        parts.append(table.take(np.arange(lo, start)))
+        parts.append(table.take(slice(lo, start)))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else TxTable.concat(parts).sort_by_time()
@@ -617,43 +617,6 @@ TX_COLUMNS = (
 )
 
 
-def bulk_insert(model, columns: tuple[str, ...], rows: list[tuple], *, batch_size: int = 500) -> list[int]:
-    """Insert rows of database-ready values, multi-row INSERT ... RETURNING id per batch; the ids in
-    row order (the order Django's own bulk_create relies on). Skips the ORM's per-field compile,
-    which costs more than the insert itself at screening volumes."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    if connection.vendor == "postgresql" and len(rows) >= COPY_ROWS:
-        return _copy_insert(model, table, names, rows)
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    ids: list[int] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), batch_size):
-            part = rows[start : start + batch_size]
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(part))} RETURNING id",  # noqa: S608
-                [value for row in part for value in row],
-            )
-            ids += [r[0] for r in cursor.fetchall()]
-    return ids
-
-
-def _copy_insert(model, table: str, names: str, rows: list[tuple]) -> list[int]:
-    """PostgreSQL: the ids drawn from the table's own sequence in one query, then the rows (ids
-    included) sent with COPY. Multi-row INSERTs bind every value client-side, which at 100,000
-    rows cost more than screening them."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [model._meta.db_table, len(rows)],
-        )
-        ids = [r[0] for r in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {table} (id, {names}) FROM STDIN") as copy:
-            for pk, row in zip(ids, rows, strict=True):
-                copy.write_row((pk, *row))
-    return ids
-
-
 def _insert_alerts(alerts: list[Alert]) -> None:
     """Insert new alerts (ids set on the objects), as bulk_insert does transactions."""
     if not alerts:
@@ -686,22 +649,15 @@ def _store_transactions(
     chunk: TxTable, decisions, *, batch: str, team: str, party_ids: dict
 ) -> tuple[list[int], list[tuple]]:
     """Insert the chunk's transactions with their decisions; returns their ids and stored rows."""
-    stamps = _stamps(chunk.ts)
-    rows = [
-        (
-            ref,
-            stamp,
-            *others,
-            None if label < 0 else label,
-            batch,
-            team,
-            d.decision,
-            d.risk,
-            *party_ids.get(ref, (None, None)),
-        )
-        for ref, stamp, *others, label, d in zip(
-            chunk.tx_ref.tolist(),
-            stamps,
+    refs = chunk.tx_ref.tolist()
+    n = len(refs)
+    no_party = (None, None)
+    parties = [party_ids.get(ref, no_party) for ref in refs] if party_ids else [no_party] * n
+    # column lists zipped in C: a per-row tuple built in Python cost as much as the insert
+    rows = list(
+        zip(
+            refs,
+            _stamps(chunk.ts),
             chunk.src_account.tolist(),
             chunk.dst_account.tolist(),
             chunk.src_bank.tolist(),
@@ -713,11 +669,16 @@ def _store_transactions(
             chunk.payment_format.tolist(),
             chunk.src_country.tolist(),
             chunk.dst_country.tolist(),
-            chunk.label.tolist(),
-            decisions,
+            [None if label < 0 else label for label in chunk.label.tolist()],
+            [batch] * n,
+            [team] * n,
+            [d.decision for d in decisions],
+            [d.risk for d in decisions],
+            [p[0] for p in parties],
+            [p[1] for p in parties],
             strict=True,
         )
-    ]
+    )
     return bulk_insert(Transaction, TX_COLUMNS, rows), rows
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import record
 from finance.models import Account, Counterparty, Customer, name_hash
+from finance.services.bulk import bulk_insert
 from finance.services.errors import FinanceRefused
 from vault.envelope import open_sealed, seal, seal_many
 
@@ -162,23 +163,17 @@ def parties_store(*, table, parties: dict[str, dict]) -> dict[str, tuple[int | N
             ids[(bank, number, hashed)] = pk
         missing = [(key, value) for key, value in wanted.items() if key not in ids]
         sealed = seal_many([name.encode("utf-8") for _, (name, _, _) in missing], context=NAME_CONTEXT)
-        new = [
-            Counterparty(
-                bank=key[0],
-                number=key[1],
-                name_hash=key[2],
-                name_sealed=blob,
-                country=country,
-                first_seen=seen,
-            )
-            for (key, (_, country, seen)), blob in zip(missing, sealed, strict=True)
-        ]
-        if new:
-            Counterparty.objects.bulk_create(new, batch_size=500)
-            for bank, number, hashed, pk in Counterparty.objects.filter(
-                name_hash__in=sorted({p.name_hash for p in new})
-            ).values_list("bank", "number", "name_hash", "pk"):
-                ids[(bank, number, hashed)] = pk
+        adapt_time = connection.ops.adapt_datetimefield_value
+        new_ids = bulk_insert(
+            Counterparty,
+            ("bank", "number", "name_hash", "name_sealed", "country", "first_seen"),
+            [
+                (key[0], key[1], key[2], blob, country, adapt_time(seen))
+                for (key, (_, country, seen)), blob in zip(missing, sealed, strict=True)
+            ],
+        )
+        for (key, _), pk in zip(missing, new_ids, strict=True):
+            ids[key] = pk
     accounts = set(zip(table.src_bank.tolist(), table.src_account.tolist(), strict=True)) | set(
         zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True)
     )
