@@ -25,6 +25,7 @@ from manufacturing.models import FailureCode, InspectionTemplate, VibrationRecor
 from manufacturing.services.assistant import SuggestionRefused, assistant_suggest, suggestion_review
 from manufacturing.services.inspections import InspectionRefused, ItemResult, inspection_record
 from manufacturing.services.work_orders import work_order_attach, work_order_update
+from ops.broker import broker_required_for_post
 
 DEFAULT_CHECKLIST = [
     "Guards and covers in place",
@@ -177,6 +178,7 @@ def asset_label(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@broker_required_for_post  # the analysis runs on a worker: 503 page, nothing stored, while it is down
 def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
     machine = selectors.machine_for(request.user, pk, actor=_actor(request))
     upload = request.FILES.get("file")

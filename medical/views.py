@@ -22,6 +22,7 @@ from medical.api import frame_response, original_response, preview_response
 from medical.dicom.frames import COLOUR_INTERPRETATIONS, presets_for
 from medical.forms import BreakGlassForm, BurnedInReviewForm, ShareForm, StudyFilterForm, UploadForm
 from medical.models import Channel, Study
+from ops.broker import broker_required_for_post
 
 STUDIES_PER_PAGE = 25
 
@@ -137,6 +138,7 @@ def _viewer_stacks(series) -> list[dict]:
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@broker_required_for_post  # previews are rendered by a worker: 503 page, nothing stored, while it is down
 def upload(request: HttpRequest) -> HttpResponse:
     user = request.user
     enforce_for_request(request, "upload", Resource("study", "new", {"department": user.department}))

@@ -17,6 +17,7 @@ from inference.models import LoraAdapter
 from inference.tuning import selectors, services
 from inference.tuning.forms import JobForm
 from inference.tuning.serializers import JobDetailOutput
+from ops.broker import broker_required_for_post
 
 SECTION = "portal:tuning"  # the question the pages and the menu ask (policy rule portal_tuning)
 JOBS_SHOWN = 200
@@ -37,6 +38,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@broker_required_for_post  # the job runs on a worker: 503 page, no job created, while the queue is down
 def job_create(request: HttpRequest) -> HttpResponse:
     _require_section(request)
     choices = {
@@ -114,6 +116,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@broker_required_for_post
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     _require_section(request)
     job = selectors.job_for(request.user, pk)

@@ -1,0 +1,91 @@
+"""Portal forms that queue work for a worker refuse it while the broker is unreachable: a 503 page
+with Retry-After and a message, and nothing stored (ops.broker.broker_required_for_post), as the APIs
+answer 503. The broker here is the configured filesystem transport with its queue folder missing:
+check_broker's real answer for a broker that is not there."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.roles import Role
+from audit.models import Event
+from inference.tuning.models import FineTuneJob
+from manufacturing.models import Line, Machine, Site, VibrationRecording
+from medical.models import Instance, Study
+from tests.medical.dicom_files import file_bytes
+
+pytestmark = pytest.mark.django_db
+CSV = b"0.1\n0.3\n-0.2\n-0.1\n" * 600
+
+
+@pytest.fixture
+def broker_down(settings, tmp_path):
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(tmp_path / "gone"),
+        "data_folder_out": str(tmp_path / "gone"),
+        "processed_folder": str(tmp_path / "gone-processed"),
+    }
+
+
+@pytest.fixture
+def machine(db):
+    site, _ = Site.objects.get_or_create(code="site-a", defaults={"name": "Site A"})
+    return Machine.objects.create(line=Line.objects.create(site=site, name="Line 1"), tag="P-9", name="Pump")
+
+
+def _counts():
+    return (
+        Study.objects.count(),
+        Instance.objects.count(),
+        VibrationRecording.objects.count(),
+        FineTuneJob.objects.count(),
+        Event.objects.exclude(action__startswith="auth.").count(),  # sign-ins are trailed, not work
+    )
+
+
+def _refused(response) -> None:
+    body = response.content.decode()
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    assert "The task queue is unreachable: nothing was stored" in body and "is missing" in body
+
+
+def test_the_forms_refuse_while_the_broker_is_down_and_store_nothing(client, make_user, machine, broker_down):
+    radiologist = make_user(Role.RADIOLOGIST, department="radiology")
+    engineer = make_user(Role.MAINTENANCE_ENGINEER, site="site-a")
+    ml_engineer = make_user(Role.ML_ENGINEER, department="radiology")
+    before = _counts()
+
+    client.force_login(radiologist)
+    assert client.get("/medical/upload/").status_code == 200  # the form itself is served
+    dicom = SimpleUploadedFile("ct.dcm", file_bytes("CT_small.dcm"), content_type="application/dicom")
+    _refused(client.post("/medical/upload/", {"files": [dicom]}))
+
+    client.force_login(engineer)
+    upload = SimpleUploadedFile("de.csv", CSV, content_type="text/csv")
+    _refused(
+        client.post(
+            f"/manufacturing/assets/{machine.pk}/recordings/",
+            {"file": upload, "sample_rate": "12000", "rpm": "1797"},
+        )
+    )
+
+    client.force_login(ml_engineer)
+    _refused(client.post("/tuning/new/", {"name": "x"}))
+    assert _counts() == before
+
+
+def test_with_the_broker_up_the_same_forms_store_the_work(client, make_user, machine):
+    client.force_login(make_user(Role.RADIOLOGIST, department="radiology"))
+    dicom = SimpleUploadedFile("ct.dcm", file_bytes("CT_small.dcm"), content_type="application/dicom")
+    assert client.post("/medical/upload/", {"files": [dicom]}).status_code == 200
+    assert Instance.objects.count() == 1
+
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site="site-a"))
+    upload = SimpleUploadedFile("de.csv", CSV, content_type="text/csv")
+    response = client.post(
+        f"/manufacturing/assets/{machine.pk}/recordings/",
+        {"file": upload, "sample_rate": "12000", "rpm": "1797"},
+    )
+    assert response.status_code == 302 and VibrationRecording.objects.count() == 1
