@@ -18,6 +18,7 @@ class ManufacturingConfig(AppConfig):
         from portal.navigation import register as register_navigation
 
         register(WorkOrdersDataAdapter())
+        _register_pending_analyses()
         demo.register("manufacturing", order=60)(load_demo_manufacturing)
         allowed = policy_allows("view", "portal:manufacturing")
         register_navigation(
@@ -57,3 +58,20 @@ class ManufacturingConfig(AppConfig):
         register_corpus(
             CorpusContribution("manufacturing.work_orders", corpus.documents, corpus.conversations)
         )
+
+
+def _register_pending_analyses() -> None:
+    """An analysis whose message a broker outage lost is sent again (portal.requeue; recording_analyse
+    leaves a recording that is no longer pending alone)."""
+    from manufacturing.models import VibrationRecording
+    from portal.requeue import PendingWork, register
+
+    register(
+        PendingWork(
+            "manufacturing.analysis",
+            "manufacturing.analyse_recording",
+            lambda cutoff: VibrationRecording.objects.filter(
+                status=VibrationRecording.Status.PENDING, created_at__lt=cutoff
+            ),
+        )
+    )

@@ -69,6 +69,7 @@ class MedicalConfig(AppConfig):
         )
         register(DicomQaDataAdapter())
         _register_dicom_node()
+        _register_pending_previews()
         register_corpus(CorpusContribution("medical.dicom", corpus.documents, corpus.conversations))
 
 
@@ -82,6 +83,22 @@ def _register_dicom_node() -> None:
     if port:
         host = getattr(settings, "DICOM_SCP_HOST", "127.0.0.1")
         register(SuiteProcess("dicom", ("run_dicom_scp", "--host", host, "--port", str(port))))
+
+
+def _register_pending_previews() -> None:
+    """A preview whose message a broker outage lost is sent again (portal.requeue; the render is idempotent)."""
+    from medical.models import Instance
+    from portal.requeue import PendingWork, register
+
+    register(
+        PendingWork(
+            "medical.preview",
+            "medical.render_instance_preview",
+            lambda cutoff: Instance.objects.filter(
+                preview_status=Instance.PreviewStatus.PENDING, created_at__lt=cutoff
+            ),
+        )
+    )
 
 
 def _may_open_studies(user) -> bool:

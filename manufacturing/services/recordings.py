@@ -160,6 +160,9 @@ def recording_analyse(*, recording_id: int) -> str:
     from manufacturing.services.alerts import analysis_store
 
     recording = VibrationRecording.objects.select_related("machine").get(pk=recording_id)
+    if recording.status != VibrationRecording.Status.PENDING:
+        # analysed already: a message sent again (portal.requeue) after a slow queue changes nothing
+        return recording.status
     try:
         from manufacturing.analysis import vibration
 

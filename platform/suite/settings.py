@@ -275,7 +275,10 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-trail": {"task": "audit.checkpoint_trail", "schedule": AUDIT_CHECKPOINT_MINUTES * 60.0},
     # Requeue (resume from checkpoint) or fail fine-tune jobs whose worker stopped heart-beating.
     "tuning-reap-jobs": {"task": "tuning.reap_jobs", "schedule": 60.0},
+    # Send again the tasks of previews/analyses whose message a broker outage lost (portal.requeue).
+    "portal-requeue-pending": {"task": "portal.requeue_pending", "schedule": 60.0},
 }
+SUITE_REQUEUE_AFTER_SECONDS = env.env_int("SUITE_REQUEUE_AFTER_SECONDS", 300, minimum=1)
 # Key provider for envelope encryption and signing: "local" (files in VAULT_KEY_DIR, 0600) or a dotted path.
 VAULT_KEY_PROVIDER = env.env_str("VAULT_KEY_PROVIDER", "local")
 VAULT_KEY_DIR = env.env_path("VAULT_KEY_DIR", VAR_DIR / "keys", base=BASE_DIR)
