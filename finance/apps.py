@@ -53,3 +53,12 @@ def _lend_format1_contexts() -> None:
         return None if case_id is None else f"finance.attachment|{case_id}".encode()
 
     register_format1_context("finance.Attachment.sealed", attachment_context)
+
+    def match_context(_key) -> bytes:  # as finance.services.ingest._seal_matches seals each name match
+        from finance.services.ingest import MATCH_CONTEXT  # (screening code: loaded only when asked)
+
+        return MATCH_CONTEXT
+
+    # the sealed name matches in the alert's evidence, and in its alert.raise event on the trail
+    register_format1_context("finance.Alert.evidence", match_context)
+    register_format1_context("audit.Event.payload alert.raise", match_context)

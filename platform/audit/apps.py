@@ -12,7 +12,7 @@ class AuditConfig(AppConfig):
         from axes.signals import user_locked_out
 
         from audit import signals
-        from audit.sealing import rotation_source
+        from audit.sealing import payload_blobs_source, rotation_source
         from vault.keys import on_key_event
         from vault.rotation import register_sealed_source
 
@@ -23,3 +23,5 @@ class AuditConfig(AppConfig):
         on_key_event(signals.trail_key_event)  # the vault (below) creates keys; the trail records it
         # Sealed payload texts are append-only: a key rotation re-wraps them into a side table.
         register_sealed_source("audit.payload_texts", rotation_source)
+        # Other sealed blobs in payloads (finance's name matches in alert evidence): into SealedCopy.
+        register_sealed_source("audit.payload_blobs", payload_blobs_source)

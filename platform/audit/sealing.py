@@ -18,6 +18,12 @@ in place. `rotation_source()` (registered with vault.rotation by AuditConfig.rea
 one not yet re-wrapped, with its context; the new blob goes to audit.models.RewrappedTexts, which
 `open_texts` prefers. Format 1 blobs are re-sealed the same way. After a finished rotation the
 retired KEK version is needed for none of them.
+
+Other sealed blobs a service put in a payload as base64 text (finance's sealed name matches in an
+alert's evidence) are handed over by `payload_blobs_source()`: their re-wrapped copies go to
+vault.models.SealedCopy, which vault.envelope.open_sealed opens once the original's KEK version is
+gone; the owner reads them as before. A format 1 one needs the context its app lends for the place
+"audit.Event.payload <action>" (vault.rotation.register_format1_context).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from django.conf import settings
 from audit.models import Event, RewrappedTexts
 from vault.envelope import open_sealed, seal
 from vault.errors import TamperedError
-from vault.rotation import SealedObject
+from vault.models import SealedCopy
+from vault.rotation import SEALED_BASE64_PREFIX, SealedObject, format1_context_for, sealed_strings, store_copy
 
 SEALED_KEY = "sealed_texts"
 
@@ -106,6 +113,44 @@ def rotation_source():
             write=write,
             context=_context(event.action, event.resource_type, event.resource_id),
         )
+
+
+def payload_blobs_source():
+    """For vault.rotation: every other sealed blob inside a payload (not the sealed_texts entry) that
+    has no re-wrapped copy yet; the new blob is kept as its vault.models.SealedCopy."""
+    events = (
+        Event.objects.filter(payload_json__contains=SEALED_BASE64_PREFIX)
+        .only("pk", "action", "payload_json")
+        .order_by("pk")
+    )
+    chunk: list[tuple[Event, tuple, bytes]] = []
+    for event in events.iterator(chunk_size=500):
+        for path, blob in sealed_strings(json.loads(event.payload_json)):
+            if path != (SEALED_KEY, "blob"):
+                chunk.append((event, path, blob))
+        if len(chunk) >= 500:
+            yield from _without_copies(chunk)
+            chunk = []
+    yield from _without_copies(chunk)
+
+
+def _without_copies(found: list[tuple[Event, tuple, bytes]]):
+    digests = {blob: hashlib.sha256(blob).hexdigest() for _, _, blob in found}
+    done = set(
+        SealedCopy.objects.filter(original_sha256__in=digests.values()).values_list(
+            "original_sha256", flat=True
+        )
+    )
+    for event, _path, blob in found:
+        if digests[blob] in done:
+            continue
+        place = f"audit.Event.payload {event.action}"
+
+        def write(new: bytes, *, _place=place, _blob=blob) -> bool:
+            return store_copy(_place, _blob, new)
+
+        format1 = blob[4:5] == b"\x01"
+        yield SealedObject(place, blob, write, format1_context_for(place, event.pk) if format1 else None)
 
 
 def _context(action: str, resource_type: str, resource_id: str | int) -> bytes:

@@ -7,7 +7,9 @@
 2. Every sealed object the vault can find is re-wrapped (vault.envelope.rewrap: the data key
    only; no context needed, no data re-encrypted):
    - database columns: every BinaryField of every installed model whose value is a sealed blob
-     (compare-and-swap per row, so a value rewritten meanwhile is left to the next run);
+     (compare-and-swap per row, so a value rewritten meanwhile is left to the next run), and every
+     base64 sealed blob inside a JSONField's value (e.g. the sealed name matches in finance alert
+     evidence; the JSON value is rewritten with only that string replaced, compare-and-swap too);
    - files: every file starting with the sealed magic under VAULT_SEALED_FILE_ROOTS (default:
      VAR_DIR, the key directory excepted), replaced atomically.
    - format 1 blobs (written before December 2026) authenticate their wrapped key with their data,
@@ -17,7 +19,9 @@
      as `left_format1`, with its place, and stays under the retired version;
    - objects the scan above cannot rewrite in place come from sources the apps above register
      (`register_sealed_source`): the trail's sealed payload texts, which are append-only and
-     hashed, are re-wrapped into a side table that audit.sealing opens instead (see there).
+     hashed, are re-wrapped into a side table that audit.sealing opens instead (see there); other
+     sealed blobs in trail payloads are re-wrapped into SealedCopy (`store_copy`), which
+     vault.envelope.open_sealed opens once the original's KEK version is gone.
 3. The older versions are retired: never used to seal again, kept in the provider to open what
    was left (see the report). Destroying a retired version is a separate, deliberate step
    (`provider.destroy_kek`), safe once a finished rotation reports nothing left under it.
@@ -29,6 +33,9 @@ and end are written to the decision trail (actor "system:vault", via vault.keys'
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +43,7 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from vault.envelope import MAGIC, reseal, rewrap, sealed_header
@@ -51,7 +59,7 @@ from vault.keys import (
     validate_key_name,
     versioned_kek_name,
 )
-from vault.models import KeyRotation
+from vault.models import KeyRotation, SealedCopy
 
 Progress = Callable[[str], None]
 
@@ -103,6 +111,11 @@ def register_sealed_source(key: str, source: Callable[[], Iterable[SealedObject]
     payload texts): source() yields a SealedObject for each one still to re-wrap, whose write
     stores the new blob where its owner reads it from. Apps call this in AppConfig.ready()."""
     _SOURCES[key] = source
+
+
+def format1_context_for(place: str, key: object) -> bytes | None:
+    """The context an app lent for a format 1 blob in `place` (row pk or path), or None."""
+    return _format1_context(place, key)
 
 
 def _format1_context(place: str, key: object) -> bytes | None:
@@ -292,8 +305,9 @@ def _save_progress(rotation: KeyRotation, report: RotationReport) -> None:
 
 
 def _sealed_objects(file_roots: list[Path] | None) -> Iterator[SealedObject]:
-    """Every sealed object: database columns, files, then the registered sources."""
+    """Every sealed object: database columns, JSON values, files, then the registered sources."""
     yield from _sealed_columns()
+    yield from _sealed_json_values()
     yield from _sealed_files(file_roots)
     for source in list(_SOURCES.values()):
         yield from source()
@@ -321,6 +335,88 @@ def _sealed_columns():
 
                 context = _format1_context(place, pk) if _is_format1(blob) else None
                 yield SealedObject(place, blob, write, context)
+
+
+# A sealed blob in JSON is its base64 text: b"SVLT" + a version byte below 16 always starts so.
+SEALED_BASE64_PREFIX = base64.b64encode(MAGIC + b"\x00").decode("ascii")[:6]
+
+
+def sealed_strings(value, path: tuple = ()) -> Iterator[tuple[tuple, bytes]]:
+    """(path, blob) for every string inside a JSON value that is a base64 sealed blob."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from sealed_strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from sealed_strings(item, (*path, index))
+    elif isinstance(value, str) and value.startswith(SEALED_BASE64_PREFIX):
+        try:
+            blob = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return
+        if blob.startswith(MAGIC):
+            yield path, blob
+
+
+def _value_at(value, path: tuple):
+    for step in path:
+        value = value[step]
+    return value
+
+
+def _sealed_json_values():
+    for model in apps.get_models():
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        for column in model._meta.concrete_fields:
+            if not isinstance(column, models.JSONField):
+                continue
+            place = f"{model._meta.label}.{column.name}"
+            manager = model._base_manager
+            rows = (
+                manager.annotate(_sealed_text=Cast(column.name, models.TextField()))
+                .filter(_sealed_text__contains=SEALED_BASE64_PREFIX)
+                .values_list("pk", column.attname)
+                .order_by("pk")
+            )
+            for pk, value in rows.iterator(chunk_size=500):
+                for path, blob in sealed_strings(value):
+
+                    def write(
+                        new: bytes, *, _pk=pk, _path=path, _old=blob, _column=column, _manager=manager
+                    ) -> bool:
+                        old_text = base64.b64encode(_old).decode("ascii")
+                        with transaction.atomic():
+                            current = (
+                                _manager.select_for_update()
+                                .filter(pk=_pk)
+                                .values_list(_column.attname, flat=True)
+                                .first()
+                            )
+                            try:
+                                if _value_at(current, _path) != old_text:
+                                    return False
+                            except (KeyError, IndexError, TypeError):
+                                return False
+                            container = _value_at(current, _path[:-1])
+                            container[_path[-1]] = base64.b64encode(new).decode("ascii")
+                            return bool(_manager.filter(pk=_pk).update(**{_column.attname: current}))
+
+                    context = _format1_context(place, pk) if _is_format1(blob) else None
+                    yield SealedObject(place, blob, write, context)
+
+
+def has_copy(blob: bytes) -> bool:
+    return SealedCopy.objects.filter(original_sha256=hashlib.sha256(blob).hexdigest()).exists()
+
+
+def store_copy(place: str, original: bytes, new: bytes) -> bool:
+    """Keep `new` (the re-wrapped `original`) as the copy vault.envelope.open_sealed falls back to;
+    False when a copy exists already (another run made it)."""
+    _, created = SealedCopy.objects.get_or_create(
+        original_sha256=hashlib.sha256(original).hexdigest(), defaults={"place": place[:160], "blob": new}
+    )
+    return created
 
 
 def _sealed_files(file_roots: list[Path] | None):
