@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -141,6 +142,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
     """Ingest each case's file, ask each question through the QA service, score the answers."""
     from medical.services import IngestSource, instance_ingest, study_question_ask
 
+    load_start = [round(value, 1) for value in os.getloadavg()]
     with scratch_workspace(model_name=model_name):
         user = evaluation_user()
         source = IngestSource(
@@ -152,7 +154,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
         )
         studies: dict[str, int | None] = {}
         refusals: dict[str, str] = {}
-        details, latencies, generations = [], [], []
+        details, latencies, cpu_times, generations, stages = [], [], [], [], []
         warm_up_ms = None
         phrasing: Counter[str] = Counter()
         for case in cases:
@@ -178,11 +180,12 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                     }
                 )
                 continue
-            started = time.perf_counter()
-            asked = study_question_ask(
-                user=user, study=Study.objects.get(pk=study_id), question=case.question
-            )
+            study = Study.objects.get(pk=study_id)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            asked = study_question_ask(user=user, study=study, question=case.question)
             latencies.append((time.perf_counter() - started) * 1000)
+            cpu_times.append((time.process_time() - cpu_started) * 1000)
+            stages.append(asked.timings_ms)
             phrasing[asked.phrasing] += 1
             if asked.generation_id is not None:  # the model's own trail event says what it read and wrote
                 event = Event.objects.filter(action="model.predict").order_by("-sequence").first()
@@ -202,6 +205,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                     "answer": asked.answer if case.kind == "value" or correct else "(leaked; not shown)",
                     "phrasing": asked.phrasing,
                     "latency_ms": round(latencies[-1], 1),
+                    "stages_ms": asked.timings_ms,
                     "correct": correct,
                 }
             )
@@ -219,6 +223,12 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
         "not_ingested": sum(1 for item in details if item.get("not_ingested")),
         "answer_latency_ms_p50": percentile(latencies, 0.5),
         "answer_latency_ms_p95": percentile(latencies, 0.95),
+        # CPU time of this process per answer (all its threads, llama.cpp's included): with one
+        # thread each for llama.cpp and torch, about what an answer takes on an otherwise idle machine,
+        # whatever else runs beside it (wall time on a shared machine says more about the others).
+        "answer_cpu_ms_p50": percentile(cpu_times, 0.5),
+        "answer_cpu_ms_p95": percentile(cpu_times, 0.95),
+        "load_average": {"start": load_start, "end": [round(value, 1) for value in os.getloadavg()]},
         "phrasing": {key: phrasing.get(key, 0) for key in ("model", "extractive", "withheld")},
         "warm_up_ms": warm_up_ms,
         # Where the time goes: the model's share of an answer, and how much it read and wrote.
@@ -228,6 +238,16 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
             "prompt_tokens_p50": percentile([item["prompt_tokens"] for item in generations], 0.5),
             "completion_tokens_p50": percentile([item["completion_tokens"] for item in generations], 0.5),
             "completion_tokens_max": max((item["completion_tokens"] for item in generations), default=None),
+        },
+        # Every stage of an answer (ms, p50 over the answers that had it; "embedding" is inside
+        # "retrieval"; "generation" is the model call; "store" the row and the trail event).
+        "stages_ms_p50": {
+            name: percentile([item[name] for item in stages if name in item], 0.5)
+            for name in ("policy", "header", "retrieval", "embedding", "generation", "verification", "store")
+        },
+        "stages_answers": {
+            name: sum(1 for item in stages if name in item)
+            for name in ("retrieval", "embedding", "generation")
         },
         "model": model,
         "details": details,
@@ -257,7 +277,9 @@ def _model_used() -> dict | None:
     return {
         "name": target.public_name,
         "version": model_version(target),
-        "parameters": target.model.parameter_count,
+        # inference.services returns a ModelInfo (`parameters`); a registry row says `parameter_count`
+        "parameters": getattr(target.model, "parameters", None)
+        or getattr(target.model, "parameter_count", None),
     }
 
 

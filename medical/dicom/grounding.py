@@ -109,29 +109,33 @@ def retrieve(
         if include_removed
         else {}
     )
-    elements = [
-        (path, depth, elem)
-        for path, depth, elem in _walk(ds)
-        if elem.keyword and elem.keyword not in hidden and format_value(elem)
-    ]
+    # Each element's value is formatted once, and its lexical evidence computed once (a second
+    # ranking with semantic evidence only adds to it).
+    elements = []
+    for path, depth, elem in _walk(ds):
+        if not elem.keyword or elem.keyword in hidden:
+            continue
+        shown = format_value(elem)
+        if shown:
+            lexical = (
+                _lexical_score(query, elem.keyword)
+                + phrase_scores.get(elem.keyword, 0.0)
+                + _value_score(query, elem, shown)
+            )
+            elements.append((path, depth, elem, shown, lexical))
 
     def rank(similar: dict[str, float]) -> list[tuple[float, int, GroundingAttribute]]:
         found: list[tuple[float, int, GroundingAttribute]] = []
         seen_keywords: set[str] = set()
-        for path, depth, elem in elements:
+        for path, depth, elem, shown, lexical in elements:
             keyword = elem.keyword
-            score = (
-                _lexical_score(query, keyword)
-                + phrase_scores.get(keyword, 0.0)
-                + _value_score(query, elem)
-                + _semantic_bonus(similar.get(keyword))
-            )
+            score = lexical + _semantic_bonus(similar.get(keyword))
             if score <= 0:
                 continue
             score *= 1.0 - _DEPTH_PENALTY * min(depth, 10)
             seen_keywords.add(keyword)
             attribute = GroundingAttribute(
-                format_tag(elem.tag), keyword, elem.name, format_value(elem), round(score, 4), path
+                format_tag(elem.tag), keyword, elem.name, shown, round(score, 4), path
             )
             found.append((score, depth, attribute))
         absent = set(phrase_scores) | {
@@ -158,7 +162,7 @@ def retrieve(
 
     found = rank({})
     if semantic is not None and not _decisive(found):
-        wanted = {elem.keyword for _, _, elem in elements} | set(phrases)
+        wanted = {elem.keyword for _, _, elem, _, _ in elements} | set(phrases)
         if include_removed:
             wanted |= set(_phi_phrases()) & hidden
             wanted |= {entry[2].keyword for entry in found[:top_k] if entry[2].removed}
@@ -260,7 +264,13 @@ class _Query:
         stopwords = _stopwords()
         words = _words(question)
         self.sequence = tuple(_stem(word) for word in words)
+        self.stems = frozenset(self.sequence)
         self.content = frozenset(_stem(word) for word in words if word not in stopwords)
+
+    def asks(self, phrase: tuple[str, ...]) -> bool:
+        """The phrase's stems occur in the question, consecutively. Most phrases fail on their first
+        stem, checked against a set: thousands of attribute names are tested per question."""
+        return bool(phrase) and phrase[0] in self.stems and _contains(self.sequence, phrase)
 
 
 @cache
@@ -294,7 +304,7 @@ def _whole_name_score(query: _Query, keyword: str) -> float:
     as a phrase ("the acquisition time", not "the repetition time of this acquisition"): a shared
     word such as "patient" or "date" must not turn a question into a removed one."""
     phrase = _name_phrase(keyword)
-    if len(phrase) < 2 or not _contains(query.sequence, phrase):
+    if len(phrase) < 2 or not query.asks(phrase):
         return 0.0
     return _lexical_score(query, keyword)
 
@@ -316,12 +326,12 @@ def _lexical_score(query: _Query, keyword: str) -> float:
     return matched_weight * (0.5 + coverage)  # favour attributes whose whole name was asked for
 
 
-def _value_score(query: _Query, elem: DataElement) -> float:
+def _value_score(query: _Query, elem: DataElement, formatted: str) -> float:
     if elem.VR not in ("CS", "SH", "LO") or elem.is_empty:
         return 0.0
     values = elem.value if elem.VM > 1 else [elem.value]
     # The displayed value carries the meaning of a code too: "GR (Gradient Recalled)".
-    shown = [*values, format_value(elem)]
+    shown = [*values, formatted]
     tokens = {_stem(word) for value in shown for word in _words(str(value)) if word not in _stopwords()}
     return min(3.0 * len({token for token in tokens if len(token) >= 2} & query.content), 6.0)
 
@@ -330,9 +340,7 @@ def _phrase_scores(query: _Query, phrases: dict[str, tuple[tuple[str, ...], ...]
     """Keyword -> bonus for its longest phrase found (as consecutive stems) in the question."""
     scores: dict[str, float] = {}
     for keyword, keyword_phrases in phrases.items():
-        best = max(
-            (len(phrase) for phrase in keyword_phrases if _contains(query.sequence, phrase)), default=0
-        )
+        best = max((len(phrase) for phrase in keyword_phrases if query.asks(phrase)), default=0)
         if best:
             scores[keyword] = 6.0 + 3.0 * best
     return scores

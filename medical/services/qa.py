@@ -29,7 +29,9 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pydicom
@@ -54,6 +56,34 @@ CONFIDENT_SCORE = 15.0
 
 class QuestionRejected(ValueError):
     """The question cannot be asked as given (empty, too long, or about another study's image)."""
+
+
+@dataclass
+class Stopwatch:
+    """Where one answer's time went, in ms per stage: policy, header, retrieval (embedding is the
+    question's embedding inside it), generation (the model), verification, store (row and trail).
+    Measured on every answer, never stored: eval_dicom_qa reports it (`stages_ms_p50`)."""
+
+    ms: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000
+
+    def timed(self, name: str, function):
+        """`function`, its calls timed as `name` (None stays None)."""
+        if function is None:
+            return None
+
+        def run(*args, **kwargs):
+            with self.stage(name):
+                return function(*args, **kwargs)
+
+        return run
 
 
 @dataclass(frozen=True)
@@ -83,16 +113,19 @@ def study_question_ask(
     from access.enforcement import check
 
     started = time.perf_counter()
-    decision = check(user, "ask", study, actor=actor)
+    watch = Stopwatch()
+    with watch.stage("policy"):
+        decision = check(user, "ask", study, actor=actor)
     question = " ".join((question or "").split())
     if not question:
         raise QuestionRejected("Ask a question, e.g. 'What is the slice thickness?'.")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionRejected(f"Questions are at most {MAX_QUESTION_CHARS} characters long.")
-    target = _target_instance(study, series, instance)
-    fields_ = _answer(user=user, actor=actor, study=study, instance=target, question=question)
+    with watch.stage("header"):
+        target = _target_instance(study, series, instance)
+    fields_ = _answer(user=user, actor=actor, study=study, instance=target, question=question, watch=watch)
     fields_["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    with transaction.atomic():
+    with watch.stage("store"), transaction.atomic():
         asked = StudyQuestion.objects.create(
             study=study,
             series=target.series if target else series,
@@ -102,6 +135,7 @@ def study_question_ask(
             **fields_,
         )
         _trail(asked, actor=actor if actor is not None else user, policy=decision.policy or "")
+    asked.timings_ms = {name: round(value, 2) for name, value in watch.ms.items()}
     return asked
 
 
@@ -118,7 +152,7 @@ def _target_instance(study: Study, series: Series | None, instance: Instance | N
     return candidates.order_by("series__series_number", "series_id", "instance_number", "pk").first()
 
 
-def _answer(*, user, actor, study: Study, instance: Instance | None, question: str) -> dict:
+def _answer(*, user, actor, study: Study, instance: Instance | None, question: str, watch: Stopwatch) -> dict:
     options = _options_of(instance)
     removed = removed_phi_requested(question, options=options)
     if removed:
@@ -138,15 +172,17 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
         )
     if instance is None:
         return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH, score=0.0)
-    dataset = _header(instance.deidentified_file, instance.deidentified_sha256)
-    hits = retrieve(
-        question,
-        dataset,
-        top_k=RETRIEVAL_DEPTH,
-        options=options,
-        semantic=semantic.scorer(),
-        include_removed=True,
-    )
+    with watch.stage("header"):
+        dataset = _header(instance.deidentified_file, instance.deidentified_sha256)
+    with watch.stage("retrieval"):
+        hits = retrieve(
+            question,
+            dataset,
+            top_k=RETRIEVAL_DEPTH,
+            options=options,
+            semantic=watch.timed("embedding", semantic.scorer()),
+            include_removed=True,
+        )
     if not hits:
         return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH, score=0.0)
     best = hits[0]
@@ -172,17 +208,20 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
             None, note="burned-in annotation not cleared by a reviewer: answered without the model"
         )
     else:
-        phrased = _phrase(
-            user=user,
-            actor=actor,
-            messages=qa_format.prompt_messages(question, candidates),
-            max_tokens=answer_token_budget(candidates),
-        )
+        with watch.stage("generation"):
+            phrased = _phrase(
+                user=user,
+                actor=actor,
+                messages=qa_format.prompt_messages(question, candidates),
+                max_tokens=answer_token_budget(candidates),
+            )
     chosen = None
     if phrased.text is not None:
-        chosen = next(
-            (item for item in candidates if qa_format.answer_is_grounded(phrased.text, item, context)), None
-        )
+        with watch.stage("verification"):
+            chosen = next(
+                (item for item in candidates if qa_format.answer_is_grounded(phrased.text, item, context)),
+                None,
+            )
     note = phrased.note
     if phrased.text is not None and chosen is None:
         note = "the model's wording did not state the retrieved value; answered from the attribute"

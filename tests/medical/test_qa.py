@@ -199,6 +199,13 @@ def test_eval_dicom_qa_meets_the_targets_and_leaves_nothing_behind(question_set,
     generation = result["generation"]  # the model's share, read from its own trail events
     assert generation["count"] > 0 and 0 < generation["completion_tokens_max"] <= 48
     assert generation["prompt_tokens_p50"] > generation["completion_tokens_p50"] > 0
+    # where each answer's time went: every answer checked the policy and was stored; the stages
+    # measured lie within the answers' wall time
+    stages, answered = result["stages_ms_p50"], result["stages_answers"]
+    assert stages["policy"] > 0 and stages["store"] > 0 and answered["generation"] >= generation["count"]
+    assert answered["retrieval"] >= answered["embedding"]
+    assert stages["generation"] <= result["answer_latency_ms_p95"]
+    assert result["answer_cpu_ms_p50"] > 0 and len(result["load_average"]["start"]) == 3
     assert (Study.objects.count(), Event.objects.count()) == (studies, events)
 
 
