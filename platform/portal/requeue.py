@@ -87,8 +87,11 @@ def requeue_pending(
             _remember(work.name, object_id, now)
             sent[work.name] += 1
             logger.info("requeue_pending: %s #%s sent again (%s)", work.name, object_id, work.task)
-    # what is no longer pending needs no memory
-    ResentWork.objects.filter(sent_at__lt=now - timedelta(days=1)).delete()
+    # what is no longer pending needs no memory (a read first: most runs have nothing to delete, and
+    # a DELETE takes SQLite's write lock even when it matches no row)
+    stale = ResentWork.objects.filter(sent_at__lt=now - timedelta(days=1))
+    if stale.exists():
+        stale.delete()
     return sent
 
 
