@@ -27,20 +27,27 @@ SEED_ALLOWED = {
     ("radiologist", "predict", "radiology", True),
     ("radiologist", "fine_tune", "radiology", True),
 }
-SEED_CASES = list(
-    itertools.product(ROLES, ["predict", "fine_tune", "promote"], ["radiology", "cardiology"], [True, False])
-)
+# One test per role, every combination inside it (one user per combination of attributes): the
+# matrix grows with each role, and a test per cell cost more in set-up than in deciding.
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("role", "action", "department", "certified"), SEED_CASES)
-def test_seed_policy_matrix(make_user, role, action, department, certified):
-    user = make_user(role, department=department, certifications=["board_certified"] if certified else [])
-    decision = decide(user, action, "model:medical_qa", policy=SEED)
-    assert decision.allowed is ((role, action, department, certified) in SEED_ALLOWED)
-    assert decision.policy == ("radiologist_access" if decision.allowed else None)
-    # The rule names one model only.
-    assert not decide(user, action, "model:medical_qa_v2", policy=SEED).allowed
+@pytest.mark.parametrize("role", ROLES)
+def test_seed_policy_matrix(make_user, role):
+    wrong = []
+    for department, certified in itertools.product(["radiology", "cardiology"], [True, False]):
+        user = make_user(role, department=department, certifications=["board_certified"] if certified else [])
+        for action in ["predict", "fine_tune", "promote"]:
+            decision = decide(user, action, "model:medical_qa", policy=SEED)
+            expected = (role, action, department, certified) in SEED_ALLOWED
+            if decision.allowed is not expected or decision.policy != (
+                "radiologist_access" if expected else None
+            ):
+                wrong.append((action, department, certified, decision.allowed))
+            # The rule names one model only.
+            if decide(user, action, "model:medical_qa_v2", policy=SEED).allowed:
+                wrong.append((action, department, certified, "medical_qa_v2"))
+    assert wrong == []
 
 
 @pytest.mark.django_db
@@ -92,32 +99,35 @@ OWNERSHIP = {
     "work_order": ("site", "site-a", "site-b"),
     "asset": ("site", "site-a", "site-b"),
 }
-DEFAULT_CASES = [
-    (rtype, action, role, ownership, certified)
-    for (rtype, action) in DEFAULT_EXPECTED
-    for role in ROLES
-    for ownership in ("same", "other")
-    for certified in (True, False)
-]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("resource_type", "action", "role", "ownership", "certified"), DEFAULT_CASES)
-def test_default_policy_matrix_for_owned_resources(
-    make_user, resource_type, action, role, ownership, certified
-):
-    attribute, users_value, other_value = OWNERSHIP[resource_type]
-    user = make_user(
-        role, certifications=["board_certified"] if certified else [], **{attribute: users_value}
-    )
-    resource = Resource(resource_type, "r1", {attribute: users_value if ownership == "same" else other_value})
-    expected = DEFAULT_EXPECTED[(resource_type, action)]
-    allowed = (
-        role in expected[ANY]
-        or (ownership == "same" and role in expected[SAME])
-        or (certified and role in expected.get(CERTIFIED, set()))
-    )
-    assert decide(user, action, resource, policy=DEFAULT).allowed is allowed
+@pytest.mark.parametrize("role", ROLES)
+def test_default_policy_matrix_for_owned_resources(make_user, role):
+    """Every (resource type, action) of DEFAULT_EXPECTED, owned by the user's unit or another, with
+    and without the certification: (type, action, ownership, certified, decided) where it is wrong."""
+    wrong = []
+    for owning in sorted(set(OWNERSHIP.values())):  # (attribute, the user's value, another value)
+        attribute, users_value, other_value = owning
+        for certified in (True, False):
+            user = make_user(
+                role, certifications=["board_certified"] if certified else [], **{attribute: users_value}
+            )
+            for (resource_type, action), expected in DEFAULT_EXPECTED.items():
+                if OWNERSHIP[resource_type] != owning:
+                    continue
+                for ownership in ("same", "other"):
+                    owner = users_value if ownership == "same" else other_value
+                    resource = Resource(resource_type, "r1", {attribute: owner})
+                    allowed = (
+                        role in expected[ANY]
+                        or (ownership == "same" and role in expected[SAME])
+                        or (certified and role in expected.get(CERTIFIED, set()))
+                    )
+                    decided = decide(user, action, resource, policy=DEFAULT).allowed
+                    if decided is not allowed:
+                        wrong.append((resource_type, action, ownership, certified, decided))
+    assert wrong == []
 
 
 # Resources named by string (no attributes): (resource, action) -> roles allowed.
@@ -156,14 +166,15 @@ DEFAULT_NAMED = {
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("resource", "action", "role"), [(*key, role) for key in DEFAULT_NAMED for role in ROLES]
-)
-def test_default_policy_matrix_for_named_resources(make_user, resource, action, role):
+@pytest.mark.parametrize("role", ROLES)
+def test_default_policy_matrix_for_named_resources(make_user, role):
     user = make_user(role, department="radiology", site="site-a", certifications=["board_certified"])
-    assert decide(user, action, resource, policy=DEFAULT).allowed is (
-        role in DEFAULT_NAMED[(resource, action)]
-    )
+    wrong = [
+        (resource, action, role not in allowed)  # what was decided
+        for (resource, action), allowed in DEFAULT_NAMED.items()
+        if decide(user, action, resource, policy=DEFAULT).allowed is not (role in allowed)
+    ]
+    assert wrong == []
 
 
 @pytest.mark.django_db
