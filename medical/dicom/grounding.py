@@ -166,7 +166,7 @@ def retrieve(
         if include_removed:
             wanted |= set(_phi_phrases()) & hidden
             wanted |= {entry[2].keyword for entry in found[:top_k] if entry[2].removed}
-        found = rank(semantic(question, sorted(wanted)) or {})
+        found = rank(_answer_type_agrees(query, semantic(question, sorted(wanted)) or {}))
     return [attribute for _, _, attribute in found[:top_k]]
 
 
@@ -199,6 +199,31 @@ def _valueless(keyword: str, score: float, *, removed: bool = False) -> Groundin
     name = dictionary_description(tag) if tag is not None else keyword
     tag_text = format_tag(tag) if tag is not None else ""
     return GroundingAttribute(tag_text, keyword, name, "", round(score, 4), tag_text, False, removed)
+
+
+def _answer_type_agrees(query: _Query, similar: dict[str, float]) -> dict[str, float]:
+    """Semantic evidence for a date or time attribute only when the question asks about a moment or
+    a duration ("when", "date", "how long ago"): a sentence embedding finds "what machine took these
+    pictures?" close to "when was the image taken?", and would answer a device question with a date."""
+    if query.words & _time_words():
+        return similar
+    return {keyword: value for keyword, value in similar.items() if not _temporal(keyword)}
+
+
+@cache
+def _time_words() -> frozenset[str]:
+    return frozenset(grounding_vocabulary()["time_words"].split())
+
+
+@cache
+def _temporal(keyword: str) -> bool:
+    from pydicom.datadict import dictionary_VR
+
+    tag = _tag_for_keyword(keyword)
+    try:
+        return tag is not None and dictionary_VR(tag) in ("DA", "TM", "DT")
+    except KeyError:
+        return False
 
 
 def _semantic_bonus(similarity: float | None) -> float:
@@ -263,6 +288,7 @@ class _Query:
     def __init__(self, question: str) -> None:
         stopwords = _stopwords()
         words = _words(question)
+        self.words = frozenset(words)
         self.sequence = tuple(_stem(word) for word in words)
         self.stems = frozenset(self.sequence)
         self.content = frozenset(_stem(word) for word in words if word not in stopwords)

@@ -81,6 +81,23 @@ def test_questions_about_attributes_the_file_lacks_say_so():
     assert (top.keyword, top.present, top.value) == ("EchoTime", False, "")
 
 
+def test_a_date_answers_only_a_question_about_time():
+    """The sentence embedding finds "what machine took these pictures?" close to the Study Date's
+    "when was the image taken?"; without a word about time, a date attribute gets no semantic evidence."""
+    from medical import semantic
+
+    dataset = _deidentified("CT_small.dcm")
+
+    def top(question: str):
+        return retrieve(question, dataset, semantic=semantic.similarities, include_removed=True)[0]
+
+    if not semantic.similarities("warm up", ["StudyDate"]):
+        pytest.skip("the embedding model is not installed")
+    machine = top("what machine took these pictures?")
+    assert (machine.keyword, machine.value) == ("ManufacturerModelName", "RHAPSODE")
+    assert top("when were these pictures taken?").keyword in ("StudyDate", "ContentDate", "AcquisitionDate")
+
+
 def test_retrieval_walks_into_sequences():
     top = retrieve("What nominal beam energy was used?", _deidentified("rtplan.dcm"))[0]
     assert top.keyword == "NominalBeamEnergy" and _answers("6", top.value)
