@@ -185,6 +185,17 @@ def test_study_list_and_page_fit_a_phone_and_small_images_are_not_blurred(
     assert panel.get_attribute("open") is None and row.is_visible()
     assert row.bounding_box()["y"] + row.bounding_box()["height"] <= 844
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # per-file upload results read as cards, nothing cut off (an empty file: refused, no worker needed)
+    page.goto("/medical/upload/")
+    page.set_input_files(
+        '[data-testid="upload-form"] input[type=file]',
+        files=[{"name": "empty.dcm", "mimeType": "application/dicom", "buffer": b""}],
+    )
+    page.click('[data-testid="upload-form"] button[type=submit]')
+    reason = page.locator('[data-testid="upload-report"] tr[data-status="rejected"] td').last
+    assert "empty file" in reason.inner_text() and reason.is_visible()
+    assert reason.bounding_box()["x"] + reason.bounding_box()["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.goto(f"/medical/studies/{instance.series.study_id}/")
     page.wait_for_function(
         "() => { const img = document.querySelector('[data-testid=preview-image]'); "
