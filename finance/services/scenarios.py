@@ -82,7 +82,7 @@ def scenario_versions_active() -> list[ScenarioVersion]:
 
 def active_versions_or_seed() -> list[ScenarioVersion]:
     versions = scenario_versions_active()
-    if not ScenarioVersion.objects.exists():
+    if not versions and not ScenarioVersion.objects.exists():  # a fresh install: seed the library
         versions = scenario_defaults_ensure()
     return versions
 
