@@ -73,7 +73,7 @@ def register_sar_model(say: Callable[[str], None]) -> None:
         actor=DEMO_ACTOR,
         path=base.path,
         name=model_name(),
-        draft_name=base.draft.name if base.draft_id else None,
+        draft_name=base.draft,
         description="SAR drafting: phrases structured case facts; numbers and citations verified",
     )
     say(f"model {model_name()}: serves {base.path}")

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.actors import actor_from_request
-from inference import services
+from inference import registry
 from inference.models import LanguageModel
 from inference.selectors import models_for
 
@@ -66,12 +66,12 @@ class ModelRegistryApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
-            model = services.model_register_checked(
+            model = registry.model_register_checked(
                 user=request.user,
                 actor=actor_from_request(request),
                 **values,
             )
-        except services.RegistrationRefused as refusal:
+        except registry.RegistrationRefused as refusal:
             raise ValidationError(
                 {field: [message] for field, message in refusal.errors.items()}
             ) from refusal

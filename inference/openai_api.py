@@ -32,7 +32,7 @@ from inference.engine.types import (
     RemoteEngineError,
 )
 from inference.selectors import servable_targets
-from inference.services import Completion, ModelNotFound, completion_create, completion_stream, resolve_target
+from inference.services import Completion, ModelNotFound, completion_create, completion_stream
 
 logger = logging.getLogger(__name__)
 
@@ -223,10 +223,12 @@ class _GenerationView(OpenAIView):
         body = self.input_class(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        target = resolve_target(data["model"], data["adapter"])
+        model = data["model"]
+        if data["adapter"]:  # the `adapter` field names the adapter: it wins over a `base:adapter` model
+            model = f"{model.partition(':')[0]}:{data['adapter']}"
         kwargs = {
             "user": request.user,
-            "target": target,
+            "target": model,  # resolved once, by the service (ModelNotFound: 404)
             "prompt": self.prompt(data),
             "params": body.params(),
             "endpoint": self.endpoint,
@@ -238,7 +240,7 @@ class _GenerationView(OpenAIView):
             completion = completion_create(**kwargs)
             return Response(self.render(completion, created))
         stream = completion_stream(**kwargs)  # authorization and admission happen here, before any byte
-        return _SSEResponse(stream, self, target.public_name, created)
+        return _SSEResponse(stream, self, stream.target.public_name, created)
 
     def render(self, completion, created) -> dict:
         raise NotImplementedError
@@ -292,7 +294,7 @@ class ChatCompletionsApi(_GenerationView):
     def render(self, completion, created) -> dict:
         result = completion.result
         return {
-            "id": f"chatcmpl-{completion.generation.pk}",
+            "id": f"chatcmpl-{completion.generation_id}",
             "object": "chat.completion",
             "created": created,
             "model": completion.target.public_name,
@@ -305,7 +307,7 @@ class ChatCompletionsApi(_GenerationView):
                 }
             ],  # fmt: skip
             "usage": _usage(result),
-            "system_fingerprint": f"suite-{completion.target.model.pk}",
+            "system_fingerprint": f"suite-{completion.target.model.id}",
         }
 
     def chunk(self, identifier, created, model, delta, finish_reason, usage=None, text=None) -> dict:
@@ -339,7 +341,7 @@ class CompletionsApi(_GenerationView):
     def render(self, completion, created) -> dict:
         result = completion.result
         return {
-            "id": f"cmpl-{completion.generation.pk}",
+            "id": f"cmpl-{completion.generation_id}",
             "object": "text_completion",
             "created": created,
             "model": completion.target.public_name,

@@ -1,7 +1,9 @@
-"""The model registry: local Hugging Face-format directories and remote OpenAI-compatible servers.
+"""The model registry: local Hugging Face-format directories, GGUF imports, remote OpenAI-compatible
+servers, the defaults per purpose and the LoRA adapters served on top of a local model.
 
-Re-exported by inference.services, the layer's public facade (industry apps and commands call
-`inference.services.model_register`).
+These functions work on database rows and are the LLM layer's own (its views, API, commands and
+the tuning app). Industry apps call inference.services, which wraps them and returns plain
+dataclasses (ModelInfo, AdapterInfo) instead of rows.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from access.enforcement import check
 from audit.services import record
 from inference.engine.importer import gguf_metadata
 from inference.engine.llamacpp import is_gguf
 from inference.engine.modeldir import ModelDirError, inspect_model_dir
-from inference.engine.types import QUANTIZATIONS  # load-time quantizations of an HF directory
+
+# QUANTIZATIONS: the load-time quantizations of an HF directory
+from inference.engine.types import QUANTIZATIONS, InvalidRequest
 from inference.models import LanguageModel, LoraAdapter, ModelDefault, model_name_validator
 
 
@@ -274,3 +279,38 @@ def model_import_register(
                      "quantization": quantization, "licence": licence},
         )  # fmt: skip
     return model
+
+
+# --- LoRA adapters ---------------------------------------------------------------------------
+def adapter_register(
+    *, base_model: LanguageModel, name: str, path: str, source: str, evaluation: dict
+) -> LoraAdapter:
+    adapter = LoraAdapter(base_model=base_model, name=name, path=path, source=source, evaluation=evaluation)
+    adapter.full_clean()
+    adapter.save()
+    return adapter
+
+
+def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str = "") -> LoraAdapter:
+    """Promote (servable) or demote an adapter. Requires `promote` on its base model; trailed with the
+    evaluation the decision was based on."""
+    decision = check(actor, "promote", f"model:{adapter.base_model.name}")
+    if status not in (LoraAdapter.Status.PROMOTED, LoraAdapter.Status.DEMOTED):
+        raise InvalidRequest(f"Unknown adapter status {status!r}.")
+    with transaction.atomic():
+        locked = LoraAdapter.objects.select_for_update().get(pk=adapter.pk)
+        previous = locked.status
+        locked.status = status
+        locked.status_changed_at = timezone.now()
+        locked.save(update_fields=["status", "status_changed_at"])
+        record(
+            actor=actor,
+            action="adapter.promote" if status == LoraAdapter.Status.PROMOTED else "adapter.demote",
+            resource_type="model",
+            resource_id=adapter.base_model.name,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={"adapter": locked.name, "adapter_id": locked.pk, "previous_status": previous,
+                     "evaluation": locked.evaluation, "reason": reason},
+        )  # fmt: skip
+    return locked

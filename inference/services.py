@@ -1,41 +1,52 @@
 """The LLM layer's public facade. Industry apps and the API call these; nothing else reaches the engines.
 
+What it returns are plain frozen dataclasses (ModelInfo, AdapterInfo, Target, Completion), never
+database rows: callers cannot save, lazily load or lock the registry through them, and the rows can
+change shape without touching the apps. tests/inference/test_services_facade.py checks every public
+function's return type for that.
+
 Every generation is authorized by the access policy (`predict` on `model:<name>`) and written to
 the decision trail together with its Generation row, in one transaction.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from access.enforcement import check
 from audit.services import record
-from inference import embeddings, metrics, runtime
+from inference import embeddings, metrics, registry, runtime
 
 # Importing a bundled GGUF (the apps' commands and benchmarks): through this facade, not the engine.
 from inference.engine.importer import bundled_smollm2 as bundled_smollm2
 from inference.engine.importer import import_gguf as import_gguf
 from inference.engine.types import ChatMessage, GenerationParams, GenerationResult, InvalidRequest
 from inference.models import Generation, LanguageModel, LoraAdapter
-
-# The registry lives in inference.registry; this module is the layer's public facade.
 from inference.registry import RegistrationRefused as RegistrationRefused
-from inference.registry import default_model as default_model
-from inference.registry import default_row
-from inference.registry import model_default_set as model_default_set
-from inference.registry import model_import_register as model_import_register
-from inference.registry import model_register as model_register
-from inference.registry import model_register_checked as model_register_checked
-from inference.registry import model_register_remote as model_register_remote
 from vault.envelope import seal
+
+__all__ = [
+    # what it returns
+    "AdapterInfo", "Completion", "CompletionStream", "ModelInfo", "Target",
+    # requests and errors
+    "ChatMessage", "GenerationParams", "GenerationResult", "InvalidRequest", "ModelNotFound",
+    "RegistrationRefused",
+    # the model registry
+    "bundled_smollm2", "default_model", "default_target", "import_gguf", "model_default_set",
+    "model_import_register", "model_register", "model_register_checked", "model_register_remote",
+    "resolve_target",
+    # serving
+    "completion_create", "completion_stream", "embed",
+]  # fmt: skip
 
 
 class ModelNotFound(InvalidRequest):
@@ -45,19 +56,159 @@ class ModelNotFound(InvalidRequest):
         super().__init__(f"The {what} '{name}' does not exist or is not served.")
 
 
+# --- what the facade hands out: copies of registry rows ----------------------------------------
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model as callers see it (a snapshot of its registry entry)."""
+
+    id: int
+    name: str
+    description: str
+    backend: str  # local | remote
+    engine: str  # llamacpp | transformers | remote
+    path: str  # Hugging Face directory (local models)
+    gguf_path: str  # served by llama.cpp when set
+    remote_url: str
+    remote_model: str
+    architecture: str
+    parameters: int
+    dtype: str
+    quantization: str
+    context_length: int
+    vocab_size: int
+    licence: str
+    draft: str | None  # name of the registered draft model (speculative decoding)
+    is_active: bool
+
+    @classmethod
+    def of(cls, row: LanguageModel) -> ModelInfo:
+        return cls(
+            id=row.pk, name=row.name, description=row.description, backend=row.backend, engine=row.engine,
+            path=row.path, gguf_path=row.gguf_path, remote_url=row.remote_url, remote_model=row.remote_model,
+            architecture=row.architecture, parameters=row.parameter_count, dtype=row.dtype,
+            quantization=row.quantization, context_length=row.context_length, vocab_size=row.vocab_size,
+            licence=row.licence, draft=row.draft.name if row.draft_id else None, is_active=row.is_active,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """A LoRA adapter of a local model (peft weights; served only while promoted)."""
+
+    id: int
+    name: str
+    base_model: str
+    path: str
+    status: str  # candidate | promoted | demoted
+    source: str
+    evaluation: dict = field(hash=False, compare=False)
+
+    @classmethod
+    def of(cls, row: LoraAdapter) -> AdapterInfo:
+        return cls(
+            id=row.pk, name=row.name, base_model=row.base_model.name, path=row.path, status=row.status,
+            source=row.source, evaluation=dict(row.evaluation or {}),
+        )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Target:
-    model: LanguageModel
-    adapter: LoraAdapter | None
+    """What a request is served by: a model, optionally with one of its promoted adapters."""
+
+    model: ModelInfo
+    adapter: AdapterInfo | None
 
     @property
     def public_name(self) -> str:
         return f"{self.model.name}:{self.adapter.name}" if self.adapter else self.model.name
 
 
+def _returns_model_info(function: Callable[..., LanguageModel]) -> Callable[..., ModelInfo]:
+    """The registry command `function` with its row turned into a ModelInfo (same arguments)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs) -> ModelInfo:
+        return ModelInfo.of(function(*args, **kwargs))
+
+    wrapper.__annotations__ = {**function.__annotations__, "return": ModelInfo}
+    wrapper.__signature__ = inspect.signature(function).replace(return_annotation=ModelInfo)
+    return wrapper
+
+
+# --- the model registry (rows stay inside inference.registry) ----------------------------------
+model_register = _returns_model_info(registry.model_register)
+model_register_checked = _returns_model_info(registry.model_register_checked)
+model_register_remote = _returns_model_info(registry.model_register_remote)
+model_import_register = _returns_model_info(registry.model_import_register)
+
+
+def default_model(purpose: str) -> ModelInfo | None:
+    """The active model set for `purpose` (chat, qa, lora_base), or None when none is set."""
+    row = registry.default_model(purpose)
+    return ModelInfo.of(row) if row else None
+
+
+def model_default_set(
+    *,
+    actor,
+    purpose: str,
+    model: ModelInfo | str,
+    adapter: AdapterInfo | str | None = None,
+    checked: bool = True,
+    policy: str = "",
+) -> ModelInfo:
+    """Make `model` (a ModelInfo or a name; with `adapter`, one of its promoted LoRA adapters, if
+    given) the default for `purpose`. People need `register` on `model:<name>` (PolicyDenied,
+    trailed); `checked=False` is for set-up commands, an administrator's tools. Trailed with the
+    previous default. RegistrationRefused names what to fix."""
+    name = model if isinstance(model, str) else model.name
+    row = LanguageModel.objects.select_related("draft").filter(name=name).first()
+    if row is None:
+        raise RegistrationRefused({"model": f"No model is registered as {name!r}."})
+    adapter_row = None
+    if adapter is not None:
+        adapters = LoraAdapter.objects.select_related("base_model")
+        if isinstance(adapter, str):
+            adapter_row = adapters.filter(base_model=row, name=adapter).first()
+        else:  # the registry refuses an adapter of another model, naming both
+            adapter_row = adapters.filter(pk=adapter.id).first()
+        if adapter_row is None:
+            label = adapter if isinstance(adapter, str) else adapter.name
+            raise RegistrationRefused(
+                {"model": f"{label} is not a promoted adapter of {name}: promote it first."}
+            )
+    return ModelInfo.of(
+        registry.model_default_set(
+            actor=actor, purpose=purpose, model=row, adapter=adapter_row, checked=checked, policy=policy
+        )
+    )
+
+
 # --- resolving what a request names ----------------------------------------------------------
 def resolve_target(name: str, adapter: str | None = None) -> Target:
     """`medical_qa`, `medical_qa:adapter` or (name, adapter). Only active models and promoted adapters."""
+    model, lora = _target_rows(name, adapter)
+    return _target_of(model, lora)
+
+
+def default_target(purpose: str) -> Target | None:
+    """What serves `purpose` (chat, qa, lora_base) unless a request names a model: the default model
+    with its default adapter while that adapter stays promoted (a demoted one falls back to the base).
+    None when no active model is set for the purpose."""
+    row = registry.default_row(purpose)
+    if row is None:
+        return None
+    adapter = row.adapter if row.adapter_id and row.adapter.status == LoraAdapter.Status.PROMOTED else None
+    return _target_of(row.model, adapter)
+
+
+def _target_of(model: LanguageModel, adapter: LoraAdapter | None) -> Target:
+    if adapter is not None:
+        adapter.base_model = model  # AdapterInfo names its base: no second query
+    return Target(model=ModelInfo.of(model), adapter=AdapterInfo.of(adapter) if adapter else None)
+
+
+def _target_rows(name: str, adapter: str | None = None) -> tuple[LanguageModel, LoraAdapter | None]:
     base_name, _, suffix = name.partition(":")
     adapter_name = adapter or suffix or None
     model = LanguageModel.objects.select_related("draft").filter(name=base_name, is_active=True).first()
@@ -70,25 +221,14 @@ def resolve_target(name: str, adapter: str | None = None) -> Target:
         ).first()
         if lora is None:
             raise ModelNotFound(f"{base_name}:{adapter_name}", "adapter")
-    return Target(model=model, adapter=lora)
-
-
-def default_target(purpose: str) -> Target | None:
-    """What serves `purpose` (chat, qa, lora_base) unless a request names a model: the default model
-    with its default adapter while that adapter stays promoted (a demoted one falls back to the base).
-    None when no active model is set for the purpose."""
-    row = default_row(purpose)
-    if row is None:
-        return None
-    adapter = row.adapter if row.adapter_id and row.adapter.status == LoraAdapter.Status.PROMOTED else None
-    return Target(model=row.model, adapter=adapter)
+    return model, lora
 
 
 # --- generation ------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class Completion:
     result: GenerationResult
-    generation: Generation
+    generation_id: int  # the Generation on the trail (inference.models; the API's completion id)
     target: Target
 
 
@@ -96,23 +236,34 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _authorize(user, target: Target, actor) -> str:
+@dataclass(frozen=True)
+class _Rows:
+    """A target's registry rows, for this module's own writes (the Generation row, the trail)."""
+
+    model: LanguageModel
+    adapter: LoraAdapter | None
+    info: Target
+
+
+def _authorize(user, model: LanguageModel, actor) -> str:
     """The name of the rule that lets `user` predict with the model; PolicyDenied (trailed) otherwise.
     The model itself is the resource, so rules may use its attributes (e.g. `qa_default`)."""
-    return check(user, "predict", target.model, actor=actor).policy or ""
+    return check(user, "predict", model, actor=actor).policy or ""
 
 
 def completion_create(
     *,
     user,
-    target: Target,
+    target: Target | str,
     prompt: str | Sequence[ChatMessage | dict],
     params: GenerationParams,
     endpoint: str,
     session_id: str | None = None,
     actor=None,
 ) -> Completion:
-    """Authorize, queue for a slot, generate, then trail. Raises Overloaded, PolicyDenied, EngineError."""
+    """Authorize, queue for a slot, generate, then trail. `target`: a resolved Target, or what a
+    request names (`model` or `model:adapter`, resolved here). Raises ModelNotFound, Overloaded,
+    PolicyDenied, EngineError."""
     stream = completion_stream(
         user=user,
         target=target,
@@ -135,9 +286,18 @@ class CompletionStream:
     """Text deltas, then a Completion. Holds an admission slot from creation until closed or exhausted,
     so a client that disconnects (the server closes the response) frees it even before the first token."""
 
-    def __init__(self, *, user, target, prompt, params, endpoint, session_id, actor):
-        self._policy = _authorize(user, target, actor)
-        self._served = runtime.served(target.model)
+    def __init__(self, *, user, target: Target | str, prompt, params, endpoint, session_id, actor):
+        # The registry rows as they are now (a model retired or an adapter demoted since the target
+        # was resolved is not served: ModelNotFound); a name is resolved here, once.
+        if isinstance(target, str):
+            model, adapter = _target_rows(target)
+            target = _Rows(model=model, adapter=adapter, info=_target_of(model, adapter))
+        else:
+            model, adapter = _target_rows(target.model.name, target.adapter.name if target.adapter else None)
+            target = _Rows(model=model, adapter=adapter, info=target)
+        self.target: Target = target.info
+        self._policy = _authorize(user, model, actor)
+        self._served = runtime.served(model)
         self._slot = self._served.admission.acquire()  # raises Overloaded (429 + Retry-After)
         self._closed = False
         if target.adapter:
@@ -153,10 +313,10 @@ class CompletionStream:
         self._engine_stream = engine_stream
         self._iterator = self._run(user, target, prompt, engine_stream, endpoint, actor)
 
-    def __iter__(self):
+    def __iter__(self) -> CompletionStream:
         return self
 
-    def __next__(self):
+    def __next__(self) -> str | Completion:
         if self._closed:
             raise StopIteration
         try:
@@ -217,11 +377,18 @@ class CompletionStream:
                 outcome=status, policy=self._policy,
             )  # fmt: skip
             _count(result, target, status)
-        yield Completion(result=result, generation=generation, target=target)
+        yield Completion(result=result, generation_id=generation.pk, target=target.info)
 
 
 def completion_stream(
-    *, user, target, prompt, params, endpoint, session_id=None, actor=None
+    *,
+    user,
+    target: Target | str,
+    prompt,
+    params: GenerationParams,
+    endpoint: str,
+    session_id=None,
+    actor=None,
 ) -> CompletionStream:
     return CompletionStream(
         user=user,
@@ -238,7 +405,7 @@ def _with_adapter(params: GenerationParams, adapter: str) -> GenerationParams:
     return replace(params, adapter=adapter)
 
 
-def _count(result: GenerationResult, target: Target, status: str) -> None:
+def _count(result: GenerationResult, target: _Rows, status: str) -> None:
     label = {"model_name": target.model.name}
     metrics.inc("suite:requests_total", outcome=status, **label)
     metrics.inc("suite:generation_tokens_total", result.completion_tokens, **label)
@@ -258,8 +425,8 @@ def _prompt_as_json(prompt) -> object:
 
 @transaction.atomic
 def _trail_generation(
-    *, user, actor, target: Target, prompt, result: GenerationResult, endpoint: str, outcome: str, policy: str
-):
+    *, user, actor, target: _Rows, prompt, result: GenerationResult, endpoint: str, outcome: str, policy: str
+) -> Generation:
     prompt_json = _prompt_as_json(prompt)
     sealed = None
     if settings.INFERENCE_STORE_TEXT == "encrypted":
@@ -305,41 +472,6 @@ def _trail_generation(
         },
     )
     return generation
-
-
-# --- LoRA adapters ---------------------------------------------------------------------------
-def adapter_register(
-    *, base_model: LanguageModel, name: str, path: str, source: str, evaluation: dict
-) -> LoraAdapter:
-    adapter = LoraAdapter(base_model=base_model, name=name, path=path, source=source, evaluation=evaluation)
-    adapter.full_clean()
-    adapter.save()
-    return adapter
-
-
-def adapter_set_status(*, actor, adapter: LoraAdapter, status: str, reason: str = "") -> LoraAdapter:
-    """Promote (servable) or demote an adapter. Requires `promote` on its base model; trailed with the
-    evaluation the decision was based on."""
-    decision = check(actor, "promote", f"model:{adapter.base_model.name}")
-    if status not in (LoraAdapter.Status.PROMOTED, LoraAdapter.Status.DEMOTED):
-        raise InvalidRequest(f"Unknown adapter status {status!r}.")
-    with transaction.atomic():
-        locked = LoraAdapter.objects.select_for_update().get(pk=adapter.pk)
-        previous = locked.status
-        locked.status = status
-        locked.status_changed_at = timezone.now()
-        locked.save(update_fields=["status", "status_changed_at"])
-        record(
-            actor=actor,
-            action="adapter.promote" if status == LoraAdapter.Status.PROMOTED else "adapter.demote",
-            resource_type="model",
-            resource_id=adapter.base_model.name,
-            outcome="succeeded",
-            policy=decision.policy or "",
-            payload={"adapter": locked.name, "adapter_id": locked.pk, "previous_status": previous,
-                     "evaluation": locked.evaluation, "reason": reason},
-        )  # fmt: skip
-    return locked
 
 
 # --- embeddings ------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def model_register(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Registered {model.name}: {model.architecture}, {model.parameter_count:,} parameters.",
+                f"Registered {model.name}: {model.architecture}, {model.parameters:,} parameters.",
             )
             return redirect("inference:model_list")
     return _model_list_page(request, servable_targets(request.user), form=form, status=400)
@@ -79,7 +79,10 @@ def model_default(request: HttpRequest) -> HttpResponse:
         model, adapter = next((m, a) for m, a in targets if (f"{m.name}:{a.name}" if a else m.name) == chosen)
         try:
             services.model_default_set(
-                actor=request.user, purpose=form.cleaned_data["purpose"], model=model, adapter=adapter
+                actor=request.user,
+                purpose=form.cleaned_data["purpose"],
+                model=model.name,
+                adapter=adapter.name if adapter else None,
             )
         except PolicyDenied as denial:
             form.add_error("model", str(denial))
@@ -106,7 +109,7 @@ def playground(request: HttpRequest) -> HttpResponse:
     default = services.default_model("chat")
     # The default chat model comes first: the playground preselects it.
     targets = sorted(
-        targets, key=lambda t: not (default is not None and t[0].pk == default.pk and t[1] is None)
+        targets, key=lambda t: not (default is not None and t[0].pk == default.id and t[1] is None)
     )
     options = [
         {"id": f"{m.name}:{a.name}" if a else m.name, "label": f"{m.name} + {a.name}" if a else m.name,

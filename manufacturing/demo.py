@@ -169,7 +169,7 @@ def register_assistant_model(say: Callable[[str], None]) -> None:
         path=base.path,
         name=model_name(),
         gguf_path=base.gguf_path or None,
-        draft_name=base.draft.name if base.draft_id else None,
+        draft_name=base.draft,
         description="Maintenance assistant: drafts a diagnosis from similar work orders and the asset's condition",
     )
     say(f"manufacturing: model {model_name()} serves {base.name}")

@@ -118,12 +118,13 @@ def tiny_model_dirs(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def served_model(db, tiny_model_dirs):
-    """The tiny demo model registered as `suite-demo` with its draft, as build_demo_models registers it."""
-    from inference import services
+    """The tiny demo model registered as `suite-demo` with its draft, as build_demo_models registers it
+    (its registry row: tests look at and change it; the apps see inference.services' ModelInfo)."""
+    from inference import registry
 
     target_dir, draft_dir = tiny_model_dirs
-    services.model_register(actor="test:fixture", path=draft_dir, name="suite-demo-draft")
-    return services.model_register(
+    registry.model_register(actor="test:fixture", path=draft_dir, name="suite-demo-draft")
+    return registry.model_register(
         actor="test:fixture",
         path=target_dir,
         name="suite-demo",

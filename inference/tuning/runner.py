@@ -29,7 +29,7 @@ from django.utils import timezone
 from access.enforcement import check
 from access.errors import PolicyDenied
 from inference import datasets
-from inference.services import adapter_register
+from inference.registry import adapter_register
 from inference.tuning import conf, snapshots
 from inference.tuning.errors import InvalidSettingsError, TuningError
 from inference.tuning.job_evaluation import evaluate_adapter

@@ -28,7 +28,7 @@ from django.utils import timezone
 from access.enforcement import check
 from inference import datasets
 from inference.models import LanguageModel, LoraAdapter, model_name_validator
-from inference.services import adapter_set_status
+from inference.registry import adapter_set_status
 from inference.tuning import conf, snapshots
 from inference.tuning.errors import InvalidSettingsError
 from inference.tuning.lifecycle import checkpoint_step, log_line, record_job_event
@@ -358,7 +358,7 @@ def _settle_lost_job(job: FineTuneJob, *, now) -> str:
 # --- LoRA adapters ----------------------------------------------------------------------------
 def adapter_status_change(*, user, adapter: LoraAdapter, status: str, reason: str = "") -> LoraAdapter:
     """Promote (serve) or demote an adapter; `promote` on its base model decides, and the trail keeps
-    the evaluation the decision was based on (inference.services.adapter_set_status)."""
+    the evaluation the decision was based on (inference.registry.adapter_set_status)."""
     if status == LoraAdapter.Status.PROMOTED:
         check(user, "promote", f"model:{adapter.base_model.name}")
         if not (Path(adapter.path) / "adapter_config.json").is_file():

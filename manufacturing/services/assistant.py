@@ -298,7 +298,7 @@ def _draft(*, user, messages: list[dict], fallback: str) -> tuple[str, str, int 
         logger.warning("assistant draft without the model: %s", error)
         return fallback, name, None, f"the model could not answer ({type(error).__name__})"
     text = completion.result.text.strip()
-    return text or fallback, name, completion.generation.pk, ""
+    return text or fallback, name, completion.generation_id, ""
 
 
 def assistant_suggest(*, actor, work_order: WorkOrder, problem: str = "") -> FailureSuggestion:

@@ -365,7 +365,7 @@ def _phrase(*, user, actor, messages: list[dict], max_tokens: int = ANSWER_MAX_T
             model_name=target.model.name,
             model_version=version,
             adapter_name=target.adapter.name if target.adapter else "",
-            generation_id=completion.generation.pk,
+            generation_id=completion.generation_id,
             note="the model's answer ran past one sentence: answered from the attribute",
         )
     return _Phrased(
@@ -373,7 +373,7 @@ def _phrase(*, user, actor, messages: list[dict], max_tokens: int = ANSWER_MAX_T
         model_name=target.model.name,
         model_version=version,
         adapter_name=target.adapter.name if target.adapter else "",
-        generation_id=completion.generation.pk,
+        generation_id=completion.generation_id,
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from accounts.roles import Role
 from audit.models import Event
-from inference import services
+from inference import registry, services
 from inference.models import LanguageModel, LoraAdapter
 
 pytestmark = pytest.mark.django_db
@@ -24,21 +24,21 @@ def base(tmp_path):
 
 
 def test_a_promoted_adapter_can_be_the_qa_default_until_it_is_demoted(engineer, base, tmp_path):
-    adapter = services.adapter_register(
+    adapter = registry.adapter_register(
         base_model=base, name="dicom", path=str(tmp_path / "dicom"), source="test", evaluation={}
     )
     with pytest.raises(services.RegistrationRefused, match="promote it first"):
         services.model_default_set(actor=engineer, purpose="qa", model=base, adapter=adapter)
     assert services.default_target("qa") is None
 
-    adapter = services.adapter_set_status(actor=engineer, adapter=adapter, status=LoraAdapter.Status.PROMOTED)
+    adapter = registry.adapter_set_status(actor=engineer, adapter=adapter, status=LoraAdapter.Status.PROMOTED)
     services.model_default_set(actor=engineer, purpose="qa", model=base, adapter=adapter)
     target = services.default_target("qa")
-    assert (target.model, target.adapter, target.public_name) == (base, adapter, "qa-base:dicom")
+    assert (target.model.id, target.adapter.id, target.public_name) == (base.pk, adapter.pk, "qa-base:dicom")
     event = Event.objects.filter(action="model.default_set").get()
     assert event.payload["adapter"] == "dicom" and event.payload["adapter_id"] == adapter.pk
 
-    services.adapter_set_status(actor=engineer, adapter=adapter, status=LoraAdapter.Status.DEMOTED)
+    registry.adapter_set_status(actor=engineer, adapter=adapter, status=LoraAdapter.Status.DEMOTED)
     assert services.default_target("qa").adapter is None  # the base answers; nothing demoted is served
     with pytest.raises(services.RegistrationRefused, match="without an adapter"):
         services.model_default_set(actor=engineer, purpose="lora_base", model=base, adapter=adapter)
@@ -46,10 +46,10 @@ def test_a_promoted_adapter_can_be_the_qa_default_until_it_is_demoted(engineer, 
 
 def test_an_adapter_of_another_model_is_refused(engineer, base, tmp_path):
     other = LanguageModel.objects.create(name="other", backend="local", path=str(tmp_path))
-    adapter = services.adapter_register(
+    adapter = registry.adapter_register(
         base_model=other, name="x", path=str(tmp_path / "x"), source="test", evaluation={}
     )
-    adapter = services.adapter_set_status(actor=engineer, adapter=adapter, status=LoraAdapter.Status.PROMOTED)
+    adapter = registry.adapter_set_status(actor=engineer, adapter=adapter, status=LoraAdapter.Status.PROMOTED)
     with pytest.raises(services.RegistrationRefused, match="not a promoted adapter of qa-base"):
         services.model_default_set(actor=engineer, purpose="qa", model=base, adapter=adapter)
     assert not Event.objects.filter(action="model.default_set").exists()

@@ -116,7 +116,7 @@ def test_chat_on_llamacpp_is_trailed_and_models_show_the_registry_fields(client,
                                            "temperature": 0})  # fmt: skip
     assert response.status_code == 200, response.content
     assert "5.0" in response.json()["choices"][0]["message"]["content"]
-    assert Generation.objects.get().model == smollm2
+    assert Generation.objects.get().model_id == smollm2.id
     listed = client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {engineer_key}").json()["data"]
     (entry,) = [m for m in listed if m["id"] == "smollm2"]
     assert entry["parameters"] == 134_515_008 and entry["quantization"] == "q4_1"
@@ -199,7 +199,7 @@ def test_the_models_page_sets_defaults_for_ml_engineers_only(client, smollm2, ma
     if role is not None:
         client.force_login(make_user(role))
     response = client.post("/models/default/", {"purpose": "chat", "model": "smollm2"})
-    assert ModelDefault.objects.filter(purpose="chat", model=smollm2).exists() is changed
+    assert ModelDefault.objects.filter(purpose="chat", model_id=smollm2.id).exists() is changed
     if changed:
         assert response.status_code == 302
         page = client.get("/models/")

@@ -11,7 +11,7 @@ from access.policy import activate, active_policy
 from accounts.roles import Role
 from audit.models import Event
 from inference.models import LoraAdapter
-from inference.services import adapter_register
+from inference.registry import adapter_register
 from inference.tuning import services
 from inference.tuning.conf import data_root
 from inference.tuning.models import FineTuneJob

@@ -7,7 +7,7 @@ import pytest
 from accounts.roles import Role
 from audit.models import Event
 from inference.models import LoraAdapter
-from inference.services import adapter_register
+from inference.registry import adapter_register
 from inference.tuning.models import FineTuneJob
 
 pytestmark = pytest.mark.django_db

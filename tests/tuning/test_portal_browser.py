@@ -8,7 +8,7 @@ import pytest
 from accounts.roles import Role
 from audit.models import Event
 from inference.models import LoraAdapter
-from inference.services import adapter_register
+from inference.registry import adapter_register
 from inference.tuning.models import FineTuneJob
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from inference import services
+from inference import registry
 from inference.datasets import iter_corpus
 from inference.demo import build_demo_models
 from inference.engine import importer
@@ -58,9 +58,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Trained in {result['seconds']} s.")
         actor = "command:build_demo_models"
-        services.model_register(actor=actor, path=result["draft_dir"], name=DRAFT_NAME,
+        registry.model_register(actor=actor, path=result["draft_dir"], name=DRAFT_NAME,
                                 description="Demo draft model (speculative decoding)")  # fmt: skip
-        model = services.model_register(
+        model = registry.model_register(
             actor=actor, path=result["target_dir"], name=DEMO_NAME, draft_name=DRAFT_NAME,
             description="Demo Llama trained here on DICOM, maintenance and AML text",
         )  # fmt: skip
@@ -98,7 +98,7 @@ class Command(BaseCommand):
                 progress=lambda message: self.stdout.write(message),
             )  # fmt: skip
             result.checks["source_bytes"] = source.stat().st_size
-            model = services.model_import_register(
+            model = registry.model_import_register(
                 actor="command:build_demo_models", result=result,
                 description="SmolLM2-135M-Instruct (Hugging Face), Q4_1 GGUF served by llama.cpp",
             )  # fmt: skip
@@ -107,7 +107,7 @@ class Command(BaseCommand):
             )
         for purpose in ModelDefault.Purpose.values:
             if not ModelDefault.objects.filter(purpose=purpose).exists():
-                services.model_default_set(
+                registry.model_default_set(
                     actor="command:build_demo_models", purpose=purpose, model=model, checked=False
                 )
                 self.stdout.write(f"default {purpose}: {model.name}")

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         engine = "llama.cpp" if model.gguf_path else "transformers"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Registered {model.name}: {model.parameter_count:,} parameters, {model.quantization}, "
+                f"Registered {model.name}: {model.parameters:,} parameters, {model.quantization}, "
                 f"licence {model.licence or 'unknown'}, served by {engine}; "
                 f"files: {', '.join(sorted(result.gguf_files)) or 'hf'}; checks: {result.checks}"
             )

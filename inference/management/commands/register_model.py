@@ -54,7 +54,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
-                f"Registered {model.name}: {model.architecture}, {model.parameter_count:,} parameters, "
+                f"Registered {model.name}: {model.architecture}, {model.parameters:,} parameters, "
                 f"{model.dtype}, context {model.context_length}, vocabulary {model.vocab_size}"
             )
         )
