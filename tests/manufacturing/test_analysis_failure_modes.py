@@ -10,7 +10,12 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from inference.services import embed
-from manufacturing.analysis.failure_modes import FailureModeClassifier, evaluate, read_labelled
+from manufacturing.analysis.failure_modes import (
+    FailureModeClassifier,
+    cross_validate,
+    evaluate,
+    read_labelled,
+)
 
 DATA = Path(settings.SHARED_DATA_DIR) / "failure_modes"
 
@@ -53,3 +58,17 @@ def test_eval_failure_codes_command_char_only(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["examples"] == 62 and report["train_examples"] == 502
     assert report["top1"] >= 0.6 and report["top3"] >= report["top1"]
+
+
+def test_cross_validation_on_the_training_file(train):
+    """`cross_validate` (eval_failure_codes --cv K): K-fold top-1/top-3 on one labelled file, how the blend
+    weights were chosen. An SVM-only classifier keeps it cheap; the command refuses a single fold."""
+    texts, labels = train
+    run = cross_validate(
+        texts[:120], labels[:120], lambda: FailureModeClassifier(None, svm_weight=1.0), folds=3
+    )
+    assert (run["folds"], run["seed"], run["examples"]) == (3, 0, 120)
+    assert 0.3 < run["top1"] <= run["top3"] <= 1  # a majority-class guess gets about 0.3 of top-1
+    assert "linear SVM" in FailureModeClassifier(None).method()
+    with pytest.raises(CommandError, match="at least 2 folds"):
+        call_command("eval_failure_codes", "--no-embeddings", "--cv", "1")
