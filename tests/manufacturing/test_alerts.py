@@ -58,3 +58,23 @@ def test_rul_below_threshold_alerts(machine_a):
     with pytest.raises(ValueError, match="does not contain"):
         prediction_store(machine=machine_a, model=model, unit=1, rul=50, lower=60, upper=70)
     assert Event.objects.filter(action="rul.predict").count() == 2
+
+
+def test_migration_rewords_alert_messages_stored_before(machine_a):
+    """0006_alert_fault_wording: "..., fault call outer_race" becomes the wording engineers read;
+    other messages stay as they were."""
+    import importlib
+
+    from django.apps import apps
+
+    old = Alert.objects.create(
+        machine=machine_a,
+        kind="vibration_zone",
+        message="Vibration zone D: 6.10 mm/s RMS, fault call outer_race",
+    )
+    other = Alert.objects.create(machine=machine_a, kind="rul", message="Remaining useful life 12 cycles")
+    importlib.import_module("manufacturing.migrations.0006_alert_fault_wording").reword(apps, None)
+    old.refresh_from_db()
+    other.refresh_from_db()
+    assert old.message == "Vibration zone D: 6.10 mm/s RMS, bearing fault call: outer-race bearing defect"
+    assert other.message == "Remaining useful life 12 cycles"
