@@ -111,6 +111,9 @@ def never_recorded_sentence(names: Sequence[tuple[str, str]]) -> str:
     return f"Not recorded: the image as received did not record the {listed}."
 
 
+SINGLE_FRAME_SENTENCE = "This image has 1 frame: it is a single-frame image (only multi-frame images record the number of frames)."
+
+
 NO_MATCH_SENTENCE = (
     "No attribute of this image answers the question. Ask about an acquisition or image attribute, "
     "for example the slice thickness, the modality or the number of rows."

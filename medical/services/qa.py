@@ -189,6 +189,11 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
     score = grounding_score(hits)
     if best.removed:
         return _removed_answer([best.keyword], instance, score=score)
+    if not best.present and best.keyword == "NumberOfFrames" and instance.has_pixel_data:
+        # PS3.3 C.7.6.6: Number of Frames is recorded by multi-frame images only; without it, one frame.
+        return _fields(
+            qa_format.SINGLE_FRAME_SENTENCE, StudyQuestion.Grounding.ANSWERED, attributes=[best], score=score
+        )
     if not best.present:
         return _fields(
             qa_format.not_recorded_sentence(best),

@@ -386,6 +386,21 @@ def test_removed_and_not_recorded_are_decided_from_the_original(ingest, clinicia
 
 
 @pytest.mark.django_db
+def test_a_single_frame_image_has_one_frame_and_a_multi_frame_one_says_how_many(ingest, clinician):
+    single = study_question_ask(
+        user=clinician, study=_study(ingest, "CT_small.dcm"), question="how many frames?"
+    )
+    assert single.answer.startswith("This image has 1 frame") and single.grounding == "answered"
+    assert single.attributes[0]["keyword"] == "NumberOfFrames" and single.attributes[0]["value"] == ""
+    multi = study_question_ask(
+        user=clinician, study=_study(ingest, "examples_ybr_color.dcm"), question="how many frames?"
+    )
+    assert "30" in multi.answer and "1 frame" not in multi.answer
+    plan = study_question_ask(user=clinician, study=_study(ingest, "rtplan.dcm"), question="how many frames?")
+    assert plan.grounding == "not_recorded"  # no pixels: no frame to count
+
+
+@pytest.mark.django_db
 def test_paraphrases_are_grounded_by_embeddings_and_scored(ingest, clinician):
     study = _study(ingest, "MR_small.dcm")
     scanner = study_question_ask(user=clinician, study=study, question="What scanner made this?")
