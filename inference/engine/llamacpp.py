@@ -159,6 +159,26 @@ class PromptLookup:
         return []
 
 
+def _chat_formatter(llama):
+    """The GGUF's own chat template, compiled once per loaded model (Jinja2 compiles a template in
+    milliseconds: per request, that was most of a short request's time before its first token)."""
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    def token_text(token_id: int) -> str:
+        return (
+            llama.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
+            if token_id >= 0
+            else ""
+        )
+
+    return Jinja2ChatFormatter(
+        template, eos_token=token_text(llama.token_eos()), bos_token=token_text(llama.token_bos())
+    )
+
+
 class LlamaCppEngine:
     """One served GGUF model (with optional GGUF LoRA adapters) on this machine."""
 
@@ -192,6 +212,7 @@ class LlamaCppEngine:
         self.n_batch = n_batch
         self.sessions = session_store if session_store is not None else SequenceStore()
         self._llama = None
+        self._formatter = None  # the GGUF's chat template, compiled at load
         self._adapter_handles: dict[str, object] = {}
         self._active_adapter: str | None = None
         self._live: list[int] = []  # the tokens the context's KV cache holds (sequence 0)
@@ -245,7 +266,7 @@ class LlamaCppEngine:
             draft = GgufDraftModel(self.draft_path, n_ctx=llama.n_ctx(), n_threads=self.n_threads)
             draft.check_vocabulary(llama)
             self._draft = draft
-        self._template = llama.metadata.get("tokenizer.chat_template")
+        self._formatter = _chat_formatter(llama)
         self._detokenizer = _Detokenizer(llama)
         return llama
 
@@ -267,22 +288,8 @@ class LlamaCppEngine:
         if isinstance(messages_or_prompt, str):
             return llama.tokenize(messages_or_prompt.encode(), add_bos=True, special=False), []
         messages = [ChatMessage.coerce(m).as_dict() for m in messages_or_prompt]
-        if self._template:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            def token_text(token_id: int) -> str:
-                return (
-                    llama.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
-                    if token_id >= 0
-                    else ""
-                )
-
-            formatter = Jinja2ChatFormatter(
-                self._template,
-                eos_token=token_text(llama.token_eos()),
-                bos_token=token_text(llama.token_bos()),
-            )
-            text = formatter(messages=messages).prompt
+        if self._formatter is not None:
+            text = self._formatter(messages=messages).prompt
             return llama.tokenize(text.encode(), add_bos=False, special=True), []
         text = "".join(f"{PLAIN_ROLE_LABELS[m['role']]}: {m['content']}\n" for m in messages) + "Assistant:"
         return llama.tokenize(text.encode(), add_bos=True, special=False), list(PLAIN_TEMPLATE_STOPS)

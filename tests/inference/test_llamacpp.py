@@ -6,6 +6,7 @@ greedy text unchanged."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -26,11 +27,14 @@ FACTS = (
     "Work order WO-1182: asset Chiller 3, failure mode bearing wear, priority high, technician "
     "Ana Lopez, opened 2024-03-01, parts SKF 6205-2RS bearing and seal kit, downtime 6 hours."
 )
-# Speculation verifies drafted tokens in one batch; llama.cpp's batched and one-token kernels round
-# differently, so a greedy path that sits on a near tie can flip (seen with "Restate the work order
-# above word for word." on an AMD EPYC build: plain decoding loops on "Work order:", the batched path
-# does not). This wording has a clear greedy path on the builds tried; identity is still required.
 RESTATE = [{"role": "user", "content": FACTS + "\nCopy the work order above exactly."}]
+# Speculation verifies drafted tokens in one batch, and llama.cpp's batched kernels round otherwise
+# than its one-token ones: on SmolLM2 Q4_1 the same position's logits differ by up to about 0.6
+# between the two (docs/benchmarks.md, "Speculation and KV reuse: identity"). So a greedy path on a
+# near tie can flip: on this machine's build, RESTATE's fourth token (" W" by 0.16 logits over a
+# newline one token at a time) flips in the batch and the text loops on "Work order:". The tests
+# require identical text, or a first difference exactly where one-token decoding was on such a tie.
+NEAR_TIE = 1.0  # logits: twice the largest batched/one-token difference measured, rounded up
 
 
 @pytest.fixture(scope="module")
@@ -154,13 +158,55 @@ def test_a_lora_adapter_changes_the_output_per_request(engine):
     assert engine.generate(QUESTION, params).text == base  # switching back restores the base model
 
 
+def _greedy_steps(engine: LlamaCppEngine, prompt, count: int) -> list[tuple[int, float]]:
+    """(token, gap between its logit and the runner-up's) of plain one-token-at-a-time greedy decoding."""
+    llama = engine.loaded()
+    ids, _ = engine.render(prompt)
+    steps = []
+    with engine._lock:
+        engine._truncate(0)
+        engine._eval(ids, logits_for=1)
+        for _ in range(count):
+            row = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(1, llama.n_vocab()))[0]
+            runner_up, best = np.partition(row, -2)[-2:]
+            token = int(np.argmax(row))
+            steps.append((token, float(best - runner_up)))
+            engine._eval([token], logits_for=1)
+        engine._truncate(0)
+    return steps
+
+
+def assert_same_greedy_text(engine: LlamaCppEngine, prompt, plain, speculative) -> None:
+    """Identical text, or the first difference falls where one-token decoding sat on a near tie (a
+    bug in draft acceptance or in the cache bookkeeping diverges anywhere, ties or not)."""
+    if speculative.text == plain.text:
+        assert speculative.completion_tokens == plain.completion_tokens
+        return
+    common = len(os.path.commonprefix([plain.text, speculative.text]))
+    tokens: list[int] = []
+    for token, gap in _greedy_steps(engine, prompt, plain.completion_tokens):
+        tokens.append(token)
+        if len(engine._detokenizer.decode(tokens)) > common:  # this token holds the first difference
+            assert gap < NEAR_TIE, (
+                f"speculation diverged at token {len(tokens)}, where plain decoding was not on a near "
+                f"tie (gap {gap:.2f}): {plain.text!r} vs {speculative.text!r}"
+            )
+            return
+    raise AssertionError(
+        f"the texts differ past plain decoding's tokens: {plain.text!r} vs {speculative.text!r}"
+    )
+
+
 def test_prompt_lookup_speculation_keeps_the_greedy_text(engine):
     params = GenerationParams(max_tokens=48)
     plain = engine.generate(RESTATE, params)
     speculative = engine.generate(RESTATE, GenerationParams(max_tokens=48, speculative="prompt_lookup"))
-    assert speculative.text == plain.text
     assert speculative.draft_tokens_proposed > 0 and speculative.draft_tokens_accepted > 0
-    assert speculative.completion_tokens == plain.completion_tokens
+    assert_same_greedy_text(engine, RESTATE, plain, speculative)
+    other = [{"role": "user", "content": FACTS + "\nRepeat the parts and the downtime of the work order."}]
+    plain = engine.generate(other, params)
+    speculative = engine.generate(other, GenerationParams(max_tokens=48, speculative="prompt_lookup"))
+    assert_same_greedy_text(engine, other, plain, speculative)
 
 
 def test_draft_model_speculation_keeps_the_greedy_text(gguf_path):
@@ -172,7 +218,7 @@ def test_draft_model_speculation_keeps_the_greedy_text(gguf_path):
     try:
         plain = drafted.generate(RESTATE, GenerationParams(max_tokens=32))
         speculative = drafted.generate(RESTATE, GenerationParams(max_tokens=32, speculative="draft"))
-        assert speculative.text == plain.text and speculative.completion_tokens == plain.completion_tokens
+        assert_same_greedy_text(drafted, RESTATE, plain, speculative)
         assert speculative.draft_tokens_accepted > 0
         assert speculative.draft_tokens_accepted <= speculative.draft_tokens_proposed
         # llama-cpp-python's own interface: token ids in, the drafted continuation out.
