@@ -56,8 +56,8 @@ def test_attribute_and_role_changes_carry_before_and_after(make_user):
         user.department = "radiology"
         user.is_staff = True
         user.save()
-        user.groups.add(Group.objects.get(name=Role.RADIOLOGIST.value))
-        user.groups.remove(Group.objects.get(name=Role.CLINICIAN.value))
+        user.groups.add(Group.objects.get_or_create(name=Role.RADIOLOGIST.value)[0])
+        user.groups.remove(Group.objects.get_or_create(name=Role.CLINICIAN.value)[0])
     change = _events("account.change")[-1]
     assert change.payload == {
         "fields": ["department", "is_staff"],

@@ -31,10 +31,14 @@ def softhsm_token():
     )
     os.environ["SOFTHSM2_CONF"] = str(conf)
     label = f"suite-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "so-" + PIN],
-        check=True, capture_output=True, env=os.environ,
-    )  # fmt: skip
+    # A second token nobody logs in to, created now, before this process initialises the library
+    # (SoftHSM reads its token folder at C_Initialize): a PKCS#11 login is per process and token,
+    # so a wrong PIN is only refused by a token this process has not logged in to yet.
+    for token in (label, f"{label}-fresh"):
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", PIN, "--so-pin", "so-" + PIN],
+            check=True, capture_output=True, env=os.environ,
+        )  # fmt: skip
     return label
 
 

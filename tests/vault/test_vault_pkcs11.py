@@ -20,11 +20,12 @@ PIN = "4711-test"
 
 
 def test_wrong_pin_is_a_clear_error(softhsm_token):
-    # First in this module: PKCS#11 logs in once per process, later sessions share that login.
+    # On the run's second token, which no test logs in to: PKCS#11 logs in once per process and
+    # token, and later sessions share that login whatever PIN they give.
     from vault.errors import VaultError
 
     with pytest.raises(VaultError, match="Cannot open PKCS#11 token"):
-        Pkcs11KeyProvider(module=DEFAULT_MODULE, token_label=softhsm_token, pin="wrong")
+        Pkcs11KeyProvider(module=DEFAULT_MODULE, token_label=f"{softhsm_token}-fresh", pin="wrong")
 
 
 def test_kek_is_aes_256_and_never_leaves_the_token(hsm):
