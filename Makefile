@@ -46,8 +46,12 @@ run: setup
 	$(PY) manage.py bootstrap_demo
 	$(PY) manage.py run_suite
 
+# Two pytest-xdist workers (one per core on the 2-core CI machine), whole files per worker so module
+# fixtures are built once; each worker has its own folder, test database and Celery queue
+# (tests/settings.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

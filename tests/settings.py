@@ -20,6 +20,16 @@ if not os.environ.get("SUITE_TEST_RUN_DIR"):
     _run_dir = tempfile.mkdtemp(prefix="suite-test-")
     os.environ["SUITE_TEST_RUN_DIR"] = _run_dir
     atexit.register(shutil.rmtree, _run_dir, ignore_errors=True)
+# pytest-xdist (make test runs `-n 2`): each worker gets its own folder and Celery queue inside the
+# run, so workers never share a database file, key directory, model cache or queue. Subprocesses a
+# worker starts inherit the adjusted variables (and the marker, so they do not nest them again).
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker and not os.environ.get("SUITE_TEST_WORKER"):
+    os.environ["SUITE_TEST_WORKER"] = _worker
+    _worker_dir = Path(os.environ["SUITE_TEST_RUN_DIR"]) / _worker
+    _worker_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["SUITE_TEST_RUN_DIR"] = str(_worker_dir)
+    os.environ["CELERY_QUEUE"] = f"{os.environ.get('CELERY_QUEUE', 'suite')}-{_worker}"
 _run = Path(os.environ["SUITE_TEST_RUN_DIR"])
 os.environ["SUITE_VAR_DIR"] = str(_run / "var")
 os.environ["MEDIA_ROOT"] = str(_run / "var" / "media")
