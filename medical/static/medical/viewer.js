@@ -102,12 +102,11 @@ window.SuiteViewer = (function () {
         if (Date.now() - began + wait > GIVE_UP_MS) {
           throw failure(`${info.detail || "The frame is not rendered yet."} Stopped asking after ${waited} s.`, true);
         }
-        if (info.stalled) {
-          caption.textContent = "Waiting for the image worker.";
-          showStatus(url, `${info.detail} Asking again every ${wait / 1000} s.`, true);
+        if (url === currentUrl) {  // a prefetch leaves the caption of the frame on screen alone
+          caption.textContent = info.stalled ? "Waiting for the image worker."
+            : info.state === "queued" ? "Queued for the image worker…" : "Rendering the frame…";
         }
-        else if (info.state === "queued") caption.textContent = "Queued for the image worker…";
-        else caption.textContent = "Rendering the frame…";
+        if (info.stalled) showStatus(url, `${info.detail} Asking again every ${wait / 1000} s.`, true);
         await sleep(wait);
         if (signal.aborted) throw failure("Cancelled.", false);
         continue;
