@@ -68,6 +68,13 @@ def test_the_portal_list_shows_the_columns_and_applies_filters_and_sort(client, 
     )
     assert f'data-study="{three_studies["cr"]}"' in old_only.content.decode()
     assert f'data-study="{three_studies["ct"]}"' not in old_only.content.decode()
+    # a refused value is shown with its message, the panel stays open, and the other filters still apply
+    refused = client.get("/medical/", {"date_from": "last tuesday", "modality": "ct"})
+    assert refused.status_code == 200
+    body = refused.content.decode()
+    assert "Enter a valid date" in body and 'data-keep-open="true"' in body
+    assert f'data-study="{three_studies["ct"]}"' in body and f'data-study="{three_studies["mr"]}"' not in body
+    assert "Modality: CT" in body  # the summary says what is applied
     ordered = client.get("/medical/", {"sort": "oldest"}).content.decode()
     assert ordered.index(f'data-study="{three_studies["cr"]}"') < ordered.index(
         f'data-study="{three_studies["mr"]}"'
