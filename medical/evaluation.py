@@ -277,9 +277,7 @@ def _model_used() -> dict | None:
     return {
         "name": target.public_name,
         "version": model_version(target),
-        # inference.services returns a ModelInfo (`parameters`); a registry row says `parameter_count`
-        "parameters": getattr(target.model, "parameters", None)
-        or getattr(target.model, "parameter_count", None),
+        "parameters": target.model.parameters,
     }
 
 
