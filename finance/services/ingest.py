@@ -19,9 +19,10 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -242,6 +243,7 @@ class ScreeningSetup:
     names: NameIndex | None
     whitelist: dict
     lookback: int
+    has_customers: bool = True  # any account with a KYC customer (read per call, not cached)
 
 
 _MODEL_CACHE: dict[str, RiskModel] = {}
@@ -272,7 +274,7 @@ def model_of_version(version: str) -> RiskModel | None:
     return model
 
 
-def screening_setup() -> ScreeningSetup:
+def _build_setup(now: dt.datetime) -> ScreeningSetup:
     versions = active_versions_or_seed()
     specs = [ScenarioSpec(v.code, v.version, dict(v.params)) for v in versions]
     config = EngineConfig(
@@ -291,17 +293,85 @@ def screening_setup() -> ScreeningSetup:
         config=config,
         model=active_model(),
         names=names,
-        whitelist=whitelist_in_force() if names is not None else {},
+        whitelist=whitelist_in_force(now) if names is not None else {},
         lookback=history_window_s(versions) + HISTORY_SLACK_S,
     )
 
 
-def _with_customer_names(table: TxTable, parties: dict[str, dict]) -> dict[str, dict]:
+def _config_query() -> str:
+    """One statement that reads what a screening configuration consists of: the active scenario
+    versions with their parameters as stored, the active lists (id, content hash), the active
+    models (id, content hash), the whitelist entries in force; and whether any account has a KYC
+    customer (data, not configuration: read here to save its own query)."""
+    from finance.models import MatchWhitelist, SanctionsListVersion
+
+    q = connection.ops.quote_name
+    scenario, lists = q(ScenarioVersion._meta.db_table), q(SanctionsListVersion._meta.db_table)
+    model, whitelist = q(ModelVersion._meta.db_table), q(MatchWhitelist._meta.db_table)
+    account = q(Account._meta.db_table)
+    # identifiers only from the models' own table names; every value is a parameter
+    return (
+        f"SELECT 's', id, code, CAST(params AS TEXT) FROM {scenario} WHERE active = %s"  # noqa: S608
+        f" UNION ALL SELECT 'l', id, sha256, name FROM {lists} WHERE active = %s"
+        f" UNION ALL SELECT 'm', id, version, '' FROM {model} WHERE active = %s"
+        f" UNION ALL SELECT 'w', id, party_hash, entry_id || ' ' || CAST(expires_at AS TEXT)"
+        f" FROM {whitelist} WHERE expires_at > %s"
+        f" UNION ALL SELECT 'c', COUNT(*), '', '' FROM (SELECT 1 FROM {account}"
+        f" WHERE customer_id IS NOT NULL LIMIT 1) AS k"
+    )
+
+
+def _config_key(now: dt.datetime) -> tuple[tuple, bool]:
+    """(the configuration's rows, sorted: the cache key; whether any account has a customer)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_config_query(), [True, True, True, connection.ops.adapt_datetimefield_value(now)])
+        rows = cursor.fetchall()
+    customers = any(r[0] == "c" and r[1] for r in rows)
+    return tuple(sorted(tuple(str(v) for v in r) for r in rows if r[0] != "c")), customers
+
+
+_SETUP_CACHE: dict[tuple, ScreeningSetup] = {}
+_SETUP_LOCK = threading.Lock()
+
+
+def screening_setup() -> ScreeningSetup:
+    """The screening configuration, cached per process and checked on every call.
+
+    The cache key is the configuration itself as the database holds it now, read in one statement
+    (``_config_query``): a version activated, approved or retired, a list imported, a model
+    activated, a whitelist entry added or expired, by this process or any other, by the services
+    or by hand in SQL, changes the key, and the next call rebuilds. A rebuild re-reads the key
+    after it and caches only when nothing changed meanwhile (another writer committing between
+    the two reads gets a setup used once, not cached)."""
+    now = timezone.now()
+    key, customers = _config_key(now)
+    if not any(row[0] == "s" for row in key):  # nothing active: seed the library (a fresh install)
+        active_versions_or_seed()
+        key, customers = _config_key(now)
+        if not any(row[0] == "s" for row in key):  # every version retired: nothing to cache
+            return replace(_build_setup(now), has_customers=customers)
+    database = (connection.vendor, str(connection.settings_dict.get("NAME")), connection.alias)
+    cached = _SETUP_CACHE.get((database, key))
+    if cached is None:
+        built = _build_setup(now)
+        again, _ = _config_key(now)
+        if again != key:
+            return replace(built, has_customers=customers)
+        with _SETUP_LOCK:
+            _SETUP_CACHE.clear()
+            _SETUP_CACHE[(database, key)] = cached = built
+    return replace(cached, has_customers=customers)
+
+
+def _with_customer_names(
+    table: TxTable, parties: dict[str, dict], *, customers: bool = True
+) -> dict[str, dict]:
     """``parties`` completed with the KYC name of each side's customer where the row names none
-    (unsealed here for screening only, once per account)."""
-    with_customer = Account.objects.filter(customer__isnull=False)
-    if not with_customer.exists():  # no KYC customers on file (a feed of payments alone)
+    (unsealed here for screening only, once per account). ``customers`` False: no account has a
+    customer (read with the configuration), nothing to look up."""
+    if not customers:  # no KYC customers on file (a feed of payments alone)
         return parties
+    with_customer = Account.objects.filter(customer__isnull=False)
     pairs = set(zip(table.src_bank.tolist(), table.src_account.tolist(), strict=True))
     pairs |= set(zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True))
     numbers = sorted({n for _, n in pairs})
@@ -457,7 +527,7 @@ def transactions_ingest(
             stored = TxTable.concat([stored, context]).sort_by_time() if len(stored) else context
         party_ids = parties_store(table=table, parties=parties) if parties else {}
         if setup.names is not None:
-            parties = _with_customer_names(table, parties)
+            parties = _with_customer_names(table, parties, customers=setup.has_customers)
         for start in range(0, len(table), chunk_rows):
             stop = min(start + chunk_rows, len(table))
             chunk = table.take(np.arange(start, stop))
