@@ -193,9 +193,9 @@ def run(
 
     figures["ttft_ms_p50"], figures["ttft_prompt_tokens"] = _ttft(engine, repeats * 3)
     report("ttft", 1, 1)
-    figures["api_overhead_ms_p50"] = api.overhead_ms(engine, api_requests)
+    figures.update(api.overhead_ms(api_requests))
     report("api overhead", 1, 1)
-    figures.update(_kv_reuse(engine, report))
+    figures.update(_kv_reuse(engine, report, RawLlama(gguf, threads, 2048)))
     figures.update(_speculative(engine, repeats, report))
     figures.update(_draft_speculation(model, threads, repeats, report))
     figures.update(_quantizations(model, threads, repeats, report))
@@ -221,15 +221,27 @@ def _ttft(engine: LlamaCppEngine, samples: int) -> tuple[float, int]:
     return round(statistics.median(times), 1), int(statistics.median(lengths))
 
 
-def _kv_reuse(engine: LlamaCppEngine, report: Progress) -> dict:
-    """Ten turns of one conversation answered with and without the session cache, interleaved."""
+def _kv_reuse(engine: LlamaCppEngine, report: Progress, raw: RawLlama | None = None) -> dict:
+    """Ten turns of one conversation answered with and without the session cache, interleaved; with
+    `raw`, the first generated token's logits in raw llama_cpp.Llama after a prefill of the whole
+    prompt and after its prefix plus the last token alone (what any prefix cache does)."""
     params = GenerationParams(max_tokens=40)
     history: list[dict] = [{"role": "system", "content": synthetic.SYSTEM_PROMPT}]
     session = f"bench-{time.monotonic_ns()}"
     with_reuse = without = 0.0
     identical = 0
+    raw_diffs = []
     for turn, message in enumerate(synthetic.conversation(10, seed=4244)):
         history.append({"role": "user", "content": message})
+        if raw is not None:
+            ids = engine.render(history)[0]
+            raw.llama.reset()
+            raw.llama.eval(ids)
+            whole = np.array(raw.llama.scores[len(ids) - 1])
+            raw.llama.reset()
+            raw.llama.eval(ids[:-1])
+            raw.llama.eval(ids[-1:])
+            raw_diffs.append(round(float(np.abs(whole - np.array(raw.llama.scores[len(ids) - 1])).max()), 3))
         engine.forget_cache()
         fresh = engine.generate(history, params)
         reused = engine.generate(history, params, session_id=session)
@@ -244,39 +256,121 @@ def _kv_reuse(engine: LlamaCppEngine, report: Progress) -> dict:
     return {
         "kv_reuse_10turn_latency_ratio": round(with_reuse / without, 3),
         "kv_reuse_outputs_identical": f"{identical} of 10",
+        **({"kv_reuse_raw_llamacpp_first_logit_max_diff_by_turn": raw_diffs} if raw is not None else {}),
     }
+
+
+SPECULATIVE_DRAFT_LENGTHS = (2, 3, 4, 10)  # llama-cpp-python: 10 suits GPUs, 2 "performs better" on CPUs
 
 
 def _speculative(engine: LlamaCppEngine, repeats: int, report: Progress) -> dict:
+    """Prompt lookup against plain decoding on copy-heavy prompts, for several draft lengths, plus
+    what one verification batch costs against one token: the bound that decides whether it can win."""
     prompts = copy_heavy_prompts(6)
     plain_params = GenerationParams(max_tokens=96)
-    spec_params = replace(plain_params, speculative="prompt_lookup", num_speculative_tokens=10)
-    plain_total = spec_total = 0.0
-    proposed = accepted = identical = 0
-    for index, prompt in enumerate(prompts):
-        best_plain = best_spec = None
-        for _ in range(repeats):
-            engine.forget_cache()
-            plain = engine.generate(prompt, plain_params)
-            engine.forget_cache()
-            spec = engine.generate(prompt, spec_params)
-            # llama.cpp scores a batch of drafts with other kernels than one token at a time, so a
-            # near-tie can flip the argmax: counted and reported, not hidden.
-            identical += plain.text == spec.text
-            best_plain = plain if best_plain is None or plain.total_s < best_plain.total_s else best_plain
-            best_spec = spec if best_spec is None or spec.total_s < best_spec.total_s else best_spec
-        plain_total += best_plain.total_s
-        spec_total += best_spec.total_s
-        proposed += best_spec.draft_tokens_proposed
-        accepted += best_spec.draft_tokens_accepted
-        report("speculative", index + 1, len(prompts))
+    by_length: dict[int, dict] = {}
+    for length in SPECULATIVE_DRAFT_LENGTHS:
+        spec_params = replace(plain_params, speculative="prompt_lookup", num_speculative_tokens=length)
+        plain_total = spec_total = 0.0
+        proposed = accepted = identical = spec_tokens = 0
+        for index, prompt in enumerate(prompts):
+            best_plain = best_spec = None
+            for _ in range(repeats):
+                engine.forget_cache()
+                plain = engine.generate(prompt, plain_params)
+                engine.forget_cache()
+                spec = engine.generate(prompt, spec_params)
+                # llama.cpp scores a batch of drafts with other kernels than one token at a time, so a
+                # near-tie can flip the argmax: counted and reported, not hidden.
+                identical += plain.text == spec.text
+                best_plain = plain if best_plain is None or plain.total_s < best_plain.total_s else best_plain
+                best_spec = spec if best_spec is None or spec.total_s < best_spec.total_s else best_spec
+            plain_total += best_plain.total_s
+            spec_total += best_spec.total_s
+            proposed += best_spec.draft_tokens_proposed
+            accepted += best_spec.draft_tokens_accepted
+            spec_tokens += best_spec.completion_tokens
+            report(f"speculative (drafts of {length})", index + 1, len(prompts))
+        by_length[length] = {
+            "speedup": round(plain_total / spec_total, 3),
+            "acceptance": round(accepted / proposed, 3) if proposed else 0.0,
+            "outputs_identical": f"{identical} of {len(prompts) * repeats}",
+        }
+    best = max(by_length, key=lambda length: by_length[length]["speedup"])
+    cost = _verification_cost(engine, max(SPECULATIVE_DRAFT_LENGTHS) + 1)
     return {
-        "speculative_speedup": round(plain_total / spec_total, 3),
+        **_batch_invariance(engine, prompts),
+        "speculative_speedup": by_length[best]["speedup"],
+        "speculative_draft_tokens": best,
+        "speculative_acceptance": by_length[best]["acceptance"],
+        "speculative_outputs_identical": by_length[best]["outputs_identical"],
+        "speculative_by_draft_tokens": by_length,
         "speculative_workload": "restate every fact of a key=value record (imaging, work order, payment), "
-        "6 prompts, 96 new tokens, greedy, prompt lookup (n-gram 3..2, up to 10 drafts)",
-        "speculative_acceptance": round(accepted / proposed, 3) if proposed else 0.0,
-        "speculative_outputs_identical": f"{identical} of {len(prompts) * repeats}",
+        "6 prompts, 96 new tokens, greedy, prompt lookup (n-gram 3..2), best of the draft lengths",
+        # Verifying k tokens in one batch costs cost[k] single-token steps; with every draft accepted a
+        # round of d drafts yields d + 1 tokens, so no acceptance can beat max((d + 1) / cost[d + 1]).
+        "speculative_verify_cost_by_batch": cost,
+        "speculative_speedup_bound_all_accepted": round(max(k / c for k, c in cost.items()), 2),
     }
+
+
+def _batch_invariance(engine: LlamaCppEngine, prompts: list, steps: int = 12) -> dict:
+    """The same positions' logits computed one token at a time (plain decoding, a KV-cache hit) and in
+    one batch (a prefill, a speculative verification): how far llama.cpp's two paths differ."""
+    llama = engine.loaded()
+    vocab = llama.n_vocab()
+
+    def rows(count: int):
+        return np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(count, vocab)).copy()
+
+    largest, flips, flip_gaps, positions = 0.0, 0, [], 0
+    with engine._lock:
+        for prompt in prompts:
+            ids, _ = engine.render(prompt)
+            engine._truncate(0)
+            engine._eval(ids, logits_for=1)
+            single, tokens = [rows(1)[0]], []
+            for _ in range(steps):
+                tokens.append(int(np.argmax(single[-1])))
+                engine._eval(tokens[-1:], logits_for=1)
+                single.append(rows(1)[0])
+            engine._truncate(len(ids) - 1)
+            engine._eval([ids[-1], *tokens], logits_for=len(tokens) + 1)
+            batched = rows(len(tokens) + 1)
+            for one, many in zip(single, batched, strict=True):
+                positions += 1
+                largest = max(largest, float(np.abs(one - many).max()))
+                if int(np.argmax(one)) != int(np.argmax(many)):
+                    flips += 1
+                    runner_up, best = np.partition(one, -2)[-2:]
+                    flip_gaps.append(round(float(best - runner_up), 3))
+        engine._truncate(0)
+    return {
+        "batched_vs_one_token_max_abs_logit_diff": round(largest, 3),
+        "batched_vs_one_token_argmax_flips": f"{flips} of {positions} positions",
+        "batched_vs_one_token_flip_top2_gaps": flip_gaps,
+    }
+
+
+def _verification_cost(engine: LlamaCppEngine, largest: int, samples: int = 9) -> dict[int, float]:
+    """Median time to decode a batch of k tokens with logits for each (as a verification does), after
+    a 200-token context, relative to one token."""
+    engine.loaded()
+    context = (engine.render(copy_heavy_prompts(1)[0])[0] * 8)[:200]
+    sizes = sorted({1, 2, 3, 4, 6, 8, largest})
+    times: dict[int, list[float]] = {k: [] for k in sizes}
+    with engine._lock:  # the bench drives the context directly; nothing else runs
+        engine._truncate(0)
+        engine._eval(context, logits_for=1)
+        for _ in range(samples):
+            for k in sizes:
+                started = time.perf_counter()
+                engine._eval(context[:k], logits_for=k)
+                times[k].append(time.perf_counter() - started)
+                engine._truncate(len(context))
+        engine._truncate(0)
+    one = statistics.median(times[1])
+    return {k: round(statistics.median(v) / one, 2) for k, v in times.items()}
 
 
 def _draft_pair(model, workdir: Path) -> tuple[str, str]:
@@ -416,8 +510,9 @@ class _TransformersDecoder:
 
 
 class _Endpoint:
-    """The suite's /v1/chat/completions, streamed, through Django's full stack (authentication,
-    policy, admission, trail), on a scratch transaction that is rolled back at the end."""
+    """The suite's /v1/chat/completions through Django's full stack (API-token authentication as
+    OpenAI clients send it, throttling, policy, admission, trail), on a scratch transaction that is
+    rolled back at the end."""
 
     def __init__(self, model_name: str):
         self.model_name = model_name
@@ -425,15 +520,16 @@ class _Endpoint:
     def _client(self):
         from django.contrib.auth.models import Group
         from django.test import Client
+        from knox.models import AuthToken
 
         from accounts.models import User
         from accounts.roles import Role
 
         user = User.objects.create(username=f"bench-{time.time_ns()}")
         user.groups.add(Group.objects.get_or_create(name=Role.ML_ENGINEER.value)[0])
-        client = Client(HTTP_HOST="localhost")
-        client.force_login(user)
-        return client
+        return Client(
+            HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user=user)[1]}"
+        )
 
     def _post(self, client, body: dict):
         import json
@@ -462,34 +558,76 @@ class _Endpoint:
             transaction.set_rollback(True)
         return (chunks - 1) / (times[-1] - times[0]) if chunks > 1 else 0.0
 
-    def overhead_ms(self, engine_unused, requests: int) -> float:
-        """Median of (endpoint latency - engine latency) for the same short request, alternately, on
-        the engine the endpoint serves with."""
+    def overhead_ms(self, requests: int) -> dict:
+        """What the platform adds around the engine, paired within each request: the request's wall
+        time minus the engine's own time for it (its Generation's `latency_ms`, stream start to
+        result). Pairing inside one request keeps the engine's run-to-run spread (tens of ms on a
+        shared machine) out of a figure of a few ms; CPU time of the whole request is reported too."""
         from django.db import transaction
 
         from inference import runtime
-        from inference.models import LanguageModel
+        from inference.models import Generation, LanguageModel
 
-        served_engine = runtime.served(LanguageModel.objects.get(name=self.model_name)).engine
-        prompt = [{"role": "user", "content": "Which failure code?"}]
-        params = GenerationParams(max_tokens=8)
-        body = {"model": self.model_name, "messages": prompt, "max_tokens": 8, "temperature": 0}
-        deltas = []
-        with transaction.atomic():
+        body = {"model": self.model_name, "messages": [{"role": "user", "content": "Which failure code?"}],
+                "max_tokens": 8, "temperature": 0}  # fmt: skip
+        clock = _EngineClock(runtime.served(LanguageModel.objects.get(name=self.model_name)).engine)
+        walls, cpus = [], []
+        with transaction.atomic(), clock:
             client = self._client()
             for index in range(requests + 2):
-                started = time.perf_counter()
-                served_engine.generate(prompt, params)
-                engine_s = time.perf_counter() - started
-                started = time.perf_counter()
+                clock.cpu_s = 0.0
+                wall, cpu = time.perf_counter(), time.process_time()
                 response = self._post(client, body)
-                endpoint_s = time.perf_counter() - started
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 if response.status_code != 200:
                     raise RuntimeError(f"/v1 answered {response.status_code}: {response.content[:300]!r}")
+                engine_ms = Generation.objects.get(pk=int(response.json()["id"].split("-")[-1])).latency_ms
                 if index >= 2:
-                    deltas.append((endpoint_s - engine_s) * 1000)
+                    walls.append(wall * 1000 - engine_ms)
+                    cpus.append((cpu - clock.cpu_s) * 1000)
             transaction.set_rollback(True)
-        return round(statistics.median(deltas), 2)
+        return {
+            "api_overhead_ms_p50": round(statistics.median(walls), 2),
+            "api_overhead_ms_p90": round(statistics.quantiles(walls, n=10)[-1], 2),
+            "api_overhead_cpu_ms_p50": round(statistics.median(cpus), 2),
+            "api_overhead_method": "per request, paired: wall time minus the engine's latency_ms for it; "
+            "cpu: the request's process CPU time minus the CPU time spent inside the engine's stream "
+            f"({requests} requests of 8 tokens, Bearer token, not streamed)",
+        }
+
+
+class _EngineClock:
+    """Counts the process CPU time spent inside an engine's stream() and its generator (the bench
+    wraps the served engine object for a while; the product's code is unchanged)."""
+
+    def __init__(self, engine):
+        self.engine, self.cpu_s = engine, 0.0
+
+    def __enter__(self):
+        original = self.engine.stream
+
+        def timed_stream(*args, **kwargs):
+            started = time.process_time()
+            inner = original(*args, **kwargs)
+            self.cpu_s += time.process_time() - started
+            return self._timed(inner)
+
+        self.engine.stream = timed_stream
+        return self
+
+    def _timed(self, inner):
+        while True:
+            started = time.process_time()
+            try:
+                item = next(inner)
+            except StopIteration:
+                self.cpu_s += time.process_time() - started
+                return
+            self.cpu_s += time.process_time() - started
+            yield item
+
+    def __exit__(self, *exc):
+        del self.engine.stream  # the class's method again
 
 
 def default_threads() -> int:

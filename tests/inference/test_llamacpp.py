@@ -29,12 +29,13 @@ FACTS = (
 )
 RESTATE = [{"role": "user", "content": FACTS + "\nCopy the work order above exactly."}]
 # Speculation verifies drafted tokens in one batch, and llama.cpp's batched kernels round otherwise
-# than its one-token ones: on SmolLM2 Q4_1 the same position's logits differ by up to about 0.6
-# between the two (docs/benchmarks.md, "Speculation and KV reuse: identity"). So a greedy path on a
-# near tie can flip: on this machine's build, RESTATE's fourth token (" W" by 0.16 logits over a
-# newline one token at a time) flips in the batch and the text loops on "Work order:". The tests
-# require identical text, or a first difference exactly where one-token decoding was on such a tie.
-NEAR_TIE = 1.0  # logits: twice the largest batched/one-token difference measured, rounded up
+# than its one-token ones: on SmolLM2 Q4_1 the same position's logits differ by up to about 0.9
+# between the two (bench_inference: batched_vs_one_token_max_abs_logit_diff; docs/benchmarks.md). So
+# a greedy path on a near tie can flip: on this machine's build, RESTATE's fourth token (" W" by 0.16
+# logits over a newline, one token at a time) flips in the batch and the text loops on "Work order:".
+# The tests require identical text, or a first difference exactly where one-token decoding was on
+# such a tie: a flip needs a top-2 gap under twice the largest difference.
+NEAR_TIE = 2.0  # logits
 
 
 @pytest.fixture(scope="module")
