@@ -82,6 +82,7 @@ class RulConfig:
     cap: float = 125.0
     window: int = 30
     smoothing: float = 0.1  # exponential smoothing factor of the "level" feature
+    long_smoothing: float = 0.0  # > 0: also a slower level (this factor) and the window's spread per sensor
     trees: int = 500
     learning_rate: float = 0.03
     leaves: int = 15
@@ -99,6 +100,7 @@ class RulConfig:
     # one thread: on these small batches a second intra-op thread cost more CPU than it saved (measured
     # on a shared 2-core machine: 2.7 CPU-s per epoch with 2 threads and batch 256, 0.9 s with 1 and 512)
     network_threads: int = 1
+    network_seeds: int = 1  # networks per fold (different seeds), averaged: less variance per fold
     blend_step: float = 0.05  # grid of the CNN weight in the blend, chosen on out-of-fold predictions
 
 
@@ -160,7 +162,17 @@ class RulModel:
             for i in range(1, n):
                 level[i] = alpha * x[i] + (1 - alpha) * level[i - 1]
             last5 = (cum[end] - cum[np.maximum(0, end - 5)]) / np.minimum(end, 5)[:, None]
-            blocks.append(np.hstack([mean, slope * w, last5, level, end[:, None].astype(float)]))
+            parts = [mean, slope * w, last5, level]
+            if self.config.long_smoothing > 0:
+                beta = self.config.long_smoothing
+                slow = np.empty_like(x)
+                slow[0] = x[0]
+                for i in range(1, n):
+                    slow[i] = beta * x[i] + (1 - beta) * slow[i - 1]
+                sq = np.vstack([np.zeros(x.shape[1]), np.cumsum(x**2, axis=0)])
+                spread = np.sqrt(np.maximum((sq[end] - sq[start]) / length - mean**2, 0.0))
+                parts += [slow, spread]
+            blocks.append(np.hstack([*parts, end[:, None].astype(float)]))
         return np.vstack(blocks), data[:, 0], data[:, 1], z
 
     # ---- training ---------------------------------------------------------------------------------
@@ -233,13 +245,18 @@ class RulModel:
             oof_trees[held] = booster.predict(X[held])
             fold_boosters.append(booster)
             if use_networks:
-                run = self._train_network(W[train], y[train], W[held], y[held], config.seed + 200 + k)
-                oof_nets[held] = rul_network.predict_member(
-                    run["state"], W[held], cap=config.cap, width=config.network_width,
-                    threads=config.network_threads,
-                )  # fmt: skip
-                self.networks.append(rul_network.encode_state(run.pop("state")))
-                network_runs.append(run)
+                held_predictions = []
+                for s in range(max(config.network_seeds, 1)):
+                    run = self._train_network(
+                        W[train], y[train], W[held], y[held], config.seed + 200 + k + 1000 * s
+                    )
+                    held_predictions.append(rul_network.predict_member(
+                        run["state"], W[held], cap=config.cap, width=config.network_width,
+                        threads=config.network_threads,
+                    ))  # fmt: skip
+                    self.networks.append(rul_network.encode_state(run.pop("state")))
+                    network_runs.append(run)
+                oof_nets[held] = np.mean(held_predictions, axis=0)
         # members 0: the fold boosters are the ensemble (each saw all but one fold; no refit on everything)
         members = [self._train_booster(X, y, config.seed + m) for m in range(config.members)] or fold_boosters
         if not members:
@@ -376,7 +393,8 @@ class RulModel:
             raise ValueError(f"not a stored RUL model: {error}") from None
         if payload.pop("format", None) not in (1, FORMAT_VERSION):
             raise ValueError("stored RUL model has an unknown format version")
-        payload["config"] = RulConfig(**payload["config"])
+        # options added after a blob was stored take the value that blob was trained with (off)
+        payload["config"] = RulConfig(**({"long_smoothing": 0.0, "network_seeds": 1} | payload["config"]))
         return cls(**payload)
 
 

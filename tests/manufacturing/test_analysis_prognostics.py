@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -48,6 +49,24 @@ def test_model_round_trips_through_bytes_and_bands_hold_the_prediction():
     assert len(restored.networks) == 2 and 0 <= restored.blend <= 1  # one CNN per fold, weights in JSON
     with pytest.raises(ValueError, match="not a stored RUL model"):
         RulModel.from_bytes(b"\x00garbage")
+
+
+def test_long_memory_features_and_blobs_stored_before_them():
+    """--long-smoothing adds a slower level and the window's spread per sensor (2 more features per
+    sensor); a blob stored before the option existed loads with it off, so its features stay the same."""
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    data = data[data[:, 0] <= 6]
+    plain = RulModel(RulConfig(trees=10, members=1, folds=2, network_epochs=0)).fit(data)
+    longer = RulModel(RulConfig(trees=10, members=1, folds=2, network_epochs=0, long_smoothing=0.03)).fit(
+        data
+    )
+    sensors = len(plain.sensors)
+    assert plain._features(data)[0].shape[1] == 4 * sensors + 1
+    assert longer._features(data)[0].shape[1] == 6 * sensors + 1
+    payload = json.loads(base64.b85decode(plain.to_bytes()))
+    del payload["config"]["long_smoothing"], payload["config"]["network_seeds"]  # as stored before
+    old = RulModel.from_bytes(base64.b85encode(json.dumps(payload).encode()))
+    assert old.config.long_smoothing == 0.0 and old.predict(data) == plain.predict(data)
 
 
 def test_bad_files_name_the_row(tmp_path):

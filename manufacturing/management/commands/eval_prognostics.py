@@ -32,6 +32,18 @@ def config_arguments(parser) -> None:
         default=defaults.network_epochs,
         help="most epochs of each fold's CNN (0: LightGBM only)",
     )
+    parser.add_argument(
+        "--network-seeds",
+        type=int,
+        default=defaults.network_seeds,
+        help="CNNs per fold (different seeds), averaged",
+    )
+    parser.add_argument(
+        "--long-smoothing",
+        type=float,
+        default=defaults.long_smoothing,
+        help="> 0: LightGBM also gets a slower smoothed level (this factor) and the window's spread",
+    )
 
 
 def config_from(options) -> RulConfig:
@@ -41,12 +53,18 @@ def config_from(options) -> RulConfig:
         raise CommandError("--members 0 uses the fold models: give --folds 2 or more")
     if options["network_epochs"] < 0:
         raise CommandError("--network-epochs cannot be negative")
+    if options["network_seeds"] < 1:
+        raise CommandError("--network-seeds must be at least 1")
+    if not 0 <= options["long_smoothing"] < 1:
+        raise CommandError("--long-smoothing is a factor from 0 (off) to below 1, e.g. 0.03")
     return RulConfig(
         trees=options["trees"],
         members=options["members"],
         folds=options["folds"],
         threads=options["threads"],
         network_epochs=options["network_epochs"],
+        network_seeds=options["network_seeds"],
+        long_smoothing=options["long_smoothing"],
     )
 
 
