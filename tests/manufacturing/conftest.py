@@ -51,12 +51,18 @@ def failure_codes(db):
 @pytest.fixture(scope="session")
 def fitted_failure_classifier():
     """The assistant's failure-mode classifier fitted once per test run (with the LLM layer's
-    embeddings) on the shared training file: what `train_failure_classifier` fits."""
+    embeddings), as `train_failure_classifier` fits it, on up to 6 examples of each mode of the shared
+    training file (a third of the fit's CPU)."""
     from inference.services import embed
     from manufacturing.analysis.failure_modes import FailureModeClassifier, read_labelled
     from manufacturing.services.failure_classifier import base_training_path
 
-    texts, labels = read_labelled(base_training_path())
+    texts, labels, seen = [], [], {}
+    for text, label in zip(*read_labelled(base_training_path()), strict=True):
+        if seen.setdefault(label, 0) < 6:
+            seen[label] += 1
+            texts.append(text)
+            labels.append(label)
     return FailureModeClassifier(embed).fit(texts, labels), len(texts)
 
 
