@@ -22,10 +22,12 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -57,6 +59,11 @@ BULK_ROWS = 10_000
 SQLITE_BULK_CACHE_KIB = 131_072  # 128 MiB page cache for a large batch's connection
 CHUNK_ROWS = 100_000  # rows screened per engine call (each call re-reads the history window)
 MATCH_CONTEXT = b"finance.alert.name_match"
+
+
+def screen_ahead() -> bool:
+    """Screen the next chunk of a batch while the current one is persisted (a second thread)."""
+    return bool(getattr(settings, "FINANCE_SCREEN_AHEAD", True))
 
 
 @dataclass
@@ -487,8 +494,6 @@ def transactions_ingest(
     (k, n): screen and store only the rows whose payer account falls in partition k of n
     (``account_partition``), the other rows of the batch serving as history: n workers given the
     same batch store it once between them (scale-out; each partition is its own transaction)."""
-    from finance.services.cases import alerts_group_into_cases, cases_opened_record
-
     team = (team or "").strip()
     if not team:
         raise FinanceRefused("A team is required: transactions belong to an AML team.")
@@ -528,8 +533,10 @@ def transactions_ingest(
         party_ids = parties_store(table=table, parties=parties) if parties else {}
         if setup.names is not None:
             parties = _with_customer_names(table, parties, customers=setup.has_customers)
-        for start in range(0, len(table), chunk_rows):
-            stop = min(start + chunk_rows, len(table))
+
+        def screen_chunk(start: int, stop: int):
+            """Chunk [start, stop) screened: it reads the batch and the history read above, never
+            the database (so it can run beside the persistence of the chunk before it)."""
             chunk = table.take(np.arange(start, stop))
             names = None
             if setup.names is not None and parties:
@@ -547,77 +554,42 @@ def transactions_ingest(
                 },
                 config=setup.config,
             )
-            ids, rows = _store_transactions(chunk, decisions, batch=batch, team=team, party_ids=party_ids)
-            history.stored_rows(chunk, ids)
-            flagged = [
-                (_transaction_of(ids[i], rows[i], int(chunk.ts[i])), d)
-                for i, d in enumerate(decisions)
-                if d.evidence is not None
-            ]
-            for tx, d in flagged:
-                d.evidence = _seal_matches(
-                    d.evidence, parties.get(tx.tx_ref, {}), names.dropped if names is not None else {}
+            return chunk, names, decisions
+
+        bounds = [(start, min(start + chunk_rows, len(table))) for start in range(0, len(table), chunk_rows)]
+        ahead = screen_ahead() and len(bounds) > 1
+        # screening ahead: chunk k+1 is screened in a thread while chunk k is persisted (numpy,
+        # LightGBM and the database drivers release the GIL); same inputs, same decisions, and
+        # everything still in this one database transaction
+        pool = ThreadPoolExecutor(1, thread_name_prefix="screen-ahead") if ahead else None
+        try:
+            pending = pool.submit(screen_chunk, *bounds[0]) if pool else None
+            for k, (start, stop) in enumerate(bounds):
+                if pool is None:
+                    chunk, names, decisions = screen_chunk(start, stop)
+                else:
+                    chunk, names, decisions = pending.result()
+                    if k + 1 < len(bounds):
+                        pending = pool.submit(screen_chunk, *bounds[k + 1])
+                result = _persist_chunk(
+                    actor=actor,
+                    result=result,
+                    chunk=chunk,
+                    names=names,
+                    decisions=decisions,
+                    batch=batch,
+                    team=team,
+                    parties=parties,
+                    party_ids=party_ids,
+                    history=history,
+                    version_ids=version_ids,
+                    keep_decisions=keep_decisions,
                 )
-            alerts = [
-                Alert(transaction=tx, team=team, risk=d.risk, decision=d.decision, evidence=d.evidence)
-                for tx, d in flagged
-            ]
-            opened = alerts_group_into_cases(actor=actor, alerts=alerts)
-            _insert_alerts(alerts)
-            cases_opened_record(actor=actor, opened=opened)
-            events = record_many(
-                actor=actor,
-                action="alert.raise",
-                resource_type="alert",
-                outcome="succeeded",
-                events=[
-                    (
-                        alert.pk,
-                        {
-                            "alert": alert.pk,
-                            "transaction": alert.transaction_id,
-                            "batch": batch,
-                            "team": team,
-                            "evidence": alert.evidence,
-                        },
-                    )
-                    for alert in alerts
-                ],
-            )
-            _link_trail_events(alerts, events)
-            bulk_insert(
-                Alert.scenario_versions.through,
-                ("alert_id", "scenarioversion_id"),
-                [
-                    (alert.pk, version_ids[rule["code"]])
-                    for alert in alerts
-                    for rule in alert.evidence["rules"]
-                    if rule["code"] in version_ids
-                ],
-            )
-            result.cases += len(opened)
-            result.transactions += len(chunk)
-            result.alerts += len(alerts)
-            result.holds += sum(a.decision == "hold" for a in alerts)
-            if keep_decisions:
-                alert_of = {a.transaction_id: a for a in alerts}
-                for pk, d in zip(ids, decisions, strict=True):
-                    alert = alert_of.get(pk)
-                    result.decisions.append(
-                        {
-                            "tx_ref": d.tx_ref,
-                            "id": pk,
-                            "decision": d.decision,
-                            "risk": d.risk,
-                            "alert": alert.pk if alert else None,
-                            "hits": [r["code"] for r in alert.evidence["rules"]] if alert else [],
-                            "name_matches": [m["entry_id"] for m in alert.evidence["names"]["matches"]]
-                            if alert
-                            else [],
-                        }
-                    )
-            if progress:
-                progress(result.transactions, len(table))
+                if progress:
+                    progress(result.transactions, len(table))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         record(
             actor=actor,
             action="transaction.screen",
@@ -641,6 +613,97 @@ def transactions_ingest(
                 "decisions": result.decisions if realtime else [],
             },
         )
+    return result
+
+
+def _persist_chunk(
+    *,
+    actor,
+    result: IngestResult,
+    chunk: TxTable,
+    names,
+    decisions,
+    batch: str,
+    team: str,
+    parties: dict,
+    party_ids: dict,
+    history,
+    version_ids: dict,
+    keep_decisions: bool,
+) -> IngestResult:
+    """A screened chunk stored: its transactions with their decisions, its alerts (cases opened,
+    trail events, scenario versions linked); ``result`` updated and returned."""
+    from finance.services.cases import alerts_group_into_cases, cases_opened_record
+
+    ids, rows = _store_transactions(chunk, decisions, batch=batch, team=team, party_ids=party_ids)
+    history.stored_rows(chunk, ids)
+    flagged = [
+        (_transaction_of(ids[i], rows[i], int(chunk.ts[i])), d)
+        for i, d in enumerate(decisions)
+        if d.evidence is not None
+    ]
+    for tx, d in flagged:
+        d.evidence = _seal_matches(
+            d.evidence, parties.get(tx.tx_ref, {}), names.dropped if names is not None else {}
+        )
+    alerts = [
+        Alert(transaction=tx, team=team, risk=d.risk, decision=d.decision, evidence=d.evidence)
+        for tx, d in flagged
+    ]
+    opened = alerts_group_into_cases(actor=actor, alerts=alerts)
+    _insert_alerts(alerts)
+    cases_opened_record(actor=actor, opened=opened)
+    events = record_many(
+        actor=actor,
+        action="alert.raise",
+        resource_type="alert",
+        outcome="succeeded",
+        events=[
+            (
+                alert.pk,
+                {
+                    "alert": alert.pk,
+                    "transaction": alert.transaction_id,
+                    "batch": batch,
+                    "team": team,
+                    "evidence": alert.evidence,
+                },
+            )
+            for alert in alerts
+        ],
+    )
+    _link_trail_events(alerts, events)
+    bulk_insert(
+        Alert.scenario_versions.through,
+        ("alert_id", "scenarioversion_id"),
+        [
+            (alert.pk, version_ids[rule["code"]])
+            for alert in alerts
+            for rule in alert.evidence["rules"]
+            if rule["code"] in version_ids
+        ],
+    )
+    result.cases += len(opened)
+    result.transactions += len(chunk)
+    result.alerts += len(alerts)
+    result.holds += sum(a.decision == "hold" for a in alerts)
+    if keep_decisions:
+        alert_of = {a.transaction_id: a for a in alerts}
+        for pk, d in zip(ids, decisions, strict=True):
+            alert = alert_of.get(pk)
+            result.decisions.append(
+                {
+                    "tx_ref": d.tx_ref,
+                    "id": pk,
+                    "decision": d.decision,
+                    "risk": d.risk,
+                    "alert": alert.pk if alert else None,
+                    "hits": [r["code"] for r in alert.evidence["rules"]] if alert else [],
+                    "name_matches": [m["entry_id"] for m in alert.evidence["names"]["matches"]]
+                    if alert
+                    else [],
+                }
+            )
     return result
 
 

@@ -330,12 +330,12 @@ def test_whitelist_endpoint_authorization(kind, client, make_user, officer, engi
     assert bad.status_code in (400, WHITELIST_STATUS[kind]) and bad.status_code != 500
 
 
-def _stream(prefix: str):
+def _stream(prefix: str, n: int = 1200):
     import numpy as np
 
     from finance.management.commands.bench_screening import synthetic_stream
 
-    stream = synthetic_stream(1200, accounts=60, days=10, seed=5)
+    stream = synthetic_stream(n, accounts=60, days=10, seed=5)
     stream.ts = np.arange(len(stream), dtype=np.int64) * 577 + 1_700_000_000  # distinct timestamps
     for column in ("tx_ref", "src_account", "dst_account"):
         setattr(stream, column, np.char.add(prefix, getattr(stream, column)))
@@ -358,3 +358,56 @@ def test_partitions_by_account_store_the_batch_once_with_single_process_decision
     assert len(a) == len(b) == 1200 and a == b
     for alert in Alert.objects.filter(transaction__tx_ref__startswith="b-")[:20]:
         assert services.alert_replay(alert_id=alert.pk).identical
+
+
+def test_screening_ahead_gives_the_same_decisions_and_stays_all_or_nothing(engine_ready, settings):
+    """Chunks screened in a second thread while the previous chunk is persisted: the same stored
+    decisions, alerts and evidence as the batch screened as one chunk and then stored; a failure
+    after some chunks were written leaves nothing of the batch."""
+    stream = _stream("x-", 600)
+    refs = stream.tx_ref.tolist()
+    parties = {refs[i]: {"src": "Jane Roe", "dst": LISTED} for i in range(0, 600, 47)}
+
+    def run(prefix: str, chunk_rows: int, ahead: bool):
+        settings.FINANCE_SCREEN_AHEAD = ahead
+        table = _stream(prefix, 600)
+        named = {prefix + ref[2:]: names for ref, names in parties.items()}
+        return services.transactions_ingest(
+            actor="system:test", table=table, team=TEAM, chunk_rows=chunk_rows, parties=named
+        )
+
+    whole, ahead = run("a-", 600, False), run("b-", 200, True)
+    assert whole.alerts > 0 and whole.alerts == ahead.alerts
+    stored = {}
+    for ref, decision, risk in Transaction.objects.values_list("tx_ref", "decision", "risk"):
+        stored.setdefault(ref[:2], {})[ref[2:]] = (decision, round(risk, 12))
+    assert len(stored["a-"]) == 600 and stored["a-"] == stored["b-"]
+
+    def evidence(prefix):
+        out = {}
+        for ref, ev in Alert.objects.filter(transaction__tx_ref__startswith=prefix).values_list(
+            "transaction__tx_ref", "evidence"
+        ):
+            ev = {k: v for k, v in ev.items() if k not in ("transaction", "names")}
+            out[ref[2:]] = json.dumps(ev, sort_keys=True).replace(f'"{prefix}', '"')
+        return out
+
+    assert evidence("a-") == evidence("b-")
+    assert any(
+        a.evidence["names"]["matches"] for a in Alert.objects.filter(transaction__tx_ref__startswith="b-")
+    )
+
+    # the import stops (its progress callback raises) after two chunks were written, while the
+    # third is being screened ahead: nothing of the batch is left
+    settings.FINANCE_SCREEN_AHEAD = True
+    counts = (Transaction.objects.count(), Alert.objects.count(), Event.objects.count())
+
+    def progress(done, total):
+        if done >= 400:
+            raise RuntimeError("import stopped")
+
+    with pytest.raises(RuntimeError, match="import stopped"):
+        services.transactions_ingest(
+            actor="system:test", table=_stream("d-", 600), team=TEAM, chunk_rows=200, progress=progress
+        )
+    assert (Transaction.objects.count(), Alert.objects.count(), Event.objects.count()) == counts
