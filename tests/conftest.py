@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import UserFactory
-from tests.support import start_worker, stop_worker
+from tests.support import cached_demo_models, start_worker, stop_worker
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -100,18 +100,16 @@ def log_in(page):
 @pytest.fixture(scope="session")
 def tiny_model_dirs(django_db_setup, django_db_blocker):
     """Tiny target + draft models built by the same code as the demo models (seconds), on a bounded
-    slice of the real corpus the apps register. Cached under var/ between runs (skipped when complete)."""
-    from django.conf import settings
-
+    slice of the real corpus the apps register. Built once for all test processes and kept between
+    runs (tests.support.cached_demo_models)."""
     from inference.datasets import corpus_contributions
-    from inference.demo import build_demo_models
 
     documents, conversations = [], []
     for contribution in corpus_contributions():
         documents += list(contribution.documents())[:150]
         conversations += list(contribution.conversations())[:150]
-    result = build_demo_models(
-        settings.VAR_DIR / "test-models", texts=documents, chat_examples=conversations, profile="tiny", seed=0
+    result = cached_demo_models(
+        "corpus-tiny", texts=documents, chat_examples=conversations, profile="tiny", seed=0
     )
     return result["target_dir"], result["draft_dir"]
 

@@ -112,3 +112,32 @@ def dicom_echo(port: int, calling: str = "MODALITY1") -> int | None:
         return association.send_c_echo().Status
     finally:
         association.release()
+
+
+def cached_demo_models(name: str, **build_arguments) -> dict:
+    """build_demo_models(...) into a cache shared by parallel test processes and kept between runs.
+
+    The folder is ~/.cache/suite/test-models (SUITE_TEST_MODEL_CACHE overrides it), never the
+    deployment's var/, under a subfolder named by a digest of the builder's source and the torch and
+    transformers versions, so a change to the training code never reuses an old build. Within it the
+    builder reuses a complete build only when its manifest matches the corpus, profile and seed. A
+    file lock makes the second process wait for the first one's build instead of training again.
+    """
+    import fcntl
+    import hashlib
+
+    import torch
+    import transformers
+
+    import inference.demo
+    from inference.demo import build_demo_models
+
+    digest = hashlib.sha256(f"{torch.__version__} {transformers.__version__}".encode())
+    for source in sorted(Path(inference.demo.__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    default = Path.home() / ".cache" / "suite" / "test-models"
+    root = Path(os.environ.get("SUITE_TEST_MODEL_CACHE") or default) / digest.hexdigest()[:16]
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_demo_models(root / name, **build_arguments)

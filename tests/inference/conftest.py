@@ -5,24 +5,22 @@ from __future__ import annotations
 import pytest
 
 from inference.demo import synthetic
+from tests.support import cached_demo_models
 
 
 @pytest.fixture(scope="session")
 def demo_models() -> dict:
     """The tiny-profile target and draft models, trained from a synthetic corpus (a few seconds).
-    Kept under VAR_DIR between runs: the builder skips a complete build of the same corpus and seed."""
+    Built once for all test processes and kept between runs (tests.support.cached_demo_models)."""
     import torch
-    from django.conf import settings
-
-    from inference.demo import build_demo_models
 
     # Models this small gain nothing from a second intra-op thread, and on a busy machine two
     # spinning threads per process can slow training tenfold; restore the setting afterwards.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return build_demo_models(
-            settings.VAR_DIR / "test-models" / "synthetic-tiny",
+        return cached_demo_models(
+            "synthetic-tiny",
             texts=synthetic.texts(300, seed=0),
             chat_examples=synthetic.chat_examples(600, seed=0),
             profile="tiny",

@@ -80,19 +80,17 @@ def ingest(db):
 @pytest.fixture(scope="session")
 def tiny_demo_models():
     """The demo tokenizer, model and draft model in the `tiny` profile, trained on every app's registered
-    corpus (the medical QA conversations included). Kept in VAR_DIR between runs; rebuilt when the corpus
-    changes (the builder compares the corpus fingerprint)."""
-    from django.conf import settings
-
+    corpus (the medical QA conversations included). Built once for all test processes and kept between
+    runs; rebuilt when the corpus changes (the builder compares the corpus fingerprint)."""
     from inference.datasets import iter_corpus
-    from inference.demo import build_demo_models
+    from tests.support import cached_demo_models
 
     documents, conversations = [], []
     for _, docs, convs in iter_corpus():
         documents += docs
         conversations += convs
-    return build_demo_models(
-        settings.VAR_DIR / "test-models" / "medical-tiny",
+    return cached_demo_models(
+        "medical-tiny",
         texts=documents,
         chat_examples=conversations,
         profile="tiny",
