@@ -349,8 +349,15 @@ def _phrase(*, user, actor, messages: list[dict], max_tokens: int = ANSWER_MAX_T
             note="no QA model is set (Models page, default for question answering): answered from the attribute",
         )
     version = model_version(target)
+    # Prompt lookup drafts the answer's value from the header lines in the prompt. Three tokens per
+    # round: on a CPU, verifying k drafted tokens in one batch costs nearly k one-token steps, so
+    # longer drafts lose (docs/benchmarks.md, bench_inference's prompt-lookup sweep: best at 3).
     params = GenerationParams(
-        max_tokens=max_tokens, temperature=0.0, stop=["\n"], speculative="prompt_lookup"
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stop=["\n"],
+        speculative="prompt_lookup",
+        num_speculative_tokens=3,
     )
     try:
         completion = completion_create(
