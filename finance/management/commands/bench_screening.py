@@ -399,12 +399,12 @@ class Command(BaseCommand):
             "--chunk-rows",
             type=int,
             default=100_000,
-            help="rows per engine call inside a batch (the next chunk is screened while one is written)",
+            help="rows per engine call inside a batch",
         )
         parser.add_argument(
-            "--no-screen-ahead",
+            "--screen-ahead",
             action="store_true",
-            help="screen and persist each chunk in turn (FINANCE_SCREEN_AHEAD off)",
+            help="screen the next chunk in a second thread while one is written (FINANCE_SCREEN_AHEAD)",
         )
         parser.add_argument("--named", type=float, default=0.01, help="share of rows naming their parties")
         parser.add_argument("--chunk", type=int, default=100_000, help="engine-only chunk")
@@ -455,7 +455,7 @@ class Command(BaseCommand):
                         stream,
                         batch_rows=options["batch_rows"],
                         chunk_rows=options["chunk_rows"],
-                        ahead=not options["no_screen_ahead"],
+                        ahead=options["screen_ahead"],
                         parties=_named_parties(stream, options["named"]),
                         stderr=sys.stderr,
                     )
