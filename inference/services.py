@@ -15,9 +15,11 @@ import functools
 import hashlib
 import inspect
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -43,7 +45,7 @@ __all__ = [
     # the model registry
     "bundled_smollm2", "default_model", "default_target", "import_gguf", "model_default_set",
     "model_import_register", "model_register", "model_register_checked", "model_register_remote",
-    "resolve_target",
+    "resolve_target", "target_version",
     # serving
     "completion_create", "completion_stream", "embed",
 ]  # fmt: skip
@@ -121,6 +123,37 @@ class Target:
     @property
     def public_name(self) -> str:
         return f"{self.model.name}:{self.adapter.name}" if self.adapter else self.model.name
+
+
+def target_version(target: Target) -> str:
+    """A short fingerprint of what serves a target: the model's weights as stored (the Hugging Face
+    directory's weight and config files and the served GGUF, by size and modification time, so no
+    megabytes are hashed per request) and the adapter's. A rebuilt, re-imported or retrained model
+    gets a new version; callers record it beside each answer the model phrased."""
+    model, adapter = target.model, target.adapter
+    material = {
+        "name": model.name,
+        "location": model.path or f"{model.remote_url}#{model.remote_model}",
+        "quantization": model.quantization,
+        "weights": _file_stamps(model.path),
+        "gguf": _file_stamps(model.gguf_path),
+        "adapter": [adapter.name, adapter.path, _file_stamps(adapter.path)] if adapter else None,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _file_stamps(location: str) -> list:
+    path = Path(location) if location else None
+    if path is None or not path.exists():
+        return []
+    if path.is_file():
+        stat = path.stat()
+        return [(path.name, stat.st_size, stat.st_mtime_ns)]
+    return sorted(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in os.scandir(path)
+        if entry.is_file() and entry.name.endswith((".safetensors", ".bin", ".json", ".gguf"))
+    )
 
 
 def _returns_model_info(function: Callable[..., LanguageModel]) -> Callable[..., ModelInfo]:

@@ -23,11 +23,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +34,7 @@ from functools import lru_cache
 import pydicom
 from django.db import transaction
 
-from inference.services import GenerationParams, completion_create, default_target
+from inference.services import GenerationParams, completion_create, default_target, target_version
 from medical import conf, qa_format, semantic, storage
 from medical.dicom import DeidOptions, GroundingAttribute, removed_phi_requested, retrieve
 from medical.models import Instance, Series, Study, StudyQuestion
@@ -396,30 +393,8 @@ def qa_target():
 
 
 def model_version(target) -> str:
-    """A short fingerprint of what serves the answers: the weights as stored, and the adapter.
-
-    Local weights are identified by their files' sizes and modification times (no hashing of
-    megabytes per question), so a rebuilt or retrained model gets a new version.
-    """
-    model, adapter = target.model, target.adapter
-    material = {
-        "name": model.name,
-        "location": model.path or f"{model.remote_url}#{model.remote_model}",
-        "quantization": model.quantization,
-        "weights": _file_stamps(model.path),
-        "adapter": [adapter.name, adapter.path, _file_stamps(adapter.path)] if adapter else None,
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _file_stamps(directory: str) -> list:
-    if not directory or not os.path.isdir(directory):
-        return []
-    return sorted(
-        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-        for entry in os.scandir(directory)
-        if entry.is_file() and entry.name.endswith((".safetensors", ".bin", ".json"))
-    )
+    """The fingerprint of what serves the answers (weights as stored, adapter): inference's."""
+    return target_version(target)
 
 
 def _options_of(instance: Instance | None) -> DeidOptions:
