@@ -43,8 +43,14 @@ def _model():
         with _lock:
             if _loaded is None:
                 import torch
+                from django.conf import settings
                 from transformers import AutoModel, AutoTokenizer
 
+                # The same per-process share as the serving engines (inference.runtime): on a loaded
+                # 2-core host one question's embedding took p50 740 ms with 2 threads, 127 ms with 1
+                # (docs/medical.md).
+                if settings.INFERENCE_TORCH_THREADS:
+                    torch.set_num_threads(settings.INFERENCE_TORCH_THREADS)
                 path = model_dir()
                 tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
                 model = AutoModel.from_pretrained(path, local_files_only=True)
