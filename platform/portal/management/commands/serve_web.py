@@ -32,6 +32,12 @@ class Command(BaseCommand):
             # Streaming generations and uploads can take minutes; the model does the pacing.
             "timeout": 600,
             "graceful_timeout": 20,
+            # Idle keep-alive connections stay open longer than the Retry-After the suite sends on a
+            # 429 (1-2 s from admission control; 503s say up to 10 s): with gunicorn's default 2 s a
+            # client that waits as told and reuses its connection met the server closing it in that
+            # moment (bench_load counted a ReadError). gthread holds idle connections in its poller,
+            # not in a thread.
+            "keepalive": 15,
             "accesslog": "-",
             "errorlog": "-",
             "proc_name": "suite-web",
