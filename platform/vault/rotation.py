@@ -313,28 +313,31 @@ def _sealed_objects(file_roots: list[Path] | None) -> Iterator[SealedObject]:
         yield from source()
 
 
-def _sealed_columns():
+def _columns_of(field_class):
+    """(place, column, manager) for every concrete column of `field_class` in a managed model."""
     for model in apps.get_models():
         if model._meta.proxy or not model._meta.managed:
             continue
         for column in model._meta.concrete_fields:
-            if not isinstance(column, models.BinaryField):
+            if isinstance(column, field_class):
+                yield f"{model._meta.label}.{column.name}", column, model._base_manager
+
+
+def _sealed_columns():
+    for place, column, manager in _columns_of(models.BinaryField):
+        rows = manager.exclude(**{f"{column.name}__isnull": True}).values_list("pk", column.attname)
+        for pk, value in rows.iterator(chunk_size=500):
+            blob = bytes(value) if value is not None else b""
+            if not blob.startswith(MAGIC):
                 continue
-            place = f"{model._meta.label}.{column.name}"
-            manager = model._base_manager
-            rows = manager.exclude(**{f"{column.name}__isnull": True}).values_list("pk", column.attname)
-            for pk, value in rows.iterator(chunk_size=500):
-                blob = bytes(value) if value is not None else b""
-                if not blob.startswith(MAGIC):
-                    continue
 
-                def write(new: bytes, *, _pk=pk, _old=blob, _column=column, _manager=manager) -> bool:
-                    return bool(
-                        _manager.filter(pk=_pk, **{_column.attname: _old}).update(**{_column.attname: new})
-                    )
+            def write(new: bytes, *, _pk=pk, _old=blob, _column=column, _manager=manager) -> bool:
+                return bool(
+                    _manager.filter(pk=_pk, **{_column.attname: _old}).update(**{_column.attname: new})
+                )
 
-                context = _format1_context(place, pk) if _is_format1(blob) else None
-                yield SealedObject(place, blob, write, context)
+            context = _format1_context(place, pk) if _is_format1(blob) else None
+            yield SealedObject(place, blob, write, context)
 
 
 # A sealed blob in JSON is its base64 text: b"SVLT" + a version byte below 16 always starts so.
@@ -365,45 +368,38 @@ def _value_at(value, path: tuple):
 
 
 def _sealed_json_values():
-    for model in apps.get_models():
-        if model._meta.proxy or not model._meta.managed:
-            continue
-        for column in model._meta.concrete_fields:
-            if not isinstance(column, models.JSONField):
-                continue
-            place = f"{model._meta.label}.{column.name}"
-            manager = model._base_manager
-            rows = (
-                manager.annotate(_sealed_text=Cast(column.name, models.TextField()))
-                .filter(_sealed_text__contains=SEALED_BASE64_PREFIX)
-                .values_list("pk", column.attname)
-                .order_by("pk")
-            )
-            for pk, value in rows.iterator(chunk_size=500):
-                for path, blob in sealed_strings(value):
+    for place, column, manager in _columns_of(models.JSONField):
+        rows = (
+            manager.annotate(_sealed_text=Cast(column.name, models.TextField()))
+            .filter(_sealed_text__contains=SEALED_BASE64_PREFIX)
+            .values_list("pk", column.attname)
+            .order_by("pk")
+        )
+        for pk, value in rows.iterator(chunk_size=500):
+            for path, blob in sealed_strings(value):
 
-                    def write(
-                        new: bytes, *, _pk=pk, _path=path, _old=blob, _column=column, _manager=manager
-                    ) -> bool:
-                        old_text = base64.b64encode(_old).decode("ascii")
-                        with transaction.atomic():
-                            current = (
-                                _manager.select_for_update()
-                                .filter(pk=_pk)
-                                .values_list(_column.attname, flat=True)
-                                .first()
-                            )
-                            try:
-                                if _value_at(current, _path) != old_text:
-                                    return False
-                            except (KeyError, IndexError, TypeError):
+                def write(
+                    new: bytes, *, _pk=pk, _path=path, _old=blob, _column=column, _manager=manager
+                ) -> bool:
+                    old_text = base64.b64encode(_old).decode("ascii")
+                    with transaction.atomic():
+                        current = (
+                            _manager.select_for_update()
+                            .filter(pk=_pk)
+                            .values_list(_column.attname, flat=True)
+                            .first()
+                        )
+                        try:
+                            if _value_at(current, _path) != old_text:
                                 return False
-                            container = _value_at(current, _path[:-1])
-                            container[_path[-1]] = base64.b64encode(new).decode("ascii")
-                            return bool(_manager.filter(pk=_pk).update(**{_column.attname: current}))
+                        except (KeyError, IndexError, TypeError):
+                            return False
+                        container = _value_at(current, _path[:-1])
+                        container[_path[-1]] = base64.b64encode(new).decode("ascii")
+                        return bool(_manager.filter(pk=_pk).update(**{_column.attname: current}))
 
-                    context = _format1_context(place, pk) if _is_format1(blob) else None
-                    yield SealedObject(place, blob, write, context)
+                context = _format1_context(place, pk) if _is_format1(blob) else None
+                yield SealedObject(place, blob, write, context)
 
 
 def has_copy(blob: bytes) -> bool:
