@@ -5,11 +5,15 @@ check_broker's real answer for a broker that is not there."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.roles import Role
 from audit.models import Event
+from inference.models import LanguageModel
 from inference.tuning.models import FineTuneJob
 from manufacturing.models import Line, Machine, Site, VibrationRecording
 from medical.models import Instance, Study
@@ -89,3 +93,39 @@ def test_with_the_broker_up_the_same_forms_store_the_work(client, make_user, mac
         {"file": upload, "sample_rate": "12000", "rpm": "1797"},
     )
     assert response.status_code == 302 and VibrationRecording.objects.count() == 1
+
+
+def _job_state(job) -> dict:
+    return FineTuneJob.objects.filter(pk=job.pk).values().get()
+
+
+def test_a_job_retry_waits_for_the_broker_and_changes_nothing_until_it_is_back(
+    client, make_user, broker_down, settings, tmp_path
+):
+    owner = make_user(Role.ML_ENGINEER, department="radiology")
+    model = LanguageModel.objects.create(name="retry-base", backend="local", path=str(tmp_path))
+    job = FineTuneJob.objects.create(
+        base_model=model,
+        data_adapter="tests.work_orders",
+        adapter_name="retried",
+        status=FineTuneJob.Status.FAILED,
+        created_by=owner,
+        attempts=3,
+        error="The worker was lost three times.",
+        finished_at=timezone.now(),
+    )
+    before = _job_state(job)
+    client.force_login(owner)
+    events = Event.objects.count()  # after the sign-in (trailed): the refused retry adds nothing
+
+    _refused(client.post(f"/tuning/{job.pk}/retry/"))
+    assert _job_state(job) == before and Event.objects.count() == events
+
+    # the broker is back (its folders exist again): the same request queues the job again
+    for key in ("data_folder_in", "processed_folder"):
+        Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True)
+    response = client.post(f"/tuning/{job.pk}/retry/")
+    assert response.status_code == 302 and response["Location"] == f"/tuning/{job.pk}/"
+    job.refresh_from_db()
+    assert job.status == FineTuneJob.Status.QUEUED and job.attempts == 0 and "Retried by" in job.log
+    assert Event.objects.filter(action="fine_tune_job.retried").exists()
