@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpResponse, JsonResponse
+from django.utils.log import log_response
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -284,13 +285,13 @@ class InstanceFrameApi(APIView):
         Rendered by the worker on first request and cached; X-Window-Center/Width say the window used.
         """
         instance = selectors.instance_for(request.user, pk, actor=_actor(request))
-        return frame_response(instance, index=index, params=request.GET)
+        return frame_response(request, instance, index=index)
 
 
-def frame_response(instance, *, index: int, params) -> HttpResponse:
+def frame_response(request, instance, *, index: int) -> HttpResponse:
     """The PNG of one frame, or a JSON error a person can act on (shared by the portal and the API)."""
     try:
-        window = frames.frame_window(params.get("wc"), params.get("ww"))
+        window = frames.frame_window(request.GET.get("wc"), request.GET.get("ww"))
     except FrameError as refusal:
         return JsonResponse({"detail": str(refusal)}, status=400)
     try:
@@ -304,7 +305,7 @@ def frame_response(instance, *, index: int, params) -> HttpResponse:
         busy["Retry-After"] = "5"
         return busy
     if isinstance(frame, frames.RenderState):
-        return _not_ready(frame)
+        return _not_ready(request, frame)
     response = HttpResponse(frame.png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     response["X-Frame-Count"] = str(frames.frame_count(instance))
@@ -314,9 +315,14 @@ def frame_response(instance, *, index: int, params) -> HttpResponse:
     return response
 
 
-def _not_ready(state: frames.RenderState) -> JsonResponse:
+def _not_ready(request, state: frames.RenderState) -> JsonResponse:
     """503 saying what the frame waits for: a worker to take the render (with how long it has
-    waited, and the likely reason), or the render in progress. The viewer shows it and retries."""
+    waited, and the likely reason), or the render in progress. The viewer shows it and retries.
+
+    An expected answer, not a server error: Django would log each one, at every poll, as an ERROR
+    of django.request. It is logged here instead, through Django's own log_response (which marks the
+    response logged, so the handler adds nothing): DEBUG while queued or rendering, WARNING when no
+    worker has taken it (the worker is probably not running: what an operator should see)."""
     waited = round(state.seconds)
     if state.stalled:
         detail = (
@@ -335,6 +341,15 @@ def _not_ready(state: frames.RenderState) -> JsonResponse:
         {"detail": detail, "state": state.state, "seconds": waited, "stalled": state.stalled}, status=503
     )
     busy["Retry-After"] = retry_after
+    log_response(
+        "Frame not ready (%s%s): %s",
+        state.state,
+        ", stalled" if state.stalled else "",
+        request.path,
+        response=busy,
+        request=request,
+        level="warning" if state.stalled else "debug",
+    )
     return busy
 
 

@@ -257,7 +257,7 @@ def instance_preview(request: HttpRequest, pk: int) -> HttpResponse:
 def instance_frame(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     """One frame of the viewer (PNG), at the window in `wc`/`ww`; each request is a trailed read."""
     instance = selectors.instance_for(request.user, pk, actor=_actor(request))
-    return frame_response(instance, index=index, params=request.GET)
+    return frame_response(request, instance, index=index)
 
 
 def _may_upload(user) -> bool:
