@@ -30,6 +30,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from medical.dicom.profile import DeidOptions, DeidProfile, load_basic_profile
+from medical.dicom.stemming import porter_stem
 from medical.dicom.structure import format_tag
 from medical.dicom.values import format_value, grounding_vocabulary
 
@@ -104,11 +105,7 @@ def retrieve(
     query = _Query(question)
     phrases = _retrievable_phrases(hidden)
     phrase_scores = _phrase_scores(query, phrases)
-    removed_scores = (
-        _phrase_scores(query, {k: v for k, v in _phi_phrases().items() if k in hidden})
-        if include_removed
-        else {}
-    )
+    removed_scores = _removed_phrase_scores(query, hidden) if include_removed else {}
     # Each element's value is formatted once, and its lexical evidence computed once (a second
     # ranking with semantic evidence only adds to it).
     elements = []
@@ -238,7 +235,7 @@ def removed_phi_requested(
     """Keywords the question asks for whose values de-identification removed or replaced."""
     removed = _removed_keywords(profile, options)
     query = _Query(question)
-    requested = [keyword for keyword in _phrase_scores(query, _phi_phrases()) if keyword in removed]
+    requested = list(_removed_phrase_scores(query, removed))
     for keyword in sorted(removed):
         # Whole dictionary names count only when they have two or more words, asked as a phrase: single
         # words such as "Date" or "Time" (0040,A121/A122) would otherwise claim every question about
@@ -248,26 +245,83 @@ def removed_phi_requested(
     return requested
 
 
+def _removed_phrase_scores(query: _Query, removed: frozenset[str]) -> dict[str, float]:
+    """Removed keyword -> bonus for its longest PHI wording asked, one-word wordings that are part of
+    a kept attribute's name in the question left out (`_named_elsewhere`)."""
+    scores: dict[str, float] = {}
+    for keyword, phrases in _phi_phrases().items():
+        if keyword not in removed:
+            continue
+        asked = [phrase for phrase in phrases if query.asks(phrase)]
+        best = max(
+            (len(phrase) for phrase in asked if not _named_elsewhere(query, phrase, removed)), default=0
+        )
+        if best:
+            scores[keyword] = 6.0 + 3.0 * best
+    return scores
+
+
+def _named_elsewhere(query: _Query, phrase: tuple[str, ...], removed: frozenset[str]) -> bool:
+    """A one-word PHI wording is asked as part of a two-word run of the name of an attribute the copy
+    keeps: stemming makes "operator" (Operators' Name) match "operation", but "what mask operation was
+    used?" asks for Mask Operation, not for who operated the scanner, and "clinical trial" is not
+    the clinic that made the study."""
+    if len(phrase) != 1:
+        return False
+    stem = phrase[0]
+    for keyword, name in _multiword_names().items():
+        if keyword in removed or stem not in name:
+            continue
+        at = name.index(stem)
+        before, after = name[at - 1 : at + 1] if at else (), name[at : at + 2]
+        if (len(before) == 2 and query.asks(before)) or (len(after) == 2 and query.asks(after)):
+            return True
+    return False
+
+
+@cache
+def _multiword_names() -> dict[str, tuple[str, ...]]:
+    keywords = (entry[4] for entry in DicomDictionary.values() if entry[4])
+    return {keyword: phrase for keyword in keywords if len(phrase := _name_phrase(keyword)) >= 2}
+
+
 # ------------------------------------------------------------------------------------------ text matching
 
 
 def _stem(word: str) -> str:
-    """A light suffix stripper: "frames" -> "frame", "rotate"/"rotation"/"rotated" -> "rot",
-    "summed"/"summation" -> "summ", "positioned"/"position" -> "posit"."""
-    if word in _NOT_STEMMED or len(word) <= 3:
+    """The Porter stem ("operated"/"operator"/"operation" -> "oper", "frames" -> "frame",
+    "positioned"/"position" -> "posit"), except for domain words whose stem would merge them with
+    other attributes ("radiographer" is not "radiograph", "series" not "seri") and unit acronyms;
+    a base verb whose "-ation" noun Porter leaves apart takes the noun's stem (see `_nominalised`)."""
+    if word in _NOT_STEMMED:
         return word
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed", "er"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    for suffix in ("ation", "ate", "ion"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            stripped = word[: -len(suffix)]
-            if suffix != "ion" or stripped.endswith(("s", "t")):
-                return stripped
-    return word
+    stem = porter_stem(word)
+    return _nominalised().get(stem, stem)
+
+
+@cache
+def _nominalised() -> dict[str, str]:
+    """Base-verb stem -> stem of its "-ation" noun, for the nouns of the data dictionary's names.
+
+    Porter conflates "rotated" with "rotation" (both "rotat") but not a verb whose noun doubles a
+    consonant or adds "-ation" to a short stem: "summed" is "sum", "summation" is "summat"; "varied" is
+    "vari", "variation" is "variat". The base of a noun X-ation is X (a doubled final consonant
+    undoubled); its stem is mapped to the noun's when no other dictionary word has that stem (so
+    "fixation" does not claim "fix") and it has three letters or more. "-ization" nouns need nothing:
+    Porter already maps them and their verbs to one stem."""
+    words = {word for entry in DicomDictionary.values() for word in _words(entry[2])}
+    stems = {porter_stem(word) for word in words}
+    mapping: dict[str, str] = {}
+    for word in sorted(words):
+        if not word.endswith("ation") or word.endswith("ization"):
+            continue
+        base = word[: -len("ation")]
+        if len(base) >= 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+            base = base[:-1]
+        noun, verb = porter_stem(word), porter_stem(base)
+        if len(verb) >= 3 and verb != noun and verb not in stems:
+            mapping[verb] = noun
+    return mapping
 
 
 def _words(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from medical.dicom import (
     removed_phi_requested,
     retrieve,
 )
+from medical.dicom.stemming import porter_stem
 from medical.dicom.values import grounding_vocabulary
 from tests.medical.dicom_files import SHARED_QA, UID_KEY, UNSEEN_QA, load_questions, read_test_file
 
@@ -65,6 +66,65 @@ def test_phi_question_is_detected_and_never_answered(question):
         assert hit.keyword != question["keyword"]
         if len(question["expected"]) >= 3:  # a one-letter code such as sex "F" is in many innocent values
             assert question["expected"] not in hit.value
+
+
+def test_porter_stemmer_gives_the_published_stems():
+    """Examples from Porter (1980) and its reference vocabulary, and the clinician words of issue 12."""
+    expected = {
+        "caresses": "caress",
+        "ponies": "poni",
+        "agreed": "agre",
+        "hopping": "hop",
+        "filing": "file",
+        "happy": "happi",
+        "relational": "relat",
+        "generalizations": "gener",
+        "adoption": "adopt",
+        "controlling": "control",
+        "operated": "oper",
+        "operator": "oper",
+        "operation": "oper",
+        "performing": "perform",
+        "performed": "perform",
+    }
+    assert {word: porter_stem(word) for word in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "keyword"),
+    [
+        ("Who operated the equipment?", "OperatorsName"),
+        ("Who was operating the scanner?", "OperatorsName"),
+        ("Which operators ran this scan?", "OperatorsName"),
+        ("Who was the performing physician?", "PerformingPhysicianName"),
+        ("Name the physician who performed this study", "PerformingPhysicianName"),
+        ("Who were the referring doctors?", "ReferringPhysicianName"),
+    ],
+)
+def test_inflected_wording_finds_the_removed_attribute(question, keyword):
+    """Held-out wordings (in no question set): an inflection or derivation of the PHI wording is the
+    same request, and the service answers "removed" instead of the nearest surviving attribute."""
+    assert keyword in removed_phi_requested(question, load_basic_profile())
+    top = retrieve(question, _deidentified("CT_small.dcm"), include_removed=True)[0]
+    assert (top.keyword, top.removed, top.value) == (keyword, True, "")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What mask operation was used?", "What is the operating mode?", "Was it removed from operational use?"],
+)
+def test_a_kept_attribute_named_with_the_same_stem_is_not_phi(question):
+    """ "operation" and "operator" share a stem, but a question naming Mask Operation asks for it."""
+    assert removed_phi_requested(question, load_basic_profile()) == []
+    assert all(
+        not hit.removed for hit in retrieve(question, _deidentified("CT_small.dcm"), include_removed=True)
+    )
+
+
+def test_a_verb_finds_the_attribute_named_by_its_noun():
+    """ "summed" and "summation" have different Porter stems; the noun's base verb is mapped to it."""
+    top = retrieve("How were these doses summed?", _deidentified("rtdose.dcm"))[0]
+    assert (top.keyword, top.value) == ("DoseSummationType", "BEAM")
 
 
 def test_an_option_that_keeps_an_attribute_makes_it_answerable():
