@@ -176,9 +176,15 @@ def asset_label(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "manufacturing/asset_label.html", {"machine": machine})
 
 
+def _authorize_recording_upload(request: HttpRequest, pk: int) -> None:
+    # "view" on the asset is what services.recording_upload decides: 404 (trailed) for anyone else
+    selectors.machine_for(request.user, pk, actor=_actor(request))
+
+
 @require_POST
 @login_required
-@broker_required_for_post  # the analysis runs on a worker: 503 page, nothing stored, while it is down
+# the analysis runs on a worker: 503 page, nothing stored, while it is down (after the access check)
+@broker_required_for_post(authorize=_authorize_recording_upload)
 def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
     machine = selectors.machine_for(request.user, pk, actor=_actor(request))
     upload = request.FILES.get("file")

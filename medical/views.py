@@ -136,12 +136,18 @@ def _viewer_stacks(series) -> list[dict]:
     return stacks
 
 
+def _authorize_upload(request: HttpRequest) -> None:
+    department = request.user.department
+    enforce_for_request(request, "upload", Resource("study", "new", {"department": department}))
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
-@broker_required_for_post  # previews are rendered by a worker: 503 page, nothing stored, while it is down
+# previews are rendered by a worker: 503 page, nothing stored, while it is down (after the access check)
+@broker_required_for_post(authorize=_authorize_upload)
 def upload(request: HttpRequest) -> HttpResponse:
     user = request.user
-    enforce_for_request(request, "upload", Resource("study", "new", {"department": user.department}))
+    _authorize_upload(request)
     report = None
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

@@ -38,7 +38,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@broker_required_for_post  # the job runs on a worker: 503 page, no job created, while the queue is down
+# the job runs on a worker: 503 page, no job created, while the queue is down (after the access check)
+@broker_required_for_post(authorize=_require_section)
 def job_create(request: HttpRequest) -> HttpResponse:
     _require_section(request)
     choices = {
@@ -114,9 +115,14 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("tuning:job_detail", pk=pk)
 
 
+def _authorize_retry(request: HttpRequest, pk: int) -> None:
+    _require_section(request)
+    selectors.job_for(request.user, pk)  # the policy on the job's model and data (denial trailed)
+
+
 @login_required
 @require_POST
-@broker_required_for_post
+@broker_required_for_post(authorize=_authorize_retry)
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     _require_section(request)
     job = selectors.job_for(request.user, pk)

@@ -4,11 +4,13 @@ An API that queues work (a fine-tune job, an upload whose files are processed by
 `require_broker()` before it writes anything, so a broker outage leaves nothing half-created: no
 record waiting for a message that was never sent. A client retries after Retry-After; once the
 broker is back the same request succeeds and the work runs. A portal form that does the same
-work is decorated with `broker_required_for_post`: the same check, answered with a page.
+work is decorated with `broker_required_for_post(authorize=...)`: the same check, answered with a
+page, after the view's access check (a user who may not do the work gets 403/404, not 503).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 
 from django.shortcuts import render
@@ -39,21 +41,31 @@ def require_broker() -> None:
         raise BrokerUnavailable(check["error"])
 
 
-def broker_required_for_post(view):
-    """For a portal view whose POST queues work for a worker: while the broker is unreachable, a POST
-    is answered with a 503 page (Retry-After) before the view runs, so nothing is stored. GET (the
-    form itself) is served as usual. Put it under the sign-in/policy decorators, so that anonymous
-    or refused requests keep their own answer."""
+def broker_required_for_post(*, authorize: Callable[..., object]):
+    """For a portal view whose POST queues work for a worker (a form whose result a worker makes).
 
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if request.method == "POST":
-            check = check_broker()
-            if not check["ok"]:
-                return broker_unavailable_page(request, check["error"])
-        return view(request, *args, **kwargs)
+    On POST, `authorize(request, *args, **kwargs)` runs first: the view's own access check, which
+    raises PolicyDenied (403, trailed) or Http404 for a user who may not do this. Only then is the
+    broker asked: while it is unreachable the answer is a 503 page (Retry-After) and the view does
+    not run, so nothing is stored. A refused user hears "refused", never "try again later" (which
+    would invite retries they will never be allowed and tell them the queue's state). GET (the form
+    itself) is served as usual, under the view's own check. `authorize` is keyword-only and
+    required so that no form can be decorated without its access check; put this decorator under
+    login_required (anonymous users are sent to sign in)."""
 
-    return wrapped
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method == "POST":
+                authorize(request, *args, **kwargs)
+                check = check_broker()
+                if not check["ok"]:
+                    return broker_unavailable_page(request, check["error"])
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def broker_unavailable_page(request, error: str):

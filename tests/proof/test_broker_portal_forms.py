@@ -1,6 +1,6 @@
 """Portal forms that queue work for a worker refuse it while the broker is unreachable: a 503 page
 with Retry-After and a message, and nothing stored (ops.broker.broker_required_for_post), as the APIs
-answer 503. The broker here is the configured filesystem transport with its queue folder missing:
+answer 503; a user who may not do the work is refused (403/404) before the broker is asked. The broker here is the configured filesystem transport with its queue folder missing:
 check_broker's real answer for a broker that is not there."""
 
 from __future__ import annotations
@@ -78,6 +78,45 @@ def test_the_forms_refuse_while_the_broker_is_down_and_store_nothing(client, mak
     client.force_login(ml_engineer)
     _refused(client.post("/tuning/new/", {"name": "x"}))
     assert _counts() == before
+
+
+def test_a_user_who_may_not_do_the_work_is_refused_before_the_broker_is_asked(
+    client, make_user, machine, broker_down, tmp_path
+):
+    """Issue 11: the access check comes first. With the broker down, a user without the right gets
+    403 (404 for an asset of another site, as everywhere in the portal), the denial on the trail,
+    nothing else stored; a 503 would tell them to retry what they will never be allowed to do."""
+    owner = make_user(Role.ML_ENGINEER, department="radiology")
+    model = LanguageModel.objects.create(name="denied-base", backend="local", path=str(tmp_path))
+    job = FineTuneJob.objects.create(
+        base_model=model,
+        data_adapter="tests.work_orders",
+        adapter_name="denied",
+        status=FineTuneJob.Status.FAILED,
+        created_by=owner,
+        finished_at=timezone.now(),
+    )
+    before, job_before = _counts(), _job_state(job)
+    denied = Event.objects.filter(outcome="denied").count()
+
+    client.force_login(make_user(Role.ML_ENGINEER, department="radiology"))  # may not upload studies
+    dicom = SimpleUploadedFile("ct.dcm", file_bytes("CT_small.dcm"), content_type="application/dicom")
+    assert client.post("/medical/upload/", {"files": [dicom]}).status_code == 403
+
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site="site-b"))  # another site's pump
+    upload = SimpleUploadedFile("de.csv", CSV, content_type="text/csv")
+    url = f"/manufacturing/assets/{machine.pk}/recordings/"
+    assert client.post(url, {"file": upload, "sample_rate": "12000", "rpm": "1797"}).status_code == 404
+
+    client.force_login(make_user(Role.RADIOLOGIST, department="radiology"))  # fine-tuning is not theirs
+    assert client.post("/tuning/new/", {"name": "x"}).status_code == 403
+    assert client.post(f"/tuning/{job.pk}/retry/").status_code == 403
+
+    assert _job_state(job) == job_before
+    studies, instances, recordings, jobs, events = _counts()
+    assert (studies, instances, recordings, jobs) == before[:4]
+    # the only events added are the four denials (sign-ins aside)
+    assert events - before[4] == Event.objects.filter(outcome="denied").count() - denied == 4
 
 
 def test_with_the_broker_up_the_same_forms_store_the_work(client, make_user, machine):
