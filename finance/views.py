@@ -155,12 +155,20 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     case = selectors.case_for(request.user, pk, actor=_actor(request))
+    refused_action = ""
     if request.method == "POST":
-        return _case_action(request, case)
+        response = _case_action(request, case)
+        if response is not None:
+            return response
+        # refused: the page again with what was typed (a note, a reason), not an emptied form
+        refused_action = request.POST.get("action", "")
+        case.refresh_from_db()
     return render(
         request,
         "finance/case_detail.html",
         {
+            "refused_action": refused_action,
+            "posted": request.POST if refused_action else {},
             "case": case,
             "alerts": case.alerts.select_related("transaction").order_by("-risk"),
             "notes": case.notes.select_related("author").order_by("created_at"),
@@ -172,10 +180,12 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "may_approve": case.status == Case.Status.PENDING_CLOSE
             and case.closing_prepared_by_id != request.user.pk,
         },
+        status=400 if refused_action else 200,
     )
 
 
-def _case_action(request: HttpRequest, case: Case) -> HttpResponse:
+def _case_action(request: HttpRequest, case: Case) -> HttpResponse | None:
+    """Do the posted action and redirect to the case; None when it was refused (the message says why)."""
     action = request.POST.get("action", "")
     user = request.user
     try:
@@ -214,6 +224,7 @@ def _case_action(request: HttpRequest, case: Case) -> HttpResponse:
             messages.error(request, "Unknown action.")
     except REFUSED as error:
         _refusal(request, error)
+        return None
     return redirect("finance:case_detail", pk=case.pk)
 
 
@@ -233,9 +244,11 @@ def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> Ht
 @login_required
 def sar_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sar = selectors.sar_for(request.user, pk, actor=_actor(request))
+    refused_text = None
     if request.method == "POST":
+        editing = request.POST.get("action") != "approve"
         try:
-            if request.POST.get("action") == "approve":
+            if not editing:
                 sar_services.sar_approve(actor=request.user, sar=sar)
                 messages.success(request, "SAR approved.")
             else:
@@ -243,16 +256,21 @@ def sar_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, "Edit saved (citations and numbers verified).")
         except REFUSED as error:
             _refusal(request, error)
-        return redirect("finance:sar_detail", pk=sar.pk)
+            if editing:  # the page again with the officer's text to correct, not the stored one
+                refused_text = request.POST.get("text", "")
+        if refused_text is None:
+            return redirect("finance:sar_detail", pk=sar.pk)
     return render(
         request,
         "finance/sar_detail.html",
         {
+            "refused_text": refused_text,
             "sar": sar,
             "sentences": sar.verification.get("sentences", []),
             "may_approve": sar.status == "draft" and request.user.username not in sar.editors,
             "trail": selectors.trail_for(("sar", sar.pk)),
         },
+        status=400 if refused_text is not None else 200,
     )
 
 
@@ -278,6 +296,7 @@ def scenarios(request: HttpRequest) -> HttpResponse:
     from finance.services.scenarios import active_versions_or_seed
 
     shadow = None
+    refused_proposal = False
     if request.method == "POST":
         action = request.POST.get("action")
         try:
@@ -315,11 +334,17 @@ def scenarios(request: HttpRequest) -> HttpResponse:
                 )
         except REFUSED as error:
             _refusal(request, error)
-        if shadow is None:
+            refused_proposal = action == "propose"  # shown again with what was typed
+        if shadow is None and not refused_proposal:
             return redirect("finance:scenarios")
     active_versions_or_seed()
     return render(
         request,
         "finance/scenarios.html",
-        {"versions": selectors.scenario_versions_visible_to(request.user), "shadow": shadow},
+        {
+            "versions": selectors.scenario_versions_visible_to(request.user),
+            "shadow": shadow,
+            "proposal": request.POST if refused_proposal else {},
+        },
+        status=400 if refused_proposal else 200,
     )
