@@ -276,7 +276,6 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for value, label in WorkOrder.Status.choices
                 if value in WorkOrder.TRANSITIONS[work_order.status]
             ],
-            "statuses": WorkOrder.Status.choices,
             "modes": _codes("mode"),
             "causes": _codes("cause"),
             "actions": _codes("action"),

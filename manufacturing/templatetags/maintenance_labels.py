@@ -1,8 +1,10 @@
-"""Human wording for stored identifiers on the maintenance pages: `{{ analysis.fault|fault_label }}`."""
+"""Human wording for stored identifiers on the maintenance pages: `{{ analysis.fault|fault_label }}`,
+`{{ event.to_status|status_label }}`."""
 
 from django import template
 
 from manufacturing.analysis.vibration import fault_label as _fault_label
+from manufacturing.models import WorkOrder
 
 register = template.Library()
 
@@ -11,3 +13,10 @@ register = template.Library()
 def fault_label(value) -> str:
     """ "outer_race" -> "outer-race bearing defect"; "" -> "no bearing defect found"."""
     return _fault_label(str(value or ""))
+
+
+@register.filter
+def status_label(value) -> str:
+    """A work order status as people say it: "in_progress" -> "In progress"; "" -> "" (unknown kept)."""
+    value = str(value or "")
+    return WorkOrder.Status(value).label if value in WorkOrder.Status.values else value

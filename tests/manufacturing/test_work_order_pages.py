@@ -212,6 +212,10 @@ def test_printable_report_of_a_closed_work_order(client, engineer_a, engineer_b,
     report = client.get(f"/manufacturing/work-orders/{work_order.pk}/report/").content.decode()
     assert "VIB Vibration" in report and "WEA Wear and tear" in report and "REP Replace" in report
     assert "3.0 h / 1.5 h" in report
+    # the history in words, as on the work order page, not the stored identifiers
+    assert (
+        "Open → In progress" in report and "In progress → Complete" in report and "in_progress" not in report
+    )
     client.force_login(engineer_b)
     assert client.get(f"/manufacturing/work-orders/{work_order.pk}/report/").status_code == 404
 
