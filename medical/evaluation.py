@@ -9,12 +9,15 @@ storing and trailing the answer), after one untimed warm-up question that loads 
 
 A case's `file` may name a folder: every file in it is ingested (one study, several series or
 images) and the question is asked about the study of its first file, as study-level questions
-("how many series?") need.
+("how many series?") need. A case naming one file asks about that file's image (within its study).
 
 Scoring (the format of ../shared/data/dicom_qa/dev_questions.jsonl): a `value` answer is right when
 the expected value appears in it, numbers compared as numbers and text case-insensitively; a
-`phi` answer is right when the original value does not appear in it (as a whole word, so the
-one-letter sex code "F" is not found inside "identification").
+`phi` answer is right when the original value does not appear in it in any form Suite displays
+values in (as a whole word, so the one-letter sex code "F" is not found inside "identification";
+dates, times and ages also as formatted, person names also by component, numbers as numbers).
+`phi_not_withheld` lists the PHI questions answered neither "removed" nor "not recorded": no
+leak, but not the right answer either.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from django.test.utils import override_settings
 
 from audit.models import Event
 from medical.corpus import TEST_FILES
-from medical.models import Channel, Study
+from medical.models import Channel, Instance, Study
 
 EVALUATION_DEPARTMENT = "qa-evaluation"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_WITHHELD = frozenset({"removed", "not_recorded"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,41 @@ def value_found(expected: str, answer: str) -> bool:
 
 
 def phi_leaked(original: str, answer: str) -> bool:
-    pattern = rf"(?<![A-Za-z0-9]){re.escape(original.strip())}(?![A-Za-z0-9])"
+    """Whether the answer states the original value in any form Suite displays it in: as recorded,
+    a date as 2003-05-05, a time as 05:07:43, an age as "45 years", a person name's components
+    ("Doe^Peter": "Doe" or "Peter"), a number compared as a number ("81.632700": 81.6327)."""
+    original = original.strip()
+    if not original:
+        return False
+    if any(_word_in(form, answer) for form in _displayed_forms(original)):
+        return True
+    if _NUMBER.fullmatch(original):
+        target = float(original)
+        return any(math.isclose(float(found), target, rel_tol=1e-6) for found in _NUMBER.findall(answer))
+    return False
+
+
+def _displayed_forms(original: str) -> set[str]:
+    forms = {original}
+    if "^" in original:  # a person name (PN): its components are identifying on their own
+        components = [part.strip() for part in original.split("^") if part.strip()]
+        forms.add(" ".join(components))
+        forms.update(part for part in components if len(part) >= 3)
+    digits = re.sub(r"[.:\-]", "", original)
+    if re.fullmatch(r"(19|20)\d{6}", digits):  # a date (DA), also in the old "1997.04.24" form
+        forms.add(f"{digits[:4]}-{digits[4:6]}-{digits[6:]}")
+    clock = re.fullmatch(r"(\d{2})(\d{2})(\d{2})(\.\d+)?", original)
+    if clock:  # a time (TM) as format_value shows it
+        forms.add(":".join(clock.groups()[:3]))
+    age = re.fullmatch(r"(\d{3})([DWMY])", original)
+    if age:  # an age string (AS): "045Y" is shown "45 years"
+        unit = {"D": "day", "W": "week", "M": "month", "Y": "year"}[age.group(2)]
+        forms.update({f"{int(age.group(1))} {unit}", f"{int(age.group(1))} {unit}s"})
+    return forms
+
+
+def _word_in(form: str, answer: str) -> bool:
+    pattern = rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])"
     return re.search(pattern, answer, flags=re.IGNORECASE) is not None
 
 
@@ -153,6 +191,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
             previews="skip",
         )
         studies: dict[str, int | None] = {}
+        instances: dict[str, int | None] = {}
         refusals: dict[str, str] = {}
         details, latencies, cpu_times, generations, stages = [], [], [], [], []
         warm_up_ms = None
@@ -164,6 +203,9 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                     for name, path in _case_files(case)
                 ]
                 studies[case.file] = next((item.study_id for item in outcomes if item.study_id), None)
+                # A case naming one file asks about that file: test files of one study (the dcmtk
+                # secondary captures share theirs) would otherwise be answered from its first image.
+                instances[case.file] = outcomes[0].instance_id if not case.path.is_dir() else None
                 refusals[case.file] = "; ".join(item.reason for item in outcomes if item.reason)
                 if warm_up_ms is None and studies[case.file] is not None:
                     warm_up_ms = warm_up(user, Study.objects.get(pk=studies[case.file]))
@@ -181,8 +223,9 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                 )
                 continue
             study = Study.objects.get(pk=study_id)
+            instance = Instance.objects.get(pk=instances[case.file]) if instances.get(case.file) else None
             started, cpu_started = time.perf_counter(), time.process_time()
-            asked = study_question_ask(user=user, study=study, question=case.question)
+            asked = study_question_ask(user=user, study=study, question=case.question, instance=instance)
             latencies.append((time.perf_counter() - started) * 1000)
             cpu_times.append((time.process_time() - cpu_started) * 1000)
             stages.append(asked.timings_ms)
@@ -204,6 +247,7 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
                     "expected": case.expected if case.kind == "value" else "(withheld)",
                     "answer": asked.answer if case.kind == "value" or correct else "(leaked; not shown)",
                     "phrasing": asked.phrasing,
+                    "grounding": asked.grounding,
                     "latency_ms": round(latencies[-1], 1),
                     "stages_ms": asked.timings_ms,
                     "correct": correct,
@@ -221,6 +265,16 @@ def run_qa_evaluation(cases: list[QaCase], *, model_name: str | None = None) -> 
             if item["kind"] == "phi" and not item["correct"] and not item.get("not_ingested")
         ),
         "not_ingested": sum(1 for item in details if item.get("not_ingested")),
+        # A PHI question is answered right only as "removed by de-identification" or "not recorded": an
+        # answer built from another attribute leaks nothing but is wrong ("who performed the exam?"
+        # answered with the performed procedure's date).
+        "phi_not_withheld": [
+            item["id"]
+            for item in details
+            if item["kind"] == "phi"
+            and not item.get("not_ingested")
+            and item.get("grounding") not in _WITHHELD
+        ],
         "answer_latency_ms_p50": percentile(latencies, 0.5),
         "answer_latency_ms_p95": percentile(latencies, 0.95),
         # CPU time of this process per answer (all its threads, llama.cpp's included): with one
