@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,19 @@ from manufacturing.analysis import rul_network
 
 COLUMNS = 26  # unit, cycle, 3 operating settings, 21 sensors
 FORMAT_VERSION = 2  # 2 adds the networks and the blend weight; version 1 blobs (LightGBM only) still load
+
+
+# what a blob stored before an option existed was trained with
+OPTIONS_BEFORE_THEY_EXISTED = {
+    "long_smoothing": 0.0,
+    "network_seeds": 1,
+    "network_average_from": 0,
+    "network_architecture": "cnn",
+    "network_window": 0,
+    "network_learning_rate": 1e-3,
+    "network_workers": 1,
+    "knee": 0.0,
+}
 
 
 def read_cmapss(path: str | Path) -> np.ndarray:
@@ -79,7 +93,8 @@ def condition_keys(settings: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RulConfig:
-    cap: float = 125.0
+    cap: float = 125.0  # predictions are clipped to it; the out-of-fold scores compare with the capped RUL
+    knee: float = 0.0  # > cap: the training target's plateau (piecewise-linear), predictions still clipped
     window: int = 30
     smoothing: float = 0.1  # exponential smoothing factor of the "level" feature
     long_smoothing: float = 0.0  # > 0: also a slower level (this factor) and the window's spread per sensor
@@ -100,7 +115,12 @@ class RulConfig:
     # one thread: on these small batches a second intra-op thread cost more CPU than it saved (measured
     # on a shared 2-core machine: 2.7 CPU-s per epoch with 2 threads and batch 256, 0.9 s with 1 and 512)
     network_threads: int = 1
+    network_workers: int = 2  # networks trained side by side (threads of `network_threads` each)
     network_seeds: int = 1  # networks per fold (different seeds), averaged: less variance per fold
+    network_average_from: int = 0  # > 0: weight averaging (SWA) of every epoch from this one on
+    network_architecture: str = "cnn"  # or "gru"
+    network_window: int = 0  # cycles the network sees (0: `window`)
+    network_learning_rate: float = 1e-3
     blend_step: float = 0.05  # grid of the CNN weight in the blend, chosen on out-of-fold predictions
 
 
@@ -212,8 +232,14 @@ class RulModel:
         return rul_network.train_member(
             W, y, W_val, y_val, cap=config.cap, seed=seed, epochs=config.network_epochs,
             patience=config.network_patience, width=config.network_width, batch=config.network_batch,
-            threads=config.network_threads,
+            threads=config.network_threads, learning_rate=config.network_learning_rate,
+            average_from=config.network_average_from, architecture=config.network_architecture,
         )  # fmt: skip
+
+    def _windows(self, z, units, cycles) -> np.ndarray:
+        config = self.config
+        window = config.network_window or config.window
+        return rul_network.windows(z, units, cycles, window, config.network_smoothing)
 
     def fit(self, data: np.ndarray, family: str = "", source: str = "") -> RulModel:
         started = time.perf_counter()
@@ -222,13 +248,11 @@ class RulModel:
         self._fit_normalisation(data)
         X, units, cycles, z = self._features(data)
         life = {u: cycles[units == u].max() for u in np.unique(units)}
-        y = np.minimum(np.array([life[u] for u in units]) - cycles, config.cap)
+        remaining = np.array([life[u] for u in units]) - cycles
+        y = np.minimum(remaining, config.cap)  # what the predictions are scored against
+        target = np.minimum(remaining, max(config.knee, config.cap))  # what the models learn
         use_networks = config.network_epochs > 0
-        W = (
-            rul_network.windows(z, units, cycles, config.window, config.network_smoothing)
-            if use_networks
-            else None
-        )
+        W = self._windows(z, units, cycles) if use_networks else None
 
         # folds by engine: out-of-fold predictions choose the blend and calibrate the band; each fold's
         # network is also a member of the final ensemble (stopped early on the engines it did not see)
@@ -241,29 +265,44 @@ class RulModel:
         self.networks, network_runs, fold_boosters = [], [], []
         for k in range(folds_n):
             train, held = folds != k, folds == k
-            booster = self._train_booster(X[train], y[train], config.seed + 100 + k)
+            booster = self._train_booster(X[train], target[train], config.seed + 100 + k)
             oof_trees[held] = booster.predict(X[held])
             fold_boosters.append(booster)
-            if use_networks:
+
+        def fold_network(job: tuple[int, int]) -> tuple[dict, np.ndarray]:
+            k, s = job
+            train, held = folds != k, folds == k
+            run = self._train_network(
+                W[train], target[train], W[held], y[held], config.seed + 200 + k + 1000 * s
+            )
+            return run, rul_network.predict_member(
+                run["state"], W[held], cap=config.cap, width=config.network_width,
+                threads=config.network_threads, architecture=config.network_architecture,
+            )  # fmt: skip
+
+        if use_networks and folds_n:
+            jobs = [(k, s) for k in range(folds_n) for s in range(max(config.network_seeds, 1))]
+            # side by side in threads (torch releases the GIL in its kernels; each network draws from
+            # its own generator, so the result does not depend on the number of workers)
+            with ThreadPoolExecutor(max_workers=max(config.network_workers, 1)) as pool:
+                results = list(pool.map(fold_network, jobs))
+            for k in range(folds_n):
                 held_predictions = []
-                for s in range(max(config.network_seeds, 1)):
-                    run = self._train_network(
-                        W[train], y[train], W[held], y[held], config.seed + 200 + k + 1000 * s
-                    )
-                    held_predictions.append(rul_network.predict_member(
-                        run["state"], W[held], cap=config.cap, width=config.network_width,
-                        threads=config.network_threads,
-                    ))  # fmt: skip
-                    self.networks.append(rul_network.encode_state(run.pop("state")))
-                    network_runs.append(run)
-                oof_nets[held] = np.mean(held_predictions, axis=0)
+                for (fold, _), (run, predicted) in zip(jobs, results, strict=True):
+                    if fold == k:
+                        held_predictions.append(predicted)
+                        self.networks.append(rul_network.encode_state(run.pop("state")))
+                        network_runs.append(run)
+                oof_nets[folds == k] = np.mean(held_predictions, axis=0)
         # members 0: the fold boosters are the ensemble (each saw all but one fold; no refit on everything)
-        members = [self._train_booster(X, y, config.seed + m) for m in range(config.members)] or fold_boosters
+        members = [
+            self._train_booster(X, target, config.seed + m) for m in range(config.members)
+        ] or fold_boosters
         if not members:
             raise ValueError("no LightGBM member: give members >= 1 or folds >= 2")
         self.boosters = [booster.model_to_string() for booster in members]
         if use_networks and not folds_n:  # no folds: one network on everything, a fixed number of epochs
-            run = self._train_network(W, y, W[:0], y[:0], config.seed + 200)
+            run = self._train_network(W, target, W[:0], y[:0], config.seed + 200)
             self.networks.append(rul_network.encode_state(run.pop("state")))
             network_runs.append(run)
         if not folds_n:  # no calibration folds: in-sample predictions (an optimistic band and blend)
@@ -274,7 +313,9 @@ class RulModel:
         oof = (1 - self.blend) * oof_trees + self.blend * oof_nets
         self._calibrate(oof, y)
         # kept in memory only (not stored): planning chooses its margin on these, never on test units
-        self.training_oof = {"unit": units, "cycle": cycles, "rul": oof}
+        self.training_oof = {
+            "unit": units, "cycle": cycles, "rul": oof, "true": y, "lightgbm": oof_trees, "network": oof_nets,
+        }  # fmt: skip
         self.description = {
             "family": family,
             "source": source,
@@ -285,11 +326,18 @@ class RulModel:
             "sensors_used": [f"sensor{i + 1}" for i in self.sensors],
             "features": f"per sensor over the last {config.window} cycles: mean, slope, mean of last 5, "
             "smoothed level; cycle",
-            "target": f"RUL capped at {config.cap:g} cycles",
+            "target": f"RUL capped at {config.cap:g} cycles"
+            + (f" (learnt with its plateau at {config.knee:g})" if config.knee > config.cap else ""),
             "model": f"LightGBM x{len(self.boosters)}, {config.trees} trees, {config.leaves} leaves"
             + (
-                f"; 1-D CNN x{len(self.networks)} on the last {config.window} normalised cycles, "
-                f"blend weight {self.blend:g} chosen on out-of-fold predictions"
+                f"; {'1-D CNN' if config.network_architecture == 'cnn' else 'GRU'} x{len(self.networks)} "
+                f"on the last {config.network_window or config.window} normalised cycles"
+                + (
+                    f" (weights averaged from epoch {config.network_average_from})"
+                    if config.network_average_from
+                    else ""
+                )
+                + f", blend weight {self.blend:g} chosen on out-of-fold predictions"
                 if use_networks
                 else ""
             ),
@@ -340,6 +388,7 @@ class RulModel:
                     cap=config.cap,
                     width=config.network_width,
                     threads=config.network_threads,
+                    architecture=config.network_architecture,
                 )  # fmt: skip
                 for state in self.networks
             ],
@@ -352,7 +401,7 @@ class RulModel:
         X, units, cycles, z = self._features(data)
         preds = self._tree_predictions(X)
         if self.networks and self.blend > 0:
-            W = rul_network.windows(z, units, cycles, self.config.window, self.config.network_smoothing)
+            W = self._windows(z, units, cycles)
             preds = (1 - self.blend) * np.clip(
                 preds, 0, self.config.cap
             ) + self.blend * self._network_predictions(W)
@@ -394,7 +443,7 @@ class RulModel:
         if payload.pop("format", None) not in (1, FORMAT_VERSION):
             raise ValueError("stored RUL model has an unknown format version")
         # options added after a blob was stored take the value that blob was trained with (off)
-        payload["config"] = RulConfig(**({"long_smoothing": 0.0, "network_seeds": 1} | payload["config"]))
+        payload["config"] = RulConfig(**(OPTIONS_BEFORE_THEY_EXISTED | payload["config"]))
         return cls(**payload)
 
 

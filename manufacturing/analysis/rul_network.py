@@ -2,9 +2,12 @@
 
 Input: the per-operating-condition normalised sensors of `prognostics.RulModel` over a window of the
 last `window` cycles (a history shorter than the window is padded with its first cycle) plus the cycle
-count as one more channel. Three convolutions over time, a dense layer, one output: RUL / cap.
+count as one more channel. Three convolutions over time, a dense layer, one output: RUL / cap (or a
+2-layer GRU over the window instead of the convolutions, `architecture="gru"`).
 Trained with AdamW on the mean squared error, a fixed seed, early stopping on engines held out of the
-member's training set. torch is imported here only, inside the functions (never at Django start-up).
+member's training set, optionally on the running average of its weights (SWA). Each network draws its
+initial weights, batches and dropout masks from its own seed, so networks can train side by side in
+threads and give the same weights as one after the other. torch is imported here only, inside the functions (never at Django start-up).
 Weights travel as base64 float32 arrays in JSON (never pickle), so a stored model cannot run code.
 """
 
@@ -12,12 +15,16 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import time
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 CYCLE_SCALE = 200.0  # the cycle channel is cycle / 200 (C-MAPSS lives run ~130-360 cycles)
+# the initial weights come from torch's global generator: seeded and drawn under this lock, so networks
+# trained side by side in threads (`train_members`) get the same weights as one after the other
+_INIT_LOCK = threading.Lock()
 
 
 def windows(
@@ -46,9 +53,30 @@ def windows(
     return out
 
 
-def _network(channels: int, window: int, width: int):
+def _dropout(p: float, generator):
+    """Dropout drawing its masks from the network's own generator (not torch's global one, which
+    threads training side by side would share). No parameters: the stored weights' names are unchanged."""
     import torch
     from torch import nn
+
+    class SeededDropout(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not self.training or p == 0:
+                return x
+            keep = torch.empty_like(x).bernoulli_(1 - p, generator=generator)
+            return x * keep / (1 - p)
+
+    return SeededDropout()
+
+
+def _network(channels: int, window: int, width: int, architecture: str = "cnn", generator=None):
+    import torch
+    from torch import nn
+
+    if architecture == "gru":
+        return _recurrent_network(channels, width, generator)
+    if architecture != "cnn":
+        raise ValueError(f"unknown RUL network architecture {architecture!r} (cnn or gru)")
 
     class RulConvNet(nn.Module):
         def __init__(self):
@@ -63,7 +91,7 @@ def _network(channels: int, window: int, width: int):
             )
             self.head = nn.Sequential(
                 nn.Flatten(),
-                nn.Dropout(0.2),
+                _dropout(0.2, generator),
                 nn.Linear(width * window, 64),
                 nn.ReLU(),
                 nn.Linear(64, 1),
@@ -73,6 +101,26 @@ def _network(channels: int, window: int, width: int):
             return self.head(self.features(x)).squeeze(-1)
 
     return RulConvNet()
+
+
+def _recurrent_network(channels: int, width: int, generator=None):
+    """A GRU over the window (`width` hidden units, 2 layers), its last state through the same head."""
+    import torch
+    from torch import nn
+
+    class RulRecurrentNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(channels, width, num_layers=2, batch_first=True)
+            self.head = nn.Sequential(
+                _dropout(0.2, generator), nn.Linear(width, 64), nn.ReLU(), nn.Linear(64, 1)
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out, _ = self.gru(x.transpose(1, 2))
+            return self.head(out[:, -1]).squeeze(-1)
+
+    return RulRecurrentNet()
 
 
 def train_member(
@@ -88,19 +136,28 @@ def train_member(
     width: int,
     batch: int = 256,
     learning_rate: float = 1e-3,
+    weight_decay: float = 1e-3,
     threads: int = 2,
+    average_from: int = 0,
+    architecture: str = "cnn",
 ) -> dict:
     """One network; early stopping on the validation engines (the weights of the best epoch are kept).
+    `average_from` > 0: from that epoch on the network scored and kept is the running average of the
+    weights of every epoch since (stochastic weight averaging, torch.optim.swa_utils): the epoch-to-epoch
+    noise of one set of weights averages out without training a second network. `y` may run past
+    `cap` (a training knee above the cap); predictions and `y_val` are compared clipped to `cap`.
     Returns {"state": {name: array}, "epochs": trained, "best_epoch", "val_rmse", "seconds"}."""
     import torch
 
     started = time.perf_counter()
     torch.set_num_threads(threads)
-    torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    net = _network(X.shape[1], X.shape[2], width)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-3)
+    with _INIT_LOCK:
+        torch.manual_seed(seed)
+        net = _network(X.shape[1], X.shape[2], width, architecture, generator)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
+    averaged = torch.optim.swa_utils.AveragedModel(net) if average_from > 0 else None
     inputs, targets = torch.from_numpy(X), torch.from_numpy((y / cap).astype(np.float32))
     val_inputs = torch.from_numpy(X_val)
     best = (np.inf, 0, None)
@@ -116,16 +173,22 @@ def train_member(
             optimiser.step()
         schedule.step()
         trained = epoch + 1
+        scored = net
+        if averaged is not None and trained >= average_from:
+            averaged.update_parameters(net)
+            scored = averaged.module
         if X_val.shape[0] == 0:
             continue
-        val = _predict(net, val_inputs) * cap
+        val = _predict(scored, val_inputs) * cap
         error = float(np.sqrt(np.mean((np.clip(val, 0, cap) - y_val) ** 2)))
         if error < best[0] - 1e-6:
-            best = (error, trained, {k: v.detach().clone() for k, v in net.state_dict().items()})
+            best = (error, trained, {k: v.detach().clone() for k, v in scored.state_dict().items()})
         elif trained - best[1] >= patience:
             break
     if best[2] is not None:
         net.load_state_dict(best[2])
+    elif averaged is not None and trained >= average_from:  # no validation engines: the average
+        net.load_state_dict(averaged.module.state_dict())
     logger.info(
         "RUL network: %d epochs, best %s (val RMSE %s), %.1f s",
         trained,
@@ -152,11 +215,13 @@ def _predict(net, inputs, batch: int = 4096) -> np.ndarray:
         ).astype(float)
 
 
-def predict_member(state: dict, X: np.ndarray, *, cap: float, width: int, threads: int = 2) -> np.ndarray:
+def predict_member(
+    state: dict, X: np.ndarray, *, cap: float, width: int, threads: int = 2, architecture: str = "cnn"
+) -> np.ndarray:
     import torch
 
     torch.set_num_threads(threads)
-    net = _network(X.shape[1], X.shape[2], width)
+    net = _network(X.shape[1], X.shape[2], width, architecture)
     net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
     return np.clip(_predict(net, torch.from_numpy(X)) * cap, 0, cap)
 

@@ -69,6 +69,96 @@ def test_long_memory_features_and_blobs_stored_before_them():
     assert old.config.long_smoothing == 0.0 and old.predict(data) == plain.predict(data)
 
 
+def test_networks_side_by_side_weight_averaging_gru_and_knee():
+    """Networks trained in two threads equal those trained one after the other (each has its own
+    generator); weight averaging (SWA) and the GRU train, store and predict; a knee above the cap
+    is learnt but the predictions stay within the cap."""
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    data = data[data[:, 0] <= 6]
+    base = dict(trees=10, members=0, folds=2, network_epochs=3, network_average_from=2, knee=140.0)
+    one = RulModel(RulConfig(**base, network_workers=1)).fit(data)
+    two = RulModel(RulConfig(**base, network_workers=2)).fit(data)
+    assert one.networks == two.networks and one.predict(data) == two.predict(data)
+    assert (
+        "averaged from epoch 2" in one.description["model"] and "plateau at 140" in one.description["target"]
+    )
+    rows = one.predict_rows(data)[0]
+    assert rows.max() <= 125.0 and one.training_oof["lightgbm"].max() <= 125.0
+    gru = RulModel(RulConfig(trees=10, members=0, folds=2, network_epochs=2, network_architecture="gru")).fit(
+        data
+    )
+    _, units, cycles, z = gru._features(data)
+    windows = gru._windows(z, units, cycles)
+    restored = RulModel.from_bytes(gru.to_bytes())
+    assert np.array_equal(restored._network_predictions(windows), gru._network_predictions(windows))
+    assert "GRU x2" in gru.description["model"]
+
+
+# the six operating regimes of C-MAPSS FD002/FD004 (altitude kft, Mach, throttle resolver angle)
+REGIMES = np.array(
+    [[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100], [42, 0.84, 100]]
+)
+
+
+def synthetic_fleet(engines: int, seed: int, regimes: np.ndarray = REGIMES) -> np.ndarray:
+    """Run-to-failure rows in the C-MAPSS layout, flown in random regimes each cycle: every sensor's
+    level and noise depend on the regime (far more than on wear); sensors 1-6 also drift with a wear
+    that grows exponentially towards failure; sensors 7-21 follow the regime only (nothing to learn from them)."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(100, 2000, size=(len(regimes), 21))
+    spread = rng.uniform(0.2, 2.0, size=(len(regimes), 21))
+    gain = np.zeros(21)
+    gain[:6] = rng.choice([-1, 1], 6) * rng.uniform(4, 8, 6)
+    rows = []
+    for unit in range(1, engines + 1):
+        life = int(rng.integers(120, 330))
+        cycle = np.arange(1, life + 1)
+        wear = 3 * np.exp(-(life - cycle) / 50)  # grows over the last 100-150 cycles
+        regime = rng.integers(0, len(regimes), life)
+        settings = regimes[regime] + rng.normal(0, [0.002, 0.0003, 0], (life, 3))
+        sensors = (
+            base[regime]
+            + gain * wear[:, None] * spread[regime]
+            + rng.normal(0, 1, (life, 21)) * spread[regime]
+        )
+        sensors[:, 6:] = base[regime, 6:]  # regime-only sensors: constant within a regime
+        rows.append(np.column_stack([np.full(life, unit), cycle, settings, sensors]))
+    return np.vstack(rows)
+
+
+def test_several_operating_conditions_are_normalised_apart():
+    """Six regimes (FD002-like): each gets its own sensor mean and spread, the regime-only sensors are
+    dropped, the wear trend survives normalisation, and the model ranks the engines' remaining life.
+    (With one normalisation for all rows the same cut scored RMSE 39.8 against 38.8 for a constant guess
+    and every regime-only sensor was kept: this test fails without the per-regime normalisation.)"""
+    fleet = synthetic_fleet(36, seed=1)
+    train, test = fleet[fleet[:, 0] <= 24], fleet[fleet[:, 0] > 24]
+    config = RulConfig(trees=60, members=0, folds=2, network_epochs=0)
+    model = RulModel(config).fit(train)
+    assert model.description["operating_conditions"] == 6 and len(model.norms) == 6
+    assert model.sensors == [0, 1, 2, 3, 4, 5]
+    # normalised, a sensor no longer tells the regimes apart early in life, though raw it did by far
+    z = model._normalise(train)
+    young = train[:, 1] <= 40
+    regime = np.abs(train[:, 2][:, None] - REGIMES[:, 0]).argmin(axis=1)  # altitudes tell them apart
+    raw = [train[young & (regime == r), 5].mean() for r in range(6)]
+    normalised = [z[young & (regime == r), 0].mean() for r in range(6)]
+    assert np.ptp(raw) > 100 * train[young & (regime == 0), 5].std() and np.ptp(normalised) < 1.0
+    # predictions at a cut through each test engine's life, against its true RUL (capped)
+    cut = []
+    for i, unit in enumerate(range(25, 37)):
+        rows = test[test[:, 0] == unit]
+        end = int(len(rows) * (0.4 + 0.05 * i))
+        cut.append((rows[:end], min(len(rows) - end, config.cap)))
+    predicted = [model.predict(rows)[0]["rul"] for rows, _ in cut]
+    true = np.array([t for _, t in cut])
+    assert rmse(predicted, true) < 0.5 * rmse(np.full(true.size, true.mean()), true)
+    # a regime never seen in training takes the nearest known one's normalisation
+    unseen = test[test[:, 0] == 25].copy()
+    unseen[:, 2] += 3.0  # altitude off the grid by 3 kft
+    assert len(model.predict(unseen)) == 1
+
+
 def test_bad_files_name_the_row(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("1 1 " + " ".join(["0.5"] * 24) + "\n1 2 0.1\n")

@@ -39,6 +39,30 @@ def config_arguments(parser) -> None:
         help="CNNs per fold (different seeds), averaged",
     )
     parser.add_argument(
+        "--network-average-from",
+        type=int,
+        default=defaults.network_average_from,
+        help="> 0: each CNN is the average of its weights from this epoch on (SWA); 0: the best epoch",
+    )
+    parser.add_argument(
+        "--network-architecture",
+        choices=["cnn", "gru"],
+        default=defaults.network_architecture,
+        help="the network member: 1-D CNN or a GRU over the window",
+    )
+    parser.add_argument(
+        "--network-window",
+        type=int,
+        default=defaults.network_window,
+        help="cycles the network sees (0: the feature window, 30)",
+    )
+    parser.add_argument(
+        "--knee",
+        type=float,
+        default=defaults.knee,
+        help="training target plateau above the cap (predictions are still clipped to the cap); 0: the cap",
+    )
+    parser.add_argument(
         "--long-smoothing",
         type=float,
         default=defaults.long_smoothing,
@@ -55,6 +79,10 @@ def config_from(options) -> RulConfig:
         raise CommandError("--network-epochs cannot be negative")
     if options["network_seeds"] < 1:
         raise CommandError("--network-seeds must be at least 1")
+    if options["network_average_from"] < 0 or options["network_window"] < 0:
+        raise CommandError("--network-average-from and --network-window cannot be negative")
+    if options["knee"] != 0 and options["knee"] < RulConfig().cap:
+        raise CommandError(f"--knee is 0 (the cap) or at least the cap, {RulConfig().cap:g}")
     if not 0 <= options["long_smoothing"] < 1:
         raise CommandError("--long-smoothing is a factor from 0 (off) to below 1, e.g. 0.03")
     return RulConfig(
@@ -65,6 +93,10 @@ def config_from(options) -> RulConfig:
         network_epochs=options["network_epochs"],
         network_seeds=options["network_seeds"],
         long_smoothing=options["long_smoothing"],
+        network_average_from=options["network_average_from"],
+        network_architecture=options["network_architecture"],
+        network_window=options["network_window"],
+        knee=options["knee"],
     )
 
 
