@@ -2,8 +2,8 @@
 
 Screening asks the history two kinds of question: windows (the scenarios' and the features'
 counts and sums over at most ``reach`` seconds before a row) and questions over the whole
-look-back (an account's first and last activity, its last outgoing payment, its distinct
-counterparties, prior payments on a pair). Rows older than every window only ever answer the
+look-back (an account's first and last movement on either side, its distinct counterparties,
+prior payments on a pair). Rows older than every window only ever answer the
 second kind, and a few per-account and per-pair aggregates answer it exactly. So ``screen`` cuts
 its history at (first row of the batch - ``reach``): the recent part goes through the vectorised
 windows as before, the older part is summarised here once per call with integer operations. A
@@ -28,7 +28,7 @@ def screening_reach(params_by_code: dict[str, dict], *, with_model: bool) -> int
     """Seconds before a row that any window of the active scenarios (and the model's features)
     can read. FAN_IN/FAN_OUT read twice their window: whether a payment in the window was to a
     new counterparty depends on the pair's previous payment up to a window earlier. DORMANT reads
-    an account's last payment at any age: the summary answers it. One day of margin."""
+    an account's last movement at any age: the summary answers it. One day of margin."""
     reach = FEATURE_REACH_S if with_model else 0
     for code, params in params_by_code.items():
         p = {**SCENARIOS[code].default_params, **params} if code in SCENARIOS else dict(params)
@@ -46,8 +46,7 @@ class Prior:
     """The summary of the older rows, indexed by the account codes of the screened table.
 
     ``src`` / ``dst``: codes of the table's rows (the engine uses them instead of its own);
-    per code: ``first`` / ``last`` activity on either side and ``last_out`` (last payment made)
-    as float seconds (NaN: none), ``out_degree`` / ``in_degree`` (distinct counterparties);
+    per code: ``first`` / ``last`` movement on either side as float seconds (NaN: none), ``out_degree`` / ``in_degree`` (distinct counterparties);
     ``pair_keys`` (sorted ``payer * size + payee``) with ``pair_counts``."""
 
     src: np.ndarray
@@ -55,7 +54,6 @@ class Prior:
     size: int
     first: np.ndarray
     last: np.ndarray
-    last_out: np.ndarray
     out_degree: np.ndarray
     in_degree: np.ndarray
     pair_keys: np.ndarray
@@ -68,11 +66,9 @@ class Prior:
         big = np.iinfo(np.int64).max
         first = np.full(size, big, np.int64)
         last = np.full(size, -big, np.int64)
-        last_out = np.full(size, -big, np.int64)
         either, either_ts = np.concatenate([osrc, odst]), np.concatenate([old_ts, old_ts])
         np.minimum.at(first, either, either_ts)
         np.maximum.at(last, either, either_ts)
-        np.maximum.at(last_out, osrc, old_ts)
         keys, counts = np.unique(osrc * size + odst, return_counts=True)
         return cls(
             src=src,
@@ -80,7 +76,6 @@ class Prior:
             size=size,
             first=np.where(first == big, np.nan, first.astype(np.float64)),
             last=np.where(last == -big, np.nan, last.astype(np.float64)),
-            last_out=np.where(last_out == -big, np.nan, last_out.astype(np.float64)),
             out_degree=np.bincount(keys // size, minlength=size).astype(np.float64),
             in_degree=np.bincount(keys % size, minlength=size).astype(np.float64),
             pair_keys=keys,

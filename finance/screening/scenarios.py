@@ -147,6 +147,26 @@ def _prev_gap(key, ts):
     return gap
 
 
+def _activity_gaps(src, dst, ts):
+    """Per row: seconds since the payer's and since the payee's previous movement on either side
+    (paid or received) in an earlier row of the table (inf when none)."""
+    n = len(src)
+    key = np.concatenate([src, dst])
+    row = np.concatenate([np.arange(n), np.arange(n)])
+    order = np.argsort(key * n + row, kind="stable")  # per account, its movements in table order
+    k, r = key[order], row[order]
+    previous = np.full(2 * n, -1, np.int64)
+    same = k[1:] == k[:-1]
+    previous[1:] = np.where(same, r[:-1], -1)
+    # a self-transfer lists its row twice: the second entry's predecessor is the first one's
+    twice = np.flatnonzero(np.concatenate([[False], same & (r[1:] == r[:-1])]))
+    previous[twice] = previous[twice - 1]
+    gap_sorted = np.where(previous >= 0, ts[r] - ts[np.maximum(previous, 0)], np.inf).astype(np.float64)
+    gap = np.empty(2 * n)
+    gap[order] = gap_sorted
+    return gap[:n], gap[n:]
+
+
 def _new_pair(a, b, ts, window):
     """1 where the (a, b) pair did not occur in the previous ``window`` seconds."""
     pair = a * (max(int(b.max(initial=0)), 0) + 1) + b
@@ -293,19 +313,27 @@ def run_scenarios(
         )
 
     if "DORMANT" in P:
+        # Dormant reactivation: any movement, paid or received, on an account that had no movement
+        # on either side for at least dormant_s (FFIEC appendix F: "dormant accounts suddenly
+        # active"); the hit names the dormant side (the payer's when both were dormant)
         p = P["DORMANT"]
-        acc = np.concatenate([src, dst])
-        tss = np.concatenate([ts, ts])
-        gap_all = _prev_gap(acc, tss)[:n]  # activity of the paying account, either side
-        if prior is not None:  # no earlier payment in the table: the last one before it
-            older = np.isinf(gap_all) & ~np.isnan(prior.last_out[src])
-            gap_all[older] = ts[older] - prior.last_out[src[older]]
-        q = sidx[np.isfinite(gap_all[sidx]) & (gap_all[sidx] >= p["dormant_s"]) & (usd[sidx] >= p["min_usd"])]
+        gap_src, gap_dst = _activity_gaps(src, dst, ts)
+        if prior is not None:  # no earlier movement in the table: the last one before it
+            for gap, acc in ((gap_src, src), (gap_dst, dst)):
+                older = np.isinf(gap) & ~np.isnan(prior.last[acc])
+                gap[older] = ts[older] - prior.last[acc[older]]
+        dormant_s = np.where(np.isfinite(gap_src) & (gap_src >= p["dormant_s"]), gap_src, -1.0)
+        dormant_d = np.where(np.isfinite(gap_dst) & (gap_dst >= p["dormant_s"]), gap_dst, -1.0)
+        payer = dormant_s >= 0
+        gap_hit = np.where(payer, dormant_s, dormant_d)
+        q = sidx[(gap_hit[sidx] >= 0) & (usd[sidx] >= p["min_usd"])]
         add(
             q,
             "DORMANT",
             lambda j, r: {
-                "dormant_days": round(float(gap_all[r]) / DAY, 1),
+                "dormant_days": round(float(gap_hit[r]) / DAY, 1),
+                "side": "src" if payer[r] else "dst",
+                "account": str(table.src_account[r] if payer[r] else table.dst_account[r]),
                 "amount_usd": round(float(usd[r]), 2),
                 "tx_refs": [str(table.tx_ref[r])],
             },

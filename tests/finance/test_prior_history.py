@@ -40,6 +40,16 @@ def _book() -> TxTable:
         }  # fmt: skip
         for i in range(3)
     ]
+    # an account that paid on day 2 and received on day 100 (older than every window too) is not
+    # dormant when it pays on day 245; one that paid on day 2 and is paid on day 245 is (payee side)
+    extra += [
+        {"tx_ref": "r-old", "ts": t0 + 2 * DAY, "src_account": "E0", "dst_account": "A3", "amount_paid": 700.0},
+        {"tx_ref": "r-in", "ts": t0 + 100 * DAY, "src_account": "A4", "dst_account": "E0", "amount_paid": 700.0},
+        {"tx_ref": "r-out", "ts": t0 + 245 * DAY, "src_account": "E0", "dst_account": "A5", "amount_paid": 8000.0},
+        {"tx_ref": "p-old", "ts": t0 + 2 * DAY, "src_account": "E1", "dst_account": "A3", "amount_paid": 700.0},
+        {"tx_ref": "p-in", "ts": t0 + 245 * DAY, "src_account": "A6", "dst_account": "E1", "amount_paid": 9000.0},
+    ]  # fmt: skip
+    extra = [{"currency_paid": "USD", **row} for row in extra]
     return TxTable.concat([stream, TxTable.from_rows(extra)]).sort_by_time()
 
 
@@ -79,4 +89,13 @@ def test_summarised_older_history_screens_like_the_whole_history(book_and_model,
     assert max(f["src_out_degree"] for f in features) > 5
     if len(scenarios) > 1:
         dormant = [d for d in summarised if any(r["code"] == "DORMANT" for r in d.evidence["rules"])]
-        assert {d.tx_ref for d in dormant} >= {"back0", "back1", "back2"}
+        assert {d.tx_ref for d in dormant} >= {"back0", "back1", "back2", "p-in"}
+        assert "r-out" not in {d.tx_ref for d in dormant}  # received on day 100: not dormant
+        (payee,) = [
+            r["hit"]
+            for d in dormant
+            if d.tx_ref == "p-in"
+            for r in d.evidence["rules"]
+            if r["code"] == "DORMANT"
+        ]
+        assert (payee["side"], payee["account"], payee["dormant_days"]) == ("dst", "E1", 243.0)

@@ -55,3 +55,25 @@ def test_large_cash_and_short_cycle():
     codes = {h.code for h in run_scenarios(t, screen_mask=np.arange(3) == 2)}
     assert {"SHORT_CYCLE", "LARGE_CASH"} <= codes
     assert run_scenarios(t, screen_mask=np.arange(3) == 1, codes=["SHORT_CYCLE", "LARGE_CASH"]) == []
+
+
+def test_dormant_reactivation_on_either_side_and_near_misses():
+    """Any movement, paid or received, on an account idle on both sides for 180 days is a hit; a
+    payment received in between keeps the account active; a small amount is no hit."""
+    day = 86400
+    rows = [(0, "A", "X", 100), (0, "B", "X", 100), (0, "C", "X", 100), (0, "D", "X", 100)]
+    rows += [(100 * day, "Y", "C", 100)]  # C is paid on day 100
+    rows += [
+        (200 * day, "A", "Z1", 6000),  # row5: A pays after 200 idle days
+        (200 * day, "Z2", "B", 6000),  # row6: B is paid after 200 idle days
+        (200 * day, "C", "Z3", 6000),  # row7: C was paid 100 days ago: active
+        (200 * day, "D", "Z4", 4000),  # row8: D idle, but below 5,000 USD
+        (200 * day + 1, "A", "Z5", 6000),  # row9: A moved a second ago
+    ]
+    t = _t([{"ts": ts, "src_account": a, "dst_account": b, "amount_paid": float(x)} for ts, a, b, x in rows])
+    hits = run_scenarios(t, screen_mask=np.arange(len(rows)) >= 5, codes=["DORMANT"])
+    assert [(t.tx_ref[h.row], h.evidence["side"], h.evidence["account"]) for h in hits] == [
+        ("row5", "src", "A"),
+        ("row6", "dst", "B"),
+    ]
+    assert [h.evidence["dormant_days"] for h in hits] == [200.0, 200.0]
