@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
 from audit.services import record
@@ -18,6 +19,7 @@ def token_issue(*, user, ttl: timedelta | None = None) -> tuple[AuthToken, str]:
     """A new token for `user`; returns (instance, key). The key is never stored nor trailed."""
     ttl = ttl or settings.REST_KNOX["TOKEN_TTL"]
     with transaction.atomic():
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()  # expired: never accepted
         instance, key = AuthToken.objects.create(user=user, expiry=ttl)
         record(
             actor=user,
