@@ -134,6 +134,11 @@ def _plain(x):
     return x
 
 
+def in_time_order(ts: np.ndarray) -> bool:
+    """True when ``ts`` never decreases: a stable sort by time would leave the rows as they are."""
+    return len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
+
+
 def screen(
     table: TxTable,
     history: TxTable | None,
@@ -172,9 +177,12 @@ def screen(
     full = TxTable.concat([hist, table]) if hist is not None else table
     is_new = np.zeros(len(full), bool)
     is_new[len(full) - n_new :] = True
-    order = np.argsort(full.ts, kind="stable")
-    full = full.take(order)
-    is_new = is_new[order]
+    if in_time_order(full.ts):  # the usual case (history, then the newer batch): no copy
+        order = np.arange(len(full))
+    else:
+        order = np.argsort(full.ts, kind="stable")
+        full = full.take(order)
+        is_new = is_new[order]
     new_rows = np.flatnonzero(is_new)  # positions in `full`, in time order
     pos_in_table = order[new_rows] - (len(order) - n_new)  # row index in `table`
     prior = Prior.build(*older, full.src_account, full.dst_account) if older is not None else None

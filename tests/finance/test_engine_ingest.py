@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -360,10 +362,20 @@ def test_partitions_by_account_store_the_batch_once_with_single_process_decision
         assert services.alert_replay(alert_id=alert.pk).identical
 
 
+def _screening_processes() -> list:
+    import multiprocessing
+
+    return [p for p in multiprocessing.active_children() if p.name == "finance-screening"]
+
+
+_FORKS: list[int] = []  # one entry per fork of this test process (the screening processes)
+os.register_at_fork(after_in_parent=lambda: _FORKS.append(1))
+
+
 def test_screening_ahead_gives_the_same_decisions_and_stays_all_or_nothing(engine_ready, settings):
-    """Chunks screened in a second thread while the previous chunk is persisted: the same stored
-    decisions, alerts and evidence as the batch screened as one chunk and then stored; a failure
-    after some chunks were written leaves nothing of the batch."""
+    """Chunks screened in a second process while this one persists: the same stored decisions,
+    alerts and evidence as the batch screened as one chunk here and then stored (serial); a failure
+    after some chunks were written, or a screening process that dies, leaves nothing of the batch."""
     stream = _stream("x-", 600)
     refs = stream.tx_ref.tolist()
     parties = {refs[i]: {"src": "Jane Roe", "dst": LISTED} for i in range(0, 600, 47)}
@@ -376,7 +388,12 @@ def test_screening_ahead_gives_the_same_decisions_and_stays_all_or_nothing(engin
             actor="system:test", table=table, team=TEAM, chunk_rows=chunk_rows, parties=named
         )
 
-    whole, ahead = run("a-", 600, False), run("b-", 200, True)
+    forks = len(_FORKS)
+    whole = run("a-", 600, False)
+    assert len(_FORKS) == forks  # serial: screened here
+    ahead = run("b-", 200, True)
+    assert len(_FORKS) == forks + 1  # chunks 1 and 2 screened in a second process
+    assert not _screening_processes()  # which is gone once the batch is stored
     assert whole.alerts > 0 and whole.alerts == ahead.alerts
     stored = {}
     for ref, decision, risk in Transaction.objects.values_list("tx_ref", "decision", "risk"):
@@ -411,3 +428,28 @@ def test_screening_ahead_gives_the_same_decisions_and_stays_all_or_nothing(engin
             actor="system:test", table=_stream("d-", 600), team=TEAM, chunk_rows=200, progress=progress
         )
     assert (Transaction.objects.count(), Alert.objects.count(), Event.objects.count()) == counts
+    assert not _screening_processes()
+
+
+def test_a_failed_or_killed_screening_process_is_an_error_not_a_result():
+    """What the batch's transaction rolls back on (as above): the child's exception, with its
+    traceback, or a child that died without answering."""
+    import time
+
+    from finance.services.ingest import ChunkScreener, ScreeningProcessFailed
+
+    def broken(start, stop):
+        return {}["no such column"]
+
+    screener = ChunkScreener(broken, [(0, 10)])
+    with pytest.raises(ScreeningProcessFailed, match="KeyError: 'no such column'"):
+        screener.next()
+    screener.close()
+
+    screener = ChunkScreener(lambda start, stop: time.sleep(60), [(0, 10), (10, 20)])
+    (process,) = _screening_processes()
+    os.kill(process.pid, signal.SIGKILL)
+    with pytest.raises(ScreeningProcessFailed, match="without a result"):
+        screener.next()
+    screener.close()
+    assert not _screening_processes()

@@ -11,13 +11,18 @@ Measurements, all in one process:
   (SHAP contributions for each alert), the active UN list against the names on ``--named`` of the
   rows (sealed at rest), then transactions, alerts, cases and one hash-chained trail event per
   alert and per case persisted. The model is the active ModelVersion, else one trained here on the
-  first 100,000 rows and stored active. ``alert_rate`` says how many alerts that persistence
+  first 100,000 rows and stored active. A batch of several ``--chunk-rows`` chunks screens chunks
+  1.. in a second process while this one persists (``FINANCE_SCREEN_AHEAD``; ``--no-screen-ahead``
+  screens every chunk here). ``batch_tx_per_cpu_s`` counts the CPU time of this process and of its
+  screening processes; on PostgreSQL ``batch_db_server_cpu_s`` is the CPU time of the session's
+  server process (index and WAL work that SQLite does in this process). ``alert_rate`` says how many alerts that persistence
   carried. ``--engine`` adds ``engine_tx_per_s``: the engine alone, no database.
 - ``single_tx_latency_ms_p99``: ``--single`` POSTs to the real-time endpoint
   ``/api/finance/transactions/screen/`` (DRF test client, in process: view, validation, service,
   database, trail; no network) after the stream, by an officer of the team; with the calling
   process's CPU time per call (``single_tx_cpu_ms_*``), since wall time on a shared machine
-  includes waiting for a core.
+  includes waiting for a core, and on PostgreSQL the server process's (``single_tx_db_cpu_ms_*``):
+  wall time beyond both is waiting (a core, the disk's flush of the commit).
 - ``--scale-out ROWS``: the partitioned import (``finance.screen_file_partition``, two payer-account
   partitions) of up to 50,000 rows on 1, then 2, Celery worker processes the bench starts on a
   private queue of the configured broker and the bench database (``scale_out_*``).
@@ -149,6 +154,27 @@ def _named_parties(stream: TxTable, fraction: float, seed: int = 3) -> dict[str,
     return out
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its children that ended (the screening processes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _db_server_cpu_s() -> float | None:
+    """PostgreSQL on this machine: CPU seconds of this session's server process so far (None
+    elsewhere): the index and WAL work of a write runs there, not in this process."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the server runs elsewhere
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_batch(
     stream: TxTable, *, batch_rows: int, chunk_rows: int, ahead: bool, parties: dict, stderr
 ) -> dict:
@@ -160,7 +186,8 @@ def bench_batch(
 
     settings.FINANCE_SCREEN_AHEAD = ahead
     load = os.getloadavg()[0]
-    started, cpu = time.perf_counter(), time.process_time()
+    server = _db_server_cpu_s()
+    started, cpu, own = time.perf_counter(), _cpu_s(), time.process_time()
     alerts = holds = 0
     for start in range(0, len(stream), batch_rows):
         stop = min(start + batch_rows, len(stream))
@@ -178,10 +205,14 @@ def bench_batch(
         alerts, holds = alerts + result.alerts, holds + result.holds
         done = time.perf_counter() - started
         print(f"{stop:,} / {len(stream):,} ({stop / done:,.0f} tx/s, {alerts:,} alerts)", file=stderr)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    elapsed, cpu, own = time.perf_counter() - started, _cpu_s() - cpu, time.process_time() - own
+    server = _db_server_cpu_s() - server if server is not None else None
     return {
         "batch_tx_per_s": round(len(stream) / elapsed, 1),
         "batch_tx_per_cpu_s": round(len(stream) / cpu, 1),
+        "batch_cpu_s": round(cpu, 1),
+        "batch_screening_process_cpu_s": round(max(cpu - own, 0.0), 1),
+        "batch_db_server_cpu_s": round(server, 1) if server is not None else None,
         "batch_seconds": round(elapsed, 1),
         "batch_rows_per_call": batch_rows,
         "batch_chunk_rows": chunk_rows,
@@ -231,7 +262,7 @@ def bench_single(stream: TxTable, *, requests: int) -> dict:
     client.force_authenticate(user)
     rng = np.random.default_rng(1)
     last = int(stream.ts[-1])
-    latencies, cpu_ms, decisions = [], [], {}
+    latencies, cpu_ms, server_ms, decisions = [], [], [], {}
     for k in range(requests):
         i = int(rng.integers(len(stream)))
         body = {
@@ -247,12 +278,15 @@ def bench_single(stream: TxTable, *, requests: int) -> dict:
                 "dst_country": str(stream.dst_country[i]),
             },
         }
+        server = _db_server_cpu_s()
         started, cpu = time.perf_counter(), time.process_time()
         response = client.post(
             "/api/finance/transactions/screen/", body, format="json", HTTP_HOST=settings.ALLOWED_HOSTS[0]
         )
         latencies.append((time.perf_counter() - started) * 1000)
         cpu_ms.append((time.process_time() - cpu) * 1000)
+        if server is not None:
+            server_ms.append((_db_server_cpu_s() - server) * 1000)
         if response.status_code != 200:
             raise CommandError(
                 f"real-time endpoint answered {response.status_code}: {response.content[:300]!r}"
@@ -266,6 +300,9 @@ def bench_single(stream: TxTable, *, requests: int) -> dict:
         # the calling process's own CPU time per call (the wall figures include waiting for a core)
         "single_tx_cpu_ms_p50": round(float(np.percentile(cpu_ms, 50)), 2),
         "single_tx_cpu_ms_p99": round(float(np.percentile(cpu_ms, 99)), 2),
+        # PostgreSQL: the session's server process's CPU time per call (10 ms clock ticks: only the
+        # mean means much); null on SQLite, whose work is in the calling process
+        "single_tx_db_cpu_ms_mean": round(float(np.mean(server_ms)), 2) if server_ms else None,
         "single_tx_decisions": decisions,
         "single_tx_load_avg_1m": round(os.getloadavg()[0], 2),
     }
@@ -402,9 +439,11 @@ class Command(BaseCommand):
             help="rows per engine call inside a batch",
         )
         parser.add_argument(
-            "--screen-ahead",
-            action="store_true",
-            help="screen the next chunk in a second thread while one is written (FINANCE_SCREEN_AHEAD)",
+            "--no-screen-ahead",
+            dest="screen_ahead",
+            action="store_false",
+            help="screen every chunk in this process, in turn (FINANCE_SCREEN_AHEAD off; default: "
+            "chunks 1.. of a batch are screened in a second process while this one persists)",
         )
         parser.add_argument("--named", type=float, default=0.01, help="share of rows naming their parties")
         parser.add_argument("--chunk", type=int, default=100_000, help="engine-only chunk")
