@@ -31,6 +31,35 @@ class FinanceConfig(AppConfig):
                 order=30,
             )
         )
+        _register_home_panels()
+
+
+def _register_home_panels() -> None:
+    """Four eyes needs the second officer to know something waits for them: their home page says so."""
+    from finance import home
+    from portal.homes import HomePanel, register_panel
+    from portal.navigation import policy_allows
+
+    allowed = policy_allows("view", "portal:finance")
+    register_panel(
+        HomePanel(
+            key="finance-approval",
+            title="Waiting for your approval (four eyes)",
+            rows=home.awaiting_my_approval,
+            order=25,
+            allowed=allowed,
+        )
+    )
+    register_panel(
+        HomePanel(
+            key="finance-mine",
+            title="Alerts assigned to you",
+            rows=home.my_alerts,
+            order=26,
+            more_url_name="finance:alert_queue",
+            allowed=allowed,
+        )
+    )
 
 
 def _lend_format1_contexts() -> None:

@@ -120,6 +120,7 @@ def trail_for(*resources) -> list[dict]:
     events = Event.objects.filter(condition).order_by("chain", "sequence")[:500]
     return [
         {
+            "id": e.pk,
             "sequence": e.sequence,
             "timestamp": e.timestamp,
             "actor": e.actor_label,

@@ -9,12 +9,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.decisions import decide
 from access.errors import PolicyDenied
+from access.resources import Resource
 from access.web import policy_required
 from accounts.models import User
 from audit.actors import actor_from_request
+from audit.permissions import can_read_trail
 from finance import selectors, services
 from finance.graph import graph_svg
 from finance.models import Case
@@ -26,6 +30,24 @@ REFUSED = (services.FinanceRefused, PolicyDenied)
 def _actor(request):
 
     return actor_from_request(request)
+
+
+def _may(user, action: str, resource) -> bool:
+    """Whether the policy lets `user` do `action`: the page offers only the forms that would be
+    accepted (auditors read every team's records and change nothing). decide() writes no trail."""
+    return decide(user, action, resource).allowed
+
+
+def _team_resource(user, resource_type: str) -> Resource:
+    return Resource(resource_type, "new", {"department": user.department})
+
+
+def _trail_link(user, resource_type: str, pk: int) -> str:
+    """The decision trail's page of this record's events, for those who may read the trail ("" else):
+    each row of the page's trail table opens the event there (hash, payload, verification)."""
+    if not can_read_trail(user):
+        return ""
+    return f"{reverse('audit:event_list')}?resource_type={resource_type}&resource_id={pk}"
 
 
 def _refusal(request, error: Exception) -> None:
@@ -62,6 +84,8 @@ def alert_queue(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "params": params,
             "batch_errors": request.session.pop("finance_batch_errors", None),
+            "may_import": _may(request.user, "screen", _team_resource(request.user, "transaction")),
+            "may_assign": _may(request.user, "triage", _team_resource(request.user, "alert")),
             "cases": selectors.cases_visible_to(request.user).exclude(status=Case.Status.CLOSED)[:50],
         },
     )
@@ -146,6 +170,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "names": evidence.get("names", {}),
             "config": evidence.get("config", {}),
             "trail": selectors.trail_for(("alert", alert.pk), ("transaction", alert.transaction_id)),
+            "trail_link": _trail_link(request.user, "alert", alert.pk),
             "replay": replay,
         },
     )
@@ -176,9 +201,14 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "sars": case.sars.select_related("prepared_by", "approved_by").order_by("pk"),
             "graph": graph_svg(selectors.case_graph(case)),
             "trail": selectors.trail_for(("case", case.pk)),
+            "trail_link": _trail_link(request.user, "case", case.pk),
             "dispositions": Case.Disposition.choices,
             "may_approve": case.status == Case.Status.PENDING_CLOSE
-            and case.closing_prepared_by_id != request.user.pk,
+            and case.closing_prepared_by_id != request.user.pk
+            and _may(request.user, "close", case),
+            "may_triage": _may(request.user, "triage", case),
+            "may_close": _may(request.user, "close", case),
+            "may_sar": _may(request.user, "sar", case),
         },
         status=400 if refused_action else 200,
     )
@@ -267,8 +297,12 @@ def sar_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "refused_text": refused_text,
             "sar": sar,
             "sentences": sar.verification.get("sentences", []),
-            "may_approve": sar.status == "draft" and request.user.username not in sar.editors,
+            "may_edit": sar.status == "draft" and _may(request.user, "sar", sar),
+            "may_approve": sar.status == "draft"
+            and request.user.username not in sar.editors
+            and _may(request.user, "sar", sar),
             "trail": selectors.trail_for(("sar", sar.pk)),
+            "trail_link": _trail_link(request.user, "sar", sar.pk),
         },
         status=400 if refused_text is not None else 200,
     )
@@ -343,6 +377,8 @@ def scenarios(request: HttpRequest) -> HttpResponse:
         "finance/scenarios.html",
         {
             "versions": selectors.scenario_versions_visible_to(request.user),
+            "may_propose": _may(request.user, "propose", Resource("scenario", "new")),
+            "may_approve": _may(request.user, "approve", Resource("scenario", "new")),
             "shadow": shadow,
             "proposal": request.POST if refused_proposal else {},
         },
