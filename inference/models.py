@@ -104,7 +104,10 @@ class LanguageModel(models.Model):
     def policy_attributes(self) -> dict:
         # qa_default: "yes" while this model phrases grounded answers by default, so the policy can
         # let clinical staff use whichever model ML engineers make the QA default (default.yaml).
-        qa_default = ModelDefault.objects.filter(model_id=self.pk, qa_default="yes").exists()
+        # (inference.services reads it with the row: `policy_qa_default`, so a decision needs no query.)
+        qa_default = getattr(self, "policy_qa_default", None)
+        if qa_default is None:
+            qa_default = ModelDefault.objects.filter(model_id=self.pk, qa_default="yes").exists()
         return {"backend": self.backend, "qa_default": "yes" if qa_default else None}
 
 

@@ -147,8 +147,60 @@ class StopField(serializers.Field):
 
 
 class MessageInput(serializers.Serializer):
+    """One chat message, as the schema shows it (validated by MessagesField)."""
+
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+MESSAGE_ROLES = ("system", "user", "assistant")
+
+
+@extend_schema_field(MessageInput(many=True))
+class MessagesField(serializers.Field):
+    """`messages`: a non-empty list of {role, content}, checked in one pass with DRF's messages and
+    error shape ({index: {field: [message]}}, so the error names `messages[0].role`), instead of a
+    nested serializer that deep-copies its fields and runs a serializer per message on every request."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError(
+                f'Expected a list of items but got type "{type(data).__name__}".'
+            )
+        if not data:
+            raise serializers.ValidationError("This list may not be empty.")
+        messages, errors = [], {}
+        for index, item in enumerate(data):
+            if not isinstance(item, dict):
+                errors[index] = {
+                    "non_field_errors": [
+                        f"Invalid data. Expected a dictionary, but got {type(item).__name__}."
+                    ]
+                }
+                continue
+            problems, role, content = {}, item.get("role"), item.get("content")
+            if "role" not in item:
+                problems["role"] = ["This field is required."]
+            elif role is None:
+                problems["role"] = ["This field may not be null."]
+            elif not isinstance(role, str) or role not in MESSAGE_ROLES:
+                problems["role"] = [f'"{role}" is not a valid choice.']
+            if "content" not in item:
+                problems["content"] = ["This field is required."]
+            elif content is None:
+                problems["content"] = ["This field may not be null."]
+            elif isinstance(content, bool) or not isinstance(content, str | int | float):
+                problems["content"] = ["Not a valid string."]
+            if problems:
+                errors[index] = problems
+            else:
+                messages.append({"role": role, "content": str(content)})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return messages
+
+    def to_representation(self, value):
+        return value
 
 
 class SamplingInput(serializers.Serializer):
@@ -189,7 +241,7 @@ class SamplingInput(serializers.Serializer):
 
 
 class ChatInput(SamplingInput):
-    messages = MessageInput(many=True, allow_empty=False)
+    messages = MessagesField()
 
 
 class CompletionInput(SamplingInput):
@@ -283,7 +335,7 @@ class ChatCompletionsApi(_GenerationView):
     id_prefix = "chatcmpl"
 
     def prompt(self, data):
-        return [{"role": m["role"], "content": m["content"]} for m in data["messages"]]
+        return data["messages"]  # MessagesField's fresh {role, content} dicts
 
     @extend_schema(
         request=ChatInput, responses={200: OpenApiResponse(description="chat.completion or SSE chunks")}

@@ -48,8 +48,13 @@ def promoted_adapters(model: LanguageModel) -> dict[str, str]:
     return dict(rows.values_list("name", "path"))
 
 
-def served(model: LanguageModel) -> ServedModel:
-    adapters = promoted_adapters(model) if model.backend == LanguageModel.Backend.LOCAL else {}
+def served(model: LanguageModel, adapters: dict[str, str] | None = None) -> ServedModel:
+    """The model's engine and admission queue, rebuilt when its entry or its promoted adapters
+    changed. `adapters`: its promoted adapters ({name: path}) when the caller has just read them."""
+    if model.backend != LanguageModel.Backend.LOCAL:
+        adapters = {}
+    elif adapters is None:
+        adapters = promoted_adapters(model)
     stamp = _stamp(model, adapters)
     metrics.start_gauge_refresher()  # this process now serves: keep its queue gauges current
     with _lock:

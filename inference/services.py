@@ -26,7 +26,7 @@ from django.db import transaction
 
 from access.enforcement import check
 from audit.services import record
-from inference import embeddings, metrics, registry, runtime
+from inference import embeddings, metrics, registry, runtime, serving
 
 # Importing a bundled GGUF (the apps' commands and benchmarks): through this facade, not the engine.
 from inference.engine.importer import bundled_smollm2 as bundled_smollm2
@@ -257,6 +257,23 @@ def _target_rows(name: str, adapter: str | None = None) -> tuple[LanguageModel, 
     return model, lora
 
 
+def _serving_rows(name: str, adapter: str | None = None) -> tuple[LanguageModel, LoraAdapter | None, dict]:
+    """What serving `name` (`model` or `model:adapter`) reads: the active model (with its draft and
+    whether it is the QA default, the policy's `qa_default` attribute, so the decision needs no query
+    of its own) and its promoted adapters ({name: path}, the engine's set; the one asked for among
+    them), from inference.serving's per-process snapshot, checked against the registry in one
+    statement. ModelNotFound for an inactive model or an adapter that is not promoted."""
+    base_name, _, suffix = name.partition(":")
+    adapter_name = adapter or suffix or None
+    snapshot = serving.serving(base_name)
+    if snapshot is None:
+        raise ModelNotFound(base_name)
+    lora = snapshot.adapters.get(adapter_name) if adapter_name else None
+    if adapter_name and lora is None:
+        raise ModelNotFound(f"{base_name}:{adapter_name}", "adapter")
+    return snapshot.model, lora, snapshot.adapter_paths
+
+
 # --- generation ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Completion:
@@ -323,14 +340,16 @@ class CompletionStream:
         # The registry rows as they are now (a model retired or an adapter demoted since the target
         # was resolved is not served: ModelNotFound); a name is resolved here, once.
         if isinstance(target, str):
-            model, adapter = _target_rows(target)
+            model, adapter, promoted = _serving_rows(target)
             target = _Rows(model=model, adapter=adapter, info=_target_of(model, adapter))
         else:
-            model, adapter = _target_rows(target.model.name, target.adapter.name if target.adapter else None)
+            model, adapter, promoted = _serving_rows(
+                target.model.name, target.adapter.name if target.adapter else None
+            )
             target = _Rows(model=model, adapter=adapter, info=target)
         self.target: Target = target.info
         self._policy = _authorize(user, model, actor)
-        self._served = runtime.served(model)
+        self._served = runtime.served(model, adapters=promoted)
         self._slot = self._served.admission.acquire()  # raises Overloaded (429 + Retry-After)
         self._closed = False
         if target.adapter:
