@@ -36,6 +36,7 @@ DEFAULT_CHECKLIST = [
     "Foundation bolts tight",
 ]
 FINAL = (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED)
+RECORDINGS_SHOWN = 10
 
 
 @contextmanager
@@ -147,7 +148,11 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for r in condition["pending"]
             ),
             "limits": charts.zone_limits(machine),
-            "alerts": machine.alerts.filter(status="open")[:10],
+            "alerts": machine.alerts.filter(status="open").select_related("recording")[:10],
+            # asset -> recording -> alert -> work order, each a link on the page
+            "recordings": machine.recordings.select_related("analysis", "uploaded_by").prefetch_related(
+                "alert_set__work_orders"
+            )[:RECORDINGS_SHOWN],
             "work_orders": machine.work_orders.all()[:20],
             "priorities": WorkOrder.Priority.choices,
             "units": VibrationRecording.Units.choices,
