@@ -4,7 +4,8 @@
 - `prognostics`: remaining-useful-life models on C-MAPSS-style cycle data (`RulModel`), scoring;
   `rul_network`: the optional 1-D CNN member (torch, imported only when it trains or predicts).
 - `planning`: run-to-failure vs fixed-interval vs RUL-driven replacement under a renewal cost model.
-- `failure_modes`: failure-mode suggestion from technician text (`FailureModeClassifier`).
+- `failure_modes`: failure-mode suggestion from technician text (`FailureModeClassifier`);
+  `field_text`: normalising technician shorthand and spelling (SymSpell), an option of the classifier.
 - `pointcloud`: PLY/XYZ reading, ICP registration and deviation against a reference scan.
 
 Heavy libraries (scipy.signal, scikit-learn, lightgbm, torch) are imported inside the functions that need them.

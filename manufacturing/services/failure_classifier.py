@@ -41,6 +41,11 @@ def base_training_path() -> Path:
     return Path(getattr(settings, "MANUFACTURING_FAILURE_MODES_TRAIN", default))
 
 
+def weak_training_path() -> Path:
+    default = Path(settings.SHARED_DATA_DIR) / "failure_modes" / "excavator_work_orders.csv"
+    return Path(getattr(settings, "MANUFACTURING_FAILURE_MODES_WEAK", default))
+
+
 def refit_reviews() -> int:
     return int(getattr(settings, "MANUFACTURING_CLASSIFIER_REFIT_REVIEWS", REFIT_REVIEWS_DEFAULT))
 
@@ -78,13 +83,20 @@ def training_examples() -> tuple[list[str], list[str], int]:
 
 def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) -> FailureClassifierVersion:
     """Fit the classifier on the training examples and store it as the next version (trailed)."""
-    from manufacturing.analysis.failure_modes import FailureModeClassifier
+    from manufacturing.analysis.failure_modes import WEAK_WEIGHT, FailureModeClassifier, weak_examples
 
     if embed is None and use_embeddings:
         from inference.services import embed
     texts, labels, reviews = training_examples()
+    weak: dict = {}
+    if WEAK_WEIGHT > 0:
+        try:
+            weak_texts, weak_labels = weak_examples(weak_training_path())
+            weak = {"weak_texts": weak_texts, "weak_labels": weak_labels, "weak_weight": WEAK_WEIGHT}
+        except (OSError, ValueError) as error:  # the recipe without them is still a working classifier
+            logger.warning("failure-mode classifier fitted without weakly labelled examples: %s", error)
     started = time.perf_counter()
-    classifier = FailureModeClassifier(embed if use_embeddings else None).fit(texts, labels)
+    classifier = FailureModeClassifier(embed if use_embeddings else None).fit(texts, labels, **weak)
     return failure_classifier_store(
         actor=actor,
         classifier=classifier,
@@ -93,6 +105,7 @@ def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) 
         description={
             "source": str(base_training_path()),
             "reviewed_examples": reviews,
+            "weak_examples": classifier.weak_examples,
             "classes": len(classifier.classes),
             "method": classifier.method(),
             "fit_seconds": round(time.perf_counter() - started, 2),

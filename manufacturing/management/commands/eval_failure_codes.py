@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -10,10 +11,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from manufacturing.analysis.failure_modes import (
+    TEMPLATE,
+    WEAK_WEIGHT,
     FailureModeClassifier,
     cross_validate,
     evaluate,
     read_labelled,
+    weak_examples,
 )
 
 
@@ -28,14 +32,34 @@ class Command(BaseCommand):
         parser.add_argument("--train", default=_data("fmc_mwo2kg_train.csv"))
         parser.add_argument("--test", default=_data("fmc_mwo2kg_dev.csv"))
         parser.add_argument(
-            "--no-embeddings", action="store_true", help="character n-grams only (no embedding model)"
+            "--weak",
+            default=_data("excavator_work_orders.csv"),
+            help="weakly labelled work orders (FM column mapped onto the ISO modes) for --weak-weight",
         )
+        parser.add_argument(
+            "--weak-weight",
+            type=float,
+            default=WEAK_WEIGHT,
+            help=f"weight of a weakly labelled example in the fit (default {WEAK_WEIGHT:g}: not used)",
+        )
+        parser.add_argument(
+            "--normalise",
+            action="store_true",
+            help="embed the text after normalising its shorthand and spelling",
+        )
+        parser.add_argument(
+            "--template",
+            default=TEMPLATE,
+            help=f"the text is embedded inside this template (default {TEMPLATE!r})",
+        )
+        parser.add_argument("--no-embeddings", action="store_true", help="n-grams only (no embedding model)")
         parser.add_argument(
             "--cv",
             type=int,
             default=0,
             metavar="K",
-            help="also report K-fold cross-validation on the training file (how the weights were chosen)",
+            help="also report K-fold stratified cross-validation on the training file (how the recipe "
+            "was chosen)",
         )
         parser.add_argument("--cv-seeds", default="0", help="comma-separated shuffles for --cv, e.g. 0,1,2")
         parser.add_argument("--json", action="store_true")
@@ -55,6 +79,11 @@ class Command(BaseCommand):
 
         if options["cv"] == 1 or options["cv"] < 0:
             raise CommandError("--cv needs at least 2 folds (0: no cross-validation)")
+        if options["weak_weight"] < 0:
+            raise CommandError("--weak-weight is a weight of 0 (not used) or more")
+        if "{}" not in options["template"]:
+            raise CommandError("--template needs '{}' where the text goes, e.g. 'the machine is {}'")
+        recipe = {"normalise": options["normalise"], "template": options["template"]}
         try:
             seeds = [int(s) for s in options["cv_seeds"].split(",") if s.strip()]
         except ValueError:
@@ -62,22 +91,40 @@ class Command(BaseCommand):
         try:
             texts, labels = read_labelled(options["train"])
             test_texts, test_labels = read_labelled(options["test"])
-            started = time.perf_counter()
-            classifier = FailureModeClassifier(embed).fit(texts, labels)
+            weak = None
+            if options["weak_weight"] > 0:
+                weak_texts, weak_labels = weak_examples(options["weak"])
+                weak = (weak_texts, weak_labels, options["weak_weight"])
+            extra = {}
+            if weak is not None:
+                extra = {"weak_texts": weak[0], "weak_labels": weak[1], "weak_weight": weak[2]}
+            started, cpu = time.perf_counter(), time.process_time()
+            classifier = FailureModeClassifier(embed, **recipe).fit(texts, labels, **extra)
+            fit = {
+                "fit_seconds": round(time.perf_counter() - started, 2),
+                "fit_cpu_seconds": round(time.process_time() - cpu, 2),
+            }
             report = evaluate(classifier, test_texts, test_labels)
             seconds = round(time.perf_counter() - started, 2)
             if options["cv"]:
                 runs = [
                     cross_validate(
-                        texts, labels, lambda: FailureModeClassifier(embed), folds=options["cv"], seed=seed
+                        texts,
+                        labels,
+                        lambda: FailureModeClassifier(embed, **recipe),
+                        folds=options["cv"],
+                        seed=seed,
+                        weak=weak,
                     )
                     for seed in seeds
                 ]
                 report["cross_validation"] = {
                     "file": options["train"],
                     "runs": runs,
-                    "top1_mean": round(sum(r["top1"] for r in runs) / len(runs), 4),
-                    "top3_mean": round(sum(r["top3"] for r in runs) / len(runs), 4),
+                    **{
+                        f"{key}_mean": round(sum(r[key] for r in runs) / len(runs), 4)
+                        for key in ("top1", "top3", "macro_f1")
+                    },
                 }
         except (ValueError, OSError) as error:
             raise CommandError(str(error)) from None
@@ -85,19 +132,22 @@ class Command(BaseCommand):
             "train": options["train"],
             "test": options["test"],
             "train_examples": len(texts),
-            "method": classifier.method() + " (weights chosen by cross-validation on the training file)",
+            "weak_examples": classifier.weak_examples,
+            "method": classifier.method() + " (recipe chosen by cross-validation on the training file)",
+            **fit,
             "seconds": seconds,
+            "load_average_1min": round(os.getloadavg()[0], 2),
         }
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:
             self.stdout.write(
                 f"top-1 {report['top1']:.3f}  top-3 {report['top3']:.3f}  macro-F1 {report['macro_f1']:.3f} "
-                f"on {report['examples']} examples"
+                f"on {report['examples']} examples (fit {fit['fit_seconds']} s)"
             )
             if "cross_validation" in report:
                 cv = report["cross_validation"]
                 self.stdout.write(
                     f"cross-validation on the training file: top-1 {cv['top1_mean']:.3f}  "
-                    f"top-3 {cv['top3_mean']:.3f}"
+                    f"top-3 {cv['top3_mean']:.3f}  macro-F1 {cv['macro_f1_mean']:.3f}"
                 )
