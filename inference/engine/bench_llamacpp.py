@@ -28,6 +28,8 @@ Progress = Callable[[str, int, int], None]
 DECODE_TOKENS = 64
 DRAFT_TOKENS = 4  # a draft model costs a decode per proposed token: short rounds
 DRAFT_BLOCK_FRACTION = 0.25
+PERPLEXITY_CONTEXT = 512  # tokens per held-out window (each starts with BOS)
+PERPLEXITY_TOKENS = 10_240  # held-out tokens scored per quantization (twice as many read)
 
 
 class OutputMismatch(AssertionError):
@@ -115,6 +117,7 @@ def run(
     api_requests: int = 20,
     progress: Progress | None = None,
     with_transformers: bool = True,
+    perplexity_tokens: int = PERPLEXITY_TOKENS,
 ) -> dict:
     report = progress or (lambda stage, step, total: None)
     started = time.perf_counter()
@@ -198,7 +201,7 @@ def run(
     figures.update(_kv_reuse(engine, report, RawLlama(gguf, threads, 2048)))
     figures.update(_speculative(engine, repeats, report))
     figures.update(_draft_speculation(model, threads, repeats, report))
-    figures.update(_quantizations(model, threads, repeats, report))
+    figures.update(_quantizations(model, threads, repeats, report, perplexity_tokens))
     figures["seconds"] = round(time.perf_counter() - started, 1)
     figures["load_average_end"] = load_average()
     engine.close()
@@ -443,19 +446,67 @@ def _draft_speculation(model, threads: int, repeats: int, report: Progress) -> d
     }
 
 
-def _quantizations(model, threads: int, repeats: int, report: Progress) -> dict:
+def held_out_text() -> str:
+    """Real English prose that ships with the interpreter itself: the documentation topics of
+    `pydoc_data.topics` (the Python reference manual's sections that `help()` shows; PSF licence),
+    in a fixed order. Nothing the suite fine-tunes on."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[key] for key in sorted(topics))
+
+
+def held_out_windows(engine: LlamaCppEngine, tokens: int, context: int) -> list[list[int]]:
+    """Consecutive windows of `context` tokens of held_out_text(), each BOS plus the next context - 1
+    tokens, enough for `tokens` scored tokens (the second half of each window: every scored token
+    sees at least context / 2 tokens before it, as llama.cpp's perplexity tool scores)."""
+    llama = engine.loaded()
+    ids = llama.tokenize(held_out_text().encode(), add_bos=False, special=False)
+    step = context - 1
+    count = -(-tokens // (context - context // 2))
+    if count * step > len(ids):
+        raise ValueError(f"The held-out text has {len(ids)} tokens: too few for {tokens} scored tokens.")
+    return [[llama.token_bos(), *ids[i * step : (i + 1) * step]] for i in range(count)]
+
+
+def paired_perplexity_change(losses: np.ndarray, reference: np.ndarray) -> dict:
+    """Relative perplexity change of `losses` against `reference` (per-token NLL, one row per window,
+    same tokens) with a 95% interval from the spread of the per-window mean differences (tokens of
+    one window are not independent; windows nearly are)."""
+    diff = losses.mean(axis=1) - reference.mean(axis=1)
+    mean = float(diff.mean())
+    half = 1.96 * float(diff.std(ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return {
+        "change": round(float(np.expm1(mean)), 4),
+        "ci95": [round(float(np.expm1(mean - half)), 4), round(float(np.expm1(mean + half)), 4)],
+    }
+
+
+def quantizations(model, *, threads: int, repeats: int = 3, progress: Progress | None = None,
+                  tokens: int = PERPLEXITY_TOKENS) -> dict:  # fmt: skip
+    """The quantization figures alone (`bench_inference --quantizations-only`)."""
+    started, load_start = time.perf_counter(), load_average()
+    figures = _quantizations(model, threads, repeats, progress or (lambda stage, step, total: None), tokens)
+    return {"model": model.name, "threads": threads, "load_average_start": load_start, **figures,
+            "seconds": round(time.perf_counter() - started, 1), "load_average_end": load_average()}  # fmt: skip
+
+
+def _quantizations(model, threads: int, repeats: int, report: Progress,
+                   tokens: int = PERPLEXITY_TOKENS, context: int = PERPLEXITY_CONTEXT) -> dict:  # fmt: skip
+    """Each GGUF the import wrote: bytes, decode rate, and perplexity on the same held-out tokens
+    against the largest file (f16: the reference), paired window by window."""
     files = dict(model.info.get("gguf_files") or {})
     if not files:
         return {}
-    held_out = synthetic.texts(24, seed=4243)
     fp32_bytes = model.parameter_count * 4
     figures: dict = {}
     reference = None
     prompt = [{"role": "user", "content": "Write a short maintenance note about a chiller bearing."}]
     order = sorted(files, key=lambda q: -Path(files[q]).stat().st_size)  # f16 first: the reference
+    windows = None
     for index, quantization in enumerate(order):
-        engine = LlamaCppEngine(files[quantization], n_threads=threads, n_ctx=1024)
-        perplexity = engine.perplexity(held_out)
+        engine = LlamaCppEngine(files[quantization], n_threads=threads, n_ctx=context)
+        windows = windows or held_out_windows(engine, tokens, context)
+        losses = np.stack([engine.token_nll(window, score_from=context // 2) for window in windows])
         rates = []
         for _ in range(repeats):
             engine.forget_cache()
@@ -465,15 +516,21 @@ def _quantizations(model, threads: int, repeats: int, report: Progress) -> dict:
                 ).decode_tokens_per_s
             )
         engine.close()
-        reference = reference or perplexity
+        reference = losses if reference is None else reference
+        change = paired_perplexity_change(losses, reference)
         figures[f"{quantization}_weight_bytes_ratio"] = round(
             Path(files[quantization]).stat().st_size / fp32_bytes, 4
         )
         figures[f"{quantization}_decode_tokens_per_s"] = round(max(rates), 1)
-        figures[f"{quantization}_perplexity"] = round(perplexity, 3)
-        figures[f"{quantization}_perplexity_change"] = round((perplexity - reference) / reference, 4)
+        figures[f"{quantization}_perplexity"] = round(float(np.exp(losses.mean())), 3)
+        figures[f"{quantization}_perplexity_change"] = change["change"]
+        figures[f"{quantization}_perplexity_change_ci95"] = change["ci95"]
         report("quantizations", index + 1, len(order))
     figures["perplexity_reference"] = order[0]
+    figures["perplexity_text"] = (
+        f"pydoc_data.topics (Python's reference documentation, PSF licence): {len(windows)} windows of "
+        f"{context} tokens, the second half of each scored ({reference.size} tokens)"
+    )
     return figures
 
 

@@ -14,11 +14,14 @@ import ctypes
 import functools
 import hashlib
 import importlib.util
+import re
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from inference.engine.llamacpp import LlamaCppEngine, is_gguf
 from inference.engine.modeldir import inspect_model_dir
@@ -79,8 +82,17 @@ def _gguf_metadata(path: str, size: int, mtime_ns: int) -> dict[str, object]:
     return values
 
 
-def quantize(source: Path, target: Path, quantization: str, *, threads: int = 0) -> Path:
-    """llama.cpp's quantizer (llama_model_quantize), writing `target` atomically."""
+def quantize(
+    source: Path,
+    target: Path,
+    quantization: str,
+    *,
+    threads: int = 0,
+    imatrix: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """llama.cpp's quantizer (llama_model_quantize), writing `target` atomically. `imatrix`: an
+    importance matrix ({GGUF weight name: mean square of each input column's activation}, what
+    llama.cpp's imatrix tool computes), which its k-quant and legacy quantizers weight rounding by."""
     import llama_cpp
 
     if quantization not in FILE_TYPES:
@@ -89,6 +101,16 @@ def quantize(source: Path, target: Path, quantization: str, *, threads: int = 0)
     params.ftype = FILE_TYPES[quantization]
     params.nthread = threads
     params.allow_requantize = True
+    keep_alive = []  # what the C array points into, alive until the quantizer returns
+    if imatrix:
+        entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()  # NULL-name terminated
+        for entry, (name, values) in zip(entries, imatrix.items(), strict=False):
+            values = np.ascontiguousarray(values, dtype=np.float32)
+            keep_alive += [values, name.encode()]
+            entry.name, entry.size = keep_alive[-1], values.size
+            entry.data = values.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        params.imatrix = ctypes.cast(entries, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
+        keep_alive.append(entries)
     temporary = target.with_suffix(".part")
     code = llama_cpp.llama_model_quantize(str(source).encode(), str(temporary).encode(), ctypes.byref(params))
     if code != 0 or not is_gguf(temporary):
@@ -96,6 +118,73 @@ def quantize(source: Path, target: Path, quantization: str, *, threads: int = 0)
         raise ImportFailed(f"llama.cpp could not quantize {source.name} to {quantization} (code {code}).")
     temporary.replace(target)
     return target
+
+
+_HF_TO_GGUF = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+               "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}  # fmt: skip
+_HF_LAYER = re.compile(r"^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)$")
+
+
+def importance_matrix(
+    hf_dir: str | Path, windows: list[list[int]], *, threads: int = 1
+) -> dict[str, np.ndarray]:
+    """llama.cpp's importance matrix for a Llama-architecture model, computed with transformers on
+    its Hugging Face directory: for each weight of a linear layer (by its GGUF name), the mean over
+    the calibration tokens `windows` of each input column's squared activation (what llama.cpp's
+    imatrix tool accumulates for the same matrix products)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(threads)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(hf_dir), local_files_only=True, dtype=torch.float32
+    ).eval()
+    tied = bool(getattr(model.config, "tie_word_embeddings", False))
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+
+    def collect(name: str):
+        def hook(module, args):
+            rows = args[0].detach().reshape(-1, args[0].shape[-1]).double()
+            sums[name] = sums.get(name, 0) + (rows * rows).sum(dim=0)
+            counts[name] = counts.get(name, 0) + rows.shape[0]
+
+        return hook
+
+    for module_name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear):
+            continue
+        match = _HF_LAYER.match(module_name)
+        if match and match.group(2) in _HF_TO_GGUF:
+            name = f"blk.{match.group(1)}.{_HF_TO_GGUF[match.group(2)]}.weight"
+        elif module_name == "lm_head":  # tied: the output product multiplies the token embeddings
+            name = "token_embd.weight" if tied else "output.weight"
+        else:
+            continue
+        module.register_forward_pre_hook(collect(name))
+    with torch.inference_mode():
+        for window in windows:
+            model(torch.tensor([window]))
+    return {name: (sums[name] / counts[name]).float().numpy() for name in sums}
+
+
+def calibration_windows(gguf: str | Path, count: int, context: int = 512) -> list[list[int]]:
+    """`count` windows of `context` tokens (BOS first) of real English prose for an importance
+    matrix: the END of Python's own reference documentation (pydoc_data.topics, PSF licence),
+    so they never overlap bench_inference's held-out windows, which start at its beginning."""
+    from pydoc_data.topics import topics
+
+    import llama_cpp
+
+    vocab = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    try:
+        text = "\n\n".join(topics[key] for key in sorted(topics))
+        ids = vocab.tokenize(text.encode(), add_bos=False, special=False)
+        step = context - 1
+        tail = ids[-count * step :]
+        return [[vocab.token_bos(), *tail[i * step : (i + 1) * step]] for i in range(count)]
+    finally:
+        vocab.close()
 
 
 def greedy_llamacpp(path: Path, threads: int) -> list[int]:
@@ -138,8 +227,12 @@ def import_gguf(
     with_hf: bool = True,
     serve: str | None = None,
     threads: int = 0,
+    imatrix_windows: int = 0,
     progress: Progress = print,
 ) -> ImportResult:
+    """`imatrix_windows`: with the Hugging Face directory, write the k-quants (q4_k_m, ...) again
+    weighted by an importance matrix from that many 512-token windows of calibration text
+    (calibration_windows); 0: plain llama.cpp quantization."""
     source = Path(source)
     if not is_gguf(source):
         raise ImportFailed(f"{source} is not a GGUF file.")
@@ -199,6 +292,18 @@ def import_gguf(
             "[4/4] Hugging Face directory for training and evaluation (transformers dequantizes the GGUF)"
         )
         result.hf_dir = _write_hf_dir(as_read, directory / "hf", result, progress)
+        k_quants = [q for q in wanted if "_k" in q]
+        if imatrix_windows and k_quants:
+            progress(
+                f"      importance matrix from {imatrix_windows} calibration windows; rewriting {', '.join(k_quants)}"
+            )
+            reference = result.gguf_files.get("f16", as_read)
+            windows = calibration_windows(reference, imatrix_windows)
+            imatrix = importance_matrix(result.hf_dir, windows, threads=max(1, threads))
+            for quantization in k_quants:
+                quantize(reference, directory / f"model.{quantization}.gguf", quantization, threads=threads,
+                         imatrix=imatrix)  # fmt: skip
+            result.checks["imatrix_tokens"] = sum(len(window) for window in windows)
     else:
         progress("[4/4] Hugging Face directory skipped")
     result.served_quantization = serve or source_quant

@@ -68,14 +68,30 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 class _Detokenizer:
-    """The `decode` TextAssembler needs, on llama.cpp's vocabulary."""
+    """The `decode` TextAssembler needs, on llama.cpp's vocabulary, for one request.
+
+    TextAssembler decodes the whole growing answer after every token, and llama-cpp-python's
+    detokenize walks its token list in Python: quadratic in the answer's length. The bytes of the
+    tokens decoded before are kept, so each call converts only the new ones (llama.cpp's
+    detokenization is the concatenation of each token's piece, except that a leading BOS drops
+    the space after it: a BOS past the start is decoded afresh)."""
 
     def __init__(self, llama):
         self.llama = llama
+        self._tokens: list[int] = []
+        self._data = bytearray()
+        self._special = False
+        self._bos = llama.token_bos()
 
     def decode(self, token_ids, skip_special_tokens: bool = True) -> str:
-        data = self.llama.detokenize(list(token_ids), special=not skip_special_tokens)
-        return data.decode("utf-8", errors="replace")
+        ids, special = list(token_ids), not skip_special_tokens
+        known = len(self._tokens)
+        if special != self._special or ids[:known] != self._tokens or (known and self._bos in ids[known:]):
+            self._tokens, self._data, self._special, known = [], bytearray(), special, 0
+        if len(ids) > known:
+            self._data += self.llama.detokenize(ids[known:], special=special)
+            self._tokens = ids
+        return self._data.decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -267,7 +283,6 @@ class LlamaCppEngine:
             draft.check_vocabulary(llama)
             self._draft = draft
         self._formatter = _chat_formatter(llama)
-        self._detokenizer = _Detokenizer(llama)
         return llama
 
     @property
@@ -337,7 +352,7 @@ class LlamaCppEngine:
             cached, consistent = 0, False
             generated, finish_reason, ttft = 0, "length", None
             proposed = accepted = 0
-            assembler = TextAssembler(self._detokenizer, [*params.stop, *implied_stops])
+            assembler = TextAssembler(_Detokenizer(llama), [*params.stop, *implied_stops])
             sampler = self._sampler(params)
             try:
                 self._select_adapter(params.adapter)
@@ -406,29 +421,50 @@ class LlamaCppEngine:
     # -- perplexity (quantization checks) ----------------------------------------------------
 
     def perplexity(self, texts: Sequence[str], *, adapter: str | None = None) -> float:
-        """Token-level perplexity on `texts` (each truncated to one batch of n_batch tokens)."""
+        """Token-level perplexity on `texts` (each truncated to the context)."""
         llama = self.loaded()
-        total_nll, total_tokens = 0.0, 0
+        losses = []
+        for text in texts:
+            ids = llama.tokenize(text.encode(), add_bos=True, special=False)[: llama.n_ctx()]
+            if len(ids) >= 2:
+                losses.append(self.token_nll(ids, adapter=adapter))
+        if not losses:
+            raise InvalidRequest("Perplexity needs at least one text of two or more tokens.")
+        return math.exp(float(np.concatenate(losses).mean()))
+
+    def token_nll(self, ids: Sequence[int], *, score_from: int = 1, adapter: str | None = None) -> np.ndarray:
+        """The negative log-likelihood (nats) of each of `ids[score_from:]` given the tokens before it,
+        in one context from an empty cache (evaluated n_batch tokens at a time, the logits of each
+        batch read as it is decoded)."""
+        llama = self.loaded()
+        if not 1 <= score_from < len(ids) <= llama.n_ctx():
+            raise InvalidRequest(f"token_nll needs 1 <= score_from < len(ids) <= {llama.n_ctx()}.")
+        vocab = llama.n_vocab()
+        losses = []
         with self._lock:
             self._select_adapter(adapter)
-            for text in texts:
-                ids = llama.tokenize(text.encode(), add_bos=True, special=False)[: self.n_batch]
-                if len(ids) < 2:
-                    continue
-                self._truncate(0)
-                self._eval(ids, logits_for=len(ids))
-                pointer = llama._ctx.get_logits()
-                logits = np.ctypeslib.as_array(pointer, shape=(len(ids), llama.n_vocab())).astype(np.float64)
-                logits = logits[:-1]
-                peak = logits.max(axis=1, keepdims=True)
-                log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
-                targets = np.asarray(ids[1:])
-                total_nll += float((log_norm - logits[np.arange(len(targets)), targets]).sum())
-                total_tokens += len(targets)
             self._truncate(0)
-        if not total_tokens:
-            raise InvalidRequest("Perplexity needs at least one text of two or more tokens.")
-        return math.exp(total_nll / total_tokens)
+            try:
+                for start in range(0, len(ids) - 1, self.n_batch):
+                    # Rows start..end-1 predict tokens start+1..end; only rows from score_from-1 matter.
+                    end = min(start + self.n_batch, len(ids) - 1)
+                    skipped = max(0, score_from - 1 - start)  # rows of this batch before the first scored
+                    self._eval(list(ids[start:end]), logits_for=max(0, end - start - skipped))
+                    if skipped >= end - start:
+                        continue
+                    rows = np.ctypeslib.as_array(
+                        llama._ctx.get_logits(), shape=(end - start - skipped, vocab)
+                    )
+                    targets = np.asarray(ids[start + skipped + 1 : end + 1])
+                    for offset in range(0, len(targets), 64):  # float64 in slices: bounded memory
+                        logits = rows[offset : offset + 64].astype(np.float64)
+                        peak = logits.max(axis=1)
+                        log_norm = peak + np.log(np.exp(logits - peak[:, None]).sum(axis=1))
+                        picked = logits[np.arange(len(logits)), targets[offset : offset + 64]]
+                        losses.append(log_norm - picked)
+            finally:
+                self._truncate(0)
+        return np.concatenate(losses)
 
     def forget_cache(self) -> None:
         """Empty the context's KV cache (the next request prefills its whole prompt; benchmarks)."""

@@ -255,3 +255,67 @@ def test_closing_a_stream_early_frees_the_engine(engine):
     next(stream)
     stream.close()
     assert engine.generate(QUESTION, GenerationParams(max_tokens=4)).completion_tokens == 4
+
+
+def test_token_losses_over_several_batches_and_perplexity(gguf_path):
+    """token_nll reads each batch's logits as it is decoded: a window longer than one batch is scored
+    whole, the losses from `score_from` on are those of the same window scored from the start, and
+    perplexity is their mean."""
+    from inference.engine.bench_llamacpp import held_out_windows
+
+    engine = LlamaCppEngine(gguf_path, n_ctx=256, n_threads=1, n_batch=64)
+    try:
+        window = held_out_windows(engine, tokens=100, context=200)[0]
+        assert len(window) == 200 and window[0] == engine.loaded().token_bos()
+        every = engine.token_nll(window)
+        assert every.shape == (199,) and np.isfinite(every).all() and (every >= 0).all()
+        tail = engine.token_nll(window, score_from=100)
+        np.testing.assert_allclose(tail, every[99:], rtol=1e-3, atol=1e-3)
+        assert 1 < float(np.exp(tail.mean())) < 200  # real prose, real model
+        text = engine.loaded().detokenize(window[1:]).decode()
+        ids = engine.loaded().tokenize(text.encode(), add_bos=True, special=False)
+        assert engine.perplexity([text]) == pytest.approx(
+            float(np.exp(engine.token_nll(ids).mean())), rel=1e-6
+        )
+        with pytest.raises(InvalidRequest):
+            engine.token_nll(window, score_from=0)
+    finally:
+        engine.close()
+
+
+def test_incremental_detokenizer_matches_llama_cpp(engine):
+    from inference.engine.llamacpp import _Detokenizer
+
+    llama = engine.loaded()
+    ids = llama.tokenize("Températures: 5 °C → 7 °C, then 汉字.".encode(), add_bos=True, special=False)
+    detokenizer = _Detokenizer(llama)
+    growing: list[int] = []
+    for token in ids:  # the same growing list, as TextAssembler passes it
+        growing.append(token)
+        assert detokenizer.decode(growing) == llama.detokenize(growing).decode("utf-8", errors="replace")
+    shorter = ids[1:4]  # not a continuation: decoded afresh
+    assert detokenizer.decode(shorter) == llama.detokenize(shorter).decode("utf-8", errors="replace")
+    with_bos = [*shorter, llama.token_bos(), *ids[1:3]]  # a BOS past the start
+    assert detokenizer.decode(with_bos) == llama.detokenize(with_bos).decode("utf-8", errors="replace")
+
+
+def test_quantizing_with_an_importance_matrix(gguf_path, tmp_path):
+    """The importance matrix reaches llama.cpp's quantizer (its C array of {name, data, size}): the
+    same tensors quantized with one weighting of the input columns come out otherwise than without,
+    and the file loads and generates."""
+    from inference.engine.gguf_layers import keep_first_layers
+    from inference.engine.importer import gguf_metadata, quantize
+
+    cut = keep_first_layers(gguf_path, tmp_path / "cut.gguf", 2)
+    hidden = int(gguf_metadata(cut)["llama.embedding_length"])
+    rng = np.random.default_rng(0)
+    weights = {f"blk.{layer}.attn_q.weight": rng.uniform(0.01, 10.0, hidden) for layer in range(2)}
+    plain = quantize(cut, tmp_path / "plain.gguf", "q4_k_m", threads=1)
+    weighted = quantize(cut, tmp_path / "weighted.gguf", "q4_k_m", threads=1, imatrix=weights)
+    assert plain.stat().st_size == weighted.stat().st_size
+    assert plain.read_bytes() != weighted.read_bytes()
+    engine = LlamaCppEngine(weighted, n_ctx=256, n_threads=1)
+    try:
+        assert engine.generate(QUESTION, GenerationParams(max_tokens=3)).completion_tokens == 3
+    finally:
+        engine.close()

@@ -39,6 +39,14 @@ class Command(BaseCommand):
         parser.add_argument("--api-requests", type=int, default=20)
         parser.add_argument("--threads", type=int, default=0, help="llama.cpp/torch threads (0: all cores).")
         parser.add_argument("--no-transformers", action="store_true", help="Skip transformers generate().")
+        parser.add_argument(
+            "--perplexity-tokens", type=int, default=bench_llamacpp.PERPLEXITY_TOKENS,
+            help="Held-out tokens scored per quantization (GGUF models).",
+        )  # fmt: skip
+        parser.add_argument(
+            "--quantizations-only", action="store_true",
+            help="GGUF models: only the quantizations' size, decode rate and perplexity.",
+        )  # fmt: skip
 
     def handle(self, *args, **options):
         from inference.engine.bench import run_engine_benchmarks
@@ -78,10 +86,17 @@ class Command(BaseCommand):
         def progress(stage, step, total):
             print(f"[{stage}] {step}/{total}", file=sys.stderr, flush=True)
 
-        figures = bench_llamacpp.run(
-            model, threads=threads, repeats=options["repeats"], api_requests=options["api_requests"],
-            progress=progress, with_transformers=not options["no_transformers"],
-        )  # fmt: skip
+        if options["quantizations_only"]:
+            figures = bench_llamacpp.quantizations(
+                model, threads=threads, repeats=options["repeats"], progress=progress,
+                tokens=options["perplexity_tokens"],
+            )  # fmt: skip
+        else:
+            figures = bench_llamacpp.run(
+                model, threads=threads, repeats=options["repeats"], api_requests=options["api_requests"],
+                progress=progress, with_transformers=not options["no_transformers"],
+                perplexity_tokens=options["perplexity_tokens"],
+            )  # fmt: skip
         if options["json"]:
             self.stdout.write(json.dumps(figures, indent=2))
         else:
