@@ -305,7 +305,10 @@ def import_gguf(
                          imatrix=imatrix)  # fmt: skip
             result.checks["imatrix_tokens"] = sum(len(window) for window in windows)
     else:
-        progress("[4/4] Hugging Face directory skipped")
+        progress(
+            "[4/4] Hugging Face directory skipped"
+            + (" (and with it the importance matrix)" if imatrix_windows else "")
+        )
     result.served_quantization = serve or source_quant
     if result.served_quantization not in result.gguf_files:
         raise ImportFailed(f"--serve {result.served_quantization}: not among {', '.join(result.gguf_files)}.")
