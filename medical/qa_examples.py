@@ -60,6 +60,7 @@ def heldout_question_files() -> list[Path]:
         Path(settings.SHARED_DATA_DIR) / "dicom_qa" / "dev_questions.jsonl",
         Path(settings.BASE_DIR) / "tests" / "medical" / "data" / "unseen_questions.jsonl",
         Path(settings.BASE_DIR) / "tests" / "medical" / "data" / "second_questions.jsonl",
+        Path(settings.BASE_DIR) / "tests" / "medical" / "data" / "third_questions.jsonl",
     ]
 
 

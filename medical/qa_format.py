@@ -140,6 +140,21 @@ def asks_about_pixels(question: str) -> bool:
     return bool(_PIXEL_CONTENT.search(question or ""))
 
 
+# Questions shaped like a reading of the image: whether something is there, how it looks, whether it is
+# normal. The QA service treats one as image content only when no attribute answers it well ("any
+# plaque in the carotid?"), so "is there a localizer?"-style header questions keep their attribute.
+_FINDING_SHAPE = re.compile(
+    r"^\s*(is|are) there\b|^\s*(any|anything)\b|\b(looks?|appears?|seems?|visible|seen)\b"
+    r"|\b(normal|abnormal|ok|okay|healthy|fine|unremarkable)\b",
+    re.IGNORECASE,
+)
+
+
+def shaped_like_a_finding(question: str) -> bool:
+    """Whether the question is shaped like one about what the image shows (see `_FINDING_SHAPE`)."""
+    return bool(_FINDING_SHAPE.search(question or ""))
+
+
 def answer_is_grounded(
     answer: str, attribute: GroundingAttribute, context: Sequence[GroundingAttribute]
 ) -> bool:
@@ -195,8 +210,9 @@ _STUDY_KINDS = (
     (
         "summary",
         re.compile(
-            r"\b(summar\w*|overview|synopsis)\b"
+            r"\b(summar\w*|overview|synopsis|rundown|run-down|gist|recap|outline)\b"
             r"|\b(describe|tell me about|what is in|what's in) (this|the) (study|exam\w*|scan)\b"
+            r"|\btell me (briefly |quickly |in short )?(about|what) (this|the) (study|exam\w*|scan)\b"
             r"|\bwhat (is|was) (this|the) (study|exam\w*) (about|of)\b",
             re.IGNORECASE,
         ),

@@ -30,6 +30,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from medical.dicom.profile import DeidOptions, DeidProfile, load_basic_profile
+from medical.dicom.question_words import question_words, split_words
 from medical.dicom.stemming import porter_stem
 from medical.dicom.structure import format_tag
 from medical.dicom.values import format_value, grounding_vocabulary
@@ -40,6 +41,7 @@ __all__ = [
     "attribute_texts",
     "grounding_keywords",
     "format_value",
+    "names_an_attribute",
     "removed_phi_requested",
     "retrieve",
 ]
@@ -105,7 +107,11 @@ def retrieve(
     query = _Query(question)
     phrases = _retrievable_phrases(hidden)
     phrase_scores = _phrase_scores(query, phrases)
+    for keyword, score in [*_offered_code_scores(query).items(), *_unit_scores(query).items()]:
+        if keyword not in hidden:
+            phrase_scores[keyword] = max(phrase_scores.get(keyword, 0.0), score)
     removed_scores = _removed_phrase_scores(query, hidden) if include_removed else {}
+    person_scores = (_people_named(query, hidden) or _person_asked(query, hidden)) if include_removed else {}
     # Each element's value is formatted once, and its lexical evidence computed once (a second
     # ranking with semantic evidence only adds to it).
     elements = []
@@ -150,6 +156,7 @@ def retrieve(
                 score = (
                     removed_scores.get(keyword, 0.0)
                     + _whole_name_score(query, keyword)
+                    + person_scores.get(keyword, 0.0)
                     + _semantic_bonus(similar.get(keyword))
                 )
                 if score > 0:
@@ -164,7 +171,84 @@ def retrieve(
             wanted |= set(_phi_phrases()) & hidden
             wanted |= {entry[2].keyword for entry in found[:top_k] if entry[2].removed}
         found = rank(_answer_type_agrees(query, semantic(question, sorted(wanted)) or {}))
+    if "when" in query.words:  # a moment: dates and times, else the study's date
+        found = _answer_type_first(found, elements, hidden, include_removed, _temporal, "StudyDate")
+    elif "where" in query.words:  # a place: the institution, a location or position, a body part
+        found = _answer_type_first(found, elements, hidden, include_removed, _place, "InstitutionName")
+    counted = _counted(query)
+    if counted:  # "how many bits ...?" counts bits: attributes naming them go first
+        found = _answer_type_first(
+            found, elements, hidden, include_removed, lambda keyword: _counts(keyword, counted), None
+        )
     return [attribute for _, _, attribute in found[:top_k]]
+
+
+def _answer_type_first(
+    found: list, elements: list, hidden: frozenset[str], include_removed: bool, agrees, fallback: str | None
+) -> list:
+    """The candidates of the kind of answer the question asks for go first ("when were the carotids
+    scanned?" is a date, whatever the other words matched); with none in the running, `fallback`
+    answers (the study's date for "when", the institution for "where"): its value, "removed" when the
+    profile removed it (offered only with `include_removed`), else "not recorded"."""
+    typed = [entry for entry in found if agrees(entry[2].keyword)]
+    if not typed and fallback:
+        present = next((item for item in elements if item[2].keyword == fallback), None)
+        if present is not None:
+            path, depth, elem, shown, _ = present
+            attribute = GroundingAttribute(format_tag(elem.tag), fallback, elem.name, shown, 9.0, path)
+            typed = [(9.0, depth, attribute)]
+        elif fallback not in hidden:
+            typed = [(9.0, 0, _valueless(fallback, 9.0))]
+        elif include_removed:
+            typed = [(9.0, 0, _valueless(fallback, 9.0, removed=True))]
+    return typed + [entry for entry in found if not agrees(entry[2].keyword)]
+
+
+_PLACE_STEMS = frozenset(
+    {"institut", "station", "depart", "locat", "posit", "site", "address", "bodi", "later"}
+)
+
+
+@cache
+def _place(keyword: str) -> bool:
+    return bool(_attribute_tokens(keyword) & _PLACE_STEMS)
+
+
+def _counted(query: _Query) -> frozenset[str]:
+    """The stems of the words "how many" counts ("how many bits are used per pixel?": bit)."""
+    words = query.ordered
+    for index in range(len(words) - 2):
+        if words[index] == "how" and words[index + 1] in ("many", "much"):
+            counted = []
+            for word in words[index + 2 :]:
+                if word in _stopwords():
+                    break
+                counted.append(_stem(word))
+            return frozenset(counted)
+    return frozenset()
+
+
+def _counts(keyword: str, counted: frozenset[str]) -> bool:
+    """Whether the attribute's name, wording or unit names what is counted."""
+    stems = set(_attribute_tokens(keyword))
+    for phrase in _synonym_phrases().get(keyword, ()):
+        stems.update(phrase)
+    unit = grounding_vocabulary()["units"].get(keyword)
+    if unit:
+        stems.update(_words(str(unit)))
+    return bool(stems & counted)
+
+
+def names_an_attribute(question: str, ds: Dataset) -> bool:
+    """Whether the question states the whole dictionary name (two words or more, in order, stop words
+    aside) of an attribute this header carries: "how many images were in this acquisition?" asks for
+    Images in Acquisition, not for the study's image count."""
+    content = tuple(_stem(word) for word in question_words(question) if word not in _stopwords())
+    for _, _, elem in _walk(ds):
+        phrase = _name_phrase(elem.keyword) if elem.keyword else ()
+        if len(phrase) >= 2 and _contains(content, phrase) and format_value(elem):
+            return True
+    return False
 
 
 def _decisive(found: list[tuple[float, int, GroundingAttribute]]) -> bool:
@@ -242,7 +326,85 @@ def removed_phi_requested(
         # echo time, and "the repetition time of this acquisition" is not about Acquisition Time.
         if keyword not in requested and _whole_name_score(query, keyword) > 0:
             requested.append(keyword)
+    named = _people_named(query, removed)
+    if named:
+        # A person asked for by one of its words ("physician": Physician(s) of Record) gives way to
+        # one the question names by more ("physician ... performed").
+        phrased = _removed_phrase_scores(query, removed)
+        best = max(named.values())
+        requested = [
+            keyword
+            for keyword in requested
+            if keyword not in _person_attributes() or phrased.get(keyword, best) >= best
+        ]
+        requested.extend(keyword for keyword in named if keyword not in requested)
+    elif not any(keyword in _person_attributes() for keyword in requested):
+        requested.extend(_person_asked(query, removed))
     return requested
+
+
+def _people_named(query: _Query, removed: frozenset[str]) -> dict[str, float]:
+    """Removed person-name (PN) attributes and identifiers (names ending "ID" or "Number") whose name
+    words are all in the question, in any order: "which physician performed the exam?" asks for
+    Performing Physician's Name as surely as "the performing physician" does, "the id number of the
+    patient" for Patient ID. A PN attribute holds a name, so "name" may go unsaid when two other words
+    of its name are there; Patient's Name needs both its words. Where one attribute's words include
+    another's (Scheduled Performing Physician's Name), the one with more words asked is kept."""
+    named = [keyword for keyword in _named_people() & removed if _person_stems(keyword) <= query.content]
+    return {
+        keyword: 6.0 + 3.0 * len(_person_stems(keyword))  # as a phrase of as many words
+        for keyword in sorted(named)
+        if not any(_person_stems(keyword) < _person_stems(other) for other in named)
+    }
+
+
+def _person_asked(query: _Query, removed: frozenset[str]) -> dict[str, float]:
+    """ "Who", "whom" or "whose" asks for a person: the removed PN attributes sharing the largest part
+    of their name with the question ("who verified the report?": Verifying Observer Name)."""
+    if not query.words & _WHO:
+        return {}
+    coverage = {}
+    for keyword in _person_attributes() & removed:
+        stems = _person_stems(keyword) - {"name"}
+        if stems & query.content:
+            coverage[keyword] = len(stems & query.content) / len(stems)
+    best = max(coverage.values(), default=0.0)
+    return {keyword: 6.0 + 3.0 * best for keyword in sorted(coverage) if coverage[keyword] == best}
+
+
+_WHO = frozenset({"who", "whom", "whose"})
+_IDENTIFIER_ENDINGS = frozenset({"id", "ids", "number", "numbers"})
+
+
+@cache
+def _person_attributes() -> frozenset[str]:
+    """Keywords of PN attributes (a person's name) with a name of two stems or more."""
+    return frozenset(
+        entry[4]
+        for entry in DicomDictionary.values()
+        if entry[0] == "PN" and entry[4] and len(_person_stems(entry[4])) >= 2
+    )
+
+
+@cache
+def _named_people() -> frozenset[str]:
+    """PN attributes and identifiers ("Patient ID", "Accession Number") found by all their name words."""
+    identifiers = {
+        entry[4]
+        for entry in DicomDictionary.values()
+        if entry[4]
+        and entry[0] in ("LO", "SH", "CS")
+        and (_words(entry[2]) or [""])[-1] in _IDENTIFIER_ENDINGS
+        and len(_person_stems(entry[4])) >= 2
+    }
+    return _person_attributes() | identifiers
+
+
+@cache
+def _person_stems(keyword: str) -> frozenset[str]:
+    stems = [stem for stem in _name_phrase(keyword) if len(stem) > 1]
+    others = [stem for stem in stems if stem != "name"]
+    return frozenset(others if len(others) >= 2 else stems)
 
 
 def _removed_phrase_scores(query: _Query, removed: frozenset[str]) -> dict[str, float]:
@@ -325,8 +487,7 @@ def _nominalised() -> dict[str, str]:
 
 
 def _words(text: str) -> list[str]:
-    text = text.lower().replace("\u2019", "'").replace("'s", "")
-    return re.findall(r"[a-z0-9]+", text)
+    return split_words(text)
 
 
 def _split_keyword(keyword: str) -> list[str]:
@@ -338,12 +499,20 @@ def _stopwords() -> frozenset[str]:
     return frozenset(grounding_vocabulary()["stopwords"].split())
 
 
+# Left out when phrases are compared: "the position of this slice" asks what "position of the slice"
+# does, "pt female?" what "is the patient female" does.
+_PHRASE_GAPS = frozenset(
+    {"the", "a", "an", "this", "that", "these", "those", "is", "are", "was", "were", "be"}
+)
+
+
 class _Query:
     def __init__(self, question: str) -> None:
         stopwords = _stopwords()
-        words = _words(question)
+        words = question_words(question)
+        self.ordered = tuple(words)
         self.words = frozenset(words)
-        self.sequence = tuple(_stem(word) for word in words)
+        self.sequence = tuple(_stem(word) for word in words if word not in _PHRASE_GAPS)
         self.stems = frozenset(self.sequence)
         self.content = frozenset(_stem(word) for word in words if word not in stopwords)
 
@@ -426,14 +595,66 @@ def _phrase_scores(query: _Query, phrases: dict[str, tuple[tuple[str, ...], ...]
     return scores
 
 
+def _offered_code_scores(query: _Query) -> dict[str, float]:
+    """A question offering alternatives ("AP or PA?", "US or CT?", "is the dose per beam or for the
+    plan?") asks for the attribute whose defined codes (or one-word meanings) it names, whichever of
+    them the file holds; as a one-word phrase would score. Without an "or" a code is no evidence:
+    "us", "pt" and "other" are everyday words."""
+    if "or" not in query.words:
+        return {}
+    return {
+        keyword: 9.0 for keyword, codes in _code_phrases().items() if any(query.asks(code) for code in codes)
+    }
+
+
+@cache
+def _code_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
+    coded: dict[str, list[str]] = {}
+    for keyword, meanings in grounding_vocabulary()["labels"].items():
+        for code, meaning in meanings.items():
+            coded.setdefault(keyword, []).append(str(code))
+            if len(_words(str(meaning))) == 1:
+                coded[keyword].append(str(meaning))
+    return {
+        keyword: tuple(phrase for phrase in compiled if phrase and len("".join(phrase)) >= 2)
+        for keyword, compiled in _compile(coded).items()
+    }
+
+
+def _unit_scores(query: _Query) -> dict[str, float]:
+    """A unit named in the question ("what MHz was it tuned to?", "how many mm per pixel?") is evidence
+    for the attributes shown in it (the `units` of data/grounding.yaml), a little less than a phrase."""
+    scores: dict[str, float] = {}
+    for unit, keywords in _units().items():
+        if unit in query.words:
+            for keyword in keywords:
+                scores[keyword] = 6.0
+    return scores
+
+
+@cache
+def _units() -> dict[str, tuple[str, ...]]:
+    """Unit word (two letters or more, "mm", "mhz", "degrees") -> keywords shown in that unit."""
+    by_unit: dict[str, list[str]] = {}
+    for keyword, unit in grounding_vocabulary()["units"].items():
+        words = _words(str(unit))
+        if len(words) == 1 and len(words[0]) >= 2:
+            by_unit.setdefault(words[0], []).append(keyword)
+    return {unit: tuple(keywords) for unit, keywords in by_unit.items()}
+
+
 def _contains(sequence: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
     width = len(phrase)
     return any(sequence[start : start + width] == phrase for start in range(len(sequence) - width + 1))
 
 
 def _compile(section: dict[str, list[str]]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Phrases as the question is read: shorthand written out, determiners and copulas left out."""
     return {
-        keyword: tuple(tuple(_stem(word) for word in _words(phrase)) for phrase in phrases)
+        keyword: tuple(
+            tuple(_stem(word) for word in question_words(str(phrase)) if word not in _PHRASE_GAPS)
+            for phrase in phrases
+        )
         for keyword, phrases in section.items()
     }
 

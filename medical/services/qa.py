@@ -37,6 +37,7 @@ from django.db import transaction
 from inference.services import GenerationParams, completion_create, default_target, target_version
 from medical import conf, qa_format, semantic, storage
 from medical.dicom import DeidOptions, GroundingAttribute, removed_phi_requested, retrieve
+from medical.dicom.grounding import names_an_attribute
 from medical.models import Instance, Series, Study, StudyQuestion
 from medical.services.study_facts import study_answer
 
@@ -49,6 +50,9 @@ RETRIEVAL_DEPTH = 8
 CHOICE_MARGIN = 0.8
 # Retrieval scores at or above this are a confident match (a whole attribute name, or a close paraphrase).
 CONFIDENT_SCORE = 15.0
+# Below this a question shaped like a reading of the image ("is there ...?", "does it look normal?") is
+# answered as one: about a phrase of one word matched, or a value word, and no more.
+FINDING_SCORE = 10.0
 
 
 class QuestionRejected(ValueError):
@@ -155,13 +159,13 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
     if removed:
         return _removed_answer(removed, instance)
     if qa_format.asks_about_pixels(question):
-        return _fields(
-            qa_format.PIXEL_CONTENT_SENTENCE,
-            StudyQuestion.Grounding.NO_MATCH,
-            note="image-content question: Suite reads the header, not the pixels",
-            score=1.0,
-        )
+        return _pixel_answer()
     kind = qa_format.study_question_kind(question)
+    if kind and instance is not None:
+        with watch.stage("header"):
+            dataset = _header(instance.deidentified_file, instance.deidentified_sha256)
+        if names_an_attribute(question, dataset):
+            kind = None  # "how many images were in this acquisition?" is Images in Acquisition
     if kind:
         answer, facts = study_answer(study, kind)
         return _fields(
@@ -180,6 +184,9 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
             semantic=watch.timed("embedding", semantic.scorer()),
             include_removed=True,
         )
+    if qa_format.shaped_like_a_finding(question) and (not hits or hits[0].score < FINDING_SCORE):
+        # "Any plaque in the carotid?": it asks what the image shows, and no attribute answers it well.
+        return _pixel_answer()
     if not hits:
         return _fields(qa_format.NO_MATCH_SENTENCE, StudyQuestion.Grounding.NO_MATCH, score=0.0)
     best = hits[0]
@@ -238,6 +245,15 @@ def _answer(*, user, actor, study: Study, instance: Instance | None, question: s
         phrased=phrased,
         note=note,
         score=score,
+    )
+
+
+def _pixel_answer() -> dict:
+    return _fields(
+        qa_format.PIXEL_CONTENT_SENTENCE,
+        StudyQuestion.Grounding.NO_MATCH,
+        note="image-content question: Suite reads the header, not the pixels",
+        score=1.0,
     )
 
 
