@@ -13,6 +13,14 @@ from portal.homes import HomeRow
 SHOWN = 8
 
 
+def disposition_label(case) -> str:
+    """ "sar_filed" -> "SAR filed" (the model's field has no choices, so no get_..._display)."""
+    from finance.models import Case
+
+    value = case.disposition or ""
+    return Case.Disposition(value).label if value in Case.Disposition.values else value
+
+
 def awaiting_my_approval(user) -> list[HomeRow]:
     from finance.models import SAR, Case
     from finance.selectors import cases_visible_to
@@ -26,7 +34,7 @@ def awaiting_my_approval(user) -> list[HomeRow]:
     )
     rows = [
         HomeRow(
-            label=f"Case C{case.pk}: closing as {case.get_disposition_display().lower()}",
+            label=f"Case C{case.pk}: closing as {disposition_label(case).lower()}",
             url=reverse("finance:case_detail", args=[case.pk]),
             detail=f"prepared by {getattr(case.closing_prepared_by, 'username', '—')} · account {case.account}",
             badge="four eyes",

@@ -21,6 +21,7 @@ from audit.actors import actor_from_request
 from audit.permissions import can_read_trail
 from finance import selectors, services
 from finance.graph import graph_svg
+from finance.home import disposition_label
 from finance.models import Case
 from finance.services import sar as sar_services
 
@@ -193,6 +194,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "finance/case_detail.html",
         {
             "refused_action": refused_action,
+            "disposition": disposition_label(case),
             "posted": request.POST if refused_action else {},
             "case": case,
             "alerts": case.alerts.select_related("transaction").order_by("-risk"),

@@ -52,6 +52,12 @@ def test_the_second_officer_is_told_what_waits_for_their_approval(
 
     client.force_login(officer)  # the drafter cannot approve their own draft: nothing waits for them
     assert 'data-panel="finance-approval"' not in client.get("/", follow=True).content.decode()
+    client.post(
+        f"/finance/cases/{case.pk}/", {"action": "prepare_close", "disposition": "no_sar", "reason": "x"}
+    )
+    assert "Closing as <strong>No SAR</strong>" in client.get(f"/finance/cases/{case.pk}/").content.decode()
+    client.force_login(officer2)  # the closing the first officer prepared waits for the second
+    assert f"Case C{case.pk}: closing as no sar" in client.get("/", follow=True).content.decode()
     client.force_login(auditor)  # auditors approve nothing
     assert 'data-panel="finance-approval"' not in client.get("/", follow=True).content.decode()
 
