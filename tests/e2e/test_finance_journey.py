@@ -50,7 +50,26 @@ def test_import_alert_sar_and_four_eyes_closing(page, log_in, make_user, tmp_pat
 
     page.click('[data-testid="alert-case"]')
     assert page.locator('[data-testid="case-graph"] line').count() >= 3
-    page.click('[data-testid="draft-sar"]')
+    # drafting takes a while with a model: once sent, the form says so and a second submission is not
+    # sent (the request is held here, so the page stays to be looked at)
+    held = []
+    page.route(re.compile(r".*/finance/cases/\d+/$"), lambda route: held.append(route))
+    state = page.locator('[data-testid="draft-sar"]').evaluate(
+        """async (button) => {
+            button.click();
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            button.form.requestSubmit();
+            const note = button.form.querySelector('[data-testid="busy-note"]');
+            return {note: note ? note.textContent : "", disabled: button.disabled};
+        }"""
+    )
+    assert state["disabled"] and "Drafting the SAR" in state["note"]
+    page.wait_for_timeout(300)
+    assert len(held) == 1  # the second submission never left the browser
+    held[0].continue_()
+    page.unroute(re.compile(r".*/finance/cases/\d+/$"))
+    page.wait_for_url(re.compile(r".*/finance/sars/\d+/$"))
+    assert SAR.objects.count() == 1
     sentences = page.inner_text('[data-testid="sar-sentences"]')
     assert "[A" in sentences and "[T" in sentences
     assert page.locator('[data-testid="four-eyes"]').is_visible()  # the drafter cannot approve

@@ -61,3 +61,36 @@ window.Suite = {
     return () => { stopped = true; };
   },
 };
+
+// A form whose work takes a while (a SAR drafted by the model, a batch screened, an upload
+// de-identified) says so once it is sent, and cannot be sent twice by an impatient second click
+// (a second SAR draft, a second upload). Mark it <form data-busy="What is happening…">.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.busy || event.defaultPrevented) return;
+  if (form.dataset.sent) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.sent = "true";
+  let note = form.querySelector(".busy-note");
+  if (!note) {
+    note = document.createElement("p");
+    note.className = "busy-note";
+    note.setAttribute("role", "status");
+    note.dataset.testid = "busy-note";
+    form.append(note);
+  }
+  note.textContent = form.dataset.busy;
+  // After the browser has read the form (a disabled button would drop out of what is sent).
+  setTimeout(() => form.querySelectorAll("button").forEach((button) => { button.disabled = true; }), 0);
+});
+// Back to a page from the browser's cache: its forms can be sent again.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  document.querySelectorAll("form[data-sent]").forEach((form) => {
+    delete form.dataset.sent;
+    form.querySelectorAll("button").forEach((button) => { button.disabled = false; });
+    form.querySelectorAll(".busy-note").forEach((note) => note.remove());
+  });
+});
