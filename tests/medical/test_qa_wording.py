@@ -63,3 +63,61 @@ def test_a_phi_value_is_found_in_any_form_suite_displays_it(original, answer):
 )
 def test_a_withheld_answer_is_no_leak(original, answer):
     assert not phi_leaked(original, answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "keyword"),
+    [
+        ("Which physician performed the exam?", "PerformingPhysicianName"),  # word order
+        ("who was the performing doc?", "PerformingPhysicianName"),  # shorthand
+        ("Which physician read this study?", "NameOfPhysiciansReadingStudy"),
+        ("id number of the pt", "PatientID"),  # an identifier by its words
+        ("who verified the report?", "VerifyingObserverName"),  # "who" asks for a person
+        ("name of pt?", "PatientName"),
+        ("pt female?", "PatientSex"),  # "is the patient female" with "is the" left out
+    ],
+)
+def test_people_and_identifiers_are_found_by_their_name_words_in_any_order(question, keyword):
+    from medical.dicom import removed_phi_requested
+
+    requested = removed_phi_requested(question)
+    assert requested and requested[0] == keyword, requested
+    assert "PhysiciansOfRecord" not in requested  # "physician" alone does not outweigh the named one
+
+
+@pytest.mark.parametrize(
+    ("word", "read_as"),
+    [
+        ("repitition", "repetition"),
+        ("strenght", "strength"),
+        ("thicknes", "thickness"),
+        ("organisation", "organization"),
+        ("digitised", "digitized"),
+        ("reader", "reader"),  # English: not "render"
+        ("sent", "sent"),  # not "set"
+    ],
+)
+def test_typing_slips_are_read_as_the_vocabulary_word_and_english_words_stay(word, read_as):
+    from medical.dicom.question_words import question_words
+
+    assert question_words(word) == [read_as]
+
+
+@pytest.mark.parametrize(
+    ("relative", "question", "keyword"),
+    [
+        ("dicomdirtests/98892003/MR1/5641", "what MHz was the scanner tuned to?", "ImagingFrequency"),  # unit
+        ("dicomdirtests/77654033/CR3/6278", "was it shot AP or PA?", "ViewPosition"),  # codes offered
+        ("rtdose.dcm", "Gy or relative units?", "DoseUnits"),
+        ("dicomdirtests/98892003/MR1/15820", "when were the carotids scanned?", "StudyDate"),  # when: a date
+    ],
+)
+def test_answer_types_units_and_offered_codes_find_the_attribute_without_embeddings(
+    relative, question, keyword
+):
+    from medical.dicom import deidentify, retrieve
+    from tests.medical.dicom_files import UID_KEY, read_test_file
+
+    dataset = deidentify(read_test_file(relative), uid_key=UID_KEY).dataset
+    hits = retrieve(question, dataset, top_k=3, include_removed=True)
+    assert hits[0].keyword == keyword, [(hit.keyword, hit.score) for hit in hits]
