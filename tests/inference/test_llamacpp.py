@@ -187,7 +187,8 @@ def assert_same_greedy_text(engine: LlamaCppEngine, prompt, plain, speculative) 
     tokens: list[int] = []
     for token, gap in _greedy_steps(engine, prompt, plain.completion_tokens):
         tokens.append(token)
-        if len(engine._detokenizer.decode(tokens)) > common:  # this token holds the first difference
+        text = engine.loaded().detokenize(tokens).decode("utf-8", errors="replace")
+        if len(text) > common:  # this token holds the first difference
             assert gap < NEAR_TIE, (
                 f"speculation diverged at token {len(tokens)}, where plain decoding was not on a near "
                 f"tie (gap {gap:.2f}): {plain.text!r} vs {speculative.text!r}"
