@@ -71,6 +71,15 @@ def readable_event_types(user, present) -> list[str]:
     ]
 
 
+def may_unseal(user, resource_type: str) -> bool:
+    """Whether the policy lets `user` open the sealed texts of an event about `resource_type`: the
+    question unseal_decision asks, untrailed (a page asks it to decide whether to offer the link)."""
+    if user is None or not user.is_authenticated or not _policy:
+        return False
+    target = _policy["resource_for"](f"{EVENT_RESOURCE_TYPE}:{resource_type}")
+    return _policy["decide"](user, UNSEAL, target).allowed
+
+
 def unseal_decision(user, resource_type: str, *, actor):
     """The policy's Decision on opening the sealed texts of an event about `resource_type`; trailed
     (a refusal always, an opening when the rule says record_allowed)."""

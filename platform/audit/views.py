@@ -21,6 +21,7 @@ from audit.permissions import (
     READ,
     can_export_trail,
     check_trail_access,
+    may_unseal,
     trail_page,
     unseal_decision,
 )
@@ -81,6 +82,10 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "verification": verify_event(event),
         "has_sealed_texts": has_sealed_texts(event),
         "opened_texts": opened,
+        # the link is offered only where the view would open them (the policy's "unseal", untrailed)
+        "can_unseal": opened is None
+        and has_sealed_texts(event)
+        and may_unseal(request.user, event.resource_type),
     }
     return render(request, "audit/event_detail.html", context)
 
