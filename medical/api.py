@@ -21,7 +21,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
+from access.enforcement import check
 from access.errors import PolicyDenied
+from access.resources import Resource
 from medical import conf, selectors, services
 from medical.dicom.frames import FrameError
 from medical.models import Channel
@@ -79,6 +81,12 @@ class StudyDetailApi(APIView):
         return Response(StudyDetailOutput.for_study(study, request=request))
 
 
+def _may_upload(user) -> None:
+    """The check services.upload_ingest makes (PolicyDenied, trailed): `upload` on a new study of
+    the caller's department."""
+    check(user, "upload", Resource("study", "new", {"department": user.department}))
+
+
 class StudyUploadApi(APIView):
     """Upload DICOM files and/or ZIP archives of them (multipart field `files`, repeated).
 
@@ -103,7 +111,9 @@ class StudyUploadApi(APIView):
         operation_id="medical_studies_upload",
     )
     def post(self, request):
-        require_broker()  # the files' previews are rendered by a worker: 503 + Retry-After, nothing stored
+        # the files' previews are rendered by a worker: 503 + Retry-After, nothing stored, while it is
+        # down; after the service's own access check (a caller who may not upload gets 403, trailed)
+        require_broker(authorize=lambda: _may_upload(request.user))
         uploads = [(upload.name, upload.read()) for upload in request.FILES.getlist("files")]
         try:
             report = services.upload_ingest(

@@ -34,6 +34,14 @@ def _conflict(error: services.JobStateError) -> Response:
     return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
 
 
+def _may_create(user, arguments: dict, actor) -> None:
+    """The access check services.job_create makes, by its own helpers: fine_tune on the model and
+    on the data adapter's resource (PolicyDenied, trailed; JobInputError for an unknown name)."""
+    model = services._tunable_model(arguments["base_model"])
+    source = services._data_adapter(arguments["data_adapter"])
+    services._authorize_fine_tune(user, dict.fromkeys([f"model:{model.name}", source.resource]), actor)
+
+
 class DataAdapterListApi(APIView):
     """Registered DataAdapters whose data the caller may fine-tune on."""
 
@@ -62,11 +70,12 @@ class JobListCreateApi(generics.ListAPIView):
     def post(self, request):
         data = JobCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        require_broker()  # 503 + Retry-After, before anything is written, while the queue is down
+        arguments, actor = data.service_arguments(), actor_from_request(request)
         try:
-            job = services.job_create(
-                user=request.user, actor=actor_from_request(request), **data.service_arguments()
-            )
+            # 503 + Retry-After, before anything is written, while the queue is down; after the
+            # service's access check (403 trailed), so a caller who may not fine-tune is refused
+            require_broker(authorize=lambda: _may_create(request.user, arguments, actor))
+            job = services.job_create(user=request.user, actor=actor, **arguments)
         except services.JobInputError as exc:
             raise ValidationError({field: [message] for field, message in exc.errors.items()}) from exc
         return Response(JobDetailOutput(job).data, status=status.HTTP_201_CREATED)
@@ -108,7 +117,8 @@ class JobRetryApi(APIView):
     def post(self, request, pk: int):
         actor = actor_from_request(request)
         job = selectors.job_for(request.user, pk, actor=actor)
-        require_broker()
+        # job_for made the service's check (fine_tune on the job's model and data, 403 trailed)
+        require_broker(authorize=lambda: None)
         try:
             job = services.job_retry(user=request.user, job=job, actor=actor)
         except services.JobStateError as exc:

@@ -1,7 +1,7 @@
 """Refuse work that needs the task queue while its broker is unreachable: 503 with Retry-After.
 
 An API that queues work (a fine-tune job, an upload whose files are processed by a worker) calls
-`require_broker()` before it writes anything, so a broker outage leaves nothing half-created: no
+`require_broker(authorize=...)` before it writes anything (the service's access check first), so a broker outage leaves nothing half-created: no
 record waiting for a message that was never sent. A client retries after Retry-After; once the
 broker is back the same request succeeds and the work runs. A portal form that does the same
 work is decorated with `broker_required_for_post(authorize=...)`: the same check, answered with a
@@ -34,10 +34,17 @@ class BrokerUnavailable(APIException):
         self.wait = RETRY_AFTER_S  # DRF's exception handler sends `wait` as the Retry-After header
 
 
-def require_broker() -> None:
-    """Raise BrokerUnavailable (503, Retry-After) unless the configured broker answers now."""
+def require_broker(*, authorize: Callable[[], object]) -> None:
+    """Raise BrokerUnavailable (503, Retry-After) unless the configured broker answers now.
+
+    `authorize()` is the access check the service will make (the same action on the same
+    resource, raising PolicyDenied (403, trailed) or Http404): while the broker is unreachable it
+    runs first, so a caller who may not do the work is refused, never told to retry (issue 11).
+    With the broker up it is not called; the service makes that check itself, trailed once.
+    Keyword-only and required, as for broker_required_for_post, so that no API forgets it."""
     check = check_broker()
     if not check["ok"]:
+        authorize()
         raise BrokerUnavailable(check["error"])
 
 
