@@ -2,9 +2,9 @@
 
 An API that queues work (a fine-tune job, an upload whose files are processed by a worker) calls
 `require_broker(authorize=...)` before it writes anything (the service's access check first), so
-a broker outage leaves nothing half-created: no record waiting for a message that was never sent. A client retries after Retry-After; once the
-broker is back the same request succeeds and the work runs. A portal form that does the same
-work is decorated with `broker_required_for_post(authorize=...)`: the same check, answered with a
+a broker outage leaves nothing half-created: no record waiting for a message that was never sent.
+A client retries after Retry-After; once the broker is back the same request succeeds and the work
+runs. A portal form that does the same work is decorated with `broker_required_for_post(authorize=...)`: the same check, answered with a
 page, after the view's access check (a user who may not do the work gets 403/404, not 503).
 """
 
