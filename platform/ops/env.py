@@ -133,9 +133,16 @@ def database_config(name: str, default_url: str) -> dict:
             "postgres://user@host:5432/dbname."
         )
     try:
-        config = dj_database_url.parse(url, conn_max_age=0)
+        config = dj_database_url.parse(url)
     except Exception as exc:  # dj_database_url raises several kinds on malformed input
         raise ImproperlyConfigured(f"{name}={url!r} could not be parsed: {exc}") from None
+    # PostgreSQL: keep a connection per web thread / worker process for a minute instead of opening
+    # one per request (a TCP + authentication round trip on every API call), checked for health
+    # before each request reuses it (a restarted server costs one reconnect, not an error).
+    # SQLite opens a file: nothing to save, and closing at the end of each request releases it.
+    default_age = 60 if scheme != "sqlite" else 0
+    config["CONN_MAX_AGE"] = env_int(f"{name}_CONN_MAX_AGE", default_age, minimum=0)
+    config["CONN_HEALTH_CHECKS"] = config["CONN_MAX_AGE"] > 0
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={url!r} names no database.")
     return config

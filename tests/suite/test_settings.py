@@ -86,6 +86,15 @@ def test_database_url_defaults_and_errors(environ):
         "suite",
         5432,
     )
+    # PostgreSQL connections persist (health-checked) unless the operator says otherwise.
+    assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (60, True)
+    environ["DATABASE_URL_CONN_MAX_AGE"] = "0"
+    config = env.database_config("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
+    assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (0, False)
+    environ["DATABASE_URL_CONN_MAX_AGE"] = "-1"
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL_CONN_MAX_AGE"):
+        env.database_config("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
+    environ.pop("DATABASE_URL_CONN_MAX_AGE")
     environ["DATABASE_URL"] = "mysql://root@localhost/x"
     with pytest.raises(ImproperlyConfigured, match="unsupported scheme 'mysql'"):
         env.database_config("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
