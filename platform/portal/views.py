@@ -53,6 +53,8 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
         "cards": [item for item in items_for(request.user) if item["description"]],
         "other_roles": [r for r in request.user.roles if r != role_enum],
         "panels": panels_for(request.user),
+        # The policy's certification codes in words ("board_certified" -> "board certified").
+        "certifications": [code.replace("_", " ") for code in request.user.certifications or ()],
     }
     return render(request, "portal/home.html", context)
 

@@ -38,6 +38,14 @@ def test_each_role_sees_its_home(client, make_user, role):
 
 
 @pytest.mark.django_db
+def test_the_home_page_names_certifications_in_words(client, make_user):
+    user = make_user(Role.RADIOLOGIST, department="radiology", certifications=["board_certified"])
+    client.force_login(user)
+    page = client.get(reverse("portal:role_home", args=["radiologist"])).content.decode()
+    assert "board certified" in page and "board_certified" not in page
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("role", "other"),
     [
