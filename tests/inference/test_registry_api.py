@@ -122,3 +122,5 @@ def test_the_portal_form_registers_and_shows_errors_beside_the_fields(
     LanguageModel.objects.filter(name="copied-llm").update(name="medical_demo")
     page = client.get("/models/")
     assert page.status_code == 200 and b'data-testid="register-form"' not in page.content
+    # ... nor the administrator's command line; the lead says what the page is for them.
+    assert b"import_model" not in page.content and b"leaves the site" in page.content
