@@ -28,16 +28,6 @@ from tests.tuning.conftest import fast_password_hashing, work_orders  # noqa: F4
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def broker_down(settings, tmp_path):
-    settings.CELERY_BROKER_URL = "filesystem://"
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(tmp_path / "gone"),
-        "data_folder_out": str(tmp_path / "gone"),
-        "processed_folder": str(tmp_path / "gone-processed"),
-    }
-
-
 def _token(user) -> dict:
     return {"HTTP_AUTHORIZATION": f"Token {api_key(user)}"}
 

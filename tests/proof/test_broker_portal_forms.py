@@ -24,16 +24,6 @@ CSV = b"0.1\n0.3\n-0.2\n-0.1\n" * 600
 
 
 @pytest.fixture
-def broker_down(settings, tmp_path):
-    settings.CELERY_BROKER_URL = "filesystem://"
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(tmp_path / "gone"),
-        "data_folder_out": str(tmp_path / "gone"),
-        "processed_folder": str(tmp_path / "gone-processed"),
-    }
-
-
-@pytest.fixture
 def machine(db):
     site, _ = Site.objects.get_or_create(code="site-a", defaults={"name": "Site A"})
     return Machine.objects.create(line=Line.objects.create(site=site, name="Line 1"), tag="P-9", name="Pump")
