@@ -150,6 +150,7 @@ def screen(
     config: EngineConfig | None = None,
     evidence_for_all: bool = False,
     summarise_older: bool = True,
+    older_last_movement: dict[str, int] | None = None,
 ) -> list[Decision]:
     """Screen every row of ``table`` against ``history`` (earlier transactions, may be None).
 
@@ -158,6 +159,10 @@ def screen(
     {tx_ref: [originator name, beneficiary name, ...]} to screen against the list.
     ``summarise_older``: history older than every window is read as per-account and per-pair
     totals (``prior.Prior``; the same values, at a cost that does not grow with the history).
+    ``older_last_movement``: {account: its last movement, either side, before ``history``} where
+    the caller knows it: DORMANT reads it for an account with no movement in the history (one idle
+    for longer than the history reaches back); nothing else does, so every feature still depends
+    on the history passed only.
     """
     config = config or EngineConfig()
     scenarios = default_scenarios() if scenarios is None else list(scenarios)
@@ -190,7 +195,12 @@ def screen(
     hits_by_row: dict[int, list] = {}
     if specs:
         for h in run_scenarios(
-            full, screen_mask=is_new, params_by_code=params_by_code, codes=list(specs), prior=prior
+            full,
+            screen_mask=is_new,
+            params_by_code=params_by_code,
+            codes=list(specs),
+            prior=prior,
+            older_last=older_last_movement,
         ):
             hits_by_row.setdefault(h.row, []).append(h)
 

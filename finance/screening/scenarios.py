@@ -174,13 +174,14 @@ def _new_pair(a, b, ts, window):
 
 
 def run_scenarios(
-    table: TxTable, *, screen_mask, params_by_code=None, codes=None, prior=None
+    table: TxTable, *, screen_mask, params_by_code=None, codes=None, prior=None, older_last=None
 ) -> list[ScenarioHit]:
     """Run the scenario library; hits only for rows where ``screen_mask`` is true.
 
     ``table`` must be sorted by ``ts``; ``params_by_code`` overrides defaults per scenario code;
     ``codes`` restricts which scenarios run (default: all); ``prior``: a ``prior.Prior``
-    summarising history older than every window (``prior.screening_reach``) before the table.
+    summarising history older than every window (``prior.screening_reach``) before the table;
+    ``older_last``: {account: last movement before all of that} (DORMANT only).
     """
     n = len(table)
     screen_mask = np.asarray(screen_mask, dtype=bool)
@@ -322,6 +323,13 @@ def run_scenarios(
             for gap, acc in ((gap_src, src), (gap_dst, dst)):
                 older = np.isinf(gap) & ~np.isnan(prior.last[acc])
                 gap[older] = ts[older] - prior.last[acc[older]]
+        if older_last:  # idle for longer than the history reaches back: its last movement before
+            large = sidx[usd[sidx] >= p["min_usd"]]
+            for gap, accounts in ((gap_src, table.src_account), (gap_dst, table.dst_account)):
+                for r in large[np.isinf(gap[large])].tolist():
+                    last = older_last.get(str(accounts[r]))
+                    if last is not None:
+                        gap[r] = ts[r] - last
         dormant_s = np.where(np.isfinite(gap_src) & (gap_src >= p["dormant_s"]), gap_src, -1.0)
         dormant_d = np.where(np.isfinite(gap_dst) & (gap_dst >= p["dormant_s"]), gap_dst, -1.0)
         payer = dormant_s >= 0

@@ -16,13 +16,10 @@ version, exact feature values, margin, score and contributions, the list version
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import multiprocessing
 import threading
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -31,24 +28,37 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Max
 from django.utils import timezone
 
 from access.enforcement import check
 from access.resources import Resource
-from audit.services import record, record_many
-from finance.models import Account, Alert, ModelVersion, ScenarioVersion, Transaction, name_hash
+from audit.services import record
+from finance.models import Account, ModelVersion, ScenarioVersion, Transaction
 from finance.screening.engine import EngineConfig, ScenarioSpec, in_time_order, screen
 from finance.screening.formats import MAX_TS, MIN_TS
 from finance.screening.names import NameIndex
 from finance.screening.risk_model import RiskModel
+from finance.screening.scenarios import SCENARIOS
 from finance.screening.table import STR_COLS, TxTable
-from finance.services.bulk import bulk_insert
 from finance.services.errors import BatchRejected, FinanceRefused
-from finance.services.history import stored_history
-from finance.services.parties import NAME_CONTEXT, open_text, parties_store, seal_text
+from finance.services.history import History, stored_history
+from finance.services.parties import NAME_CONTEXT, open_text, parties_store
+from finance.services.persist import (
+    MATCH_CONTEXT,
+    IngestResult,
+    _persist_chunk,
+    _refresh_statistics,
+    _seal_matches,  # noqa: F401 (a vault test seals evidence as the ingest does)
+    _trail_alerts,
+)
 from finance.services.sanctions import WhitelistingIndex, screening_index, whitelist_in_force
 from finance.services.scenarios import DEFAULT_WEIGHTS, active_versions_or_seed
+from finance.services.screening_process import (  # noqa: F401 (ScreeningProcessFailed: what a caller catches)
+    ChunkScreener,
+    ScreenedChunk,
+    ScreeningProcessFailed,
+)
 
 REVIEW_THRESHOLD = 0.3  # risk at or above: alert, decision "review"
 HOLD_THRESHOLD = 0.8  # risk at or above: alert, decision "hold" (stop the payment pending review)
@@ -60,132 +70,6 @@ MAX_NAME_CHARS = 200
 BULK_ROWS = 10_000
 SQLITE_BULK_CACHE_KIB = 131_072  # 128 MiB page cache for a large batch's connection
 CHUNK_ROWS = 100_000  # rows screened per engine call (each call re-reads the history window)
-MATCH_CONTEXT = b"finance.alert.name_match"
-
-
-def screen_ahead() -> bool:
-    """Screen the chunks of a batch of more than one chunk in a second process (forked once the
-    batch's history is read) while this one persists the chunks screened before: the two cores of
-    a small server both work. Off: every chunk screened here, in turn (``FINANCE_SCREEN_AHEAD``)."""
-    return bool(getattr(settings, "FINANCE_SCREEN_AHEAD", True))
-
-
-DECISION_CODES = ("approve", "review", "hold")
-
-
-@dataclass
-class ScreenedChunk:
-    """A chunk's screening as persistence needs it: per row (chunk order) decision and risk, the
-    evidence of the rows that alert, and the whitelisted name matches screening dropped. Compact,
-    so that a screening process sends it cheaply (arrays, not one object per row)."""
-
-    decision: list[str]
-    risk: list[float]
-    evidence: dict[int, dict]  # row in the chunk -> evidence (rows with a decision other than approve)
-    dropped: dict[str, list[dict]] = field(default_factory=dict)  # party name hash -> whitelisted matches
-
-    @classmethod
-    def of(cls, decisions, names) -> ScreenedChunk:
-        return cls(
-            decision=[d.decision for d in decisions],
-            risk=[d.risk for d in decisions],
-            evidence={i: d.evidence for i, d in enumerate(decisions) if d.evidence is not None},
-            dropped=names.dropped if names is not None else {},
-        )
-
-    def packed(self) -> tuple:
-        code = {decision: k for k, decision in enumerate(DECISION_CODES)}
-        return (
-            np.fromiter((code[d] for d in self.decision), np.int8, len(self.decision)),
-            np.array(self.risk, dtype=np.float64),
-            self.evidence,
-            self.dropped,
-        )
-
-    @classmethod
-    def unpacked(cls, packed: tuple) -> ScreenedChunk:
-        codes, risk, evidence, dropped = packed
-        return cls(np.array(DECISION_CODES)[codes].tolist(), risk.tolist(), evidence, dropped)
-
-
-class ScreeningProcessFailed(RuntimeError):
-    """The screening process of a batch failed or died: the batch is rolled back."""
-
-
-class ChunkScreener:
-    """Chunks screened in a forked process, in order, each handed over when asked for.
-
-    Forked after the batch's history, configuration and party names are read, so the child holds
-    them without copying; screening reads only those, never the database (the child never touches
-    the parent's connection, and leaves by ``os._exit``, multiprocessing's own exit for a forked
-    child). A failure in the child is raised here with its traceback; a child that died (killed,
-    out of memory) is an error too: the caller's transaction then rolls the batch back."""
-
-    def __init__(self, screen_chunk: Callable[[int, int], ScreenedChunk], bounds: list[tuple[int, int]]):
-        context = multiprocessing.get_context("fork")
-        self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_screen_chunks, args=(send, screen_chunk, bounds), name="finance-screening", daemon=True
-        )
-        self._process.start()
-        send.close()
-        self._left = len(bounds)
-
-    def next(self) -> ScreenedChunk:
-        if self._left == 0:
-            raise ScreeningProcessFailed("no chunk left to screen")
-        try:
-            status, payload = self._receive.recv()
-        except EOFError:
-            self._process.join(timeout=5)
-            raise ScreeningProcessFailed(
-                f"the screening process ended without a result (exit code {self._process.exitcode})"
-            ) from None
-        if status != "ok":
-            raise ScreeningProcessFailed(f"screening failed in the screening process:\n{payload}")
-        self._left -= 1
-        return ScreenedChunk.unpacked(payload)
-
-    def close(self) -> None:
-        self._receive.close()
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join(timeout=30)
-
-
-def _chunk_screener(screen_chunk, bounds: list[tuple[int, int]]) -> ChunkScreener | None:
-    """A screening process for chunks 1.. of a batch of several chunks, or None: screening ahead
-    is off, the batch is one chunk, or this process cannot fork (a platform without fork, a
-    daemonic pool worker): then every chunk is screened here, with the same result."""
-    if not screen_ahead() or len(bounds) < 2:
-        return None
-    try:
-        return ChunkScreener(screen_chunk, bounds[1:])
-    except (OSError, ValueError, AssertionError):
-        return None
-
-
-def _screen_chunks(send, screen_chunk, bounds) -> None:
-    """The screening process: each chunk screened and sent, in order (a send waits while the
-    parent is still persisting the chunk before: at most one chunk ahead)."""
-    try:
-        for start, stop in bounds:
-            send.send(("ok", screen_chunk(start, stop).packed()))
-    except BaseException:  # everything goes back to the parent, which raises it
-        with contextlib.suppress(OSError):  # the parent stopped listening: nothing to tell
-            send.send(("error", traceback.format_exc()))
-    finally:
-        send.close()
-
-
-@dataclass
-class IngestResult:
-    batch: str
-    transactions: int = 0
-    alerts: int = 0
-    holds: int = 0
-    cases: int = 0
-    decisions: list[dict] = field(default_factory=list)  # per row: tx_ref, id, decision, risk, alert
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -527,40 +411,6 @@ def _with_customer_names(
 
 
 # --- evidence ------------------------------------------------------------------------------------
-def _seal_matches(evidence: dict, parties: dict, dropped: dict) -> dict:
-    """Alert evidence without a person's name in clear: each match keeps the list entry (public),
-    score, party side and keyed name hash; the party's name, the match reason and the tokens the
-    score rests on are sealed by the vault (replay opens them). Whitelisted matches that screening
-    dropped are listed with their whitelist decision."""
-    sides = {name: side for side, name in parties.items() if name}
-    matches = []
-    for m in evidence["names"]["matches"]:
-        party_name = m["party_name"]
-        secret = json.dumps(
-            {"party_name": party_name, "reason": m["reason"], "details": m["details"]},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-        matches.append(
-            {
-                "party": sides.get(party_name, ""),
-                "party_hash": name_hash(party_name),
-                "entry_id": m["entry_id"],
-                "entry_name": m["entry_name"],
-                "score": m["score"],
-                "sealed": base64.b64encode(seal_text(secret, MATCH_CONTEXT)).decode("ascii"),
-            }
-        )
-    evidence["names"]["matches"] = matches
-    evidence["names"]["whitelisted"] = [
-        {"party": side, **d}
-        for side, name in parties.items()
-        if name
-        for d in dropped.get(name_hash(name), [])
-    ]
-    return evidence
-
-
 def open_matches(evidence: dict) -> dict:
     """The engine's form of an alert's evidence (match names and tokens unsealed) for replay."""
     opened = json.loads(json.dumps(evidence))
@@ -587,6 +437,241 @@ def _columns_digest(table: TxTable) -> str:
         digest.update(name.encode())
         digest.update("\x1f".join(column.tolist()).encode() if column.dtype.kind == "U" else column.tobytes())
     return digest.hexdigest()
+
+
+def screen_ahead() -> bool:
+    """Screen a batch of more than one chunk (or a stream of batches) in two processes: a second
+    process, forked once everything screening reads is in memory, and this one, which persists the
+    chunks in order and screens the next untaken chunk whenever the one it needs is not ready
+    (``screening_process.ChunkScreener``). Off: every chunk screened here, in turn
+    (``FINANCE_SCREEN_AHEAD``)."""
+    return bool(getattr(settings, "FINANCE_SCREEN_AHEAD", True))
+
+
+def _chunk_screener(screen_chunk, bounds: list[tuple[int, int]]) -> ChunkScreener | None:
+    """A screening process for the chunks, or None: screening ahead is off, there is one chunk, or
+    this process cannot fork (a platform without fork, a daemonic pool worker): then every chunk
+    is screened here, with the same result."""
+    if not screen_ahead() or len(bounds) < 2:
+        return None
+    try:
+        return ChunkScreener(screen_chunk, bounds)
+    except (OSError, ValueError, AssertionError):
+        return None
+
+
+def _sqlite_cache(rows: int) -> None:
+    if connection.vendor == "sqlite" and rows > BULK_ROWS:
+        # the random-key indexes (tx_ref, accounts) of a large batch outgrow the default 2 MB
+        # page cache; durability is unchanged (a commit still is one)
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+
+
+@dataclass
+class _Plan:
+    """What the rows of ``table`` (one batch, or a stream of batches) are screened with, read once
+    before any screening process is forked: the configuration, the stored history, the party
+    names (``given`` by the caller; ``parties`` completed with the customers' KYC names)."""
+
+    table: TxTable
+    setup: ScreeningSetup
+    history: History
+    stored: TxTable
+    given: dict
+    parties: dict
+    db_last: dict[str, int] = field(default_factory=dict)  # DORMANT: last movement before ``stored``
+
+    def screen_chunk(self, start: int, stop: int) -> ScreenedChunk:
+        """Rows [start, stop) of the table screened: reads memory only, never the database (so a
+        second process can screen it beside the persistence of another chunk)."""
+        setup, chunk = self.setup, self.table.take(np.arange(start, stop))
+        names = None
+        if setup.names is not None and self.parties:
+            names = WhitelistingIndex(setup.names, setup.whitelist)
+        decisions = screen(
+            chunk,
+            _chunk_history(self.stored, self.table, start, stop, setup.lookback),
+            setup.specs,
+            names,
+            setup.model,
+            party_names={
+                ref: [p.get("src") or "", p.get("dst") or ""]
+                for ref in chunk.tx_ref.tolist()
+                if (p := self.parties.get(ref))
+            },
+            config=setup.config,
+            older_last_movement=self._older_last(chunk, start),
+        )
+        return ScreenedChunk.of(decisions, names)
+
+    def _older_last(self, chunk: TxTable, start: int) -> dict[str, int] | None:
+        """DORMANT: each account's last movement before the chunk's look-back, for the accounts of
+        the rows large enough to fire (an account idle longer than the look-back has no movement in
+        the history the chunk is screened against). From the stored and earlier batch rows older
+        than the look-back, else the database's (``db_last``)."""
+        spec = next((s for s in self.setup.specs if s.code == "DORMANT"), None)
+        if spec is None:
+            return None
+        params = {**SCENARIOS["DORMANT"].default_params, **spec.params}
+        large = chunk.amount_usd >= params["min_usd"]
+        if not large.any():
+            return None
+        accounts = np.union1d(chunk.src_account[large], chunk.dst_account[large])
+        out = {a: self.db_last[a] for a in accounts.tolist() if a in self.db_last}
+        since = int(self.table.ts[start]) - self.setup.lookback
+        for part, stop in ((self.stored, len(self.stored)), (self.table, start)):
+            older = part.take(slice(0, int(np.searchsorted(part.ts[:stop], since, side="left"))))
+            if not len(older):
+                continue
+            moved = np.concatenate([older.src_account, older.dst_account])
+            when = np.concatenate([older.ts, older.ts])
+            mine = np.isin(moved, accounts)
+            if mine.any():
+                names, at = np.unique(moved[mine], return_inverse=True)
+                last = np.full(len(names), np.iinfo(np.int64).min)
+                np.maximum.at(last, at, when[mine])
+                out.update(zip(names.tolist(), last.tolist(), strict=True))  # later than db_last
+        return out or None
+
+
+def _plan(table: TxTable, parties: dict, *, reuse: bool, context: TxTable | None = None) -> _Plan:
+    setup = screening_setup()
+    history = stored_history(table, setup.lookback, reuse=reuse)
+    stored = history.stored
+    if context is not None and len(stored):
+        # rows of other partitions already committed are in the context already
+        stored = stored.take(~np.isin(stored.tx_ref, context.tx_ref))
+    if context is not None and len(context):
+        stored = TxTable.concat([stored, context]).sort_by_time() if len(stored) else context
+    completed = parties
+    if setup.names is not None:
+        completed = _with_customer_names(table, parties, customers=setup.has_customers)
+    return _Plan(
+        table, setup, history, stored, parties, completed, _stored_last_movements(table, stored, setup)
+    )
+
+
+def _stored_last_movements(table: TxTable, stored: TxTable, setup: ScreeningSetup) -> dict[str, int]:
+    """DORMANT: from the database, the last movement (either side) before ``stored``'s look-back
+    of each account on a row of ``table`` large enough to fire that has no stored movement at or
+    before the table's first row (one that has is never idle longer than what ``stored`` holds)."""
+    spec = next((s for s in setup.specs if s.code == "DORMANT"), None)
+    if spec is None:
+        return {}
+    params = {**SCENARIOS["DORMANT"].default_params, **spec.params}
+    large = table.amount_usd >= params["min_usd"]
+    if not large.any():
+        return {}
+    accounts = np.union1d(table.src_account[large], table.dst_account[large])
+    first = int(table.ts.min())
+    if len(stored):
+        upto = int(np.searchsorted(stored.ts, first, side="right"))
+        seen = np.union1d(stored.src_account[:upto], stored.dst_account[:upto])
+        accounts = np.setdiff1d(accounts, seen, assume_unique=True)
+    before = dt.datetime.fromtimestamp(first - setup.lookback, tz=dt.UTC)
+    out: dict[str, int] = {}
+    wanted = accounts.tolist()
+    for column in ("src_account", "dst_account"):
+        for start in range(0, len(wanted), 4000):
+            rows = (
+                Transaction.objects.filter(**{f"{column}__in": wanted[start : start + 4000]}, ts__lt=before)
+                .order_by()
+                .values_list(column)
+                .annotate(last=Max("ts"))
+                .values_list(column, "last")
+            )
+            for account, last in rows:
+                out[account] = max(out.get(account, -(2**62)), int(last.timestamp()))
+    return out
+
+
+def _store_batch(
+    *,
+    actor,
+    plan: _Plan,
+    span: tuple[int, int],
+    chunks: list[int],
+    bounds: list[tuple[int, int]],
+    screener: ChunkScreener | None,
+    batch: str,
+    team: str,
+    source: str,
+    realtime: bool,
+    given: dict,
+    parties: dict,
+    partition: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    done_before: int = 0,
+) -> IngestResult:
+    """Rows ``span`` of the plan's table (one batch) stored, chunk by chunk as screened, then
+    trailed; runs inside the batch's transaction."""
+    table = plan.table.take(slice(*span))
+    result = IngestResult(batch=batch)
+    keep_decisions = realtime or len(table) <= 1000
+    version_ids = {v.code: v.pk for v in plan.setup.versions}
+    trail: list = []  # per chunk: (cases opened, alerts), trailed at the end of the batch
+    # the named parties' counterparty rows (sealed names) are written while the screening process
+    # works: persistence needs them, screening does not
+    party_ids = parties_store(table=table, parties=given) if given else {}
+    for k in chunks:
+        start, stop = bounds[k]
+        screened = screener.get(k) if screener is not None else plan.screen_chunk(start, stop)
+        result = _persist_chunk(
+            actor=actor,
+            result=result,
+            chunk=plan.table.take(slice(start, stop)),
+            screened=screened,
+            batch=batch,
+            team=team,
+            parties=parties,
+            party_ids=party_ids,
+            history=plan.history,
+            version_ids=version_ids,
+            keep_decisions=keep_decisions,
+            trail=trail,
+        )
+        if progress:
+            progress(done_before + result.transactions, len(plan.table))
+    _trail_alerts(actor=actor, trail=trail, batch=batch, team=team)
+    setup = plan.setup
+    record(
+        actor=actor,
+        action="transaction.screen",
+        resource_type="transaction",
+        resource_id=str(result.decisions[0]["id"]) if realtime and result.decisions else batch,
+        outcome="succeeded",
+        payload={
+            "batch": batch,
+            "team": team,
+            "source": source,
+            "rows": len(table),
+            "columns_sha256": _columns_digest(table),
+            "alerts": result.alerts,
+            "holds": result.holds,
+            "scenario_versions": [f"{s.code}:{s.version}" for s in setup.specs],
+            "model": setup.model.version if setup.model is not None else None,
+            "lists": setup.names.version if setup.names is not None else None,
+            "named_rows": len(parties),
+            "partition": list(partition) if partition is not None else None,
+            "config": asdict(setup.config),
+            "decisions": result.decisions if realtime else [],
+        },
+    )
+    return result
+
+
+def _chunk_bounds(
+    spans: list[tuple[int, int]], chunk_rows: int
+) -> tuple[list[tuple[int, int]], list[list[int]]]:
+    """Chunks of at most ``chunk_rows`` rows that never cross a span (batch), and each span's chunk
+    indices."""
+    bounds, of_span = [], []
+    for start, stop in spans:
+        first = len(bounds)
+        bounds += [(a, min(a + chunk_rows, stop)) for a in range(start, stop, chunk_rows)]
+        of_span.append(list(range(first, len(bounds))))
+    return bounds, of_span
 
 
 def transactions_ingest(
@@ -627,364 +712,154 @@ def transactions_ingest(
         if len(table) == 0:
             return IngestResult(batch=batch)
     parties = parties or {}
-    result = IngestResult(batch=batch)
-    keep_decisions = realtime or len(table) <= 1000
     outermost = not connection.in_atomic_block  # what this call stores commits when it returns
     with transaction.atomic():
-        if connection.vendor == "sqlite" and len(table) > BULK_ROWS:
-            # the random-key indexes (tx_ref, accounts) of a large batch outgrow the default 2 MB
-            # page cache; durability is unchanged (a commit still is one)
-            with connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
-        setup = screening_setup()
-        version_ids = {v.code: v.pk for v in setup.versions}
-        history = stored_history(table, setup.lookback, reuse=outermost)
-        stored = history.stored
-        if context is not None and len(stored):
-            # rows of other partitions already committed are in the context already
-            stored = stored.take(~np.isin(stored.tx_ref, context.tx_ref))
-        if context is not None and len(context):
-            stored = TxTable.concat([stored, context]).sort_by_time() if len(stored) else context
-        given = parties
-        if setup.names is not None:
-            parties = _with_customer_names(table, parties, customers=setup.has_customers)
-
-        def screen_chunk(start: int, stop: int) -> ScreenedChunk:
-            """Chunk [start, stop) screened: it reads the batch and the history read above, never
-            the database (so a second process can screen it beside the persistence of another)."""
-            chunk = table.take(np.arange(start, stop))
-            names = None
-            if setup.names is not None and parties:
-                names = WhitelistingIndex(setup.names, setup.whitelist)
-            decisions = screen(
-                chunk,
-                _chunk_history(stored, table, start, stop, setup.lookback),
-                setup.specs,
-                names,
-                setup.model,
-                party_names={
-                    ref: [p.get("src") or "", p.get("dst") or ""]
-                    for ref in chunk.tx_ref.tolist()
-                    if (p := parties.get(ref))
-                },
-                config=setup.config,
-            )
-            return ScreenedChunk.of(decisions, names)
-
-        bounds = [(start, min(start + chunk_rows, len(table))) for start in range(0, len(table), chunk_rows)]
-        # a batch of several chunks: chunks 1.. are screened in a second process while this one
-        # screens chunk 0 and then persists each chunk in turn; same inputs, same decisions, and
-        # everything written here, in this one transaction
-        screener = _chunk_screener(screen_chunk, bounds)
-        trail: list = []  # per chunk: (cases opened, alerts), trailed at the end of the batch
+        _sqlite_cache(len(table))
+        plan = _plan(table, parties, reuse=outermost, context=context)
+        bounds, (chunks,) = _chunk_bounds([(0, len(table))], chunk_rows)
+        screener = _chunk_screener(plan.screen_chunk, bounds)
         try:
-            # the named parties' counterparty rows (sealed names) are written while the screening
-            # process works: persistence needs them, screening does not
-            party_ids = parties_store(table=table, parties=given) if given else {}
-            for k, (start, stop) in enumerate(bounds):
-                screened = screener.next() if screener is not None and k else screen_chunk(start, stop)
-                result = _persist_chunk(
-                    actor=actor,
-                    result=result,
-                    chunk=table.take(slice(start, stop)),
-                    screened=screened,
-                    batch=batch,
-                    team=team,
-                    parties=parties,
-                    party_ids=party_ids,
-                    history=history,
-                    version_ids=version_ids,
-                    keep_decisions=keep_decisions,
-                    trail=trail,
-                )
-                if progress:
-                    progress(result.transactions, len(table))
+            result = _store_batch(
+                actor=actor,
+                plan=plan,
+                span=(0, len(table)),
+                chunks=chunks,
+                bounds=bounds,
+                screener=screener,
+                batch=batch,
+                team=team,
+                source=source,
+                realtime=realtime,
+                given=parties,
+                parties=plan.parties,
+                partition=partition,
+                progress=progress,
+            )
         finally:
             if screener is not None:
                 screener.close()
-        _trail_alerts(actor=actor, trail=trail, batch=batch, team=team)
-        record(
-            actor=actor,
-            action="transaction.screen",
-            resource_type="transaction",
-            resource_id=str(result.decisions[0]["id"]) if realtime and result.decisions else batch,
-            outcome="succeeded",
-            payload={
-                "batch": batch,
-                "team": team,
-                "source": source,
-                "rows": len(table),
-                "columns_sha256": _columns_digest(table),
-                "alerts": result.alerts,
-                "holds": result.holds,
-                "scenario_versions": [f"{s.code}:{s.version}" for s in setup.specs],
-                "model": setup.model.version if setup.model is not None else None,
-                "lists": setup.names.version if setup.names is not None else None,
-                "named_rows": len(parties),
-                "partition": list(partition) if partition is not None else None,
-                "config": asdict(setup.config),
-                "decisions": result.decisions if realtime else [],
-            },
-        )
     if outermost and len(table) >= BULK_ROWS:
         _refresh_statistics(len(table))
     return result
 
 
-ANALYZE_SHARE = 0.1  # PostgreSQL: re-analyse when a batch adds this share of the table's rows
+class _BookChanged(Exception):
+    """Between two batches of a stream someone else stored transactions or changed what screening
+    depends on: the batches screened ahead are not what a call per batch would decide now."""
 
 
-def _refresh_statistics(rows: int) -> None:
-    """PostgreSQL, after a large batch committed: the planner's statistics of the transaction table
-    refreshed now (the columns screening filters on), when the batch added at least a tenth of the
-    rows the statistics last counted (autovacuum's own default share, without waiting for it).
-    Stale statistics after a bulk load made the real-time history read (a few rows of two accounts)
-    intersect the whole time index: 17.6 ms instead of 0.12 ms on 200,000 rows (EXPLAIN ANALYZE)."""
-    if connection.vendor != "postgresql":
-        return
-    table = Transaction._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
-        found = cursor.fetchone()
-        counted = float(found[0]) if found else -1.0
-        if counted <= 0 or rows >= ANALYZE_SHARE * counted:
-            q = connection.ops.quote_name
-            columns = ", ".join(q(c) for c in ("ts", "src_account", "dst_account", "tx_ref", "team"))
-            cursor.execute(f"ANALYZE {q(table)} ({columns})")
+def _book_state() -> tuple[int, tuple, bool]:
+    """(transactions stored, the screening configuration's key, whether any account has a KYC
+    customer): read before a stream's history, and again before each later batch."""
+    key, customers = _config_key(timezone.now())
+    return Transaction.objects.count(), key, customers
 
 
-def _persist_chunk(
+def transactions_ingest_batches(
     *,
     actor,
-    result: IngestResult,
-    chunk: TxTable,
-    screened: ScreenedChunk,
-    batch: str,
+    table: TxTable,
     team: str,
-    parties: dict,
-    party_ids: dict,
-    history,
-    version_ids: dict,
-    keep_decisions: bool,
-    trail: list,
-) -> IngestResult:
-    """A screened chunk stored: its transactions with their decisions, its alerts (cases opened,
-    scenario versions linked); ``result`` updated and returned. The opened cases and the alerts
-    are appended to ``trail``, for ``_trail_alerts`` at the end of the batch."""
-    from finance.services.cases import alerts_group_into_cases
+    batch_rows: int,
+    source: str = "api",
+    parties: dict[str, dict] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> list[IngestResult]:
+    """A stream: the time-sorted ``table`` stored as consecutive batches of ``batch_rows`` rows, each
+    its own all-or-nothing database transaction with its own batch id (a bank's batch feed, a long
+    import committed as it goes). Same decisions, alerts, cases and trail events as
+    ``transactions_ingest`` called on each batch in turn (``parties`` split by batch).
 
-    ids, rows = _store_transactions(chunk, screened, batch=batch, team=team, party_ids=party_ids)
-    history.stored_rows(chunk, ids)
-    alerts = []
-    for i in sorted(screened.evidence):
-        tx = _transaction_of(ids[i], rows[i], int(chunk.ts[i]))
-        evidence = _seal_matches(screened.evidence[i], parties.get(tx.tx_ref, {}), screened.dropped)
-        alerts.append(
-            Alert(
-                transaction=tx,
+    What differs is the schedule: the configuration, the stored history and the party names are read
+    once, then chunks of every batch are screened by two processes (``ChunkScreener``) while this one
+    persists batch after batch, so the screening of batch k+1 runs while batch k is written. Before
+    each later batch one COUNT and the configuration's key are re-read (and, where accounts have KYC
+    customers, their names): if another writer stored transactions or the configuration changed
+    meanwhile, the batches screened ahead are dropped and the rest go through ``transactions_ingest``
+    one by one, which reads the book again. A failure rolls back the batch it happens in; the
+    batches before it stay committed (as with calls in turn), the ones after are not stored."""
+    team = (team or "").strip()
+    if not team:
+        raise FinanceRefused("A team is required: transactions belong to an AML team.")
+    if len(table) == 0 or batch_rows < 1:
+        raise BatchRejected([{"row": 0, "field": "transactions", "message": "no rows"}])
+    _authorize_screen(actor, team)
+    table = table.sort_by_time()
+    parties = parties or {}
+    spans = [(start, min(start + batch_rows, len(table))) for start in range(0, len(table), batch_rows)]
+    names = [uuid.uuid4().hex[:12] for _ in spans]
+    refs = table.tx_ref.tolist()
+
+    def given(span: tuple[int, int], named: dict) -> dict:
+        return {ref: named[ref] for ref in refs[slice(*span)] if ref in named} if named else {}
+
+    results: list[IngestResult] = []
+    if len(spans) > 1 and screen_ahead() and not connection.in_atomic_block:
+        screener = None
+        try:
+            plan, bounds, of_span, state = None, [], [], None
+            for b, span in enumerate(spans):
+                with transaction.atomic():
+                    if plan is None:
+                        _sqlite_cache(len(table))
+                        state = _book_state()  # before the history read: a row stored after it is seen
+                        plan = _plan(table, parties, reuse=True)
+                        bounds, of_span = _chunk_bounds(spans, chunk_rows)
+                        screener = _chunk_screener(plan.screen_chunk, bounds)
+                    elif _book_state() != state or not _same_customer_names(plan, span, given):
+                        raise _BookChanged
+                    result = _store_batch(
+                        actor=actor,
+                        plan=plan,
+                        span=span,
+                        chunks=of_span[b],
+                        bounds=bounds,
+                        screener=screener,
+                        batch=names[b],
+                        team=team,
+                        source=source,
+                        realtime=False,
+                        given=given(span, parties),
+                        parties=given(span, plan.parties),
+                        progress=progress,
+                        done_before=span[0],
+                    )
+                results.append(result)
+                state = (state[0] + result.transactions, *state[1:])
+                if span[1] - span[0] >= BULK_ROWS:
+                    _refresh_statistics(span[1] - span[0])
+        except _BookChanged:
+            pass
+        finally:
+            if screener is not None:
+                screener.close()
+    for b in range(len(results), len(spans)):  # one call per batch (also after a change)
+        span = spans[b]
+        results.append(
+            transactions_ingest(
+                actor=actor,
+                table=table.take(slice(*span)),
                 team=team,
-                risk=screened.risk[i],
-                decision=screened.decision[i],
-                evidence=evidence,
+                batch=names[b],
+                source=source,
+                parties=given(span, parties),
+                progress=(lambda done, total, s=span[0]: progress(s + done, len(table)))
+                if progress
+                else None,
+                chunk_rows=chunk_rows,
             )
         )
-    opened = alerts_group_into_cases(actor=actor, alerts=alerts)
-    _insert_alerts(alerts)
-    trail.append((opened, alerts))
-    bulk_insert(
-        Alert.scenario_versions.through,
-        ("alert_id", "scenarioversion_id"),
-        [
-            (alert.pk, version_ids[rule["code"]])
-            for alert in alerts
-            for rule in alert.evidence["rules"]
-            if rule["code"] in version_ids
-        ],
-    )
-    result.cases += len(opened)
-    result.transactions += len(chunk)
-    result.alerts += len(alerts)
-    result.holds += sum(a.decision == "hold" for a in alerts)
-    if keep_decisions:
-        alert_of = {a.transaction_id: a for a in alerts}
-        for pk, ref, decision, risk in zip(
-            ids, chunk.tx_ref.tolist(), screened.decision, screened.risk, strict=True
-        ):
-            alert = alert_of.get(pk)
-            result.decisions.append(
-                {
-                    "tx_ref": ref,
-                    "id": pk,
-                    "decision": decision,
-                    "risk": risk,
-                    "alert": alert.pk if alert else None,
-                    "hits": [r["code"] for r in alert.evidence["rules"]] if alert else [],
-                    "name_matches": [m["entry_id"] for m in alert.evidence["names"]["matches"]]
-                    if alert
-                    else [],
-                }
-            )
-    return result
+    return results
 
 
-def _trail_alerts(*, actor, trail: list, batch: str, team: str) -> None:
-    """The trail events of a batch's decisions, chunk by chunk: the cases it opened, each with the
-    alert that opened it, and one ``alert.raise`` per alert with its evidence (one chained run
-    each). Written at the end of the batch's transaction, so the trail's head row (locked by the
-    first append until the commit) is not held while the batch is screened and stored: real-time
-    screening, whose own event needs that lock, does not wait for a whole import."""
-    from finance.services.cases import cases_opened_record
-
-    for opened, alerts in trail:
-        cases_opened_record(actor=actor, opened=opened)
-        events = record_many(
-            actor=actor,
-            action="alert.raise",
-            resource_type="alert",
-            outcome="succeeded",
-            events=[
-                (
-                    alert.pk,
-                    {
-                        "alert": alert.pk,
-                        "transaction": alert.transaction_id,
-                        "batch": batch,
-                        "team": team,
-                        "evidence": alert.evidence,
-                    },
-                )
-                for alert in alerts
-            ],
-        )
-        _link_trail_events(alerts, events)
-
-
-def _link_trail_events(alerts: list[Alert], events: list) -> None:
-    """alert.trail_event = its event's sequence: one UPDATE when both run without gaps (the usual
-    case: one writer inserted both in this transaction), else a bulk update."""
-    if not alerts:
-        return
-    for alert, event in zip(alerts, events, strict=True):
-        alert.trail_event = event.sequence
-    first, last = alerts[0], alerts[-1]
-    contiguous = last.pk - first.pk == len(alerts) - 1 and all(
-        alert.trail_event - alert.pk == first.trail_event - first.pk for alert in alerts
-    )
-    if contiguous:
-        Alert.objects.filter(pk__gte=first.pk, pk__lte=last.pk).update(
-            trail_event=F("id") + (first.trail_event - first.pk)
-        )
-    else:
-        Alert.objects.bulk_update(alerts, ["trail_event"], batch_size=500)
-
-
-TX_COLUMNS = (
-    "tx_ref",
-    "ts",
-    "src_account",
-    "dst_account",
-    "src_bank",
-    "dst_bank",
-    "amount_paid",
-    "amount_received",
-    "currency_paid",
-    "currency_received",
-    "payment_format",
-    "src_country",
-    "dst_country",
-    "label",
-    "batch",
-    "team",
-    "decision",
-    "risk",
-    "originator_id",
-    "beneficiary_id",
-)
-
-
-def _insert_alerts(alerts: list[Alert]) -> None:
-    """Insert new alerts (ids set on the objects), as bulk_insert does transactions."""
-    if not alerts:
-        return
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    adapt_json = connection.ops.adapt_json_value
-    ids = bulk_insert(
-        Alert,
-        ("transaction_id", "case_id", "team", "risk", "decision", "status", "evidence", "created_at"),
-        [
-            (
-                a.transaction_id,
-                a.case_id,
-                a.team,
-                a.risk,
-                a.decision,
-                a.status,
-                adapt_json(a.evidence, None),
-                now,
-            )
-            for a in alerts
-        ],
-    )
-    for alert, pk in zip(alerts, ids, strict=True):
-        alert.pk = pk
-        alert._state.adding = False
-
-
-def _store_transactions(
-    chunk: TxTable, screened: ScreenedChunk, *, batch: str, team: str, party_ids: dict
-) -> tuple[list[int], list[tuple]]:
-    """Insert the chunk's transactions with their decisions; returns their ids and stored rows."""
-    refs = chunk.tx_ref.tolist()
-    n = len(refs)
-    no_party = (None, None)
-    parties = [party_ids.get(ref, no_party) for ref in refs] if party_ids else [no_party] * n
-    # column lists zipped in C: a per-row tuple built in Python cost as much as the insert
-    rows = list(
-        zip(
-            refs,
-            _stamps(chunk.ts),
-            chunk.src_account.tolist(),
-            chunk.dst_account.tolist(),
-            chunk.src_bank.tolist(),
-            chunk.dst_bank.tolist(),
-            chunk.amount_paid.tolist(),
-            chunk.amount_received.tolist(),
-            chunk.currency_paid.tolist(),
-            chunk.currency_received.tolist(),
-            chunk.payment_format.tolist(),
-            chunk.src_country.tolist(),
-            chunk.dst_country.tolist(),
-            [None if label < 0 else label for label in chunk.label.tolist()],
-            [batch] * n,
-            [team] * n,
-            screened.decision,
-            screened.risk,
-            [p[0] for p in parties],
-            [p[1] for p in parties],
-            strict=True,
-        )
-    )
-    return bulk_insert(Transaction, TX_COLUMNS, rows), rows
-
-
-def _stamps(ts: np.ndarray) -> list:
-    """Epoch seconds as the database adapter stores datetimes. SQLite: the text Django writes for
-    an aware datetime (UTC, naive, "YYYY-MM-DD HH:MM:SS"; whole seconds), built by numpy; the
-    text must be byte-identical, since SQLite compares datetimes as text."""
-    if connection.vendor == "sqlite":
-        text = np.datetime_as_string(ts.astype("datetime64[s]"), unit="s")
-        return np.char.replace(text, "T", " ").tolist()
-    adapt = connection.ops.adapt_datetimefield_value
-    return [adapt(dt.datetime.fromtimestamp(t, tz=dt.UTC)) for t in ts.tolist()]
-
-
-def _transaction_of(pk: int, row: tuple, ts: int) -> Transaction:
-    """A stored transaction as a model instance (built for the alerted rows only: instances cost)."""
-    tx = Transaction(**dict(zip(TX_COLUMNS, row, strict=True)))
-    tx.ts = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-    tx.pk = pk
-    tx._state.adding = False
-    return tx
+def _same_customer_names(plan: _Plan, span: tuple[int, int], given) -> bool:
+    """The KYC names screening used for the batch's rows are still those on file (whether any
+    account has a customer at all is part of the book's state)."""
+    if plan.setup.names is None or not plan.setup.has_customers:
+        return True
+    table = plan.table.take(slice(*span))
+    return _with_customer_names(table, given(span, plan.given), customers=True) == given(span, plan.parties)
 
 
 def table_from_file(

@@ -441,15 +441,15 @@ def test_a_failed_or_killed_screening_process_is_an_error_not_a_result():
     def broken(start, stop):
         return {}["no such column"]
 
-    screener = ChunkScreener(broken, [(0, 10)])
+    screener = ChunkScreener(broken, [(0, 10)], here=False)
     with pytest.raises(ScreeningProcessFailed, match="KeyError: 'no such column'"):
-        screener.next()
+        screener.get(0)
     screener.close()
 
-    screener = ChunkScreener(lambda start, stop: time.sleep(60), [(0, 10), (10, 20)])
+    screener = ChunkScreener(lambda start, stop: time.sleep(60), [(0, 10), (10, 20)], here=False)
     (process,) = _screening_processes()
     os.kill(process.pid, signal.SIGKILL)
     with pytest.raises(ScreeningProcessFailed, match="without a result"):
-        screener.next()
+        screener.get(0)
     screener.close()
     assert not _screening_processes()

@@ -176,20 +176,45 @@ def _db_server_cpu_s() -> float | None:
 
 
 def bench_batch(
-    stream: TxTable, *, batch_rows: int, chunk_rows: int, ahead: bool, parties: dict, stderr
+    stream: TxTable,
+    *,
+    batch_rows: int,
+    chunk_rows: int,
+    ahead: bool,
+    parties: dict,
+    stderr,
+    stream_batches: bool = True,
 ) -> dict:
     """The stream through the ingest service (``transactions_ingest``: history from the database,
     rules + model + lists, transactions, alerts, cases and trail events persisted), in batches of
     ``batch_rows``, each one database transaction, as an import or a bank's batch feed sends them."""
     from finance.models import Alert, Case, Transaction
-    from finance.services.ingest import transactions_ingest
+    from finance.services.ingest import transactions_ingest, transactions_ingest_batches
 
     settings.FINANCE_SCREEN_AHEAD = ahead
     load = os.getloadavg()[0]
     server = _db_server_cpu_s()
     started, cpu, own = time.perf_counter(), _cpu_s(), time.process_time()
     alerts = holds = 0
-    for start in range(0, len(stream), batch_rows):
+    if stream_batches:
+        # one call: each batch of ``batch_rows`` its own transaction, screening running ahead of
+        # the writes across batches
+        def progress(done: int, total: int) -> None:
+            rate = done / (time.perf_counter() - started)
+            print(f"{done:,} / {total:,} ({rate:,.0f} tx/s)", file=stderr)
+
+        results = transactions_ingest_batches(
+            actor="command:bench_screening",
+            table=stream,
+            team=TEAM,
+            batch_rows=batch_rows,
+            source="bench",
+            parties=parties,
+            progress=progress,
+            chunk_rows=chunk_rows,
+        )
+        alerts, holds = sum(r.alerts for r in results), sum(r.holds for r in results)
+    for start in range(0, len(stream), batch_rows) if not stream_batches else ():
         stop = min(start + batch_rows, len(stream))
         part = stream.take(np.arange(start, stop))
         refs = part.tx_ref.tolist()
@@ -217,6 +242,7 @@ def bench_batch(
         "batch_rows_per_call": batch_rows,
         "batch_chunk_rows": chunk_rows,
         "batch_screen_ahead": ahead,
+        "batch_stream": stream_batches,
         # the host's 1-minute load average before and after (a shared machine: what else ran)
         "batch_load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
         "named_rows": len(parties),
@@ -445,6 +471,13 @@ class Command(BaseCommand):
             help="screen every chunk in this process, in turn (FINANCE_SCREEN_AHEAD off; default: "
             "chunks 1.. of a batch are screened in a second process while this one persists)",
         )
+        parser.add_argument(
+            "--no-stream",
+            dest="stream",
+            action="store_false",
+            help="one transactions_ingest call per batch (default: one transactions_ingest_batches "
+            "call, each batch its own transaction, screening running ahead across batches)",
+        )
         parser.add_argument("--named", type=float, default=0.01, help="share of rows naming their parties")
         parser.add_argument("--chunk", type=int, default=100_000, help="engine-only chunk")
         parser.add_argument("--history-days", type=int, default=31, help="engine-only history")
@@ -495,6 +528,7 @@ class Command(BaseCommand):
                         batch_rows=options["batch_rows"],
                         chunk_rows=options["chunk_rows"],
                         ahead=options["screen_ahead"],
+                        stream_batches=options["stream"],
                         parties=_named_parties(stream, options["named"]),
                         stderr=sys.stderr,
                     )
