@@ -34,14 +34,6 @@ def _conflict(error: services.JobStateError) -> Response:
     return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
 
 
-def _may_create(user, arguments: dict, actor) -> None:
-    """The access check services.job_create makes, by its own helpers: fine_tune on the model and
-    on the data adapter's resource (PolicyDenied, trailed; JobInputError for an unknown name)."""
-    model = services._tunable_model(arguments["base_model"])
-    source = services._data_adapter(arguments["data_adapter"])
-    services._authorize_fine_tune(user, dict.fromkeys([f"model:{model.name}", source.resource]), actor)
-
-
 class DataAdapterListApi(APIView):
     """Registered DataAdapters whose data the caller may fine-tune on."""
 
@@ -74,7 +66,14 @@ class JobListCreateApi(generics.ListAPIView):
         try:
             # 503 + Retry-After, before anything is written, while the queue is down; after the
             # service's access check (403 trailed), so a caller who may not fine-tune is refused
-            require_broker(authorize=lambda: _may_create(request.user, arguments, actor))
+            require_broker(
+                authorize=lambda: services.job_create_authorize(
+                    user=request.user,
+                    base_model=arguments["base_model"],
+                    data_adapter=arguments["data_adapter"],
+                    actor=actor,
+                )
+            )
             job = services.job_create(user=request.user, actor=actor, **arguments)
         except services.JobInputError as exc:
             raise ValidationError({field: [message] for field, message in exc.errors.items()}) from exc

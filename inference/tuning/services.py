@@ -83,6 +83,18 @@ def _authorize_fine_tune(user, resources, actor) -> str:
 
 
 # --- creating ---------------------------------------------------------------------------------
+def job_create_authorize(*, user, base_model: str, data_adapter: str, actor=None):
+    """The access check job_create makes, callable on its own (the API makes it before asking
+    whether the queue is up, so a caller who may not fine-tune gets 403, not 503): fine_tune on
+    the model and on the data adapter's resource. Returns (model, data adapter, rules that allowed
+    it); JobInputError for an unknown name, PolicyDenied (403, trailed) when refused."""
+    actor = user if actor is None else actor
+    model = _tunable_model(base_model)
+    source = _data_adapter(data_adapter)
+    policy = _authorize_fine_tune(user, dict.fromkeys([f"model:{model.name}", source.resource]), actor)
+    return model, source, policy
+
+
 def job_create(
     *,
     user,
@@ -102,9 +114,9 @@ def job_create(
     data adapter's resource. Nothing is written unless the job is created.
     """
     actor = user if actor is None else actor
-    model = _tunable_model(base_model)
-    source = _data_adapter(data_adapter)
-    policy = _authorize_fine_tune(user, dict.fromkeys([f"model:{model.name}", source.resource]), actor)
+    model, source, policy = job_create_authorize(
+        user=user, base_model=base_model, data_adapter=data_adapter, actor=actor
+    )
 
     errors = _adapter_name_errors(model, adapter_name)
     if filters is None:
