@@ -803,6 +803,7 @@ def transactions_ingest_batches(
                 with transaction.atomic():
                     if plan is None:
                         _sqlite_cache(len(table))
+                        screening_setup()  # a fresh install seeds the scenario library first
                         state = _book_state()  # before the history read: a row stored after it is seen
                         plan = _plan(table, parties, reuse=True)
                         bounds, of_span = _chunk_bounds(spans, chunk_rows)
@@ -825,6 +826,7 @@ def transactions_ingest_batches(
                         progress=progress,
                         done_before=span[0],
                     )
+                result.streamed = True
                 results.append(result)
                 state = (state[0] + result.transactions, *state[1:])
                 if span[1] - span[0] >= BULK_ROWS:

@@ -34,6 +34,7 @@ class IngestResult:
     holds: int = 0
     cases: int = 0
     decisions: list[dict] = field(default_factory=list)  # per row: tx_ref, id, decision, risk, alert
+    streamed: bool = False  # screened ahead in a stream of batches (transactions_ingest_batches)
 
 
 def _seal_matches(evidence: dict, parties: dict, dropped: dict) -> dict:

@@ -6,6 +6,7 @@ account idle for longer than the stored history reaches back."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from finance.services.ingest import transactions_ingest_batches
 from tests.finance.conftest import TEAM
 
 pytestmark = pytest.mark.django_db(transaction=True)
+_FORKS: list[int] = []  # one entry per fork of this test process (the screening processes)
+os.register_at_fork(after_in_parent=lambda: _FORKS.append(1))
 DAY = 86400
 
 
@@ -75,16 +78,20 @@ def _passing_on(prefix: str) -> dict:
 
 def test_a_stream_of_batches_stores_what_calls_in_turn_store(settings):
     settings.FINANCE_SCREEN_AHEAD = True
-    in_turn = _in_turn(_stream("a-"), 300, chunk_rows=150)
-    events = _decision_events()
+    forks = len(_FORKS)
+    # first, on a fresh database (the scenario library is seeded by the first batch)
     streamed = transactions_ingest_batches(
         actor="system:test", table=_stream("b-"), team=TEAM, batch_rows=300, chunk_rows=150
     )
+    assert len(_FORKS) == forks + 1 and all(r.streamed for r in streamed)  # one screening process
+    events = _decision_events()
+    in_turn = _in_turn(_stream("a-"), 300, chunk_rows=150)
     assert [r.transactions for r in streamed] == [300, 300, 300]
     assert [r.alerts for r in streamed] == [r.alerts for r in in_turn] and sum(r.alerts for r in in_turn) > 0
     assert _stored("a-") == _stored("b-") and len(_stored("b-")) == 900
     assert _evidence("a-") == _evidence("b-")
     assert _decision_events() == 2 * events  # per batch: its events, as in turn
+    assert len(_FORKS) == forks + 4  # in turn: one per batch of two chunks
     for alert in Alert.objects.filter(transaction__tx_ref__startswith="b-")[:10]:
         assert services.alert_replay(alert_id=alert.pk).identical
 
@@ -116,6 +123,7 @@ def test_a_row_stored_by_another_writer_between_batches_is_seen(settings):
         actor="system:test", table=table, team=TEAM, batch_rows=300, chunk_rows=150, progress=progress
     )
     assert [r.transactions for r in streamed] == [300, 300, 300]
+    assert [r.streamed for r in streamed] == [True, False, False]
     assert _stored("a-") == _stored("b-") and _evidence("a-") == _evidence("b-")
 
 

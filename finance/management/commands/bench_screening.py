@@ -195,7 +195,7 @@ def bench_batch(
     load = os.getloadavg()[0]
     server = _db_server_cpu_s()
     started, cpu, own = time.perf_counter(), _cpu_s(), time.process_time()
-    alerts = holds = 0
+    alerts = holds = streamed = 0
     if stream_batches:
         # one call: each batch of ``batch_rows`` its own transaction, screening running ahead of
         # the writes across batches
@@ -214,6 +214,7 @@ def bench_batch(
             chunk_rows=chunk_rows,
         )
         alerts, holds = sum(r.alerts for r in results), sum(r.holds for r in results)
+        streamed = sum(r.streamed for r in results)
     for start in range(0, len(stream), batch_rows) if not stream_batches else ():
         stop = min(start + batch_rows, len(stream))
         part = stream.take(np.arange(start, stop))
@@ -243,6 +244,9 @@ def bench_batch(
         "batch_chunk_rows": chunk_rows,
         "batch_screen_ahead": ahead,
         "batch_stream": stream_batches,
+        # batches the stream stored as screened ahead (the rest fell back to a call per batch: the
+        # book or the configuration changed between batches)
+        "batch_streamed_batches": streamed,
         # the host's 1-minute load average before and after (a shared machine: what else ran)
         "batch_load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
         "named_rows": len(parties),
