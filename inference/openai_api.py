@@ -222,6 +222,17 @@ class SamplingInput(serializers.Serializer):
     session_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=200)
     speculative = serializers.ChoiceField(choices=list(SPECULATIVE_MODES), required=False, default="none")
 
+    @property
+    def fields(self):
+        """DRF deep-copies every declared field for each new serializer (most of what validating a
+        request body cost); these fields keep nothing of a request (no instance, context or partial
+        update), so each input class binds one set, once, and every request validates with it."""
+        bound = type(self).__dict__.get("_bound_fields")
+        if bound is None:
+            bound = serializers.Serializer.fields.func(self)
+            type(self)._bound_fields = bound
+        return bound
+
     def validate_top_p(self, value):
         if value <= 0:
             raise serializers.ValidationError("top_p must be greater than 0.")

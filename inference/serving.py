@@ -53,7 +53,18 @@ def _columns(alias: str, model: type[models.Model]) -> list[str]:
 
 def _key_query() -> str:
     """One statement: every column of the active model named %s, of its draft and of each promoted
-    adapter (one row per adapter), and whether a QA default names the model."""
+    adapter (one row per adapter), and whether a QA default names the model. Written once per
+    database vendor (it depends on nothing else)."""
+    query = _key_queries.get(connection.vendor)
+    if query is None:
+        query = _key_queries[connection.vendor] = _write_key_query()
+    return query
+
+
+_key_queries: dict[str, str] = {}
+
+
+def _write_key_query() -> str:
     quote = connection.ops.quote_name
     language, adapter, default = (
         quote(LanguageModel._meta.db_table),

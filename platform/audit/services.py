@@ -18,6 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
@@ -75,38 +76,10 @@ def record(
     if payload is not None and not isinstance(payload, Mapping):
         raise PayloadError(f"payload must be a dict, not {type(payload).__name__}.")
     payload_json = canonical_json(payload or {})
-
-    using = router.db_for_write(Event)
-    # No savepoint: if the write fails inside the caller's transaction, that whole transaction
-    # must roll back, so a decision can never commit without its event.
-    with transaction.atomic(using=using, savepoint=False):
-        head = _locked_head(chain, using)
-        if head.sequence == 0 and chain != DEFAULT_CHAIN:
-            _register_chain(chain, using)
-        event = Event(
-            chain=chain,
-            sequence=head.sequence + 1,
-            timestamp=timezone.now(),
-            actor_user=resolved.user,
-            actor_user_ref=resolved.user.pk if resolved.user is not None else None,
-            hash_version=CURRENT_HASH_VERSION,
-            actor_kind=resolved.kind,
-            actor_label=resolved.label,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            outcome=str(outcome),
-            policy=policy,
-            payload_json=payload_json,
-            prev_hash=head.head_hash,
-        )
-        event.hash = event.computed_hash()
-        event._written_by_trail_service = True
-        event.save(force_insert=True, using=using)
-        ChainHead.objects.using(using).filter(chain=chain).update(
-            sequence=event.sequence, head_hash=event.hash, updated_at=event.timestamp
-        )
-    return event
+    return _append(
+        resolved, chain=chain, action=action, resource_type=resource_type, outcome=str(outcome),
+        policy=policy, prepared=[(resource_id, payload_json)],
+    )[0]  # fmt: skip
 
 
 def record_many(
@@ -144,7 +117,21 @@ def record_many(
             (_optional_text("resource_id", resource_id, 255), _plain_canonical_json(payload or {}))
         )
 
+    return _append(
+        resolved, chain=chain, action=action, resource_type=resource_type, outcome=str(outcome),
+        policy=policy, prepared=prepared,
+    )  # fmt: skip
+
+
+def _append(resolved, *, chain, action, resource_type, outcome, policy, prepared) -> list[Event]:
+    """Append the checked events of `prepared` ((resource_id, canonical payload JSON) pairs) to
+    `chain` as one run, inside the caller's transaction: record() and record_many() both write
+    here. The head is read and locked, each event hashed over its predecessor, the events inserted
+    (one statement per 500) and the head advanced once, each a single statement of SQL: the ORM's
+    compilation of these three statements cost more than the hashing and the database work."""
     using = router.db_for_write(Event)
+    # No savepoint: if the write fails inside the caller's transaction, that whole transaction
+    # must roll back, so a decision can never commit without its event.
     with transaction.atomic(using=using, savepoint=False):
         head = _locked_head(chain, using)
         if head.sequence == 0 and chain != DEFAULT_CHAIN:
@@ -200,9 +187,14 @@ def record_many(
         )
         # One UPDATE for the run (on PostgreSQL the head's trigger checks that every event it
         # passes over is there and that the new head hash is the last event's: audit 0005).
-        ChainHead.objects.using(using).filter(chain=chain).update(
-            sequence=sequence, head_hash=prev_hash, updated_at=now
-        )
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(ChainHead._meta.db_table)} SET {quote('sequence')} = %s,"  # noqa: S608
+                f" {quote('head_hash')} = %s, {quote('updated_at')} = %s WHERE {quote('chain')} = %s",
+                [sequence, prev_hash, connection.ops.adapt_datetimefield_value(now), chain],
+            )
     return events
 
 
@@ -318,15 +310,31 @@ def _register_chain(chain: str, using: str) -> None:
         )
 
 
-def _locked_head(chain: str, using: str) -> ChainHead:
-    heads = ChainHead.objects.using(using).select_for_update()
-    try:
-        return heads.get(chain=chain)
-    except ChainHead.DoesNotExist:
-        # First event of a new chain: ON CONFLICT DO NOTHING lets concurrent first writers race
-        # safely; the loser then waits on the winner's row lock below.
-        ChainHead.objects.using(using).bulk_create([ChainHead(chain=chain)], ignore_conflicts=True)
-        return heads.get(chain=chain)
+class _Head(NamedTuple):
+    sequence: int
+    head_hash: str
+
+
+def _locked_head(chain: str, using: str) -> _Head:
+    """The chain's head, locked until the caller's transaction ends (FOR UPDATE on PostgreSQL;
+    SQLite's IMMEDIATE transaction holds the write lock already), as one plain statement."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    query = (
+        f"SELECT {quote('sequence')}, {quote('head_hash')} FROM {quote(ChainHead._meta.db_table)}"  # noqa: S608
+        f" WHERE {quote('chain')} = %s{lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, [chain])
+        row = cursor.fetchone()
+        if row is None:
+            # First event of a new chain: ON CONFLICT DO NOTHING lets concurrent first writers race
+            # safely; the loser then waits on the winner's row lock below.
+            ChainHead.objects.using(using).bulk_create([ChainHead(chain=chain)], ignore_conflicts=True)
+            cursor.execute(query, [chain])
+            row = cursor.fetchone()
+    return _Head(sequence=int(row[0]), head_hash=row[1])
 
 
 def checkpoint_create(*, chain: str = DEFAULT_CHAIN) -> Checkpoint | None:
