@@ -16,6 +16,8 @@ import uuid
 from django.http import JsonResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -46,8 +48,19 @@ def error_response(status: int, message: str, *, kind: str, param: str | None = 
     )
 
 
+class _JSONAnswers(DefaultContentNegotiation):
+    """/v1 answers JSON (or a text/event-stream it builds itself) whatever the Accept header asks,
+    as OpenAI's API does: no Accept header to parse and match on every request."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class OpenAIView(APIView):
     """Renders every failure as an OpenAI error object with the right status."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JSONAnswers
 
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
