@@ -3,17 +3,20 @@
     python manage.py bench_screening --json                         # 1,000,000 transactions, SQLite
     python manage.py bench_screening --transactions 50000 --json    # a quick look
 
-Measurements, all in one process:
+Measurements (one command):
 
 - ``batch_tx_per_s``: the stream through the ingest service itself,
-  ``finance.services.ingest.transactions_ingest``, ``--batch-rows`` rows per call (one database
-  transaction each): history read from the database, every active scenario, the active risk model
+  ``finance.services.ingest.transactions_ingest_batches``: ``--batch-rows`` rows per batch, each
+  batch its own database transaction (``--no-stream``: one ``transactions_ingest`` call per batch):
+  history read from the database, every active scenario, the active risk model
   (SHAP contributions for each alert), the active UN list against the names on ``--named`` of the
   rows (sealed at rest), then transactions, alerts, cases and one hash-chained trail event per
   alert and per case persisted. The model is the active ModelVersion, else one trained here on the
-  first 100,000 rows and stored active. A batch of several ``--chunk-rows`` chunks screens chunks
-  1.. in a second process while this one persists (``FINANCE_SCREEN_AHEAD``; ``--no-screen-ahead``
-  screens every chunk here). ``batch_tx_per_cpu_s`` counts the CPU time of this process and of its
+  first 100,000 rows and stored active. The ``--chunk-rows`` chunks are screened by a second
+  process and by this one (each takes the next untaken chunk) while this one persists, across
+  batches when streamed (``FINANCE_SCREEN_AHEAD``; ``--no-screen-ahead`` screens every chunk here);
+  ``batch_streamed_batches`` counts the batches the stream stored as screened ahead.
+  ``batch_tx_per_cpu_s`` counts the CPU time of this process and of its
   screening processes; on PostgreSQL ``batch_db_server_cpu_s`` is the CPU time of the session's
   server process (index and WAL work that SQLite does in this process). ``alert_rate`` says how many alerts that persistence
   carried. ``--engine`` adds ``engine_tx_per_s``: the engine alone, no database.
