@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.demo import synthetic
+from inference.engine.importer import gguf_metadata
 from inference.engine.llamacpp import LlamaCppEngine
 from inference.engine.types import GenerationParams
 
@@ -458,13 +459,16 @@ def held_out_text() -> str:
 def held_out_windows(engine: LlamaCppEngine, tokens: int, context: int) -> list[list[int]]:
     """Consecutive windows of `context` tokens of held_out_text(), each BOS plus the next context - 1
     tokens, enough for `tokens` scored tokens (the second half of each window: every scored token
-    sees at least context / 2 tokens before it, as llama.cpp's perplexity tool scores)."""
+    sees at least context / 2 tokens before it, as llama.cpp's perplexity tool scores). Only the
+    text's first half: the import's importance matrix calibrates on its end (importer.calibration_windows)."""
     llama = engine.loaded()
     ids = llama.tokenize(held_out_text().encode(), add_bos=False, special=False)
     step = context - 1
     count = -(-tokens // (context - context // 2))
-    if count * step > len(ids):
-        raise ValueError(f"The held-out text has {len(ids)} tokens: too few for {tokens} scored tokens.")
+    if count * step > len(ids) // 2:
+        raise ValueError(
+            f"The held-out half of the text has {len(ids) // 2} tokens: too few for {tokens} scored tokens."
+        )
     return [[llama.token_bos(), *ids[i * step : (i + 1) * step]] for i in range(count)]
 
 
@@ -521,6 +525,12 @@ def _quantizations(model, threads: int, repeats: int, report: Progress,
         figures[f"{quantization}_weight_bytes_ratio"] = round(
             Path(files[quantization]).stat().st_size / fp32_bytes, 4
         )
+        figures[f"{quantization}_bits_per_weight"] = round(
+            Path(files[quantization]).stat().st_size * 8 / model.parameter_count, 2
+        )
+        # How the import made it (llama.cpp's quantize.imatrix.* keys): 0 is a plain quantization.
+        made = gguf_metadata(files[quantization])
+        figures[f"{quantization}_imatrix_windows"] = int(made.get("quantize.imatrix.chunks_count", 0) or 0)
         figures[f"{quantization}_decode_tokens_per_s"] = round(max(rates), 1)
         figures[f"{quantization}_perplexity"] = round(float(np.exp(losses.mean())), 3)
         figures[f"{quantization}_perplexity_change"] = change["change"]

@@ -14,6 +14,7 @@ import ctypes
 import functools
 import hashlib
 import importlib.util
+import os
 import re
 import shutil
 import time
@@ -32,6 +33,12 @@ FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q4_k_m": 15,
 FILE_TYPE_NAMES = {value: name for name, value in FILE_TYPES.items()}
 CHECK_PROMPT = [{"role": "user", "content": "(0018,0050) SliceThickness: 5.0\nWhat is the slice thickness?"}]
 CHECK_TOKENS = 12
+# The importance matrix that weights the k-quants' rounding by default (import_model --imatrix):
+# 512-token windows from the end of CALIBRATION_TEXT. Chosen by import time against perplexity on
+# calibration-side text, never on bench_inference's held-out windows (docs/inference.md).
+IMATRIX_WINDOWS = 8
+CALIBRATION_CONTEXT = 512
+CALIBRATION_TEXT = "pydoc_data.topics, end"
 
 Progress = Callable[[str], None]
 
@@ -89,10 +96,15 @@ def quantize(
     *,
     threads: int = 0,
     imatrix: dict[str, np.ndarray] | None = None,
+    tensor_types: dict[str, str] | None = None,
+    metadata: dict[str, int | str] | None = None,
 ) -> Path:
     """llama.cpp's quantizer (llama_model_quantize), writing `target` atomically. `imatrix`: an
     importance matrix ({GGUF weight name: mean square of each input column's activation}, what
-    llama.cpp's imatrix tool computes), which its k-quant and legacy quantizers weight rounding by."""
+    llama.cpp's imatrix tool computes), which its k-quant and legacy quantizers weight rounding by.
+    `tensor_types`: {regular expression on tensor names: tensor type} (llama-quantize's
+    --tensor-type; "token_embd" and "output" set --token-embedding-type / --output-tensor-type).
+    `metadata`: GGUF keys written into the file (e.g. llama.cpp's quantize.imatrix.* provenance)."""
     import llama_cpp
 
     if quantization not in FILE_TYPES:
@@ -101,7 +113,32 @@ def quantize(
     params.ftype = FILE_TYPES[quantization]
     params.nthread = threads
     params.allow_requantize = True
-    keep_alive = []  # what the C array points into, alive until the quantizer returns
+    keep_alive: list = []  # what the C arrays point into, alive until the quantizer returns
+    patterns = dict(tensor_types or {})
+    if "token_embd" in patterns:
+        params.token_embedding_type = _tensor_type(patterns.pop("token_embd"))
+    if "output" in patterns:
+        params.output_tensor_type = _tensor_type(patterns.pop("output"))
+    if patterns:
+        overrides = (llama_cpp.llama_model_tensor_override * (len(patterns) + 1))()  # NULL-pattern terminated
+        for entry, (pattern, type_name) in zip(overrides, patterns.items(), strict=False):
+            keep_alive.append(pattern.encode())
+            entry.pattern, entry.type = keep_alive[-1], _tensor_type(type_name)
+        params.tt_overrides = ctypes.cast(overrides, ctypes.POINTER(llama_cpp.llama_model_tensor_override))
+        keep_alive.append(overrides)
+    if metadata:
+        values = (llama_cpp.llama_model_kv_override * (len(metadata) + 1))()  # empty-key terminated
+        for entry, (key, value) in zip(values, metadata.items(), strict=False):
+            entry.key = key.encode()
+            if isinstance(value, int):
+                entry.tag, entry.value.val_i64 = llama_cpp.LLAMA_KV_OVERRIDE_TYPE_INT, value
+            else:
+                entry.tag, entry.value.val_str = (
+                    llama_cpp.LLAMA_KV_OVERRIDE_TYPE_STR,
+                    str(value).encode()[:127],
+                )
+        params.kv_overrides = ctypes.cast(values, ctypes.POINTER(llama_cpp.llama_model_kv_override))
+        keep_alive.append(values)
     if imatrix:
         entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()  # NULL-name terminated
         for entry, (name, values) in zip(entries, imatrix.items(), strict=False):
@@ -120,18 +157,33 @@ def quantize(
     return target
 
 
+TENSOR_TYPES = ("f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k")
+
+
+def _tensor_type(name: str) -> int:
+    import llama_cpp
+
+    if name not in TENSOR_TYPES:
+        raise ImportFailed(f"Unknown tensor type {name!r}; choose from {', '.join(TENSOR_TYPES)}.")
+    return getattr(llama_cpp, f"GGML_TYPE_{name.upper()}")
+
+
 _HF_TO_GGUF = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
                "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}  # fmt: skip
 _HF_LAYER = re.compile(r"^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)$")
 
 
 def importance_matrix(
-    hf_dir: str | Path, windows: list[list[int]], *, threads: int = 1
+    hf_dir: str | Path,
+    windows: list[list[int]],
+    *,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """llama.cpp's importance matrix for a Llama-architecture model, computed with transformers on
     its Hugging Face directory: for each weight of a linear layer (by its GGUF name), the mean over
     the calibration tokens `windows` of each input column's squared activation (what llama.cpp's
-    imatrix tool accumulates for the same matrix products)."""
+    imatrix tool accumulates for the same matrix products). `progress(done, total)` per window."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -143,35 +195,33 @@ def importance_matrix(
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
 
-    def collect(name: str):
-        def hook(module, args):
-            rows = args[0].detach().reshape(-1, args[0].shape[-1]).double()
-            sums[name] = sums.get(name, 0) + (rows * rows).sum(dim=0)
-            counts[name] = counts.get(name, 0) + rows.shape[0]
-
-        return hook
+    def accumulate(name: str, activations: torch.Tensor) -> None:
+        rows = activations.detach().reshape(-1, activations.shape[-1]).double()
+        sums[name] = sums.get(name, 0) + (rows * rows).sum(dim=0)
+        counts[name] = counts.get(name, 0) + rows.shape[0]
 
     for module_name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear):
-            continue
         match = _HF_LAYER.match(module_name)
-        if match and match.group(2) in _HF_TO_GGUF:
+        if isinstance(module, torch.nn.Linear) and match and match.group(2) in _HF_TO_GGUF:
             name = f"blk.{match.group(1)}.{_HF_TO_GGUF[match.group(2)]}.weight"
-        elif module_name == "lm_head":  # tied: the output product multiplies the token embeddings
-            name = "token_embd.weight" if tied else "output.weight"
-        else:
-            continue
-        module.register_forward_pre_hook(collect(name))
+            module.register_forward_pre_hook(lambda _module, args, name=name: accumulate(name, args[0]))
+    # The output product's input is the base model's last hidden state: read it there rather than
+    # pay for the logits (49,152 x 576 multiply-adds a token on SmolLM2, a fifth of the forward pass).
+    # Tied embeddings: that product multiplies the token embedding table.
+    output_name = "token_embd.weight" if tied else "output.weight"
     with torch.inference_mode():
-        for window in windows:
-            model(torch.tensor([window]))
+        for index, window in enumerate(windows):
+            hidden = model.model(torch.tensor([window])).last_hidden_state
+            accumulate(output_name, hidden)
+            if progress:
+                progress(index + 1, len(windows))
     return {name: (sums[name] / counts[name]).float().numpy() for name in sums}
 
 
-def calibration_windows(gguf: str | Path, count: int, context: int = 512) -> list[list[int]]:
+def calibration_windows(gguf: str | Path, count: int, context: int = CALIBRATION_CONTEXT) -> list[list[int]]:
     """`count` windows of `context` tokens (BOS first) of real English prose for an importance
     matrix: the END of Python's own reference documentation (pydoc_data.topics, PSF licence),
-    so they never overlap bench_inference's held-out windows, which start at its beginning."""
+    never its first half, where bench_inference's held-out windows start."""
     from pydoc_data.topics import topics
 
     import llama_cpp
@@ -181,6 +231,11 @@ def calibration_windows(gguf: str | Path, count: int, context: int = 512) -> lis
         text = "\n\n".join(topics[key] for key in sorted(topics))
         ids = vocab.tokenize(text.encode(), add_bos=False, special=False)
         step = context - 1
+        if count * step > len(ids) // 2:
+            raise ImportFailed(
+                f"{count} calibration windows of {context} tokens reach into the first half of the "
+                f"calibration text ({len(ids)} tokens), which is kept for evaluation."
+            )
         tail = ids[-count * step :]
         return [[vocab.token_bos(), *tail[i * step : (i + 1) * step]] for i in range(count)]
     finally:
@@ -227,12 +282,13 @@ def import_gguf(
     with_hf: bool = True,
     serve: str | None = None,
     threads: int = 0,
-    imatrix_windows: int = 0,
+    imatrix_windows: int = IMATRIX_WINDOWS,
     progress: Progress = print,
 ) -> ImportResult:
-    """`imatrix_windows`: with the Hugging Face directory, write the k-quants (q4_k_m, ...) again
-    weighted by an importance matrix from that many 512-token windows of calibration text
-    (calibration_windows); 0: plain llama.cpp quantization."""
+    """`imatrix_windows`: with the Hugging Face directory, the k-quants (q4_k_m, ...) are weighted by
+    an importance matrix from that many 512-token windows of calibration text (calibration_windows);
+    0, or no Hugging Face directory: plain llama.cpp quantization. A quantized file already there
+    is kept only when it was made the same way (its quantize.imatrix.* keys say so)."""
     source = Path(source)
     if not is_gguf(source):
         raise ImportFailed(f"{source} is not a GGUF file.")
@@ -246,7 +302,7 @@ def import_gguf(
 
     started = time.perf_counter()
     as_read = directory / f"model.{source_quant}.gguf"
-    progress(f"[1/4] copying {source.name} ({source.stat().st_size / 1e6:.0f} MB, {source_quant})")
+    progress(f"[1/5] copying {source.name} ({source.stat().st_size / 1e6:.0f} MB, {source_quant})")
     if not as_read.is_file() or as_read.stat().st_size != source.stat().st_size:
         shutil.copyfile(source, as_read.with_suffix(".part"))
         as_read.with_suffix(".part").replace(as_read)
@@ -255,26 +311,21 @@ def import_gguf(
     result.gguf_files[source_quant] = as_read
     result.checks["copy_sha256_identical"] = True
 
-    wanted = [q for q in quantizations if q != source_quant]
-    if wanted:
-        reference = directory / "model.f16.gguf"
+    wanted = [q for q in quantizations if q not in (source_quant, "f16")]
+    reference = as_read
+    if wanted or "f16" in quantizations:
         if source_quant != "f16":
-            progress(f"[2/4] f16 reference GGUF from {source_quant} (llama.cpp quantizer)")
+            reference = directory / "model.f16.gguf"
+            progress(f"[2/5] f16 reference GGUF from {source_quant} (llama.cpp quantizer)")
             if not reference.is_file():
                 quantize(as_read, reference, "f16", threads=threads)
             result.gguf_files["f16"] = reference
-        for index, quantization in enumerate(wanted, 1):
-            target = directory / f"model.{quantization}.gguf"
-            progress(f"[2/4] quantizing {index}/{len(wanted)}: {quantization}")
-            if quantization != "f16" and not target.is_file():
-                quantize(reference, target, quantization, threads=threads)
-            result.gguf_files[quantization] = target
     else:
-        progress("[2/4] no quantization asked")
+        progress("[2/5] no quantization asked")
 
     import llama_cpp
 
-    progress("[3/4] reading it back with llama.cpp")
+    progress("[3/5] reading it back with llama.cpp")
     check_threads = threads or 1  # 12 tokens: one thread is plenty, and robust on a busy machine
     read_tokens = greedy_llamacpp(as_read, check_threads)
     if "f16" in result.gguf_files and source_quant != "f16":
@@ -289,31 +340,72 @@ def import_gguf(
 
     if with_hf:
         progress(
-            "[4/4] Hugging Face directory for training and evaluation (transformers dequantizes the GGUF)"
+            "[4/5] Hugging Face directory for training and evaluation (transformers dequantizes the GGUF)"
         )
         result.hf_dir = _write_hf_dir(as_read, directory / "hf", result, progress)
-        k_quants = [q for q in wanted if "_k" in q]
-        if imatrix_windows and k_quants:
-            progress(
-                f"      importance matrix from {imatrix_windows} calibration windows; rewriting {', '.join(k_quants)}"
-            )
-            reference = result.gguf_files.get("f16", as_read)
-            windows = calibration_windows(reference, imatrix_windows)
-            imatrix = importance_matrix(result.hf_dir, windows, threads=max(1, threads))
-            for quantization in k_quants:
-                quantize(reference, directory / f"model.{quantization}.gguf", quantization, threads=threads,
-                         imatrix=imatrix)  # fmt: skip
-            result.checks["imatrix_tokens"] = sum(len(window) for window in windows)
     else:
-        progress(
-            "[4/4] Hugging Face directory skipped"
-            + (" (and with it the importance matrix)" if imatrix_windows else "")
-        )
+        progress("[4/5] Hugging Face directory skipped" + (" (and with it the importance matrix)" if imatrix_windows else ""))  # fmt: skip
+
+    weighted = [q for q in wanted if "_k" in q] if (imatrix_windows and result.hf_dir) else []
+    recipe = {q: _recipe(q, imatrix_windows if q in weighted else 0) for q in wanted}
+    stale = [q for q in wanted if not _made_by(directory / f"model.{q}.gguf", recipe[q])]
+    imatrix = None
+    if any(q in weighted for q in stale):
+        windows = calibration_windows(reference, imatrix_windows)
+        began = time.perf_counter()
+        imatrix = importance_matrix(
+            result.hf_dir, windows, threads=threads or os.cpu_count() or 1,
+            progress=_every_few_seconds(progress, "[5/5] importance matrix: calibration window"),
+        )  # fmt: skip
+        result.checks["imatrix_seconds"] = round(time.perf_counter() - began, 1)
+    for index, quantization in enumerate(wanted, 1):
+        target = directory / f"model.{quantization}.gguf"
+        how = f" with the importance matrix ({imatrix_windows} windows)" if quantization in weighted else ""
+        kept = "" if quantization in stale else " (already there, made the same way: kept)"
+        progress(f"[5/5] quantizing {index}/{len(wanted)}: {quantization}{how}{kept}")
+        if quantization in stale:
+            quantize(reference, target, quantization, threads=threads,
+                     imatrix=imatrix if quantization in weighted else None,
+                     metadata=recipe[quantization])  # fmt: skip
+        result.gguf_files[quantization] = target
+    if weighted:
+        result.checks["imatrix_windows"] = imatrix_windows
+        result.checks["imatrix_tokens"] = imatrix_windows * CALIBRATION_CONTEXT
     result.served_quantization = serve or source_quant
     if result.served_quantization not in result.gguf_files:
         raise ImportFailed(f"--serve {result.served_quantization}: not among {', '.join(result.gguf_files)}.")
     result.checks["seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+_RECIPE_KEYS = ("quantize.imatrix.dataset", "quantize.imatrix.chunks_count")
+
+
+def _recipe(quantization: str, imatrix_windows: int) -> dict[str, int | str]:
+    """The GGUF keys that record how the import writes one quantization (llama.cpp's own
+    quantize.imatrix.* keys; none for a plain quantization). Tensor types: llama.cpp's choices."""
+    if not imatrix_windows:
+        return {}
+    return {_RECIPE_KEYS[0]: CALIBRATION_TEXT, _RECIPE_KEYS[1]: imatrix_windows}
+
+
+def _made_by(path: Path, recipe: dict[str, int | str]) -> bool:
+    if not is_gguf(path):
+        return False
+    meta = gguf_metadata(path)
+    return all(meta.get(key) == recipe.get(key) for key in _RECIPE_KEYS)
+
+
+def _every_few_seconds(progress: Progress, label: str, seconds: float = 10.0) -> Callable[[int, int], None]:
+    last = {"at": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (1, total) or now - last["at"] >= seconds:
+            last["at"] = now
+            progress(f"{label} {done}/{total}")
+
+    return report
 
 
 def _write_hf_dir(gguf_file: Path, target: Path, result: ImportResult, progress: Progress) -> Path:

@@ -34,9 +34,10 @@ class Command(BaseCommand):
         parser.add_argument("--description", default="")
         parser.add_argument("--threads", type=int, default=0, help="Quantizer threads (0: all cores).")
         parser.add_argument(
-            "--imatrix", type=int, default=0, metavar="WINDOWS",
-            help="Weight the k-quants by an importance matrix from WINDOWS x 512 tokens of calibration "
-            "text (needs the Hugging Face directory; 8 takes about 2 minutes on one core). 0: none.",
+            "--imatrix", type=int, default=importer.IMATRIX_WINDOWS, metavar="WINDOWS",
+            help="Weight the k-quants (q4_k_m) by an importance matrix from WINDOWS x 512 tokens of "
+            f"calibration text (default {importer.IMATRIX_WINDOWS}; needs the Hugging Face directory). "
+            "0: plain llama.cpp quantization.",
         )  # fmt: skip
         parser.add_argument("--root", default=None, help="Folder (default MODEL_ROOT).")
 
