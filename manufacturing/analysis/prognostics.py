@@ -119,10 +119,14 @@ class RulConfig:
     # on a shared 2-core machine: 2.7 CPU-s per epoch with 2 threads and batch 256, 0.9 s with 1 and 512)
     network_threads: int = 1
     network_workers: int = 2  # networks trained side by side (threads of `network_threads` each)
-    network_seeds: int = 1  # networks per fold (different seeds), averaged: less variance per fold
+    # networks per fold (different seeds), averaged: less variance per fold. 2, with a network window of
+    # 40, chosen in session 9 on 5-fold out-of-fold RMSE over FD001's training engines (docs/manufacturing.md)
+    network_seeds: int = 2
     network_average_from: int = 0  # > 0: weight averaging (SWA) of every epoch from this one on
-    network_architecture: str = "cnn"  # or "gru"
-    network_window: int = 0  # cycles the network sees (0: `window`)
+    # "cnn", "gru" or a comma list ("cnn,gru"): network s of each fold is the list's s-th (cyclically),
+    # so network_seeds 2 with "cnn,gru" trains one CNN and one GRU per fold, averaged
+    network_architecture: str = "cnn"
+    network_window: int = 40  # cycles the network sees (0: `window`); 40 since session 9 (see network_seeds)
     network_learning_rate: float = 1e-3
     blend_step: float = 0.05  # grid of the CNN weight in the blend, chosen on out-of-fold predictions
 
@@ -230,13 +234,18 @@ class RulModel:
         }
         return lgb.train(params, lgb.Dataset(X, y), num_boost_round=self.config.trees)
 
-    def _train_network(self, W, y, W_val, y_val, seed: int) -> dict:
+    def _architecture(self, index: int) -> str:
+        """Architecture of network `index` (0-based) of a fold."""
+        names = [name.strip() for name in self.config.network_architecture.split(",")]
+        return names[index % len(names)]
+
+    def _train_network(self, W, y, W_val, y_val, seed: int, architecture: str = "") -> dict:
         config = self.config
         return rul_network.train_member(
             W, y, W_val, y_val, cap=config.cap, seed=seed, epochs=config.network_epochs,
             patience=config.network_patience, width=config.network_width, batch=config.network_batch,
             threads=config.network_threads, learning_rate=config.network_learning_rate,
-            average_from=config.network_average_from, architecture=config.network_architecture,
+            average_from=config.network_average_from, architecture=architecture or self._architecture(0),
         )  # fmt: skip
 
     def _windows(self, z, units, cycles) -> np.ndarray:
@@ -275,12 +284,13 @@ class RulModel:
         def fold_network(job: tuple[int, int]) -> tuple[dict, np.ndarray]:
             k, s = job
             train, held = folds != k, folds == k
+            architecture = self._architecture(s)
             run = self._train_network(
-                W[train], target[train], W[held], y[held], config.seed + 200 + k + 1000 * s
+                W[train], target[train], W[held], y[held], config.seed + 200 + k + 1000 * s, architecture
             )
             return run, rul_network.predict_member(
                 run["state"], W[held], cap=config.cap, width=config.network_width,
-                threads=config.network_threads, architecture=config.network_architecture,
+                threads=config.network_threads, architecture=architecture,
             )  # fmt: skip
 
         if use_networks and folds_n:
@@ -333,7 +343,7 @@ class RulModel:
             + (f" (learnt with its plateau at {config.knee:g})" if config.knee > config.cap else ""),
             "model": f"LightGBM x{len(self.boosters)}, {config.trees} trees, {config.leaves} leaves"
             + (
-                f"; {'1-D CNN' if config.network_architecture == 'cnn' else 'GRU'} x{len(self.networks)} "
+                f"; {self._network_names()} "
                 f"on the last {config.network_window or config.window} normalised cycles"
                 + (
                     f" (weights averaged from epoch {config.network_average_from})"
@@ -353,6 +363,15 @@ class RulModel:
             "config": asdict(config),
         }
         return self
+
+    def _network_names(self) -> str:
+        """The stored networks in words: 1-D CNN x5, GRU x5 or 1-D CNN x5 + GRU x5."""
+        counts: dict[str, int] = {}
+        for state in self.networks:
+            name = rul_network.architecture_of(state)
+            counts[name] = counts.get(name, 0) + 1
+        label = {"cnn": "1-D CNN", "gru": "GRU"}
+        return " + ".join(f"{label[name]} x{count}" for name, count in counts.items())
 
     def _choose_blend(self, trees: np.ndarray, nets: np.ndarray, y: np.ndarray) -> float:
         """The CNN weight with the lowest out-of-fold RMSE (ties to the smaller weight)."""
@@ -391,8 +410,7 @@ class RulModel:
                     cap=config.cap,
                     width=config.network_width,
                     threads=config.network_threads,
-                    architecture=config.network_architecture,
-                )  # fmt: skip
+                )  # fmt: skip (the architecture is read from each network's weights)
                 for state in self.networks
             ],
             axis=0,

@@ -215,13 +215,19 @@ def _predict(net, inputs, batch: int = 4096) -> np.ndarray:
         ).astype(float)
 
 
+def architecture_of(state: dict) -> str:
+    """The architecture whose weights these are ("gru" has `gru.*` weights, the CNN `features.*`)."""
+    return "gru" if any(name.startswith("gru.") for name in state) else "cnn"
+
+
 def predict_member(
-    state: dict, X: np.ndarray, *, cap: float, width: int, threads: int = 2, architecture: str = "cnn"
+    state: dict, X: np.ndarray, *, cap: float, width: int, threads: int = 2, architecture: str = ""
 ) -> np.ndarray:
+    """Predictions of one stored network; `architecture` "" reads it from the weights' names."""
     import torch
 
     torch.set_num_threads(threads)
-    net = _network(X.shape[1], X.shape[2], width, architecture)
+    net = _network(X.shape[1], X.shape[2], width, architecture or architecture_of(state))
     net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
     return np.clip(_predict(net, torch.from_numpy(X)) * cap, 0, cap)
 

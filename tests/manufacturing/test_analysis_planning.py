@@ -98,7 +98,8 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     np.savetxt(paths["test"], test, fmt="%g")
     np.savetxt(paths["rul"], true, fmt="%g")
     args = [f"--{name}={path}" for name, path in paths.items()]
-    call_command("plan_maintenance", "--json", *args, "--trees", "20", "--members", "1", "--folds", "2")
+    budget = ["--trees", "20", "--members", "1", "--folds", "2", "--network-seeds", "1"]
+    call_command("plan_maintenance", "--json", *args, *budget)
     report = json.loads(capsys.readouterr().out)
     train_lives = [train[train[:, 0] == unit, 1].max() for unit in range(1, 21)]
     assert report["best_fixed_interval"]["interval"] == best_fixed_interval(train_lives, 1.0, 5.0)["interval"]

@@ -46,9 +46,9 @@ def config_arguments(parser) -> None:
     )
     parser.add_argument(
         "--network-architecture",
-        choices=["cnn", "gru"],
         default=defaults.network_architecture,
-        help="the network member: 1-D CNN or a GRU over the window",
+        help="the network members: cnn (1-D CNN), gru (a GRU over the window) or a comma list, e.g. "
+        "cnn,gru: network s of each fold takes the list's s-th (see --network-seeds)",
     )
     parser.add_argument(
         "--network-window",
@@ -81,6 +81,9 @@ def config_from(options) -> RulConfig:
         raise CommandError("--network-seeds must be at least 1")
     if options["network_average_from"] < 0 or options["network_window"] < 0:
         raise CommandError("--network-average-from and --network-window cannot be negative")
+    architectures = [name.strip() for name in options["network_architecture"].split(",")]
+    if not architectures or any(name not in ("cnn", "gru") for name in architectures):
+        raise CommandError("--network-architecture is cnn, gru or a comma list of them, e.g. cnn,gru")
     if options["knee"] != 0 and options["knee"] < RulConfig().cap:
         raise CommandError(f"--knee is 0 (the cap) or at least the cap, {RulConfig().cap:g}")
     if not 0 <= options["long_smoothing"] < 1:
@@ -94,7 +97,7 @@ def config_from(options) -> RulConfig:
         network_seeds=options["network_seeds"],
         long_smoothing=options["long_smoothing"],
         network_average_from=options["network_average_from"],
-        network_architecture=options["network_architecture"],
+        network_architecture=",".join(architectures),
         network_window=options["network_window"],
         knee=options["knee"],
     )
