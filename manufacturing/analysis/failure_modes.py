@@ -69,6 +69,13 @@ WEIGHTS = {"regression": 0.5, "svm": 0.5}
 TEMPLATE = "the equipment is {}"
 # The weight of a weakly labelled example (`weak_examples`) in the default fit; 0: not used.
 WEAK_WEIGHT = 0.0
+# Fine-tuning a copy of the embedding model on the training text (`encoder_tuning.TunedEncoder`
+# options) when the caller names the base model's directory; None: the base embeddings as they are.
+# Session 9, chosen by stratified 5-fold cross-validation on the training file (docs/manufacturing.md):
+# the top 2 of the 6 layers, 4 epochs, learning rate 1e-4; one torch thread while it trains.
+TUNING: dict | None = {"epochs": 4, "layers": 2, "learning_rate": 1e-4, "threads": 1}
+# The share of the tuned encoder's own cosine head in the blend (the other members scaled by 1 - it).
+HEAD_WEIGHT = 0.0
 
 
 class FailureModeClassifier:
@@ -93,6 +100,9 @@ class FailureModeClassifier:
         embedding_scale: float = 1.0,
         char_ngrams: tuple[int, int] = (2, 5),
         class_weight: str | None = None,
+        encoder_dir: str | Path | None = None,
+        tuning: dict | None = TUNING,
+        head_weight: float = HEAD_WEIGHT,
     ):
         self.embed = embed
         self.neighbours = neighbours
@@ -110,6 +120,11 @@ class FailureModeClassifier:
         self.embedding_scale = embedding_scale
         self.char_ngrams = tuple(char_ngrams)
         self.class_weight = class_weight
+        # the encoder is tuned only with embeddings and the base model's directory to copy it from
+        self.encoder_dir = encoder_dir if embed is not None else None
+        self.tuning = dict(tuning) if tuning is not None and self.encoder_dir is not None else None
+        self.head_weight = head_weight if self.tuning is not None else 0.0
+        self.encoder = None  # the TunedEncoder once fitted
         self.normaliser = None
         self.weak_examples = 0
         self.classes: list[str] = []
@@ -120,6 +135,7 @@ class FailureModeClassifier:
         state = self.__dict__.copy()
         state["uses_embeddings"] = self.embed is not None
         state["embed"] = None
+        state["encoder_dir"] = None  # a path of this machine: `attach` gives it again
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -131,13 +147,24 @@ class FailureModeClassifier:
         self.__dict__.update(
             {"normaliser": None, "weak_examples": 0, "embedding_scale": 1.0, "char_ngrams": (2, 5)}
         )
+        self.__dict__.update({"encoder_dir": None, "tuning": None, "head_weight": 0.0, "encoder": None})
         self.__dict__.update(state)
 
-    def attach(self, embed: Embed | None) -> FailureModeClassifier:
-        """Give a loaded classifier its embedding function back (required when it was fitted with one)."""
+    def attach(self, embed: Embed | None, encoder_dir: str | Path | None = None) -> FailureModeClassifier:
+        """Give a loaded classifier its embedding function back (required when it was fitted with one)
+        and, when it tuned its own copy of the embedding model, that model's base directory (the tuned
+        layers travel with the classifier; `encoder_tuning.EncoderMismatch` if the base differs)."""
         if getattr(self, "uses_embeddings", False) and embed is None:
             raise ValueError("this classifier was fitted with embeddings: attach the embedding function")
         self.embed = embed if getattr(self, "uses_embeddings", False) else None
+        if self.encoder is not None:
+            if encoder_dir is None:
+                raise ValueError(
+                    "this classifier tuned its own copy of the embedding model: attach the base model's "
+                    "directory too"
+                )
+            self.encoder_dir = encoder_dir
+            self.encoder.attach(encoder_dir)
         return self
 
     def _words_of(self, texts: list[str]) -> list[str]:
@@ -150,6 +177,8 @@ class FailureModeClassifier:
         if self.embed is None:
             return np.zeros((len(words), 0))
         prompts = [self.template.format(w) for w in words]
+        if self.encoder is not None:
+            return np.asarray(self.encoder.embed(prompts), dtype=float).reshape(len(words), -1)
         return np.asarray(self.embed(prompts), dtype=float).reshape(len(words), -1)
 
     def _char_texts(self, texts: list[str], words: list[str]) -> list[str]:
@@ -200,6 +229,13 @@ class FailureModeClassifier:
         words = self._words_of(texts)
         self._labels = np.array([self.classes.index(label) for label in labels])
         self._weights = weights
+        self.encoder = None
+        if self.tuning is not None:  # tuned on the examples and mode names, not on weak examples
+            from manufacturing.analysis.encoder_tuning import TunedEncoder
+
+            primary = len(texts) - len(weak)
+            prompts = [self.template.format(w) for w in words[:primary]]
+            self.encoder = TunedEncoder(**self.tuning).fit(self.encoder_dir, prompts, labels[:primary])
         self._embeddings = self._vectors(words)
         self._chars = TfidfVectorizer(
             analyzer="char_wb", ngram_range=self.char_ngrams, sublinear_tf=True, lowercase=True
@@ -244,6 +280,13 @@ class FailureModeClassifier:
             scaled = np.exp((margins - margins.max(axis=1, keepdims=True)) / self.svm_temperature)
             svm[:, self._svm.classes_] = scaled / scaled.sum(axis=1, keepdims=True)
         neighbour_weight = 1.0 - self.regression_weight - self.svm_weight
+        head = getattr(self, "head_weight", 0.0) if self.encoder is not None else 0.0
+        if head > 0:  # the tuned encoder's cosine head (its classes are the fit's, in the same order)
+            blend = self._blend(vectors, probabilities, svm, neighbour_weight)
+            return (1 - head) * blend + head * self.encoder.predict_proba(vectors)
+        return self._blend(vectors, probabilities, svm, neighbour_weight)
+
+    def _blend(self, vectors, probabilities, svm, neighbour_weight: float) -> np.ndarray:
         if self.embed is None or neighbour_weight <= 1e-9:
             return self.regression_weight * probabilities + self.svm_weight * svm
         similarity = vectors @ self._embeddings.T
@@ -268,6 +311,12 @@ class FailureModeClassifier:
         )
         if self.template != "{}":
             embedded += f" in the template {self.template!r}"
+        if self.encoder is not None:
+            embedded = embedded.replace(
+                "all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (fine-tuned on the training text)"
+            )
+            epochs = self.encoder.epochs
+            embedded += f" ({epochs} epochs, top {self.encoder.layers} layers)"
         if uses and neighbours > 1e-9:
             parts.append(f"{neighbours:g} x {self.neighbours}-nearest-neighbour vote over {embedded}")
         features = f"{embedded} and {chars}" if uses else chars
@@ -277,6 +326,9 @@ class FailureModeClassifier:
                 f"{self.svm_weight:g} x linear SVM on {features} and word 1-2-grams (softmax of margins)"
             )
         text = " + ".join(parts)
+        head = getattr(self, "head_weight", 0.0) if self.encoder is not None else 0.0
+        if head > 0:
+            text = f"{1 - head:g} x ({text}) + {head:g} x the tuned encoder's cosine head"
         if self.class_weight:
             text += f", class weights {self.class_weight}"
         if self.weak_examples:

@@ -83,10 +83,21 @@ def training_examples() -> tuple[list[str], list[str], int]:
 
 def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) -> FailureClassifierVersion:
     """Fit the classifier on the training examples and store it as the next version (trailed)."""
-    from manufacturing.analysis.failure_modes import WEAK_WEIGHT, FailureModeClassifier, weak_examples
+    from manufacturing.analysis.failure_modes import (
+        HEAD_WEIGHT,
+        TUNING,
+        WEAK_WEIGHT,
+        FailureModeClassifier,
+        weak_examples,
+    )
 
     if embed is None and use_embeddings:
         from inference.services import embed
+    encoder_dir = None
+    if use_embeddings and TUNING is not None:  # the recipe fine-tunes its own copy of the model
+        from inference.services import embedding_model_dir
+
+        encoder_dir = embedding_model_dir()
     texts, labels, reviews = training_examples()
     weak: dict = {}
     if WEAK_WEIGHT > 0:
@@ -96,7 +107,9 @@ def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) 
         except (OSError, ValueError) as error:  # the recipe without them is still a working classifier
             logger.warning("failure-mode classifier fitted without weakly labelled examples: %s", error)
     started = time.perf_counter()
-    classifier = FailureModeClassifier(embed if use_embeddings else None).fit(texts, labels, **weak)
+    classifier = FailureModeClassifier(
+        embed if use_embeddings else None, encoder_dir=encoder_dir, tuning=TUNING, head_weight=HEAD_WEIGHT
+    ).fit(texts, labels, **weak)
     return failure_classifier_store(
         actor=actor,
         classifier=classifier,
@@ -109,6 +122,7 @@ def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) 
             "classes": len(classifier.classes),
             "method": classifier.method(),
             "fit_seconds": round(time.perf_counter() - started, 2),
+            "tuned_encoder_bytes": classifier.encoder.size_bytes() if classifier.encoder else 0,
         },
     )
 
@@ -199,9 +213,23 @@ def current_classifier(embed=None):
                 f"the stored classifier v{row.version} does not match its recorded sha256: not loaded; "
                 "retrain it with `manage.py train_failure_classifier`"
             )
+        from manufacturing.analysis.encoder_tuning import EncoderMismatch
+
         if embed is None:
             from inference.services import embed
-        classifier = joblib.load(io.BytesIO(data)).attach(embed)  # the bytes that were checked
+        classifier = joblib.load(io.BytesIO(data))  # the bytes that were checked
+        encoder_dir = None
+        if getattr(classifier, "encoder", None) is not None:  # it tuned its own copy of the model
+            from inference.services import embedding_model_dir
+
+            encoder_dir = embedding_model_dir()
+        try:
+            classifier.attach(embed, encoder_dir)
+        except EncoderMismatch:
+            raise ClassifierUnavailable(
+                f"the stored classifier v{row.version} was tuned from another version of the embedding "
+                "model: retrain it with `manage.py train_failure_classifier`"
+            ) from None
         _loaded.clear()
         _loaded.update(key=(row.pk, row.sha256), classifier=classifier)
         return classifier, row

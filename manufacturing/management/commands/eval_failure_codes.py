@@ -11,7 +11,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from manufacturing.analysis.failure_modes import (
+    HEAD_WEIGHT,
     TEMPLATE,
+    TUNING,
     WEAK_WEIGHT,
     FailureModeClassifier,
     cross_validate,
@@ -54,6 +56,26 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-embeddings", action="store_true", help="n-grams only (no embedding model)")
         parser.add_argument(
+            "--tuning-epochs",
+            type=int,
+            default=None,
+            metavar="N",
+            help="fine-tune a copy of the embedding model for N epochs on the training text (0: the base "
+            f"embeddings as they are; default: the adopted recipe, {(TUNING or {}).get('epochs', 0)})",
+        )
+        parser.add_argument(
+            "--tuning-layers", type=int, default=None, metavar="L", help="tune the top L of the 6 layers"
+        )
+        parser.add_argument(
+            "--tuning-rate", type=float, default=None, metavar="LR", help="the encoder's learning rate"
+        )
+        parser.add_argument(
+            "--head-weight",
+            type=float,
+            default=HEAD_WEIGHT,
+            help=f"share of the tuned encoder's cosine head in the blend (default {HEAD_WEIGHT:g})",
+        )
+        parser.add_argument(
             "--cv",
             type=int,
             default=0,
@@ -83,7 +105,33 @@ class Command(BaseCommand):
             raise CommandError("--weak-weight is a weight of 0 (not used) or more")
         if "{}" not in options["template"]:
             raise CommandError("--template needs '{}' where the text goes, e.g. 'the machine is {}'")
-        recipe = {"normalise": options["normalise"], "template": options["template"]}
+        epochs = options["tuning_epochs"]
+        if epochs is not None and epochs < 0:
+            raise CommandError("--tuning-epochs is a number of epochs, 0 (no fine-tuning) or more")
+        if not 0 <= options["head_weight"] <= 1:
+            raise CommandError("--head-weight is a share between 0 and 1")
+        tuning = dict(TUNING or {})
+        if epochs is not None:
+            tuning["epochs"] = epochs
+        if options["tuning_layers"] is not None:
+            if not 1 <= options["tuning_layers"] <= 6:
+                raise CommandError("--tuning-layers is a number of layers from 1 to 6")
+            tuning["layers"] = options["tuning_layers"]
+        if options["tuning_rate"] is not None:
+            if options["tuning_rate"] <= 0:
+                raise CommandError("--tuning-rate is a positive learning rate, e.g. 5e-5")
+            tuning["learning_rate"] = options["tuning_rate"]
+        tuned = embed is not None and tuning.get("epochs", 0) > 0
+        recipe = {
+            "normalise": options["normalise"],
+            "template": options["template"],
+            "tuning": tuning if tuned else None,
+            "head_weight": options["head_weight"],
+        }
+        if tuned:
+            from inference.services import embedding_model_dir
+
+            recipe["encoder_dir"] = embedding_model_dir()
         try:
             seeds = [int(s) for s in options["cv_seeds"].split(",") if s.strip()]
         except ValueError:
@@ -134,6 +182,8 @@ class Command(BaseCommand):
             "train_examples": len(texts),
             "weak_examples": classifier.weak_examples,
             "method": classifier.method() + " (recipe chosen by cross-validation on the training file)",
+            "tuning": recipe["tuning"],
+            "head_weight": classifier.head_weight,
             **fit,
             "seconds": seconds,
             "load_average_1min": round(os.getloadavg()[0], 2),
