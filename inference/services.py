@@ -47,7 +47,7 @@ __all__ = [
     "model_import_register", "model_register", "model_register_checked", "model_register_remote",
     "resolve_target", "target_version",
     # serving
-    "completion_create", "completion_stream", "embed",
+    "completion_create", "completion_stream", "embed", "embedding_model_dir",
 ]  # fmt: skip
 
 
