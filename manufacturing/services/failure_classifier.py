@@ -93,8 +93,10 @@ def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) 
 
     if embed is None and use_embeddings:
         from inference.services import embed
+    # The fine-tuning recipe (epochs, layers, ...): the adopted one unless a deployment sets its own.
+    tuning = getattr(settings, "MANUFACTURING_FAILURE_TUNING", TUNING)
     encoder_dir = None
-    if use_embeddings and TUNING is not None:  # the recipe fine-tunes its own copy of the model
+    if use_embeddings and tuning is not None:  # the recipe fine-tunes its own copy of the model
         from inference.services import embedding_model_dir
 
         encoder_dir = embedding_model_dir()
@@ -108,7 +110,7 @@ def failure_classifier_train(*, actor, embed=None, use_embeddings: bool = True) 
             logger.warning("failure-mode classifier fitted without weakly labelled examples: %s", error)
     started = time.perf_counter()
     classifier = FailureModeClassifier(
-        embed if use_embeddings else None, encoder_dir=encoder_dir, tuning=TUNING, head_weight=HEAD_WEIGHT
+        embed if use_embeddings else None, encoder_dir=encoder_dir, tuning=tuning, head_weight=HEAD_WEIGHT
     ).fit(texts, labels, **weak)
     return failure_classifier_store(
         actor=actor,

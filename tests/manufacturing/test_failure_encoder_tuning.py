@@ -75,10 +75,9 @@ def test_stored_copy_embeds_the_same_and_refuses_another_base(tuned):
 
 
 @pytest.mark.django_db
-def test_product_path_stores_and_loads_a_tuned_classifier(settings, tmp_path, monkeypatch):
+def test_product_path_stores_and_loads_a_tuned_classifier(settings, tmp_path):
     """train_failure_classifier with a tuning recipe: the stored version carries the tuned layers and
     the loaded classifier suggests exactly what the fitted one did."""
-    from manufacturing.analysis import failure_modes
     from manufacturing.services import failure_classifier
 
     texts, labels = per_mode(3)
@@ -88,8 +87,7 @@ def test_product_path_stores_and_loads_a_tuned_classifier(settings, tmp_path, mo
     )
     settings.MANUFACTURING_FAILURE_MODES_TRAIN = train
     settings.MODEL_ROOT = tmp_path / "models"
-    monkeypatch.setattr(failure_modes, "TUNING", {"epochs": 1, "layers": 1})
-    monkeypatch.setattr(failure_classifier, "_loaded", {})  # the product's per-process cache, per test
+    settings.MANUFACTURING_FAILURE_TUNING = {"epochs": 1, "layers": 1}
     row = failure_classifier.failure_classifier_train(actor="test:tuning")
     assert row.description["tuned_encoder_bytes"] > 0 and "fine-tuned" in row.description["method"]
 
