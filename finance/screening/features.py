@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .scenarios import DAY
-from .table import TxTable, factorize
+from .table import TxTable, factorize, searchsorted_many
 
 PAYMENT_FORMATS = ("ach", "bitcoin", "cash", "cheque", "credit card", "reinvestment", "wire")
 
@@ -92,8 +92,11 @@ class _Events:
         """(count, sum) of events with the same key and ts in [t - window, t)."""
         base = q_key * self.span
         rel = q_ts - self.t0
-        hi = np.searchsorted(self.ek, base + rel, side="left")
-        lo = np.searchsorted(self.ek, base + np.maximum(rel - window_s, 0), side="left")
+        ends = base + rel
+        # the window's starts ascend with its ends (same key, earlier time): one sort serves both
+        order = np.argsort(ends, kind="stable")
+        hi = searchsorted_many(self.ek, ends, "left", order)
+        lo = searchsorted_many(self.ek, base + np.maximum(rel - window_s, 0), "left", order)
         lo = np.minimum(lo, hi)
         return (hi - lo).astype(np.float64), (self.cs[hi] - self.cs[lo]) / self.scale
 
@@ -101,8 +104,10 @@ class _Events:
         """(first ts, last ts) of events with the same key strictly before t; NaN when none."""
         base = q_key * self.span
         rel = q_ts - self.t0
-        hi = np.searchsorted(self.ek, base + rel, side="left")
-        lo = np.searchsorted(self.ek, base, side="left")
+        ends = base + rel
+        order = np.argsort(ends, kind="stable")
+        hi = searchsorted_many(self.ek, ends, "left", order)
+        lo = searchsorted_many(self.ek, base, "left", order)
         has = hi > lo
         first = np.full(len(q_key), np.nan)
         last = np.full(len(q_key), np.nan)

@@ -295,9 +295,21 @@ class NameIndex:
     def match_many(
         self, names: list[str], *, threshold: float = DEFAULT_THRESHOLD, candidates: int = 10
     ) -> list[list[NameMatch]]:
-        """Batch form of ``match`` (one sparse product for the blocking step)."""
+        """Batch form of ``match`` (one sparse product for the blocking step). A name that recurs
+        in ``names`` (a recurring payee, a customer on many rows) is matched once: the same matches
+        (the same objects, frozen) for each of its rows."""
         if not names:
             return []
+        distinct = list(dict.fromkeys(names))
+        if len(distinct) < len(names):
+            found = dict(
+                zip(
+                    distinct,
+                    self.match_many(distinct, threshold=threshold, candidates=candidates),
+                    strict=True,
+                )
+            )
+            return [list(found[name]) for name in names]
         q_tokens = [normalize(n) for n in names]
         if not self.entries:
             return [[] for _ in names]

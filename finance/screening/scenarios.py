@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .table import TxTable, factorize
+from .table import TxTable, factorize, searchsorted_many
 
 DAY = 86400
 SMALL_CYCLE_QUERIES = 64
@@ -125,8 +125,9 @@ def window_sum(ev_key, ev_ts, ev_val, q_key, q_ts, window, *, include_end=True):
     eks = ek[order]
     cs = np.concatenate([[0.0], np.cumsum(ev_val[order])])
     qk = q_key * span + q_ts
-    hi = np.searchsorted(eks, qk, side="right" if include_end else "left")
-    lo = np.searchsorted(eks, qk - window, side="right")
+    by_query = np.argsort(qk, kind="stable")  # the starts ascend with the ends: one sort for both
+    hi = searchsorted_many(eks, qk, "right" if include_end else "left", by_query)
+    lo = searchsorted_many(eks, qk - window, "right", by_query)
     return hi - lo, cs[hi] - cs[lo], order, eks, lo, hi
 
 

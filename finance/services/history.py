@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from finance.models import Transaction
 from finance.screening.table import STR_COLS, TxTable
@@ -50,6 +50,29 @@ def load_table(queryset) -> tuple[TxTable, np.ndarray]:
 
 def _moment(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+
+def last_movements_before(accounts: list[str], before: int, *, team: str | None = None) -> dict[str, int]:
+    """{account: epoch seconds of its last movement, paid or received, stored before ``before``}
+    for those of ``accounts`` that have one (``team``: that team's transactions only). DORMANT
+    reads it for an account idle longer than the history a screening loads reaches back (live
+    ingest and shadow runs alike)."""
+    stored = Transaction.objects.filter(ts__lt=_moment(before))
+    if team is not None:
+        stored = stored.filter(team=team)
+    out: dict[str, int] = {}
+    for column in ("src_account", "dst_account"):
+        for start in range(0, len(accounts), 4000):
+            rows = (
+                stored.filter(**{f"{column}__in": accounts[start : start + 4000]})
+                .order_by()
+                .values_list(column)
+                .annotate(last=Max("ts"))
+                .values_list(column, "last")
+            )
+            for account, last in rows:
+                out[account] = max(out.get(account, -(2**62)), int(last.timestamp()))
+    return out
 
 
 @dataclass

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from access.enforcement import check
@@ -42,15 +41,14 @@ from finance.screening.risk_model import RiskModel
 from finance.screening.scenarios import SCENARIOS
 from finance.screening.table import STR_COLS, TxTable
 from finance.services.errors import BatchRejected, FinanceRefused
-from finance.services.history import History, stored_history
+from finance.services.history import History, last_movements_before, stored_history
 from finance.services.parties import NAME_CONTEXT, open_text, parties_store
 from finance.services.persist import (
     MATCH_CONTEXT,
+    BatchWriter,
     IngestResult,
-    _persist_chunk,
     _refresh_statistics,
     _seal_matches,  # noqa: F401 (a vault test seals evidence as the ingest does)
-    _trail_alerts,
 )
 from finance.services.sanctions import WhitelistingIndex, screening_index, whitelist_in_force
 from finance.services.scenarios import DEFAULT_WEIGHTS, active_versions_or_seed
@@ -569,21 +567,7 @@ def _stored_last_movements(table: TxTable, stored: TxTable, setup: ScreeningSetu
         upto = int(np.searchsorted(stored.ts, first, side="right"))
         seen = np.union1d(stored.src_account[:upto], stored.dst_account[:upto])
         accounts = np.setdiff1d(accounts, seen, assume_unique=True)
-    before = dt.datetime.fromtimestamp(first - setup.lookback, tz=dt.UTC)
-    out: dict[str, int] = {}
-    wanted = accounts.tolist()
-    for column in ("src_account", "dst_account"):
-        for start in range(0, len(wanted), 4000):
-            rows = (
-                Transaction.objects.filter(**{f"{column}__in": wanted[start : start + 4000]}, ts__lt=before)
-                .order_by()
-                .values_list(column)
-                .annotate(last=Max("ts"))
-                .values_list(column, "last")
-            )
-            for account, last in rows:
-                out[account] = max(out.get(account, -(2**62)), int(last.timestamp()))
-    return out
+    return last_movements_before(accounts.tolist(), first - setup.lookback)
 
 
 def _store_batch(
@@ -607,33 +591,26 @@ def _store_batch(
     """Rows ``span`` of the plan's table (one batch) stored, chunk by chunk as screened, then
     trailed; runs inside the batch's transaction."""
     table = plan.table.take(slice(*span))
-    result = IngestResult(batch=batch)
-    keep_decisions = realtime or len(table) <= 1000
-    version_ids = {v.code: v.pk for v in plan.setup.versions}
-    trail: list = []  # per chunk: (cases opened, alerts), trailed at the end of the batch
     # the named parties' counterparty rows (sealed names) are written while the screening process
     # works: persistence needs them, screening does not
-    party_ids = parties_store(table=table, parties=given) if given else {}
+    writer = BatchWriter(
+        actor=actor,
+        batch=batch,
+        team=team,
+        parties=parties,
+        party_ids=parties_store(table=table, parties=given) if given else {},
+        history=plan.history,
+        version_ids={v.code: v.pk for v in plan.setup.versions},
+        keep_decisions=realtime or len(table) <= 1000,
+    )
     for k in chunks:
         start, stop = bounds[k]
         screened = screener.get(k) if screener is not None else plan.screen_chunk(start, stop)
-        result = _persist_chunk(
-            actor=actor,
-            result=result,
-            chunk=plan.table.take(slice(start, stop)),
-            screened=screened,
-            batch=batch,
-            team=team,
-            parties=parties,
-            party_ids=party_ids,
-            history=plan.history,
-            version_ids=version_ids,
-            keep_decisions=keep_decisions,
-            trail=trail,
-        )
+        result = writer.store(plan.table.take(slice(start, stop)), screened)
         if progress:
             progress(done_before + result.transactions, len(plan.table))
-    _trail_alerts(actor=actor, trail=trail, batch=batch, team=team)
+    writer.trail()  # at the end of the batch: the trail's head row is not held while it is stored
+    result = writer.result
     setup = plan.setup
     record(
         actor=actor,

@@ -93,78 +93,91 @@ def _refresh_statistics(rows: int) -> None:
             cursor.execute(f"ANALYZE {q(table)} ({columns})")
 
 
-def _persist_chunk(
-    *,
-    actor,
-    result: IngestResult,
-    chunk: TxTable,
-    screened: ScreenedChunk,
-    batch: str,
-    team: str,
-    parties: dict,
-    party_ids: dict,
-    history,
-    version_ids: dict,
-    keep_decisions: bool,
-    trail: list,
-) -> IngestResult:
-    """A screened chunk stored: its transactions with their decisions, its alerts (cases opened,
-    scenario versions linked); ``result`` updated and returned. The opened cases and the alerts
-    are appended to ``trail``, for ``_trail_alerts`` at the end of the batch."""
-    from finance.services.cases import alerts_group_into_cases
+@dataclass
+class BatchWriter:
+    """One batch's persistence inside its transaction: each chunk stored as it is screened
+    (``store``), then the trail events of the batch's decisions (``trail``). ``parties``: the names
+    screening used per tx_ref; ``party_ids``: the counterparty rows of the named parties."""
 
-    ids, rows = _store_transactions(chunk, screened, batch=batch, team=team, party_ids=party_ids)
-    history.stored_rows(chunk, ids)
-    alerts = []
-    for i in sorted(screened.evidence):
-        tx = _transaction_of(ids[i], rows[i], int(chunk.ts[i]))
-        evidence = _seal_matches(screened.evidence[i], parties.get(tx.tx_ref, {}), screened.dropped)
-        alerts.append(
-            Alert(
-                transaction=tx,
-                team=team,
-                risk=screened.risk[i],
-                decision=screened.decision[i],
-                evidence=evidence,
-            )
+    actor: object
+    batch: str
+    team: str
+    parties: dict
+    party_ids: dict
+    history: object  # services.history.History: told of the rows stored
+    version_ids: dict  # scenario code -> the active ScenarioVersion's pk
+    keep_decisions: bool  # per-row decisions in the result (real time, small batches)
+    result: IngestResult = field(init=False)
+    opened: list = field(default_factory=list)  # per chunk: (cases opened, alerts), for ``trail``
+
+    def __post_init__(self) -> None:
+        self.result = IngestResult(batch=self.batch)
+
+    def store(self, chunk: TxTable, screened: ScreenedChunk) -> IngestResult:
+        """A screened chunk stored: its transactions with their decisions, its alerts (cases
+        opened, scenario versions linked); the result so far returned."""
+        from finance.services.cases import alerts_group_into_cases
+
+        result, team, parties = self.result, self.team, self.parties
+        ids, rows = _store_transactions(
+            chunk, screened, batch=self.batch, team=team, party_ids=self.party_ids
         )
-    opened = alerts_group_into_cases(actor=actor, alerts=alerts)
-    _insert_alerts(alerts)
-    trail.append((opened, alerts))
-    bulk_insert(
-        Alert.scenario_versions.through,
-        ("alert_id", "scenarioversion_id"),
-        [
-            (alert.pk, version_ids[rule["code"]])
-            for alert in alerts
-            for rule in alert.evidence["rules"]
-            if rule["code"] in version_ids
-        ],
-    )
-    result.cases += len(opened)
-    result.transactions += len(chunk)
-    result.alerts += len(alerts)
-    result.holds += sum(a.decision == "hold" for a in alerts)
-    if keep_decisions:
-        alert_of = {a.transaction_id: a for a in alerts}
-        for pk, ref, decision, risk in zip(
-            ids, chunk.tx_ref.tolist(), screened.decision, screened.risk, strict=True
-        ):
-            alert = alert_of.get(pk)
-            result.decisions.append(
-                {
-                    "tx_ref": ref,
-                    "id": pk,
-                    "decision": decision,
-                    "risk": risk,
-                    "alert": alert.pk if alert else None,
-                    "hits": [r["code"] for r in alert.evidence["rules"]] if alert else [],
-                    "name_matches": [m["entry_id"] for m in alert.evidence["names"]["matches"]]
-                    if alert
-                    else [],
-                }
+        self.history.stored_rows(chunk, ids)
+        alerts = []
+        for i in sorted(screened.evidence):
+            tx = _transaction_of(ids[i], rows[i], int(chunk.ts[i]))
+            evidence = _seal_matches(screened.evidence[i], parties.get(tx.tx_ref, {}), screened.dropped)
+            alerts.append(
+                Alert(
+                    transaction=tx,
+                    team=team,
+                    risk=screened.risk[i],
+                    decision=screened.decision[i],
+                    evidence=evidence,
+                )
             )
-    return result
+        opened = alerts_group_into_cases(actor=self.actor, alerts=alerts)
+        _insert_alerts(alerts)
+        self.opened.append((opened, alerts))
+        version_ids = self.version_ids
+        bulk_insert(
+            Alert.scenario_versions.through,
+            ("alert_id", "scenarioversion_id"),
+            [
+                (alert.pk, version_ids[rule["code"]])
+                for alert in alerts
+                for rule in alert.evidence["rules"]
+                if rule["code"] in version_ids
+            ],
+        )
+        result.cases += len(opened)
+        result.transactions += len(chunk)
+        result.alerts += len(alerts)
+        result.holds += sum(a.decision == "hold" for a in alerts)
+        if self.keep_decisions:
+            alert_of = {a.transaction_id: a for a in alerts}
+            for pk, ref, decision, risk in zip(
+                ids, chunk.tx_ref.tolist(), screened.decision, screened.risk, strict=True
+            ):
+                alert = alert_of.get(pk)
+                result.decisions.append(
+                    {
+                        "tx_ref": ref,
+                        "id": pk,
+                        "decision": decision,
+                        "risk": risk,
+                        "alert": alert.pk if alert else None,
+                        "hits": [r["code"] for r in alert.evidence["rules"]] if alert else [],
+                        "name_matches": [m["entry_id"] for m in alert.evidence["names"]["matches"]]
+                        if alert
+                        else [],
+                    }
+                )
+        return result
+
+    def trail(self) -> None:
+        """The trail events of the batch's decisions (``_trail_alerts``), at the end of its transaction."""
+        _trail_alerts(actor=self.actor, trail=self.opened, batch=self.batch, team=self.team)
 
 
 def _trail_alerts(*, actor, trail: list, batch: str, team: str) -> None:

@@ -16,7 +16,7 @@ from audit.services import record
 from finance.models import ScenarioVersion, Transaction
 from finance.screening.scenarios import SCENARIOS, run_scenarios
 from finance.services.errors import FinanceRefused, FourEyesViolation
-from finance.services.history import load_table
+from finance.services.history import last_movements_before, load_table
 
 # Weight of each scenario in the alert risk score (risk = 1 - prod(1 - weight) over the hits).
 # Stored with each version's parameters, so a version fixes both what fires and how much it counts.
@@ -165,6 +165,24 @@ def scenario_version_approve(*, actor, version: ScenarioVersion) -> ScenarioVers
     return version
 
 
+def _dormant_last_movements(
+    table, mask: np.ndarray, versions: list[ScenarioVersion | None], before: int, team: str | None
+) -> dict[str, int] | None:
+    """DORMANT versions: the last movement stored before the loaded period (``before``) of each
+    account on a shadowed row large enough to fire, as live screening reads it
+    (``ingest._stored_last_movements``): an account idle longer than the period's look-back would
+    otherwise look new and never come back from dormancy."""
+    dormant = [v for v in versions if v is not None and v.code == "DORMANT"]
+    if not dormant or not mask.any():
+        return None
+    min_usd = min({**SCENARIOS["DORMANT"].default_params, **v.params}["min_usd"] for v in dormant)
+    large = mask & (table.amount_usd >= min_usd)
+    if not large.any():
+        return None
+    accounts = np.union1d(table.src_account[large], table.dst_account[large]).tolist()
+    return last_movements_before(accounts, before, team=team) or None
+
+
 def scenario_version_shadow_run(
     *, actor, version: ScenarioVersion, since: dt.datetime, until: dt.datetime, team: str | None = None
 ) -> dict:
@@ -193,12 +211,19 @@ def scenario_version_shadow_run(
         "until": until.isoformat(),
         "transactions": int(mask.sum()),
     }
+    older_last = _dormant_last_movements(table, mask, [version, active], start - window, team or None)
     sets = {}
     for name, v in (("proposed", version), ("active", active)):
         if v is None:
             sets[name] = set()
             continue
-        hits = run_scenarios(table, screen_mask=mask, params_by_code={v.code: v.params}, codes=[v.code])
+        hits = run_scenarios(
+            table,
+            screen_mask=mask,
+            params_by_code={v.code: v.params},
+            codes=[v.code],
+            older_last=older_last,
+        )
         sets[name] = {str(table.tx_ref[h.row]) for h in hits}
     result.update(
         {

@@ -32,6 +32,18 @@ def auditor(make_user):
     return make_user("auditor")
 
 
+def payment(ref: str, ts: int, src: str, dst: str, amount: float) -> dict:
+    """One USD payment row as the batch API takes it."""
+    return {
+        "tx_ref": ref,
+        "ts": ts,
+        "src_account": src,
+        "dst_account": dst,
+        "amount_paid": amount,
+        "currency_paid": "USD",
+    }
+
+
 def structuring_rows(prefix: str = "S", account: str = "ACC-1", start: int = 1_700_000_000) -> list[dict]:
     """Three payments of 9,500 USD from one account within hours (structuring under 10,000 USD) and
     one ordinary payment."""

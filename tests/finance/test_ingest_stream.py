@@ -16,7 +16,7 @@ from finance import services
 from finance.management.commands.bench_screening import synthetic_stream
 from finance.models import Alert, Transaction
 from finance.services.ingest import transactions_ingest_batches
-from tests.finance.conftest import TEAM
+from tests.finance.conftest import TEAM, payment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 _FORKS: list[int] = []  # one entry per fork of this test process (the screening processes)
@@ -127,17 +127,6 @@ def test_a_row_stored_by_another_writer_between_batches_is_seen(settings):
     assert _stored("a-") == _stored("b-") and _evidence("a-") == _evidence("b-")
 
 
-def _payment(ref: str, ts: int, src: str, dst: str, amount: float) -> dict:
-    return {
-        "tx_ref": ref,
-        "ts": ts,
-        "src_account": src,
-        "dst_account": dst,
-        "amount_paid": amount,
-        "currency_paid": "USD",
-    }
-
-
 def _dormant(ref: str):
     alert = Alert.objects.filter(transaction__tx_ref=ref).first()
     hits = [r["hit"] for r in alert.evidence["rules"] if r["code"] == "DORMANT"] if alert else []
@@ -149,11 +138,11 @@ def test_an_account_idle_longer_than_the_history_reaches_back_is_dormant():
     batch, and the account still comes back from dormancy (the database's last movement, or an
     earlier row of the same import older than the chunk's look-back); idle 170 days: no hit."""
     t0 = 1_700_000_000
-    first = [_payment("p1", t0, "OLD", "X1", 100.0), _payment("p2", t0, "RECENT", "X2", 100.0)]
+    first = [payment("p1", t0, "OLD", "X1", 100.0), payment("p2", t0, "RECENT", "X2", 100.0)]
     services.transactions_ingest(actor="system:test", table=services.rows_validate(first), team=TEAM)
     for later in (
-        _payment("p4", t0 + 170 * DAY, "RECENT", "Y2", 6000.0),
-        _payment("p3", t0 + 400 * DAY, "OLD", "Y1", 6000.0),
+        payment("p4", t0 + 170 * DAY, "RECENT", "Y2", 6000.0),
+        payment("p3", t0 + 400 * DAY, "OLD", "Y1", 6000.0),
     ):  # each its own batch (a batch's history reaches back from its earliest row)
         services.transactions_ingest(actor="system:test", table=services.rows_validate([later]), team=TEAM)
     assert _dormant("p3") == {
@@ -169,9 +158,9 @@ def test_an_account_idle_longer_than_the_history_reaches_back_is_dormant():
 
     # one import of 300 days, in chunks of 2 rows: the receiving side's movement 300 days before
     # lies outside the last chunk's look-back, in the import itself
-    rows = [_payment("q1", t0, "S1", "IDLE", 100.0)]
-    rows += [_payment(f"q{k}", t0 + k * 20 * DAY, f"F{k}", f"G{k}", 50.0) for k in range(2, 15)]
-    rows += [_payment("q99", t0 + 300 * DAY, "S2", "IDLE", 7000.0)]
+    rows = [payment("q1", t0, "S1", "IDLE", 100.0)]
+    rows += [payment(f"q{k}", t0 + k * 20 * DAY, f"F{k}", f"G{k}", 50.0) for k in range(2, 15)]
+    rows += [payment("q99", t0 + 300 * DAY, "S2", "IDLE", 7000.0)]
     services.transactions_ingest(
         actor="system:test", table=services.rows_validate(rows), team=TEAM, chunk_rows=2
     )
