@@ -139,7 +139,36 @@ def in_time_order(ts: np.ndarray) -> bool:
     return len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
 
 
+DECISIONS = ("approve", "review", "hold")  # the codes of ``Screened.decision``
+
+
+@dataclass
+class Screened:
+    """``screen``'s result as columns, in ``table``'s order: a decision code per row (an index
+    into ``DECISIONS``), the risk per row, and the evidence of the rows that carry one. What the
+    persistence of a large batch needs, without an object per row."""
+
+    decision: np.ndarray  # int8
+    risk: np.ndarray  # float64
+    evidence: dict[int, dict]  # row -> evidence (decision other than approve, or evidence_for_all)
+
+    def decisions(self, tx_ref: np.ndarray) -> list[Decision]:
+        codes, risks = self.decision.tolist(), self.risk.tolist()
+        return [
+            Decision(i, ref, DECISIONS[code], risk, self.evidence.get(i))
+            for i, (ref, code, risk) in enumerate(zip(tx_ref.tolist(), codes, risks, strict=True))
+        ]
+
+
 def screen(
+    table: TxTable, history: TxTable | None, scenarios, name_index, model, **options
+) -> list[Decision]:
+    """Screen every row of ``table`` against ``history``: one ``Decision`` per row (see
+    ``screen_columns`` for the arguments)."""
+    return screen_columns(table, history, scenarios, name_index, model, **options).decisions(table.tx_ref)
+
+
+def screen_columns(
     table: TxTable,
     history: TxTable | None,
     scenarios: list[ScenarioSpec] | None,
@@ -151,7 +180,7 @@ def screen(
     evidence_for_all: bool = False,
     summarise_older: bool = True,
     older_last_movement: dict[str, int] | None = None,
-) -> list[Decision]:
+) -> Screened:
     """Screen every row of ``table`` against ``history`` (earlier transactions, may be None).
 
     ``scenarios``: active versions (None: library defaults); ``name_index``: a names.NameIndex or
@@ -168,7 +197,7 @@ def screen(
     scenarios = default_scenarios() if scenarios is None else list(scenarios)
     n_new = len(table)
     if n_new == 0:
-        return []
+        return Screened(np.zeros(0, np.int8), np.zeros(0), {})
     specs = {s.code: s for s in scenarios}
     params_by_code = {c: s.params for c, s in specs.items()}
     hist = history if history is not None and len(history) else None
@@ -225,7 +254,9 @@ def screen(
             for m in ms:
                 matches_by_ref.setdefault(ref, []).append((nm, m))
 
-    decisions: list[Decision | None] = [None] * n_new
+    decision_codes = np.zeros(n_new, np.int8)  # approve unless set below
+    risks = np.empty(n_new)
+    evidences: dict[int, dict] = {}
     pending = []  # rows that need evidence: (k, r, ref, hits, rule weights, name scores)
     refs = full.tx_ref[new_rows].tolist()
     positions = pos_in_table.tolist()
@@ -246,8 +277,7 @@ def screen(
     if evidence_for_all:
         closer[:] = True
     approved = np.flatnonzero(~closer)
-    for k, risk in zip(approved.tolist(), model_risk[approved].tolist(), strict=True):
-        decisions[positions[k]] = Decision(positions[k], refs[k], "approve", risk, None)
+    risks[pos_in_table[approved]] = model_risk[approved]
     for k in np.flatnonzero(closer).tolist():
         r = int(new_rows[k])
         ref = refs[k]
@@ -259,7 +289,7 @@ def screen(
         if decision != "approve" or evidence_for_all:
             pending.append((k, r, ref, hits, rule_w, name_s))
         else:
-            decisions[positions[k]] = Decision(positions[k], ref, decision, float(risk), None)
+            risks[positions[k]] = risk
     scored = model.score_many(feats[[k for k, *_ in pending]]) if model is not None and pending else []
     config_plain = _plain(asdict(config))  # one copy shared by every evidence dict of this call
     list_version = getattr(name_index, "version", None)
@@ -312,10 +342,11 @@ def screen(
             "risk": risk,
             "decision": decision,
         }
-        if decision == "approve" and not evidence_for_all:
-            evidence = None  # on the boundary: the contributions' probability fell just below
-        decisions[int(pos_in_table[k])] = Decision(int(pos_in_table[k]), ref, decision, float(risk), evidence)
-    return decisions
+        at = positions[k]
+        decision_codes[at], risks[at] = DECISIONS.index(decision), risk
+        if decision != "approve" or evidence_for_all:  # approve: on the boundary, the contributions'
+            evidences[at] = evidence  # probability fell just below
+    return Screened(decision_codes, risks, evidences)
 
 
 def rule_holds(code: str, params: dict, hit: dict, tx: dict) -> bool:
@@ -402,6 +433,7 @@ def replay(evidence: dict, *, model=None) -> Replay:
 
 
 __all__ = [
+    "DECISIONS",
     "FEATURE_NAMES",
     "Decision",
     "EngineConfig",
@@ -412,4 +444,6 @@ __all__ = [
     "replay",
     "rule_holds",
     "screen",
+    "screen_columns",
+    "Screened",
 ]

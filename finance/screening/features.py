@@ -88,24 +88,25 @@ class _Events:
         self.scale = 1.0 if val is None else 100.0
         self.cs = np.concatenate([[0], np.cumsum(units[order])])
 
-    def window(self, q_key, q_ts, window_s):
-        """(count, sum) of events with the same key and ts in [t - window, t)."""
+    def window(self, q_key, q_ts, window_s, order=None):
+        """(count, sum) of events with the same key and ts in [t - window, t). ``order``: the
+        queries sorted by (key, ts) (``_query_order``), shared by the calls with the same queries."""
         base = q_key * self.span
         rel = q_ts - self.t0
         ends = base + rel
         # the window's starts ascend with its ends (same key, earlier time): one sort serves both
-        order = np.argsort(ends, kind="stable")
+        order = np.argsort(ends, kind="stable") if order is None else order
         hi = searchsorted_many(self.ek, ends, "left", order)
         lo = searchsorted_many(self.ek, base + np.maximum(rel - window_s, 0), "left", order)
         lo = np.minimum(lo, hi)
         return (hi - lo).astype(np.float64), (self.cs[hi] - self.cs[lo]) / self.scale
 
-    def first_last(self, q_key, q_ts):
+    def first_last(self, q_key, q_ts, order=None):
         """(first ts, last ts) of events with the same key strictly before t; NaN when none."""
         base = q_key * self.span
         rel = q_ts - self.t0
         ends = base + rel
-        order = np.argsort(ends, kind="stable")
+        order = np.argsort(ends, kind="stable") if order is None else order
         hi = searchsorted_many(self.ek, ends, "left", order)
         lo = searchsorted_many(self.ek, base, "left", order)
         has = hi > lo
@@ -114,6 +115,13 @@ class _Events:
         first[has] = self.ek[lo[has]] - base[has] + self.t0
         last[has] = self.ek[hi[has] - 1] - base[has] + self.t0
         return first, last
+
+
+def _query_order(q_key, q_ts) -> np.ndarray:
+    """The queries sorted by (key, ts): the order every ``_Events`` search of them shares (the
+    searches need not be in order to be right, only to be fast: ``searchsorted_many``)."""
+    t0 = q_ts.min(initial=0)
+    return np.argsort(q_key * (np.int64(q_ts.max(initial=0) - t0) + 1) + (q_ts - t0), kind="stable")
 
 
 def _first_occurrence(key, ts):
@@ -171,24 +179,25 @@ def compute_features(table: TxTable, rows=None, *, prior=None) -> np.ndarray:
 
     out_ev = _Events(src, ts, usd)  # payments made, keyed by payer
     in_ev = _Events(dst, ts, usd)  # payments received, keyed by payee
-    c1, _ = out_ev.window(qs, qt, DAY)
-    c7, s7 = out_ev.window(qs, qt, 7 * DAY)
-    c30, s30 = out_ev.window(qs, qt, 30 * DAY)
+    by_s, by_d = _query_order(qs, qt), _query_order(qd, qt)  # each sort serves every search below
+    c1, _ = out_ev.window(qs, qt, DAY, by_s)
+    c7, s7 = out_ev.window(qs, qt, 7 * DAY, by_s)
+    c30, s30 = out_ev.window(qs, qt, 30 * DAY, by_s)
     col["src_out_count_1d"], col["src_out_count_7d"], col["src_out_count_30d"] = c1, c7, c30
     col["src_out_log_sum_7d"] = np.log1p(s7)
-    ci, si = in_ev.window(qs, qt, 7 * DAY)
+    ci, si = in_ev.window(qs, qt, 7 * DAY, by_s)
     col["src_in_count_7d"], col["src_in_log_sum_7d"] = ci, np.log1p(si)
-    cd, sd = in_ev.window(qd, qt, 7 * DAY)
+    cd, sd = in_ev.window(qd, qt, 7 * DAY, by_d)
     col["dst_in_count_7d"], col["dst_in_log_sum_7d"] = cd, np.log1p(sd)
-    col["dst_out_count_7d"], _ = out_ev.window(qd, qt, 7 * DAY)
+    col["dst_out_count_7d"], _ = out_ev.window(qd, qt, 7 * DAY, by_d)
     mean30 = np.divide(s30, c30, out=np.zeros(len(q)), where=c30 > 0)
     col["amount_vs_src_mean_30d"] = np.divide(qa, mean30, out=np.zeros(len(q)), where=mean30 > 0)
-    _, in2 = in_ev.window(qs, qt, 2 * DAY)
+    _, in2 = in_ev.window(qs, qt, 2 * DAY, by_s)
     col["pass_through_ratio_2d"] = np.minimum(np.divide(qa, in2, out=np.zeros(len(q)), where=in2 > 0), 10.0)
 
     both = _Events(np.concatenate([src, dst]), np.concatenate([ts, ts]))
-    first_s, last_s = both.first_last(qs, qt)
-    first_d, _ = both.first_last(qd, qt)
+    first_s, last_s = both.first_last(qs, qt, by_s)
+    first_d, _ = both.first_last(qd, qt, by_d)
     if prior is not None:  # older rows: earlier than any in the table
         old_first_s, old_first_d = prior.first[qs], prior.first[qd]
         first_s = np.where(np.isnan(old_first_s), first_s, old_first_s)
@@ -209,18 +218,18 @@ def compute_features(table: TxTable, rows=None, *, prior=None) -> np.ndarray:
         new_pair[prior.pair_count(src, dst) > 0] = 0.0  # a counterparty already seen earlier
     new_out = _Events(src, ts, new_pair)
     new_in = _Events(dst, ts, new_pair)
-    _, col["src_out_degree"] = new_out.window(qs, qt, big)
-    _, col["src_in_degree"] = new_in.window(qs, qt, big)
-    _, col["dst_in_degree"] = new_in.window(qd, qt, big)
-    _, col["dst_out_degree"] = new_out.window(qd, qt, big)
+    _, col["src_out_degree"] = new_out.window(qs, qt, big, by_s)
+    _, col["src_in_degree"] = new_in.window(qs, qt, big, by_s)
+    _, col["dst_in_degree"] = new_in.window(qd, qt, big, by_d)
+    _, col["dst_out_degree"] = new_out.window(qd, qt, big, by_d)
     if prior is not None:
         col["src_out_degree"] = col["src_out_degree"] + prior.out_degree[qs]
         col["src_in_degree"] = col["src_in_degree"] + prior.in_degree[qs]
         col["dst_in_degree"] = col["dst_in_degree"] + prior.in_degree[qd]
         col["dst_out_degree"] = col["dst_out_degree"] + prior.out_degree[qd]
     # new counterparties within 7 days: pairs whose first payment fell in the window
-    _, col["src_new_payees_7d"] = new_out.window(qs, qt, 7 * DAY)
-    _, col["dst_new_payers_7d"] = new_in.window(qd, qt, 7 * DAY)
+    _, col["src_new_payees_7d"] = new_out.window(qs, qt, 7 * DAY, by_s)
+    _, col["dst_new_payers_7d"] = new_in.window(qd, qt, 7 * DAY, by_d)
 
     for j, name in enumerate(FEATURE_NAMES):
         out[:, j] = col[name]

@@ -2,7 +2,7 @@
 
 Every batch is all-or-nothing: rows are validated first (a per-row error report, nothing written),
 then stored, screened and alerted in one database transaction per batch. Every path (batch API,
-real-time API, file import, the demo) screens through ``finance.screening.engine.screen`` with
+real-time API, file import, the demo) screens through ``finance.screening.engine.screen_columns`` with
 the whole engine: the active scenario versions, the active risk model (LightGBM, SHAP
 contributions) and the active sanctions/PEP lists (party names, less whitelisted matches), combined
 into one risk score and decision. Each alert's trail event (``alert.raise``, written with the
@@ -34,7 +34,7 @@ from access.enforcement import check
 from access.resources import Resource
 from audit.services import record
 from finance.models import Account, ModelVersion, ScenarioVersion, Transaction
-from finance.screening.engine import EngineConfig, ScenarioSpec, in_time_order, screen
+from finance.screening.engine import EngineConfig, ScenarioSpec, in_time_order, screen_columns
 from finance.screening.formats import MAX_TS, MIN_TS
 from finance.screening.names import NameIndex
 from finance.screening.risk_model import RiskModel
@@ -487,7 +487,7 @@ class _Plan:
         names = None
         if setup.names is not None and self.parties:
             names = WhitelistingIndex(setup.names, setup.whitelist)
-        decisions = screen(
+        screened = screen_columns(
             chunk,
             _chunk_history(self.stored, self.table, start, stop, setup.lookback),
             setup.specs,
@@ -501,7 +501,7 @@ class _Plan:
             config=setup.config,
             older_last_movement=self._older_last(chunk, start),
         )
-        return ScreenedChunk.of(decisions, names)
+        return ScreenedChunk.of(screened, names)
 
     def _older_last(self, chunk: TxTable, start: int) -> dict[str, int] | None:
         """DORMANT: each account's last movement before the chunk's look-back, for the accounts of

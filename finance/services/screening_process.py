@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-DECISION_CODES = ("approve", "review", "hold")
+from finance.screening.engine import DECISIONS as DECISION_CODES
 
 
 @dataclass
@@ -38,19 +38,25 @@ class ScreenedChunk:
     evidence: dict[int, dict]  # row in the chunk -> evidence (rows with a decision other than approve)
     dropped: dict[str, list[dict]] = field(default_factory=dict)  # party name hash -> whitelisted matches
 
+    codes: np.ndarray | None = field(default=None, repr=False, compare=False)  # int8 decision codes
+
     @classmethod
-    def of(cls, decisions, names) -> ScreenedChunk:
+    def of(cls, screened, names) -> ScreenedChunk:
+        """From the engine's columns (``engine.Screened``: its codes index ``DECISION_CODES``)."""
         return cls(
-            decision=[d.decision for d in decisions],
-            risk=[d.risk for d in decisions],
-            evidence={i: d.evidence for i, d in enumerate(decisions) if d.evidence is not None},
+            decision=np.array(DECISION_CODES)[screened.decision].tolist(),
+            risk=screened.risk.tolist(),
+            evidence=screened.evidence,
             dropped=names.dropped if names is not None else {},
+            codes=screened.decision,
         )
 
     def packed(self) -> tuple:
         code = {decision: k for k, decision in enumerate(DECISION_CODES)}
         return (
-            np.fromiter((code[d] for d in self.decision), np.int8, len(self.decision)),
+            self.codes
+            if self.codes is not None
+            else np.fromiter((code[d] for d in self.decision), np.int8, len(self.decision)),
             np.array(self.risk, dtype=np.float64),
             self.evidence,
             self.dropped,
@@ -59,7 +65,7 @@ class ScreenedChunk:
     @classmethod
     def unpacked(cls, packed: tuple) -> ScreenedChunk:
         codes, risk, evidence, dropped = packed
-        return cls(np.array(DECISION_CODES)[codes].tolist(), risk.tolist(), evidence, dropped)
+        return cls(np.array(DECISION_CODES)[codes].tolist(), risk.tolist(), evidence, dropped, codes)
 
 
 class ScreeningProcessFailed(RuntimeError):
