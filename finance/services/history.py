@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from django.conf import settings
@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 
 from finance.models import Transaction
+from finance.screening.engine import in_time_order
 from finance.screening.table import STR_COLS, TxTable
 
 
@@ -86,6 +87,11 @@ class BookWindow:
     pks: np.ndarray
     last_pk: int
     count: int
+    # appends write into spare room after ``table`` (its columns are the last rows of these
+    # arrays, up to ``end``) instead of copying the whole window per chunk stored: None until
+    # the first append, and again after a sort
+    spare: dict[str, np.ndarray] | None = None
+    end: int = 0
 
     def rows(self, since: int, until: int) -> TxTable:
         """The rows in [since, until] (a view: no copy of the window)."""
@@ -96,21 +102,49 @@ class BookWindow:
     def merge(self, table: TxTable, pks: np.ndarray) -> None:
         """Add rows with keys above ``last_pk`` (kept in (ts, key) order; older than the window
         dropped)."""
-        keep = table.ts >= self.since
-        table, pks = table.take(keep), pks[keep]
+        if len(table) and int(table.ts.min()) < self.since:
+            keep = table.ts >= self.since
+            table, pks = table.take(keep), pks[keep]
         if not len(table):
             return
-        order = np.lexsort((pks, table.ts))
-        table, pks = table.take(order), pks[order]
+        if not (
+            in_time_order(table.ts)
+            and (len(pks) < 2 or bool((np.diff(pks)[np.diff(table.ts) == 0] > 0).all()))
+        ):
+            order = np.lexsort((pks, table.ts))
+            table, pks = table.take(order), pks[order]
         if len(self.table) and (table.ts[0], pks[0]) < (self.table.ts[-1], self.pks[-1]):
             # rows older than the newest held (a late commit, a back-dated batch): sort all
             merged = TxTable.concat([self.table, table])
             all_pks = np.concatenate([self.pks, pks])
             order = np.lexsort((all_pks, merged.ts))
-            self.table, self.pks = merged.take(order), all_pks[order]
+            self.table, self.pks, self.spare = merged.take(order), all_pks[order], None
         else:  # the usual case, a feed in time order: append
-            self.table = TxTable.concat([self.table, table]) if len(self.table) else table
+            self._append(table)
             self.pks = np.concatenate([self.pks, pks])
+
+    def _append(self, table: TxTable) -> None:
+        """``table``'s rows after the held ones: written into the spare room when they fit (no
+        copy of the held rows), else both copied into new arrays with half as much room again."""
+        held, n, m = self.table, len(self.table), len(table)
+        names = [f.name for f in fields(TxTable)]
+        spare = self.spare
+        if (
+            spare is None
+            or self.end + m > len(spare["ts"])
+            or any(np.promote_types(spare[c].dtype, getattr(table, c).dtype) != spare[c].dtype for c in names)
+        ):
+            room = (n + m) * 3 // 2 + 1024
+            spare = {}
+            for c in names:
+                spare[c] = np.empty(room, np.promote_types(getattr(held, c).dtype, getattr(table, c).dtype))
+                spare[c][:n] = getattr(held, c)
+            self.end = n
+        for c in names:
+            spare[c][self.end : self.end + m] = getattr(table, c)
+        self.end += m
+        self.spare = spare
+        self.table = TxTable(**{c: spare[c][self.end - n - m : self.end] for c in names})
 
     def trim(self, since: int) -> None:
         """Forget rows older than ``since`` (later batches look no further back)."""

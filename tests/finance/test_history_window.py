@@ -85,3 +85,45 @@ def test_the_window_copy_follows_the_database(settings):
         services.transactions_ingest(actor="system:test", table=second, team="aml-eu")
     assert history._WINDOW is window and window.last_pk < Transaction.objects.order_by("-pk").first().pk
     assert len(_check(services.rows_validate(_rows("c", 60, start + 2 * DAY)), lookback).stored) == 120
+
+
+def _table(refs: list[str], start: int) -> TxTable:
+    return TxTable.from_rows(
+        [
+            {
+                "tx_ref": ref,
+                "ts": start + i,
+                "src_account": f"A{i}",
+                "dst_account": "B",
+                "amount_paid": 1.0 + i,
+            }
+            for i, ref in enumerate(refs)
+        ]
+    )
+
+
+def test_appended_chunks_equal_one_copy_and_leave_earlier_views_as_they_were():
+    """Chunks appended in time order go into the window's spare room (no copy of the held rows),
+    grow it when full or when a string is wider than the room's, and a view handed out before an
+    append (a batch's history) still reads the same rows after it."""
+    first = _table([f"r{i}" for i in range(5)], 1_000)
+    window = history.BookWindow(("test",), 0, first, np.arange(1, 6), 5, 5)
+    chunks = [_table([f"r{k}-{i}" for i in range(400)], 2_000 + 1_000 * k) for k in range(4)]
+    chunks.append(_table(["a-much-longer-reference-than-the-others"], 9_000))
+    before = None
+    for k, chunk in enumerate(chunks):
+        pks = np.arange(len(chunk)) + window.last_pk + 1
+        window.merge(chunk, pks)
+        window.last_pk = int(pks.max())
+        if k == 1:
+            held = window.table
+            before = (held, held.tx_ref.copy(), held.ts.copy())
+            window.trim(1_003)  # forgets the first rows: the rest stay where they are
+    expected = TxTable.concat([first, *chunks])
+    expected = expected.take(expected.ts >= 1_003)
+    assert _same(window.table, expected)
+    assert window.table.tx_ref.dtype.itemsize >= len("a-much-longer-reference-than-the-others") * 4
+    assert window.spare is not None and window.end > 0
+    held, refs, ts = before
+    assert np.array_equal(held.tx_ref, refs) and np.array_equal(held.ts, ts)
+    assert np.array_equal(window.pks, np.arange(4, window.last_pk + 1))  # ts 1,000-1,002 trimmed
