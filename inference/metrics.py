@@ -118,13 +118,33 @@ GAUGES: dict[str, Gauge] = {
 }
 
 
+# Each labelled series once looked up: prometheus_client's labels() validates the names and takes
+# a lock on every call (twice the cost of the sample's own write, and a completion writes ~25).
+# The key is the call's (name, labels); series are per model and outcome, so the dict stays small.
+# A series object stays valid across fork: its value checks the process id on every write.
+_series: dict[tuple, Counter | Histogram] = {}
+
+
+def _one(metrics: dict, name: str, labels: dict[str, str]):
+    key = (name, *labels.items())
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = metrics[name].labels(**labels)
+    return series
+
+
 def inc(name: str, amount: float = 1.0, **labels: str) -> None:
-    COUNTERS[name].labels(**labels).inc(amount)
+    _one(COUNTERS, name, labels).inc(amount)
 
 
 def observe(name: str, value: float, buckets: tuple[float, ...] | None = None, **labels: str) -> None:
     """`buckets` is fixed per histogram (above); the argument is accepted for the callers' readability."""
-    HISTOGRAMS[name].labels(**labels).observe(value)
+    _one(HISTOGRAMS, name, labels).observe(value)
+
+
+def histogram(name: str, **labels: str):
+    """One labelled series of a histogram, for a caller observing it many times (per token)."""
+    return _one(HISTOGRAMS, name, labels)
 
 
 # --- gauges: read from this process's state, written to its own file --------------------------

@@ -1,10 +1,120 @@
-"""`Cache-Control: no-store` on pages and APIs that carry patient or bank data (SUITE_NO_STORE_PREFIXES)."""
+"""The suite's own middleware, and Django's browser-session middleware made to step aside for API-token calls.
+
+`Cache-Control: no-store` on pages and APIs that carry patient or bank data (SUITE_NO_STORE_PREFIXES);
+the acting user of account changes (accounts.trail).
+
+API-token calls (`is_api_token_call`): a request under API_TOKEN_PREFIXES (the OpenAI-compatible /v1)
+that presents `Authorization: Bearer|Token <key>`. Its views authenticate by that header alone: the
+API-token authentication comes first in every one of them (tests/accounts/test_api_token_bypass.py
+checks each /v1 view) and either authenticates or answers 401, so the session is never read. The
+browser session, its CSRF check, the lazy `request.user` of the session and flash messages then
+cannot apply, and their middleware passes such a request straight through (sync and async alike);
+every other request goes through them as before. What applies to every response stays: security
+headers, frame options, the Content-Security-Policy, no-store, the acting user, the lockout.
+A token call made from a browser that also sends a session cookie leaves that session as it was
+(not saved, its idle timer not restarted): the call did not use it.
+"""
 
 from __future__ import annotations
 
+import http
+
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
+from django.core.signals import setting_changed
+from django.middleware import csrf
 
 from accounts.trail import acting_request
+
+API_TOKEN_PREFIXES = ("/v1/",)
+API_TOKEN_SCHEMES = ("bearer", "token")  # as accounts.authentication.ApiTokenAuthentication reads them
+
+
+def is_api_token_call(request) -> bool:
+    """A request under API_TOKEN_PREFIXES that presents an API token (valid or not: a wrong one is a 401)."""
+    if not request.path_info.startswith(API_TOKEN_PREFIXES):
+        return False
+    return request.META.get("HTTP_AUTHORIZATION", "").split(" ", 1)[0].lower() in API_TOKEN_SCHEMES
+
+
+class _BrowserOnly:
+    """Mixin for a Django middleware that cannot apply to API-token calls: it passes them through."""
+
+    def __call__(self, request):
+        if is_api_token_call(request):
+            return self.get_response(request)  # a coroutine in async mode, awaited by the caller
+        return super().__call__(request)
+
+
+class SessionMiddleware(_BrowserOnly, sessions_middleware.SessionMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_BrowserOnly, csrf.CsrfViewMiddleware):
+    def process_view(self, request, callback, callback_args, callback_kwargs):
+        if is_api_token_call(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class AuthenticationMiddleware(_BrowserOnly, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_BrowserOnly, messages_middleware.MessageMiddleware):
+    pass
+
+
+# What a view or decorator may set on a response to change its policy (django-csp 4).
+_CSP_PER_RESPONSE = tuple(
+    f"_csp_{part}{suffix}" for part in ("config", "update", "replace", "exempt") for suffix in ("", "_ro")
+)
+_csp_headers: dict[str, str] = {}  # header name -> value built from the settings alone
+
+
+def _forget_csp_headers(*, setting, **kwargs) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _csp_headers.clear()
+
+
+setting_changed.connect(_forget_csp_headers, dispatch_uid="accounts.middleware.csp_headers")
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the policy built from the settings once instead of on every
+    response. A response that names its own policy (or an exemption), a request that used a nonce,
+    and DEBUG's error pages take django-csp's own path; the others get the same headers it would
+    set (the settings' policy, unless the response has one or its path is excluded)."""
+
+    def process_response(self, request, response):
+        if (
+            getattr(request, "_csp_nonce", None) is not None
+            or (settings.DEBUG and response.status_code in (http.HTTPStatus.NOT_FOUND, 500))
+            or any(hasattr(response, name) for name in _CSP_PER_RESPONSE)
+        ):
+            return super().process_response(request, response)
+        if not _csp_headers:
+            _csp_headers.update(
+                (header, build_policy(report_only=report_only))
+                for header, report_only in ((HEADER, False), (HEADER_REPORT_ONLY, True))
+            )
+        for header, setting in (
+            (HEADER, "CONTENT_SECURITY_POLICY"),
+            (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
+        ):
+            policy = _csp_headers[header]
+            if policy and header not in response:
+                excluded = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
+                if not request.path_info.startswith(tuple(excluded)):
+                    response[header] = policy
+        # As django-csp does: a nonce asked for after the header is written is an error, not a silent gap.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
 
 
 class NoStoreMiddleware:

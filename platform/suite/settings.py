@@ -55,15 +55,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, CSRF, authentication and messages middleware, passing API-token calls to /v1
+    # straight through (they authenticate by their token alone: accounts.middleware).
+    "accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.CsrfViewMiddleware",
+    "accounts.middleware.AuthenticationMiddleware",
     "accounts.middleware.ActingUserMiddleware",  # who made an account change (accounts.trail)
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.MessageMiddleware",
     "accounts.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "accounts.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, the header built once
     # Last, as django-axes asks: turns a locked-out sign-in into accounts.lockout's 429.
     "axes.middleware.AxesMiddleware",
 ]
