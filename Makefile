@@ -15,7 +15,13 @@ $(PY):
 # torch==2.13.0 in requirements.txt resolves to the CPU wheel on local disk, never a CUDA build.
 # llama-cpp-python builds from its sdist the first time (about 20 minutes on 2 cores, progress
 # shown); pip caches the built wheel, so later installs take seconds.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+# On x86-64 the build targets this CPU (-march=native) without AMX: on Sapphire Rapids hosts
+# llama.cpp's AMX kernels crash in the first decode (SIGSEGV in ggml's AMX buffer, seen 2026-12-03),
+# and the AVX-512 paths serve a 135M model as fast. GCC honours an explicit -mno-amx-* whatever the
+# -march order.
+NO_AMX := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	$(if $(NO_AMX),-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)')
 $(VENV)/.runtime-installed: requirements.txt requirements-models.txt | $(PY)
 	@echo "Installing runtime requirements into $(VENV) ..."
 	@echo "(first time on this machine: llama-cpp-python compiles from source, about 20 minutes on 2 cores)"
