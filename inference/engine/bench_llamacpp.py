@@ -460,7 +460,7 @@ def held_out_windows(engine: LlamaCppEngine, tokens: int, context: int) -> list[
     """Consecutive windows of `context` tokens of held_out_text(), each BOS plus the next context - 1
     tokens, enough for `tokens` scored tokens (the second half of each window: every scored token
     sees at least context / 2 tokens before it, as llama.cpp's perplexity tool scores). Only the
-    text's first half: the import's importance matrix calibrates on its end (importer.calibration_windows)."""
+    text's first half: the import's importance matrix calibrates on its end (quantization.calibration_windows)."""
     llama = engine.loaded()
     ids = llama.tokenize(held_out_text().encode(), add_bos=False, special=False)
     step = context - 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.engine import importer
+from inference.engine import importer, quantization
 from inference.engine.llamacpp import LlamaCppEngine
 from inference.engine.types import GenerationParams
 
@@ -43,13 +43,13 @@ def imported(cut, tmp_path_factory):
 def test_default_import_weights_the_4_bit_file_by_an_importance_matrix(imported, tmp_path):
     result, messages, _ = imported
     q4 = result.gguf_files["q4_k_m"]
-    assert result.checks["imatrix_windows"] == importer.IMATRIX_WINDOWS > 0
+    assert result.checks["imatrix_windows"] == quantization.IMATRIX_WINDOWS > 0
     assert result.checks["f16_greedy_identical"] and result.checks["hf_greedy_identical"]
     assert any("importance matrix: calibration window" in m for m in messages)
     meta = importer.gguf_metadata(q4)
-    assert meta["quantize.imatrix.chunks_count"] == importer.IMATRIX_WINDOWS
-    assert meta["quantize.imatrix.dataset"] == importer.CALIBRATION_TEXT
-    plain = importer.quantize(result.gguf_files["f16"], tmp_path / "plain.gguf", "q4_k_m", threads=2)
+    assert meta["quantize.imatrix.chunks_count"] == quantization.IMATRIX_WINDOWS
+    assert meta["quantize.imatrix.dataset"] == quantization.CALIBRATION_TEXT
+    plain = quantization.quantize(result.gguf_files["f16"], tmp_path / "plain.gguf", "q4_k_m", threads=2)
     assert _tensor_bytes(plain, "blk.0.attn_q.weight") != _tensor_bytes(q4, "blk.0.attn_q.weight")
     engine = LlamaCppEngine(q4, n_ctx=256, n_threads=1)
     try:
@@ -84,8 +84,8 @@ def test_importance_matrix_reads_the_output_product_input_from_the_last_hidden_s
     from transformers import AutoModelForCausalLM
 
     result, _, _ = imported
-    windows = importer.calibration_windows(result.gguf_files["f16"], 1)
-    matrix = importer.importance_matrix(result.hf_dir, windows)
+    windows = quantization.calibration_windows(result.gguf_files["f16"], 1)
+    matrix = quantization.importance_matrix(result.hf_dir, windows)
     model = AutoModelForCausalLM.from_pretrained(str(result.hf_dir), local_files_only=True).eval()
     seen = []
     model.lm_head.register_forward_pre_hook(lambda module, args: seen.append(args[0][0].double()))
@@ -98,8 +98,8 @@ def test_importance_matrix_reads_the_output_product_input_from_the_last_hidden_s
 
 def test_calibration_never_reaches_the_held_out_half(imported):
     result, _, _ = imported
-    with pytest.raises(importer.ImportFailed, match="first half"):
-        importer.calibration_windows(result.gguf_files["f16"], 200)
+    with pytest.raises(quantization.ImportFailed, match="first half"):
+        quantization.calibration_windows(result.gguf_files["f16"], 200)
 
 
 def test_quantize_takes_llama_quantize_tensor_types(cut, tmp_path):
@@ -107,7 +107,7 @@ def test_quantize_takes_llama_quantize_tensor_types(cut, tmp_path):
     named tensors take the given type, the others keep llama.cpp's Q4_K_M choice (q5_0 here)."""
     import gguf
 
-    typed = importer.quantize(
+    typed = quantization.quantize(
         cut,
         tmp_path / "typed.gguf",
         "q4_k_m",
@@ -118,5 +118,5 @@ def test_quantize_takes_llama_quantize_tensor_types(cut, tmp_path):
     assert types["token_embd.weight"] == "Q4_1"
     assert types["blk.0.ffn_down.weight"] == types["blk.1.ffn_down.weight"] == "Q8_0"
     assert types["blk.0.attn_q.weight"] == "Q5_0"
-    with pytest.raises(importer.ImportFailed, match="Unknown tensor type"):
-        importer.quantize(cut, tmp_path / "bad.gguf", "q4_k_m", tensor_types={"ffn_down": "q3"})
+    with pytest.raises(quantization.ImportFailed, match="Unknown tensor type"):
+        quantization.quantize(cut, tmp_path / "bad.gguf", "q4_k_m", tensor_types={"ffn_down": "q3"})

@@ -305,7 +305,8 @@ def test_quantizing_with_an_importance_matrix(gguf_path, tmp_path):
     same tensors quantized with one weighting of the input columns come out otherwise than without,
     and the file loads and generates."""
     from inference.engine.gguf_layers import keep_first_layers
-    from inference.engine.importer import gguf_metadata, quantize
+    from inference.engine.importer import gguf_metadata
+    from inference.engine.quantization import quantize
 
     cut = keep_first_layers(gguf_path, tmp_path / "cut.gguf", 2)
     hidden = int(gguf_metadata(cut)["llama.embedding_length"])

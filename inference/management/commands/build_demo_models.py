@@ -8,6 +8,7 @@ from inference import registry
 from inference.datasets import iter_corpus
 from inference.demo import build_demo_models
 from inference.engine import importer
+from inference.engine.quantization import IMATRIX_WINDOWS
 from inference.models import LanguageModel, ModelDefault
 
 DEMO_NAME = "suite-demo"
@@ -89,7 +90,7 @@ class Command(BaseCommand):
             and (Path(model.path) / "config.json").is_file()
             and model.info.get("source_bytes") == source.stat().st_size
             # imported before the 4-bit file was weighted by an importance matrix: write it again
-            and model.info.get("import_checks", {}).get("imatrix_windows") == importer.IMATRIX_WINDOWS
+            and model.info.get("import_checks", {}).get("imatrix_windows") == IMATRIX_WINDOWS
         )
         if complete:
             self.stdout.write(f"{DEFAULT_NAME}: already imported, skipped.")

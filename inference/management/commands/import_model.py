@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from inference import services
 from inference.engine import importer
 from inference.engine.modeldir import ModelDirError
+from inference.engine.quantization import IMATRIX_WINDOWS
 from inference.engine.types import ModelLoadError
 
 
@@ -34,9 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--description", default="")
         parser.add_argument("--threads", type=int, default=0, help="Quantizer threads (0: all cores).")
         parser.add_argument(
-            "--imatrix", type=int, default=importer.IMATRIX_WINDOWS, metavar="WINDOWS",
+            "--imatrix", type=int, default=IMATRIX_WINDOWS, metavar="WINDOWS",
             help="Weight the k-quants (q4_k_m) by an importance matrix from WINDOWS x 512 tokens of "
-            f"calibration text (default {importer.IMATRIX_WINDOWS}; needs the Hugging Face directory). "
+            f"calibration text (default {IMATRIX_WINDOWS}; needs the Hugging Face directory). "
             "0: plain llama.cpp quantization.",
         )  # fmt: skip
         parser.add_argument("--root", default=None, help="Folder (default MODEL_ROOT).")
