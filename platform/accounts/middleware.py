@@ -1,18 +1,18 @@
-"""The suite's own middleware, and Django's browser-session middleware made to step aside for API-token calls.
+"""The suite's own middleware, and two of Django's made to step aside for API-token calls.
 
 `Cache-Control: no-store` on pages and APIs that carry patient or bank data (SUITE_NO_STORE_PREFIXES);
-the acting user of account changes (accounts.trail).
+the acting user of account changes (accounts.trail); the Content-Security-Policy header built once.
 
 API-token calls (`is_api_token_call`): a request under API_TOKEN_PREFIXES (the OpenAI-compatible /v1)
 that presents `Authorization: Bearer|Token <key>`. Its views authenticate by that header alone: the
 API-token authentication comes first in every one of them (tests/accounts/test_api_token_bypass.py
-checks each /v1 view) and either authenticates or answers 401, so the session is never read. The
-browser session, its CSRF check, the lazy `request.user` of the session and flash messages then
-cannot apply, and their middleware passes such a request straight through (sync and async alike);
-every other request goes through them as before. What applies to every response stays: security
-headers, frame options, the Content-Security-Policy, no-store, the acting user, the lockout.
-A token call made from a browser that also sends a session cookie leaves that session as it was
-(not saved, its idle timer not restarted): the call did not use it.
+checks each /v1 view) and either authenticates or answers 401, so the session's user is never read.
+Django's authentication middleware (the session's lazy `request.user`, which DRF replaces) and its
+flash messages then cannot apply, and they pass such a request straight through (sync and async
+alike); every other request goes through them as before. The session and CSRF middleware stay
+Django's own, by name (`check --deploy` looks for them): for a token call they read a cookie or two,
+and a CSRF-exempt view skips the check. What applies to every response stays: security headers,
+frame options, the Content-Security-Policy, no-store, the acting user, the lockout.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
-from django.contrib.sessions import middleware as sessions_middleware
 from django.core.signals import setting_changed
-from django.middleware import csrf
 
 from accounts.trail import acting_request
 
@@ -49,17 +47,6 @@ class _BrowserOnly:
         if is_api_token_call(request):
             return self.get_response(request)  # a coroutine in async mode, awaited by the caller
         return super().__call__(request)
-
-
-class SessionMiddleware(_BrowserOnly, sessions_middleware.SessionMiddleware):
-    pass
-
-
-class CsrfViewMiddleware(_BrowserOnly, csrf.CsrfViewMiddleware):
-    def process_view(self, request, callback, callback_args, callback_kwargs):
-        if is_api_token_call(request):
-            return None
-        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class AuthenticationMiddleware(_BrowserOnly, auth_middleware.AuthenticationMiddleware):

@@ -55,11 +55,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's session, CSRF, authentication and messages middleware, passing API-token calls to /v1
-    # straight through (they authenticate by their token alone: accounts.middleware).
-    "accounts.middleware.SessionMiddleware",
+    # Session and CSRF by their own names: `check --deploy` looks for them there.
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "accounts.middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    # Django's authentication and messages middleware, passing API-token calls to /v1 straight
+    # through (they authenticate by their token alone: accounts.middleware).
     "accounts.middleware.AuthenticationMiddleware",
     "accounts.middleware.ActingUserMiddleware",  # who made an account change (accounts.trail)
     "accounts.middleware.MessageMiddleware",

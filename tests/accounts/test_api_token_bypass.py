@@ -1,17 +1,17 @@
-"""API-token calls to /v1 pass Django's browser-session middleware (session, CSRF, auth, messages)
-straight through; every other request goes through it as before, and every response keeps its
-security headers."""
+"""API-token calls to /v1 pass Django's authentication and messages middleware straight through;
+every other request goes through them as before, and every response keeps its security headers."""
 
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
-from accounts.middleware import is_api_token_call
+from accounts.middleware import AuthenticationMiddleware, MessageMiddleware, is_api_token_call
 from accounts.roles import Role
 from inference import openai_api
 from tests.factories import api_key
@@ -61,17 +61,29 @@ def test_every_v1_view_authenticates_by_the_token_first():
         assert view_class().get_authenticators()[0].__class__ is ApiTokenAuthentication, view_class
 
 
+@pytest.mark.parametrize("middleware_class", [AuthenticationMiddleware, MessageMiddleware])
+def test_only_token_calls_pass_by(middleware_class):
+    factory, seen = RequestFactory(), []
+    middleware = middleware_class(lambda request: seen.append(request) or HttpResponse())
+    token_call = factory.get("/v1/models", HTTP_AUTHORIZATION="Bearer abc")
+    browser = factory.get("/v1/models")
+    browser.session = SessionStore()
+    browser.COOKIES = {}
+    for request in (token_call, browser):
+        middleware(request)
+    assert seen == [token_call, browser]
+    attribute = "user" if middleware_class is AuthenticationMiddleware else "_messages"
+    assert not hasattr(token_call, attribute) and hasattr(browser, attribute)
+
+
 @pytest.mark.django_db
-def test_a_token_call_leaves_the_browser_session_alone_and_keeps_the_security_headers(make_user):
+def test_a_token_call_beside_a_browser_session_is_served_by_the_token_with_the_security_headers(make_user):
     user = make_user(Role.ML_ENGINEER)
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
-    by_session = browser.get("/v1/models")  # the session is refreshed on every request it serves
-    assert by_session.status_code == 200
-    assert settings.SESSION_COOKIE_NAME in by_session.cookies
+    by_session = browser.get("/v1/models")
     by_token = browser.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {api_key(user)}")
-    assert by_token.status_code == 200
-    assert settings.SESSION_COOKIE_NAME not in by_token.cookies
+    assert by_session.status_code == by_token.status_code == 200
     assert by_token.json()["data"] == by_session.json()["data"]
     for response in (by_session, by_token):
         assert "default-src 'self'" in response["Content-Security-Policy"]
