@@ -61,15 +61,33 @@ class MessageMiddleware(_BrowserOnly, messages_middleware.MessageMiddleware):
 _CSP_PER_RESPONSE = tuple(
     f"_csp_{part}{suffix}" for part in ("config", "update", "replace", "exempt") for suffix in ("", "_ro")
 )
-_csp_headers: dict[str, str] = {}  # header name -> value built from the settings alone
+_CSP_HEADERS = (
+    (HEADER, "CONTENT_SECURITY_POLICY", False),
+    (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", True),
+)
+# (header, its value built from the settings alone, the setting) for both headers; replaced whole,
+# so a thread reads either the old tuple or the new one.
+_csp_built: tuple[tuple[str, str, str], ...] | None = None
 
 
-def _forget_csp_headers(*, setting, **kwargs) -> None:
+def _csp_policies() -> tuple[tuple[str, str, str], ...]:
+    global _csp_built
+    built = _csp_built
+    if built is None:
+        built = _csp_built = tuple(
+            (header, build_policy(report_only=report_only), setting)
+            for header, setting, report_only in _CSP_HEADERS
+        )
+    return built
+
+
+def _forget_csp_policies(*, setting, **kwargs) -> None:
+    global _csp_built
     if setting.startswith("CONTENT_SECURITY_POLICY"):
-        _csp_headers.clear()
+        _csp_built = None
 
 
-setting_changed.connect(_forget_csp_headers, dispatch_uid="accounts.middleware.csp_headers")
+setting_changed.connect(_forget_csp_policies, dispatch_uid="accounts.middleware.csp_policies")
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -85,16 +103,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
             or any(hasattr(response, name) for name in _CSP_PER_RESPONSE)
         ):
             return super().process_response(request, response)
-        if not _csp_headers:
-            _csp_headers.update(
-                (header, build_policy(report_only=report_only))
-                for header, report_only in ((HEADER, False), (HEADER_REPORT_ONLY, True))
-            )
-        for header, setting in (
-            (HEADER, "CONTENT_SECURITY_POLICY"),
-            (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
-        ):
-            policy = _csp_headers[header]
+        for header, policy, setting in _csp_policies():
             if policy and header not in response:
                 excluded = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
                 if not request.path_info.startswith(tuple(excluded)):
