@@ -7,8 +7,10 @@ out-of-fold residuals by engine.
 And a small 1-D CNN (`rul_network`) on the window of the last 30 normalised cycles and their smoothed
 level (the raw window alone overfitted: docs/manufacturing.md), one per fold of engines, each stopped
 early on the engines it did not train on, blended with LightGBM at the weight with the lowest
-out-of-fold RMSE (never chosen on a test set). Standard C-MAPSS protocol helpers (RUL cap 125, last
-cycle of each test engine, RMSE, PHM08 score). No ORM: callers store `to_bytes()`.
+out-of-fold RMSE under the test protocol mirrored on the training engines (`protocol_rmse`: each engine
+cut at every cycle, the last cycle scored against the uncapped RUL, engines weighted equally; never
+chosen on a test set). Standard C-MAPSS protocol helpers (RUL cap 125, last cycle of each test engine,
+RMSE, PHM08 score). No ORM: callers store `to_bytes()`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ OPTIONS_BEFORE_THEY_EXISTED = {
     "network_learning_rate": 1e-3,
     "network_workers": 1,
     "knee": 0.0,
+    "blend_criterion": "all",
+    "protocol_min_history": 30,
+    "network_first_index": 0,
 }
 
 
@@ -91,6 +96,32 @@ def condition_keys(settings: np.ndarray) -> np.ndarray:
     return np.array([f"{a:g}/{b:g}/{c:g}" for a, b, c in rounded + 0.0])
 
 
+def protocol_weights(units: np.ndarray, cycles: np.ndarray, remaining: np.ndarray, min_history: int):
+    """Row weights that turn an out-of-fold score over all training cycles into the test protocol's:
+    a test engine is a training engine cut at a random cycle (at least `min_history` cycles seen, at
+    least one cycle left) and only its last cycle is scored. Every admissible cut of an engine gets
+    the same weight and every engine the same total (the expectation over uniform cuts, without the
+    noise of drawing them); an engine too short for `min_history` keeps all its cuts."""
+    weights = np.zeros(units.shape[0])
+    for unit in np.unique(units):
+        rows = units == unit
+        cut = rows & (remaining >= 1) & (cycles >= min_history)
+        if not cut.any():
+            cut = rows & (remaining >= 1)
+        if cut.any():
+            weights[cut] = 1.0 / cut.sum()
+    return weights
+
+
+def protocol_rmse(predicted, remaining, weights, cap: float | None = None) -> float:
+    """Weighted RMSE against the true RUL (uncapped, as `evaluate`'s `rmse`; `cap`: capped at it)."""
+    truth = np.asarray(remaining, float)
+    if cap is not None:
+        truth = np.minimum(truth, cap)
+    d = np.asarray(predicted, float) - truth
+    return float(np.sqrt(np.sum(weights * d**2) / np.sum(weights)))
+
+
 @dataclass
 class RulConfig:
     cap: float = 125.0  # predictions are clipped to it; the out-of-fold scores compare with the capped RUL
@@ -120,15 +151,25 @@ class RulConfig:
     network_threads: int = 1
     network_workers: int = 2  # networks trained side by side (threads of `network_threads` each)
     # networks per fold (different seeds), averaged: less variance per fold. 2, with a network window of
-    # 40, chosen in session 9 on 5-fold out-of-fold RMSE over FD001's training engines (docs/manufacturing.md)
-    network_seeds: int = 2
+    # 40, chosen in session 9 on 5-fold out-of-fold RMSE over FD001's training engines; 4 in session 10 on
+    # the protocol criterion (`protocol_rmse`, scripts/prognostics_selection.py, docs/manufacturing.md)
+    network_seeds: int = 4
     network_average_from: int = 0  # > 0: weight averaging (SWA) of every epoch from this one on
+    # index of the first network of each fold (its seed and architecture follow from the index): 3 with
+    # network_seeds 3 trains exactly networks 3-5 of a network_seeds 6 run (scripts/prognostics_selection.py)
+    network_first_index: int = 0
     # "cnn", "gru" or a comma list ("cnn,gru"): network s of each fold is the list's s-th (cyclically),
     # so network_seeds 2 with "cnn,gru" trains one CNN and one GRU per fold, averaged
     network_architecture: str = "cnn"
     network_window: int = 40  # cycles the network sees (0: `window`); 40 since session 9 (see network_seeds)
     network_learning_rate: float = 1e-3
     blend_step: float = 0.05  # grid of the CNN weight in the blend, chosen on out-of-fold predictions
+    # what the blend weight minimises on the out-of-fold predictions: "protocol" (`protocol_rmse`: the
+    # test protocol mirrored on the training engines: each engine truncated at every cycle from
+    # `protocol_min_history` to one before failure, the last cycle scored against the true, uncapped
+    # RUL, every engine weighted equally) or "all" (every cycle against the capped RUL; before session 10)
+    blend_criterion: str = "protocol"
+    protocol_min_history: int = 30
 
 
 @dataclass
@@ -293,17 +334,25 @@ class RulModel:
                 threads=config.network_threads, architecture=architecture,
             )  # fmt: skip
 
+        oof_each: list[np.ndarray] = []
         if use_networks and folds_n:
-            jobs = [(k, s) for k in range(folds_n) for s in range(max(config.network_seeds, 1))]
+            first = config.network_first_index
+            jobs = [
+                (k, s) for k in range(folds_n) for s in range(first, first + max(config.network_seeds, 1))
+            ]
             # side by side in threads (torch releases the GIL in its kernels; each network draws from
             # its own generator, so the result does not depend on the number of workers)
             with ThreadPoolExecutor(max_workers=max(config.network_workers, 1)) as pool:
                 results = list(pool.map(fold_network, jobs))
+            # each network index's own out-of-fold predictions (in memory only: the selection script
+            # scores fewer networks per fold, or a mix, from one run)
+            oof_each = [np.empty_like(y) for _ in range(max(config.network_seeds, 1))]
             for k in range(folds_n):
                 held_predictions = []
-                for (fold, _), (run, predicted) in zip(jobs, results, strict=True):
+                for (fold, s), (run, predicted) in zip(jobs, results, strict=True):
                     if fold == k:
                         held_predictions.append(predicted)
+                        oof_each[s - first][folds == k] = predicted
                         self.networks.append(rul_network.encode_state(run.pop("state")))
                         network_runs.append(run)
                 oof_nets[folds == k] = np.mean(held_predictions, axis=0)
@@ -322,12 +371,19 @@ class RulModel:
             oof_trees = self._tree_predictions(X)
             oof_nets = self._network_predictions(W) if use_networks else oof_trees
         oof_trees, oof_nets = np.clip(oof_trees, 0, config.cap), np.clip(oof_nets, 0, config.cap)
-        self.blend = self._choose_blend(oof_trees, oof_nets, y) if use_networks else 0.0
+        weights = protocol_weights(units, cycles, remaining, config.protocol_min_history)
+        if config.blend_criterion == "protocol":
+            truth, blend_weights = remaining, weights
+        else:
+            truth, blend_weights = y, np.ones_like(y)
+        self.blend = self._choose_blend(oof_trees, oof_nets, truth, blend_weights) if use_networks else 0.0
         oof = (1 - self.blend) * oof_trees + self.blend * oof_nets
         self._calibrate(oof, y)
         # kept in memory only (not stored): planning chooses its margin on these, never on test units
         self.training_oof = {
             "unit": units, "cycle": cycles, "rul": oof, "true": y, "lightgbm": oof_trees, "network": oof_nets,
+            "remaining": remaining, "protocol_weights": weights,
+            "networks": oof_each,
         }  # fmt: skip
         self.description = {
             "family": family,
@@ -359,6 +415,11 @@ class RulModel:
             "oof_rmse": round(rmse(oof, y), 3),
             "oof_rmse_lightgbm": round(rmse(oof_trees, y), 3),
             "oof_rmse_cnn": round(rmse(oof_nets, y), 3) if use_networks else None,
+            # the test protocol mirrored on the training engines (`protocol_rmse`): uncapped truth as
+            # `evaluate`'s rmse, and capped as its rmse_capped_truth
+            "oof_rmse_protocol": round(protocol_rmse(oof, remaining, weights), 3),
+            "oof_rmse_protocol_capped_truth": round(protocol_rmse(oof, remaining, weights, config.cap), 3),
+            "blend_criterion": config.blend_criterion,
             "train_seconds": round(time.perf_counter() - started, 2),
             "config": asdict(config),
         }
@@ -373,10 +434,11 @@ class RulModel:
         label = {"cnn": "1-D CNN", "gru": "GRU"}
         return " + ".join(f"{label[name]} x{count}" for name, count in counts.items())
 
-    def _choose_blend(self, trees: np.ndarray, nets: np.ndarray, y: np.ndarray) -> float:
-        """The CNN weight with the lowest out-of-fold RMSE (ties to the smaller weight)."""
+    def _choose_blend(self, trees: np.ndarray, nets: np.ndarray, y: np.ndarray, weights=None) -> float:
+        """The CNN weight with the lowest (row-weighted) out-of-fold RMSE (ties to the smaller weight)."""
         grid = np.round(np.arange(0, 1 + 1e-9, self.config.blend_step), 4)
-        errors = [rmse((1 - w) * trees + w * nets, y) for w in grid]
+        weights = np.ones_like(y) if weights is None else weights
+        errors = [protocol_rmse((1 - w) * trees + w * nets, y, weights) for w in grid]
         return float(grid[int(np.argmin(errors))])
 
     def _calibrate(self, predicted: np.ndarray, true: np.ndarray) -> None:

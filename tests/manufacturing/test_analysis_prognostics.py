@@ -13,12 +13,20 @@ from django.core.management import CommandError, call_command
 
 from audit.models import Event
 from manufacturing.analysis import rul_network
-from manufacturing.analysis.prognostics import RulConfig, RulModel, phm08_score, read_cmapss, rmse
+from manufacturing.analysis.prognostics import (
+    RulConfig,
+    RulModel,
+    phm08_score,
+    protocol_rmse,
+    protocol_weights,
+    read_cmapss,
+    rmse,
+)
 from manufacturing.models import ConditionRecord, RulModelVersion, RulPrediction
 
 CMAPSS = Path(settings.SHARED_DATA_DIR) / "cmapss"
 SMALL = ["--trees", "60", "--members", "1", "--folds", "0", "--network-epochs", "3"]
-TINY = ["--trees", "20", "--members", "1", "--folds", "2", "--network-epochs", "2"]
+TINY = ["--trees", "20", "--members", "1", "--folds", "2", "--network-epochs", "2", "--network-seeds", "2"]
 
 
 def test_scores_follow_the_protocol():
@@ -77,7 +85,9 @@ def test_networks_side_by_side_weight_averaging_gru_and_knee():
     is learnt but the predictions stay within the cap."""
     data = read_cmapss(CMAPSS / "train_FD001.txt")
     data = data[data[:, 0] <= 6]
-    base = dict(trees=10, members=0, folds=2, network_epochs=3, network_average_from=2, knee=140.0)
+    base = dict(
+        trees=10, members=0, folds=2, network_epochs=3, network_seeds=2, network_average_from=2, knee=140.0
+    )
     one = RulModel(RulConfig(**base, network_workers=1)).fit(data)
     two = RulModel(RulConfig(**base, network_workers=2)).fit(data)
     assert one.networks == two.networks and one.predict(data) == two.predict(data)
@@ -109,6 +119,48 @@ def test_a_fold_can_mix_a_cnn_and_a_gru():
     assert RulModel.from_bytes(model.to_bytes()).predict(data) == model.predict(data)
     with pytest.raises(CommandError, match="cnn, gru or a comma list"):
         call_command("eval_prognostics", "--network-architecture", "cnn,lstm", *SMALL)
+
+
+def test_protocol_criterion_weights_every_cut_of_an_engine_alike():
+    """The test protocol on training engines: an engine cut at every cycle from `min_history` seen to
+    one before failure, engines weighted equally, truth uncapped (or capped, as rmse_capped_truth)."""
+    units = np.repeat([1, 2, 3], [50, 40, 10])
+    cycles = np.concatenate([np.arange(1, 51), np.arange(1, 41), np.arange(1, 11)])
+    remaining = np.concatenate([49 - np.arange(50), 39 - np.arange(40), 9 - np.arange(10)])
+    weights = protocol_weights(units, cycles, remaining, min_history=30)
+    # engine 1: cuts at cycles 30-49 (20), engine 2: 30-39 (10), engine 3 is too short: cuts 1-9
+    assert (weights > 0).sum() == 20 + 10 + 9 and weights[remaining == 0].sum() == 0
+    assert [weights[units == u].sum() for u in (1, 2, 3)] == pytest.approx([1, 1, 1])
+    predicted = np.full(remaining.shape, 5.0)
+    by_engine = [np.mean((5 - remaining[(units == u) & (weights > 0)]) ** 2) for u in (1, 2, 3)]
+    assert protocol_rmse(predicted, remaining, weights) == pytest.approx(np.sqrt(np.mean(by_engine)))
+    capped = [np.mean((5 - np.minimum(remaining[(units == u) & (weights > 0)], 8)) ** 2) for u in (1, 2, 3)]
+    assert protocol_rmse(predicted, remaining, weights, cap=8) == pytest.approx(np.sqrt(np.mean(capped)))
+
+
+def test_blend_criterion_and_each_networks_out_of_fold_predictions():
+    """The blend weight is the grid point with the lowest protocol RMSE (or all-cycle RMSE); each
+    network index keeps its own out-of-fold predictions, whose mean is the networks' out-of-fold."""
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    data = data[data[:, 0] <= 6]
+    base = dict(trees=10, folds=2, network_epochs=2, network_seeds=2)
+    model = RulModel(RulConfig(**base, blend_criterion="protocol")).fit(data)
+    oof = model.training_oof
+    assert len(oof["networks"]) == 2
+    assert np.allclose(np.mean(oof["networks"], axis=0), oof["network"])
+    trees, nets, truth, weights = oof["lightgbm"], oof["network"], oof["remaining"], oof["protocol_weights"]
+    grid = np.round(np.arange(0, 1.0001, 0.05), 4)
+    errors = [protocol_rmse((1 - w) * trees + w * nets, truth, weights) for w in grid]
+    assert model.blend == grid[int(np.argmin(errors))]
+    assert model.description["oof_rmse_protocol"] == pytest.approx(min(errors), abs=1e-3)
+    plain = RulModel(RulConfig(**base, blend_criterion="all")).fit(data)
+    oof = plain.training_oof
+    trees, nets = oof["lightgbm"], oof["network"]
+    errors = [rmse((1 - w) * trees + w * nets, oof["true"]) for w in grid]
+    assert plain.blend == grid[int(np.argmin(errors))]
+    assert RulModel.from_bytes(model.to_bytes()).config.blend_criterion == "protocol"
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("eval_prognostics", "--blend-criterion", "test", *SMALL)
 
 
 # the six operating regimes of C-MAPSS FD002/FD004 (altitude kft, Mach, throttle resolver angle)

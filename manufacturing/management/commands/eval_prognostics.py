@@ -63,6 +63,14 @@ def config_arguments(parser) -> None:
         help="training target plateau above the cap (predictions are still clipped to the cap); 0: the cap",
     )
     parser.add_argument(
+        "--blend-criterion",
+        choices=["protocol", "all"],
+        default=defaults.blend_criterion,
+        help="what the blend weight minimises on the out-of-fold predictions: protocol (each training "
+        "engine cut at every cycle from 30, last cycle, true RUL uncapped, engines weighted equally) or "
+        "all (every cycle against the capped RUL, before session 10)",
+    )
+    parser.add_argument(
         "--long-smoothing",
         type=float,
         default=defaults.long_smoothing,
@@ -100,6 +108,7 @@ def config_from(options) -> RulConfig:
         network_architecture=",".join(architectures),
         network_window=options["network_window"],
         knee=options["knee"],
+        blend_criterion=options["blend_criterion"],
     )
 
 
