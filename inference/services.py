@@ -526,7 +526,8 @@ def _trail_generation(
 
 class _GenerationInsert:
     """The INSERT of a Generation row, written once per database vendor from the model's own table
-    and columns; each value goes through its field's get_db_prep_save, as the ORM's insert does.
+    and columns; the values the ORM's insert would convert (the timestamp, the sealed bytes) go
+    through their field's get_db_prep_save, text, numbers and integer keys as given.
     Model.objects.create() compiled the same statement on every completion (about as much CPU
     as the trail's three statements together). Generation has no save() override and no signal
     receivers, so the row written is the ORM's."""
@@ -535,8 +536,8 @@ class _GenerationInsert:
         quote = connection.ops.quote_name
         self.fields = [field for field in Generation._meta.concrete_fields if not field.primary_key]
         self.names = frozenset(field.attname for field in self.fields)
-        # Text, numbers and integer keys reach the driver as given (what the ORM's preparation
-        # leaves them); the others (the timestamp, the sealed bytes) through their field's.
+        # Text, numbers and integer keys reach the driver as given (the ORM's preparation leaves
+        # them so); the others through their field's.
         self.prepared = [
             not isinstance(field, models.CharField | models.IntegerField | models.FloatField)
             and not (field.is_relation and isinstance(field.target_field, models.AutoField))
