@@ -43,6 +43,9 @@ class TunedEncoder:
         scale: float = 20.0,
         seed: int = 0,
         threads: int = 0,
+        layer_decay: float = 1.0,
+        contrastive: float = 0.0,
+        temperature: float = 0.1,
     ):
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -52,6 +55,12 @@ class TunedEncoder:
         self.scale = scale
         self.seed = seed
         self.threads = threads
+        # each layer below the top trains at `layer_decay` x the learning rate of the one above it
+        self.layer_decay = layer_decay
+        # weight of a supervised contrastive term (texts of one mode pulled together within a batch,
+        # SetFit-like) added to the cosine head's cross-entropy, at `temperature`
+        self.contrastive = contrastive
+        self.temperature = temperature
         self.classes: list[str] = []
         self._tuned: dict[str, np.ndarray] = {}
         self._head: np.ndarray | None = None
@@ -65,6 +74,7 @@ class TunedEncoder:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"layer_decay": 1.0, "contrastive": 0.0, "temperature": 0.1})
         self.__dict__.update(state)
         self._runtime = None
 
@@ -191,13 +201,16 @@ class TunedEncoder:
         prototypes.index_add_(0, targets, base)
         head = torch.nn.Parameter(torch.nn.functional.normalize(prototypes, dim=1))
 
-        encoder_parameters = [p for p in model.parameters() if p.requires_grad]
-        optimiser = torch.optim.AdamW(
-            [
-                {"params": encoder_parameters, "lr": self.learning_rate, "weight_decay": 0.01},
-                {"params": [head], "lr": self.head_learning_rate, "weight_decay": 0.0},
-            ]
-        )
+        groups = [
+            {
+                "params": [p for p in layer.parameters() if p.requires_grad],
+                "lr": self.learning_rate * self.layer_decay ** (len(top) - 1 - depth),
+                "weight_decay": 0.01,
+            }
+            for depth, layer in enumerate(top)
+        ]
+        groups.append({"params": [head], "lr": self.head_learning_rate, "weight_decay": 0.0})
+        optimiser = torch.optim.AdamW(groups)
         steps_per_epoch = -(-len(texts) // self.batch_size)
         total = max(self.epochs * steps_per_epoch, 1)
         warmup = max(total // 10, 1)
@@ -215,6 +228,8 @@ class TunedEncoder:
                 vectors = pooled(run(top, frozen[rows, :width], rows_mask), rows_mask)
                 logits = self.scale * vectors @ torch.nn.functional.normalize(head, dim=1).T
                 loss = torch.nn.functional.cross_entropy(logits, targets[rows])
+                if self.contrastive > 0:
+                    loss = loss + self.contrastive * self._contrastive(torch, vectors, targets[rows])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -228,6 +243,22 @@ class TunedEncoder:
         self._install(torch, model)  # embed with the float16-rounded weights, as a stored copy will
         self._runtime = (torch, tokenizer, model, threading.Lock())
         return self
+
+    def _contrastive(self, torch, vectors, targets):
+        """Supervised contrastive loss (Khosla et al. 2020) of a batch: for each text with another of its
+        mode in the batch, minus the mean log-probability of those among all the others."""
+        count = len(targets)
+        similarity = vectors @ vectors.T / self.temperature
+        self_mask = torch.eye(count, dtype=torch.bool)
+        similarity = similarity.masked_fill(self_mask, -1e9)
+        log_probability = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+        positive = (targets[:, None] == targets[None, :]) & ~self_mask
+        counts = positive.sum(dim=1)
+        anchors = counts > 0
+        if not bool(anchors.any()):
+            return vectors.sum() * 0.0
+        mean = (log_probability * positive).sum(dim=1)[anchors] / counts[anchors]
+        return -mean.mean()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), 384) unit vectors from the tuned encoder."""

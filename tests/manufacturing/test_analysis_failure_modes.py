@@ -111,3 +111,40 @@ def test_weak_file_without_its_columns_is_refused(tmp_path):
     bad.write_text("text,label\nleak,Leaking\n")
     with pytest.raises(ValueError, match="'OriginalShorttext' and 'FM'"):
         weak_examples(bad)
+
+
+def test_mode_descriptions_join_the_examples(train):
+    """With `descriptions` each mode's ISO 14224 phrases are examples of it (after its name); without
+    embeddings the neighbour vote's share goes to the regression and SVM in proportion."""
+    import pickle
+
+    from manufacturing.analysis.failure_modes import MODE_DESCRIPTIONS, anchor_examples
+
+    anchors, anchor_labels = anchor_examples(["Noise", "Plugged / choked", "Site code X"], True)
+    assert anchors == ["noise", "abnormal noise", "plugged / choked", "flow restriction", "site code x"]
+    assert anchor_labels == ["Noise", "Noise", "Plugged / choked", "Plugged / choked", "Site code X"]
+    assert anchor_examples(["Noise"], False) == (["noise"], ["Noise"])
+    texts, labels = train
+    assert set(MODE_DESCRIPTIONS) == set(labels)  # every mode of the data has its description
+    with_them = FailureModeClassifier(None, descriptions=True).fit(texts[:150], labels[:150])
+    without = FailureModeClassifier(None, descriptions=False).fit(texts[:150], labels[:150])
+    assert len(with_them._labels) > len(without._labels) == 150 + len(without.classes)
+    assert "ISO 14224 descriptions" in with_them.method()
+    assert "ISO 14224 descriptions" not in without.method()
+    assert (with_them.regression_weight, with_them.svm_weight) == pytest.approx((0.5, 0.5))
+    svm_only = FailureModeClassifier(None, svm_weight=1.0)
+    assert (svm_only.regression_weight, svm_only.svm_weight) == (0.0, 1.0)
+    # a classifier stored before the option existed loads with it off
+    state = with_them.__getstate__()
+    state.pop("descriptions")
+    old = FailureModeClassifier.__new__(FailureModeClassifier)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))  # noqa: S301 - bytes made here
+    assert old.descriptions is False and "ISO 14224 descriptions" not in old.method()
+    assert old.attach(None).suggest("oil leaking from the seal") == with_them.suggest(
+        "oil leaking from the seal"
+    )
+
+
+def test_descriptions_and_neighbour_weight_options_of_the_command():
+    with pytest.raises(CommandError, match="--neighbour-weight"):
+        call_command("eval_failure_codes", "--no-embeddings", "--neighbour-weight", "1")

@@ -113,3 +113,32 @@ def test_eval_command_refuses_bad_tuning_options():
         call_command("eval_failure_codes", "--tuning-epochs", "-1")
     with pytest.raises(CommandError, match="--head-weight"):
         call_command("eval_failure_codes", "--head-weight", "1.5")
+
+
+def test_layer_decay_and_contrastive_term():
+    """`layer_decay` scales each lower layer's learning rate (0: the lower tuned layer stays as it was);
+    the supervised contrastive term is lower when a mode's examples sit together."""
+    import torch
+
+    texts, labels = per_mode(2)
+    prompts = [f"the equipment is {t.lower()}" for t in texts]
+    encoder = TunedEncoder(epochs=1, layers=2, learning_rate=1e-2, layer_decay=0.0, contrastive=0.5)
+    encoder.fit(embedding_model_dir(), prompts, labels)
+    base = dict(encoder._load(embedding_model_dir())[2].named_parameters())
+    lower = [n for n in encoder._tuned if n.startswith("encoder.layer.4.") and n.endswith("weight")]
+    upper = [n for n in encoder._tuned if n.startswith("encoder.layer.5.") and n.endswith("weight")]
+    assert lower and upper
+    for name in lower:  # learning rate 0: only float16 rounding
+        assert np.allclose(encoder._tuned[name], base[name].detach().numpy(), atol=2e-3)
+    assert any(not np.allclose(encoder._tuned[n], base[n].detach().numpy(), atol=2e-3) for n in upper)
+    targets = torch.tensor([0, 0, 1, 1])
+    together = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1], [1.0, 0.0], [0.0, 1.0], [0.1, 1.0]]))
+    apart = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1], [0.0, 1.0], [1.0, 0.0], [0.1, 1.0]]))
+    assert encoder._contrastive(torch, together, targets) < encoder._contrastive(torch, apart, targets)
+    # a stored encoder from before the options loads with them off
+    state = encoder.__getstate__()
+    for name in ("layer_decay", "contrastive", "temperature"):
+        state.pop(name)
+    old = TunedEncoder.__new__(TunedEncoder)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))  # noqa: S301 - bytes made here
+    assert (old.layer_decay, old.contrastive) == (1.0, 0.0)

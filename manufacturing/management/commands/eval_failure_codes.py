@@ -11,10 +11,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from manufacturing.analysis.failure_modes import (
+    DESCRIPTIONS,
     HEAD_WEIGHT,
     TEMPLATE,
     TUNING,
     WEAK_WEIGHT,
+    WEIGHTS,
     FailureModeClassifier,
     cross_validate,
     evaluate,
@@ -76,6 +78,21 @@ class Command(BaseCommand):
             help=f"share of the tuned encoder's cosine head in the blend (default {HEAD_WEIGHT:g})",
         )
         parser.add_argument(
+            "--no-descriptions",
+            action="store_true",
+            help="leave the ISO 14224 mode descriptions out of the examples"
+            + (" (default: in)" if DESCRIPTIONS else " (they are out by default)"),
+        )
+        neighbours = round(1 - WEIGHTS["regression"] - WEIGHTS["svm"], 4)
+        parser.add_argument(
+            "--neighbour-weight",
+            type=float,
+            default=None,
+            metavar="W",
+            help="share of the nearest-neighbour vote, the regression and SVM (1 - W) / 2 each "
+            f"(default: the adopted recipe, {neighbours:g})",
+        )
+        parser.add_argument(
             "--cv",
             type=int,
             default=0,
@@ -110,6 +127,12 @@ class Command(BaseCommand):
             raise CommandError("--tuning-epochs is a number of epochs, 0 (no fine-tuning) or more")
         if not 0 <= options["head_weight"] <= 1:
             raise CommandError("--head-weight is a share between 0 and 1")
+        weights = {}
+        if options["neighbour_weight"] is not None:
+            if not 0 <= options["neighbour_weight"] < 1:
+                raise CommandError("--neighbour-weight is a share from 0 up to (not including) 1")
+            half = (1 - options["neighbour_weight"]) / 2
+            weights = {"regression_weight": half, "svm_weight": half}
         tuning = dict(TUNING or {})
         if epochs is not None:
             tuning["epochs"] = epochs
@@ -127,6 +150,8 @@ class Command(BaseCommand):
             "template": options["template"],
             "tuning": tuning if tuned else None,
             "head_weight": options["head_weight"],
+            "descriptions": DESCRIPTIONS and not options["no_descriptions"],
+            **weights,
         }
         if tuned:
             from inference.services import embedding_model_dir
@@ -184,6 +209,8 @@ class Command(BaseCommand):
             "method": classifier.method() + " (recipe chosen by cross-validation on the training file)",
             "tuning": recipe["tuning"],
             "head_weight": classifier.head_weight,
+            "descriptions": classifier.descriptions,
+            "neighbour_weight": round(1 - classifier.regression_weight - classifier.svm_weight, 4),
             **fit,
             "seconds": seconds,
             "load_average_1min": round(os.getloadavg()[0], 2),
