@@ -26,6 +26,9 @@ Measurements (one command):
   process's CPU time per call (``single_tx_cpu_ms_*``), since wall time on a shared machine
   includes waiting for a core, and on PostgreSQL the server process's (``single_tx_db_cpu_ms_*``):
   wall time beyond both is waiting (a core, the disk's flush of the commit).
+  ``single_tx_gc_ms_max`` / ``single_tx_gc_full_collections``: the longest garbage-collection
+  pause inside one call and the full collections during the calls (the first call of a process
+  collects once and freezes what it holds: ``ingest._freeze_long_lived``).
 - ``--scale-out ROWS``: the partitioned import (``finance.screen_file_partition``, two payer-account
   partitions) of up to 50,000 rows on 1, then 2, Celery worker processes the bench starts on a
   private queue of the configured broker and the bench database (``scale_out_*``).
@@ -40,6 +43,7 @@ and drops it at the end.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -296,7 +300,20 @@ def bench_single(stream: TxTable, *, requests: int) -> dict:
     rng = np.random.default_rng(1)
     last = int(stream.ts[-1])
     latencies, cpu_ms, server_ms, decisions = [], [], [], {}
+    # garbage collection inside the calls (a full collection scans every tracked object of the
+    # process; the service freezes the long-lived ones after its first real-time call)
+    pauses = {"since": 0.0, "ms": 0.0, "longest": 0.0, "full": 0}
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            pauses["since"] = time.perf_counter()
+        else:
+            pauses["ms"] += (time.perf_counter() - pauses["since"]) * 1000
+            pauses["full"] += info["generation"] == 2
+
+    gc.callbacks.append(on_gc)
     for k in range(requests):
+        pauses["ms"] = 0.0
         i = int(rng.integers(len(stream)))
         body = {
             "team": TEAM,
@@ -325,6 +342,8 @@ def bench_single(stream: TxTable, *, requests: int) -> dict:
                 f"real-time endpoint answered {response.status_code}: {response.content[:300]!r}"
             )
         decisions[response.json()["decision"]] = decisions.get(response.json()["decision"], 0) + 1
+        pauses["longest"] = max(pauses["longest"], pauses["ms"])
+    gc.callbacks.remove(on_gc)
     lat = np.array(latencies)
     return {
         "single_tx_requests": requests,
@@ -336,6 +355,9 @@ def bench_single(stream: TxTable, *, requests: int) -> dict:
         # PostgreSQL: the session's server process's CPU time per call (10 ms clock ticks: only the
         # mean means much); null on SQLite, whose work is in the calling process
         "single_tx_db_cpu_ms_mean": round(float(np.mean(server_ms)), 2) if server_ms else None,
+        # the longest garbage-collection pause inside one call, and the full collections
+        "single_tx_gc_ms_max": round(pauses["longest"], 2),
+        "single_tx_gc_full_collections": pauses["full"],
         "single_tx_decisions": decisions,
         "single_tx_load_avg_1m": round(os.getloadavg()[0], 2),
     }
