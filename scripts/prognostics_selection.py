@@ -16,6 +16,11 @@ chosen as `RulConfig.blend_criterion` says ("protocol" or "all") on the same out
 The adopted recipe: the lowest protocol RMSE among the recipes whose estimated quiet-host training time
 (CPU seconds of its parts / 2 cores) is under 250 s (the budget is 300 s on 2 cores).
 
+Session 11: test-time averaging (`RulConfig.tail_average`, `tail_decay`, `tail_plateau`) is scored on
+each recipe's blended out-of-fold predictions over a grid (lengths 1-20, uniform or decaying weights,
+with or without leaving out earlier predictions near the cap), chosen on the same uncapped protocol RMSE,
+with a paired bootstrap over engines against no averaging (uncapped and capped truth).
+
 usage: nice -n 5 .venv/bin/python scripts/prognostics_selection.py [--train PATH] [--cache DIR]
            [--only NAME[,NAME]] [--json]
 """
@@ -103,6 +108,47 @@ def score(trees, nets, remaining, weights, cap, criterion: str, step=0.05) -> di
     }
 
 
+# test-time averaging (`RulConfig.tail_average`, `tail_decay`, `tail_plateau`) scored on each recipe's
+# blended out-of-fold predictions (blend chosen first, as `RulModel.fit` does); (1, 0, -1) is off
+TAIL_LENGTHS = (1, 3, 5, 8, 10, 15, 20)
+TAIL_DECAYS = (0.0, 0.1, 0.2, 0.3)
+TAIL_PLATEAUS = (-1.0, 0.0, 5.0, 10.0, 20.0)
+
+
+def tail_grid(predicted, unit, cycle, remaining, weights, cap) -> dict:
+    """Protocol RMSE (uncapped / capped truth) of every test-time averaging on the grid; the choice is
+    the lowest uncapped protocol RMSE (ties to the shorter average), as for the recipes."""
+    from manufacturing.analysis.prognostics import protocol_rmse, tail_average
+
+    grid = {}
+    for length in TAIL_LENGTHS:
+        for decay in TAIL_DECAYS if length > 1 else (0.0,):
+            for plateau in TAIL_PLATEAUS if length > 1 else (-1.0,):
+                averaged = tail_average(predicted, unit, cycle, length, decay, cap, plateau)
+                grid[(length, decay, plateau)] = (
+                    round(protocol_rmse(averaged, remaining, weights), 3),
+                    round(protocol_rmse(averaged, remaining, weights, cap), 3),
+                )
+    best = min(grid, key=lambda k: (grid[k][0], k[0]))
+    averaging = min((k for k in grid if k[0] > 1), key=lambda k: (grid[k][0], k[0]))
+    return {"grid": grid, "best": best, "best_averaging": averaging}
+
+
+def engine_bootstrap(a, b, remaining, unit, weights, cap=None, draws=2000, seed=0) -> dict:
+    """Paired bootstrap over engines of the protocol MSE difference (a - b): how often a is better."""
+    truth = np.minimum(remaining, cap) if cap is not None else remaining
+    engines = np.unique(unit)
+    index = np.searchsorted(engines, unit)
+    mse = [np.bincount(index, weights * (np.asarray(p) - truth) ** 2, engines.size) for p in (a, b)]
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, engines.size, (draws, engines.size))
+    diff = (mse[0][picks] - mse[1][picks]).mean(axis=1)
+    return {
+        "a_better_share": round(float(np.mean(diff < 0)), 3),
+        "mse_difference": round(float(diff.mean()), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", default=str(DATA / "train_FD001.txt"))
@@ -111,7 +157,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from manufacturing.analysis.prognostics import RulConfig, protocol_weights, read_cmapss
+    from manufacturing.analysis.prognostics import RulConfig, protocol_weights, read_cmapss, tail_average
 
     cache = Path(args.cache) / Path(args.train).stem
     cache.mkdir(parents=True, exist_ok=True)
@@ -182,6 +228,35 @@ def main() -> None:
         k: v for k, v in rows.items() if "config" in v and v["quiet_seconds_estimate"] <= BUDGET_QUIET_SECONDS
     }
     best = min(affordable, key=lambda k: affordable[k]["blend_on_protocol"]["protocol_rmse"])
+    # test-time averaging on each recipe's blended out-of-fold predictions
+    tails = {}
+    for label, (_config, parts) in recipes.items():
+        nets = np.mean([fits[n]["networks"][i] for n, i in parts], axis=0)
+        trees = fits[parts[0][0]]["lightgbm"]
+        blend = rows[label]["blend_on_protocol"]["blend"]
+        blended = (1 - blend) * trees + blend * nets
+        result = tail_grid(blended, unit, cycle, remaining, weights, cap)
+        off, best_tail, averaging = result["grid"][(1, 0.0, -1.0)], result["best"], result["best_averaging"]
+        averaged = tail_average(blended, unit, cycle, *averaging[:2], cap, averaging[2])
+        tails[label] = {
+            "off": off,
+            "best": {"tail_average": best_tail[0], "tail_decay": best_tail[1], "tail_plateau": best_tail[2]},
+            "best_protocol": result["grid"][best_tail],
+            # the best averaging (length > 1) against none, paired over engines
+            "best_averaging": {
+                "tail_average": averaging[0],
+                "tail_decay": averaging[1],
+                "tail_plateau": averaging[2],
+            },
+            "best_averaging_protocol": result["grid"][averaging],
+            "bootstrap_vs_off": engine_bootstrap(
+                averaged, np.clip(blended, 0, cap), remaining, unit, weights
+            ),
+            "bootstrap_vs_off_capped_truth": engine_bootstrap(
+                averaged, np.clip(blended, 0, cap), remaining, unit, weights, cap
+            ),
+            "grid": {f"m{k[0]} decay{k[1]:g} plateau{k[2]:g}": v for k, v in result["grid"].items()},
+        }
     report = {
         "train": args.train,
         "engines": int(np.unique(unit).size),
@@ -195,6 +270,7 @@ def main() -> None:
         },
         "recipes": rows,
         "adopted": best,
+        "tail_average": tails,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -213,6 +289,22 @@ def main() -> None:
             f"all: blend {a['blend']} {a['protocol_rmse']}/{a['protocol_rmse_capped_truth']}/{a['all_cycles_oof_rmse']}"
         )
     print(f"adopted: {best}")
+    print("test-time averaging (protocol uncapped / capped; off = the last row alone):")
+    for label, tail in tails.items():
+        b = tail["best"]
+        print(
+            f"  {label:<16} off {tail['off'][0]}/{tail['off'][1]}  best m{b['tail_average']} "
+            f"decay {b['tail_decay']:g} plateau {b['tail_plateau']:g}: {tail['best_protocol'][0]}/"
+            f"{tail['best_protocol'][1]}; best averaging m{tail['best_averaging']['tail_average']} decay "
+            f"{tail['best_averaging']['tail_decay']:g} plateau {tail['best_averaging']['tail_plateau']:g}: "
+            f"{tail['best_averaging_protocol'][0]}/{tail['best_averaging_protocol'][1]} (bootstrap over engines: better in "
+            f"{tail['bootstrap_vs_off']['a_better_share']:.0%} uncapped, "
+            f"{tail['bootstrap_vs_off_capped_truth']['a_better_share']:.0%} capped)"
+        )
+    grid = tails[best]["grid"]
+    print(f"  grid for {best} (uncapped/capped):")
+    for key, value in grid.items():
+        print(f"    {key:<26} {value[0]}/{value[1]}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ OPTIONS_BEFORE_THEY_EXISTED = {
     "blend_criterion": "all",
     "protocol_min_history": 30,
     "network_first_index": 0,
+    "tail_average": 1,
+    "tail_decay": 0.0,
+    "tail_plateau": -1.0,
 }
 
 
@@ -122,6 +125,40 @@ def protocol_rmse(predicted, remaining, weights, cap: float | None = None) -> fl
     return float(np.sqrt(np.sum(weights * d**2) / np.sum(weights)))
 
 
+def tail_average(
+    predicted, units, cycles, length: int, decay: float = 0.0, cap: float = 125.0, plateau: float = -1.0
+) -> np.ndarray:
+    """Test-time averaging over an engine's last `length` rows: the estimate at cycle t is
+    sum_j w_j * (pred(t_j) - (t - t_j)) over the row itself and the `length` - 1 rows before it (fewer
+    where the engine has fewer), each earlier prediction aged by the cycles since (each was made from
+    the history up to its own cycle, so the estimate only looks back), clipped to [0, cap]. Weights
+    w_j proportional to (1 - decay)^j (0: uniform), renormalised over the rows taken. `plateau` >= 0:
+    an earlier row whose prediction is at or above cap - plateau is left out (at the cap a prediction
+    is only a lower bound, and ageing it would bias the estimate low); the row itself is always taken.
+    Rows may come in any order; length 1 returns the clipped predictions."""
+    predicted = np.asarray(predicted, float)
+    if length <= 1:
+        return np.clip(predicted, 0, cap)
+    units, cycles = np.asarray(units), np.asarray(cycles, float)
+    order = np.lexsort((cycles, units))
+    p, u, c = predicted[order], units[order], cycles[order]
+    total, weight = p.copy(), np.ones_like(p)
+    for j in range(1, length):
+        same = np.zeros(p.shape, bool)
+        same[j:] = u[j:] == u[:-j]
+        earlier = np.zeros_like(p)
+        earlier[j:] = p[:-j]
+        age = np.zeros_like(p)
+        age[j:] = c[j:] - c[:-j]
+        take = same & ((earlier < cap - plateau) if plateau >= 0 else True)
+        w = np.where(take, (1.0 - decay) ** j, 0.0)
+        total += w * (earlier - age)
+        weight += w
+    out = np.empty_like(p)
+    out[order] = np.clip(total / weight, 0, cap)
+    return out
+
+
 @dataclass
 class RulConfig:
     cap: float = 125.0  # predictions are clipped to it; the out-of-fold scores compare with the capped RUL
@@ -170,6 +207,12 @@ class RulConfig:
     # RUL, every engine weighted equally) or "all" (every cycle against the capped RUL; before session 10)
     blend_criterion: str = "protocol"
     protocol_min_history: int = 30
+    # test-time averaging (`tail_average`): each row's RUL is the weighted mean of the last
+    # `tail_average` rows' predictions, each aged by the cycles since; 1 = off. Applied after the blend,
+    # in `predict_rows` and to the out-of-fold predictions the band is calibrated on
+    tail_average: int = 1
+    tail_decay: float = 0.0  # weights (1 - decay)^j over the rows j cycles back; 0 = uniform
+    tail_plateau: float = -1.0  # >= 0: leave out earlier predictions at or above cap - plateau; < 0: none
 
 
 @dataclass
@@ -377,13 +420,16 @@ class RulModel:
         else:
             truth, blend_weights = y, np.ones_like(y)
         self.blend = self._choose_blend(oof_trees, oof_nets, truth, blend_weights) if use_networks else 0.0
-        oof = (1 - self.blend) * oof_trees + self.blend * oof_nets
+        single = (1 - self.blend) * oof_trees + self.blend * oof_nets
+        # the out-of-fold rows of an engine all come from the fold models that did not see it, so
+        # averaging them gives what `predict_rows` gives a new engine; the band is calibrated on them
+        oof = self._tail(single, units, cycles)
         self._calibrate(oof, y)
         # kept in memory only (not stored): planning chooses its margin on these, never on test units
         self.training_oof = {
             "unit": units, "cycle": cycles, "rul": oof, "true": y, "lightgbm": oof_trees, "network": oof_nets,
             "remaining": remaining, "protocol_weights": weights,
-            "networks": oof_each,
+            "networks": oof_each, "single_window": single,
         }  # fmt: skip
         self.description = {
             "family": family,
@@ -411,6 +457,18 @@ class RulModel:
                 else ""
             ),
             "networks": network_runs,
+            "tail_average": (
+                f"RUL averaged over the last {config.tail_average} rows' predictions, each aged by the "
+                f"cycles since (weights (1 - {config.tail_decay:g})^j"
+                + (
+                    f", rows predicted at or above {config.cap - config.tail_plateau:g} left out"
+                    if config.tail_plateau >= 0
+                    else ""
+                )
+                + ")"
+                if config.tail_average > 1
+                else "off: the last row's prediction"
+            ),
             "band": f"{config.band:.0%} central band from {config.folds}-fold out-of-fold residuals",
             "oof_rmse": round(rmse(oof, y), 3),
             "oof_rmse_lightgbm": round(rmse(oof_trees, y), 3),
@@ -419,11 +477,22 @@ class RulModel:
             # `evaluate`'s rmse, and capped as its rmse_capped_truth
             "oof_rmse_protocol": round(protocol_rmse(oof, remaining, weights), 3),
             "oof_rmse_protocol_capped_truth": round(protocol_rmse(oof, remaining, weights, config.cap), 3),
+            # the same without the tail averaging (the last row's prediction alone)
+            "oof_rmse_protocol_single_window": round(protocol_rmse(single, remaining, weights), 3),
+            "oof_rmse_protocol_capped_truth_single_window": round(
+                protocol_rmse(single, remaining, weights, config.cap), 3
+            ),
             "blend_criterion": config.blend_criterion,
             "train_seconds": round(time.perf_counter() - started, 2),
             "config": asdict(config),
         }
         return self
+
+    def _tail(self, predicted: np.ndarray, units: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+        config = self.config
+        return tail_average(
+            predicted, units, cycles, config.tail_average, config.tail_decay, config.cap, config.tail_plateau
+        )
 
     def _network_names(self) -> str:
         """The stored networks in words: 1-D CNN x5, GRU x5 or 1-D CNN x5 + GRU x5."""
@@ -488,7 +557,7 @@ class RulModel:
             preds = (1 - self.blend) * np.clip(
                 preds, 0, self.config.cap
             ) + self.blend * self._network_predictions(W)
-        return np.clip(preds, 0, self.config.cap), units, cycles
+        return self._tail(np.clip(preds, 0, self.config.cap), units, cycles), units, cycles
 
     def predict(self, data: np.ndarray) -> list[dict]:
         """RUL with its band at the last cycle of each unit in `data`."""

@@ -21,6 +21,7 @@ from manufacturing.analysis.prognostics import (
     protocol_weights,
     read_cmapss,
     rmse,
+    tail_average,
 )
 from manufacturing.models import ConditionRecord, RulModelVersion, RulPrediction
 
@@ -161,6 +162,64 @@ def test_blend_criterion_and_each_networks_out_of_fold_predictions():
     assert RulModel.from_bytes(model.to_bytes()).config.blend_criterion == "protocol"
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("eval_prognostics", "--blend-criterion", "test", *SMALL)
+
+
+def test_tail_average_ages_earlier_predictions_and_only_looks_back():
+    """Each row's estimate is the weighted mean of its own and the earlier rows' predictions, each
+    minus the cycles since; an engine's first rows take what they have; rows may come shuffled."""
+    units = np.array([1, 1, 1, 1, 2, 2])
+    cycles = np.array([1, 2, 3, 5, 1, 2])  # a gap: cycle 5 follows cycle 3
+    predicted = np.array([50.0, 47.0, 49.0, 44.0, 130.0, 20.0])
+    uniform = tail_average(predicted, units, cycles, 3, cap=125)
+    assert uniform == pytest.approx(
+        [50, (47 + 49) / 2, (49 + 46 + 48) / 3, (44 + 47 + 44) / 3, 125, (20 + 129) / 2]
+    )
+    decayed = tail_average(predicted, units, cycles, 2, decay=0.5, cap=125)
+    assert decayed[1] == pytest.approx((47 + 0.5 * 49) / 1.5)
+    # plateau 0: an earlier prediction at the cap is left out (only a lower bound once aged)
+    assert tail_average(predicted, units, cycles, 3, cap=125, plateau=0)[5] == pytest.approx(20)
+    order = np.random.default_rng(0).permutation(6)
+    shuffled = tail_average(predicted[order], units[order], cycles[order], 3, cap=125)
+    assert shuffled == pytest.approx(uniform[order])
+    assert tail_average(predicted, units, cycles, 1, cap=125) == pytest.approx(np.minimum(predicted, 125))
+    # on noisy but unbiased predictions of a falling RUL, the average is closer to the truth
+    rng = np.random.default_rng(1)
+    cycles = np.tile(np.arange(1, 101), 20)
+    units = np.repeat(np.arange(20), 100)
+    truth = 100.0 - cycles
+    noisy = truth + rng.normal(0, 8, truth.size)
+    assert rmse(tail_average(noisy, units, cycles, 8, cap=125), truth) < 0.5 * rmse(noisy, truth)
+
+
+def test_tail_averaged_model_predicts_its_out_of_fold_rows_and_band_alike():
+    """With tail_average the stored predictions (predict), the rows (predict_rows) and the out-of-fold
+    rows the band is calibrated on are all averaged; a cut engine gets the row of its last cycle; a blob
+    stored before the option loads with it off."""
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    data = data[data[:, 0] <= 6]
+    base = dict(trees=10, members=0, folds=2, network_epochs=0)
+    plain = RulModel(RulConfig(**base)).fit(data)
+    model = RulModel(RulConfig(**base, tail_average=5, tail_decay=0.1)).fit(data)
+    oof = model.training_oof
+    expected = tail_average(oof["single_window"], oof["unit"], oof["cycle"], 5, 0.1, 125.0)
+    assert np.allclose(oof["rul"], expected) and not np.allclose(oof["rul"], oof["single_window"])
+    assert np.allclose(plain.training_oof["rul"], oof["single_window"])  # the same folds and trees
+    reference = RulModel(RulConfig(**base))
+    reference._calibrate(expected, oof["true"])
+    assert model.residual_quantiles == reference.residual_quantiles  # the band of the averaged predictor
+    rows, units, cycles = model.predict_rows(data)
+    single = plain.predict_rows(data)[0]
+    assert np.allclose(rows, tail_average(single, units, cycles, 5, 0.1, 125.0))
+    cut = data[(data[:, 0] == 2) & (data[:, 1] <= 80)]
+    [at_80] = model.predict(cut)
+    assert at_80["rul"] == pytest.approx(rows[(units == 2) & (cycles == 80)][0])
+    assert at_80["lower"] <= at_80["rul"] <= at_80["upper"]
+    assert "last 5 rows" in model.description["model"] + model.description["tail_average"]
+    payload = json.loads(base64.b85decode(model.to_bytes()))
+    for key in ("tail_average", "tail_decay", "tail_plateau"):
+        del payload["config"][key]
+    old = RulModel.from_bytes(base64.b85encode(json.dumps(payload).encode()))
+    assert old.config.tail_average == 1 and np.allclose(old.predict_rows(data)[0], single)
 
 
 # the six operating regimes of C-MAPSS FD002/FD004 (altitude kft, Mach, throttle resolver angle)

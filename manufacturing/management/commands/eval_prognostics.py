@@ -71,6 +71,25 @@ def config_arguments(parser) -> None:
         "all (every cycle against the capped RUL, before session 10)",
     )
     parser.add_argument(
+        "--tail-average",
+        type=int,
+        default=defaults.tail_average,
+        help="test-time averaging: each RUL is the weighted mean of the last N rows' predictions, each "
+        "aged by the cycles since (1: off, the last row alone)",
+    )
+    parser.add_argument(
+        "--tail-decay",
+        type=float,
+        default=defaults.tail_decay,
+        help="weights (1 - decay)^j of the row j back in --tail-average (0: uniform)",
+    )
+    parser.add_argument(
+        "--tail-plateau",
+        type=float,
+        default=defaults.tail_plateau,
+        help=">= 0: --tail-average leaves out earlier predictions at or above the cap minus this; < 0: none",
+    )
+    parser.add_argument(
         "--long-smoothing",
         type=float,
         default=defaults.long_smoothing,
@@ -96,7 +115,12 @@ def config_from(options) -> RulConfig:
         raise CommandError(f"--knee is 0 (the cap) or at least the cap, {RulConfig().cap:g}")
     if not 0 <= options["long_smoothing"] < 1:
         raise CommandError("--long-smoothing is a factor from 0 (off) to below 1, e.g. 0.03")
+    if options["tail_average"] < 1 or not 0 <= options["tail_decay"] < 1:
+        raise CommandError("--tail-average must be at least 1 and --tail-decay from 0 to below 1")
     return RulConfig(
+        tail_average=options["tail_average"],
+        tail_decay=options["tail_decay"],
+        tail_plateau=options["tail_plateau"],
         trees=options["trees"],
         members=options["members"],
         folds=options["folds"],
