@@ -102,6 +102,7 @@ def _build_llamacpp_engine(model: LanguageModel, adapters: dict[str, str]):
         adapters=converted,
         n_ctx=getattr(settings, "INFERENCE_LLAMACPP_CONTEXT", 4096) or None,
         n_threads=getattr(settings, "INFERENCE_LLAMACPP_THREADS", 0) or None,
+        flash_attn=getattr(settings, "INFERENCE_LLAMACPP_FLASH_ATTN", True),
         session_store=SequenceStore(settings.INFERENCE_KV_CACHE_BUDGET),
         # A registered draft with a GGUF of the same vocabulary serves speculative "draft" requests.
         draft_gguf_path=model.draft.gguf_path if model.draft_id and model.draft.gguf_path else None,

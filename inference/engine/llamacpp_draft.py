@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from llama_cpp.llama_speculative import LlamaDraftModel
 
+from inference.engine.llamacpp import FLASH_ATTN_UBATCH
 from inference.engine.types import EngineError, ModelLoadError
 
 
@@ -40,6 +41,7 @@ class GgufDraftModel(LlamaDraftModel):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_batch: int = 512,
+        flash_attn: bool = True,
     ):
         self.path = str(Path(gguf_path).resolve())
         if not Path(self.path).is_file():
@@ -47,6 +49,7 @@ class GgufDraftModel(LlamaDraftModel):
         self.num_pred_tokens = num_pred_tokens
         self.n_ctx, self.n_batch = n_ctx, n_batch
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.flash_attn = flash_attn
         self._llama = None
         self._live: list[int] = []  # the tokens this context's KV cache holds
         self._lock = threading.Lock()
@@ -58,7 +61,8 @@ class GgufDraftModel(LlamaDraftModel):
             try:
                 self._llama = llama_cpp.Llama(
                     model_path=self.path, n_ctx=self.n_ctx, n_batch=self.n_batch, n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads, verbose=False,
+                    n_threads_batch=self.n_threads, flash_attn=self.flash_attn,
+                    n_ubatch=min(self.n_batch, FLASH_ATTN_UBATCH) if self.flash_attn else self.n_batch, verbose=False,
                 )  # fmt: skip
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelLoadError(f"llama.cpp cannot load the draft model {self.path}: {exc}") from exc

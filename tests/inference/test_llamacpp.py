@@ -6,7 +6,6 @@ greedy text unchanged."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -28,14 +27,6 @@ FACTS = (
     "Ana Lopez, opened 2024-03-01, parts SKF 6205-2RS bearing and seal kit, downtime 6 hours."
 )
 RESTATE = [{"role": "user", "content": FACTS + "\nCopy the work order above exactly."}]
-# Speculation verifies drafted tokens in one batch, and llama.cpp's batched kernels round otherwise
-# than its one-token ones: on SmolLM2 Q4_1 the same position's logits differ by up to about 0.9
-# between the two (bench_inference: batched_vs_one_token_max_abs_logit_diff; docs/benchmarks.md). So
-# a greedy path on a near tie can flip: on this machine's build, RESTATE's fourth token (" W" by 0.16
-# logits over a newline, one token at a time) flips in the batch and the text loops on "Work order:".
-# The tests require identical text, or a first difference exactly where one-token decoding was on
-# such a tie: a flip needs a top-2 gap under twice the largest difference.
-NEAR_TIE = 2.0  # logits
 
 
 @pytest.fixture(scope="module")
@@ -159,44 +150,40 @@ def test_a_lora_adapter_changes_the_output_per_request(engine):
     assert engine.generate(QUESTION, params).text == base  # switching back restores the base model
 
 
-def _greedy_steps(engine: LlamaCppEngine, prompt, count: int) -> list[tuple[int, float]]:
-    """(token, gap between its logit and the runner-up's) of plain one-token-at-a-time greedy decoding."""
-    llama = engine.loaded()
-    ids, _ = engine.render(prompt)
-    steps = []
-    with engine._lock:
+def _logits(llama, index: int) -> np.ndarray:
+    return np.ctypeslib.as_array(llama._ctx.get_logits_ith(index), shape=(llama.n_vocab(),)).copy()
+
+
+def test_a_verification_batch_scores_as_one_token_decoding(gguf_path):
+    """Speculation verifies k drafted tokens in one batch: with flash attention and micro-batches
+    below ggml's tiled size, each row's logits are bit-identical to decoding those tokens one at a
+    time, so greedy speculation cannot change the text. The unfused attention path runs another
+    kernel for several rows and differs (up to 0.6 logits on this prompt: docs/inference.md)."""
+    engine = LlamaCppEngine(gguf_path, n_ctx=512, n_threads=1)
+    try:
+        llama = engine.loaded()
+        ids = engine.render(RESTATE)[0]
+        continuation = llama.tokenize(FACTS.encode(), add_bos=False)[:11]
         engine._truncate(0)
         engine._eval(ids, logits_for=1)
-        for _ in range(count):
-            row = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(1, llama.n_vocab()))[0]
-            runner_up, best = np.partition(row, -2)[-2:]
-            token = int(np.argmax(row))
-            steps.append((token, float(best - runner_up)))
+        one_by_one = []
+        for token in continuation:
             engine._eval([token], logits_for=1)
-        engine._truncate(0)
-    return steps
+            one_by_one.append(_logits(llama, -1))
+        for k in (2, 4, 11):
+            engine._truncate(len(ids))
+            engine._eval(continuation[:k], logits_for=k)
+            for row in range(k):
+                np.testing.assert_array_equal(
+                    _logits(llama, row - k), one_by_one[row], err_msg=f"batch {k}, row {row}"
+                )
+    finally:
+        engine.close()
 
 
-def assert_same_greedy_text(engine: LlamaCppEngine, prompt, plain, speculative) -> None:
-    """Identical text, or the first difference falls where one-token decoding sat on a near tie (a
-    bug in draft acceptance or in the cache bookkeeping diverges anywhere, ties or not)."""
-    if speculative.text == plain.text:
-        assert speculative.completion_tokens == plain.completion_tokens
-        return
-    common = len(os.path.commonprefix([plain.text, speculative.text]))
-    tokens: list[int] = []
-    for token, gap in _greedy_steps(engine, prompt, plain.completion_tokens):
-        tokens.append(token)
-        text = engine.loaded().detokenize(tokens).decode("utf-8", errors="replace")
-        if len(text) > common:  # this token holds the first difference
-            assert gap < NEAR_TIE, (
-                f"speculation diverged at token {len(tokens)}, where plain decoding was not on a near "
-                f"tie (gap {gap:.2f}): {plain.text!r} vs {speculative.text!r}"
-            )
-            return
-    raise AssertionError(
-        f"the texts differ past plain decoding's tokens: {plain.text!r} vs {speculative.text!r}"
-    )
+def assert_same_greedy_text(plain, speculative) -> None:
+    assert speculative.text == plain.text
+    assert speculative.completion_tokens == plain.completion_tokens
 
 
 def test_prompt_lookup_speculation_keeps_the_greedy_text(engine):
@@ -204,11 +191,11 @@ def test_prompt_lookup_speculation_keeps_the_greedy_text(engine):
     plain = engine.generate(RESTATE, params)
     speculative = engine.generate(RESTATE, GenerationParams(max_tokens=48, speculative="prompt_lookup"))
     assert speculative.draft_tokens_proposed > 0 and speculative.draft_tokens_accepted > 0
-    assert_same_greedy_text(engine, RESTATE, plain, speculative)
+    assert_same_greedy_text(plain, speculative)
     other = [{"role": "user", "content": FACTS + "\nRepeat the parts and the downtime of the work order."}]
     plain = engine.generate(other, params)
     speculative = engine.generate(other, GenerationParams(max_tokens=48, speculative="prompt_lookup"))
-    assert_same_greedy_text(engine, other, plain, speculative)
+    assert_same_greedy_text(plain, speculative)
 
 
 def test_draft_model_speculation_keeps_the_greedy_text(gguf_path):
@@ -220,7 +207,7 @@ def test_draft_model_speculation_keeps_the_greedy_text(gguf_path):
     try:
         plain = drafted.generate(RESTATE, GenerationParams(max_tokens=32))
         speculative = drafted.generate(RESTATE, GenerationParams(max_tokens=32, speculative="draft"))
-        assert_same_greedy_text(drafted, RESTATE, plain, speculative)
+        assert_same_greedy_text(plain, speculative)
         assert speculative.draft_tokens_accepted > 0
         assert speculative.draft_tokens_accepted <= speculative.draft_tokens_proposed
         # llama-cpp-python's own interface: token ids in, the drafted continuation out.
@@ -280,6 +267,54 @@ def test_token_losses_over_several_batches_and_perplexity(gguf_path):
         )
         with pytest.raises(InvalidRequest):
             engine.token_nll(window, score_from=0)
+    finally:
+        engine.close()
+
+
+def test_flash_attention_is_on_by_default_and_scores_as_the_unfused_path(gguf_path):
+    """The engine asks llama.cpp for its fused attention kernel (llama-cpp-python leaves it off)
+    unless told not to, and both paths give the same token losses on real text up to rounding."""
+    import llama_cpp
+
+    from inference.engine.bench_llamacpp import held_out_windows
+
+    losses = {}
+    for flash in (True, False):
+        engine = LlamaCppEngine(gguf_path, n_ctx=256, n_threads=1, flash_attn=flash)
+        try:
+            wanted = (
+                llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            )
+            assert engine.loaded().context_params.flash_attn_type == wanted
+            window = held_out_windows(engine, tokens=128, context=256)[0]
+            losses[flash] = engine.token_nll(window, score_from=128)
+        finally:
+            engine.close()
+    assert LlamaCppEngine(gguf_path).flash_attn is True
+    # Rounding differs, the model does not. Q4_1 weights multiply 8-bit-quantized activations, so a
+    # rounding difference anywhere moves each token's loss by about 0.05 nats on average: as far as
+    # either path is from the same weights in f16 (docs/inference.md, "Flash attention").
+    assert np.abs(losses[True] - losses[False]).mean() < 0.12
+    assert float(np.exp(losses[True].mean())) == pytest.approx(float(np.exp(losses[False].mean())), rel=0.03)
+
+
+def test_a_prefix_cache_hit_gives_the_logits_of_a_full_prefill(gguf_path):
+    """A prompt of a few hundred tokens prefilled whole, and the same prompt with its first part
+    taken from the cache and the rest fed as a short batch, leave bit-identical logits for the next
+    token, with flash attention on (what makes session reuse keep the text)."""
+    engine = LlamaCppEngine(gguf_path, n_ctx=1024, n_threads=1)
+    try:
+        llama = engine.loaded()
+        ids = engine.render([{"role": "user", "content": " ".join([FACTS] * 6) + "\nSummarise."}])[0]
+        assert len(ids) > 200
+
+        engine._truncate(0)
+        engine._eval(ids, logits_for=1)
+        whole = _logits(llama, -1)
+        for cached in (len(ids) - 1, len(ids) - 40, 100):
+            engine._truncate(cached)
+            engine._eval(ids[cached:], logits_for=1)
+            np.testing.assert_array_equal(_logits(llama, -1), whole, err_msg=f"{cached} tokens cached")
     finally:
         engine.close()
 

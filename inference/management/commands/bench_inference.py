@@ -95,7 +95,7 @@ class Command(BaseCommand):
             figures = bench_llamacpp.run(
                 model, threads=threads, repeats=options["repeats"], api_requests=options["api_requests"],
                 progress=progress, with_transformers=not options["no_transformers"],
-                perplexity_tokens=options["perplexity_tokens"],
+                perplexity_tokens=options["perplexity_tokens"], flash_attn=settings.INFERENCE_LLAMACPP_FLASH_ATTN,
             )  # fmt: skip
         if options["json"]:
             self.stdout.write(json.dumps(figures, indent=2))
