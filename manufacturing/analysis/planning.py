@@ -11,7 +11,11 @@ ends its cycle at `s` with the preventive cost; otherwise it fails and ends its 
   strongest fixed baseline any fleet manager could have had.
 - RUL-driven: each unit is replaced when its own prediction says so (observed age + predicted RUL - margin),
   the margin chosen on out-of-fold predictions for the training lives (`choose_margin`), never on the
-  evaluated units.
+  evaluated units. A prediction near the cap of the model's training targets (125 cycles on C-MAPSS)
+  says only that no degradation shows yet, not when the unit will fail: `choose_policy` may also give
+  such units a floor age (they are not replaced before it), chosen on the same training predictions
+  together with the margin and the level counted as "near the cap"; with no floor it is the margin
+  policy.
 - perfect knowledge: each unit replaced one cycle before it would fail (the floor no policy can beat).
 """
 
@@ -98,11 +102,16 @@ def plan_compare(
     }
 
 
-def rul_schedule(observed_age, predicted_rul, margin) -> np.ndarray:
+def rul_schedule(observed_age, predicted_rul, margin, *, healthy_at=None, healthy_floor=0) -> np.ndarray:
     """Replacement age of each unit: the age at the prediction plus the predicted RUL less a margin
-    (never earlier than the next cycle)."""
+    (never earlier than the next cycle). A unit whose predicted RUL is at least `healthy_at` (no
+    degradation visible) is not replaced before age `healthy_floor` either."""
     age = np.asarray(observed_age, float)
-    return np.maximum(age + np.asarray(predicted_rul, float) - np.asarray(margin, float), age + 1)
+    rul = np.asarray(predicted_rul, float)
+    schedule = np.maximum(age + rul - np.asarray(margin, float), age + 1)
+    if healthy_at is not None:
+        schedule = np.where(rul >= healthy_at, np.maximum(schedule, healthy_floor), schedule)
+    return schedule
 
 
 def choose_margin(
@@ -125,6 +134,48 @@ def choose_margin(
         )
         if best is None or outcome["cost_rate"] < best["cost_rate"] - 1e-15:
             best = {**outcome, "margin": int(margin)}
+    return best
+
+
+def choose_policy(
+    observed_age,
+    predicted_rul,
+    lives,
+    *,
+    preventive_cost: float,
+    failure_cost: float,
+    margins=range(0, 126),
+    healthy_levels=(100, 105, 110, 115, 120),
+) -> dict:
+    """The RUL-driven policy (margin, and optionally a floor age for units predicted near the cap) with
+    the lowest cost rate on units whose lives are known, as `choose_margin`. Without a floor that
+    beats it, the margin policy itself (`healthy_at` None); ties go to the simpler policy."""
+    age = np.asarray(observed_age, float)
+    rul = np.asarray(predicted_rul, float)
+    lives = np.asarray(lives, float)
+    best = {**choose_margin(age, rul, lives, preventive_cost=preventive_cost, failure_cost=failure_cost,
+                            margins=margins), "healthy_at": None, "healthy_floor": 0}  # fmt: skip
+    margin_grid = np.asarray(list(margins), float)[:, None]
+    plain = np.maximum(age + rul - margin_grid, age + 1)  # margins x units
+    for level in healthy_levels:
+        healthy = rul >= level
+        if not healthy.any():
+            continue
+        for floor in range(int(age.min()) + 1, int(lives.max()) + 1):
+            schedule = np.where(healthy, np.maximum(plain, floor), plain)
+            planned = schedule < lives
+            cost = np.where(planned, preventive_cost, failure_cost).sum(axis=1)
+            length = np.where(planned, schedule, lives).sum(axis=1)
+            rates = cost / length
+            index = int(np.argmin(rates))
+            if rates[index] < best["cost_rate"] - 1e-12:
+                outcome = cost_rate(lives, schedule[index], preventive_cost, failure_cost)
+                best = {
+                    **outcome,
+                    "margin": int(margin_grid[index, 0]),
+                    "healthy_at": level,
+                    "healthy_floor": floor,
+                }
     return best
 
 

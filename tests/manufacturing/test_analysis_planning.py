@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from manufacturing.analysis.planning import (
     best_fixed_interval,
     choose_margin,
+    choose_policy,
     cost_rate,
     plan_compare,
     rul_schedule,
@@ -76,6 +77,30 @@ def test_margin_is_the_known_optimum_for_predictions_that_run_late():
     assert chosen["cost_rate"] == pytest.approx(6 / (3 * 59 + 3 * 89))
 
 
+def test_a_floor_for_units_predicted_at_the_cap_is_the_known_optimum():
+    """Predictions capped at 125 (as the models' targets): a unit 180 cycles from failure reads 125, so
+    the margin policy replaces it at 20 + 125 - margin, 55 cycles early; a floor for units predicted
+    near the cap keeps it until just before its life."""
+    ages = np.array([20, 20, 20, 20])
+    lives = np.array([100, 200, 100, 200])
+    predicted = np.minimum(lives - ages, 125)  # exact below the cap
+    margin_only = choose_margin(ages, predicted, lives, preventive_cost=1.0, failure_cost=5.0)
+    assert margin_only["margin"] == 1 and margin_only["cost_rate"] == pytest.approx(4 / (2 * 99 + 2 * 144))
+    chosen = choose_policy(ages, predicted, lives, preventive_cost=1.0, failure_cost=5.0)
+    assert (chosen["margin"], chosen["healthy_at"], chosen["healthy_floor"]) == (1, 100, 199)
+    assert chosen["cost_rate"] == pytest.approx(4 / (2 * 99 + 2 * 199)) and chosen["failures"] == 0
+    schedule = rul_schedule(ages, predicted, 1, healthy_at=100, healthy_floor=199)
+    assert schedule.tolist() == [99, 199, 99, 199]
+
+
+def test_no_floor_when_it_does_not_pay():
+    # predictions 10 cycles late and never near the cap: the margin policy itself
+    ages = np.array([20, 30, 40, 20, 30, 40])
+    lives = np.array([60, 60, 60, 90, 90, 90])
+    chosen = choose_policy(ages, lives - ages + 10, lives, preventive_cost=1.0, failure_cost=5.0)
+    assert (chosen["margin"], chosen["healthy_at"], chosen["healthy_floor"]) == (11, None, 0)
+
+
 def test_truncations_weigh_every_unit_the_same():
     units = np.repeat([1, 2], [100, 300])
     cycles = np.concatenate([np.arange(1, 101), np.arange(1, 301)])
@@ -105,14 +130,21 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     assert report["best_fixed_interval"]["interval"] == best_fixed_interval(train_lives, 1.0, 5.0)["interval"]
     chosen = report["choices_on_training_lives"]
     assert chosen["units"] == 20 and chosen["truncation_points"] == 20 * 20
-    assert (
-        0 <= chosen["rul_margin"]["margin"] <= 125
-        and f"- {chosen['rul_margin']['margin']} cycles" in (report["rul_policy"])
-    )
+    assert 0 <= chosen["rul_margin"]["margin"] <= 125 and 0 <= chosen["rul_policy"]["margin"] <= 125
+    assert f"- {chosen['rul_policy']['margin']} cycles" in report["rul_policy"]
     test_lives = [
         test[test[:, 0] == unit, 1].max() + rul for unit, rul in zip(range(1, 11), true, strict=True)
     ]
     assert report["hindsight_fixed_interval"] == best_fixed_interval(test_lives, 1.0, 5.0)
     assert report["perfect_knowledge"]["cost_rate"] <= report["rul_driven"]["cost_rate"]
+    # the chosen policy is at least as good as the margin alone on the training predictions
+    assert chosen["rul_policy"]["cost_rate"] <= chosen["rul_margin"]["cost_rate"]
+    assert [row["failure_cost"] for row in report["sensitivity"]] == [2, 5, 10, 20, 50]
+    for row in report["sensitivity"]:
+        assert row["improvement_over_fixed_pct"] <= row["perfect_knowledge_over_fixed_pct"]
+    at_five = report["sensitivity"][1]
+    assert at_five["improvement_over_fixed_pct"] == report["improvement_over_fixed_pct"]
+    with pytest.raises(CommandError, match="sensitivity"):
+        call_command("plan_maintenance", *args, "--sensitivity", "0.5,abc")
     with pytest.raises(CommandError, match="out-of-fold"):
         call_command("plan_maintenance", *args, "--folds", "0")

@@ -15,6 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from manufacturing.analysis.planning import (
     best_fixed_interval,
     choose_margin,
+    choose_policy,
+    cost_rate,
     plan_compare,
     rul_schedule,
     truncations,
@@ -35,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--rul", default=cmapss_path("RUL_FD001.txt"))
         parser.add_argument("--preventive-cost", type=float, default=1.0)
         parser.add_argument("--failure-cost", type=float, default=5.0)
+        parser.add_argument(
+            "--sensitivity",
+            default="2,5,10,20,50",
+            help="Failure costs (in preventive costs) to repeat the comparison at, every choice remade on "
+            "the training lives for each ('' for none).",
+        )
         parser.add_argument("--json", action="store_true")
         config_arguments(parser)
 
@@ -46,6 +54,14 @@ class Command(BaseCommand):
             raise CommandError("--folds must be at least 2: the margin is chosen on out-of-fold predictions")
         config = config_from(options)
         costs = {"preventive_cost": options["preventive_cost"], "failure_cost": options["failure_cost"]}
+        try:
+            sensitivity = [float(value) for value in options["sensitivity"].split(",") if value.strip()]
+        except ValueError:
+            raise CommandError(
+                f"--sensitivity {options['sensitivity']!r}: give failure costs such as 2,5,10"
+            ) from None
+        if any(value <= 1 for value in sensitivity):
+            raise CommandError("--sensitivity: every failure cost must exceed the preventive cost (1)")
         try:
             if not 0 < costs["preventive_cost"] < costs["failure_cost"]:
                 raise ValueError("costs must satisfy 0 < preventive cost < failure cost")
@@ -59,34 +75,39 @@ class Command(BaseCommand):
             oof = model.training_oof
             train_life = {u: oof["cycle"][oof["unit"] == u].max() for u in np.unique(oof["unit"])}
             rows = truncations(oof["unit"], oof["cycle"])
-            margin = choose_margin(
-                oof["cycle"][rows],
-                oof["rul"][rows],
-                np.array([train_life[u] for u in oof["unit"][rows]]),
-                **costs,
-            )
-            fixed = best_fixed_interval(np.array(list(train_life.values())), **costs)
+            chooser = Chooser(oof["cycle"][rows], oof["rul"][rows], np.array([train_life[u] for u in oof["unit"][rows]]),
+                              np.array(list(train_life.values())))  # fmt: skip
             # scored on the test engines
             age = np.array([p["cycle"] for p in predictions], float)
             rul = np.array([p["rul"] for p in predictions])
-            report = plan_compare(
-                age + true,
-                rul_schedule(age, rul, margin["margin"]),
-                fixed_interval=fixed["interval"],
-                **costs,
-            )
+            report, policy, margin_only, fixed = chooser.plan(age, rul, age + true, costs)
+            report["sensitivity"] = [
+                chooser.summary(age, rul, age + true, {"preventive_cost": 1.0, "failure_cost": value})
+                for value in sensitivity
+            ]
         except ValueError as error:
             raise CommandError(str(error)) from None
         report["choices_on_training_lives"] = {
             "units": len(train_life),
             "fixed_interval": fixed,
-            "rul_margin": margin,
+            "rul_margin": margin_only,
+            "rul_policy": policy,
             "truncation_points": int(rows.size),
         }
         report["rul_policy"] = (
-            f"replace at observed age + predicted RUL - {margin['margin']} cycles (the margin with the lowest "
-            f"cost rate on {config.folds}-fold out-of-fold predictions at {rows.size} truncation points of the "
-            "training lives)"
+            f"replace at observed age + predicted RUL - {policy['margin']} cycles"
+            + (
+                f", and a unit predicted at {policy['healthy_at']} cycles or more (no degradation visible) not "
+                f"before age {policy['healthy_floor']}"
+                if policy["healthy_at"] is not None
+                else ""
+            )
+            + f" (the policy with the lowest cost rate on {config.folds}-fold out-of-fold predictions at "
+            f"{rows.size} truncation points of the training lives; rul_driven_margin_only: the margin alone)"
+        )
+        report["sensitivity_note"] = (
+            "the comparison repeated with preventive cost 1 and each failure cost, every choice remade on the "
+            "training lives; perfect_knowledge_over_fixed_pct is the most any policy could gain"
         )
         report["fixed_policy"] = (
             f"replace every engine at age {fixed['interval']} (the best interval for the training lives); "
@@ -111,7 +132,53 @@ class Command(BaseCommand):
                 + (f"  interval {row['interval']}" if "interval" in row else "")
             )
         self.stdout.write(
-            f"RUL-driven (margin {margin['margin']}) vs fixed interval {fixed['interval']} chosen on training "
+            f"RUL-driven (margin {policy['margin']}) vs fixed interval {fixed['interval']} chosen on training "
             f"lives: {report['improvement_over_fixed_pct']:.1f}% lower cost rate "
             f"({report['improvement_over_hindsight_fixed_pct']:.1f}% vs the hindsight interval)"
         )
+
+
+class Chooser:
+    """Every choice of a plan made on the training lives: the fleet interval on the lives, the RUL
+    policy on out-of-fold predictions at truncation points (`age`, `rul`, `lives` per point)."""
+
+    def __init__(self, age, rul, lives, unit_lives):
+        self.age, self.rul, self.lives, self.unit_lives = age, rul, lives, unit_lives
+
+    def plan(self, age, rul, lives, costs: dict) -> tuple[dict, dict, dict, dict]:
+        """(report on the evaluated units, the chosen policy, the margin-only policy, the interval)."""
+        fixed = best_fixed_interval(self.unit_lives, **costs)
+        margin_only = choose_margin(self.age, self.rul, self.lives, **costs)
+        policy = choose_policy(self.age, self.rul, self.lives, **costs)
+        schedule = rul_schedule(
+            age, rul, policy["margin"], healthy_at=policy["healthy_at"], healthy_floor=policy["healthy_floor"]
+        )
+        report = plan_compare(lives, schedule, fixed_interval=fixed["interval"], **costs)
+        report["rul_driven_margin_only"] = cost_rate(
+            lives, np.maximum(rul_schedule(age, rul, margin_only["margin"]), 1.0), **costs
+        )
+        report["rul_driven_margin_only"]["improvement_over_fixed_pct"] = round(
+            100
+            * (
+                1 - report["rul_driven_margin_only"]["cost_rate"] / report["best_fixed_interval"]["cost_rate"]
+            ),
+            2,
+        )
+        return report, policy, margin_only, fixed
+
+    def summary(self, age, rul, lives, costs: dict) -> dict:
+        report, policy, _, fixed = self.plan(age, rul, lives, costs)
+        fixed_rate = report["best_fixed_interval"]["cost_rate"]
+        return {
+            "failure_cost": costs["failure_cost"],
+            "fixed_interval": fixed["interval"],
+            "rul_policy": {key: policy[key] for key in ("margin", "healthy_at", "healthy_floor")},
+            "rul_driven_failures": report["rul_driven"]["failures"],
+            "improvement_over_fixed_pct": report["improvement_over_fixed_pct"],
+            "margin_only_improvement_over_fixed_pct": report["rul_driven_margin_only"][
+                "improvement_over_fixed_pct"
+            ],
+            "perfect_knowledge_over_fixed_pct": round(
+                100 * (1 - report["perfect_knowledge"]["cost_rate"] / fixed_rate), 2
+            ),
+        }
