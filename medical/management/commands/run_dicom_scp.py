@@ -31,8 +31,15 @@ class Command(BaseCommand):
             server.start()
         except OSError as exc:
             raise CommandError(f"Cannot listen on {options['host']}:{options['port']}: {exc}") from exc
+
+        def stop(*_):
+            # Once: pynetdicom's shutdown raised ValueError (list.remove) when it ran twice.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+            server.stop()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: server.stop())
+            signal.signal(signum, stop)
         host, port = server.address[:2]
         callers = ", ".join(f"{title} -> {department}" for title, department in sorted(allowlist.items()))
         self.stdout.write(

@@ -1,14 +1,19 @@
 """Start the web server, a Celery worker and the apps' extra processes together in the foreground.
 
 Every child runs in a session of its own, so a signal to `make run`'s process group (Ctrl-C from the
-terminal, SIGTERM from systemd, `docker stop` or a closed terminal) reaches each child exactly once,
-forwarded by this process: a twice-signalled child may abort its own clean shutdown. A child still
+terminal, SIGTERM from systemd, `docker stop` or a closed terminal) reaches each child once,
+forwarded by this process: a child signalled twice by the group may abort its own clean shutdown
+(Celery takes a second SIGINT as a cold shutdown). A child still
 running `SUITE_STOP_GRACE_SECONDS` (default 20) after the signal is killed with its process group, so
-stopping is bounded. Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
+stopping is bounded. A child that is still starting has not installed its own handlers yet: Python's
+default ends it at once (killed by the signal: counted as a clean stop, as systemd counts SIGINT and
+SIGTERM), and a signal that lands in a gap of Celery's start-up is lost, so a child still running
+`RESEND_SECONDS` after the stop gets SIGTERM again (a warm shutdown for Celery and a graceful one for
+gunicorn, both idempotent). Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
 When the web server or the worker exits, everything is stopped, so nothing runs half; an extra
 process (ops.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
 On the way out every child's exit status is printed; the command exits 0 only when each child that
-was running at the stop exited 0 by itself.
+was running at the stop stopped cleanly (0, or ended by the stop signal itself).
 """
 
 import contextlib
@@ -27,6 +32,7 @@ from ops import env
 from ops.processes import registered
 
 MANAGE = str(Path(__file__).resolve().parents[4] / "manage.py")
+RESEND_SECONDS = 3.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -72,12 +78,14 @@ class Command(BaseCommand):
         reported: set[str] = set()
         tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None
+        resend_at = float("inf")
 
         def stop_all(signum: int) -> None:
-            nonlocal stop_deadline
+            nonlocal stop_deadline, resend_at
             if stop_deadline is not None:
                 return  # one signal per child, however many reach this process
             stop_deadline = time.monotonic() + grace
+            resend_at = time.monotonic() + RESEND_SECONDS
             for child in children.values():
                 if child.poll() is None:
                     child.send_signal(signum)
@@ -104,6 +112,11 @@ class Command(BaseCommand):
                 stop_all(signal.SIGTERM)
             if all(child.poll() is not None for child in children.values()):
                 break
+            if time.monotonic() > resend_at:
+                resend_at = time.monotonic() + RESEND_SECONDS
+                for child in children.values():
+                    if child.poll() is None:
+                        child.send_signal(signal.SIGTERM)
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 for name, child in children.items():
                     if child.poll() is None:
@@ -117,7 +130,10 @@ class Command(BaseCommand):
         # A child that stopped with an error (or was killed) makes the whole stop an error, so
         # systemd and `docker stop` report it; each one's status is named.
         statuses = {name: child.returncode for name, child in children.items()}
-        if any(code for name, code in statuses.items() if name not in tolerated):
+        stopped_by_signal = (-signal.SIGINT, -signal.SIGTERM) if stop_deadline is not None else ()
+        if any(
+            code and code not in stopped_by_signal for name, code in statuses.items() if name not in tolerated
+        ):
             exit_code = exit_code or 1
         self.stdout.write(
             "Exit statuses: " + ", ".join(f"{name} {code}" for name, code in sorted(statuses.items()))
