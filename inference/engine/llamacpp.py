@@ -284,8 +284,8 @@ class LlamaCppEngine:
             llama.close()
             llama = llama_cpp.Llama(
                 model_path=self.path, n_ctx=trained, n_batch=min(self.n_batch, trained),
-                n_ubatch=min(self.n_ubatch, trained), n_threads=self.n_threads, n_threads_batch=self.n_threads, flash_attn=self.flash_attn,
-                verbose=False,
+                n_ubatch=min(self.n_ubatch, trained), n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                flash_attn=self.flash_attn, verbose=False,
             )  # fmt: skip
         for name, adapter_path in self.adapters.items():
             handle = llama_cpp.llama_adapter_lora_init(llama._model.model, adapter_path.encode())
