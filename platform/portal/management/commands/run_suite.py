@@ -7,9 +7,8 @@ forwarded by this process: a child signalled twice by the group may abort its ow
 running `SUITE_STOP_GRACE_SECONDS` (default 20) after the signal is killed with its process group, so
 stopping is bounded. A child that is still starting has not installed its own handlers yet: Python's
 default ends it at once (killed by the signal: counted as a clean stop, as systemd counts SIGINT and
-SIGTERM), and a signal that lands in a gap of Celery's start-up is lost, so a child still running
-`RESEND_SECONDS` after the stop gets SIGTERM again (a warm shutdown for Celery and a graceful one for
-gunicorn, both idempotent). Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
+SIGTERM). The signal is not sent again: a second SIGTERM during Celery's warm shutdown killed the
+worker (status -15, seen in a test run). Children get SIGTERM if this process dies without forwarding (PR_SET_PDEATHSIG).
 When the web server or the worker exits, everything is stopped, so nothing runs half; an extra
 process (ops.processes, e.g. the DICOM node) that exits is reported and the rest keep running.
 On the way out every child's exit status is printed; the command exits 0 only when each child that
@@ -32,7 +31,6 @@ from ops import env
 from ops.processes import registered
 
 MANAGE = str(Path(__file__).resolve().parents[4] / "manage.py")
-RESEND_SECONDS = 3.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -78,14 +76,12 @@ class Command(BaseCommand):
         reported: set[str] = set()
         tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None
-        resend_at = float("inf")
 
         def stop_all(signum: int) -> None:
-            nonlocal stop_deadline, resend_at
+            nonlocal stop_deadline
             if stop_deadline is not None:
                 return  # one signal per child, however many reach this process
             stop_deadline = time.monotonic() + grace
-            resend_at = time.monotonic() + RESEND_SECONDS
             for child in children.values():
                 if child.poll() is None:
                     child.send_signal(signum)
@@ -112,11 +108,6 @@ class Command(BaseCommand):
                 stop_all(signal.SIGTERM)
             if all(child.poll() is not None for child in children.values()):
                 break
-            if time.monotonic() > resend_at:
-                resend_at = time.monotonic() + RESEND_SECONDS
-                for child in children.values():
-                    if child.poll() is None:
-                        child.send_signal(signal.SIGTERM)
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 for name, child in children.items():
                     if child.poll() is None:
