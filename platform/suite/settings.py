@@ -155,7 +155,7 @@ INFERENCE_TORCH_THREADS = env.env_int("INFERENCE_TORCH_THREADS", 0, minimum=0)
 # (measured in docs/medical.md: QA p50 1.7 s with 1 thread vs 7.6 s with 2 on a loaded 2-core host).
 INFERENCE_LLAMACPP_THREADS = env.env_int("INFERENCE_LLAMACPP_THREADS", 0, minimum=0)
 # llama.cpp's flash-attention kernel (what llama.cpp's own tools pick on CPU): same perplexity,
-# decode about 15% faster on SmolLM2 (docs/inference.md, "Flash attention"). Off: the unfused path.
+# decode about 10% faster on SmolLM2 (docs/inference.md, "Flash attention"). Off: the unfused path.
 INFERENCE_LLAMACPP_FLASH_ATTN = env.env_bool("INFERENCE_LLAMACPP_FLASH_ATTN", True)
 INFERENCE_STORE_TEXT = env.env_choice("INFERENCE_STORE_TEXT", "encrypted", ["encrypted", "none"])
 # The access policy (YAML). A malformed file stops start-up and fails `manage.py check`, naming the line.
