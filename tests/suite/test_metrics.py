@@ -93,10 +93,19 @@ def test_run_suite_empties_the_metrics_folder_before_it_starts_the_processes(tmp
 
     folder = tmp_path / "metrics"
     folder.mkdir()
-    (folder / "counter_123.db").write_bytes(b"stale")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    ended_pid = int(ended.stdout)
+    (folder / f"counter_{ended_pid}.db").write_bytes(b"stale")
+    (folder / f"gauge_livesum_{ended_pid}.db").write_bytes(b"stale")
     (folder / "keep.txt").write_text("not ours")
+    # A live process's file stays: unlinking a file it has mapped would lose its later samples.
+    (folder / f"counter_{os.getpid()}.db").write_bytes(b"live")
     empty_metrics_folder(folder)
-    assert sorted(entry.name for entry in folder.iterdir()) == ["keep.txt"]
+    assert sorted(entry.name for entry in folder.iterdir()) == sorted(
+        ["keep.txt", f"counter_{os.getpid()}.db"]
+    )
     empty_metrics_folder(tmp_path / "new")  # created when missing
     assert (tmp_path / "new").is_dir()
 

@@ -39,11 +39,26 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def empty_metrics_folder(folder: Path) -> None:
     """Remove the metric files of an earlier run (prometheus_client multiprocess mode), which every
-    process of this run would otherwise add to its own counts. Only the library's *.db files go."""
+    process of this run would otherwise add to its own counts. Only the library's *.db files go, and
+    only those of processes that have ended: a live process (a management command sharing the folder)
+    keeps writing to its memory-mapped file, and an unlinked file would silently lose its samples."""
     folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.glob("*.db"):
+        pid = entry.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and _process_alive(int(pid)):
+            continue
         entry.unlink(missing_ok=True)
 
 
