@@ -322,7 +322,7 @@ def _speculative(engine: LlamaCppEngine, repeats: int, report: Progress) -> dict
         "speculative_outputs_identical": by_length[best]["outputs_identical"],
         "speculative_by_draft_tokens": by_length,
         "speculative_workload": "restate every fact of a key=value record (imaging, work order, payment), "
-        "6 prompts, 96 new tokens, greedy, prompt lookup (n-gram 3..2), best of the draft lengths",
+        "6 prompts, 96 new tokens, greedy, prompt lookup (the longest earlier match of 2-12 tokens, drafts of its length + 1 up to the cap), best of the draft caps",
         # Verifying k tokens in one batch costs cost[k] single-token steps; with every draft accepted a
         # round of d drafts yields d + 1 tokens, so no acceptance can beat max((d + 1) / cost[d + 1]).
         "speculative_verify_cost_by_batch": cost,

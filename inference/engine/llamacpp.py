@@ -163,23 +163,33 @@ class SequenceStore:
 
 
 class PromptLookup:
-    """Proposes the continuation of the latest earlier occurrence of the last n tokens (n = 3..2)."""
+    """Proposes the continuation of the latest earlier occurrence of the longest suffix of the sequence
+    that occurred before (at least `min_ngram`, at most `max_ngram` tokens), as many tokens as that
+    match is long plus one, at most `num_tokens`: a long match is a copy in progress and a short one a
+    guess, and on a CPU every rejected draft token costs most of a decoding step (on the copy-heavy
+    workload of bench_inference this beat fixed-length drafts at every cap: docs/benchmarks.md)."""
 
-    def __init__(self, num_tokens: int = 10, max_ngram: int = 3, min_ngram: int = 2):
+    def __init__(self, num_tokens: int = 10, max_ngram: int = 12, min_ngram: int = 2):
         self.num_tokens, self.max_ngram, self.min_ngram = num_tokens, max_ngram, min_ngram
 
     def propose(self, sequence: list[int], limit: int) -> list[int]:
         limit = min(limit, self.num_tokens)
-        if limit <= 0 or len(sequence) < self.min_ngram + 1:
+        n = self.min_ngram
+        if limit <= 0 or len(sequence) < n + 1:
             return []
         ids = np.asarray(sequence, dtype=np.int64)
-        for n in range(min(self.max_ngram, len(ids) - 1), self.min_ngram - 1, -1):
-            windows = np.lib.stride_tricks.sliding_window_view(ids[:-1], n)
-            matches = np.flatnonzero((windows == ids[-n:]).all(axis=1))
-            if len(matches):
-                start = int(matches[-1]) + n
-                return sequence[start : start + limit]
-        return []
+        windows = np.lib.stride_tricks.sliding_window_view(ids[:-1], n)
+        ends = np.flatnonzero((windows == ids[-n:]).all(axis=1)) + n  # the token after each match
+        if not len(ends):
+            return []
+        while n < min(self.max_ngram, len(ids) - 1):  # extend the matches backwards while they hold
+            before = ends - n - 1
+            longer = ends[(before >= 0) & (ids[np.maximum(before, 0)] == ids[-n - 1])]
+            if not len(longer):
+                break
+            ends, n = longer, n + 1
+        start = int(ends[-1])
+        return sequence[start : start + min(limit, n + 1)]
 
 
 def _chat_formatter(llama):

@@ -55,3 +55,19 @@ def test_draft_without_a_draft_model_is_refused(demo_models, model_cache):
     alone = LocalEngine(demo_models["target_dir"], model_cache=model_cache)
     with pytest.raises(InvalidRequest, match="draft_model_dir"):
         alone.generate("hello", GenerationParams(speculative="draft"))
+
+
+def test_prompt_lookup_drafts_the_longest_earlier_match_as_far_as_it_matched():
+    from inference.engine.llamacpp import PromptLookup
+
+    lookup = PromptLookup(num_tokens=10)
+    # "7 8 9" occurred twice; the later occurrence is followed by 40, but the earlier one continues the
+    # longer suffix "6 7 8 9": the longest match wins, and it proposes match length + 1 tokens.
+    sequence = [1, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 2, 7, 8, 9, 40, 41, 3, 6, 7, 8, 9]
+    assert lookup.propose(sequence, limit=16) == [10, 11, 12, 13, 14]
+    assert lookup.propose(sequence, limit=2) == [10, 11]  # the caller's limit (tokens left) holds
+    # A two-token match is a guess: three tokens; the latest occurrence among equally long matches.
+    assert lookup.propose([5, 1, 2, 30, 31, 32, 33, 1, 2, 50, 51, 52, 53, 9, 1, 2], limit=16) == [50, 51, 52]
+    assert PromptLookup(num_tokens=4).propose(sequence, limit=16) == [10, 11, 12, 13]
+    assert lookup.propose([1, 2, 3, 4], limit=16) == []  # nothing repeats
+    assert lookup.propose([1, 2], limit=16) == []
