@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from manufacturing.analysis.vibration import ISO_ZONE_LIMITS
+
 WIDTH, HEIGHT = 640, 200
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 52, 12, 14, 30
 MAX_POINTS = 800
@@ -173,20 +175,17 @@ def line_chart(
 
 
 # --- the asset page's charts -------------------------------------------------------------------
-ISO_DEFAULT_LIMITS = {
-    ("group1", "rigid"): (2.3, 4.5, 7.1),
-    ("group1", "flexible"): (3.5, 7.1, 11.0),
-    ("group2", "rigid"): (1.4, 2.8, 4.5),
-    ("group2", "flexible"): (2.3, 4.5, 7.1),
-}
+def iso_zone_limits(machine) -> tuple[float, float, float]:
+    """The ISO 10816-3 / 20816-3 default A/B, B/C, C/D in mm/s RMS for the machine's group and foundation."""
+    return ISO_ZONE_LIMITS.get((machine.iso_group, machine.foundation), ISO_ZONE_LIMITS[("group2", "rigid")])
 
 
 def zone_limits(machine) -> tuple[float, float, float]:
     """A/B, B/C, C/D in mm/s RMS: the machine's own, else the ISO 10816-3 / 20816-3 default."""
     own = machine.zone_limits or {}
-    default = ISO_DEFAULT_LIMITS.get((machine.iso_group, machine.foundation), (1.4, 2.8, 4.5))
     return tuple(
-        float(own.get(key, value)) for key, value in zip(("A/B", "B/C", "C/D"), default, strict=True)
+        float(own.get(key, value))
+        for key, value in zip(("A/B", "B/C", "C/D"), iso_zone_limits(machine), strict=True)
     )
 
 

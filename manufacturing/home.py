@@ -26,14 +26,9 @@ def open_alerts(user) -> list[HomeRow]:
 
 
 def my_work_orders(user) -> list[HomeRow]:
-    from manufacturing.models import WorkOrder
-    from manufacturing.selectors import work_orders_visible_to
+    from manufacturing.selectors import ACTIVE, work_orders_visible_to
 
-    queryset = (
-        work_orders_visible_to(user)
-        .filter(assignee=user)
-        .exclude(status__in=[WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED])
-    )
+    queryset = work_orders_visible_to(user, status=ACTIVE).filter(assignee=user)
     return [
         HomeRow(
             label=work_order.title,

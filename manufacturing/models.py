@@ -367,6 +367,7 @@ class WorkOrder(models.Model):
         Status.COMPLETE: set(),
         Status.CANCELLED: set(),
     }
+    TERMINAL = (Status.COMPLETE, Status.CANCELLED)
 
     site = models.SlugField(max_length=64)
     machine = models.ForeignKey(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.http import Http404
 
 from access.enforcement import check
@@ -23,8 +24,17 @@ def machines_visible_to(user):
     return restrict(Machine.objects.all(), user, "view")
 
 
+ACTIVE = "active"  # the list's default: what is still to do
+
+
 def work_orders_visible_to(user, *, status: str = ""):
+    """`status` one of WorkOrder.Status, ACTIVE (open, in progress, on hold: by priority, then the
+    earliest due date) or "" (all, newest first)."""
     queryset = restrict(WorkOrder.objects.select_related("machine"), user, "view")
+    if status == ACTIVE:
+        return queryset.exclude(status__in=WorkOrder.TERMINAL).order_by(
+            "priority", F("due").asc(nulls_last=True), "-created_at", "-pk"
+        )
     return queryset.filter(status=status) if status else queryset
 
 

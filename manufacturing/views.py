@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +36,7 @@ DEFAULT_CHECKLIST = [
     "Belts / couplings in good condition",
     "Foundation bolts tight",
 ]
-FINAL = (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED)
+WORK_ORDERS_PER_PAGE = 50
 RECORDINGS_SHOWN = 10
 
 
@@ -99,7 +100,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
         {
             "machines": selectors.machines_visible_to(request.user),
             "alerts": selectors.alerts_visible_to(request.user)[:20],
-            "work_orders": selectors.work_orders_visible_to(request.user).exclude(status__in=FINAL)[:50],
+            "work_orders": selectors.work_orders_visible_to(request.user, status=selectors.ACTIVE)[:50],
         },
     )
 
@@ -148,6 +149,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for r in condition["pending"]
             ),
             "limits": charts.zone_limits(machine),
+            "iso_limits": charts.iso_zone_limits(machine),
             "alerts": machine.alerts.filter(status="open").select_related("recording")[:10],
             # asset -> recording -> alert -> work order, each a link on the page
             "recordings": machine.recordings.select_related("analysis", "uploaded_by").prefetch_related(
@@ -248,15 +250,25 @@ def work_order_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @policy_required("view", "portal:manufacturing")
 def work_order_list(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    status = status if status in WorkOrder.Status.values else ""
+    status = request.GET.get("status", selectors.ACTIVE)
+    status = status if status in {*WorkOrder.Status.values, selectors.ACTIVE} else ""
     queryset = selectors.work_orders_visible_to(request.user, status=status)
     if request.GET.get("mine"):
         queryset = queryset.filter(assignee=request.user)
+    page = Paginator(queryset, WORK_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    filters["status"] = status or "all"
     return render(
         request,
         "manufacturing/work_order_list.html",
-        {"work_orders": queryset[:100], "status": status, "statuses": WorkOrder.Status.choices},
+        {
+            "page": page,
+            "work_orders": page.object_list,
+            "status": status,
+            "statuses": WorkOrder.Status.choices,
+            "filters": filters.urlencode(),
+        },
     )
 
 
@@ -289,7 +301,7 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "suggestion": suggestion,
             "preselected_mode": work_order.failure_mode or (reviewed.final_code if reviewed else ""),
             "priorities": WorkOrder.Priority.choices,
-            "final": work_order.status in FINAL,
+            "final": work_order.status in WorkOrder.TERMINAL,
         },
     )
 

@@ -308,7 +308,7 @@ def assistant_suggest(*, actor, work_order: WorkOrder, problem: str = "") -> Fai
     problem = (problem or f"{work_order.title}. {work_order.description}").strip()
     if len(problem) < 3:
         raise SuggestionRefused("describe the problem in a few words, e.g. 'pump DE bearing hot and noisy'")
-    if work_order.status in (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED):
+    if work_order.status in WorkOrder.TERMINAL:
         raise SuggestionRefused(f"the work order is {work_order.status}: suggestions are for open work")
     evidence = Evidence()
     evidence.neighbours, method = similar_work_orders(user=actor, text=problem, exclude=work_order.pk)

@@ -217,7 +217,7 @@ def work_order_update(
 
     work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
     decision = check(actor, "file", work_order)
-    if work_order.status in (WorkOrder.Status.COMPLETE, WorkOrder.Status.CANCELLED):
+    if work_order.status in WorkOrder.TERMINAL:
         raise WorkOrderRefused(f"the work order is {work_order.status}: it can no longer be changed")
     changes: dict = {}
     if priority is not None:

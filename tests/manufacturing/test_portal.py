@@ -65,3 +65,20 @@ def test_portal_recording_upload_refuses_non_finite_numbers(client, engineer_a, 
     )
     assert page.status_code == 200 and "sample rate must be a finite number" in page.content.decode()
     assert not VibrationRecording.objects.exists()
+
+
+def test_asset_page_says_whether_its_zone_limits_are_the_iso_default_or_set_for_it(
+    client, engineer_a, machine_a
+):
+    client.force_login(engineer_a)
+    machine_a.iso_group, machine_a.foundation, machine_a.zone_limits = "group2", "flexible", {}
+    machine_a.save()
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert "A/B 2.3 · B/C 4.5 · C/D 7.1 mm/s (ISO 10816-3 default)" in page
+    machine_a.zone_limits = {"A/B": 0.05, "B/C": 0.1, "C/D": 0.15}  # a small rig below the standard's range
+    machine_a.save()
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert (
+        "A/B 0.05 · B/C 0.1 · C/D 0.15 mm/s (set for this asset; the ISO 10816-3 default is 2.3 / 4.5 / 7.1)"
+        in page
+    )

@@ -243,3 +243,37 @@ def test_work_order_list_page_filters_by_status(client, engineer_a, machine_a, m
     page = client.get("/manufacturing/work-orders/?status=open").content.decode()
     assert "Site A job" in page and "Site B job" not in page
     assert "Site A job" not in client.get("/manufacturing/work-orders/?status=complete").content.decode()
+
+
+def test_work_order_list_shows_what_is_to_do_most_urgent_first_and_pages_the_rest(
+    client, engineer_a, machine_a
+):
+    import datetime as dt
+
+    from manufacturing.services import work_order_transition
+
+    low = work_order_file(actor=engineer_a, machine=machine_a, title="Low job", priority=4)
+    late = work_order_file(
+        actor=engineer_a, machine=machine_a, title="High job due later", priority=2, due=dt.date(2027, 3, 1)
+    )
+    work_order_file(
+        actor=engineer_a, machine=machine_a, title="High job due first", priority=2, due=dt.date(2027, 1, 5)
+    )
+    work_order_file(actor=engineer_a, machine=machine_a, title="Emergency job", priority=1)
+    work_order_transition(actor=engineer_a, work_order=late, to_status="in_progress")
+    done = work_order_file(actor=engineer_a, machine=machine_a, title="Cancelled job")
+    work_order_transition(actor=engineer_a, work_order=done, to_status="cancelled")
+    client.force_login(engineer_a)
+    page = client.get("/manufacturing/work-orders/").content.decode()  # the default: to do
+    order = ["Emergency job", "High job due first", "High job due later", "Low job"]
+    assert [page.index(title) for title in order] == sorted(page.index(title) for title in order)
+    assert "Cancelled job" not in page and "1-4 of 4, most urgent first" in page
+    assert "Cancelled job" in client.get("/manufacturing/work-orders/?status=all").content.decode()
+    for index in range(55):
+        work_order_file(actor=engineer_a, machine=machine_a, title=f"Routine job {index}", priority=3)
+    first = client.get("/manufacturing/work-orders/?status=active&mine=").content.decode()
+    assert "1-50 of 59" in first and "Low job" not in first
+    assert 'href="?status=active&amp;mine=&amp;page=2"' in first
+    second = client.get("/manufacturing/work-orders/?status=active&mine=&page=2").content.decode()
+    assert "51-59 of 59" in second and "Low job" in second and low.title in second
+    assert client.get("/manufacturing/work-orders/?page=999").status_code == 200  # the last page
