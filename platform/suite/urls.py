@@ -1,6 +1,8 @@
 from csp.decorators import csp_update
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.api import IssueTokenView, MeView
@@ -24,6 +26,8 @@ api_patterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # pages name their icon; what a browser asks for on its own (the admin, a JSON page) goes there too
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),
     path("", include("inference.metrics_urls")),  # /metrics (gated like the API docs)
     path("admin/", admin.site.urls),
     path("v1/", include("inference.api_urls")),

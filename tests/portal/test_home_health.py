@@ -46,3 +46,10 @@ def test_the_admin_sees_database_broker_and_scheduler(client, make_user, setting
 @pytest.mark.parametrize("role", ["clinician", "auditor", "ml_engineer"])
 def test_other_roles_do_not_get_the_panel(client, make_user, role):
     assert _rows(client, make_user(role, department="radiology")) is None
+
+
+def test_pages_name_their_icon_and_favicon_ico_leads_there(client):
+    page = client.get("/login/").content.decode()
+    assert '<link rel="icon" href="/static/portal/favicon.svg" type="image/svg+xml">' in page
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/portal/favicon.svg"
