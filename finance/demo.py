@@ -36,7 +36,9 @@ def load_demo_finance(
         say(f"finance: {folder} not found, no demo transactions")
         return
     table = read_amlsim(folder)
-    table = table.take(np.arange(min(rows or demo_rows(), len(table))))
+    shown = min(rows or demo_rows(), len(table))
+    ensure_risk_model(say, table, shown, source=str(folder))
+    table = table.take(np.arange(shown))
     # AMLSim counts days from step 0 (read as 1970-01-01): the demo bank's history ends yesterday,
     # so queues age, SLAs and SAR narratives read as current work.
     today = int(time.time()) // DAY * DAY
@@ -54,6 +56,26 @@ def load_demo_finance(
             f"finance: {team}: {result.transactions} AMLSim transactions, {result.alerts} alerts, {result.cases} cases"
         )
     register_sar_model(say)
+
+
+def ensure_risk_model(say: Callable[[str], None], table, shown: int, *, source: str) -> None:
+    """Without an active screening model, train one on the AMLSim rows the demo does not screen (its
+    alerts are then scored out of sample) and activate it, trailed as the demo's doing."""
+    from finance.models import ModelVersion
+    from finance.services.risk_models import risk_model_fit, risk_model_store
+
+    if ModelVersion.objects.filter(active=True).exists():
+        return
+    train = np.arange(len(table)) >= shown
+    if train.sum() < 1000 or not (table.label[train] > 0).any():
+        say("finance: too few labelled AMLSim rows beyond the demo's for a risk model, none trained")
+        return
+    model = risk_model_fit(table, train, source=f"{source} (rows {shown + 1}-{len(table)})", fmt="amlsim")
+    stored = risk_model_store(actor=DEMO_ACTOR, model=model, activate=True)
+    say(
+        f"finance: risk model {model.version} trained on {int(train.sum())} AMLSim rows the demo does not "
+        f"screen (held-out PR-AUC {model.metrics.get('holdout_pr_auc', 'n/a')}), active={stored.row.active}"
+    )
 
 
 def register_sar_model(say: Callable[[str], None]) -> None:

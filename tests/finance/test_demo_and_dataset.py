@@ -38,6 +38,31 @@ def test_demo_step_loads_amlsim_into_two_teams_once(tmp_path):
     assert any("skipped" in line for line in said)
 
 
+def test_demo_trains_its_risk_model_on_the_rows_it_does_not_screen(tmp_path):
+    from finance.models import ModelVersion
+
+    said = []
+    source = Path(settings.SHARED_DATA_DIR) / "amlsim"
+    lines = (source / "transactions.csv").read_text().splitlines()[:8001]
+    (tmp_path / "transactions.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "nodes.csv").write_text((source / "nodes.csv").read_text())
+    load_demo_finance(said.append, folder=tmp_path, rows=800)
+    model = ModelVersion.objects.get(active=True)
+    assert model.metrics["train_rows"] == 7200 and model.metrics["holdout_rows"] == 800
+    assert model.metrics["source"].endswith("(rows 801-8000)") and model.metrics["train_positives"] > 0
+    trained = Event.objects.get(action="finance.model.train")
+    assert trained.actor_label == "demo:bootstrap" and model.version in trained.payload_json
+    assert Event.objects.filter(action="finance.model.activate", resource_id=str(model.pk)).exists()
+    assert any(f"risk model {model.version}" in line for line in said)
+    # The alerts were screened with it: the trail of each names the model's version.
+    raised = Event.objects.filter(action="alert.raise").first()
+    assert raised is not None and model.version in raised.payload_json
+    load_demo_finance(said.append, folder=tmp_path, rows=800)  # a model is active: none trained again
+    assert (
+        ModelVersion.objects.count() == 1 and Event.objects.filter(action="finance.model.train").count() == 1
+    )
+
+
 def test_aml_cases_adapter_yields_closed_cases_of_the_users_team(screened, officer, officer2, officer_us):
     case = Case.objects.get()
     sar = sar_draft(actor=officer, case=case, use_model=False)
