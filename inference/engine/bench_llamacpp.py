@@ -213,8 +213,8 @@ def run(
     report("api overhead", 1, 1)
     figures.update(_kv_reuse(engine, report, RawLlama(gguf, threads, 2048, flash_attn=engine.flash_attn)))
     figures.update(_speculative(engine, repeats, report))
-    figures.update(_draft_speculation(model, threads, repeats, report))
-    figures.update(_quantizations(model, threads, repeats, report, perplexity_tokens))
+    figures.update(_draft_speculation(model, threads, repeats, report, flash_attn=flash_attn))
+    figures.update(_quantizations(model, threads, repeats, report, perplexity_tokens, flash_attn=flash_attn))
     figures["seconds"] = round(time.perf_counter() - started, 1)
     figures["load_average_end"] = load_average()
     engine.close()
@@ -403,13 +403,17 @@ def _draft_pair(model, workdir: Path) -> tuple[str, str]:
     )
 
 
-def _draft_speculation(model, threads: int, repeats: int, report: Progress) -> dict:
+def _draft_speculation(
+    model, threads: int, repeats: int, report: Progress, *, flash_attn: bool = True
+) -> dict:
     """Plain, prompt lookup and a draft model side by side on one target, same prompts, greedy."""
     import tempfile
 
     workdir = tempfile.TemporaryDirectory(prefix="bench-draft-")
     target, draft = _draft_pair(model, Path(workdir.name))
-    engine = LlamaCppEngine(target, n_threads=threads, n_ctx=1024, draft_gguf_path=draft)
+    engine = LlamaCppEngine(
+        target, n_threads=threads, n_ctx=1024, draft_gguf_path=draft, flash_attn=flash_attn
+    )
     engine.loaded()
     prompts = copy_heavy_prompts(6)
     plain_params = GenerationParams(max_tokens=96)
@@ -498,16 +502,19 @@ def paired_perplexity_change(losses: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def quantizations(model, *, threads: int, repeats: int = 3, progress: Progress | None = None,
-                  tokens: int = PERPLEXITY_TOKENS) -> dict:  # fmt: skip
+                  tokens: int = PERPLEXITY_TOKENS, flash_attn: bool = True) -> dict:  # fmt: skip
     """The quantization figures alone (`bench_inference --quantizations-only`)."""
     started, load_start = time.perf_counter(), load_average()
-    figures = _quantizations(model, threads, repeats, progress or (lambda stage, step, total: None), tokens)
+    figures = _quantizations(
+        model, threads, repeats, progress or (lambda stage, step, total: None), tokens, flash_attn=flash_attn
+    )
     return {"model": model.name, "threads": threads, "load_average_start": load_start, **figures,
             "seconds": round(time.perf_counter() - started, 1), "load_average_end": load_average()}  # fmt: skip
 
 
 def _quantizations(model, threads: int, repeats: int, report: Progress,
-                   tokens: int = PERPLEXITY_TOKENS, context: int = PERPLEXITY_CONTEXT) -> dict:  # fmt: skip
+                   tokens: int = PERPLEXITY_TOKENS, context: int = PERPLEXITY_CONTEXT,
+                   flash_attn: bool = True) -> dict:  # fmt: skip
     """Each GGUF the import wrote: bytes, decode rate, and perplexity on the same held-out tokens
     against the largest file (f16: the reference), paired window by window."""
     files = dict(model.info.get("gguf_files") or {})
@@ -520,7 +527,7 @@ def _quantizations(model, threads: int, repeats: int, report: Progress,
     order = sorted(files, key=lambda q: -Path(files[q]).stat().st_size)  # f16 first: the reference
     windows = None
     for index, quantization in enumerate(order):
-        engine = LlamaCppEngine(files[quantization], n_threads=threads, n_ctx=context)
+        engine = LlamaCppEngine(files[quantization], n_threads=threads, n_ctx=context, flash_attn=flash_attn)
         windows = windows or held_out_windows(engine, tokens, context)
         losses = np.stack([engine.token_nll(window, score_from=context // 2) for window in windows])
         rates = []

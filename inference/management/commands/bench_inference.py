@@ -89,7 +89,7 @@ class Command(BaseCommand):
         if options["quantizations_only"]:
             figures = bench_llamacpp.quantizations(
                 model, threads=threads, repeats=options["repeats"], progress=progress,
-                tokens=options["perplexity_tokens"],
+                tokens=options["perplexity_tokens"], flash_attn=settings.INFERENCE_LLAMACPP_FLASH_ATTN,
             )  # fmt: skip
         else:
             figures = bench_llamacpp.run(
