@@ -27,6 +27,7 @@ from inference.engine.types import GenerationParams
 
 Progress = Callable[[str, int, int], None]
 DECODE_TOKENS = 64
+SETTLE_SECONDS = 1.0  # before each decode round: torch's OpenMP threads stop spinning
 DRAFT_TOKENS = 4  # a draft model costs a decode per proposed token: short rounds
 DRAFT_BLOCK_FRACTION = 0.25
 PERPLEXITY_CONTEXT = 512  # tokens per held-out window (each starts with BOS)
@@ -145,17 +146,32 @@ def run(
     raw_default_rates = []
     api = _Endpoint(model.name)
     decode_loads = []
+
+    def run_engine():
+        engine.forget_cache()
+        return engine.generate(prompt, params)
+
+    def run_raw(contender):
+        _, rest, tokens = contender.decode(prompt_ids, DECODE_TOKENS)
+        return (len(tokens) - 1) / rest
+
+    llama_cpp_contenders = [
+        ("engine", run_engine),
+        ("llama_cpp", lambda contender=raw: run_raw(contender)),
+        ("llama_cpp (library defaults)", lambda contender=raw_defaults: run_raw(contender)),
+        ("/v1", lambda: api.decode_rate(prompt, DECODE_TOKENS)),
+    ]
     for index in range(repeats + 1):
         decode_loads.append(os.getloadavg()[0])
-        engine.forget_cache()
-        result = engine.generate(prompt, params)
-        report("decode: engine", index, repeats)
-        _, rest, raw_tokens = raw.decode(prompt_ids, DECODE_TOKENS)
-        report("decode: llama_cpp", index, repeats)
-        _, rest_defaults, default_tokens = raw_defaults.decode(prompt_ids, DECODE_TOKENS)
-        report("decode: llama_cpp (library defaults)", index, repeats)
-        api_rate = api.decode_rate(prompt, DECODE_TOKENS)
-        report("decode: /v1", index, repeats)
+        # Each round starts with another llama.cpp contender, so none always runs first (or always
+        # right after another); torch's OpenMP threads keep spinning a moment after its last run, so
+        # the round waits for them before the llama.cpp contenders, which they would slow.
+        time.sleep(SETTLE_SECONDS)
+        shift = index % len(llama_cpp_contenders)
+        measured = {}
+        for name, contender in llama_cpp_contenders[shift:] + llama_cpp_contenders[:shift]:
+            measured[name] = contender()
+            report(f"decode: {name}", index, repeats)
         hf_rate = hf.decode_rate(prompt_ids, DECODE_TOKENS) if hf else None
         report("decode: transformers", index, repeats)
         suite_hf_result = suite_hf.generate(prompt, params) if suite_hf else None
@@ -164,10 +180,10 @@ def run(
             continue  # warm-up
         if suite_hf_result:
             suite_hf_runs.append(suite_hf_result)
-        engine_runs.append(result)
-        raw_rates.append((len(raw_tokens) - 1) / rest)
-        raw_default_rates.append((len(default_tokens) - 1) / rest_defaults)
-        api_rates.append(api_rate)
+        engine_runs.append(measured["engine"])
+        raw_rates.append(measured["llama_cpp"])
+        raw_default_rates.append(measured["llama_cpp (library defaults)"])
+        api_rates.append(measured["/v1"])
         if hf_rate:
             hf_rates.append(hf_rate)
         report("decode", index, repeats)
@@ -192,7 +208,7 @@ def run(
         figures["transformers_engine_vs_generate_decode_ratio"] = round(
             figures["decode_tokens_per_s"]["transformers_engine"] / max(hf_rates), 3
         )
-    del raw, raw_defaults, hf, suite_hf
+    del raw, raw_defaults, hf, suite_hf, llama_cpp_contenders
 
     bandwidth = memory_read_bandwidth(threads)
     weight_bytes = Path(gguf).stat().st_size
