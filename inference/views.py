@@ -37,7 +37,7 @@ def _model_list_page(
         "stats": serving_stats(models) if may_watch else [],
         "register_form": (form or ModelRegisterForm()) if may_register else None,
         "defaults": list(ModelDefault.objects.filter(model__in=models)),
-        "default_form": (default_form or ModelDefaultForm(targets=targets))
+        "default_form": (default_form or ModelDefaultForm(targets=targets, initial=_current_default(models)))
         if may_register and models
         else None,
     }
@@ -66,6 +66,19 @@ def model_register(request: HttpRequest) -> HttpResponse:
             )
             return redirect("inference:model_list")
     return _model_list_page(request, servable_targets(request.user), form=form, status=400)
+
+
+def _current_default(models) -> dict:
+    """The form opens on the first purpose and the model that serves it now (not the first name)."""
+    purpose = ModelDefault.Purpose.choices[0][0]
+    current = ModelDefault.objects.filter(purpose=purpose, model__in=models).select_related(
+        "model", "adapter"
+    )
+    chosen = current.first()
+    if chosen is None:
+        return {"purpose": purpose}
+    name = f"{chosen.model.name}:{chosen.adapter.name}" if chosen.adapter_id else chosen.model.name
+    return {"purpose": purpose, "model": name}
 
 
 @require_POST
