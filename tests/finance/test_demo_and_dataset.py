@@ -12,7 +12,7 @@ from audit.models import Event
 from audit.sealing import open_texts
 from finance import services
 from finance.demo import load_demo_finance
-from finance.models import Case, Transaction
+from finance.models import Case, ModelVersion, Transaction
 from finance.services.sar import sar_approve, sar_draft
 from inference.datasets import get
 from tests.finance.conftest import TEAM
@@ -20,13 +20,18 @@ from tests.finance.conftest import TEAM
 pytestmark = pytest.mark.django_db
 
 
+def _amlsim_slice(folder: Path, transactions: int) -> Path:
+    """The first `transactions` rows of the shared AMLSim sample (and all its nodes) in `folder`."""
+    source = Path(settings.SHARED_DATA_DIR) / "amlsim"
+    lines = (source / "transactions.csv").read_text().splitlines()[: transactions + 1]
+    (folder / "transactions.csv").write_text("\n".join(lines) + "\n")
+    (folder / "nodes.csv").write_text((source / "nodes.csv").read_text())
+    return folder
+
+
 def test_demo_step_loads_amlsim_into_two_teams_once(tmp_path):
     said = []
-    source = Path(settings.SHARED_DATA_DIR) / "amlsim"
-    lines = (source / "transactions.csv").read_text().splitlines()[:1001]
-    (tmp_path / "transactions.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "nodes.csv").write_text((source / "nodes.csv").read_text())
-    folder = tmp_path
+    folder = _amlsim_slice(tmp_path, 1000)
     load_demo_finance(said.append, folder=folder, rows=800)
     counts = {team: Transaction.objects.filter(team=team).count() for team in ("aml-eu", "aml-us")}
     assert sum(counts.values()) == 800 and min(counts.values()) > 0
@@ -39,14 +44,8 @@ def test_demo_step_loads_amlsim_into_two_teams_once(tmp_path):
 
 
 def test_demo_trains_its_risk_model_on_the_rows_it_does_not_screen(tmp_path):
-    from finance.models import ModelVersion
-
     said = []
-    source = Path(settings.SHARED_DATA_DIR) / "amlsim"
-    lines = (source / "transactions.csv").read_text().splitlines()[:8001]
-    (tmp_path / "transactions.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "nodes.csv").write_text((source / "nodes.csv").read_text())
-    load_demo_finance(said.append, folder=tmp_path, rows=800)
+    load_demo_finance(said.append, folder=_amlsim_slice(tmp_path, 8000), rows=800)
     model = ModelVersion.objects.get(active=True)
     assert model.metrics["train_rows"] == 7200 and model.metrics["holdout_rows"] == 800
     assert model.metrics["source"].endswith("(rows 801-8000)") and model.metrics["train_positives"] > 0
