@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from access.querysets import restrict
-from inference.models import Generation, LanguageModel, LoraAdapter
+from inference.models import Generation, LanguageModel, LoraAdapter, ModelDefault
 
 
 def models_for(user, action: str = "predict"):
@@ -41,6 +41,18 @@ class ServingStats:
     ttft_ms_p50: float | None
     tokens_per_s: float | None
     cached_prompt_fraction: float | None
+
+
+def current_default_name(purpose: str, models) -> str:
+    """The target ("model" or "model:adapter") that serves `purpose` now among `models`, or ""."""
+    chosen = (
+        ModelDefault.objects.filter(purpose=purpose, model__in=models)
+        .select_related("model", "adapter")
+        .first()
+    )
+    if chosen is None:
+        return ""
+    return f"{chosen.model.name}:{chosen.adapter.name}" if chosen.adapter_id else chosen.model.name
 
 
 def serving_stats(models, *, hours: int = 24, sample: int = 1000) -> list[ServingStats]:

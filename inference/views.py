@@ -16,9 +16,10 @@ from inference.engine.capacity import BYTES_PER_PARAMETER, GB, plan, rule_of_thu
 from inference.engine.types import SPECULATIVE_MODES
 from inference.forms import ModelDefaultForm, ModelRegisterForm
 from inference.models import ModelDefault
-from inference.selectors import servable_targets, serving_stats
+from inference.selectors import current_default_name, servable_targets, serving_stats
 
 SECTION = "portal:models"  # the question the page and the menu ask (policy rule portal_models)
+FIRST_PURPOSE = ModelDefault.Purpose.choices[0][0]  # the default-model form opens on it
 
 
 @policy_required("view", SECTION)
@@ -37,7 +38,13 @@ def _model_list_page(
         "stats": serving_stats(models) if may_watch else [],
         "register_form": (form or ModelRegisterForm()) if may_register else None,
         "defaults": list(ModelDefault.objects.filter(model__in=models)),
-        "default_form": (default_form or ModelDefaultForm(targets=targets, initial=_current_default(models)))
+        "default_form": (
+            default_form
+            or ModelDefaultForm(
+                targets=targets,
+                initial={"purpose": FIRST_PURPOSE, "model": current_default_name(FIRST_PURPOSE, models)},
+            )
+        )
         if may_register and models
         else None,
     }
@@ -66,19 +73,6 @@ def model_register(request: HttpRequest) -> HttpResponse:
             )
             return redirect("inference:model_list")
     return _model_list_page(request, servable_targets(request.user), form=form, status=400)
-
-
-def _current_default(models) -> dict:
-    """The form opens on the first purpose and the model that serves it now (not the first name)."""
-    purpose = ModelDefault.Purpose.choices[0][0]
-    current = ModelDefault.objects.filter(purpose=purpose, model__in=models).select_related(
-        "model", "adapter"
-    )
-    chosen = current.first()
-    if chosen is None:
-        return {"purpose": purpose}
-    name = f"{chosen.model.name}:{chosen.adapter.name}" if chosen.adapter_id else chosen.model.name
-    return {"purpose": purpose, "model": name}
 
 
 @require_POST
