@@ -1,5 +1,6 @@
 """The finance demo step: the AMLSim sample (../shared/data/amlsim) screened into a demo bank with two
-AML teams (accounts split by node id: even -> aml-eu, odd -> aml-us), and the demo model served as
+AML teams (accounts split by node id: even -> aml-eu, odd -> aml-us), screened against the shared UN
+sanctions list, and the demo model served as
 the SAR drafting model when it is built. Idempotent: a team that already holds transactions is skipped."""
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ def demo_rows() -> int:
     return int(os.environ.get("SUITE_DEMO_FINANCE_ROWS", "20000"))
 
 
+def demo_sanctions_list(say: Callable[[str], None]) -> None:
+    """Screen the demo's parties against the shared UN consolidated list (683 names), imported once."""
+    from finance.models import SanctionsListVersion
+    from finance.services.sanctions import sanctions_list_import
+
+    path = Path(settings.SHARED_DATA_DIR) / "sanctions" / "un_list.csv"
+    if SanctionsListVersion.objects.filter(name="un").exists() or not path.exists():
+        return
+    row = sanctions_list_import(actor=DEMO_ACTOR, name="un", source=path)
+    say(f"finance: sanctions list un@{row.version} ({row.entries} entries) active")
+
+
 def load_demo_finance(
     say: Callable[[str], None], *, folder: Path | None = None, rows: int | None = None
 ) -> None:
@@ -31,6 +44,7 @@ def load_demo_finance(
     from finance.services.scenarios import scenario_defaults_ensure
 
     scenario_defaults_ensure()
+    demo_sanctions_list(say)
     folder = folder or Path(settings.SHARED_DATA_DIR) / "amlsim"
     if not (folder / "transactions.csv").exists():
         say(f"finance: {folder} not found, no demo transactions")

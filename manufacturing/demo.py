@@ -1,7 +1,8 @@
 """The manufacturing demo step: two sites with assets, the failure codes and imported work order
 histories, C-MAPSS condition data for two turbofan assets (test engines 34 and 1 of FD001: near the
 end of life and healthy), a turbofan RUL model trained on FD001 with each engine's prediction, a CWRU
-outer-race recording analysed, an inspection template, and the assistant's model. Idempotent."""
+outer-race recording analysed, an inspection template, the assistant's model, and the demo engineer's
+open work (filed from the open alerts, one on hold for parts). Idempotent."""
 
 from __future__ import annotations
 
@@ -107,7 +108,85 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
     _demo_recording(motor, data / "bearings" / CWRU_FILE, say)
     _demo_failure_classifier(say)
     register_assistant_model(say)
+    _demo_open_work_orders(say)
     say(f"manufacturing: {WorkOrder.objects.count()} work orders in all")
+
+
+# Work in progress for the demo engineer, filed from the demo's alerts through the services (trailed):
+# (machine tag, alert kind, title, description, priority, days until due, statuses to move through)
+OPEN_WORK = [
+    (
+        "ENG-001",
+        "rul",
+        "Plan engine 34 replacement",
+        "Predicted remaining life below the alert threshold: book the engine change before it fails.",
+        1,
+        2,
+        ("in_progress",),
+    ),
+    (
+        "MTR-CWRU",
+        "vibration_zone",
+        "Drive-end bearing: outer-race defect",
+        "Vibration zone D with an outer-race defect call. Replace the drive-end bearing; check the housing fit.",
+        2,
+        7,
+        (),
+    ),
+    (
+        "CWC04009",
+        None,
+        "Condenser water pump seal weeping",
+        "Small leak at the pump seal found on the walk-down; seal kit on order.",
+        3,
+        14,
+        ("in_progress", "on_hold"),
+    ),
+]
+
+
+def _demo_open_work_orders(say: Callable[[str], None]) -> None:
+    """File the demo engineer's open work (once): one order per open alert, one on hold for parts."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.models import User
+    from manufacturing.models import Alert, Machine, WorkOrder
+    from manufacturing.services.work_orders import work_order_file, work_order_transition
+
+    engineer = User.objects.filter(username="maintenance", is_active=True).first()
+    if engineer is None:  # the demo users are made by bootstrap_demo before this step
+        say("manufacturing: no open work orders filed (no demo user 'maintenance')")
+        return
+    filed = 0
+    for tag, kind, title, description, priority, days, moves in OPEN_WORK:
+        machine = Machine.objects.filter(tag=tag).first()
+        if machine is None or WorkOrder.objects.filter(machine=machine, title=title).exists():
+            continue
+        alert = (
+            Alert.objects.filter(machine=machine, kind=kind, status=Alert.Status.OPEN).first()
+            if kind
+            else None
+        )
+        work_order = work_order_file(
+            actor=engineer,
+            machine=machine,
+            title=title,
+            description=description,
+            priority=priority,
+            due=timezone.localdate() + dt.timedelta(days=days),
+            team="Mechanical",
+            assignee=engineer,
+            alert=alert,
+        )
+        for status in moves:
+            work_order = work_order_transition(
+                actor=engineer, work_order=work_order, to_status=status, note="demo"
+            )
+        filed += 1
+    if filed:
+        say(f"manufacturing: {filed} open work orders filed for the demo engineer")
 
 
 def _demo_failure_classifier(say: Callable[[str], None]) -> None:

@@ -485,9 +485,9 @@ class _Plan:
         """Rows [start, stop) of the table screened: reads memory only, never the database (so a
         second process can screen it beside the persistence of another chunk)."""
         setup, chunk = self.setup, self.table.take(np.arange(start, stop))
-        names = None
-        if setup.names is not None and self.parties:
-            names = WhitelistingIndex(setup.names, setup.whitelist)
+        # the active lists are named in every alert's evidence, even when the rows carry no party
+        # names to match (the engine matches only names it is given)
+        names = None if setup.names is None else WhitelistingIndex(setup.names, setup.whitelist)
         screened = screen_columns(
             chunk,
             _chunk_history(self.stored, self.table, start, stop, setup.lookback),

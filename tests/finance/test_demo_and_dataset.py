@@ -12,7 +12,7 @@ from audit.models import Event
 from audit.sealing import open_texts
 from finance import services
 from finance.demo import load_demo_finance
-from finance.models import Case, ModelVersion, Transaction
+from finance.models import Case, ModelVersion, SanctionsListVersion, Transaction
 from finance.services.sar import sar_approve, sar_draft
 from inference.datasets import get
 from tests.finance.conftest import TEAM
@@ -38,8 +38,11 @@ def test_demo_step_loads_amlsim_into_two_teams_once(tmp_path):
     # AMLSim steps are days: the demo history ends yesterday, not in January 1970
     latest = Transaction.objects.order_by("-ts").values_list("ts", flat=True).first()
     assert dt.timedelta(0) < dt.datetime.now(dt.UTC) - latest < dt.timedelta(days=2)
+    # the shared UN list is active, imported once and trailed
+    un = SanctionsListVersion.objects.get(name="un", active=True)
+    assert un.entries == 683 and Event.objects.filter(action="sanctions_list.import").count() == 1
     load_demo_finance(said.append, folder=folder, rows=800)
-    assert Transaction.objects.count() == 800
+    assert Transaction.objects.count() == 800 and SanctionsListVersion.objects.count() == 1
     assert any("skipped" in line for line in said)
 
 
@@ -56,6 +59,7 @@ def test_demo_trains_its_risk_model_on_the_rows_it_does_not_screen(tmp_path):
     # The alerts were screened with it: the trail of each names the model's version.
     raised = Event.objects.filter(action="alert.raise").first()
     assert raised is not None and model.version in raised.payload_json
+    assert f"un@{SanctionsListVersion.objects.get(name='un').version}" in raised.payload_json  # and that list
     load_demo_finance(said.append, folder=tmp_path, rows=800)  # a model is active: none trained again
     assert (
         ModelVersion.objects.count() == 1 and Event.objects.filter(action="finance.model.train").count() == 1

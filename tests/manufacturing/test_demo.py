@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.demo import create_demo_organisation
+from audit.models import Event
 from manufacturing.demo import load_demo_manufacturing
 from manufacturing.models import (
     Alert,
@@ -46,6 +48,7 @@ def test_demo_step_is_idempotent(settings, tmp_path):
         "--threads",
         "1",
     ]
+    create_demo_organisation(password="demo-password-for-tests")
     said: list[str] = []
     load_demo_manufacturing(said.append)
     counts = _counts()
@@ -61,6 +64,17 @@ def test_demo_step_is_idempotent(settings, tmp_path):
     assert Alert.objects.filter(kind="rul", machine__tag="ENG-001").exists()
     assert InspectionTemplate.objects.count() == 1
     assert FailureClassifierVersion.objects.get().version == 1  # fitted once, stored, then only loaded
+    # the demo engineer's open work: filed from the open alerts, through the services, trailed
+    open_work = {w.machine.tag: w for w in WorkOrder.objects.exclude(status__in=WorkOrder.TERMINAL)}
+    assert {tag: w.status for tag, w in open_work.items()} == {
+        "ENG-001": "in_progress",
+        "MTR-CWRU": "open",
+        "CWC04009": "on_hold",
+    }
+    assert open_work["ENG-001"].alert.kind == "rul" and open_work["MTR-CWRU"].alert.kind == "vibration_zone"
+    assert not Alert.objects.filter(status=Alert.Status.OPEN, work_orders__isnull=False).exists()
+    assert all(w.assignee.username == "maintenance" and w.due for w in open_work.values())
+    assert Event.objects.filter(action="work_order.file").count() == 3
     load_demo_manufacturing(said.append)
     assert _counts() == counts and FailureClassifierVersion.objects.count() == 1
     assert VibrationRecording.objects.count() == 1
