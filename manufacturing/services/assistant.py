@@ -266,12 +266,15 @@ def _prompt(work_order: WorkOrder, problem: str, evidence: Evidence, description
         lines.append(f"Past: {neighbour.title[:100]} -> {descriptions.get(neighbour.code, neighbour.code)}")
     if evidence.candidates:
         code = evidence.candidates[0][0]
-        lines.append(f"Suggested failure mode: {code} {descriptions.get(code, '')}")
+        lines.append(f"Most likely failure mode: {code} ({descriptions.get(code, code)})")
     return [
+        # This wording keeps the demo's 135M model from looping ("the first check to make is a failure
+        # mode of ..." repeated to the token limit) on the bearing, leak and engine cases tried.
         {
             "role": "system",
-            "content": "You are a maintenance assistant. Using only the facts given, write two sentences: "
-            "the likely diagnosis and the first check to make.",
+            "content": "You are a maintenance assistant for plant engineers. Use only the facts given. "
+            "Answer in two short sentences. Sentence 1: what is most likely wrong and why (cite the "
+            "evidence). Sentence 2: the first thing to check or do.",
         },
         {"role": "user", "content": "\n".join(lines)},
     ]
