@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.http import Http404
 
 from access.enforcement import check
 from access.errors import PolicyDenied
 from access.querysets import restrict
-from manufacturing.models import Machine, WorkOrder
+from manufacturing.models import FailureCode, Machine, WorkOrder
+from manufacturing.services.failure_codes import ISO_CATEGORY
 
 NOT_FOUND_MESSAGE = "No such item, or you may not see it."
 
@@ -96,6 +97,15 @@ def alerts_visible_to(user, *, status: str = "open"):
 
     visible = machines_visible_to(user).values("pk")
     return Alert.objects.filter(machine__in=visible, status=status).select_related("machine")
+
+
+def failure_codes(kind: str):
+    """The codes of `kind` grouped by category, the ISO 14224 failure modes first (the ones the
+    assistant suggests), then the imported tables' categories alphabetically."""
+    iso_first = Case(
+        When(category=ISO_CATEGORY, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    return FailureCode.objects.filter(kind=kind).order_by(iso_first, "category", "code")
 
 
 def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:

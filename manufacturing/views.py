@@ -272,10 +272,6 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _codes(kind: str):
-    return FailureCode.objects.filter(kind=kind).order_by("category", "code")
-
-
 @require_GET
 @login_required
 def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -293,9 +289,9 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for value, label in WorkOrder.Status.choices
                 if value in WorkOrder.TRANSITIONS[work_order.status]
             ],
-            "modes": _codes("mode"),
-            "causes": _codes("cause"),
-            "actions": _codes("action"),
+            "modes": selectors.failure_codes("mode"),
+            "causes": selectors.failure_codes("cause"),
+            "actions": selectors.failure_codes("action"),
             "events": work_order.events.select_related("actor"),
             "attachments": work_order.attachments.all(),
             "suggestion": suggestion,
