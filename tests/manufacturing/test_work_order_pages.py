@@ -277,3 +277,16 @@ def test_work_order_list_shows_what_is_to_do_most_urgent_first_and_pages_the_res
     second = client.get("/manufacturing/work-orders/?status=active&mine=&page=2").content.decode()
     assert "51-59 of 59" in second and "Low job" in second and low.title in second
     assert client.get("/manufacturing/work-orders/?page=999").status_code == 200  # the last page
+
+
+def test_failure_mode_choices_put_the_iso_14224_modes_first(failure_codes):
+    from manufacturing.selectors import failure_codes as codes_of
+    from manufacturing.services.failure_codes import ISO_CATEGORY
+
+    modes = list(codes_of("mode"))
+    categories = [code.category for code in modes]
+    iso = categories.count(ISO_CATEGORY)
+    assert iso == 22 and len(modes) > iso  # the chiller tables' modes follow
+    assert set(categories[:iso]) == {ISO_CATEGORY} and ISO_CATEGORY not in categories[iso:]
+    rest = categories[iso:]
+    assert rest == sorted(rest)  # then grouped by category, alphabetically
