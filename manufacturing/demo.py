@@ -248,7 +248,9 @@ def register_assistant_model(say: Callable[[str], None]) -> None:
         path=base.path,
         name=model_name(),
         gguf_path=base.gguf_path or None,
-        draft_name=base.draft,
+        quantization=base.quantization,  # the same GGUF file: its quantization and licence shown
+        licence=base.licence,
+        draft_name=base.draft.name if base.draft else None,
         description="Maintenance assistant: drafts a diagnosis from similar work orders and the asset's condition",
     )
     say(f"manufacturing: model {model_name()} serves {base.name}")
