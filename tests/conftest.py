@@ -65,7 +65,60 @@ def browser():
 def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"report_{report.when}", report)
+    if call.excinfo is not None:
+        diagnosis = _sqlite_io_diagnosis(call.excinfo.value)
+        if diagnosis:
+            earlier = ", ".join(_FINISHED[-5:]) or "none"
+            report.sections.append(("SQLite I/O diagnosis", f"{diagnosis}\nearlier tests here: {earlier}"))
+    if report.when == "teardown":
+        _FINISHED.append(item.nodeid)
     return report
+
+
+_FINISHED: list[str] = []  # this process's tests, in the order they ran (for the diagnosis below)
+
+
+def _sqlite_io_diagnosis(error: BaseException) -> str:
+    """For an SQLite I/O error (seen once, not reproduced: "disk I/O error" opening the per-worker test
+    database late in a run), what tells the causes apart: SQLite's extended error name (SHMMAP, SHMSIZE,
+    LOCK, READ...), the database's files on disk (inode, size) and those this process holds open, and
+    its memory-map count. Empty for any other error."""
+    import sqlite3
+
+    cause = error
+    while cause is not None and not isinstance(cause, sqlite3.Error):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None or "I/O" not in str(cause):
+        return ""
+    from django.db import connection
+
+    name = str(connection.settings_dict.get("NAME") or "")
+    lines = [
+        f"{type(cause).__name__}: {cause} ({getattr(cause, 'sqlite_errorname', '?')})",
+        f"database {name}",
+    ]
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(name + suffix)
+        try:
+            stat = path.stat()
+            lines.append(f"  {path.name}: inode {stat.st_ino}, {stat.st_size} bytes, mode {stat.st_mode:o}")
+        except OSError as missing:
+            lines.append(f"  {path.name}: {missing}")
+    try:
+        held = sorted(filter(None, (_fd_target(fd) for fd in os.listdir("/proc/self/fd"))))
+        lines.append(f"open files {len(held)}; of the database: {[h for h in held if name and name in h]}")
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            lines.append(f"memory maps {sum(1 for _ in maps)}")
+    except OSError as unreadable:
+        lines.append(f"/proc unreadable: {unreadable}")
+    return "\n".join(lines)
+
+
+def _fd_target(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # closed meanwhile
+        return ""
 
 
 @pytest.fixture
