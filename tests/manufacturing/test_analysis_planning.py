@@ -15,8 +15,11 @@ from manufacturing.analysis.planning import (
     choose_margin,
     choose_policy,
     cost_rate,
+    monitoring_cross_validated,
+    monitoring_triggers,
     plan_compare,
     rul_schedule,
+    smoothed_cost_rate,
     truncations,
 )
 from manufacturing.analysis.prognostics import read_cmapss, read_rul
@@ -109,6 +112,45 @@ def test_truncations_weigh_every_unit_the_same():
     assert units[rows].tolist() == [1] * 5 + [2] * 5
 
 
+def test_monitoring_replaces_at_the_first_cycle_predicted_at_or_below_the_margin():
+    units = np.repeat([7, 3], [6, 5])
+    cycles = np.concatenate([np.arange(1, 7), np.arange(1, 6)])
+    predicted = np.array([50, 9, 12, 4, 6, 1, 30, 20, 20, 15, 3], float)
+    order, ages = monitoring_triggers(units, cycles, predicted, [0, 4, 10, 25], first=2)
+    assert order.tolist() == [3, 7]
+    # unit 3 (from cycle 2: 20, 20, 15, 3); unit 7 (9, 12, 4, 6, 1): cycle 1 is before `first`
+    assert ages.tolist() == [[np.inf, np.inf], [5, 4], [5, 2], [2, 2]]
+
+
+def test_monitoring_with_exact_predictions_comes_within_a_few_cycles_of_perfect_knowledge():
+    rng = np.random.default_rng(0)
+    lives = dict(enumerate(rng.integers(130, 330, size=60).tolist()))
+    units = np.concatenate([[unit] * life for unit, life in lives.items()])
+    cycles = np.concatenate([np.arange(1, life + 1) for life in lives.values()])
+    truth = np.array([lives[unit] for unit in units]) - cycles
+    costs = {"preventive_cost": 1.0, "failure_cost": 5.0}
+    report = monitoring_cross_validated(units, cycles, np.minimum(truth, 125.0), lives, costs=costs, folds=4)
+    assert report["units"] == 60 and len(report["choices"]) == 4
+    assert report["rul_monitoring"]["failures"] == 0
+    assert all(1 <= choice["margin"] <= 3 for choice in report["choices"])
+    # the fixed interval wastes a third of the fleet's life: monitoring gets nearly all of it back
+    assert report["perfect_knowledge_over_fixed_pct"] - 2 < report["improvement_over_fixed_pct"]
+    assert report["improvement_over_fixed_pct"] < report["perfect_knowledge_over_fixed_pct"]
+    # predictions that run 20 cycles late fail units until the margin covers the lateness
+    late = monitoring_cross_validated(units, cycles, truth + 20.0, lives, costs=costs, folds=4)
+    assert all(21 <= choice["margin"] <= 24 for choice in late["choices"])
+
+
+def test_a_near_miss_is_not_a_zero_risk():
+    lives = np.full(20, 200.0)
+    costs = {"preventive_cost": 1.0, "failure_cost": 50.0}
+    # every unit replaced one cycle before failure vs ten cycles before: raw, the first looks cheaper
+    assert cost_rate(lives, 199, **costs)["cost_rate"] < cost_rate(lives, 190, **costs)["cost_rate"]
+    assert smoothed_cost_rate(lives, 199, **costs) > smoothed_cost_rate(lives, 190, **costs)
+    # and with slack to spare the smoothing changes (almost) nothing
+    assert smoothed_cost_rate(lives, 190, **costs) == pytest.approx(1 / 190, rel=1e-6)
+
+
 def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     """A slice of FD001 with a tiny budget: the fixed interval is the best one for the training lives
     and the margin comes from out-of-fold predictions; the test engines only score the plans."""
@@ -142,6 +184,13 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     assert [row["failure_cost"] for row in report["sensitivity"]] == [2, 5, 10, 20, 50]
     for row in report["sensitivity"]:
         assert row["improvement_over_fixed_pct"] <= row["perfect_knowledge_over_fixed_pct"]
+        monitoring = row["monitoring_on_held_out_training_engines"]
+        assert monitoring["improvement_over_fixed_pct"] <= monitoring["perfect_knowledge_over_fixed_pct"]
+        assert len(monitoring["margins"]) == 2
+    held_out = report["rul_monitoring_on_held_out_training_engines"]
+    assert held_out["units"] == 20 and held_out["folds"] == 2
+    assert sum(choice["units"] for choice in held_out["choices"]) == 20
+    assert held_out["rul_monitoring"]["failures"] + held_out["rul_monitoring"]["planned"] == 20
     at_five = report["sensitivity"][1]
     assert at_five["improvement_over_fixed_pct"] == report["improvement_over_fixed_pct"]
     with pytest.raises(CommandError, match="sensitivity"):
