@@ -263,6 +263,8 @@ def monitoring_cross_validated(
     and lives), both by `smoothed_cost_rate`, and scored on the group. Costs and cycle lengths are pooled over the groups (long-run
     cost rate = total cost / total operating cycles), beside run to failure and perfect knowledge."""
     order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first)
+    if order.size < 2 or folds < 2:
+        raise ValueError("monitoring is scored on held-out units: give at least 2 units and 2 folds")
     life = np.array([lives[unit] for unit in order], float)
     margin_grid = np.asarray(list(margins), int)
     group = np.arange(order.size) % folds

@@ -139,6 +139,8 @@ def test_monitoring_with_exact_predictions_comes_within_a_few_cycles_of_perfect_
     # predictions that run 20 cycles late fail units until the margin covers the lateness
     late = monitoring_cross_validated(units, cycles, truth + 20.0, lives, costs=costs, folds=4)
     assert all(21 <= choice["margin"] <= 24 for choice in late["choices"])
+    with pytest.raises(ValueError, match="at least 2 units"):
+        monitoring_cross_validated(units[:5], cycles[:5], truth[:5], lives, costs=costs, folds=4)
 
 
 def test_a_near_miss_is_not_a_zero_risk():
