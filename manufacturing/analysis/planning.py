@@ -239,6 +239,11 @@ def smoothed_cost_rate(lives, replace_at, preventive_cost: float, failure_cost: 
     return ((1 - failure) * preventive_cost + failure * failure_cost) / length
 
 
+def _smoothed_best(lives, ages, costs: dict) -> int:
+    """Index of the margin (row of `ages`) with the lowest `smoothed_cost_rate` on these units."""
+    return int(np.argmin([smoothed_cost_rate(lives, row, **costs) for row in ages]))
+
+
 def _pooled(lives, replace_at, costs: dict) -> tuple[float, float]:
     outcome = cost_rate(lives, replace_at, **costs)
     return outcome["cost_rate"] * outcome["mean_cycle_length"] * len(lives), outcome[
@@ -274,8 +279,7 @@ def monitoring_cross_validated(
         held, rest = group == k, group != k
         if not held.any() or not rest.any():
             continue
-        rates = [smoothed_cost_rate(life[rest], ages[m, rest], **costs) for m in range(margin_grid.size)]
-        m = int(np.argmin(rates))
+        m = _smoothed_best(life[rest], ages[:, rest], costs)
         candidates = np.arange(1, int(life[rest].max()) + 1)
         interval = int(
             candidates[np.argmin([smoothed_cost_rate(life[rest], a, **costs) for a in candidates])]
@@ -307,4 +311,35 @@ def monitoring_cross_validated(
         "perfect_knowledge_over_fixed_pct": round(
             100 * (1 - report["perfect_knowledge"]["cost_rate"] / fixed), 2
         ),
+    }
+
+
+def replacement_plan(
+    units,
+    cycles,
+    predicted_rul,
+    lives: dict,
+    *,
+    costs: dict,
+    folds: int = 5,
+    margins=range(0, 126),
+    first: int = 31,
+) -> dict:
+    """The replacement point a model's users act on: replace a unit once its predicted RUL is at or below
+    `replace_at_rul`, the margin with the lowest `smoothed_cost_rate` over all the (run-to-failure)
+    training units' out-of-fold predictions, with what the same choice was worth on units it did not see
+    (`monitoring_cross_validated`)."""
+    held_out = monitoring_cross_validated(
+        units, cycles, predicted_rul, lives, costs=costs, folds=folds, margins=margins, first=first
+    )
+    order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first)
+    life = np.array([lives[unit] for unit in order], float)
+    margin = int(np.asarray(list(margins))[_smoothed_best(life, ages, costs)])
+    return {
+        "replace_at_rul": margin,
+        **costs,
+        "held_out_units": held_out["units"],
+        "held_out_failures": held_out["rul_monitoring"]["failures"],
+        "held_out_improvement_over_fixed_pct": held_out["improvement_over_fixed_pct"],
+        "perfect_knowledge_over_fixed_pct": held_out["perfect_knowledge_over_fixed_pct"],
     }

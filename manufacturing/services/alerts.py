@@ -84,6 +84,14 @@ def analysis_store(
 
 
 @transaction.atomic
+def replacement_point(model: RulModelVersion) -> int | None:
+    """The predicted RUL at or below which the model's plan replaces a unit (`train_prognostics`: chosen
+    on its training units' out-of-fold predictions for the stated failure cost); None for a model
+    stored without one."""
+    plan = (model.description or {}).get("replacement_plan") or {}
+    return plan.get("replace_at_rul")
+
+
 def prediction_store(
     *,
     machine: Machine,
@@ -94,7 +102,8 @@ def prediction_store(
     upper: float,
     actor="command:train_prognostics",
 ) -> RulPrediction:
-    """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold."""
+    """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold
+    (a warning: time to plan) or at the model's replacement point (danger: replace now)."""
 
     if not lower <= rul <= upper:
         raise ValueError(f"the band [{lower}, {upper}] does not contain the prediction {rul}")
@@ -109,13 +118,21 @@ def prediction_store(
         outcome="succeeded",
         payload={"site": machine.site, "model": f"{model.family} v{model.version}", "unit": unit, "rul": rul},
     )
-    if rul < machine.rul_alert_threshold:
+    replace_at = replacement_point(model)
+    due = replace_at is not None and rul <= replace_at
+    if rul < machine.rul_alert_threshold or due:
+        message = f"Remaining useful life {rul:.0f} cycles [{lower:.0f}, {upper:.0f}]" + (
+            f", at or below the replacement point of {model.family} v{model.version} ({replace_at} cycles): "
+            "replace now"
+            if due
+            else f" below {machine.rul_alert_threshold:.0f}"
+        )
         alert = Alert.objects.create(
             machine=machine,
             kind=Alert.Kind.RUL,
-            severity="danger" if upper < machine.rul_alert_threshold else "warning",
+            severity="danger" if due or upper < machine.rul_alert_threshold else "warning",
             prediction=prediction,
-            message=f"Remaining useful life {rul:.0f} cycles [{lower:.0f}, {upper:.0f}] below {machine.rul_alert_threshold:.0f}",
+            message=message,
         )
         _trail(actor=actor, alert=alert)
     return prediction

@@ -60,6 +60,32 @@ def test_rul_below_threshold_alerts(machine_a):
     assert Event.objects.filter(action="rul.predict").count() == 2
 
 
+def test_rul_at_the_models_replacement_point_says_replace_now(machine_a, client, make_user):
+    plan = {"replace_at_rul": 9, "failure_cost": 5.0, "held_out_improvement_over_fixed_pct": 35.6}
+    model = RulModelVersion.objects.create(
+        family="turbofan", version=3, blob=b"x", description={"replacement_plan": plan}
+    )
+    # below the machine's threshold (30) but above the replacement point: a warning to plan
+    prediction_store(machine=machine_a, model=model, unit=1, rul=20, lower=12, upper=35)
+    warning = Alert.objects.get()
+    assert warning.severity == "warning" and warning.message.endswith("below 30")
+    prediction_store(machine=machine_a, model=model, unit=1, rul=8.6, lower=3, upper=14)
+    due = Alert.objects.exclude(pk=warning.pk).get()
+    assert due.severity == "danger"
+    assert "at or below the replacement point of turbofan v3 (9 cycles): replace now" in due.message
+    # a machine with a lower threshold still hears it when the plan says replace
+    machine_a.rul_alert_threshold = 5
+    machine_a.save()
+    prediction_store(machine=machine_a, model=model, unit=1, rul=9, lower=4, upper=15)
+    assert Alert.objects.filter(severity="danger").count() == 2
+    # the asset page shows the point and that it is reached
+    from accounts.roles import Role
+
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site=machine_a.site))
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert "Replace now" in page and "at predicted RUL ≤ 9 cycles" in page and "35.6% cheaper" in page
+
+
 def test_migration_rewords_alert_messages_stored_before(machine_a):
     """0006_alert_fault_wording: "..., fault call outer_race" becomes the wording engineers read;
     other messages stay as they were."""

@@ -310,12 +310,20 @@ def test_train_prognostics_stores_versions_and_trailed_predictions(machine_a, tm
     assert summary["version"] == 1 and len(summary["predictions"]) == 2
     stored = RulModelVersion.objects.get(family="turbofan", version=1)
     assert RulModel.from_bytes(stored.blob).description["units"] == 10
+    # the replacement point the asset page and the alerts act on, chosen on the training units
+    plan = stored.description["replacement_plan"]
+    assert plan == RulModel.from_bytes(stored.blob).description["replacement_plan"]
+    assert 0 <= plan["replace_at_rul"] <= 125 and plan["failure_cost"] == 5.0
+    assert plan["held_out_units"] == 10
+    assert plan["held_out_improvement_over_fixed_pct"] <= plan["perfect_knowledge_over_fixed_pct"]
     assert RulPrediction.objects.filter(machine=machine_a, model=stored).count() == 2
     assert Event.objects.filter(action="rul_model.train").count() == 1
     assert Event.objects.filter(action="rul.predict").count() == 2
     # the second run trains on the family's own condition data and becomes version 2
     call_command("train_prognostics", "--family", "turbofan", "--no-predict", *TINY)
     assert RulModelVersion.objects.filter(family="turbofan").count() == 2
+    with pytest.raises(CommandError, match="--failure-cost must exceed"):
+        call_command("train_prognostics", "--family", "turbofan", "--failure-cost", "1", *TINY)
     ConditionRecord.objects.all().delete()
     with pytest.raises(CommandError, match="no condition data"):
         call_command("train_prognostics", "--family", "turbofan", *TINY)

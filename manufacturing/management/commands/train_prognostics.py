@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from manufacturing.analysis.planning import replacement_plan
 from manufacturing.analysis.prognostics import RulModel, read_cmapss
 from manufacturing.management.commands.eval_prognostics import config_arguments, config_from
 from manufacturing.models import ConditionRecord, Machine
@@ -26,6 +27,13 @@ class Command(BaseCommand):
         parser.add_argument("--family", required=True, help="asset family, e.g. turbofan")
         parser.add_argument("--file", default="", help="C-MAPSS run-to-failure file to train on")
         parser.add_argument("--no-predict", action="store_true", help="train and store only")
+        parser.add_argument(
+            "--failure-cost",
+            type=float,
+            default=5.0,
+            help="what a failure in service costs, in planned replacements (1), for the replacement point "
+            "the model recommends (default 5)",
+        )
         parser.add_argument("--json", action="store_true")
         config_arguments(parser)
 
@@ -50,7 +58,16 @@ class Command(BaseCommand):
                 machine_ids = np.array(list(records.values_list("machine_id", flat=True)))
                 rows[:, 0] += machine_ids * 100000
                 data, source = rows, f"condition data of {machines.count()} machine(s) in family {family}"
+            if options["failure_cost"] <= 1:
+                raise ValueError("--failure-cost must exceed the cost of a planned replacement (1)")
             model = RulModel(config_from(options)).fit(data, family=family, source=source)
+            oof = model.training_oof
+            lives = {unit: oof["cycle"][oof["unit"] == unit].max() for unit in np.unique(oof["unit"])}
+            model.description["replacement_plan"] = replacement_plan(
+                oof["unit"], oof["cycle"], oof["rul"], lives,
+                costs={"preventive_cost": 1.0, "failure_cost": options["failure_cost"]},
+                folds=model.config.folds,
+            )  # fmt: skip
         except ValueError as error:
             raise CommandError(str(error)) from None
         version = rul_model_register(model=model, family=family, actor=ACTOR)
@@ -70,5 +87,6 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"{family} v{version.version}: {model.description['units']} units, "
-                f"out-of-fold RMSE {model.description['oof_rmse']}, {len(predictions)} prediction(s) stored"
+                f"out-of-fold RMSE {model.description['oof_rmse']}, {len(predictions)} prediction(s) stored; "
+                f"replace at predicted RUL <= {model.description['replacement_plan']['replace_at_rul']} cycles"
             )
