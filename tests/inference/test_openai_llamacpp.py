@@ -203,7 +203,8 @@ def test_the_models_page_sets_defaults_for_ml_engineers_only(client, smollm2, ma
     if changed:
         assert response.status_code == 302
         page = client.get("/models/")
-        assert b"llama.cpp" in page.content and b"apache-2.0" in page.content and b"Chat" in page.content
+        assert b"llama.cpp" in page.content and b"apache-2.0" in page.content
+        assert b'<span class="badge">default: Chat (playground' in page.content  # beside its name
         # The default-model form opens on the model that serves chat now.
         assert b'<option value="smollm2" selected>' in page.content
         assert Event.objects.filter(action="model.default_set", outcome="succeeded").count() == 1
