@@ -22,6 +22,38 @@ def make_user(db):
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at its end (before it is dropped) a warning naming any other
+    session still connected on PostgreSQL, which would make the drop fail ("is being accessed by other
+    users"): its application name says which process (tests/settings.py), the threads which thread."""
+    yield
+    import threading
+    import time
+    import warnings
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    query = (
+        "SELECT pid, application_name, state, backend_start, left(query, 120) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 5  # what DROP DATABASE itself waits for sessions that are ending
+    with django_db_blocker.unblock():
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(query)
+                others = cursor.fetchall()
+            if not others or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    if others:
+        threads = [thread.name for thread in threading.enumerate()]
+        warnings.warn(f"sessions still on the test database: {others}; threads here: {threads}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
     """A real `manage.py run_worker` process on the configured broker, pointed at the test database."""
     from suite.celery import app

@@ -11,6 +11,7 @@ per run too; on PostgreSQL .ci/run names the database per run.
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,3 +43,11 @@ from suite.settings import *  # noqa: E402, F403
 # Fast password hashing: every factory user sets a password (PBKDF2 at Django's 1M iterations costs
 # ~0.5 s per hash on this machine). Production keeps the default hashers.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    # which test process a session on the server belongs to (pg_stat_activity), for the teardown check
+    # in tests/conftest.py
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = (  # noqa: F405
+        f"suite-tests {os.environ.get('SUITE_TEST_WORKER', 'main')} pid {os.getpid()} "
+        f"{Path(sys.argv[0]).name} {' '.join(sys.argv[1:3])}"[:63]
+    )
