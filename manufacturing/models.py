@@ -256,6 +256,13 @@ class RulModelVersion(models.Model):
     def __str__(self) -> str:
         return f"RUL model {self.family} v{self.version}"
 
+    @property
+    def replacement_point(self) -> int | None:
+        """The predicted RUL at or below which this model's plan replaces a unit (`train_prognostics`:
+        chosen on its training units' out-of-fold predictions for the stated failure cost); None for a
+        model stored without one."""
+        return ((self.description or {}).get("replacement_plan") or {}).get("replace_at_rul")
+
 
 class FailureClassifierVersion(models.Model):
     """A fitted failure-mode classifier (manufacturing.analysis.failure_modes), stored as a joblib file

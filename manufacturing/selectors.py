@@ -25,6 +25,37 @@ def machines_visible_to(user):
     return restrict(Machine.objects.all(), user, "view")
 
 
+def machines_with_health(user) -> list[Machine]:
+    """The machines `user` may view, each with what the asset list shows at a glance, as the asset page
+    would: `zone` of its latest analysed recording, `rul` of its latest prediction and `replace_now`
+    (that prediction at or below its model's replacement point). Three queries whatever the count."""
+    from django.db.models import OuterRef, Subquery
+
+    from manufacturing.models import RulModelVersion, RulPrediction, VibrationAnalysis
+
+    analysis = VibrationAnalysis.objects.filter(recording__machine=OuterRef("pk")).order_by(
+        "-recording__created_at", "-pk"
+    )
+    prediction = RulPrediction.objects.filter(machine=OuterRef("pk")).order_by("-created_at", "-pk")
+    machines = list(
+        machines_visible_to(user).annotate(
+            zone=Subquery(analysis.values("zone")[:1]),
+            rul=Subquery(prediction.values("rul")[:1]),
+            rul_model_id=Subquery(prediction.values("model_id")[:1]),
+        )
+    )
+    points = {
+        model.pk: model.replacement_point
+        for model in RulModelVersion.objects.filter(pk__in={m.rul_model_id for m in machines} - {None}).only(
+            "pk", "description"
+        )
+    }
+    for machine in machines:
+        point = points.get(machine.rul_model_id)
+        machine.replace_now = machine.rul is not None and point is not None and machine.rul <= point
+    return machines
+
+
 ACTIVE = "active"  # the list's default: what is still to do
 
 

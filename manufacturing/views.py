@@ -98,7 +98,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
         request,
         "manufacturing/asset_list.html",
         {
-            "machines": selectors.machines_visible_to(request.user),
+            "machines": selectors.machines_with_health(request.user),
             "alerts": selectors.alerts_visible_to(request.user)[:20],
             "work_orders": selectors.work_orders_visible_to(request.user, status=selectors.ACTIVE)[:50],
         },

@@ -84,14 +84,6 @@ def analysis_store(
 
 
 @transaction.atomic
-def replacement_point(model: RulModelVersion) -> int | None:
-    """The predicted RUL at or below which the model's plan replaces a unit (`train_prognostics`: chosen
-    on its training units' out-of-fold predictions for the stated failure cost); None for a model
-    stored without one."""
-    plan = (model.description or {}).get("replacement_plan") or {}
-    return plan.get("replace_at_rul")
-
-
 def prediction_store(
     *,
     machine: Machine,
@@ -118,7 +110,7 @@ def prediction_store(
         outcome="succeeded",
         payload={"site": machine.site, "model": f"{model.family} v{model.version}", "unit": unit, "rul": rul},
     )
-    replace_at = replacement_point(model)
+    replace_at = model.replacement_point
     due = replace_at is not None and rul <= replace_at
     if rul < machine.rul_alert_threshold or due:
         message = f"Remaining useful life {rul:.0f} cycles [{lower:.0f}, {upper:.0f}]" + (

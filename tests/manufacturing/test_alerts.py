@@ -85,6 +85,15 @@ def test_rul_at_the_models_replacement_point_says_replace_now(machine_a, client,
     page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     assert "Replace now" in page and "at predicted RUL ≤ 9 cycles" in page and "35.6% cheaper" in page
 
+    # and the asset list says so at a glance, from the latest prediction
+    def asset_list() -> str:
+        page = client.get("/manufacturing/").content.decode()
+        return page[page.index('data-testid="asset-list"') :].split("</ul>")[0]
+
+    assert "RUL 9 cycles · replace now" in asset_list()
+    prediction_store(machine=machine_a, model=model, unit=1, rul=40, lower=30, upper=50)
+    assert "RUL 40 cycles</span>" in asset_list() and "replace now" not in asset_list()
+
 
 def test_migration_rewords_alert_messages_stored_before(machine_a):
     """0006_alert_fault_wording: "..., fault call outer_race" becomes the wording engineers read;
