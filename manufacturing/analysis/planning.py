@@ -245,10 +245,10 @@ def _smoothed_best(lives, ages, costs: dict) -> int:
 
 
 def _pooled(lives, replace_at, costs: dict) -> tuple[float, float]:
+    """(total cost, total operating cycles) of these units under the plan."""
     outcome = cost_rate(lives, replace_at, **costs)
-    return outcome["cost_rate"] * outcome["mean_cycle_length"] * len(lives), outcome[
-        "mean_cycle_length"
-    ] * len(lives)
+    length = outcome["mean_cycle_length"] * len(lives)
+    return outcome["cost_rate"] * length, length
 
 
 def monitoring_cross_validated(
@@ -265,8 +265,9 @@ def monitoring_cross_validated(
     """The monitoring policy (`monitoring_triggers`) scored on units whose whole lives are recorded, with
     every choice made without them: the units are split into `folds` groups; for each group the margin
     and the fleet's fixed interval are chosen on the other groups' units (their out-of-fold predictions
-    and lives), both by `smoothed_cost_rate`, and scored on the group. Costs and cycle lengths are pooled over the groups (long-run
-    cost rate = total cost / total operating cycles), beside run to failure and perfect knowledge."""
+    and lives), both by `smoothed_cost_rate`, and scored on the group. Costs and cycle lengths are
+    pooled over the groups (long-run cost rate = total cost / total operating cycles), beside run to
+    failure and perfect knowledge."""
     order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first)
     if order.size < 2 or folds < 2:
         raise ValueError("monitoring is scored on held-out units: give at least 2 units and 2 folds")
