@@ -27,6 +27,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     session still connected on PostgreSQL, which would make the drop fail ("is being accessed by other
     users"): its application name says which process (tests/settings.py), the threads which thread."""
     yield
+    import gc
     import threading
     import time
     import warnings
@@ -39,18 +40,32 @@ def django_db_setup(django_db_setup, django_db_blocker):
         "SELECT pid, application_name, state, backend_start, left(query, 120) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
-    deadline = time.monotonic() + 5  # what DROP DATABASE itself waits for sessions that are ending
-    with django_db_blocker.unblock():
+
+    def sessions() -> list:
+        deadline = time.monotonic() + 5  # what DROP DATABASE itself waits for sessions that are ending
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(query)
                 others = cursor.fetchall()
             if not others or time.monotonic() > deadline:
-                break
+                return others
             time.sleep(0.2)
+
+    with django_db_blocker.unblock():
+        others = sessions()
+        if others:  # a connection object of a finished thread, kept in a reference cycle, closes here
+            gc.collect()
+            others = sessions()
     if others:
+        import psutil
+
         threads = [thread.name for thread in threading.enumerate()]
-        warnings.warn(f"sessions still on the test database: {others}; threads here: {threads}", stacklevel=1)
+        children = [" ".join(child.cmdline()[:4]) for child in psutil.Process().children(recursive=True)]
+        warnings.warn(
+            f"sessions still on the test database: {others}; threads here: {threads}; "
+            f"child processes: {children}",
+            stacklevel=1,
+        )
 
 
 @pytest.fixture(scope="session")
