@@ -179,6 +179,12 @@ def choose_policy(
     return best
 
 
+def unit_lives(units, cycles) -> dict:
+    """Each run-to-failure unit's life: its last recorded cycle."""
+    units, cycles = np.asarray(units), np.asarray(cycles)
+    return {unit: cycles[units == unit].max() for unit in np.unique(units)}
+
+
 def truncations(units, cycles, first: int = 31, per_unit: int = 20) -> np.ndarray:
     """Row indices of `per_unit` evenly spaced truncation points of each unit's life, from cycle `first`
     (a full feature window) to one cycle before failure: the training stand-in for test units observed

@@ -21,6 +21,7 @@ from manufacturing.analysis.planning import (
     plan_compare,
     rul_schedule,
     truncations,
+    unit_lives,
 )
 from manufacturing.analysis.prognostics import RulModel, read_cmapss, read_rul
 from manufacturing.management.commands.eval_prognostics import cmapss_path, config_arguments, config_from
@@ -74,7 +75,7 @@ class Command(BaseCommand):
                 raise ValueError(f"{len(predictions)} test engines but {true.size} true RULs")
             # choices on the training lives only
             oof = model.training_oof
-            train_life = {u: oof["cycle"][oof["unit"] == u].max() for u in np.unique(oof["unit"])}
+            train_life = unit_lives(oof["unit"], oof["cycle"])
             rows = truncations(oof["unit"], oof["cycle"])
             chooser = Chooser(oof["cycle"][rows], oof["rul"][rows], np.array([train_life[u] for u in oof["unit"][rows]]),
                               np.array(list(train_life.values())))  # fmt: skip

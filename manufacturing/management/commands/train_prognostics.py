@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from manufacturing.analysis.planning import replacement_plan
+from manufacturing.analysis.planning import replacement_plan, unit_lives
 from manufacturing.analysis.prognostics import RulModel, read_cmapss
 from manufacturing.management.commands.eval_prognostics import config_arguments, config_from
 from manufacturing.models import ConditionRecord, Machine
@@ -62,9 +62,8 @@ class Command(BaseCommand):
                 raise ValueError("--failure-cost must exceed the cost of a planned replacement (1)")
             model = RulModel(config_from(options)).fit(data, family=family, source=source)
             oof = model.training_oof
-            lives = {unit: oof["cycle"][oof["unit"] == unit].max() for unit in np.unique(oof["unit"])}
             model.description["replacement_plan"] = replacement_plan(
-                oof["unit"], oof["cycle"], oof["rul"], lives,
+                oof["unit"], oof["cycle"], oof["rul"], unit_lives(oof["unit"], oof["cycle"]),
                 costs={"preventive_cost": 1.0, "failure_cost": options["failure_cost"]},
                 folds=model.config.folds,
             )  # fmt: skip
