@@ -4,6 +4,9 @@ is anywhere in plain text: not in any file under the per-run var/, not in any da
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 
 import pydicom
 import pytest
@@ -21,15 +24,31 @@ PATIENT_NAME = "Quokkasson^Zyxwvuta"
 PATIENT_ID = "QK-4711-ZZ"
 
 
+_SCAN = """
+import json, pathlib, sys
+root, needles = pathlib.Path(sys.argv[1]), [n.encode() for n in json.loads(sys.argv[2])]
+hits = []
+for path in root.rglob("*"):
+    if path.is_file() and not path.is_symlink():
+        content = path.read_bytes()
+        hits += [f"{path.relative_to(root)}: {n!r}" for n in needles if n in content]
+print(json.dumps(hits))
+"""
+
+
 def _file_hits(needles: list[bytes]) -> list[str]:
-    hits = []
-    for path in settings.VAR_DIR.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            content = path.read_bytes()
-            hits += [
-                f"{path.relative_to(settings.VAR_DIR)}: {needle!r}" for needle in needles if needle in content
-            ]
-    return hits
+    """Read in another process: opening and closing the live SQLite database file here would drop
+    every POSIX lock this process holds on it (SQLite's documented pitfall), and the next process to
+    close its last connection would then delete the -wal and -shm files under this one's connections
+    (the "disk I/O error" flake of sessions 14-15)."""
+    scan = subprocess.run(
+        [sys.executable, "-c", _SCAN, str(settings.VAR_DIR), json.dumps([n.decode() for n in needles])],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(scan.stdout)
 
 
 def _database_hits(needles: list[str]) -> list[str]:
