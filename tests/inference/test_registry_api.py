@@ -116,7 +116,12 @@ def test_the_portal_form_registers_and_shows_errors_beside_the_fields(
     assert bad.status_code == 400 and b"MODEL_ROOT" in bad.content
     good = client.post("/models/register/", {"path": "copied", "name": "copied-llm", "quantization": "int8"})
     assert good.status_code == 302
-    assert LanguageModel.objects.get(name="copied-llm").quantization == "int8"
+    registered = LanguageModel.objects.get(name="copied-llm")
+    assert registered.quantization == "int8"
+    # a speculative-decoding draft shows beside the engine, not in a column of its own
+    LanguageModel.objects.filter(pk=registered.pk).update(draft=registered)
+    row = client.get("/models/").content.decode().split("copied-llm</strong>")[1].split("</tr>")[0]
+    assert 'data-field="draft">drafts from copied-llm</div></td>' in row and row.count("<td") == 6
     # Someone who may use models but not register them sees no form.
     client.force_login(make_user("clinician", department="radiology"))
     LanguageModel.objects.filter(name="copied-llm").update(name="medical_demo")
