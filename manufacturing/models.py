@@ -261,7 +261,23 @@ class RulModelVersion(models.Model):
         """The predicted RUL at or below which this model's plan replaces a unit (`train_prognostics`:
         chosen on its training units' out-of-fold predictions for the stated failure cost); None for a
         model stored without one."""
-        return ((self.description or {}).get("replacement_plan") or {}).get("replace_at_rul")
+        return self._replacement_plan.get("replace_at_rul")
+
+    @property
+    def replacement_lead_time(self) -> int:
+        """Cycles between setting a replacement in motion and doing it (parts, crew) that the plan
+        was chosen for; 0 when it replaces at once."""
+        return int(self._replacement_plan.get("lead_time") or 0)
+
+    @property
+    def replacement_action(self) -> str:
+        """What an engineer does once a prediction reaches the replacement point."""
+        lead = self.replacement_lead_time
+        return f"order parts now, replace within {lead} cycles" if lead else "replace now"
+
+    @property
+    def _replacement_plan(self) -> dict:
+        return (self.description or {}).get("replacement_plan") or {}
 
 
 class FailureClassifierVersion(models.Model):

@@ -28,7 +28,7 @@ def machines_visible_to(user):
 def machines_with_health(user) -> list[Machine]:
     """The machines `user` may view, each with what the asset list shows at a glance, as the asset page
     would: `zone` of its latest analysed recording, `rul` of its latest prediction and `replace_now`
-    (that prediction at or below its model's replacement point). Three queries whatever the count."""
+    (that prediction at or below its model's replacement point; `replacement_action` says what to do). Three queries whatever the count."""
     from django.db.models import OuterRef, Subquery
 
     from manufacturing.models import RulModelVersion, RulPrediction, VibrationAnalysis
@@ -44,15 +44,17 @@ def machines_with_health(user) -> list[Machine]:
             rul_model_id=Subquery(prediction.values("model_id")[:1]),
         )
     )
-    points = {
-        model.pk: model.replacement_point
+    models = {
+        model.pk: model
         for model in RulModelVersion.objects.filter(pk__in={m.rul_model_id for m in machines} - {None}).only(
             "pk", "description"
         )
     }
     for machine in machines:
-        point = points.get(machine.rul_model_id)
+        model = models.get(machine.rul_model_id)
+        point = model.replacement_point if model else None
         machine.replace_now = machine.rul is not None and point is not None and machine.rul <= point
+        machine.replacement_action = model.replacement_action if machine.replace_now else ""
     return machines
 
 

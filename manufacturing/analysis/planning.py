@@ -203,12 +203,15 @@ def truncations(units, cycles, first: int = 31, per_unit: int = 20) -> np.ndarra
 
 
 def monitoring_triggers(
-    units, cycles, predicted_rul, margins, *, first: int = 31
+    units, cycles, predicted_rul, margins, *, first: int = 31, lead_time: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """RUL-driven replacement with the prediction renewed at every cycle, as the product runs it: each
-    unit is replaced at the first cycle (from `first`, a full feature window) whose predicted RUL is at
-    or below the margin. Returns (the units, in order; replacement age per margin x unit, inf where the
-    prediction never fell that low, i.e. the unit ran to failure)."""
+    """RUL-driven replacement with the prediction renewed at every cycle, as the product runs it: the
+    replacement is set in motion at the first cycle (from `first`, a full feature window) whose predicted
+    RUL is at or below the margin, and happens `lead_time` cycles later (parts ordered, crew booked; a
+    unit that fails in between fails). Returns (the units, in order; replacement age per margin x unit,
+    inf where the prediction never fell that low, i.e. the unit ran to failure)."""
+    if lead_time < 0:
+        raise ValueError(f"the lead time must be zero or more cycles (got {lead_time})")
     units, cycles = np.asarray(units), np.asarray(cycles)
     predicted_rul = np.asarray(predicted_rul, float)
     margins = np.asarray(list(margins), float)
@@ -222,7 +225,7 @@ def monitoring_triggers(
         lowest = np.minimum.accumulate(predicted_rul[rows])  # non-increasing
         position = np.searchsorted(-lowest, -margins, side="left")  # first row at or below each margin
         hit = position < rows.size
-        ages[hit, column] = cycles[rows][position[hit]]
+        ages[hit, column] = cycles[rows][position[hit]] + lead_time
     return order, ages
 
 
@@ -267,14 +270,16 @@ def monitoring_cross_validated(
     folds: int = 5,
     margins=range(0, 126),
     first: int = 31,
+    lead_time: int = 0,
 ) -> dict:
     """The monitoring policy (`monitoring_triggers`) scored on units whose whole lives are recorded, with
     every choice made without them: the units are split into `folds` groups; for each group the margin
     and the fleet's fixed interval are chosen on the other groups' units (their out-of-fold predictions
     and lives), both by `smoothed_cost_rate`, and scored on the group. Costs and cycle lengths are
     pooled over the groups (long-run cost rate = total cost / total operating cycles), beside run to
-    failure and perfect knowledge."""
-    order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first)
+    failure and perfect knowledge. A `lead_time` delays each RUL-driven replacement after its trigger;
+    the fixed interval is known in advance, so it carries none (its parts are ordered ahead)."""
+    order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first, lead_time=lead_time)
     if order.size < 2 or folds < 2:
         raise ValueError("monitoring is scored on held-out units: give at least 2 units and 2 folds")
     life = np.array([lives[unit] for unit in order], float)
@@ -312,6 +317,7 @@ def monitoring_cross_validated(
     return {
         "units": int(order.size),
         "folds": folds,
+        "lead_time": int(lead_time),
         **report,
         "choices": chosen,
         "improvement_over_fixed_pct": round(100 * (1 - report["rul_monitoring"]["cost_rate"] / fixed), 2),
@@ -331,19 +337,23 @@ def replacement_plan(
     folds: int = 5,
     margins=range(0, 126),
     first: int = 31,
+    lead_time: int = 0,
 ) -> dict:
-    """The replacement point a model's users act on: replace a unit once its predicted RUL is at or below
-    `replace_at_rul`, the margin with the lowest `smoothed_cost_rate` over all the (run-to-failure)
-    training units' out-of-fold predictions, with what the same choice was worth on units it did not see
-    (`monitoring_cross_validated`)."""
+    """The replacement point a model's users act on: once a unit's predicted RUL is at or below
+    `replace_at_rul`, replace it (with a `lead_time`: order its parts now, the replacement follows
+    `lead_time` cycles later); the margin with the lowest `smoothed_cost_rate` over all the
+    (run-to-failure) training units' out-of-fold predictions, with what the same choice was worth on
+    units it did not see (`monitoring_cross_validated`)."""
     held_out = monitoring_cross_validated(
-        units, cycles, predicted_rul, lives, costs=costs, folds=folds, margins=margins, first=first
-    )
-    order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first)
+        units, cycles, predicted_rul, lives, costs=costs, folds=folds, margins=margins, first=first,
+        lead_time=lead_time,
+    )  # fmt: skip
+    order, ages = monitoring_triggers(units, cycles, predicted_rul, margins, first=first, lead_time=lead_time)
     life = np.array([lives[unit] for unit in order], float)
     margin = int(np.asarray(list(margins))[_smoothed_best(life, ages, costs)])
     return {
         "replace_at_rul": margin,
+        "lead_time": int(lead_time),
         **costs,
         "held_out_units": held_out["units"],
         "held_out_failures": held_out["rul_monitoring"]["failures"],

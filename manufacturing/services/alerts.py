@@ -95,7 +95,8 @@ def prediction_store(
     actor="command:train_prognostics",
 ) -> RulPrediction:
     """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold
-    (a warning: time to plan) or at the model's replacement point (danger: replace now)."""
+    (a warning: time to plan) or at the model's replacement point (danger: replace now, or order the
+    parts now where the plan has a lead time)."""
 
     if not lower <= rul <= upper:
         raise ValueError(f"the band [{lower}, {upper}] does not contain the prediction {rul}")
@@ -115,7 +116,7 @@ def prediction_store(
     if rul < machine.rul_alert_threshold or due:
         message = f"Remaining useful life {rul:.0f} cycles [{lower:.0f}, {upper:.0f}]" + (
             f", at or below the replacement point of {model.family} v{model.version} ({replace_at} cycles): "
-            "replace now"
+            f"{model.replacement_action}"
             if due
             else f" below {machine.rul_alert_threshold:.0f}"
         )

@@ -95,6 +95,32 @@ def test_rul_at_the_models_replacement_point_says_replace_now(machine_a, client,
     assert "RUL 40 cycles</span>" in asset_list() and "replace now" not in asset_list()
 
 
+def test_a_plan_with_a_lead_time_says_order_the_parts(machine_a, client, make_user):
+    plan = {
+        "replace_at_rul": 20,
+        "lead_time": 8,
+        "failure_cost": 5.0,
+        "held_out_improvement_over_fixed_pct": 30.1,
+    }
+    model = RulModelVersion.objects.create(
+        family="turbofan", version=4, blob=b"x", description={"replacement_plan": plan}
+    )
+    prediction_store(machine=machine_a, model=model, unit=1, rul=19, lower=11, upper=28)
+    alert = Alert.objects.get()
+    assert alert.severity == "danger"
+    assert alert.message.endswith(
+        "at or below the replacement point of turbofan v4 (20 cycles): order parts now, replace within 8 cycles"
+    )
+    from accounts.roles import Role
+
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site=machine_a.site))
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert "Order parts now, replace within 8 cycles</span>" in page
+    assert "order parts at predicted RUL ≤ 20 cycles, replace within 8 cycles" in page
+    home = client.get("/manufacturing/").content.decode()
+    assert "RUL 19 cycles · order parts now, replace within 8 cycles" in home
+
+
 def test_migration_rewords_alert_messages_stored_before(machine_a):
     """0006_alert_fault_wording: "..., fault call outer_race" becomes the wording engineers read;
     other messages stay as they were."""

@@ -18,6 +18,7 @@ from manufacturing.analysis.planning import (
     monitoring_cross_validated,
     monitoring_triggers,
     plan_compare,
+    replacement_plan,
     rul_schedule,
     smoothed_cost_rate,
     truncations,
@@ -143,6 +144,36 @@ def test_monitoring_with_exact_predictions_comes_within_a_few_cycles_of_perfect_
         monitoring_cross_validated(units[:5], cycles[:5], truth[:5], lives, costs=costs, folds=4)
 
 
+def test_a_lead_time_moves_the_trigger_earlier_and_costs_what_the_earlier_prediction_is_less_sure_of():
+    """Parts that take 15 cycles: the replacement follows each trigger by 15 cycles, so the margin chosen
+    grows by about 15 and no unit fails in between; the fixed interval (known ahead) is unchanged."""
+    rng = np.random.default_rng(0)
+    lives = dict(enumerate(rng.integers(130, 330, size=60).tolist()))
+    units = np.concatenate([[unit] * life for unit, life in lives.items()])
+    cycles = np.concatenate([np.arange(1, life + 1) for life in lives.values()])
+    exact = np.minimum(np.array([lives[unit] for unit in units]) - cycles, 125.0)
+    order, ages = monitoring_triggers(units, cycles, exact, [10, 40], lead_time=15)
+    at_once = monitoring_triggers(units, cycles, exact, [10, 40])[1]
+    assert np.array_equal(ages, at_once + 15)
+    costs = {"preventive_cost": 1.0, "failure_cost": 5.0}
+    base = monitoring_cross_validated(units, cycles, exact, lives, costs=costs, folds=4)
+    lead = monitoring_cross_validated(units, cycles, exact, lives, costs=costs, folds=4, lead_time=15)
+    assert lead["lead_time"] == 15 and lead["rul_monitoring"]["failures"] == 0
+    assert all(16 <= choice["margin"] <= 18 for choice in lead["choices"])
+    assert [c["fixed_interval"] for c in lead["choices"]] == [c["fixed_interval"] for c in base["choices"]]
+    # exact predictions lose nothing by deciding earlier: the replacement lands at the same age
+    assert lead["improvement_over_fixed_pct"] == base["improvement_over_fixed_pct"]
+    # predictions whose error grows with the RUL do: the decision rests on a less certain prediction
+    noisy = exact + rng.normal(0, 2 + 0.15 * exact)
+    base = monitoring_cross_validated(units, cycles, noisy, lives, costs=costs, folds=4)
+    lead = monitoring_cross_validated(units, cycles, noisy, lives, costs=costs, folds=4, lead_time=15)
+    assert 0 < lead["improvement_over_fixed_pct"] < base["improvement_over_fixed_pct"]
+    plan = replacement_plan(units, cycles, exact, lives, costs=costs, folds=4, lead_time=15)
+    assert plan["lead_time"] == 15 and 16 <= plan["replace_at_rul"] <= 18
+    with pytest.raises(ValueError, match="lead time"):
+        monitoring_triggers(units, cycles, exact, [10], lead_time=-1)
+
+
 def test_a_near_miss_is_not_a_zero_risk():
     lives = np.full(20, 200.0)
     costs = {"preventive_cost": 1.0, "failure_cost": 50.0}
@@ -193,9 +224,18 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     assert held_out["units"] == 20 and held_out["folds"] == 2
     assert sum(choice["units"] for choice in held_out["choices"]) == 20
     assert held_out["rul_monitoring"]["failures"] + held_out["rul_monitoring"]["planned"] == 20
+    assert [row["lead_time"] for row in report["monitoring_lead_time_sensitivity"]] == [0, 5, 10, 20]
+    assert (
+        report["monitoring_lead_time_sensitivity"][0]["improvement_over_fixed_pct"]
+        == (held_out["improvement_over_fixed_pct"])
+    )
     at_five = report["sensitivity"][1]
     assert at_five["improvement_over_fixed_pct"] == report["improvement_over_fixed_pct"]
     with pytest.raises(CommandError, match="sensitivity"):
         call_command("plan_maintenance", *args, "--sensitivity", "0.5,abc")
+    with pytest.raises(CommandError, match="whole cycles"):
+        call_command("plan_maintenance", *args, "--lead-time", "-3")
+    with pytest.raises(CommandError, match="whole cycles"):
+        call_command("plan_maintenance", *args, "--lead-time-sensitivity", "5,x")
     with pytest.raises(CommandError, match="out-of-fold"):
         call_command("plan_maintenance", *args, "--folds", "0")

@@ -313,15 +313,21 @@ def test_train_prognostics_stores_versions_and_trailed_predictions(machine_a, tm
     # the replacement point the asset page and the alerts act on, chosen on the training units
     plan = stored.description["replacement_plan"]
     assert plan == RulModel.from_bytes(stored.blob).description["replacement_plan"]
-    assert 0 <= plan["replace_at_rul"] <= 125 and plan["failure_cost"] == 5.0
+    assert 0 <= plan["replace_at_rul"] <= 125 and plan["failure_cost"] == 5.0 and plan["lead_time"] == 0
+    assert stored.replacement_action == "replace now"
     assert plan["held_out_units"] == 10
     assert plan["held_out_improvement_over_fixed_pct"] <= plan["perfect_knowledge_over_fixed_pct"]
     assert RulPrediction.objects.filter(machine=machine_a, model=stored).count() == 2
     assert Event.objects.filter(action="rul_model.train").count() == 1
     assert Event.objects.filter(action="rul.predict").count() == 2
-    # the second run trains on the family's own condition data and becomes version 2
-    call_command("train_prognostics", "--family", "turbofan", "--no-predict", *TINY)
-    assert RulModelVersion.objects.filter(family="turbofan").count() == 2
+    # the second run trains on the family's own condition data and becomes version 2; its parts take
+    # 10 cycles to arrive, so its point says when to order them
+    call_command("train_prognostics", "--family", "turbofan", "--no-predict", "--lead-time", "10", *TINY)
+    second = RulModelVersion.objects.get(family="turbofan", version=2)
+    assert second.description["replacement_plan"]["lead_time"] == 10 == second.replacement_lead_time
+    assert second.replacement_action == "order parts now, replace within 10 cycles"
+    with pytest.raises(CommandError, match="--lead-time must be"):
+        call_command("train_prognostics", "--family", "turbofan", "--lead-time", "-1", *TINY)
     with pytest.raises(CommandError, match="--failure-cost must exceed"):
         call_command("train_prognostics", "--family", "turbofan", "--failure-cost", "1", *TINY)
     ConditionRecord.objects.all().delete()

@@ -45,6 +45,18 @@ class Command(BaseCommand):
             help="Failure costs (in preventive costs) to repeat the comparison at, every choice remade on "
             "the training lives for each ('' for none).",
         )
+        parser.add_argument(
+            "--lead-time",
+            type=int,
+            default=0,
+            help="cycles between the monitoring policy's decision to replace and the replacement (parts, "
+            "crew); the fixed interval is known ahead and carries none (default 0)",
+        )
+        parser.add_argument(
+            "--lead-time-sensitivity",
+            default="0,5,10,20",
+            help="lead times to repeat the monitoring comparison at ('' for none)",
+        )
         parser.add_argument("--json", action="store_true")
         config_arguments(parser)
 
@@ -65,6 +77,16 @@ class Command(BaseCommand):
         if any(value <= 1 for value in sensitivity):
             raise CommandError("--sensitivity: every failure cost must exceed the preventive cost (1)")
         try:
+            lead_times = [
+                int(value) for value in options["lead_time_sensitivity"].split(",") if value.strip()
+            ]
+        except ValueError:
+            raise CommandError(
+                f"--lead-time-sensitivity {options['lead_time_sensitivity']!r}: give whole cycles such as 0,5,10"
+            ) from None
+        if any(not 0 <= value <= 100 for value in [options["lead_time"], *lead_times]):
+            raise CommandError("--lead-time and --lead-time-sensitivity: whole cycles from 0 to 100")
+        try:
             if not 0 < costs["preventive_cost"] < costs["failure_cost"]:
                 raise ValueError("costs must satisfy 0 < preventive cost < failure cost")
             train = read_cmapss(options["train"])
@@ -84,11 +106,18 @@ class Command(BaseCommand):
             rul = np.array([p["rul"] for p in predictions])
             report, policy, margin_only, fixed = chooser.plan(age, rul, age + true, costs)
             monitoring = Monitoring(oof, train_life, folds=config.folds)
-            report["rul_monitoring_on_held_out_training_engines"] = monitoring.report(costs)
+            report["rul_monitoring_on_held_out_training_engines"] = monitoring.report(
+                costs, lead_time=options["lead_time"]
+            )
+            report["monitoring_lead_time_sensitivity"] = [
+                monitoring.summary(costs, lead_time=lead) for lead in lead_times
+            ]
             report["sensitivity"] = [
                 {
                     **chooser.summary(age, rul, age + true, varied),
-                    "monitoring_on_held_out_training_engines": monitoring.summary(varied),
+                    "monitoring_on_held_out_training_engines": monitoring.summary(
+                        varied, lead_time=options["lead_time"]
+                    ),
                 }
                 for varied in ({"preventive_cost": 1.0, "failure_cost": value} for value in sensitivity)
             ]
@@ -118,7 +147,9 @@ class Command(BaseCommand):
             "rul_monitoring_on_held_out_training_engines scores that policy (replace at the first cycle whose "
             "predicted RUL is at or below the margin) where whole lives are recorded: the training engines' "
             f"out-of-fold predictions, in {config.folds} groups, each group's margin and fixed interval "
-            "chosen on the other groups (smoothed_cost_rate), costs pooled over the groups"
+            "chosen on the other groups (smoothed_cost_rate), costs pooled over the groups; with a lead time "
+            "the replacement follows the trigger by that many cycles (monitoring_lead_time_sensitivity: "
+            "the same at each lead time, at the main failure cost)"
         )
         report["sensitivity_note"] = (
             "the comparison repeated with preventive cost 1 and each failure cost, every choice remade on the "
@@ -157,6 +188,7 @@ class Command(BaseCommand):
             f"{held_out['improvement_over_fixed_pct']:.1f}% lower cost rate than the fixed interval "
             f"(perfect knowledge {held_out['perfect_knowledge_over_fixed_pct']:.1f}%), "
             f"{held_out['rul_monitoring']['failures']} failures in {held_out['units']} engines"
+            + (f", lead time {held_out['lead_time']} cycles" if held_out["lead_time"] else "")
         )
 
 
@@ -213,14 +245,16 @@ class Monitoring:
     def __init__(self, oof: dict, lives: dict, *, folds: int):
         self.oof, self.lives, self.folds = oof, lives, folds
 
-    def report(self, costs: dict) -> dict:
+    def report(self, costs: dict, *, lead_time: int = 0) -> dict:
         return monitoring_cross_validated(
-            self.oof["unit"], self.oof["cycle"], self.oof["rul"], self.lives, costs=costs, folds=self.folds
-        )
+            self.oof["unit"], self.oof["cycle"], self.oof["rul"], self.lives, costs=costs, folds=self.folds,
+            lead_time=lead_time,
+        )  # fmt: skip
 
-    def summary(self, costs: dict) -> dict:
-        report = self.report(costs)
+    def summary(self, costs: dict, *, lead_time: int = 0) -> dict:
+        report = self.report(costs, lead_time=lead_time)
         return {
+            "lead_time": lead_time,
             "margins": [choice["margin"] for choice in report["choices"]],
             "failures": report["rul_monitoring"]["failures"],
             "improvement_over_fixed_pct": report["improvement_over_fixed_pct"],

@@ -34,6 +34,13 @@ class Command(BaseCommand):
             help="what a failure in service costs, in planned replacements (1), for the replacement point "
             "the model recommends (default 5)",
         )
+        parser.add_argument(
+            "--lead-time",
+            type=int,
+            default=0,
+            help="cycles between deciding to replace a unit and replacing it (parts, crew): the replacement "
+            "point then says when to order (default 0: replace at once)",
+        )
         parser.add_argument("--json", action="store_true")
         config_arguments(parser)
 
@@ -60,12 +67,14 @@ class Command(BaseCommand):
                 data, source = rows, f"condition data of {machines.count()} machine(s) in family {family}"
             if options["failure_cost"] <= 1:
                 raise ValueError("--failure-cost must exceed the cost of a planned replacement (1)")
+            if not 0 <= options["lead_time"] <= 100:
+                raise ValueError("--lead-time must be a whole number of cycles from 0 to 100")
             model = RulModel(config_from(options)).fit(data, family=family, source=source)
             oof = model.training_oof
             model.description["replacement_plan"] = replacement_plan(
                 oof["unit"], oof["cycle"], oof["rul"], unit_lives(oof["unit"], oof["cycle"]),
                 costs={"preventive_cost": 1.0, "failure_cost": options["failure_cost"]},
-                folds=model.config.folds,
+                folds=model.config.folds, lead_time=options["lead_time"],
             )  # fmt: skip
         except ValueError as error:
             raise CommandError(str(error)) from None
@@ -87,5 +96,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{family} v{version.version}: {model.description['units']} units, "
                 f"out-of-fold RMSE {model.description['oof_rmse']}, {len(predictions)} prediction(s) stored; "
-                f"replace at predicted RUL <= {model.description['replacement_plan']['replace_at_rul']} cycles"
+                f"at predicted RUL <= {model.description['replacement_plan']['replace_at_rul']} cycles: "
+                f"{version.replacement_action}"
             )
