@@ -195,6 +195,60 @@ class RecordingUploadApi(APIView):
         )
 
 
+class ConditionAppendInput(serializers.Serializer):
+    rows = serializers.ListField(
+        child=serializers.JSONField(),
+        allow_empty=False,
+        help_text="Readings in cycle order: objects {unit, cycle, settings: [3 numbers], sensors: [21 numbers]} "
+        "or lists of the 26 numbers of a C-MAPSS row. At most 10,000 per request.",
+    )
+
+
+class ConditionRowError(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1-based position in `rows`")
+    error = serializers.CharField()
+
+
+class ConditionRefusal(serializers.Serializer):
+    detail = serializers.CharField()
+    rows = ConditionRowError(many=True, required=False)
+
+
+class ConditionAppendOutput(serializers.Serializer):
+    rows = serializers.IntegerField()
+    units = serializers.DictField(child=serializers.IntegerField(), help_text="each unit's last cycle now")
+    prediction = serializers.CharField(help_text="'queued' when the asset's family has a RUL model")
+
+
+class ConditionAppendApi(APIView):
+    """Append new condition readings (C-MAPSS-style cycles) to an asset, all or nothing with a per-row
+    report; once stored, the asset's remaining-life prediction is renewed on the worker (alerts follow)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=ConditionAppendInput,
+        responses={201: ConditionAppendOutput, 400: ConditionRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_condition_append",
+    )
+    def post(self, request, pk):
+        data = ConditionAppendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+        if services.rul_model_exists(machine):
+            # the renewal runs on a worker: 503 + Retry-After, nothing stored, while it is down
+            require_broker(authorize=lambda: None)
+        try:
+            result = services.condition_append(
+                actor=request.user, machine=machine, rows=data.validated_data["rows"]
+            )
+        except services.ConditionRefused as refusal:
+            return Response(
+                {"detail": str(refusal), "rows": refusal.rows}, status=status.HTTP_400_BAD_REQUEST
+            )
+        return Response(result, status=status.HTTP_201_CREATED)
+
+
 class FailureSuggestInput(serializers.Serializer):
     problem = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 

@@ -17,4 +17,5 @@ urlpatterns = [
     path("work-orders/<int:pk>/attachments/", api.WorkOrderAttachmentApi.as_view(), name="work-order-attach"),
     path("suggestions/<int:pk>/review/", api.SuggestionReviewApi.as_view(), name="suggestion-review"),
     path("recordings/", api.RecordingUploadApi.as_view(), name="recording-upload"),
+    path("assets/<int:pk>/condition/", api.ConditionAppendApi.as_view(), name="condition-append"),
 ]

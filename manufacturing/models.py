@@ -306,6 +306,9 @@ class RulPrediction(models.Model):
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="rul_predictions")
     model = models.ForeignKey(RulModelVersion, on_delete=models.PROTECT, related_name="predictions")
     unit = models.PositiveIntegerField()
+    cycle = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The unit's last recorded cycle the prediction was made at."
+    )
     rul = models.FloatField()
     lower = models.FloatField()
     upper = models.FloatField()

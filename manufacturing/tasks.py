@@ -20,3 +20,16 @@ def train_failure_classifier() -> int:
     from manufacturing.services.failure_classifier import failure_classifier_train
 
     return failure_classifier_train(actor="task:manufacturing.train_failure_classifier").version
+
+
+@shared_task(name="manufacturing.renew_rul", ignore_result=False)
+def renew_rul(machine_id: int, units: list[int] | None = None) -> int:
+    """Renew a machine's remaining-life predictions after new condition data; returns how many were
+    stored (0 when they were current already or the family has no model)."""
+    from manufacturing.models import Machine
+    from manufacturing.services.prognostics import rul_renew
+
+    machine = Machine.objects.filter(pk=machine_id).first()
+    if machine is None:  # deleted since: nothing to renew
+        return 0
+    return len(rul_renew(machine=machine, actor="task:manufacturing.renew_rul", units=units))

@@ -93,6 +93,7 @@ def prediction_store(
     lower: float,
     upper: float,
     actor="command:train_prognostics",
+    cycle: int | None = None,
 ) -> RulPrediction:
     """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold
     (a warning: time to plan) or at the model's replacement point (danger: replace now, or order the
@@ -101,7 +102,7 @@ def prediction_store(
     if not lower <= rul <= upper:
         raise ValueError(f"the band [{lower}, {upper}] does not contain the prediction {rul}")
     prediction = RulPrediction.objects.create(
-        machine=machine, model=model, unit=unit, rul=rul, lower=lower, upper=upper
+        machine=machine, model=model, unit=unit, cycle=cycle, rul=rul, lower=lower, upper=upper
     )
     record(
         actor=actor,
@@ -109,7 +110,13 @@ def prediction_store(
         resource_type="asset",
         resource_id=machine.pk,
         outcome="succeeded",
-        payload={"site": machine.site, "model": f"{model.family} v{model.version}", "unit": unit, "rul": rul},
+        payload={
+            "site": machine.site,
+            "model": f"{model.family} v{model.version}",
+            "unit": unit,
+            "cycle": cycle,
+            "rul": rul,
+        },
     )
     replace_at = model.replacement_point
     due = replace_at is not None and rul <= replace_at

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from audit.services import record
-from manufacturing.models import ConditionRecord, RulModelVersion
+from manufacturing.models import ConditionRecord, RulModelVersion, RulPrediction
 from manufacturing.services.alerts import prediction_store
 
 
@@ -45,21 +45,67 @@ def rul_predictions_store(*, model, version: RulModelVersion, machines, actor: s
     """Predict every unit of every machine with condition data; each prediction stored and trailed."""
     stored = []
     for machine in machines:
-        records = list(ConditionRecord.objects.filter(machine=machine).order_by("unit", "cycle"))
-        if not records:
-            continue
-        for prediction in model.predict(condition_rows(records)):
-            prediction_store(
-                machine=machine,
-                model=version,
-                unit=prediction["unit"],
-                rul=prediction["rul"],
-                lower=prediction["lower"],
-                upper=prediction["upper"],
-                actor=actor,
-            )
-            stored.append({"machine": machine.tag, **prediction})
+        stored += _predict(machine, model, version, ConditionRecord.objects.filter(machine=machine), actor)
     return stored
 
 
-__all__ = ["condition_rows", "rul_model_register", "rul_predictions_store"]
+def _predict(machine, model, version, records, actor: str, *, renewing=False) -> list[dict]:
+    rows = list(records.order_by("unit", "cycle"))
+    if not rows:
+        return []
+    stored = []
+    for prediction in model.predict(condition_rows(rows)):
+        if (
+            renewing
+            and RulPrediction.objects.filter(
+                machine=machine, model=version, unit=prediction["unit"], cycle=prediction["cycle"]
+            ).exists()
+        ):
+            continue  # predicted at this cycle already: a message delivered twice changes nothing
+        prediction_store(
+            machine=machine,
+            model=version,
+            unit=prediction["unit"],
+            cycle=prediction["cycle"],
+            rul=prediction["rul"],
+            lower=prediction["lower"],
+            upper=prediction["upper"],
+            actor=actor,
+        )
+        stored.append({"machine": machine.tag, **prediction})
+    return stored
+
+
+_LOADED: dict[int, object] = {}  # the last RUL model a worker loaded, by version pk
+
+
+def _loaded(version: RulModelVersion):
+    model = _LOADED.get(version.pk)
+    if model is None:
+        from manufacturing.analysis.prognostics import RulModel
+
+        model = RulModel.from_bytes(version.blob)
+        _LOADED.clear()
+        _LOADED[version.pk] = model
+    return model
+
+
+def rul_renew(*, machine, actor: str, units=None) -> list[dict]:
+    """Renew the remaining-life prediction of `machine`'s units (all, or `units`) with the latest model of
+    its family, after new condition data: each prediction stored, trailed and alerting as
+    `prediction_store` does (the model's replacement point included). A unit already predicted by that
+    model at its last cycle is left alone. [] when the family has no model yet."""
+    version = (
+        RulModelVersion.objects.filter(family=machine.family).order_by("-version").first()
+        if machine.family
+        else None
+    )
+    if version is None:
+        return []
+    records = ConditionRecord.objects.filter(machine=machine)
+    if units is not None:
+        records = records.filter(unit__in=list(units))
+    return _predict(machine, _loaded(version), version, records, actor, renewing=True)
+
+
+__all__ = ["condition_rows", "rul_model_register", "rul_predictions_store", "rul_renew"]

@@ -1,12 +1,20 @@
-"""import_condition_data on the shared C-MAPSS FD001 training file, and its all-or-nothing refusal."""
+"""import_condition_data on the shared C-MAPSS FD001 training file, and its all-or-nothing refusal; readings
+appended through the API (all or nothing, a per-row report) and the prediction they renew on the worker."""
 
 from __future__ import annotations
 
+import io
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from audit.models import Event
-from manufacturing.models import ConditionRecord
+from manufacturing.analysis.prognostics import read_cmapss
+from manufacturing.models import ConditionRecord, RulPrediction
 
 pytestmark = pytest.mark.django_db
 
@@ -31,3 +39,120 @@ def test_a_bad_row_imports_nothing(machine_a, tmp_path):
     assert not ConditionRecord.objects.exists()
     with pytest.raises(CommandError, match="0 machines"):
         call_command("import_condition_data", "--machine", "NOPE")
+
+
+# --- readings appended through the API, and the prediction they renew --------------------------------
+CMAPSS = Path(settings.SHARED_DATA_DIR) / "cmapss"
+TINY = ["--trees", "20", "--members", "1", "--folds", "2", "--network-epochs", "2", "--network-seeds", "2"]
+
+
+def _engine(unit: int) -> np.ndarray:
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    return data[data[:, 0] == unit]
+
+
+def _objects(rows) -> list[dict]:
+    return [
+        {"unit": int(r[0]), "cycle": int(r[1]), "settings": list(r[2:5]), "sensors": list(r[5:])}
+        for r in rows
+    ]
+
+
+def _append(client, machine, rows):
+    return client.post(
+        f"/api/manufacturing/assets/{machine.pk}/condition/", {"rows": rows}, "application/json"
+    )
+
+
+def test_readings_are_appended_all_or_nothing_with_a_per_row_report(
+    client, machine_a, engineer_a, engineer_b
+):
+    engine = _engine(1)
+    client.force_login(engineer_a)
+    # objects and plain C-MAPSS rows alike
+    first = _append(client, machine_a, _objects(engine[:3]) + engine[3:5].tolist())
+    assert first.status_code == 201, first.content
+    assert first.json() == {
+        "rows": 5,
+        "units": {"1": 5},
+        "prediction": "not renewed: the asset has no family, so no remaining-life model applies",
+    }
+    stored = ConditionRecord.objects.get(machine=machine_a, unit=1, cycle=4)
+    assert stored.sensors == engine[3, 5:].tolist() and stored.source == "api"
+    event = Event.objects.get(action="condition.append")
+    assert event.payload["rows"] == 5 and event.payload["units"] == [1] and event.policy
+    # one batch with a short sensor list, a cycle already stored, a word for a number and a cycle
+    # out of order within the batch: nothing of it is kept, every bad row is named
+    bad = _objects(engine[5:10])
+    bad[1]["sensors"] = bad[1]["sensors"][:20]
+    bad[2]["cycle"] = 4
+    bad[3]["settings"][0] = "high"
+    bad[4]["cycle"] = 6
+    refused = _append(client, machine_a, bad)
+    assert refused.status_code == 400
+    report = refused.json()
+    assert report["detail"].startswith(
+        "nothing stored: 4 of 5 readings refused (first: row 2: sensors must be"
+    )
+    assert [row["row"] for row in report["rows"]] == [2, 3, 4, 5]
+    assert "unit 1 cycle 4 is not after its last stored cycle 5" in report["rows"][1]["error"]
+    assert "settings value 1 must be a finite number" in report["rows"][2]["error"]
+    assert "cycle in this request (6)" in report["rows"][3]["error"]
+    assert ConditionRecord.objects.filter(machine=machine_a).count() == 5
+    for body, message in (
+        ({"rows": []}, "This list may not be empty"),
+        ({"rows": [[1, 2, 3]]}, "3 values; a C-MAPSS row has 26"),
+        ({"rows": [{"unit": 1, "cycle": 9, "sensor": []}]}, "unknown field(s) sensor"),
+        ({"rows": ["1 9 0.1"]}, "a reading is an object"),
+    ):
+        response = client.post(
+            f"/api/manufacturing/assets/{machine_a.pk}/condition/", body, "application/json"
+        )
+        assert response.status_code == 400 and message in response.content.decode(), response.content
+    # another site's engineer cannot see the asset, let alone feed it
+    client.force_login(engineer_b)
+    assert _append(client, machine_a, _objects(engine[5:6])).status_code == 404
+    assert ConditionRecord.objects.filter(machine=machine_a).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_readings_renew_the_prediction_on_the_worker(
+    client, machine_a, engineer_a, celery_worker, tmp_path
+):
+    train = tmp_path / "train.txt"
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    np.savetxt(train, data[data[:, 0] <= 10], fmt="%g")
+    call_command("train_prognostics", "--family", "turbofan", "--file", str(train), "--no-predict", *TINY)
+    machine_a.family = "turbofan"
+    machine_a.save()
+    engine = _engine(1)
+    client.force_login(engineer_a)
+
+    def predicted_at(cycle: int) -> RulPrediction:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = RulPrediction.objects.filter(machine=machine_a, unit=1, cycle=cycle).first()
+            if found:
+                return found
+            time.sleep(0.5)
+        raise AssertionError(f"no prediction at cycle {cycle} within 120 s")
+
+    response = _append(client, machine_a, engine[:150].tolist())
+    assert response.status_code == 201 and response.json()["prediction"] == "queued"
+    first = predicted_at(150)
+    assert first.lower <= first.rul <= first.upper and first.model.version == 1
+    assert _append(client, machine_a, engine[150:180].tolist()).status_code == 201
+    later = predicted_at(180)
+    # 30 cycles closer to the end of a 192-cycle life: the renewed prediction says so
+    assert later.rul < first.rul
+    renewals = Event.objects.filter(action="rul.predict", actor_label="task:manufacturing.renew_rul")
+    assert renewals.count() == 2 and renewals.latest("pk").payload["cycle"] == 180
+    # a message delivered twice stores nothing new
+    from manufacturing.services.prognostics import rul_renew
+
+    assert rul_renew(machine=machine_a, actor="test", units=[1]) == []
+    # the import command renews at once, without a worker
+    out = io.StringIO()
+    call_command("import_condition_data", "--machine", machine_a.tag, "--units", "2", stdout=out)
+    assert "unit 2 at cycle 287: RUL" in out.getvalue()
+    assert RulPrediction.objects.filter(machine=machine_a, unit=2, cycle=287).count() == 1

@@ -9,6 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from manufacturing.models import Machine
 from manufacturing.services.condition import ConditionRefused, condition_import
+from manufacturing.services.prognostics import rul_renew
+
+ACTOR = "command:import_condition_data"
 
 
 class Command(BaseCommand):
@@ -35,8 +38,16 @@ class Command(BaseCommand):
         path = Path(options["file"])
         if not path.exists():
             raise CommandError(f"{path} does not exist; pass --file")
+        machine = machines.get()
         try:
-            count = condition_import(machine=machines.get(), path=path, units=units)
+            count = condition_import(machine=machine, path=path, units=units)
         except ConditionRefused as refusal:
             raise CommandError(f"nothing imported: {refusal}") from None
         self.stdout.write(f"{count} condition rows imported into {options['machine']}")
+        # the family's model, if any, predicts the imported units at once (as the API's readings do on a worker)
+        renewed = rul_renew(machine=machine, actor=ACTOR, units=units)
+        for prediction in renewed:
+            self.stdout.write(
+                f"unit {prediction['unit']} at cycle {prediction['cycle']}: RUL {prediction['rul']:.0f} cycles "
+                f"[{prediction['lower']:.0f}, {prediction['upper']:.0f}]"
+            )
