@@ -61,11 +61,40 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
         threads = [thread.name for thread in threading.enumerate()]
         children = [" ".join(child.cmdline()[:4]) for child in psutil.Process().children(recursive=True)]
+        holders = _close_our_connections({row[0] for row in others})
         warnings.warn(
             f"sessions still on the test database: {others}; threads here: {threads}; "
-            f"child processes: {children}",
+            f"child processes: {children}; held here by (closed now, so the drop can go on): {holders}",
             stacklevel=1,
         )
+
+
+def _close_our_connections(pids: set[int]) -> list[str]:
+    """Close this process's open psycopg connections to the server sessions `pids`, naming what held
+    each: the chain of referrers (types, three levels up) says which object kept it open."""
+    import gc
+
+    import psycopg
+
+    def owners(obj, depth: int) -> str:
+        if depth == 0:
+            return ""
+        names = []
+        for referrer in gc.get_referrers(obj)[:4]:
+            if isinstance(referrer, list) and len(referrer) > 1000:  # gc.get_objects() itself
+                continue
+            label = type(referrer).__qualname__
+            if isinstance(referrer, dict):
+                label += "{" + ",".join(sorted(map(str, referrer))[:6]) + "}"
+            names.append(label + (" <- " + owners(referrer, depth - 1) if depth > 1 else ""))
+        return "(" + " | ".join(names) + ")"
+
+    found = []
+    for obj in gc.get_objects():
+        if isinstance(obj, psycopg.Connection) and not obj.closed and obj.info.backend_pid in pids:
+            found.append(f"backend {obj.info.backend_pid}: {owners(obj, 3)}")
+            obj.close()
+    return found
 
 
 @pytest.fixture(scope="session")

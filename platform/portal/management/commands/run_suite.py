@@ -91,6 +91,7 @@ class Command(BaseCommand):
         reported: set[str] = set()
         tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None
+        reminded = False  # the stop signal sent again, once, half-way through the grace period
 
         def stop_all(signum: int) -> None:
             nonlocal stop_deadline
@@ -123,6 +124,15 @@ class Command(BaseCommand):
                 stop_all(signal.SIGTERM)
             if all(child.poll() is not None for child in children.values()):
                 break
+            if stop_deadline is not None and not reminded and time.monotonic() > stop_deadline - grace / 2:
+                # A child that got the signal while still starting (Python's own handler raising
+                # KeyboardInterrupt inside an import that swallows it) runs on as if never told: a
+                # web server seen so in CI. SIGTERM, which each child handles once running, tells it again.
+                reminded = True
+                for child in children.values():
+                    if child.poll() is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            child.send_signal(signal.SIGTERM)
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 for name, child in children.items():
                     if child.poll() is None:
