@@ -196,3 +196,32 @@ def test_ctrl_c_while_the_children_are_starting_is_a_clean_stop(tmp_path):
         assert "did not stop within" not in output, output
     finally:
         _stop(process, pgid)
+
+
+def test_a_child_without_its_own_sigterm_handler_is_told_apart():
+    """run_suite tells again (SIGTERM, half-way through the grace period) only the children that had no
+    SIGTERM handler of their own when told to stop: a Python process still starting has none, a
+    running server (gunicorn, Celery) has one, and a second SIGTERM would cut Celery's warm shutdown."""
+    from portal.management.commands.run_suite import _handles_sigterm
+
+    plain = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    handled = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+            "print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert handled.stdout.readline().strip() == "ready"
+        time.sleep(0.2)  # let the plain one get past start-up too
+        assert _handles_sigterm(handled.pid) is True
+        assert _handles_sigterm(plain.pid) is False
+        assert _handles_sigterm(2**22 + 12345) is True  # no such process: never send twice
+    finally:
+        for child in (plain, handled):
+            child.kill()
+            child.wait()

@@ -62,6 +62,18 @@ def empty_metrics_folder(folder: Path) -> None:
         entry.unlink(missing_ok=True)
 
 
+def _handles_sigterm(pid: int) -> bool:
+    """Whether process `pid` has a SIGTERM handler of its own (Linux /proc: the caught-signal mask); a
+    Python process still starting has none. True where it cannot be told, so nothing is sent twice."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return True
+
+
 def _spawn(argv: list[str]) -> subprocess.Popen:
     return subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent)
 
@@ -91,15 +103,18 @@ class Command(BaseCommand):
         reported: set[str] = set()
         tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None
-        reminded = False  # the stop signal sent again, once, half-way through the grace period
+        starting: set[str] = set()  # children told to stop before they had a SIGTERM handler of their own
+        reminded = False
 
         def stop_all(signum: int) -> None:
             nonlocal stop_deadline
             if stop_deadline is not None:
                 return  # one signal per child, however many reach this process
             stop_deadline = time.monotonic() + grace
-            for child in children.values():
+            for name, child in children.items():
                 if child.poll() is None:
+                    if not _handles_sigterm(child.pid):
+                        starting.add(name)
                     child.send_signal(signum)
 
         signal.signal(signal.SIGINT, lambda signum, _frame: stop_all(signum))
@@ -125,14 +140,15 @@ class Command(BaseCommand):
             if all(child.poll() is not None for child in children.values()):
                 break
             if stop_deadline is not None and not reminded and time.monotonic() > stop_deadline - grace / 2:
-                # A child that got the signal while still starting (Python's own handler raising
-                # KeyboardInterrupt inside an import that swallows it) runs on as if never told: a
-                # web server seen so in CI. SIGTERM, which each child handles once running, tells it again.
+                # A child told to stop while still starting can miss it (Python's own SIGINT handler
+                # raising KeyboardInterrupt inside code that swallows it) and run on as if never told:
+                # a web server seen so in CI. Those children, and only those (a second SIGTERM during
+                # Celery's warm shutdown kills the worker), are told again with SIGTERM.
                 reminded = True
-                for child in children.values():
-                    if child.poll() is None:
+                for name in starting:
+                    if children[name].poll() is None:
                         with contextlib.suppress(ProcessLookupError):
-                            child.send_signal(signal.SIGTERM)
+                            children[name].send_signal(signal.SIGTERM)
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 for name, child in children.items():
                     if child.poll() is None:
