@@ -60,9 +60,11 @@ def line_chart(
     levels: Sequence[tuple[float, str]] = (),
     x_max: float | None = None,
     points: Sequence[tuple[float, float, str]] = (),
+    band: Sequence[tuple[float, float, float]] = (),
 ) -> SafeString:
     """An SVG line chart; `markers` are labelled vertical lines (frequencies), `levels` horizontal
-    ones (zone limits), `points` labelled dots (e.g. zone letters on a trend)."""
+    ones (zone limits), `points` labelled dots (e.g. zone letters on a trend), `band` (x, low, high)
+    a shaded interval around the line (e.g. a prediction's uncertainty)."""
     pairs = [
         (float(x), float(y))
         for x, y in zip(xs, ys, strict=False)
@@ -71,9 +73,14 @@ def line_chart(
     if not pairs:
         return format_html('<p class="muted" data-testid="{}">{}: no data.</p>', testid, title)
     xs, ys = _decimate([p[0] for p in pairs], [p[1] for p in pairs])
+    band = [
+        (float(x), float(low), float(high))
+        for x, low, high in band
+        if all(map(math.isfinite, (x, low, high))) and (x_max is None or x <= x_max)
+    ]
     x0, x1 = min(xs), max(xs) if x_max is None else x_max
-    y0 = min(0.0, min(ys))
-    y1 = max(max(ys), *(level for level, _ in levels)) if levels else max(ys)
+    y0 = min(0.0, min(ys), *(low for _, low, _ in band))
+    y1 = max([max(ys), *(level for level, _ in levels), *(high for _, _, high in band)])
     if x1 <= x0:
         x1 = x0 + 1
     if y1 <= y0:
@@ -87,6 +94,17 @@ def line_chart(
         return PAD_TOP + plot_h - (y - y0) / (y1 - y0) * plot_h
 
     line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+    shaded = (
+        format_html(
+            '<polygon class="band" fill="#1f5fa8" fill-opacity="0.15" stroke="none" points="{}"/>',
+            " ".join(
+                [f"{sx(x):.1f},{sy(high):.1f}" for x, _, high in band]
+                + [f"{sx(x):.1f},{sy(low):.1f}" for x, low, _ in reversed(band)]
+            ),
+        )
+        if band
+        else ""
+    )
     marks = format_html_join(
         "",
         '<g class="mark" data-mark="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
@@ -159,7 +177,7 @@ def line_chart(
         '<figure class="chart"><figcaption>{}</figcaption>'
         '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="{}" '
         'preserveAspectRatio="xMidYMid meet" style="max-width:100%;height:auto">'
-        '{}{}{}<polyline fill="none" stroke="#1f5fa8" stroke-width="1" points="{}"/>{}{}</svg></figure>',
+        '{}{}{}{}<polyline fill="none" stroke="#1f5fa8" stroke-width="1" points="{}"/>{}</svg></figure>',
         title,
         WIDTH,
         HEIGHT,
@@ -168,9 +186,9 @@ def line_chart(
         axes,
         level_lines,
         marks,
+        shaded,
         line,
         dots,
-        "",
     )
 
 
@@ -327,6 +345,25 @@ def trend_chart(trend: list, machine) -> SafeString:
         testid="rms-trend",
         levels=list(zip(limits, ("A/B", "B/C", "C/D"), strict=True)),
         points=[(i + 1, rms, zone) for i, (_, rms, zone) in enumerate(trend)],
+    )
+
+
+def rul_trend_chart(predictions: list, machine) -> SafeString:
+    """A unit's remaining useful life as predicted at each of its cycles, with the 80% band, the
+    machine's alert threshold and the latest model's replacement point."""
+    if len(predictions) < 2:
+        return SafeString("")
+    point = predictions[-1].model.replacement_point
+    levels = [(machine.rul_alert_threshold, "alert")] + ([(point, "replace")] if point is not None else [])
+    return line_chart(
+        [p.cycle for p in predictions],
+        [p.rul for p in predictions],
+        title=f"Remaining useful life of unit {predictions[-1].unit}, as predicted at each cycle",
+        x_label="cycle",
+        y_label="cycles",
+        testid="rul-trend",
+        levels=levels,
+        band=[(p.cycle, p.lower, p.upper) for p in predictions],
     )
 
 

@@ -141,10 +141,13 @@ def failure_codes(kind: str):
     return FailureCode.objects.filter(kind=kind).order_by(iso_first, "category", "code")
 
 
+RUL_TREND_POINTS = 500
+
+
 def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
     """What an asset page shows (the caller has checked `view` on `machine`): the latest analysed
-    recording, the RMS velocity trend of its recent recordings, its latest RUL prediction and the
-    sensor trend of its latest condition unit."""
+    recording, the RMS velocity trend of its recent recordings, its latest RUL prediction with that
+    unit's predictions by cycle (`rul_trend`) and the sensor trend of its latest condition unit."""
     from manufacturing.models import ConditionRecord, VibrationAnalysis
 
     analyses = list(
@@ -167,10 +170,20 @@ def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
         if latest_unit is not None
         else []
     )
+    prediction = machine.rul_predictions.select_related("model").first()
+    rul_trend = {}  # cycle -> the latest prediction made at it, for the unit of the latest prediction
+    if prediction is not None:
+        for earlier in (
+            machine.rul_predictions.filter(unit=prediction.unit, cycle__isnull=False)
+            .select_related("model")
+            .order_by("-created_at", "-pk")[:RUL_TREND_POINTS]
+        ):
+            rul_trend.setdefault(earlier.cycle, earlier)
     return {
         "analysis": analyses[0] if analyses else None,
         "trend": [(a.recording.created_at, a.rms_velocity, a.zone) for a in reversed(analyses)],
-        "prediction": machine.rul_predictions.select_related("model").first(),
+        "prediction": prediction,
+        "rul_trend": [rul_trend[cycle] for cycle in sorted(rul_trend)],
         "condition_unit": latest_unit,
         "condition": condition,
         "pending": machine.recordings.exclude(status="done").order_by("-created_at")[:5],

@@ -139,6 +139,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "charts": charts.recording_charts(analysis, machine) if analysis else {},
             "trend": charts.trend_chart(condition["trend"], machine),
             "condition_charts": charts.condition_charts(condition["condition"]),
+            "rul_trend": charts.rul_trend_chart(condition["rul_trend"], machine),
             "condition_unit": condition["condition_unit"],
             "prediction": condition["prediction"],
             "pending": condition["pending"],

@@ -139,3 +139,36 @@ def test_migration_rewords_alert_messages_stored_before(machine_a):
     other.refresh_from_db()
     assert old.message == "Vibration zone D: 6.10 mm/s RMS, bearing fault call: outer-race bearing defect"
     assert other.message == "Remaining useful life 12 cycles"
+
+
+def test_the_asset_page_draws_the_units_rul_as_predicted_at_each_cycle(machine_a, client, make_user):
+    plan = {"replace_at_rul": 9, "failure_cost": 5.0, "held_out_improvement_over_fixed_pct": 35.6}
+    model = RulModelVersion.objects.create(
+        family="turbofan", version=5, blob=b"x", description={"replacement_plan": plan}
+    )
+    from accounts.roles import Role
+
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site=machine_a.site))
+    prediction_store(machine=machine_a, model=model, unit=2, cycle=100, rul=80, lower=70, upper=95)
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert "80 cycles" in page and "at cycle 100" in page
+    assert 'data-testid="rul-trend"' not in page  # one point is not a trend
+    for cycle, rul in (
+        (110, 71),
+        (120, 60),
+        (120, 58),
+        (130, 49),
+    ):  # cycle 120 predicted twice: the later counts
+        prediction_store(
+            machine=machine_a, model=model, unit=2, cycle=cycle, rul=rul, lower=rul - 9, upper=rul + 12
+        )
+    prediction_store(
+        machine=machine_a, model=model, unit=1, cycle=5, rul=120, lower=110, upper=125
+    )  # another unit
+    prediction_store(machine=machine_a, model=model, unit=2, cycle=140, rul=39, lower=31, upper=50)
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    chart = page[page.index('data-testid="rul-trend"') :].split("</svg>")[0]
+    assert "Remaining useful life of unit 2" in page
+    line = chart.split('<polyline fill="none"')[1].split('points="')[1].split('"')[0].split()
+    assert len(line) == 5  # cycles 100, 110, 120, 130, 140 of unit 2
+    assert 'class="band"' in chart and ">alert</text>" in chart and ">replace</text>" in chart
