@@ -97,7 +97,9 @@ def prediction_store(
 ) -> RulPrediction:
     """Store a RUL prediction with its band (trailed); alert when it is below the machine's threshold
     (a warning: time to plan) or at the model's replacement point (danger: replace now, or order the
-    parts now where the plan has a lead time)."""
+    parts now where the plan has a lead time). With the prediction renewed at every reading, a unit
+    whose alert still stands (open, or acknowledged by a work order) gets a new one only when it
+    escalates: warning -> danger (the whole band below the threshold) -> the replacement point."""
 
     if not lower <= rul <= upper:
         raise ValueError(f"the band [{lower}, {upper}] does not contain the prediction {rul}")
@@ -120,7 +122,21 @@ def prediction_store(
     )
     replace_at = model.replacement_point
     due = replace_at is not None and rul <= replace_at
-    if rul < machine.rul_alert_threshold or due:
+    level = (
+        3
+        if due
+        else 2
+        if upper < machine.rul_alert_threshold
+        else 1
+        if rul < machine.rul_alert_threshold
+        else 0
+    )
+    standing = (
+        Alert.objects.filter(machine=machine, kind=Alert.Kind.RUL, prediction__unit=unit)
+        .exclude(status=Alert.Status.CLOSED)
+        .select_related("prediction__model")
+    )
+    if level > max((_rul_level(alert) for alert in standing), default=0):
         message = f"Remaining useful life {rul:.0f} cycles [{lower:.0f}, {upper:.0f}]" + (
             f", at or below the replacement point of {model.family} v{model.version} ({replace_at} cycles): "
             f"{model.replacement_action}"
@@ -136,3 +152,12 @@ def prediction_store(
         )
         _trail(actor=actor, alert=alert)
     return prediction
+
+
+def _rul_level(alert: Alert) -> int:
+    """How far a standing RUL alert went: 3 at its model's replacement point, 2 danger, 1 warning."""
+    prediction = alert.prediction
+    point = prediction.model.replacement_point if prediction is not None else None
+    if point is not None and prediction.rul <= point:
+        return 3
+    return 2 if alert.severity == "danger" else 1

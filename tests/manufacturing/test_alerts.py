@@ -73,10 +73,11 @@ def test_rul_at_the_models_replacement_point_says_replace_now(machine_a, client,
     due = Alert.objects.exclude(pk=warning.pk).get()
     assert due.severity == "danger"
     assert "at or below the replacement point of turbofan v3 (9 cycles): replace now" in due.message
-    # a machine with a lower threshold still hears it when the plan says replace
+    # a machine with a lower threshold still hears it when the plan says replace (unit 2: unit 1's
+    # alert stands)
     machine_a.rul_alert_threshold = 5
     machine_a.save()
-    prediction_store(machine=machine_a, model=model, unit=1, rul=9, lower=4, upper=15)
+    prediction_store(machine=machine_a, model=model, unit=2, rul=9, lower=4, upper=15)
     assert Alert.objects.filter(severity="danger").count() == 2
     # the asset page shows the point and that it is reached
     from accounts.roles import Role
@@ -91,7 +92,7 @@ def test_rul_at_the_models_replacement_point_says_replace_now(machine_a, client,
         return page[page.index('data-testid="asset-list"') :].split("</ul>")[0]
 
     assert "RUL 9 cycles · replace now" in asset_list()
-    prediction_store(machine=machine_a, model=model, unit=1, rul=40, lower=30, upper=50)
+    prediction_store(machine=machine_a, model=model, unit=2, rul=40, lower=30, upper=50)
     assert "RUL 40 cycles</span>" in asset_list() and "replace now" not in asset_list()
 
 
@@ -172,3 +173,32 @@ def test_the_asset_page_draws_the_units_rul_as_predicted_at_each_cycle(machine_a
     line = chart.split('<polyline fill="none"')[1].split('points="')[1].split('"')[0].split()
     assert len(line) == 5  # cycles 100, 110, 120, 130, 140 of unit 2
     assert 'class="band"' in chart and ">alert</text>" in chart and ">replace</text>" in chart
+
+
+def test_a_renewed_prediction_alerts_again_only_when_it_escalates(machine_a):
+    """Predictions renewed at every reading: while a unit's RUL alert stands (open, or acknowledged by a
+    work order), the next ones add no alert unless they go further: warning, danger (the whole band
+    below the threshold), the replacement point. A closed alert stands no more; other units are apart."""
+    plan = {"replace_at_rul": 9, "failure_cost": 5.0, "held_out_improvement_over_fixed_pct": 35.6}
+    model = RulModelVersion.objects.create(
+        family="turbofan", version=6, blob=b"x", description={"replacement_plan": plan}
+    )
+
+    def predict(rul, lower, upper, unit=1):
+        prediction_store(machine=machine_a, model=model, unit=unit, rul=rul, lower=lower, upper=upper)
+        return list(Alert.objects.order_by("pk").values_list("severity", flat=True))
+
+    assert predict(40, 30, 55) == []
+    assert predict(28, 20, 40) == ["warning"]  # below the threshold of 30
+    assert predict(25, 17, 36) == ["warning"]  # still a warning: no second alert
+    Alert.objects.update(status=Alert.Status.ACKNOWLEDGED)  # a work order was filed from it
+    assert predict(22, 15, 33) == ["warning"]
+    assert predict(18, 12, 27) == ["warning", "danger"]  # the whole band below 30
+    assert predict(15, 9, 24) == ["warning", "danger"]
+    assert predict(9, 4, 15) == ["warning", "danger", "danger"]  # the replacement point
+    assert "replace now" in Alert.objects.latest("pk").message
+    assert predict(7, 2, 12) == ["warning", "danger", "danger"]
+    assert predict(27, 18, 38, unit=2) == ["warning", "danger", "danger", "warning"]  # another unit
+    Alert.objects.filter(prediction__unit=1).update(status=Alert.Status.CLOSED)
+    assert predict(6, 1, 11)[-1] == "danger"  # closed alerts stand no more
+    assert Event.objects.filter(action="rul.predict").count() == 10  # every prediction is on the trail
