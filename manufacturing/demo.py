@@ -19,6 +19,7 @@ DEMO_ACTOR = "demo:bootstrap"
 ENGINES = [("ENG-001", "Turbofan engine 34", 34), ("ENG-002", "Turbofan engine 1", 1)]
 # The 2 hp CWRU rig motor is far below ISO group 2 (15-300 kW); its limits are set for the rig.
 RIG_LIMITS = {"A/B": 0.05, "B/C": 0.1, "C/D": 0.15}
+REPLAYED_CYCLES, REPLAY_STEP = 30, 3
 DEMO_TRAINING = ["--trees", "150", "--members", "1", "--folds", "3", "--network-epochs", "0"]
 CHECKLIST = [
     "Guards and covers in place",
@@ -41,7 +42,7 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
         Site,
         WorkOrder,
     )
-    from manufacturing.services.condition import condition_import
+    from manufacturing.services.condition import condition_append
     from manufacturing.services.failure_codes import failure_codes_import
     from manufacturing.services.work_orders import work_order_history_import
 
@@ -100,11 +101,19 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
             report = work_order_history_import(path=path, fmt=fmt, site="site-a", actor=DEMO_ACTOR)
             say(f"manufacturing: {fmt} work orders: {report.created} created, {report.skipped} present")
     cmapss = data / "cmapss" / "test_FD001.txt"
+    histories = {}
     for engine, (_, _, unit) in zip(engines, ENGINES, strict=True):
-        if cmapss.exists() and not ConditionRecord.objects.filter(machine=engine).exists():
-            count = condition_import(machine=engine, path=cmapss, units={unit}, actor=DEMO_ACTOR)
-            say(f"manufacturing: {count} C-MAPSS cycles (FD001 test unit {unit}) for {engine.tag}")
+        if cmapss.exists():
+            histories[engine] = _unit_rows(cmapss, unit)
+        if engine in histories and not ConditionRecord.objects.filter(machine=engine).exists():
+            rows = histories[engine]
+            head = rows[: len(rows) - _replayed(len(rows))]
+            condition_append(
+                actor=DEMO_ACTOR, machine=engine, rows=head.tolist(), source=cmapss.name, renew=False
+            )
+            say(f"manufacturing: {len(head)} C-MAPSS cycles (FD001 test unit {unit}) for {engine.tag}")
     _demo_prognostics(data / "cmapss" / "train_FD001.txt", say)
+    _demo_readings(histories, say)
     _demo_recording(motor, data / "bearings" / CWRU_FILE, say)
     _demo_failure_classifier(say)
     register_assistant_model(say)
@@ -203,6 +212,46 @@ def _demo_failure_classifier(say: Callable[[str], None]) -> None:
         say(f"manufacturing: no failure-mode classifier ({type(error).__name__}: {error})")
         return
     say(f"manufacturing: failure-mode classifier v{row.version} fitted on {row.examples} examples")
+
+
+def _unit_rows(path: Path, unit: int):
+    from manufacturing.analysis.prognostics import read_cmapss
+
+    data = read_cmapss(path)
+    return data[data[:, 0] == unit]
+
+
+def _replayed(cycles: int) -> int:
+    """How many of an engine's last cycles arrive as readings after the model is trained (its RUL
+    trend), leaving at least 31 (a full feature window) for the first prediction."""
+    return max(0, min(REPLAYED_CYCLES, cycles - 31))
+
+
+def _demo_readings(histories: dict, say: Callable[[str], None]) -> None:
+    """The engines' last cycles arrive as readings, a few at a time, each batch renewing the
+    prediction as the worker would (here in-process: the demo runs before any worker): the asset
+    page's RUL trend, and the alerts as the engine nears its end."""
+    from manufacturing.models import ConditionRecord
+    from manufacturing.services.condition import condition_append
+    from manufacturing.services.prognostics import rul_renew
+
+    for engine, rows in histories.items():
+        stored = ConditionRecord.objects.filter(machine=engine).order_by("-cycle").first()
+        if stored is None:
+            continue
+        pending = rows[rows[:, 1] > stored.cycle]
+        for start in range(0, len(pending), REPLAY_STEP):
+            batch = pending[start : start + REPLAY_STEP]
+            condition_append(
+                actor=DEMO_ACTOR, machine=engine, rows=batch.tolist(), source="readings", renew=False
+            )
+            rul_renew(machine=engine, actor=DEMO_ACTOR, units=[int(batch[0, 0])])
+        if len(pending):
+            latest = engine.rul_predictions.first()
+            say(
+                f"manufacturing: {engine.tag}: {len(pending)} more cycles as readings, RUL renewed "
+                f"{-(-len(pending) // REPLAY_STEP)} times, now {latest.rul:.0f} cycles at cycle {latest.cycle}"
+            )
 
 
 def _demo_prognostics(train: Path, say: Callable[[str], None]) -> None:

@@ -58,8 +58,13 @@ def test_demo_step_is_idempotent(settings, tmp_path):
     assert recording.analysis.fault == "outer_race" and recording.analysis.zone == "D"
     assert Alert.objects.filter(kind="vibration_zone", machine__tag="MTR-CWRU").count() == 1
     assert RulModelVersion.objects.filter(family="turbofan").count() == 1
-    near_end = RulPrediction.objects.get(machine__tag="ENG-001")  # FD001 test unit 34: 7 cycles left
-    healthy = RulPrediction.objects.get(machine__tag="ENG-002")  # unit 1: 112 cycles left
+    # FD001 test unit 34 (7 cycles left): trained on at cycle 173, its last 30 cycles then arrive as
+    # readings, three at a time, each batch renewing the prediction (the asset page's RUL trend)
+    trend = list(RulPrediction.objects.filter(machine__tag="ENG-001").order_by("pk"))
+    assert [p.cycle for p in trend] == list(range(173, 204, 3))
+    near_end = trend[-1]
+    assert near_end.rul < trend[0].rul
+    healthy = RulPrediction.objects.get(machine__tag="ENG-002")  # unit 1: 31 cycles seen, 112 left
     assert near_end.rul < 40 < healthy.rul and near_end.lower <= near_end.rul <= near_end.upper
     assert Alert.objects.filter(kind="rul", machine__tag="ENG-001").exists()
     assert InspectionTemplate.objects.count() == 1
