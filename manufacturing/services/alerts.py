@@ -122,16 +122,9 @@ def prediction_store(
     )
     replace_at = model.replacement_point
     due = replace_at is not None and rul <= replace_at
-    level = (
-        3
-        if due
-        else 2
-        if upper < machine.rul_alert_threshold
-        else 1
-        if rul < machine.rul_alert_threshold
-        else 0
-    )
-    standing = (
+    threshold = machine.rul_alert_threshold
+    level = 3 if due else 2 if upper < threshold else 1 if rul < threshold else 0
+    standing = list(
         Alert.objects.filter(machine=machine, kind=Alert.Kind.RUL, prediction__unit=unit)
         .exclude(status=Alert.Status.CLOSED)
         .select_related("prediction__model")
@@ -141,16 +134,32 @@ def prediction_store(
             f", at or below the replacement point of {model.family} v{model.version} ({replace_at} cycles): "
             f"{model.replacement_action}"
             if due
-            else f" below {machine.rul_alert_threshold:.0f}"
+            else f", the whole band below {threshold:.0f}"
+            if level == 2
+            else f" below {threshold:.0f}"
         )
         alert = Alert.objects.create(
             machine=machine,
             kind=Alert.Kind.RUL,
-            severity="danger" if due or upper < machine.rul_alert_threshold else "warning",
+            severity="danger" if level >= 2 else "warning",
             prediction=prediction,
             message=message,
         )
         _trail(actor=actor, alert=alert)
+        # the unit's earlier alerts nobody has acted on yet say less than this one: closed, trailed
+        # (those acknowledged by a work order follow their work order)
+        for earlier in standing:
+            if earlier.status == Alert.Status.OPEN:
+                earlier.status = Alert.Status.CLOSED
+                earlier.save(update_fields=["status"])
+                record(
+                    actor=actor,
+                    action="alert.supersede",
+                    resource_type="machine_alert",
+                    resource_id=earlier.pk,
+                    outcome="succeeded",
+                    payload={"site": machine.site, "machine": machine.tag, "by": alert.pk},
+                )
     return prediction
 
 

@@ -178,7 +178,8 @@ def test_the_asset_page_draws_the_units_rul_as_predicted_at_each_cycle(machine_a
 def test_a_renewed_prediction_alerts_again_only_when_it_escalates(machine_a):
     """Predictions renewed at every reading: while a unit's RUL alert stands (open, or acknowledged by a
     work order), the next ones add no alert unless they go further: warning, danger (the whole band
-    below the threshold), the replacement point. A closed alert stands no more; other units are apart."""
+    below the threshold), the replacement point; the open ones it goes beyond are closed. A closed alert
+    stands no more; other units are apart."""
     plan = {"replace_at_rul": 9, "failure_cost": 5.0, "held_out_improvement_over_fixed_pct": 35.6}
     model = RulModelVersion.objects.create(
         family="turbofan", version=6, blob=b"x", description={"replacement_plan": plan}
@@ -197,6 +198,13 @@ def test_a_renewed_prediction_alerts_again_only_when_it_escalates(machine_a):
     assert predict(15, 9, 24) == ["warning", "danger"]
     assert predict(9, 4, 15) == ["warning", "danger", "danger"]  # the replacement point
     assert "replace now" in Alert.objects.latest("pk").message
+    # the open danger alert it goes beyond is closed (trailed); the acknowledged warning follows its
+    # work order
+    statuses = list(Alert.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses == ["acknowledged", "closed", "open"]
+    assert Alert.objects.order_by("pk")[1].message.endswith("[12, 27], the whole band below 30")
+    superseded = Event.objects.get(action="alert.supersede")
+    assert superseded.payload["by"] == Alert.objects.latest("pk").pk
     assert predict(7, 2, 12) == ["warning", "danger", "danger"]
     assert predict(27, 18, 38, unit=2) == ["warning", "danger", "danger", "warning"]  # another unit
     Alert.objects.filter(prediction__unit=1).update(status=Alert.Status.CLOSED)
