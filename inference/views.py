@@ -15,7 +15,7 @@ from inference import services
 from inference.engine.capacity import BYTES_PER_PARAMETER, GB, plan, rule_of_thumb_comment
 from inference.engine.types import SPECULATIVE_MODES
 from inference.forms import ModelDefaultForm, ModelRegisterForm
-from inference.models import ModelDefault
+from inference.models import LanguageModel, ModelDefault
 from inference.selectors import current_default_name, servable_targets, serving_stats
 
 SECTION = "portal:models"  # the question the page and the menu ask (policy rule portal_models)
@@ -38,6 +38,8 @@ def _model_list_page(
         "stats": serving_stats(models) if may_watch else [],
         "register_form": (form or ModelRegisterForm()) if may_register else None,
         "defaults": list(ModelDefault.objects.filter(model__in=models)),
+        # none open to this user is not the same as none registered: the empty table says which
+        "any_registered": bool(models) or LanguageModel.objects.filter(is_active=True).exists(),
         "default_form": (
             default_form
             or ModelDefaultForm(

@@ -74,6 +74,18 @@ def test_the_playground_does_not_open_without_a_usable_model(client, make_user):
     assert response.status_code == 302 and response["Location"] == "/models/"
     page = client.get("/models/")
     assert b"nothing to run" in page.content
+    assert b"No model is registered yet" in page.content
+
+
+@pytest.mark.django_db
+def test_models_none_of_which_is_open_to_the_user_are_not_none_registered(client, make_user):
+    from inference.models import LanguageModel
+
+    LanguageModel.objects.create(name="some-llm", path="/nonexistent")  # not a manufacturing_* model
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site="site-a"))
+    page = client.get("/models/").content.decode()
+    assert "some-llm" not in page and "None of this site's models is open to you" in page
+    assert "No model is registered yet" not in page
 
 
 @pytest.mark.django_db
