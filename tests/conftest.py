@@ -91,9 +91,12 @@ def _close_our_connections(pids: set[int]) -> list[str]:
 
     found = []
     for obj in gc.get_objects():
-        if isinstance(obj, psycopg.Connection) and not obj.closed and obj.info.backend_pid in pids:
-            found.append(f"backend {obj.info.backend_pid}: {owners(obj, 3)}")
-            obj.close()
+        # type(), not isinstance(): isinstance asks a lazy object (Django's SimpleLazyObject, e.g. a
+        # request's CSP nonce) for its __class__, which evaluates it, and that can raise
+        if not issubclass(type(obj), psycopg.Connection) or obj.closed or obj.info.backend_pid not in pids:
+            continue
+        found.append(f"backend {obj.info.backend_pid}: {owners(obj, 3)}")
+        obj.close()
     return found
 
 
