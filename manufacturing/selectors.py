@@ -28,7 +28,8 @@ def machines_visible_to(user):
 def machines_with_health(user) -> list[Machine]:
     """The machines `user` may view, each with what the asset list shows at a glance, as the asset page
     would: `zone` of its latest analysed recording, `rul` of its latest prediction and `replace_now`
-    (that prediction at or below its model's replacement point; `replacement_action` says what to do). Three queries whatever the count."""
+    (that prediction at or below its model's replacement point; `replacement_action` says what to
+    do). Three queries whatever the count."""
     from django.db.models import OuterRef, Subquery
 
     from manufacturing.models import RulModelVersion, RulPrediction, VibrationAnalysis

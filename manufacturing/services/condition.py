@@ -15,7 +15,8 @@ from django.db.models import Max
 from access.enforcement import check
 from audit.services import record
 from manufacturing.analysis.prognostics import read_cmapss
-from manufacturing.models import ConditionRecord, Machine, RulModelVersion
+from manufacturing.models import ConditionRecord, Machine
+from manufacturing.services.prognostics import latest_rul_model
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,13 @@ def condition_import(
     return len(rows)
 
 
+def _finite(value) -> bool:
+    """A JSON number that is a real value (not true/false, not a string, not infinite)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
 def _whole(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _finite(value):
         raise ValueError(f"{name} must be a whole number (got {value!r})")
     if value != int(value) or value < 1:
         raise ValueError(f"{name} must be a whole number from 1 (got {value!r})")
@@ -99,7 +105,7 @@ def _numbers(values, count: int, name: str) -> list[float]:
         got = f"{len(values)} values" if isinstance(values, list | tuple) else repr(values)[:40]
         raise ValueError(f"{name} must be a list of {count} numbers (got {got})")
     for position, value in enumerate(values, 1):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not _finite(value):
             raise ValueError(f"{name} value {position} must be a finite number (got {value!r})")
     return [float(value) for value in values]
 
@@ -144,7 +150,7 @@ def _reading(raw) -> tuple[int, int, list[float], list[float]]:
 
 def rul_model_exists(machine: Machine) -> bool:
     """Whether new readings of `machine` renew a prediction (its family has a RUL model)."""
-    return bool(machine.family) and RulModelVersion.objects.filter(family=machine.family).exists()
+    return latest_rul_model(machine) is not None
 
 
 @transaction.atomic

@@ -76,6 +76,13 @@ def _predict(machine, model, version, records, actor: str, *, renewing=False) ->
     return stored
 
 
+def latest_rul_model(machine) -> RulModelVersion | None:
+    """The model that predicts `machine`: the latest version of its family's, None without one."""
+    if not machine.family:
+        return None
+    return RulModelVersion.objects.filter(family=machine.family).order_by("-version").first()
+
+
 _LOADED: dict[int, object] = {}  # the last RUL model a worker loaded, by version pk
 
 
@@ -95,11 +102,7 @@ def rul_renew(*, machine, actor: str, units=None) -> list[dict]:
     its family, after new condition data: each prediction stored, trailed and alerting as
     `prediction_store` does (the model's replacement point included). A unit already predicted by that
     model at its last cycle is left alone. [] when the family has no model yet."""
-    version = (
-        RulModelVersion.objects.filter(family=machine.family).order_by("-version").first()
-        if machine.family
-        else None
-    )
+    version = latest_rul_model(machine)
     if version is None:
         return []
     records = ConditionRecord.objects.filter(machine=machine)
@@ -108,4 +111,4 @@ def rul_renew(*, machine, actor: str, units=None) -> list[dict]:
     return _predict(machine, _loaded(version), version, records, actor, renewing=True)
 
 
-__all__ = ["condition_rows", "rul_model_register", "rul_predictions_store", "rul_renew"]
+__all__ = ["condition_rows", "latest_rul_model", "rul_model_register", "rul_predictions_store", "rul_renew"]
