@@ -1,6 +1,8 @@
 """What renewing a remaining-life prediction costs a worker (`services.prognostics.rul_renew`): train the
 default recipe on FD001's training engines, store it as the product does (`RulModel.to_bytes`), then time
-loading it back (once per worker process) and predicting one unit's whole history (every renewal).
+loading it back (once per worker process) and renewing one unit's prediction (every renewal): `predict`,
+which since session 17 runs the models on the unit's last row only, beside `predict_rows` over its whole
+history, what a renewal cost before.
 
 usage: .venv/bin/python scripts/rul_renewal_cost.py [--unit 34]
 """
@@ -43,16 +45,20 @@ def main() -> None:
     started = time.perf_counter()
     loaded.predict(unit)
     first_s = time.perf_counter() - started
-    times = []
+    times, whole = [], []
     for _ in range(5):
         started = time.perf_counter()
         loaded.predict(unit)
         times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        loaded.predict_rows(unit)
+        whole.append(time.perf_counter() - started)
     print(json.dumps({
         "blob_mb": round(len(blob) / 1e6, 2),
         "load_seconds": round(load_s, 3),
         "first_predict_seconds": round(first_s, 3),
         "predict_ms_median": round(float(np.median(times)) * 1000, 1),
+        "whole_history_ms_median": round(float(np.median(whole)) * 1000, 1),
         "cycles": int(len(unit)),
     }, indent=2))  # fmt: skip
 

@@ -46,6 +46,7 @@ OPTIONS_BEFORE_THEY_EXISTED = {
     "tail_average": 1,
     "tail_decay": 0.0,
     "tail_plateau": -1.0,
+    "network_budget_windows": 0,
 }
 
 
@@ -88,6 +89,12 @@ def phm08_score(predicted, true) -> float:
     """PHM08: late predictions (d > 0) cost more than early ones."""
     d = np.asarray(predicted, float) - np.asarray(true, float)
     return float(np.sum(np.where(d < 0, np.exp(-d / 13) - 1, np.exp(d / 10) - 1)))
+
+
+# the six operating regimes C-MAPSS FD002 / FD004 fly (altitude kft, Mach, throttle resolver angle)
+CMAPSS_REGIMES = np.array(
+    [[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100], [42, 0.84, 100]]
+)
 
 
 def condition_keys(settings: np.ndarray) -> np.ndarray:
@@ -200,6 +207,12 @@ class RulConfig:
     network_architecture: str = "cnn"
     network_window: int = 40  # cycles the network sees (0: `window`); 40 since session 9 (see network_seeds)
     network_learning_rate: float = 1e-3
+    # the windows a fold's networks train on per epoch, all together: a fold trains network_seeds
+    # networks, or fewer (at least one) when its windows times network_seeds exceed this, so a large
+    # family's training costs about what FD001's does. 80,000 keeps FD001's four (a fold there trains on
+    # 16-17 thousand windows); FD002 / FD004 (43-49 thousand) train one per fold: a stand-in of their size
+    # took 548 s to train with four (scripts/cmapss_standin.py, docs/manufacturing.md). 0: no bound
+    network_budget_windows: int = 80_000
     blend_step: float = 0.05  # grid of the CNN weight in the blend, chosen on out-of-fold predictions
     # what the blend weight minimises on the out-of-fold predictions: "protocol" (`protocol_rmse`: the
     # test protocol mirrored on the training engines: each engine truncated at every cycle from
@@ -332,6 +345,15 @@ class RulModel:
             average_from=config.network_average_from, architecture=architecture or self._architecture(0),
         )  # fmt: skip
 
+    def _networks_per_fold(self, fold_windows: int) -> int:
+        """network_seeds, or fewer (at least 1) where a fold's `fold_windows` times network_seeds
+        exceed network_budget_windows (every fold trains as many as the largest fold may)."""
+        config = self.config
+        seeds = max(config.network_seeds, 1)
+        if config.network_budget_windows <= 0 or fold_windows <= 0:
+            return seeds
+        return int(max(1, min(seeds, config.network_budget_windows // int(fold_windows))))
+
     def _windows(self, z, units, cycles) -> np.ndarray:
         config = self.config
         window = config.network_window or config.window
@@ -340,6 +362,7 @@ class RulModel:
     def fit(self, data: np.ndarray, family: str = "", source: str = "") -> RulModel:
         started = time.perf_counter()
         config = self.config
+        self.__dict__.pop("_runtime", None)  # boosters and networks built for an earlier fit
         self.family = family
         self._fit_normalisation(data)
         X, units, cycles, z = self._features(data)
@@ -378,18 +401,17 @@ class RulModel:
             )  # fmt: skip
 
         oof_each: list[np.ndarray] = []
+        per_fold = self._networks_per_fold(max((folds != k).sum() for k in range(folds_n)) if folds_n else 0)
         if use_networks and folds_n:
             first = config.network_first_index
-            jobs = [
-                (k, s) for k in range(folds_n) for s in range(first, first + max(config.network_seeds, 1))
-            ]
+            jobs = [(k, s) for k in range(folds_n) for s in range(first, first + per_fold)]
             # side by side in threads (torch releases the GIL in its kernels; each network draws from
             # its own generator, so the result does not depend on the number of workers)
             with ThreadPoolExecutor(max_workers=max(config.network_workers, 1)) as pool:
                 results = list(pool.map(fold_network, jobs))
             # each network index's own out-of-fold predictions (in memory only: the selection script
             # scores fewer networks per fold, or a mix, from one run)
-            oof_each = [np.empty_like(y) for _ in range(max(config.network_seeds, 1))]
+            oof_each = [np.empty_like(y) for _ in range(per_fold)]
             for k in range(folds_n):
                 held_predictions = []
                 for (fold, s), (run, predicted) in zip(jobs, results, strict=True):
@@ -457,6 +479,7 @@ class RulModel:
                 else ""
             ),
             "networks": network_runs,
+            "networks_per_fold": per_fold if use_networks and folds_n else 0,
             "tail_average": (
                 f"RUL averaged over the last {config.tail_average} rows' predictions, each aged by the "
                 f"cycles since (weights (1 - {config.tail_decay:g})^j"
@@ -526,42 +549,58 @@ class RulModel:
             )
 
     # ---- prediction ---------------------------------------------------------------------------------
-    def _tree_predictions(self, X: np.ndarray) -> np.ndarray:
-        import lightgbm as lgb
+    def _loaded(self) -> dict:
+        """The LightGBM boosters and networks built from their stored form once per model (a renewal
+        then parses none of the 10 MB blob's trees or weights again); not a field, so never stored."""
+        loaded = self.__dict__.get("_runtime")
+        if loaded is None:
+            import lightgbm as lgb
 
-        return np.mean([lgb.Booster(model_str=b).predict(X) for b in self.boosters], axis=0)
+            loaded = {"boosters": [lgb.Booster(model_str=b) for b in self.boosters], "networks": {}}
+            self.__dict__["_runtime"] = loaded
+        return loaded
+
+    def _tree_predictions(self, X: np.ndarray) -> np.ndarray:
+        return np.mean([booster.predict(X) for booster in self._loaded()["boosters"]], axis=0)
 
     def _network_predictions(self, W: np.ndarray) -> np.ndarray:
         config = self.config
+        built = self._loaded()["networks"]
+        shape = (W.shape[1], W.shape[2])
+        if shape not in built:  # the architecture is read from each network's weights
+            built[shape] = [
+                rul_network.load_member(rul_network.decode_state(state), *shape, width=config.network_width)
+                for state in self.networks
+            ]
         return np.mean(
             [
-                rul_network.predict_member(
-                    rul_network.decode_state(state),
-                    W,
-                    cap=config.cap,
-                    width=config.network_width,
-                    threads=config.network_threads,
-                )  # fmt: skip (the architecture is read from each network's weights)
-                for state in self.networks
+                rul_network.predict_loaded(net, W, cap=config.cap, threads=config.network_threads)
+                for net in built[shape]
             ],
             axis=0,
         )
 
-    def predict_rows(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict_rows(self, data: np.ndarray, last: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RUL of every row (sorted by unit and cycle), with its unit and cycle. `last` > 0: only each
+        unit's last `last` rows are predicted and returned (their features still come from the whole
+        history), which is all `predict` needs: a renewal of a long-lived unit then costs one row per
+        network, not its whole history."""
         if not self.boosters:
             raise ValueError("the model is not trained")
         X, units, cycles, z = self._features(data)
-        preds = self._tree_predictions(X)
+        keep = _last_rows(units, last) if last > 0 else np.ones(units.size, bool)
+        preds = self._tree_predictions(X[keep])
         if self.networks and self.blend > 0:
-            W = self._windows(z, units, cycles)
+            W = self._windows(z, units, cycles)[keep]
             preds = (1 - self.blend) * np.clip(
                 preds, 0, self.config.cap
             ) + self.blend * self._network_predictions(W)
+        units, cycles = units[keep], cycles[keep]
         return self._tail(np.clip(preds, 0, self.config.cap), units, cycles), units, cycles
 
     def predict(self, data: np.ndarray) -> list[dict]:
         """RUL with its band at the last cycle of each unit in `data`."""
-        preds, units, cycles = self.predict_rows(data)
+        preds, units, cycles = self.predict_rows(data, last=max(self.config.tail_average, 1))
         out = []
         for unit in np.unique(units):
             i = np.flatnonzero(units == unit)[-1]
@@ -597,6 +636,13 @@ class RulModel:
         # options added after a blob was stored take the value that blob was trained with (off)
         payload["config"] = RulConfig(**(OPTIONS_BEFORE_THEY_EXISTED | payload["config"]))
         return cls(**payload)
+
+
+def _last_rows(units: np.ndarray, count: int) -> np.ndarray:
+    """Mask of each unit's last `count` rows (rows sorted by unit)."""
+    index = np.arange(units.size)
+    ends = np.append(np.flatnonzero(units[1:] != units[:-1]), units.size - 1)
+    return ends[np.searchsorted(ends, index)] - index < count
 
 
 def evaluate(train_path, test_path, rul_path, config: RulConfig | None = None) -> dict:

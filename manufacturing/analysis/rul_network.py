@@ -220,16 +220,30 @@ def architecture_of(state: dict) -> str:
     return "gru" if any(name.startswith("gru.") for name in state) else "cnn"
 
 
+def load_member(state: dict, channels: int, window: int, *, width: int, architecture: str = ""):
+    """A stored network, built once and ready to predict (`predict_loaded`); `architecture` "" reads it
+    from the weights' names."""
+    import torch
+
+    net = _network(channels, window, width, architecture or architecture_of(state))
+    net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
+    net.eval()
+    return net
+
+
+def predict_loaded(net, X: np.ndarray, *, cap: float, threads: int = 2) -> np.ndarray:
+    import torch
+
+    torch.set_num_threads(threads)
+    return np.clip(_predict(net, torch.from_numpy(X)) * cap, 0, cap)
+
+
 def predict_member(
     state: dict, X: np.ndarray, *, cap: float, width: int, threads: int = 2, architecture: str = ""
 ) -> np.ndarray:
     """Predictions of one stored network; `architecture` "" reads it from the weights' names."""
-    import torch
-
-    torch.set_num_threads(threads)
-    net = _network(X.shape[1], X.shape[2], width, architecture or architecture_of(state))
-    net.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
-    return np.clip(_predict(net, torch.from_numpy(X)) * cap, 0, cap)
+    net = load_member(state, X.shape[1], X.shape[2], width=width, architecture=architecture)
+    return predict_loaded(net, X, cap=cap, threads=threads)
 
 
 def encode_state(state: dict) -> dict:

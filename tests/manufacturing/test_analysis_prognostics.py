@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from audit.models import Event
 from manufacturing.analysis import rul_network
 from manufacturing.analysis.prognostics import (
+    CMAPSS_REGIMES,
     RulConfig,
     RulModel,
     phm08_score,
@@ -53,6 +54,17 @@ def test_model_round_trips_through_bytes_and_bands_hold_the_prediction():
     restored = RulModel.from_bytes(model.to_bytes())
     first, again = model.predict(data), restored.predict(data)
     assert first == again and len(first) == 10
+    # `predict` runs the models on each unit's last row only; its RUL is that row's among all rows'
+    rows, units, _ = model.predict_rows(data)
+    last = [rows[np.flatnonzero(units == unit)[-1]] for unit in np.unique(units)]
+    assert [p["rul"] for p in first] == pytest.approx(last, abs=1e-4)
+    assert model.predict_rows(data, last=3)[0].size == 30
+    # the boosters and networks built for predicting are kept for the next call, never stored
+    assert "_runtime" in model.__dict__ and model.to_bytes() == restored.to_bytes()
+    refit = RulModel.from_bytes(model.to_bytes())
+    refit.predict(data)
+    refit.fit(data[data[:, 0] <= 5])  # a new fit builds its own
+    assert "_runtime" not in refit.__dict__ and refit.description["units"] == 5
     assert all(p["lower"] <= p["rul"] <= p["upper"] for p in first)
     early = model.predict(data[data[:, 1] <= 30])  # the same engines 30 cycles into their lives
     assert np.mean([p["rul"] for p in first]) < np.mean([p["rul"] for p in early]) - 10
@@ -106,6 +118,30 @@ def test_networks_side_by_side_weight_averaging_gru_and_knee():
     restored = RulModel.from_bytes(gru.to_bytes())
     assert np.array_equal(restored._network_predictions(windows), gru._network_predictions(windows))
     assert "GRU x2" in gru.description["model"]
+
+
+def test_a_large_family_trains_fewer_networks_per_fold():
+    """network_budget_windows bounds the windows a fold's networks train on per epoch, all together:
+    within it every fold trains network_seeds networks (FD001: 16-17 thousand windows a fold, four
+    networks, 80,000); beyond it fewer, at least one, the same number in every fold."""
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    data = data[data[:, 0] <= 6]  # about 600 windows a fold
+    base = dict(trees=10, members=0, folds=2, network_epochs=2, network_seeds=3)
+    unbounded = RulModel(RulConfig(**base, network_budget_windows=0)).fit(data)
+    within = RulModel(RulConfig(**base, network_budget_windows=10_000)).fit(data)
+    assert within.networks == unbounded.networks and within.description["networks_per_fold"] == 3
+    two = RulModel(RulConfig(**base, network_budget_windows=1_500)).fit(data)
+    assert two.description["networks_per_fold"] == 2 and len(two.networks) == 4
+    json.dumps(two.description)  # plain numbers, as eval_prognostics --json prints them
+    # the first two networks of each fold are those the unbounded model trained
+    assert two.networks == unbounded.networks[0:2] + unbounded.networks[3:5]
+    one = RulModel(RulConfig(**base, network_budget_windows=10)).fit(data)
+    assert one.description["networks_per_fold"] == 1 and "1-D CNN x2" in one.description["model"]
+    assert RulConfig().network_budget_windows == 80_000
+    fd001_fold = int(0.8 * read_cmapss(CMAPSS / "train_FD001.txt").shape[0]) + 500  # the largest
+    assert RulModel(RulConfig())._networks_per_fold(fd001_fold) == RulConfig().network_seeds == 4
+    with pytest.raises(CommandError, match="--network-budget-windows cannot be negative"):
+        call_command("eval_prognostics", "--network-budget-windows", "-1", *SMALL)
 
 
 def test_a_fold_can_mix_a_cnn_and_a_gru():
@@ -222,10 +258,7 @@ def test_tail_averaged_model_predicts_its_out_of_fold_rows_and_band_alike():
     assert old.config.tail_average == 1 and np.allclose(old.predict_rows(data)[0], single)
 
 
-# the six operating regimes of C-MAPSS FD002/FD004 (altitude kft, Mach, throttle resolver angle)
-REGIMES = np.array(
-    [[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100], [42, 0.84, 100]]
-)
+REGIMES = CMAPSS_REGIMES
 
 
 def synthetic_fleet(engines: int, seed: int, regimes: np.ndarray = REGIMES) -> np.ndarray:

@@ -57,6 +57,13 @@ def config_arguments(parser) -> None:
         help="cycles the network sees (0: the feature window, 30)",
     )
     parser.add_argument(
+        "--network-budget-windows",
+        type=int,
+        default=defaults.network_budget_windows,
+        help="windows a fold's networks train on per epoch, all together: fewer networks per fold (at "
+        "least 1) where a fold's windows times --network-seeds exceed it (0: no bound)",
+    )
+    parser.add_argument(
         "--knee",
         type=float,
         default=defaults.knee,
@@ -106,8 +113,10 @@ def config_from(options) -> RulConfig:
         raise CommandError("--network-epochs cannot be negative")
     if options["network_seeds"] < 1:
         raise CommandError("--network-seeds must be at least 1")
-    if options["network_average_from"] < 0 or options["network_window"] < 0:
-        raise CommandError("--network-average-from and --network-window cannot be negative")
+    if min(options["network_average_from"], options["network_window"], options["network_budget_windows"]) < 0:
+        raise CommandError(
+            "--network-average-from, --network-window and --network-budget-windows cannot be negative"
+        )
     architectures = [name.strip() for name in options["network_architecture"].split(",")]
     if not architectures or any(name not in ("cnn", "gru") for name in architectures):
         raise CommandError("--network-architecture is cnn, gru or a comma list of them, e.g. cnn,gru")
@@ -131,6 +140,7 @@ def config_from(options) -> RulConfig:
         network_average_from=options["network_average_from"],
         network_architecture=",".join(architectures),
         network_window=options["network_window"],
+        network_budget_windows=options["network_budget_windows"],
         knee=options["knee"],
         blend_criterion=options["blend_criterion"],
     )
