@@ -140,9 +140,25 @@ class WorkOrderTransitionApi(APIView):
 class RecordingUploadInput(serializers.Serializer):
     machine = serializers.IntegerField()
     file = UploadField()
-    sample_rate = serializers.FloatField()
-    rpm = serializers.FloatField()
+    sample_rate = serializers.FloatField(
+        required=False,
+        default=0,
+        help_text="Samples per second; may be left out when a CSV has a time column.",
+    )
+    rpm = serializers.FloatField(
+        required=False,
+        default=0,
+        help_text="Shaft speed; may be left out when a .mat file has an RPM variable.",
+    )
     units = serializers.CharField(default="g", max_length=8)
+    channel = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=64,
+        help_text="The column (CSV name or number, .npy number) or .mat variable (or DE, FE, BA) of a file "
+        "with several channels.",
+    )
 
 
 class RecordingUploadOutput(serializers.Serializer):
@@ -156,7 +172,7 @@ class MaintenanceRefusal(serializers.Serializer):
 
 
 class RecordingUploadApi(APIView):
-    """Upload a vibration recording (.csv one column, or .npy); the analysis runs on the worker."""
+    """Upload a vibration recording (.csv, .npy or MATLAB .mat); the analysis runs on the worker."""
 
     parser_classes = [MultiPartParser, FormParser]
 
@@ -186,6 +202,7 @@ class RecordingUploadApi(APIView):
                 sample_rate=data.validated_data["sample_rate"],
                 rpm=data.validated_data["rpm"],
                 units=data.validated_data["units"],
+                channel=data.validated_data["channel"],
             )
         except services.RecordingRefused as refusal:
             return _refused(str(refusal))

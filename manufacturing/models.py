@@ -177,6 +177,9 @@ class VibrationRecording(models.Model):
     file = models.FileField(upload_to="manufacturing/recordings/%Y/%m/")
     original_name = models.CharField(max_length=255, blank=True)
     file_format = models.CharField(max_length=8, default="csv")
+    channel = models.CharField(
+        max_length=64, blank=True, help_text="Column or variable read, in a file with several channels."
+    )
     sample_rate = models.FloatField(help_text="Samples per second.")
     units = models.CharField(max_length=8, choices=Units.choices, default=Units.G)
     rpm = models.FloatField(help_text="Shaft speed during the recording.")

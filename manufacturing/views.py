@@ -198,7 +198,7 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         if upload is None:
-            raise services.RecordingRefused("choose a recording file (.csv or .npy)")
+            raise services.RecordingRefused("choose a recording file (.csv, .npy or .mat)")
         sample_rate = _float(request.POST.get("sample_rate", ""), "sample rate")
         rpm = _float(request.POST.get("rpm", ""), "rpm")
         recording = services.recording_upload(
@@ -210,6 +210,7 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
             rpm=rpm or 0,
             units=request.POST.get("units", "g"),
             component=machine.components.filter(pk=request.POST.get("component") or 0).first(),
+            channel=request.POST.get("channel", "")[:64],
         )
     except (services.RecordingRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, str(refusal))

@@ -3,7 +3,6 @@ Celery worker through manufacturing.analysis (part A's pure analysis, imported l
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 
@@ -13,12 +12,12 @@ from django.db import transaction
 
 from access.enforcement import check
 from audit.services import record
+from manufacturing.analysis.waveform_files import MIN_SAMPLES, Waveform, read_waveform
 from manufacturing.models import Machine, VibrationRecording
 
 logger = logging.getLogger(__name__)
 
 MAX_BYTES = 50 << 20
-MIN_SAMPLES = 1024
 MAX_ABS_SAMPLE = 1e9  # far beyond any accelerometer; larger values overflow the analysis (NaN results)
 # The ISO 10816-3 velocity band reaches 1000 Hz, so the analysis needs at least twice that
 # (manufacturing.analysis.vibration.VELOCITY_BAND_HZ): refused at upload, not after storing the file.
@@ -29,22 +28,12 @@ class RecordingRefused(Exception):
     """An upload that cannot be analysed; the message says what to fix (maps to 400)."""
 
 
-def _samples(name: str, data: bytes) -> tuple[str, np.ndarray]:
-    fmt = "npy" if name.lower().endswith(".npy") else "csv" if name.lower().endswith((".csv", ".txt")) else ""
-    if not fmt:
-        raise RecordingRefused(f"{name!r}: upload a .csv (one column of samples) or a .npy array")
+def _samples(name: str, data: bytes, channel: str = "") -> Waveform:
     try:
-        if fmt == "npy":
-            signal = np.load(io.BytesIO(data), allow_pickle=False)
-        else:
-            signal = np.loadtxt(io.StringIO(data.decode("utf-8-sig")), delimiter=",", ndmin=2, comments="#")
-            signal = signal[:, 0]
-        signal = np.asarray(signal, dtype=float).ravel()
-    # Any reader error is the file's fault: numpy raises SyntaxError, TokenError, EOFError... on a bad header.
-    except Exception as error:
-        raise RecordingRefused(
-            f"{name!r} could not be read as {fmt}: {type(error).__name__}: {error}"[:500]
-        ) from None
+        wave = read_waveform(name, data, channel)
+    except ValueError as error:
+        raise RecordingRefused(str(error)) from None
+    signal = wave.signal
     if signal.size < MIN_SAMPLES:
         raise RecordingRefused(f"{name!r} has {signal.size} samples; at least {MIN_SAMPLES} are needed")
     if not np.all(np.isfinite(signal)):
@@ -54,7 +43,7 @@ def _samples(name: str, data: bytes) -> tuple[str, np.ndarray]:
             f"{name!r} has samples beyond ±{MAX_ABS_SAMPLE:g}: not a vibration measurement in g or mm/s; "
             "check the export's scaling"
         )
-    return fmt, signal
+    return wave
 
 
 @transaction.atomic
@@ -69,15 +58,30 @@ def recording_upload(
     units: str = "g",
     component=None,
     analyse=True,
+    channel: str = "",
 ) -> VibrationRecording:
     """Store a recording of `machine` (the actor needs `view` on the asset) and queue its analysis.
 
     `component` (whose bearing geometry gives the fault frequencies) defaults to the machine's first
-    component with a bearing."""
+    component with a bearing. `channel` picks the column or variable of a file with several
+    (manufacturing.analysis.waveform_files); a sample rate or rpm left empty (0) is taken from the
+    file where it carries one (a time column; a .mat RPM variable)."""
 
     decision = check(actor, "view", machine)
     if len(data) > MAX_BYTES:
         raise RecordingRefused(f"the file is larger than {MAX_BYTES >> 20} MiB; upload a shorter recording")
+    if units not in VibrationRecording.Units.values:
+        raise RecordingRefused(f"units must be one of {', '.join(VibrationRecording.Units.values)}")
+    wave = _samples(name, data, channel)
+    fmt, signal = wave.fmt, wave.signal
+    if wave.sample_rate is not None:
+        if sample_rate and abs(sample_rate - wave.sample_rate) > 0.01 * wave.sample_rate:
+            raise RecordingRefused(
+                f"the file's time column gives {wave.sample_rate:g} samples per second, not {sample_rate:g}; "
+                "leave the sample rate empty to use the file's, or correct it"
+            )
+        sample_rate = sample_rate or wave.sample_rate
+    rpm = rpm or wave.rpm or 0
     if not sample_rate or sample_rate <= 0:
         raise RecordingRefused("sample rate must be a positive number of samples per second, e.g. 12000")
     if not sample_rate >= MIN_SAMPLE_RATE_HZ:  # written so that NaN is refused too
@@ -87,9 +91,6 @@ def recording_upload(
         )
     if not rpm or rpm <= 0:
         raise RecordingRefused("rpm must be the positive shaft speed during the recording, e.g. 1797")
-    if units not in VibrationRecording.Units.values:
-        raise RecordingRefused(f"units must be one of {', '.join(VibrationRecording.Units.values)}")
-    fmt, signal = _samples(name, data)
     if component is not None and component.machine_id != machine.pk:
         raise RecordingRefused(f"component {component} is not part of {machine.tag}")
     if component is None:
@@ -102,6 +103,7 @@ def recording_upload(
         sample_rate=sample_rate,
         rpm=rpm,
         units=units,
+        channel=wave.channel[:64],
         sample_count=signal.size,
         uploaded_by=actor,
     )
@@ -130,6 +132,7 @@ def recording_upload(
                 "machine": machine.tag,
                 "samples": int(signal.size),
                 "format": fmt,
+                "channel": wave.channel[:64],
             },
         )
     except BaseException:  # the row rolls back; its file must not stay behind as an orphan
@@ -152,7 +155,7 @@ def recording_upload(
 def recording_signal(*, recording: VibrationRecording) -> np.ndarray:
     """The stored samples of a recording (validated as at upload)."""
     with recording.file.open("rb") as handle:
-        return _samples(recording.file.name, handle.read())[1]
+        return _samples(recording.file.name, handle.read(), recording.channel).signal
 
 
 def recording_analyse(*, recording_id: int) -> str:
@@ -167,7 +170,7 @@ def recording_analyse(*, recording_id: int) -> str:
         from manufacturing.analysis import vibration
 
         with recording.file.open("rb") as handle:
-            _, signal = _samples(recording.file.name, handle.read())
+            signal = _samples(recording.file.name, handle.read(), recording.channel).signal
         bearing = None
         component = recording.component
         if component is not None and component.bearing is not None:

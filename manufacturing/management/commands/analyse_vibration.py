@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from manufacturing.analysis import vibration
+from manufacturing.analysis import vibration, waveform_files
 
 
 def _registered_bearings() -> dict[str, vibration.BearingGeometry]:
@@ -26,26 +25,40 @@ def _registered_bearings() -> dict[str, vibration.BearingGeometry]:
         return {}
 
 
-def load_waveform(path: Path) -> np.ndarray:
+def load_waveform(path: Path, channel: str = "") -> waveform_files.Waveform:
     if not path.exists():
         raise CommandError(f"{path} does not exist")
     try:
-        if path.suffix.lower() == ".npy":
-            data = np.load(path, allow_pickle=False)
-        else:
-            data = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")[:, 0]
+        return waveform_files.read_waveform(path.name, path.read_bytes(), channel)
     except (ValueError, OSError) as error:
-        raise CommandError(f"{path} could not be read (.npy array or CSV, first column): {error}") from None
-    return np.asarray(data, dtype=float).ravel()
+        raise CommandError(str(error)) from None
 
 
 class Command(BaseCommand):
     help = "Vibration features, ISO 10816-3 zone, envelope analysis and bearing fault call of a waveform."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help=".npy array or CSV (first column) of samples")
-        parser.add_argument("--sample-rate", type=float, required=True, help="samples per second")
-        parser.add_argument("--rpm", type=float, required=True, help="shaft speed during the recording")
+        parser.add_argument(
+            "file",
+            help=".npy array, CSV (first column that is not time, or --channel) or MATLAB .mat of samples",
+        )
+        parser.add_argument(
+            "--sample-rate",
+            type=float,
+            default=None,
+            help="samples per second (required unless the CSV has a time column)",
+        )
+        parser.add_argument(
+            "--rpm",
+            type=float,
+            default=None,
+            help="shaft speed during the recording (required unless the .mat file has an RPM variable)",
+        )
+        parser.add_argument(
+            "--channel",
+            default="",
+            help="the column (CSV name or number, .npy number) or .mat variable (or DE, FE, BA) to read",
+        )
         parser.add_argument(
             "--bearing",
             default="",
@@ -61,7 +74,13 @@ class Command(BaseCommand):
         parser.add_argument("--spectra", action="store_true", help="include the spectra in the JSON")
 
     def handle(self, *args, **options):
-        signal = load_waveform(Path(options["file"]))
+        wave = load_waveform(Path(options["file"]), options["channel"])
+        sample_rate = options["sample_rate"] or wave.sample_rate
+        rpm = options["rpm"] or wave.rpm
+        if not sample_rate:
+            raise CommandError("--sample-rate is required: the file has no time column to take it from")
+        if not rpm:
+            raise CommandError("--rpm is required: the file carries no shaft speed")
         try:
             bearing = (
                 vibration.bearing_parse(options["bearing"], _registered_bearings())
@@ -70,9 +89,9 @@ class Command(BaseCommand):
             )
             limits = [float(v) for v in options["zone_limits"].split(",")] if options["zone_limits"] else None
             result = vibration.analyse(
-                signal,
-                options["sample_rate"],
-                options["rpm"],
+                wave.signal,
+                sample_rate,
+                rpm,
                 bearing,
                 options["units"],
                 options["iso_group"],
@@ -86,6 +105,12 @@ class Command(BaseCommand):
             result["envelope"] = {
                 k: v for k, v in result["envelope"].items() if k not in ("freq_hz", "amplitude")
             }
+        result["input"] = {
+            "channel": wave.channel,
+            "sample_rate": sample_rate,
+            "rpm": rpm,
+            "samples": int(wave.signal.size),
+        }
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2))
             return
