@@ -45,7 +45,7 @@ UNITS = {"g": "g", "m/s2": "m/s2", "m/s^2": "m/s2", "m/s²": "m/s2", "mm/s": "mm
 FAULTS = ("outer_race", "inner_race", "ball")
 # What an engineer reads for each fault call (the stored identifiers stay machine-readable).
 FAULT_LABELS = {
-    "": "no bearing defect found",
+    "": "no fault call (the asset has no bearing geometry)",
     "none": "no bearing defect found",
     "outer_race": "outer-race bearing defect",
     "inner_race": "inner-race bearing defect",

@@ -206,7 +206,7 @@ def _condition(work_order: WorkOrder) -> tuple[dict | None, dict | None]:
             "recording": analysis.recording_id,
             "zone": analysis.zone,
             "rms_velocity": round(analysis.rms_velocity, 3),
-            "fault": analysis.fault or "none",
+            "fault": analysis.fault,  # "" : no bearing geometry, so no call was made
             "kurtosis": round(analysis.kurtosis, 2),
         }
         if analysis

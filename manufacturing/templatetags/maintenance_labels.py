@@ -11,7 +11,8 @@ register = template.Library()
 
 @register.filter
 def fault_label(value) -> str:
-    """ "outer_race" -> "outer-race bearing defect"; "" -> "no bearing defect found"."""
+    """ "outer_race" -> "outer-race bearing defect"; "none" -> "no bearing defect found"; "" (no bearing
+    geometry, so no call was made) -> "no fault call (...)"."""
     return _fault_label(str(value or ""))
 
 

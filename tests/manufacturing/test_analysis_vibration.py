@@ -84,6 +84,10 @@ def test_geometry_and_speed_are_really_used():
     signal = _impulses(BEARINGS["6203-2RS"].frequencies(rpm / 60)["bpfo"])
     assert analyse(signal, FS, rpm, BEARINGS["6205-2RS"]).fault == "none"
     assert analyse(signal, FS, 1400, BEARINGS["6203-2RS"]).fault == "none"
+    # without a geometry no call is made, and it does not read as a clean bill of health
+    unchecked = analyse(signal, FS, rpm, None).to_dict()
+    assert unchecked["fault"] == "" and unchecked["fault_label"].startswith("no fault call")
+    assert vibration.fault_label("none") == "no bearing defect found"
 
 
 @pytest.mark.parametrize(
