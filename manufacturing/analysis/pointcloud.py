@@ -76,8 +76,17 @@ def _read_ply(path: Path) -> np.ndarray:
         return np.column_stack([vertices[a].astype(float) for a in "xyz"])
 
 
+def _numeric(cells: list[str]) -> bool:
+    try:
+        [float(cell) for cell in cells]
+    except ValueError:
+        return False
+    return True
+
+
 def read_points(path: str | Path) -> np.ndarray:
-    """An (n, 3) array from a .ply (ascii or binary) or .xyz/.txt/.csv (x y z per line) file."""
+    """An (n, 3) array from a .ply (ascii or binary) or .xyz/.txt/.csv (x y z per line; further columns such
+    as colours or normals ignored; `#` and `//` comments and one header row skipped) file."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path} does not exist")
@@ -86,10 +95,19 @@ def read_points(path: str | Path) -> np.ndarray:
     elif path.suffix.lower() in (".xyz", ".txt", ".csv"):
         try:
             text = path.read_text(encoding="utf-8").replace(",", " ")
-            rows = [line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+            rows = [
+                line.split()
+                for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith(("#", "//"))
+            ]
+            if rows and not _numeric(rows[0][:3]):  # a header row (x y z, X,Y,Z,R,G,B as scanners write)
+                rows = rows[1:]
             if any(len(r) < 3 for r in rows):
                 bad = next(i for i, r in enumerate(rows, 1) if len(r) < 3)
                 raise ValueError(f"{path.name}: point {bad} has fewer than 3 coordinates")
+            if not all(_numeric(r[:3]) for r in rows):
+                bad = next(i for i, r in enumerate(rows, 1) if not _numeric(r[:3]))
+                raise ValueError(f"{path.name}: point {bad} has a coordinate that is not a number")
             points = np.array([[float(v) for v in r[:3]] for r in rows])
         except UnicodeDecodeError:
             raise ValueError(f"{path.name}: an .xyz file must be text (x y z per line)") from None

@@ -70,9 +70,16 @@ def test_readers_and_their_errors(tmp_path):
         "ply\nformat ascii 1.0\nelement vertex 3\nproperty double x\nproperty double y\nproperty double z\nend_header\n0 0 0\n1 0 0\n0 1 0\n"
     )
     assert read_points(ascii_ply).shape == (3, 3)
+    # a scanner's export: a header row, // comments, colour columns after x, y, z
+    export = tmp_path / "scan.csv"
+    export.write_text(
+        "//CloudCompare export\nX,Y,Z,R,G,B\n" + "\n".join(f"{x},{y},{z},255,0,0" for x, y, z in points)
+    )
+    assert np.allclose(read_points(export), points)
     for name, content, message in [
         ("c.stl", "solid", "upload a .ply or .xyz"),
         ("d.xyz", "1 2\n3 4 5\n6 7 8\n", "point 1 has fewer than 3"),
+        ("h.xyz", "x y z\n1 2 3\nfour 5 6\n7 8 9\n", "point 2 has a coordinate that is not a number"),
         ("e.ply", "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n", "x, y and z"),
         ("f.ply", "nope\n", "not a PLY"),
     ]:
