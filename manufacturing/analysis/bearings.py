@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 MM_PER_INCH = 25.4
@@ -56,6 +57,15 @@ BEARINGS: dict[str, BearingGeometry] = {
 
 _KEYS = {"balls": "ball_count", "n": "ball_count", "ball_d": "ball_diameter_mm", "d": "ball_diameter_mm"}
 _KEYS |= {"pitch_d": "pitch_diameter_mm", "pd": "pitch_diameter_mm", "angle": "contact_angle_deg"}
+# the column names of bearing tables such as ../shared/data/bearings/bearing_geometry.csv
+_KEYS |= {"n_rolling": "ball_count", "ball_count": "ball_count", "rolling_diameter": "ball_diameter_mm"}
+_KEYS |= {
+    "ball_diameter": "ball_diameter_mm",
+    "rolling_d": "ball_diameter_mm",
+    "pitch_diameter": "pitch_diameter_mm",
+}
+_KEYS |= {"contact_angle": "contact_angle_deg", "contact_angle_deg": "contact_angle_deg"}
+_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(in|inch|mm|deg|°)?\s*$")
 
 
 def _normalise(name: str) -> str:
@@ -65,15 +75,23 @@ def _normalise(name: str) -> str:
 def bearing_lookup(name: str, extra: dict[str, BearingGeometry] | None = None) -> BearingGeometry | None:
     """A registered bearing by designation ("6205-2RS", "SKF 6205-2RS JEM" ...), or None."""
     wanted = _normalise(name)
-    for designation, geometry in {**BEARINGS, **(extra or {})}.items():
+    catalogue = {**BEARINGS, **(extra or {})}
+    for designation, geometry in catalogue.items():
         key = _normalise(designation)
         if wanted == key or (len(key) >= 4 and key in wanted):
             return geometry
+    # a base designation without its seal suffix ("6205" for 6205-2RS: the same balls and pitch)
+    if len(wanted) >= 4:
+        matches = {g for d, g in catalogue.items() if _normalise(d).startswith(wanted)}
+        if len(matches) == 1:
+            return matches.pop()
     return None
 
 
 def bearing_parse(text: str, extra: dict[str, BearingGeometry] | None = None) -> BearingGeometry:
-    """`balls=9,ball_d=0.3126,pitch_d=1.537,angle=0` or a registered name; ValueError says what to fix."""
+    """`balls=9,ball_d=0.3126,pitch_d=1.537,angle=0` (also the bearing table's column names: n_rolling,
+    rolling_diameter, pitch_diameter, contact_angle_deg; a value may carry its unit, "0.3126 in", as long
+    as both diameters use the same one) or a registered name; ValueError says what to fix."""
     text = text.strip()
     if "=" not in text:
         found = bearing_lookup(text, extra)
@@ -85,18 +103,26 @@ def bearing_parse(text: str, extra: dict[str, BearingGeometry] | None = None) ->
             )
         return found
     values: dict[str, float] = {}
+    units: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
         field = _KEYS.get(key.strip().lower())
         if field is None:
             raise ValueError(f"unknown bearing field {key!r}: use balls, ball_d, pitch_d and angle")
-        try:
-            values[field] = float(value)
-        except ValueError:
-            raise ValueError(f"bearing field {key!r} needs a number (got {value!r})") from None
+        number = _UNIT.match(value)  # "0.3126", "0.3126 in", "7.94mm", "0 deg"
+        if number is None:
+            raise ValueError(f"bearing field {key!r} needs a number (got {value!r})")
+        values[field] = float(number.group(1))
+        units[field] = {"inch": "in", None: ""}.get(number.group(2), number.group(2))
     missing = {"ball_count", "ball_diameter_mm", "pitch_diameter_mm"} - values.keys()
     if missing:
         raise ValueError("bearing geometry needs balls, ball_d and pitch_d (angle is optional)")
+    lengths = {units["ball_diameter_mm"], units["pitch_diameter_mm"]}
+    if len(lengths) > 1:
+        if "" in lengths:
+            raise ValueError("give both bearing diameters in the same unit, or a unit on each (in or mm)")
+        for field in ("ball_diameter_mm", "pitch_diameter_mm"):  # inches and millimetres mixed
+            values[field] *= MM_PER_INCH if units[field] == "in" else 1.0
     values["ball_count"] = (
         int(values["ball_count"]) if values["ball_count"].is_integer() else values["ball_count"]
     )

@@ -175,6 +175,18 @@ def test_bearing_geometry_parsing_and_errors():
         bearing_parse("balls=nine,ball_d=0.3,pitch_d=1.5")
     with pytest.raises(ValueError, match="at least 3"):
         BearingGeometry(2, 1.0, 5.0)
+    # a base designation, and the bearing table's own column names and units (bearing_geometry.csv)
+    assert bearing_parse("6205") == BEARINGS["6205-2RS"] and bearing_parse("6203") == BEARINGS["6203-2RS"]
+    table = bearing_parse(
+        "n_rolling=9,rolling_diameter=0.3126 in,pitch_diameter=1.537 in,contact_angle_deg=0"
+    )
+    mixed = bearing_parse("balls=9,ball_d=7.94 mm,pitch_d=1.537 in")
+    for geometry in (table, mixed):
+        assert geometry.orders()["bpfo"] == pytest.approx(3.5848, rel=1e-3)
+    with pytest.raises(ValueError, match="same unit"):
+        bearing_parse("balls=9,ball_d=7.94 mm,pitch_d=1.537")
+    with pytest.raises(ValueError, match="unknown bearing"):
+        bearing_parse("62")
 
 
 @pytest.mark.parametrize(
