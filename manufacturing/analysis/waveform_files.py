@@ -172,7 +172,9 @@ def _mat(data: bytes, channel: str) -> Waveform:
         for name, value in variables.items()
         if not name.startswith("__") and isinstance(value, np.ndarray) and value.dtype.kind in "iuf"
     }
-    vectors = {name: v.ravel() for name, v in numeric.items() if v.ndim <= 2 and min(v.shape, default=0) == 1}
+    vectors = {
+        name: v.ravel() for name, v in numeric.items() if v.ndim == 1 or (v.ndim == 2 and 1 in v.shape)
+    }
     long = {name: v for name, v in vectors.items() if v.size >= MIN_SAMPLES}
     rpm = next(
         (float(v.ravel()[0]) for name, v in numeric.items() if name.upper().endswith("RPM") and v.size == 1),
