@@ -368,20 +368,45 @@ def rul_trend_chart(predictions: list, machine) -> SafeString:
 
 
 def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> list[SafeString]:
-    """Condition sensors (C-MAPSS numbering from 0: s2, s7, s11 by default) over cycles."""
+    """Condition sensors (C-MAPSS numbering from 0: s2, s7, s11 by default) over cycles, from rows of
+    (cycle, settings, sensors). A unit flown in several operating regimes (FD002/FD004-style: the settings
+    fall on more than one point of the regime grid, `prognostics.condition_keys`) has each sensor shown
+    as its deviation from that regime's mean over the unit, in that regime's standard deviations: raw,
+    the regime changes from cycle to cycle would hide the wear trend."""
     if not condition:
         return []
-    cycles = [cycle for cycle, _ in condition]
+    import numpy as np
+
+    from manufacturing.analysis.prognostics import condition_keys
+
+    cycles = [cycle for cycle, _, _ in condition]
+    width = max(len(row) for _, _, row in condition)
+    values = np.array([list(row) + [np.nan] * (width - len(row)) for _, _, row in condition], dtype=float)
+    settings = [list(s)[:3] for _, s, _ in condition]
+    regimes = None
+    if all(len(s) == 3 for s in settings):
+        keys = condition_keys(np.asarray(settings, dtype=float))
+        if len(set(keys)) > 1:
+            regimes = keys
     charts = []
     for index in sensors:
-        values = [row[index] if len(row) > index else float("nan") for _, row in condition]
+        column = values[:, index] if index < width else np.full(len(cycles), np.nan)
+        title, label = f"Sensor {index + 1}", f"s{index + 1}"
+        if regimes is not None:
+            column = column.copy()
+            for key in set(regimes):
+                rows = regimes == key
+                spread = np.nanstd(column[rows])
+                column[rows] = (column[rows] - np.nanmean(column[rows])) / (spread if spread > 1e-9 else 1.0)
+            title = f"Sensor {index + 1}, normalised per operating regime ({len(set(regimes))} regimes)"
+            label = "standard deviations"
         charts.append(
             line_chart(
                 cycles,
-                values,
-                title=f"Sensor {index + 1}",
+                column.tolist(),
+                title=title,
                 x_label="cycle",
-                y_label=f"s{index + 1}",
+                y_label=label,
                 testid=f"sensor-{index + 1}",
             )
         )

@@ -166,7 +166,7 @@ def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
         list(
             ConditionRecord.objects.filter(machine=machine, unit=latest_unit)
             .order_by("cycle")
-            .values_list("cycle", "sensors")
+            .values_list("cycle", "settings", "sensors")
         )
         if latest_unit is not None
         else []

@@ -156,3 +156,35 @@ def test_new_readings_renew_the_prediction_on_the_worker(
     call_command("import_condition_data", "--machine", machine_a.tag, "--units", "2", stdout=out)
     assert "unit 2 at cycle 287: RUL" in out.getvalue()
     assert RulPrediction.objects.filter(machine=machine_a, unit=2, cycle=287).count() == 1
+
+
+def test_a_unit_flown_in_several_regimes_is_charted_per_regime(client, engineer_a, machine_a):
+    """FD002/FD004-style readings: the regime changes from cycle to cycle and moves every sensor far more
+    than wear does. The asset page charts each sensor's deviation from its regime's mean, so the wear
+    trend shows; one regime (FD001) stays raw."""
+    from manufacturing.analysis.prognostics import CMAPSS_REGIMES
+
+    rng = np.random.default_rng(0)
+    level = np.array([500.0, 560.0, 610.0, 540.0, 590.0, 640.0])  # sensor 2 per regime
+    rows = []
+    for cycle in range(1, 151):
+        regime = int(rng.integers(0, 6))
+        sensors = [0.0] * 21
+        sensors[1] = level[regime] + 0.02 * cycle + rng.normal(0, 0.3)  # wear: 3 over the life
+        rows.append(
+            ConditionRecord(
+                machine=machine_a, unit=7, cycle=cycle, settings=list(CMAPSS_REGIMES[regime]), sensors=sensors
+            )
+        )
+    ConditionRecord.objects.bulk_create(rows)
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    chart = page[page.index('data-testid="sensor-2"') :].split("</svg>")[0]
+    assert "<figcaption>Sensor 2, normalised per operating regime (6 regimes)</figcaption>" in page
+    points = chart.split('<polyline fill="none"')[1].split('points="')[1].split('"')[0].split()
+    ys = np.array([float(p.split(",")[1]) for p in points])
+    assert len(ys) == 150 and abs(np.corrcoef(np.arange(150), ys)[0, 1]) > 0.8  # the wear trend
+    # one regime: raw values, as before
+    ConditionRecord.objects.filter(machine=machine_a).update(settings=[0.0, 0.0, 100.0])
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert "normalised per operating regime" not in page and "<figcaption>Sensor 2</figcaption>" in page
