@@ -53,7 +53,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         others = sessions()
-        if others:  # a connection object of a finished thread, kept in a reference cycle, closes here
+        if others:  # a connection object of a finished thread, kept in a reference cycle, closes here;
+            # a cycle frozen by finance's real-time screening (gc.freeze: a rebuilt setup freezes again
+            # without collecting first) is out of reach of gc.collect and gc.get_referrers until unfrozen
+            gc.unfreeze()
             gc.collect()
             others = sessions()
     if others:
