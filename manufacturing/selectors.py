@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.http import Http404
 
 from access.enforcement import check
@@ -62,10 +62,23 @@ def machines_with_health(user) -> list[Machine]:
 ACTIVE = "active"  # the list's default: what is still to do
 
 
-def work_orders_visible_to(user, *, status: str = ""):
+SEARCHED_FIELDS = (
+    "title", "description", "closing_notes", "equipment_label", "external_id", "failure_mode",
+    "machine__tag", "machine__name",
+)  # fmt: skip
+
+
+def work_orders_visible_to(user, *, status: str = "", search: str = ""):
     """`status` one of WorkOrder.Status, ACTIVE (open, in progress, on hold: by priority, then the
-    earliest due date) or "" (all, newest first)."""
+    earliest due date) or "" (all, newest first). `search`: every word must appear (any case) in the
+    title, description, closing notes, equipment, history ID, failure mode code or the asset's tag or
+    name."""
     queryset = restrict(WorkOrder.objects.select_related("machine"), user, "view")
+    for word in search.split()[:8]:
+        match = Q()
+        for name in SEARCHED_FIELDS:
+            match |= Q(**{f"{name}__icontains": word})
+        queryset = queryset.filter(match)
     if status == ACTIVE:
         return queryset.exclude(status__in=WorkOrder.TERMINAL).order_by(
             "priority", F("due").asc(nulls_last=True), "-created_at", "-pk"

@@ -254,7 +254,8 @@ def work_order_new(request: HttpRequest) -> HttpResponse:
 def work_order_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", selectors.ACTIVE)
     status = status if status in {*WorkOrder.Status.values, selectors.ACTIVE} else ""
-    queryset = selectors.work_orders_visible_to(request.user, status=status)
+    search = request.GET.get("q", "").strip()[:200]
+    queryset = selectors.work_orders_visible_to(request.user, status=status, search=search)
     if request.GET.get("mine"):
         queryset = queryset.filter(assignee=request.user)
     page = Paginator(queryset, WORK_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
@@ -268,6 +269,7 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "work_orders": page.object_list,
             "status": status,
+            "search": search,
             "statuses": WorkOrder.Status.choices,
             "filters": filters.urlencode(),
         },

@@ -245,6 +245,23 @@ def test_work_order_list_page_filters_by_status(client, engineer_a, machine_a, m
     assert "Site A job" not in client.get("/manufacturing/work-orders/?status=complete").content.decode()
 
 
+def test_work_order_list_searches_words_within_the_site(client, engineer_a, machine_a, machine_b, engineer_b):
+    work_order_file(
+        actor=engineer_a, machine=machine_a, title="Pump seal leaking", description="oil under the pump"
+    )
+    work_order_file(actor=engineer_a, machine=machine_a, title="Fan belt squeal")
+    work_order_file(actor=engineer_b, machine=machine_b, title="Pump seal leaking at site B")
+    client.force_login(engineer_a)
+
+    def listed(query: str) -> str:
+        return client.get("/manufacturing/work-orders/", {"status": "all", "q": query}).content.decode()
+
+    page = listed("pump SEAL")  # every word, any case
+    assert "Pump seal leaking" in page and "Fan belt" not in page and "site B" not in page
+    assert "Fan belt squeal" in listed(machine_a.tag) and "Pump seal" in listed(machine_a.tag)
+    assert "Pump seal" in listed("oil") and "No work orders match these filters" in listed("pump belt")
+
+
 def test_work_order_list_shows_what_is_to_do_most_urgent_first_and_pages_the_rest(
     client, engineer_a, machine_a
 ):
