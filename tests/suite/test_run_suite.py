@@ -182,18 +182,21 @@ def test_a_dicom_node_that_cannot_listen_leaves_the_rest_running(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ctrl_c_while_the_children_are_starting_is_a_clean_stop(tmp_path):
+@pytest.mark.parametrize("started", [1, 3], ids=["while-starting-them", "all-started"])
+def test_ctrl_c_while_the_children_are_starting_is_a_clean_stop(tmp_path, started):
     """Ctrl-C as soon as the children exist, while they still import Django: Python's default ends
     each of them by the signal (no handler of their own yet). That is a stop, not a failure: the
-    suite reports each status and exits 0 (it exited 1, seen in a CI run)."""
+    suite reports each status and exits 0 (it exited 1, seen in a CI run). With one child forked the
+    suite is still starting the others: the Ctrl-C is a stop there too (a KeyboardInterrupt inside
+    Popen, seen in CI, exited -2 with a traceback)."""
     process, pgid, _ = _start(tmp_path, dicom_port=free_port(), wait=False)
     try:
-        wait_for(lambda: len(_children(process.pid)) >= 3, timeout=60, message="the three children")
+        wait_for(lambda: len(_children(process.pid)) >= started, timeout=60, interval=0.002, message="children")
         os.killpg(pgid, signal.SIGINT)
         assert process.wait(timeout=60) == 0, _output(process)
         output = _output(process)
         assert "Exit statuses:" in output and "Suite stopped." in output, output
-        assert "did not stop within" not in output, output
+        assert "did not stop within" not in output and "Traceback" not in output, output
     finally:
         _stop(process, pgid)
 

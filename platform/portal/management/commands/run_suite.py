@@ -96,14 +96,15 @@ class Command(BaseCommand):
             ["--bind", options["bind"]] if options["bind"] else []
         )
         worker_cmd = [sys.executable, MANAGE, "run_worker", "--beat"]
-        children = {"web": _spawn(web_cmd), "worker": _spawn(worker_cmd)}
-        essential = set(children)
-        for extra in registered():
-            children[extra.name] = _spawn([sys.executable, MANAGE, *extra.command])
+        commands = {"web": web_cmd, "worker": worker_cmd}
+        commands |= {extra.name: [sys.executable, MANAGE, *extra.command] for extra in registered()}
+        children: dict[str, subprocess.Popen] = {}
+        essential = {"web", "worker"}
         reported: set[str] = set()
         tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None
         starting: set[str] = set()  # children told to stop before they had a SIGTERM handler of their own
+        told: set[str] = set()  # children stop_all has signalled
         reminded = False
 
         def stop_all(signum: int) -> None:
@@ -112,14 +113,30 @@ class Command(BaseCommand):
                 return  # one signal per child, however many reach this process
             stop_deadline = time.monotonic() + grace
             for name, child in children.items():
+                told.add(name)
                 if child.poll() is None:
-                    if not _handles_sigterm(child.pid):
+                    if _handles_sigterm(child.pid):
+                        child.send_signal(signum)
+                    else:  # still starting: SIGTERM's default action ends it at once, status -15,
+                        # where a SIGINT raises KeyboardInterrupt wherever its start-up is (seen: Python's
+                        # "Fatal Python error: init_import_site", exit 1, taken for a failure)
                         starting.add(name)
-                    child.send_signal(signum)
+                        child.send_signal(signal.SIGTERM)
 
+        # The handlers come before the first child: a Ctrl-C while the children are being started (it
+        # reaches the whole process group) is a stop, never a KeyboardInterrupt inside Popen (seen in CI).
         signal.signal(signal.SIGINT, lambda signum, _frame: stop_all(signum))
         signal.signal(signal.SIGTERM, lambda signum, _frame: stop_all(signum))
         signal.signal(signal.SIGHUP, lambda _signum, _frame: stop_all(signal.SIGTERM))
+        for name, argv in commands.items():
+            if stop_deadline is not None:
+                break  # told to stop: the rest are not started
+            children[name] = _spawn(argv)
+            if stop_deadline is not None and name not in told:  # the signal came while it was starting
+                told.add(name)
+                starting.add(name)
+                with contextlib.suppress(ProcessLookupError):
+                    children[name].send_signal(signal.SIGTERM)
 
         exit_code = 0
         while True:
