@@ -191,7 +191,9 @@ def test_ctrl_c_while_the_children_are_starting_is_a_clean_stop(tmp_path, starte
     Popen, seen in CI, exited -2 with a traceback)."""
     process, pgid, _ = _start(tmp_path, dicom_port=free_port(), wait=False)
     try:
-        wait_for(lambda: len(_children(process.pid)) >= started, timeout=60, interval=0.002, message="children")
+        wait_for(
+            lambda: len(_children(process.pid)) >= started, timeout=60, interval=0.002, message="children"
+        )
         os.killpg(pgid, signal.SIGINT)
         assert process.wait(timeout=60) == 0, _output(process)
         output = _output(process)
