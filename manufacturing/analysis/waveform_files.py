@@ -40,6 +40,17 @@ class Waveform:
     sample_rate: float | None = None  # from the file's time column
 
 
+def sample_rate_of(wave: Waveform, given: float | None) -> float | None:
+    """The sample rate to analyse at: the one given, else the file's (a time column); one given that
+    contradicts the file's by more than 1% is refused (ValueError)."""
+    if wave.sample_rate is not None and given and abs(given - wave.sample_rate) > 0.01 * wave.sample_rate:
+        raise ValueError(
+            f"the file's time column gives {wave.sample_rate:g} samples per second, not {given:g}; "
+            "leave the sample rate out to use the file's, or correct it"
+        )
+    return given or wave.sample_rate
+
+
 def file_format(name: str) -> str:
     lower = name.lower()
     if lower.endswith(".npy"):

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from access.enforcement import check
 from audit.services import record
-from manufacturing.analysis.waveform_files import MIN_SAMPLES, Waveform, read_waveform
+from manufacturing.analysis.waveform_files import MIN_SAMPLES, Waveform, read_waveform, sample_rate_of
 from manufacturing.models import Machine, VibrationRecording
 
 logger = logging.getLogger(__name__)
@@ -74,13 +74,10 @@ def recording_upload(
         raise RecordingRefused(f"units must be one of {', '.join(VibrationRecording.Units.values)}")
     wave = _samples(name, data, channel)
     fmt, signal = wave.fmt, wave.signal
-    if wave.sample_rate is not None:
-        if sample_rate and abs(sample_rate - wave.sample_rate) > 0.01 * wave.sample_rate:
-            raise RecordingRefused(
-                f"the file's time column gives {wave.sample_rate:g} samples per second, not {sample_rate:g}; "
-                "leave the sample rate empty to use the file's, or correct it"
-            )
-        sample_rate = sample_rate or wave.sample_rate
+    try:
+        sample_rate = sample_rate_of(wave, sample_rate)
+    except ValueError as error:
+        raise RecordingRefused(str(error)) from None
     rpm = rpm or wave.rpm or 0
     if not sample_rate or sample_rate <= 0:
         raise RecordingRefused("sample rate must be a positive number of samples per second, e.g. 12000")

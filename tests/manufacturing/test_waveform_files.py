@@ -156,6 +156,16 @@ def test_analyse_vibration_reads_a_mat_file_and_its_rpm(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["fault"] == "outer_race" and result["input"]["rpm"] == 1796
     assert result["input"]["channel"] == "X130_DE_time" and result["input"]["samples"] == OUTER.size
+    # the command refuses a rate that contradicts a time column, as the upload does
+    t = np.arange(4096) / 12000.0
+    timed = tmp_path / "timed.csv"
+    timed.write_text(
+        "time,ax\n" + "\n".join(f"{a:.8f},{b:.6f}" for a, b in zip(t, OUTER[:4096], strict=True))
+    )
+    with pytest.raises(CommandError, match="time column gives 12000"):
+        call_command("analyse_vibration", str(timed), "--sample-rate", "48000", "--rpm", "1796")
+    call_command("analyse_vibration", str(timed), "--rpm", "1796", "--json")
+    assert json.loads(capsys.readouterr().out)["input"]["sample_rate"] == pytest.approx(12000, rel=1e-4)
     with pytest.raises(CommandError, match="--rpm is required"):
         npy = tmp_path / "x.npy"
         npy.write_bytes(_npy(OUTER))

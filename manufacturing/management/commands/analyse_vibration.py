@@ -75,7 +75,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         wave = load_waveform(Path(options["file"]), options["channel"])
-        sample_rate = options["sample_rate"] or wave.sample_rate
+        try:
+            sample_rate = waveform_files.sample_rate_of(wave, options["sample_rate"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         rpm = options["rpm"] or wave.rpm
         if not sample_rate:
             raise CommandError("--sample-rate is required: the file has no time column to take it from")
