@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -25,6 +25,10 @@ def _refused(message: str, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
     return Response({"detail": message}, status=code)
 
 
+class MaintenanceRefusal(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class WorkOrderOutput(serializers.ModelSerializer):
     machine_tag = serializers.CharField(source="machine.tag", default="")
 
@@ -35,6 +39,7 @@ class WorkOrderOutput(serializers.ModelSerializer):
             "site",
             "machine",
             "machine_tag",
+            "alert",
             "external_id",
             "title",
             "description",
@@ -59,6 +64,9 @@ class WorkOrderFileInput(serializers.Serializer):
     priority = serializers.ChoiceField(choices=WorkOrder.Priority.choices, default=WorkOrder.Priority.MEDIUM)
     due = serializers.DateField(required=False, allow_null=True, default=None)
     team = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    alert = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="The alert this work order answers."
+    )
 
 
 class WorkOrderTransitionInput(serializers.Serializer):
@@ -84,25 +92,50 @@ class WorkOrderListApi(APIView):
         return Response(WorkOrderOutput(queryset[:200], many=True).data)
 
     @extend_schema(
-        request=WorkOrderFileInput, responses=WorkOrderOutput, operation_id="manufacturing_work_orders_file"
+        request=WorkOrderFileInput,
+        responses={201: WorkOrderOutput, 400: MaintenanceRefusal, 422: MaintenanceRefusal},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Your key for this submission (1-64 letters, digits, '-' or '_', e.g. a UUID). "
+                    "Sent again with the same body, it returns the work order already filed "
+                    "(header Idempotent-Replayed: true) and files nothing; with another body, 422."
+                ),
+            )
+        ],
+        operation_id="manufacturing_work_orders_file",
     )
     def post(self, request):
         data = WorkOrderFileInput(data=request.data)
         data.is_valid(raise_exception=True)
-        machine = selectors.machine_for(request.user, data.validated_data["machine"], actor=_actor(request))
+        values = data.validated_data
+        machine = selectors.machine_for(request.user, values["machine"], actor=_actor(request))
+        alert = None
+        if values["alert"] is not None:
+            alert = selectors.alert_for(request.user, values["alert"], actor=_actor(request))
         try:
             work_order = services.work_order_file(
                 actor=request.user,
                 machine=machine,
-                title=data.validated_data["title"],
-                description=data.validated_data["description"],
-                priority=data.validated_data["priority"],
-                due=data.validated_data["due"],
-                team=data.validated_data["team"],
+                title=values["title"],
+                description=values["description"],
+                priority=values["priority"],
+                due=values["due"],
+                team=values["team"],
+                alert=alert,
+                submission_key=request.headers.get("Idempotency-Key", "").strip(),
             )
+        except services.SubmissionKeyReused as refusal:
+            return _refused(str(refusal), status.HTTP_422_UNPROCESSABLE_ENTITY)
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        return Response(WorkOrderOutput(work_order).data, status=status.HTTP_201_CREATED)
+        response = Response(WorkOrderOutput(work_order).data, status=status.HTTP_201_CREATED)
+        if work_order.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class WorkOrderDetailApi(APIView):
@@ -165,10 +198,6 @@ class RecordingUploadOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(help_text="pending, done or failed")
     samples = serializers.IntegerField()
-
-
-class MaintenanceRefusal(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class RecordingUploadApi(APIView):
@@ -393,7 +422,12 @@ class WorkOrderAttachmentApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": WorkOrderAttachmentInput},
-        responses={201: WorkOrderAttachmentOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        responses={
+            200: WorkOrderAttachmentOutput,
+            201: WorkOrderAttachmentOutput,
+            400: MaintenanceRefusal,
+            404: MaintenanceRefusal,
+        },
         operation_id="manufacturing_work_orders_attach",
     )
     def post(self, request, pk: int):
@@ -409,7 +443,10 @@ class WorkOrderAttachmentApi(APIView):
             )
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        return Response(
+        response = Response(
             {"id": attachment.pk, "content_type": attachment.content_type, "name": attachment.original_name},
-            status=status.HTTP_201_CREATED,
+            status=status.HTTP_200_OK if attachment.replayed else status.HTTP_201_CREATED,
         )
+        if attachment.replayed:  # the same bytes were already attached: nothing new stored
+            response["Idempotent-Replayed"] = "true"
+        return response

@@ -432,6 +432,11 @@ class WorkOrder(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    submission_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The filer's key for this submission (form or Idempotency-Key): a repeat files nothing.",
+    )
 
     policy_resource_type = "work_order"
     policy_field_map = {"site": "site"}
@@ -441,6 +446,13 @@ class WorkOrder(models.Model):
         # codenames <action>_workorder, as access.grants.codename_for looks them up
         permissions = grant_permissions("workorder", ["file", "work", "close", "share"])
         indexes = [models.Index(fields=["site", "status"], name="manufacturing_wo_site_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "submission_key"],
+                condition=~models.Q(submission_key=""),
+                name="manufacturing_wo_submission_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"WO {self.external_id or self.pk}: {self.title}"
@@ -465,10 +477,22 @@ class WorkOrderAttachment(models.Model):
     file = models.FileField(upload_to="manufacturing/attachments/%Y/%m/")
     original_name = models.CharField(max_length=255, blank=True)
     content_type = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Of the bytes: the same photo sent again is kept once."
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["work_order", "sha256"],
+                condition=~models.Q(sha256=""),
+                name="manufacturing_attachment_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.original_name or self.file.name
@@ -541,6 +565,20 @@ class Inspection(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    submission_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The inspector's key for this submission: a repeat records nothing.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inspector", "submission_key"],
+                condition=~models.Q(submission_key=""),
+                name="manufacturing_inspection_submission_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Inspection {self.pk} of {self.machine_id}"

@@ -139,6 +139,12 @@ def alert_for(user, alert_id, *, actor=None):
     return alert
 
 
+def covering_work_order(alert):
+    """The work order still in hand for `alert` (open, in progress or on hold), if any: an alert is
+    covered by one work order at a time. (The caller has already been allowed to see the alert.)"""
+    return alert.work_orders.exclude(status__in=WorkOrder.TERMINAL).order_by("pk").first()
+
+
 def alerts_visible_to(user, *, status: str = "open"):
     from manufacturing.models import Alert
 

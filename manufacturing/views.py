@@ -24,9 +24,15 @@ from audit.actors import actor_from_request
 from manufacturing import charts, selectors, services
 from manufacturing.models import FailureCode, InspectionTemplate, VibrationRecording, WorkOrder
 from manufacturing.services.assistant import SuggestionRefused, assistant_suggest, suggestion_review
-from manufacturing.services.inspections import InspectionRefused, ItemResult, inspection_record
+from manufacturing.services.inspections import (
+    InspectionKeyReused,
+    InspectionRefused,
+    ItemResult,
+    inspection_record,
+)
 from manufacturing.services.work_orders import work_order_attach, work_order_update
 from ops.broker import broker_required_for_post
+from portal.drafts import confirm_sent, new_submission_key, spend
 
 DEFAULT_CHECKLIST = [
     "Guards and covers in place",
@@ -106,16 +112,31 @@ def asset_list(request: HttpRequest) -> HttpResponse:
 
 
 def _file_from_post(request, machine, alert=None):
-    return services.work_order_file(
-        actor=request.user,
-        machine=machine,
-        title=request.POST.get("title", ""),
-        description=request.POST.get("description", ""),
-        priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
-        due=_date(request.POST.get("due", "")),
-        team=request.POST.get("team", "")[:64],
-        alert=alert,
-    )
+    """File from a page's form. Its `submission` key (made when the form was shown, kept in the
+    phone's draft: portal.drafts) makes a second send of the same form land on the work order
+    already filed."""
+    key = request.POST.get("submission", "").strip()
+    try:
+        work_order = services.work_order_file(
+            actor=request.user,
+            machine=machine,
+            title=request.POST.get("title", ""),
+            description=request.POST.get("description", ""),
+            priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
+            due=_date(request.POST.get("due", "")),
+            team=request.POST.get("team", "")[:64],
+            alert=alert,
+            submission_key=key,
+        )
+    except services.SubmissionKeyReused:
+        spend(request, key)
+        raise
+    if work_order.replayed:
+        messages.info(request, f"This form was already sent: work order {work_order.pk} was filed once.")
+    else:
+        messages.success(request, f"Work order {work_order.pk} filed.")
+    confirm_sent(request, key)
+    return work_order
 
 
 @require_http_methods(["GET", "POST"])
@@ -158,6 +179,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )[:RECORDINGS_SHOWN],
             "work_orders": machine.work_orders.all()[:20],
             "priorities": WorkOrder.Priority.choices,
+            "submission": new_submission_key(),
             "units": VibrationRecording.Units.choices,
             "components": machine.components.select_related("bearing"),
         },
@@ -243,8 +265,11 @@ def work_order_new(request: HttpRequest) -> HttpResponse:
         {
             "machines": machines,
             "alert": alert,
+            # an alert is covered by one work order at a time: the page links to it instead
+            "covering": selectors.covering_work_order(alert) if alert else None,
             "selected": alert.machine_id if alert else request.GET.get("machine", ""),
             "priorities": WorkOrder.Priority.choices,
+            "submission": new_submission_key(),
         },
     )
 
@@ -348,10 +373,16 @@ def work_order_plan(request: HttpRequest, pk: int) -> HttpResponse:
 def work_order_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
     upload = request.FILES.get("file")
-    with _outcome_shown(request, denied="You may not change this work order.", success="Attachment added."):
+    with _outcome_shown(request, denied="You may not change this work order."):
         if upload is None:
             raise services.WorkOrderRefused("choose a photo or a PDF to attach")
-        work_order_attach(actor=request.user, work_order=work_order, name=upload.name, data=upload.read())
+        attachment = work_order_attach(
+            actor=request.user, work_order=work_order, name=upload.name, data=upload.read()
+        )
+        if attachment.replayed:
+            messages.info(request, f"{upload.name} is already attached (the same file): kept once.")
+        else:
+            messages.success(request, "Attachment added.")
     return redirect("manufacturing:work_order_detail", pk=pk)
 
 
@@ -447,19 +478,31 @@ def inspection_new(request: HttpRequest, pk: int) -> HttpResponse:
         ]
         try:
             inspection = inspection_record(
-                actor=request.user, machine=machine, items=items, template=template
+                actor=request.user,
+                machine=machine,
+                items=items,
+                template=template,
+                submission_key=request.POST.get("submission", "").strip(),
             )
         except InspectionRefused as refusal:
+            if isinstance(refusal, InspectionKeyReused):
+                spend(request, request.POST.get("submission", "").strip())
             messages.error(request, str(refusal))
         except PolicyDenied:
             messages.error(request, "You may not record inspections for this site.")
         else:
             failed = inspection.items.filter(passed=False).count()
-            messages.success(
-                request,
-                f"Inspection recorded: {len(items) - failed} passed, {failed} failed"
-                + (f", {failed} work order{'s' if failed != 1 else ''} filed." if failed else "."),
-            )
+            confirm_sent(request, inspection.submission_key)
+            if inspection.replayed:
+                messages.info(
+                    request, f"This form was already sent: inspection {inspection.pk} was recorded once."
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Inspection recorded: {len(items) - failed} passed, {failed} failed"
+                    + (f", {failed} work order{'s' if failed != 1 else ''} filed." if failed else "."),
+                )
             return redirect("manufacturing:asset_detail", pk=machine.pk)
     return render(
         request,
@@ -469,5 +512,6 @@ def inspection_new(request: HttpRequest, pk: int) -> HttpResponse:
             "checklist": checklist,
             "template": template,
             "templates": InspectionTemplate.objects.all(),
+            "submission": new_submission_key(),
         },
     )

@@ -5,6 +5,7 @@ from manufacturing.services.condition import ConditionRefused, condition_append,
 from manufacturing.services.failure_codes import failure_codes_import
 from manufacturing.services.recordings import RecordingRefused, recording_upload
 from manufacturing.services.work_orders import (
+    SubmissionKeyReused,
     WorkOrderRefused,
     work_order_file,
     work_order_history_import,
@@ -17,6 +18,7 @@ __all__ = [
     "rul_model_exists",
     "RecordingRefused",
     "recording_upload",
+    "SubmissionKeyReused",
     "WorkOrderRefused",
     "analysis_store",
     "failure_codes_import",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from access.enforcement import check
 from access.resources import Resource
@@ -17,11 +17,30 @@ class InspectionRefused(Exception):
     """An inspection that cannot be recorded; the message says what to fix (maps to 400)."""
 
 
+class InspectionKeyReused(InspectionRefused):
+    """The submission key already recorded a different inspection."""
+
+
 @dataclass(frozen=True)
 class ItemResult:
     text: str
     passed: bool
     note: str = ""
+
+
+def _recorded_before(actor, key: str, machine: Machine, items: list[ItemResult]) -> Inspection | None:
+    """The inspection this person already recorded with `key`, if any; refused when it differs."""
+    earlier = Inspection.objects.filter(inspector=actor, submission_key=key).first() if key else None
+    if earlier is None:
+        return None
+    stored = [(i.text, i.passed, i.note) for i in earlier.items.order_by("pk")]
+    sent = [(i.text.strip()[:255], i.passed, i.note.strip()[:255]) for i in items]
+    if earlier.machine_id != machine.pk or stored != sent:
+        raise InspectionKeyReused(
+            f"this form was already recorded as inspection {earlier.pk} of {earlier.machine.tag} with "
+            "other results; send it again to record a new inspection"
+        )
+    return earlier
 
 
 @transaction.atomic
@@ -31,12 +50,19 @@ def inspection_record(
     machine: Machine,
     items: list[ItemResult],
     template: InspectionTemplate | None = None,
+    submission_key: str = "",
 ) -> Inspection:
     """Record an inspection of `machine` (the actor needs `file` on its site's work orders).
 
-    Each failed item becomes an INSPECTION alert and an open work order filed from that alert."""
+    Each failed item becomes an INSPECTION alert and an open work order filed from that alert.
+    `submission_key` (as for work_order_file): the same key from the same inspector returns the
+    inspection already recorded, with `replayed` set, and files nothing again."""
     from manufacturing.services.alerts import _trail as trail_alert
-    from manufacturing.services.work_orders import work_order_file
+    from manufacturing.services.work_orders import (
+        WorkOrderRefused,
+        checked_submission_key,
+        work_order_file,
+    )
 
     decision = check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
     items = [item for item in items if item.text.strip()]
@@ -47,7 +73,26 @@ def inspection_record(
         raise InspectionRefused(
             "say what was found for each failed item: " + "; ".join(failed_without_note)[:200]
         )
-    inspection = Inspection.objects.create(machine=machine, template=template, inspector=actor)
+    try:
+        submission_key = checked_submission_key(submission_key, actor)
+    except WorkOrderRefused as refusal:
+        raise InspectionRefused(str(refusal)) from None
+    earlier = _recorded_before(actor, submission_key, machine, items)
+    if earlier is not None:
+        earlier.replayed = True
+        return earlier
+    try:
+        with transaction.atomic():
+            inspection = Inspection.objects.create(
+                machine=machine, template=template, inspector=actor, submission_key=submission_key
+            )
+    except IntegrityError:  # the same key sent twice at once: the other request recorded it
+        earlier = _recorded_before(actor, submission_key, machine, items)
+        if earlier is None:
+            raise
+        earlier.replayed = True
+        return earlier
+    inspection.replayed = False
     filed = []
     for item in items:
         row = InspectionItem(

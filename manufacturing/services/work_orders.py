@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from access.enforcement import check
@@ -22,6 +24,16 @@ from manufacturing.models import FailureCode, Machine, WorkOrder, WorkOrderEvent
 
 class WorkOrderRefused(Exception):
     """A request the work order cannot take (illegal transition, missing codes); maps to 400."""
+
+
+class SubmissionKeyReused(WorkOrderRefused):
+    """A submission key already filed a different work order; the API answers 422."""
+
+
+# A phone on shop-floor Wi-Fi sends a form again when the answer is lost (a retry, a double tap, a
+# draft restored after the connection dropped). The form and the API's Idempotency-Key header carry a
+# key the client chose; the same key from the same person files the work order once.
+SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _record(
@@ -39,6 +51,27 @@ def _record(
     )
 
 
+def checked_submission_key(key: str, actor) -> str:
+    """`key` if it is a valid submission key (1-64 letters, digits, '-' or '_'), "" when absent or
+    when there is no person to scope it to; anything else is refused."""
+    if key and not SUBMISSION_KEY.fullmatch(key):
+        raise WorkOrderRefused("the submission key must be 1 to 64 letters, digits, '-' or '_' (e.g. a UUID)")
+    return key if actor is not None and actor.pk else ""
+
+
+def _filed_before(actor, key: str, machine: Machine, title: str) -> WorkOrder | None:
+    """The work order this person already filed with `key`, if any; refused when it differs."""
+    if not key:
+        return None
+    earlier = WorkOrder.objects.filter(created_by=actor, submission_key=key).first()
+    if earlier is not None and (earlier.machine_id != machine.pk or earlier.title != title[:255]):
+        raise SubmissionKeyReused(
+            f"submission key {key!r} already filed work order {earlier.pk} ({earlier.title!r} on "
+            f"{earlier.equipment_label}); use a new key for a new work order"
+        )
+    return earlier
+
+
 @transaction.atomic
 def work_order_file(
     *,
@@ -52,8 +85,16 @@ def work_order_file(
     assignee=None,
     alert=None,
     component=None,
+    submission_key: str = "",
 ) -> WorkOrder:
-    """File a work order against `machine` (the actor needs `file` on a work order of its site)."""
+    """File a work order against `machine` (the actor needs `file` on a work order of its site).
+
+    `submission_key` (optional, 1-64 letters, digits, '-' or '_') makes a repeat harmless: the same
+    key from the same person returns the work order it filed, with `replayed` set and nothing new
+    stored or trailed. An alert is covered by one work order at a time: filing from an alert whose
+    work order is still open, in progress or on hold is refused, naming it."""
+
+    from manufacturing.selectors import covering_work_order
 
     decision = check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
     title = (title or "").strip()
@@ -61,7 +102,19 @@ def work_order_file(
         raise WorkOrderRefused("a work order needs a title: say what is wrong, e.g. 'DE bearing noisy'")
     if priority not in WorkOrder.Priority.values:
         raise WorkOrderRefused(f"priority must be one of {WorkOrder.Priority.values}")
-    work_order = WorkOrder.objects.create(
+    submission_key = checked_submission_key(submission_key, actor)
+    earlier = _filed_before(actor, submission_key, machine, title)
+    if earlier is not None:
+        earlier.replayed = True
+        return earlier
+    if alert is not None and alert.machine_id != machine.pk:
+        raise WorkOrderRefused(f"alert {alert.pk} is on {alert.machine.tag}, not on {machine.tag}")
+    if alert is not None and (covering := covering_work_order(alert)) is not None:
+        raise WorkOrderRefused(
+            f"alert {alert.pk} is already covered by work order {covering.pk} "
+            f"({covering.get_status_display().lower()}): add to that one, or file without the alert"
+        )
+    fields = dict(
         site=machine.site,
         machine=machine,
         component=component,
@@ -74,7 +127,19 @@ def work_order_file(
         team=team,
         assignee=assignee,
         created_by=actor,
+        submission_key=submission_key,
     )
+    try:
+        with transaction.atomic():
+            work_order = WorkOrder.objects.create(**fields)
+    except IntegrityError:
+        # The same key sent twice at once: the other request filed it first.
+        earlier = _filed_before(actor, submission_key, machine, title)
+        if earlier is None:
+            raise
+        earlier.replayed = True
+        return earlier
+    work_order.replayed = False
     WorkOrderEvent.objects.create(
         work_order=work_order, to_status=work_order.status, actor=actor, note="filed"
     )
@@ -287,7 +352,8 @@ def work_order_attach(*, actor, work_order: WorkOrder, name: str, data: bytes):
     """Attach a photo (JPEG, PNG, WebP) or a PDF to a work order (the actor needs `work`), trailed.
 
     The type is read from the file's first bytes, not its name, so a phone photo of any name works
-    and a renamed executable does not."""
+    and a renamed executable does not. The same bytes attached again (a retried upload) return the
+    attachment already stored, with `replayed` set, and store nothing."""
     from django.core.files.base import ContentFile
 
     from manufacturing.models import WorkOrderAttachment
@@ -301,11 +367,21 @@ def work_order_attach(*, actor, work_order: WorkOrder, name: str, data: bytes):
     if kind is None or (kind[1] == "webp" and data[8:12] != b"WEBP"):
         raise WorkOrderRefused(f"{name!r} is not a JPEG, PNG or WebP photo or a PDF")
     content_type, extension = kind
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = work_order.attachments.filter(sha256=digest).first()
+    if earlier is not None:  # the same photo sent again (a retry on a bad connection): kept once
+        earlier.replayed = True
+        return earlier
     attachment = WorkOrderAttachment(
-        work_order=work_order, original_name=name[:255], content_type=content_type, uploaded_by=actor
+        work_order=work_order,
+        original_name=name[:255],
+        content_type=content_type,
+        sha256=digest,
+        uploaded_by=actor,
     )
     attachment.file.save(f"wo{work_order.pk}.{extension}", ContentFile(data), save=False)
     attachment.save()
+    attachment.replayed = False
     _record(
         actor=actor,
         action="attach",

@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "portal.drafts.submission_states",
             ],
         },
     },
@@ -308,6 +309,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.env_int("SUITE_SESSION_SECONDS", 30 * 60, minimum=300)
 # Idle logoff (HIPAA 164.312(a)(2)(iii)): a session expires after SESSION_COOKIE_AGE without a request.
 SESSION_SAVE_EVERY_REQUEST = True
+# Messages live in the session, not in a cookie: a cookie's messages are signed but readable (a study's
+# or a case's wording in them), and they ride on the response, so a redirect whose answer a phone never
+# received took its "work order 12 filed" with it. In the session the next page shows it.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # /metrics and the API schema/docs answer signed-in users and these addresses only (accounts.gates).
 # Responses under these paths carry patient or bank data: never cached by browsers or proxies.
 SUITE_NO_STORE_PREFIXES = env.env_list(

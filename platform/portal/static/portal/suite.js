@@ -62,6 +62,147 @@ window.Suite = {
   },
 };
 
+// What is typed into a form on the shop floor is kept on the phone until the server has taken it: a
+// dropped connection, a refusal or a closed tab loses nothing. Mark the form <form data-draft="NAME">,
+// NAME unique per user and purpose (and per state, where the form's meaning changes with it). Its fields
+// are saved as they are typed (not files, passwords or the CSRF token) and put back, with a note and a
+// Discard button, when the form is shown again. A hidden `submission` key travels with the draft, so a
+// draft sent again lands on what its first send filed. The server names taken keys on the next page
+// (<body data-sent>, portal/drafts.py): their drafts are dropped. A key named spent (<body data-spent>:
+// it filed something else) is dropped from its draft, which then takes the page's fresh key.
+// With no connection at all, the form is not sent: the note says it is kept, to send when back online.
+Suite.drafts = {
+  prefix: "suite-draft:",
+  maxAgeMs: 3 * 24 * 3600 * 1000,
+  store() {
+    try {
+      return window.localStorage;
+    } catch (blocked) {
+      return null;
+    }
+  },
+  fields(form) {
+    return [...form.elements].filter((el) => el.name && el.name !== "csrfmiddlewaretoken" && !["file", "password", "submit", "button", "reset"].includes(el.type) && (el.type !== "hidden" || el.name === "submission"));
+  },
+  read(key) {
+    try {
+      return JSON.parse(Suite.drafts.store().getItem(key)) || null;
+    } catch (unreadable) {
+      return null;
+    }
+  },
+  values(form) {
+    const values = {};
+    for (const el of Suite.drafts.fields(form)) {
+      const list = (values[el.name] = values[el.name] || []);
+      if (el.type === "checkbox" || el.type === "radio") {
+        if (el.checked) list.push(el.value);
+      } else if (el.type === "select-multiple") {
+        list.push(...[...el.selectedOptions].map((option) => option.value));
+      } else {
+        list.push(el.value);
+      }
+    }
+    return values;
+  },
+  apply(form, values) {
+    const taken = {};
+    for (const el of Suite.drafts.fields(form)) {
+      const list = values[el.name];
+      if (!list) continue;
+      if (el.type === "checkbox" || el.type === "radio") {
+        el.checked = list.includes(el.value);
+      } else if (el.type === "select-multiple") {
+        [...el.options].forEach((option) => { option.selected = list.includes(option.value); });
+      } else {
+        const index = (taken[el.name] = (taken[el.name] || 0) + 1) - 1;
+        if (index < list.length) el.value = list[index];
+      }
+    }
+  },
+  save(form) {
+    const store = Suite.drafts.store();
+    if (!store) return;
+    try {
+      store.setItem(Suite.drafts.prefix + form.dataset.draft, JSON.stringify({ savedAt: Date.now(), values: Suite.drafts.values(form) }));
+    } catch (full) {
+      console.warn("draft not saved", full);
+    }
+  },
+  // Drop expired drafts and those the server has taken; strip spent keys.
+  tidy() {
+    const store = Suite.drafts.store();
+    if (!store) return;
+    const words = (name) => (document.body.dataset[name] || "").split(" ").filter(Boolean);
+    const sent = words("sent");
+    const spent = words("spent");
+    for (const key of Object.keys(store).filter((k) => k.startsWith(Suite.drafts.prefix))) {
+      const draft = Suite.drafts.read(key);
+      const submission = draft && draft.values && (draft.values.submission || [])[0];
+      if (!draft || Date.now() - draft.savedAt > Suite.drafts.maxAgeMs || (submission && sent.includes(submission))) {
+        store.removeItem(key);
+      } else if (submission && spent.includes(submission)) {
+        delete draft.values.submission;
+        store.setItem(key, JSON.stringify(draft));
+      }
+    }
+  },
+  note(form, text, withDiscard) {
+    let note = form.querySelector(".draft-note");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "draft-note";
+      note.setAttribute("role", "status");
+      note.dataset.testid = "draft-note";
+      form.prepend(note);
+    }
+    note.textContent = text + " ";
+    if (withDiscard) {
+      const discard = document.createElement("button");
+      discard.type = "button";
+      discard.className = "link";
+      discard.dataset.testid = "draft-discard";
+      discard.textContent = "Discard";
+      discard.addEventListener("click", () => {
+        Suite.drafts.store()?.removeItem(Suite.drafts.prefix + form.dataset.draft);
+        const fresh = form.dataset.freshSubmission;
+        form.reset();
+        if (fresh && form.elements.submission) form.elements.submission.value = fresh;
+        note.remove();
+      });
+      note.append(discard);
+    }
+  },
+  restore(form) {
+    const draft = Suite.drafts.read(Suite.drafts.prefix + form.dataset.draft);
+    if (form.elements.submission) form.dataset.freshSubmission = form.elements.submission.value;
+    if (!draft || !draft.values) return;
+    const typed = (values) => JSON.stringify({ ...values, submission: undefined });
+    if (typed(draft.values) === typed(Suite.drafts.values(form))) return;
+    Suite.drafts.apply(form, draft.values);
+    Suite.drafts.note(form, "Restored what you typed on this device: it has not been filed yet, or its answer did not arrive.", true);
+  },
+};
+document.addEventListener("DOMContentLoaded", () => {
+  Suite.drafts.tidy();
+  document.querySelectorAll("form[data-draft]").forEach((form) => {
+    Suite.drafts.restore(form);
+    const save = () => Suite.drafts.save(form);
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+  });
+});
+// Registered before the busy handler below, so an offline send is stopped before it says "busy".
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.draft) return;
+  Suite.drafts.save(form);
+  if (navigator.onLine === false) {
+    event.preventDefault();
+    Suite.drafts.note(form, "No connection: nothing was sent. What you typed is kept on this device; send it again when you are back online.", false);
+  }
+});
+
 // A form whose work takes a while (a SAR drafted by the model, a batch screened, an upload
 // de-identified) says so once it is sent, and cannot be sent twice by an impatient second click
 // (a second SAR draft, a second upload). Mark it <form data-busy="What is happening…">.
