@@ -202,6 +202,18 @@ def truncations(units, cycles, first: int = 31, per_unit: int = 20) -> np.ndarra
     return np.concatenate(picked) if picked else np.array([], int)
 
 
+MAX_LEAD_TIME = 100  # cycles; more than most units' whole remaining life once the model alerts
+
+
+def check_lead_time(*values: int, option: str = "the lead time") -> None:
+    """Refuse a lead time outside 0..MAX_LEAD_TIME cycles (what the commands accept)."""
+    for value in values:
+        if not 0 <= value <= MAX_LEAD_TIME:
+            raise ValueError(
+                f"{option} must be a whole number of cycles from 0 to {MAX_LEAD_TIME} (got {value})"
+            )
+
+
 def monitoring_triggers(
     units, cycles, predicted_rul, margins, *, first: int = 31, lead_time: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -233,9 +233,11 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     assert at_five["improvement_over_fixed_pct"] == report["improvement_over_fixed_pct"]
     with pytest.raises(CommandError, match="sensitivity"):
         call_command("plan_maintenance", *args, "--sensitivity", "0.5,abc")
-    with pytest.raises(CommandError, match="whole cycles"):
+    with pytest.raises(CommandError, match="--lead-time must be a whole number of cycles from 0 to 100"):
         call_command("plan_maintenance", *args, "--lead-time", "-3")
     with pytest.raises(CommandError, match="whole cycles"):
         call_command("plan_maintenance", *args, "--lead-time-sensitivity", "5,x")
+    with pytest.raises(CommandError, match=r"--lead-time-sensitivity must be .* \(got 101\)"):
+        call_command("plan_maintenance", *args, "--lead-time-sensitivity", "5,101")
     with pytest.raises(CommandError, match="out-of-fold"):
         call_command("plan_maintenance", *args, "--folds", "0")

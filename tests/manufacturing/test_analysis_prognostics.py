@@ -25,10 +25,10 @@ from manufacturing.analysis.prognostics import (
     tail_average,
 )
 from manufacturing.models import ConditionRecord, RulModelVersion, RulPrediction
+from tests.manufacturing.budgets import TINY
 
 CMAPSS = Path(settings.SHARED_DATA_DIR) / "cmapss"
 SMALL = ["--trees", "60", "--members", "1", "--folds", "0", "--network-epochs", "3"]
-TINY = ["--trees", "20", "--members", "1", "--folds", "2", "--network-epochs", "2", "--network-seeds", "2"]
 
 
 def test_scores_follow_the_protocol():

@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from audit.models import Event
 from manufacturing.analysis.prognostics import read_cmapss
 from manufacturing.models import ConditionRecord, RulPrediction
+from tests.manufacturing.budgets import TINY
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,6 @@ def test_a_bad_row_imports_nothing(machine_a, tmp_path):
 
 # --- readings appended through the API, and the prediction they renew --------------------------------
 CMAPSS = Path(settings.SHARED_DATA_DIR) / "cmapss"
-TINY = ["--trees", "20", "--members", "1", "--folds", "2", "--network-epochs", "2", "--network-seeds", "2"]
 
 
 def _engine(unit: int) -> np.ndarray:

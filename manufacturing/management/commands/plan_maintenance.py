@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from manufacturing.analysis.planning import (
     best_fixed_interval,
+    check_lead_time,
     choose_margin,
     choose_policy,
     cost_rate,
@@ -84,8 +85,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--lead-time-sensitivity {options['lead_time_sensitivity']!r}: give whole cycles such as 0,5,10"
             ) from None
-        if any(not 0 <= value <= 100 for value in [options["lead_time"], *lead_times]):
-            raise CommandError("--lead-time and --lead-time-sensitivity: whole cycles from 0 to 100")
+        try:
+            check_lead_time(options["lead_time"], option="--lead-time")
+            check_lead_time(*lead_times, option="--lead-time-sensitivity")
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         try:
             if not 0 < costs["preventive_cost"] < costs["failure_cost"]:
                 raise ValueError("costs must satisfy 0 < preventive cost < failure cost")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from manufacturing.analysis.planning import replacement_plan, unit_lives
+from manufacturing.analysis.planning import check_lead_time, replacement_plan, unit_lives
 from manufacturing.analysis.prognostics import RulModel, read_cmapss
 from manufacturing.management.commands.eval_prognostics import config_arguments, config_from
 from manufacturing.models import ConditionRecord, Machine
@@ -67,8 +67,7 @@ class Command(BaseCommand):
                 data, source = rows, f"condition data of {machines.count()} machine(s) in family {family}"
             if options["failure_cost"] <= 1:
                 raise ValueError("--failure-cost must exceed the cost of a planned replacement (1)")
-            if not 0 <= options["lead_time"] <= 100:
-                raise ValueError("--lead-time must be a whole number of cycles from 0 to 100")
+            check_lead_time(options["lead_time"], option="--lead-time")
             model = RulModel(config_from(options)).fit(data, family=family, source=source)
             oof = model.training_oof
             model.description["replacement_plan"] = replacement_plan(
