@@ -208,6 +208,7 @@ class RecordingUploadApi(APIView):
     @extend_schema(
         request={"multipart/form-data": RecordingUploadInput},
         responses={
+            200: RecordingUploadOutput,
             201: RecordingUploadOutput,
             400: MaintenanceRefusal,
             404: MaintenanceRefusal,
@@ -235,10 +236,13 @@ class RecordingUploadApi(APIView):
             )
         except services.RecordingRefused as refusal:
             return _refused(str(refusal))
-        return Response(
+        response = Response(
             {"id": recording.pk, "status": recording.status, "samples": recording.sample_count},
-            status=status.HTTP_201_CREATED,
+            status=status.HTTP_200_OK if recording.replayed else status.HTTP_201_CREATED,
         )
+        if recording.replayed:  # the same file and settings were already uploaded: nothing new stored
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class ConditionAppendInput(serializers.Serializer):

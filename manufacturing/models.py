@@ -184,6 +184,9 @@ class VibrationRecording(models.Model):
     units = models.CharField(max_length=8, choices=Units.choices, default=Units.G)
     rpm = models.FloatField(help_text="Shaft speed during the recording.")
     sample_count = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Of the file: the same upload sent again is kept once."
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     uploaded_by = models.ForeignKey(
@@ -194,6 +197,7 @@ class VibrationRecording(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["machine", "sha256"], name="manufacturing_rec_sha256")]
 
     def __str__(self) -> str:
         return f"Recording {self.pk} on {self.machine.tag}"

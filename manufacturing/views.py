@@ -237,7 +237,13 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
     except (services.RecordingRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, f"Recording {recording.pk} uploaded; the analysis runs on the worker.")
+        if recording.replayed:
+            messages.info(
+                request,
+                f"This file was already uploaded with these settings: recording {recording.pk}, kept once.",
+            )
+        else:
+            messages.success(request, f"Recording {recording.pk} uploaded; the analysis runs on the worker.")
     return redirect("manufacturing:asset_detail", pk=machine.pk)
 
 

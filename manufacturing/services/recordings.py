@@ -3,6 +3,7 @@ Celery worker through manufacturing.analysis (part A's pure analysis, imported l
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 
@@ -65,7 +66,9 @@ def recording_upload(
     `component` (whose bearing geometry gives the fault frequencies) defaults to the machine's first
     component with a bearing. `channel` picks the column or variable of a file with several
     (manufacturing.analysis.waveform_files); a sample rate or rpm left empty (0) is taken from the
-    file where it carries one (a time column; a .mat RPM variable)."""
+    file where it carries one (a time column; a .mat RPM variable). The same file with the same
+    settings already stored for the machine (and not failed) is returned with `replayed` set:
+    nothing is stored, trailed or analysed again."""
 
     decision = check(actor, "view", machine)
     if len(data) > MAX_BYTES:
@@ -92,18 +95,35 @@ def recording_upload(
         raise RecordingRefused(f"component {component} is not part of {machine.tag}")
     if component is None:
         component = machine.components.filter(bearing__isnull=False).order_by("pk").first()
-    recording = VibrationRecording(
+    settings = dict(
         machine=machine,
         component=component,
-        original_name=name[:255],
-        file_format=fmt,
         sample_rate=sample_rate,
         rpm=rpm,
         units=units,
         channel=wave.channel[:64],
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    # The same file with the same settings sent again (a retry on a bad connection, a gateway that did
+    # not get its answer): the recording already stored, analysed once, alerting once. One whose
+    # analysis failed may be sent again to be analysed again.
+    earlier = (
+        VibrationRecording.objects.filter(**settings)
+        .exclude(status=VibrationRecording.Status.FAILED)
+        .order_by("pk")
+        .first()
+    )
+    if earlier is not None:
+        earlier.replayed = True
+        return earlier
+    recording = VibrationRecording(
+        **settings,
+        original_name=name[:255],
+        file_format=fmt,
         sample_count=signal.size,
         uploaded_by=actor,
     )
+    recording.replayed = False
     # A name of its own, so that cleaning up after a failed write can only ever remove this file.
     unique = f"{machine.tag}-{uuid.uuid4().hex[:12]}.{fmt}"
     stored_name = recording.file.field.generate_filename(recording, unique)

@@ -81,3 +81,27 @@ def test_other_site_cannot_upload(client, engineer_b, machine_a):
     client.force_login(engineer_b)
     assert _post(client, machine_a, "x.npy", _npy(SIGNAL)).status_code == 404
     assert not VibrationRecording.objects.exists()
+
+
+def test_the_same_file_and_settings_sent_again_is_kept_once(client, engineer_a, machine_a):
+    """A retried upload (the answer was lost) stores, trails and analyses nothing new; the same file with
+    other settings, or sent again after its analysis failed, is a recording of its own."""
+    client.force_login(engineer_a)
+    data = _npy(SIGNAL)
+    first = _post(client, machine_a, "x.npy", data)
+    again = _post(client, machine_a, "retry.npy", data)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert VibrationRecording.objects.count() == 1
+    assert Event.objects.filter(action="recording.upload").count() == 1
+    assert _post(client, machine_a, "x.npy", data, rpm=1750).status_code == 201  # another speed
+    VibrationRecording.objects.filter(pk=first.json()["id"]).update(status="failed")
+    assert _post(client, machine_a, "x.npy", data).status_code == 201  # analysed again
+    assert VibrationRecording.objects.count() == 3
+    page = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/recordings/",
+        {"file": SimpleUploadedFile("x.npy", data), "sample_rate": "12000", "rpm": "1797", "units": "g"},
+        follow=True,
+    )
+    assert "already uploaded with these settings" in page.content.decode()
+    assert VibrationRecording.objects.count() == 3
