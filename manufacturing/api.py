@@ -278,7 +278,12 @@ class ConditionAppendApi(APIView):
 
     @extend_schema(
         request=ConditionAppendInput,
-        responses={201: ConditionAppendOutput, 400: ConditionRefusal, 404: MaintenanceRefusal},
+        responses={
+            200: ConditionAppendOutput,
+            201: ConditionAppendOutput,
+            400: ConditionRefusal,
+            404: MaintenanceRefusal,
+        },
         operation_id="manufacturing_condition_append",
     )
     def post(self, request, pk):
@@ -296,6 +301,10 @@ class ConditionAppendApi(APIView):
             return Response(
                 {"detail": str(refusal), "rows": refusal.rows}, status=status.HTTP_400_BAD_REQUEST
             )
+        if result.pop("replayed", False):  # the same batch again: already stored, nothing new
+            response = Response(result, status=status.HTTP_200_OK)
+            response["Idempotent-Replayed"] = "true"
+            return response
         return Response(result, status=status.HTTP_201_CREATED)
 
 

@@ -158,7 +158,9 @@ def condition_append(*, actor, machine: Machine, rows, source: str = "api", rene
     """Append new readings (cycles after the unit's last stored one) to `machine`'s condition data, all
     or nothing: any bad row refuses the batch with a per-row report. Trailed; once committed, the
     machine's remaining-life prediction is renewed on a worker when its family has a model (`renew`
-    False: the caller renews it itself, e.g. the demo, which runs without a worker)."""
+    False: the caller renews it itself, e.g. the demo, which runs without a worker). The same batch
+    sent again, every reading already stored with the same values, is answered as before with
+    `replayed` True: nothing stored, trailed or renewed again."""
     # a person (or their API token) is checked by the policy; system actors (commands, demo) are trusted
     policy = "" if isinstance(actor, str) else check(actor, "view", machine).policy or ""
     if not isinstance(rows, list | tuple) or not rows:
@@ -191,6 +193,14 @@ def condition_append(*, actor, machine: Machine, rows, source: str = "api", rene
             )
         else:
             last[unit] = cycle
+    if errors and len(errors) == len(parsed) == len(rows) and _stored_already(machine, parsed):
+        # The same batch sent again (its answer was lost): already stored, trailed and renewed once.
+        return {
+            "rows": len(parsed),
+            "units": {str(unit): stored_last[unit] for unit in sorted({row[1] for row in parsed})},
+            "prediction": "already renewed when these readings were first stored",
+            "replayed": True,
+        }
     if errors:
         errors.sort(key=lambda error: error["row"])
         raise ConditionRefused(
@@ -225,6 +235,22 @@ def condition_append(*, actor, machine: Machine, rows, source: str = "api", rene
         "units": {str(unit): last[unit] for unit in units},
         "prediction": "queued" if renew else _not_renewed(machine),
     }
+
+
+def _stored_already(machine: Machine, parsed: list) -> bool:
+    """Whether every reading of the batch is stored for `machine` with the same values."""
+    stored = {
+        (unit, cycle): (settings, sensors)
+        for unit, cycle, settings, sensors in ConditionRecord.objects.filter(
+            machine=machine,
+            unit__in={row[1] for row in parsed},
+            cycle__gte=min(row[2] for row in parsed),
+            cycle__lte=max(row[2] for row in parsed),
+        ).values_list("unit", "cycle", "settings", "sensors")
+    }
+    return all(
+        stored.get((unit, cycle)) == (settings, sensors) for _, unit, cycle, settings, sensors in parsed
+    )
 
 
 def _not_renewed(machine: Machine) -> str:

@@ -81,6 +81,15 @@ def test_readings_are_appended_all_or_nothing_with_a_per_row_report(
     assert stored.sensors == engine[3, 5:].tolist() and stored.source == "api"
     event = Event.objects.get(action="condition.append")
     assert event.payload["rows"] == 5 and event.payload["units"] == [1] and event.policy
+    # the same batch sent again (its answer was lost): answered as before, nothing stored twice
+    again = _append(client, machine_a, _objects(engine[:3]) + engine[3:5].tolist())
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["rows"] == 5 and again.json()["units"] == {"1": 5}
+    assert Event.objects.filter(action="condition.append").count() == 1
+    # a stored cycle with other values is no repeat: refused as out of order
+    changed = engine[3:5].tolist()
+    changed[1][-1] += 0.5
+    assert _append(client, machine_a, changed).status_code == 400
     # one batch with a short sensor list, a cycle already stored, a word for a number and a cycle
     # out of order within the batch: nothing of it is kept, every bad row is named
     bad = _objects(engine[5:10])
