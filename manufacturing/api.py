@@ -308,6 +308,88 @@ class ConditionAppendApi(APIView):
         return Response(result, status=status.HTTP_201_CREATED)
 
 
+class MaintenancePlanInput(serializers.Serializer):
+    title = serializers.CharField(max_length=255)
+    every_days = serializers.IntegerField(required=False, allow_null=True, default=None)
+    every_hours = serializers.FloatField(required=False, allow_null=True, default=None)
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(choices=WorkOrder.Priority.choices, default=WorkOrder.Priority.MEDIUM)
+    team = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+
+class MaintenancePlanOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="plan.pk")
+    title = serializers.CharField(source="plan.title")
+    every_days = serializers.IntegerField(source="plan.every_days", allow_null=True)
+    every_hours = serializers.FloatField(source="plan.every_hours", allow_null=True)
+    due_date = serializers.DateTimeField(source="due.date", allow_null=True)
+    due_hours = serializers.FloatField(source="due.hours", allow_null=True)
+    due_now = serializers.CharField(help_text="Why it is due now; empty when it is not.")
+    open_work_order = serializers.IntegerField(source="open.pk", allow_null=True, default=None)
+
+
+class MaintenancePlanApi(APIView):
+    """An asset's preventive maintenance plans: list them (with when each falls due) or add one."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=MaintenancePlanOutput(many=True), operation_id="manufacturing_plans_list")
+    def get(self, request, pk):
+        machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+        return Response(MaintenancePlanOutput(selectors.maintenance_plans_of(machine), many=True).data)
+
+    @extend_schema(
+        request=MaintenancePlanInput,
+        responses={201: MaintenancePlanOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_plans_create",
+    )
+    def post(self, request, pk):
+        from manufacturing.services.maintenance_plans import PlanRefused, plan_create
+
+        data = MaintenancePlanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+        try:
+            plan = plan_create(actor=request.user, machine=machine, **data.validated_data)
+        except PlanRefused as refusal:
+            return _refused(str(refusal))
+        row = next(row for row in selectors.maintenance_plans_of(machine) if row["plan"].pk == plan.pk)
+        return Response(MaintenancePlanOutput(row).data, status=status.HTTP_201_CREATED)
+
+
+class MeterReadingInput(serializers.Serializer):
+    hours = serializers.FloatField(help_text="Running hours on the meter now.")
+
+
+class MeterReadingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    hours = serializers.FloatField()
+    read_at = serializers.DateTimeField()
+
+
+class MeterReadingApi(APIView):
+    """Record an asset's running hours; a plan the reading makes due files its work order at once."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=MeterReadingInput,
+        responses={201: MeterReadingOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_meter_record",
+    )
+    def post(self, request, pk):
+        from manufacturing.services.maintenance_plans import PlanRefused, meter_record
+
+        data = MeterReadingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+        try:
+            reading = meter_record(actor=request.user, machine=machine, hours=data.validated_data["hours"])
+        except PlanRefused as refusal:
+            return _refused(str(refusal))
+        return Response(MeterReadingOutput(reading).data, status=status.HTTP_201_CREATED)
+
+
 class FailureSuggestInput(serializers.Serializer):
     problem = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 

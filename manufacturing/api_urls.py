@@ -18,4 +18,6 @@ urlpatterns = [
     path("suggestions/<int:pk>/review/", api.SuggestionReviewApi.as_view(), name="suggestion-review"),
     path("recordings/", api.RecordingUploadApi.as_view(), name="recording-upload"),
     path("assets/<int:pk>/condition/", api.ConditionAppendApi.as_view(), name="condition-append"),
+    path("assets/<int:pk>/plans/", api.MaintenancePlanApi.as_view(), name="maintenance-plans"),
+    path("assets/<int:pk>/meter/", api.MeterReadingApi.as_view(), name="meter-reading"),
 ]

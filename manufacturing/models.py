@@ -441,6 +441,14 @@ class WorkOrder(models.Model):
         blank=True,
         help_text="The filer's key for this submission (form or Idempotency-Key): a repeat files nothing.",
     )
+    plan = models.ForeignKey(
+        "MaintenancePlan",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="work_orders",
+        help_text="The preventive maintenance plan that filed it.",
+    )
 
     policy_resource_type = "work_order"
     policy_field_map = {"site": "site"}
@@ -597,3 +605,51 @@ class InspectionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{'pass' if self.passed else 'FAIL'}: {self.text}"
+
+
+class MeterReading(models.Model):
+    """A machine's running-hours meter, read on the floor or sent by a gateway (it only goes up)."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="meter_readings")
+    hours = models.FloatField(help_text="Running hours on the meter.")
+    read_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-read_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.machine.tag}: {self.hours:g} h at {self.read_at:%Y-%m-%d %H:%M}"
+
+
+class MaintenancePlan(models.Model):
+    """Preventive maintenance: a task done every N days or every N running hours, whichever comes
+    first. When it falls due, a preventive work order is filed on its owner's authority; completing
+    (or cancelling: that occurrence is skipped) that work order starts the next interval."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="maintenance_plans")
+    title = models.CharField(max_length=255)
+    instructions = models.TextField(blank=True)
+    every_days = models.PositiveIntegerField(null=True, blank=True)
+    every_hours = models.FloatField(null=True, blank=True, help_text="Running hours between services.")
+    priority = models.PositiveSmallIntegerField(default=3)
+    team = models.CharField(max_length=64, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Its work orders are filed on this person's authority (checked each time).",
+    )
+    last_done_at = models.DateTimeField(help_text="When the interval started: created, last done or skipped.")
+    last_done_hours = models.FloatField(null=True, blank=True, help_text="The meter then.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["machine", "title"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.machine.tag})"

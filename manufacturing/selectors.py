@@ -208,3 +208,23 @@ def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
         "condition": condition,
         "pending": machine.recordings.exclude(status="done").order_by("-created_at")[:5],
     }
+
+
+def maintenance_plans_of(machine) -> list[dict]:
+    """The machine's active preventive maintenance plans, each with when it falls due (date and/or
+    running hours), whether that is now, and its open work order. (The caller may view the machine.)"""
+    from django.utils import timezone
+
+    from manufacturing.services.maintenance_plans import latest_hours, plan_due, plan_schedule
+
+    hours, now = latest_hours(machine), timezone.now()
+    plans = machine.maintenance_plans.filter(active=True).prefetch_related("work_orders")
+    return [
+        {
+            "plan": plan,
+            "due": plan_schedule(plan, hours),
+            "due_now": plan_due(plan, now=now, hours=hours),
+            "open": next((wo for wo in plan.work_orders.all() if wo.status not in WorkOrder.TERMINAL), None),
+        }
+        for plan in plans
+    ]

@@ -33,3 +33,12 @@ def renew_rul(machine_id: int, units: list[int] | None = None) -> int:
     if machine is None:  # deleted since: nothing to renew
         return 0
     return len(rul_renew(machine=machine, actor="task:manufacturing.renew_rul", units=units))
+
+
+@shared_task(name="manufacturing.file_due_maintenance", ignore_result=False)
+def file_due_maintenance() -> int:
+    """File the preventive work orders of the plans that are due (celery beat, hourly); returns how
+    many were filed."""
+    from manufacturing.services.maintenance_plans import plans_file_due
+
+    return len(plans_file_due())

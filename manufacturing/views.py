@@ -30,6 +30,7 @@ from manufacturing.services.inspections import (
     ItemResult,
     inspection_record,
 )
+from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create
 from manufacturing.services.work_orders import work_order_attach, work_order_update
 from ops.broker import broker_required_for_post
 from portal.drafts import confirm_sent, new_submission_key, spend
@@ -182,8 +183,46 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "submission": new_submission_key(),
             "units": VibrationRecording.Units.choices,
             "components": machine.components.select_related("bearing"),
+            "plans": selectors.maintenance_plans_of(machine),
+            "meter": machine.meter_readings.first(),
         },
     )
+
+
+@require_POST
+@login_required
+def maintenance_plan_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a preventive maintenance plan to an asset (every N days and/or N running hours)."""
+    machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+    with _outcome_shown(request, denied="You may not plan work for this site.", refusals=(PlanRefused,)):
+        plan = plan_create(
+            actor=request.user,
+            machine=machine,
+            title=request.POST.get("title", ""),
+            every_days=request.POST.get("every_days", "").strip() or None,
+            every_hours=request.POST.get("every_hours", "").strip() or None,
+            instructions=request.POST.get("instructions", ""),
+            priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
+            team=request.POST.get("team", "")[:64],
+        )
+        messages.success(request, f"Plan added: {plan.title}.")
+    return redirect(reverse("manufacturing:asset_detail", args=[machine.pk]) + "#maintenance")
+
+
+@require_POST
+@login_required
+def meter_reading_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record the asset's running hours; a plan it makes due files its work order at once."""
+    machine = selectors.machine_for(request.user, pk, actor=_actor(request))
+    with _outcome_shown(
+        request, denied="You may not record readings for this asset.", refusals=(PlanRefused,)
+    ):
+        reading = meter_record(
+            actor=request.user, machine=machine, hours=request.POST.get("hours", "").strip()
+        )
+        filed = "".join(f"; preventive work order {wo.pk} filed: {wo.title}" for wo in reading.filed)
+        messages.success(request, f"Meter reading recorded: {reading.hours:g} h{filed}.")
+    return redirect(reverse("manufacturing:asset_detail", args=[machine.pk]) + "#maintenance")
 
 
 @require_GET

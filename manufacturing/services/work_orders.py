@@ -86,13 +86,15 @@ def work_order_file(
     alert=None,
     component=None,
     submission_key: str = "",
+    plan=None,
 ) -> WorkOrder:
     """File a work order against `machine` (the actor needs `file` on a work order of its site).
 
     `submission_key` (optional, 1-64 letters, digits, '-' or '_') makes a repeat harmless: the same
     key from the same person returns the work order it filed, with `replayed` set and nothing new
     stored or trailed. An alert is covered by one work order at a time: filing from an alert whose
-    work order is still open, in progress or on hold is refused, naming it."""
+    work order is still open, in progress or on hold is refused, naming it. `plan`: the preventive
+    maintenance plan filing it (the work order is then preventive)."""
 
     from manufacturing.selectors import covering_work_order
 
@@ -128,6 +130,8 @@ def work_order_file(
         assignee=assignee,
         created_by=actor,
         submission_key=submission_key,
+        plan=plan,
+        preventive=plan is not None,
     )
     try:
         with transaction.atomic():
@@ -232,6 +236,10 @@ def work_order_transition(
     from_status = work_order.status
     work_order.status = to_status
     work_order.save()
+    if to_status in WorkOrder.TERMINAL and work_order.plan_id:
+        from manufacturing.services.maintenance_plans import plan_restart
+
+        plan_restart(work_order)  # done, or this occurrence skipped: the next interval starts
     WorkOrderEvent.objects.create(
         work_order=work_order, from_status=from_status, to_status=to_status, note=note, actor=actor
     )

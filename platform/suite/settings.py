@@ -284,6 +284,9 @@ CELERY_BEAT_SCHEDULE = {
     "tuning-reap-jobs": {"task": "tuning.reap_jobs", "schedule": 60.0},
     # Send again the tasks of previews/analyses whose message a broker outage lost (portal.requeue).
     "portal-requeue-pending": {"task": "portal.requeue_pending", "schedule": 60.0},
+    # Preventive maintenance plans that fell due by the calendar file their work orders (those due by
+    # running hours file as the meter reading arrives).
+    "manufacturing-file-due-maintenance": {"task": "manufacturing.file_due_maintenance", "schedule": 3600.0},
 }
 SUITE_REQUEUE_AFTER_SECONDS = env.env_int("SUITE_REQUEUE_AFTER_SECONDS", 300, minimum=1)
 # Key provider for envelope encryption and signing: "local" (files in VAULT_KEY_DIR, 0600) or a dotted path.

@@ -1,0 +1,222 @@
+"""Preventive maintenance: plans (a task every N days or every N running hours, whichever comes first)
+and the running-hours meter they count on. A plan that falls due files a preventive work order on its
+owner's authority, checked by the access policy each time; completing that work order, or cancelling
+it (the occurrence is skipped), starts the next interval. Every write is trailed in its transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+
+from django.db import transaction
+from django.utils import timezone
+
+from access.enforcement import check
+from access.errors import PolicyDenied
+from access.resources import Resource
+from audit.services import record
+from manufacturing.models import Machine, MaintenancePlan, MeterReading, WorkOrder
+
+logger = logging.getLogger(__name__)
+
+MAX_EVERY_DAYS = 3650
+MAX_HOURS = 10_000_000.0  # beyond any machine's life on a running-hours meter
+
+
+class PlanRefused(Exception):
+    """A plan or meter reading that cannot be taken; the message says what to fix (maps to 400)."""
+
+
+def latest_hours(machine: Machine) -> float | None:
+    """The machine's running hours at its latest meter reading, None before the first."""
+    return machine.meter_readings.values_list("hours", flat=True).first()
+
+
+def _may_file(actor, machine: Machine):
+    return check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
+
+
+def _positive(value, name: str, upper: float) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PlanRefused(f"{name} must be a number, e.g. 30") from None
+    if not math.isfinite(number) or not 0 < number <= upper:
+        raise PlanRefused(f"{name} must be more than 0 and at most {upper:,.0f}")
+    return number
+
+
+@transaction.atomic
+def plan_create(
+    *,
+    actor,
+    machine: Machine,
+    title: str,
+    every_days=None,
+    every_hours=None,
+    instructions: str = "",
+    priority: int = WorkOrder.Priority.MEDIUM,
+    team: str = "",
+) -> MaintenancePlan:
+    """A plan for `machine` (the actor needs `file` on its site's work orders; its work orders are
+    filed on the actor's authority). The first interval starts now, and at the current meter reading
+    (or at the first reading to come)."""
+    decision = _may_file(actor, machine)
+    title = (title or "").strip()
+    if not title:
+        raise PlanRefused("a plan needs a title: the task to do, e.g. 'Grease DE and NDE bearings'")
+    days = _positive(every_days, "every days", MAX_EVERY_DAYS)
+    if days is not None and days != int(days):
+        raise PlanRefused("every days must be a whole number of days")
+    hours = _positive(every_hours, "every running hours", MAX_HOURS)
+    if days is None and hours is None:
+        raise PlanRefused("give an interval: every N days, every N running hours, or both")
+    if priority not in WorkOrder.Priority.values:
+        raise PlanRefused(f"priority must be one of {WorkOrder.Priority.values}")
+    plan = MaintenancePlan.objects.create(
+        machine=machine,
+        title=title[:255],
+        instructions=instructions or "",
+        every_days=int(days) if days is not None else None,
+        every_hours=hours,
+        priority=priority,
+        team=(team or "")[:64],
+        owner=actor,
+        last_done_at=timezone.now(),
+        last_done_hours=latest_hours(machine),
+    )
+    record(
+        actor=actor,
+        action="maintenance_plan.create",
+        resource_type="asset",
+        resource_id=machine.pk,
+        outcome="succeeded",
+        policy=decision.policy or "",
+        payload={
+            "site": machine.site,
+            "plan": plan.pk,
+            "title": plan.title,
+            "every_days": plan.every_days,
+            "every_hours": plan.every_hours,
+        },
+    )
+    return plan
+
+
+@transaction.atomic
+def meter_record(*, actor, machine: Machine, hours, read_at: dt.datetime | None = None) -> MeterReading:
+    """Record the machine's running hours (the actor needs `view` on it). A meter only goes up: a
+    reading below the latest is refused. Plans counting hours start at the first reading; those it
+    makes due file their work orders at once (`filed` on the returned reading)."""
+    decision = check(actor, "view", machine)
+    try:
+        value = float(hours)
+    except (TypeError, ValueError):
+        raise PlanRefused("give the running hours on the meter as a number, e.g. 12450") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_HOURS:
+        raise PlanRefused(f"running hours must be between 0 and {MAX_HOURS:,.0f}")
+    latest = machine.meter_readings.first()
+    if latest is not None and value < latest.hours:
+        raise PlanRefused(
+            f"{value:g} h is below the latest reading ({latest.hours:g} h on {latest.read_at:%Y-%m-%d}): "
+            "a running-hours meter only goes up; check the figure"
+        )
+    reading = MeterReading.objects.create(
+        machine=machine, hours=value, read_at=read_at or timezone.now(), recorded_by=actor
+    )
+    machine.maintenance_plans.filter(last_done_hours__isnull=True, every_hours__isnull=False).update(
+        last_done_hours=value
+    )
+    record(
+        actor=actor,
+        action="meter.record",
+        resource_type="asset",
+        resource_id=machine.pk,
+        outcome="succeeded",
+        policy=decision.policy or "",
+        payload={"site": machine.site, "hours": value, "reading": reading.pk},
+    )
+    reading.filed = plans_file_due(machine=machine)  # in this transaction: the reading and what it causes
+    return reading
+
+
+def plan_schedule(plan: MaintenancePlan, hours: float | None) -> dict:
+    """When `plan` falls due: the date and the meter reading (each None when it does not count that)."""
+    return {
+        "date": plan.last_done_at + dt.timedelta(days=plan.every_days) if plan.every_days else None,
+        "hours": plan.last_done_hours + plan.every_hours
+        if plan.every_hours and plan.last_done_hours is not None
+        else None,
+        "meter": hours,
+    }
+
+
+def plan_due(plan: MaintenancePlan, *, now: dt.datetime, hours: float | None) -> str:
+    """Why `plan` is due now ("" when it is not)."""
+    due = plan_schedule(plan, hours)
+    reasons = []
+    if due["date"] is not None and now >= due["date"]:
+        reasons.append(f"{plan.every_days} days since {plan.last_done_at:%Y-%m-%d}")
+    if due["hours"] is not None and hours is not None and hours >= due["hours"]:
+        reasons.append(
+            f"{hours - plan.last_done_hours:g} running hours since {plan.last_done_hours:g} h "
+            f"(every {plan.every_hours:g} h)"
+        )
+    return " and ".join(reasons)
+
+
+def plans_file_due(*, now: dt.datetime | None = None, machine: Machine | None = None) -> list[WorkOrder]:
+    """File a preventive work order for every active plan that is due and has none open. Each is filed
+    on the plan owner's authority, checked (and a denial trailed) each time; a plan whose owner may no
+    longer file is left for an engineer of the site to take over."""
+    from manufacturing.services.work_orders import work_order_file
+
+    now = now or timezone.now()
+    plans = MaintenancePlan.objects.filter(active=True).select_related("machine", "owner")
+    if machine is not None:
+        plans = plans.filter(machine=machine)
+    filed = []
+    for plan in plans:
+        reason = plan_due(plan, now=now, hours=latest_hours(plan.machine))
+        if not reason or plan.work_orders.exclude(status__in=WorkOrder.TERMINAL).exists():
+            continue
+        if plan.owner is None or not plan.owner.is_active:
+            logger.warning("maintenance plan %s is due but has no active owner to file it", plan.pk)
+            continue
+        try:
+            _may_file(plan.owner, plan.machine)  # outside the filing's transaction: a denial stays trailed
+        except PolicyDenied:
+            logger.warning("maintenance plan %s is due but its owner may no longer file work orders", plan.pk)
+            continue
+        filed.append(
+            work_order_file(
+                actor=plan.owner,
+                machine=plan.machine,
+                title=plan.title,
+                description="\n\n".join(
+                    part
+                    for part in (plan.instructions.strip(), f"Preventive maintenance due: {reason}.")
+                    if part
+                ),
+                priority=plan.priority,
+                team=plan.team,
+                plan=plan,
+                # one work order per interval, however often this runs
+                submission_key=f"pm-{plan.pk}-{plan.last_done_at:%Y%m%d%H%M%S%f}",
+            )
+        )
+    return filed
+
+
+def plan_restart(work_order: WorkOrder) -> None:
+    """The plan's next interval starts: its work order was completed, or cancelled (skipped)."""
+    plan = work_order.plan
+    if plan is None:
+        return
+    plan.last_done_at = work_order.completed_at or timezone.now()
+    plan.last_done_hours = latest_hours(plan.machine)
+    plan.save(update_fields=["last_done_at", "last_done_hours"])

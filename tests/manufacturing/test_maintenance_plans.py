@@ -1,0 +1,171 @@
+"""Preventive maintenance plans and the running-hours meter: due by the calendar or by the meter,
+whichever first; one work order per interval, filed on the owner's authority; done or skipped starts
+the next interval; a meter only goes up; pages, API, the beat task and the trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from audit.models import Event
+from manufacturing.models import MaintenancePlan, MeterReading, WorkOrder
+from manufacturing.services import work_order_transition
+from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plans_file_due
+from manufacturing.tasks import file_due_maintenance
+
+pytestmark = pytest.mark.django_db
+
+
+def _later(days: float) -> dt.datetime:
+    return timezone.now() + dt.timedelta(days=days)
+
+
+def test_a_calendar_plan_files_one_work_order_per_interval(engineer_a, machine_a, failure_codes):
+    plan = plan_create(
+        actor=engineer_a,
+        machine=machine_a,
+        title="Grease DE bearing",
+        every_days=30,
+        instructions="2 shots, Mobil SHC",
+    )
+    assert plans_file_due(now=_later(29)) == []
+    (work_order,) = plans_file_due(now=_later(30.01))
+    assert (work_order.plan, work_order.preventive, work_order.title) == (plan, True, "Grease DE bearing")
+    assert "2 shots, Mobil SHC" in work_order.description and "30 days since" in work_order.description
+    assert work_order.created_by == engineer_a  # on the owner's authority
+    assert plans_file_due(now=_later(31)) == [] and plans_file_due(now=_later(90)) == []  # one while open
+    assert WorkOrder.objects.count() == 1
+    work_order_transition(actor=engineer_a, work_order=work_order, to_status="in_progress")
+    work_order_transition(
+        actor=engineer_a,
+        work_order=work_order,
+        to_status="complete",
+        failure_mode="OTH",
+        failure_cause="WEA",
+        action_code="NON",
+        note="greased",
+    )
+    plan.refresh_from_db()
+    assert abs((plan.last_done_at - timezone.now()).total_seconds()) < 60  # the next interval starts
+    assert plans_file_due(now=_later(29)) == []
+    assert len(plans_file_due(now=_later(30.01))) == 1
+    assert Event.objects.filter(action="maintenance_plan.create").count() == 1
+    assert Event.objects.filter(action="work_order.file").count() == 2
+
+
+def test_a_running_hours_plan_files_as_the_meter_passes_it(engineer_a, machine_a):
+    plan = plan_create(actor=engineer_a, machine=machine_a, title="Oil change", every_hours=500)
+    assert plan.last_done_hours is None  # no meter yet: the hours count from the first reading
+    meter_record(actor=engineer_a, machine=machine_a, hours=12_000)
+    plan.refresh_from_db()
+    assert plan.last_done_hours == 12_000 and not WorkOrder.objects.exists()
+    meter_record(actor=engineer_a, machine=machine_a, hours=12_499.5)
+    assert not WorkOrder.objects.exists()
+    meter_record(actor=engineer_a, machine=machine_a, hours=12_500)  # files at once, not at the next hour
+    work_order = WorkOrder.objects.get()
+    assert work_order.plan == plan and "500 running hours since 12000 h" in work_order.description
+    work_order_transition(
+        actor=engineer_a, work_order=work_order, to_status="cancelled", note="done with the overhaul"
+    )
+    plan.refresh_from_db()
+    assert plan.last_done_hours == 12_500  # skipped: the next 500 h count from here
+    assert Event.objects.filter(action="meter.record").count() == 3
+
+
+def test_whichever_comes_first(engineer_a, machine_a):
+    meter_record(actor=engineer_a, machine=machine_a, hours=100)
+    plan_create(actor=engineer_a, machine=machine_a, title="Inspect belts", every_days=90, every_hours=1000)
+    assert plans_file_due(now=_later(60)) == []
+    meter_record(actor=engineer_a, machine=machine_a, hours=1100)  # the hours come first
+    work_order = WorkOrder.objects.get()
+    assert "1000 running hours" in work_order.description and "days since" not in work_order.description
+
+
+def test_a_meter_only_goes_up_and_bad_plans_are_refused(client, engineer_a, machine_a):
+    meter_record(actor=engineer_a, machine=machine_a, hours=500)
+    with pytest.raises(PlanRefused, match="below the latest reading"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=499)
+    for hours in ("abc", "nan", "-1", "inf"):
+        with pytest.raises(PlanRefused):
+            meter_record(actor=engineer_a, machine=machine_a, hours=hours)
+    assert MeterReading.objects.count() == 1
+    for kwargs, message in (
+        ({"title": "x"}, "give an interval"),
+        ({"title": "", "every_days": 7}, "needs a title"),
+        ({"title": "x", "every_days": 0}, "more than 0"),
+        ({"title": "x", "every_days": 1.5}, "whole number"),
+        ({"title": "x", "every_hours": "lots"}, "must be a number"),
+        ({"title": "x", "every_days": 7, "priority": 9}, "priority"),
+    ):
+        with pytest.raises(PlanRefused, match=message):
+            plan_create(actor=engineer_a, machine=machine_a, **kwargs)
+    assert not MaintenancePlan.objects.exists()
+    client.force_login(engineer_a)
+    response = client.post(
+        f"/api/manufacturing/assets/{machine_a.pk}/meter/", {"hours": 10}, content_type="application/json"
+    )
+    assert response.status_code == 400 and "only goes up" in response.json()["detail"]
+
+
+def test_an_owner_who_may_no_longer_file_files_nothing_and_the_denial_is_trailed(engineer_a, machine_a):
+    plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_days=7)
+    engineer_a.site = "site-b"  # moved to another site
+    engineer_a.save()
+    assert plans_file_due(now=_later(8)) == [] and not WorkOrder.objects.exists()
+    assert Event.objects.filter(action="work_order.file", outcome="denied").exists()
+    engineer_a.is_active = False
+    engineer_a.save()
+    assert plans_file_due(now=_later(8)) == []
+
+
+def test_the_beat_task_files_what_is_due(engineer_a, machine_a):
+    plan = plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_days=7)
+    assert file_due_maintenance() == 0
+    MaintenancePlan.objects.filter(pk=plan.pk).update(last_done_at=_later(-8))
+    assert file_due_maintenance() == 1 and file_due_maintenance() == 0
+
+
+def test_pages_and_api_of_plans_and_meter(client, engineer_a, engineer_b, machine_a):
+    client.force_login(engineer_a)
+    asset = f"/manufacturing/assets/{machine_a.pk}/"
+    page = client.get(asset).content.decode()
+    assert 'data-testid="maintenance"' in page and "no meter reading yet" in page
+    added = client.post(asset + "plans/", {"title": "Grease DE bearing", "every_days": "30"}, follow=True)
+    assert "Plan added: Grease DE bearing." in added.content.decode()
+    refused = client.post(asset + "plans/", {"title": "Grease", "every_days": "often"}, follow=True)
+    assert "every days must be a number" in refused.content.decode()
+    client.post(asset + "meter/", {"hours": "2000"})
+    plan = client.post(
+        f"/api/manufacturing/assets/{machine_a.pk}/plans/",
+        {"title": "Oil change", "every_hours": 250},
+        content_type="application/json",
+    )
+    assert plan.status_code == 201 and plan.json()["due_hours"] == 2250 and plan.json()["due_now"] == ""
+    meter = client.post(
+        f"/api/manufacturing/assets/{machine_a.pk}/meter/", {"hours": 2300}, content_type="application/json"
+    )
+    assert meter.status_code == 201 and meter.json()["hours"] == 2300
+    listed = {
+        row["title"]: row for row in client.get(f"/api/manufacturing/assets/{machine_a.pk}/plans/").json()
+    }
+    work_order = WorkOrder.objects.get(plan__title="Oil change")
+    assert listed["Oil change"]["open_work_order"] == work_order.pk
+    assert listed["Grease DE bearing"]["due_date"] and listed["Grease DE bearing"]["open_work_order"] is None
+    page = client.get(asset).content.decode()
+    assert "2300 h" in page and f"work order {work_order.pk}" in page and "every 30 days" in page
+    detail = client.get(f"/manufacturing/work-orders/{work_order.pk}/").content.decode()
+    assert "preventive, from the plan “Oil change”" in detail
+    client.force_login(engineer_b)  # another site: the asset does not exist for them
+    assert client.get(f"/api/manufacturing/assets/{machine_a.pk}/plans/").status_code == 404
+    assert client.post(asset + "meter/", {"hours": "9000"}).status_code == 404
+    assert (
+        client.post(
+            f"/api/manufacturing/assets/{machine_a.pk}/plans/",
+            {"title": "x", "every_days": 1},
+            content_type="application/json",
+        ).status_code
+        == 404
+    )
+    assert MeterReading.objects.count() == 2 and MaintenancePlan.objects.count() == 2
