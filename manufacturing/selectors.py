@@ -210,6 +210,15 @@ def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
     }
 
 
+def maintenance_plan_for(user, plan_id, *, actor=None):
+    """An active maintenance plan if `user` may view its asset, else Http404."""
+    from manufacturing.models import MaintenancePlan
+
+    plan = MaintenancePlan.objects.select_related("machine").filter(pk=_pk(plan_id), active=True).first()
+    _checked(user, plan.machine if plan else None, "view", actor)
+    return plan
+
+
 def maintenance_plans_of(machine) -> list[dict]:
     """The machine's active preventive maintenance plans, each with when it falls due (date and/or
     running hours), whether that is now, and its open work order. (The caller may view the machine.)"""

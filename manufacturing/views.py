@@ -30,7 +30,7 @@ from manufacturing.services.inspections import (
     ItemResult,
     inspection_record,
 )
-from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create
+from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plan_retire
 from manufacturing.services.work_orders import work_order_attach, work_order_update
 from ops.broker import broker_required_for_post
 from portal.drafts import confirm_sent, new_submission_key, spend
@@ -207,6 +207,17 @@ def maintenance_plan_add(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, f"Plan added: {plan.title}.")
     return redirect(reverse("manufacturing:asset_detail", args=[machine.pk]) + "#maintenance")
+
+
+@require_POST
+@login_required
+def maintenance_plan_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop a preventive maintenance plan (its open work order, if any, stays)."""
+    plan = selectors.maintenance_plan_for(request.user, pk, actor=_actor(request))
+    with _outcome_shown(request, denied="You may not change the plans of this site."):
+        plan_retire(actor=request.user, plan=plan)
+        messages.success(request, f"Plan stopped: {plan.title}.")
+    return redirect(reverse("manufacturing:asset_detail", args=[plan.machine_id]) + "#maintenance")
 
 
 @require_POST

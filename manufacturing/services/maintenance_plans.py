@@ -108,6 +108,26 @@ def plan_create(
 
 
 @transaction.atomic
+def plan_retire(*, actor, plan: MaintenancePlan) -> MaintenancePlan:
+    """Stop a plan (the actor needs `file` on its site's work orders): it files nothing more; a work
+    order it already filed stays as it is."""
+    decision = _may_file(actor, plan.machine)
+    if plan.active:
+        plan.active = False
+        plan.save(update_fields=["active"])
+        record(
+            actor=actor,
+            action="maintenance_plan.retire",
+            resource_type="asset",
+            resource_id=plan.machine_id,
+            outcome="succeeded",
+            policy=decision.policy or "",
+            payload={"site": plan.machine.site, "plan": plan.pk, "title": plan.title},
+        )
+    return plan
+
+
+@transaction.atomic
 def meter_record(*, actor, machine: Machine, hours, read_at: dt.datetime | None = None) -> MeterReading:
     """Record the machine's running hours (the actor needs `view` on it). A meter only goes up: a
     reading below the latest is refused. Plans counting hours start at the first reading; those it

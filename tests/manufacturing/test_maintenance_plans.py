@@ -169,3 +169,15 @@ def test_pages_and_api_of_plans_and_meter(client, engineer_a, engineer_b, machin
         == 404
     )
     assert MeterReading.objects.count() == 2 and MaintenancePlan.objects.count() == 2
+
+
+def test_a_stopped_plan_files_nothing_more(client, engineer_a, engineer_b, machine_a):
+    plan = plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_days=7)
+    client.force_login(engineer_b)
+    assert client.post(f"/manufacturing/plans/{plan.pk}/stop/").status_code == 404  # another site
+    client.force_login(engineer_a)
+    page = client.post(f"/manufacturing/plans/{plan.pk}/stop/", follow=True).content.decode()
+    assert "Plan stopped: Grease." in page and 'data-testid="stop-plan"' not in page
+    assert plans_file_due(now=_later(8)) == [] and not WorkOrder.objects.exists()
+    assert Event.objects.filter(action="maintenance_plan.retire").count() == 1
+    assert client.post(f"/manufacturing/plans/{plan.pk}/stop/").status_code == 404  # already stopped
