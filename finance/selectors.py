@@ -35,8 +35,8 @@ def _checked(user, obj, action: str, actor=None):
         raise Http404(NOT_FOUND_MESSAGE)
     try:
         check(user, action, obj, actor=actor)
-    except PolicyDenied:
-        raise Http404(NOT_FOUND_MESSAGE) from None
+    except PolicyDenied as denied:
+        raise Http404(NOT_FOUND_MESSAGE) from denied  # the 404 handler makes sure it is trailed
     return obj
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from access.decisions import decide
+from access.enforcement import trail_denial
 from access.errors import PolicyDenied
 from access.web import policy_required
 from audit.actors import actor_from_request
@@ -94,6 +95,7 @@ def model_default(request: HttpRequest) -> HttpResponse:
                 adapter=adapter.name if adapter else None,
             )
         except PolicyDenied as denial:
+            trail_denial(denial)  # the service's transaction rolled back with it
             form.add_error("model", str(denial))
         except services.RegistrationRefused as refusal:
             for field, message in refusal.errors.items():

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.enforcement import trail_denial
 from access.errors import PolicyDenied
 from access.web import policy_required
 from audit.actors import actor_from_request
@@ -56,7 +57,8 @@ def _outcome_shown(
         yield
     except refusals as refusal:
         messages.error(request, str(refusal))
-    except PolicyDenied:
+    except PolicyDenied as denial:
+        trail_denial(denial)  # the service's transaction rolled back with it
         messages.error(request, denied)
     else:
         if success:
@@ -476,7 +478,8 @@ def suggestion_verdict(request: HttpRequest, pk: int) -> HttpResponse:
         reviewed = suggestion_review(actor=request.user, suggestion=suggestion, code=code)
     except SuggestionRefused as refusal:
         messages.error(request, str(refusal))
-    except PolicyDenied:
+    except PolicyDenied as denial:
+        trail_denial(denial)
         messages.error(request, "You may not review this suggestion.")
     else:
         messages.success(
@@ -544,7 +547,8 @@ def inspection_new(request: HttpRequest, pk: int) -> HttpResponse:
             if isinstance(refusal, InspectionKeyReused):
                 spend(request, request.POST.get("submission", "").strip())
             messages.error(request, str(refusal))
-        except PolicyDenied:
+        except PolicyDenied as denial:
+            trail_denial(denial)
             messages.error(request, "You may not record inspections for this site.")
         else:
             failed = inspection.items.filter(passed=False).count()

@@ -21,7 +21,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access.drf import PolicyPermission
-from access.enforcement import check
+from access.enforcement import check, trail_denial
 from access.errors import PolicyDenied
 from access.resources import Resource
 from medical import conf, selectors, services
@@ -258,7 +258,8 @@ class BreakGlassApi(APIView):
                 reason=data.validated_data["reason"],
                 actor=_actor(request),
             )
-        except PolicyDenied:
+        except PolicyDenied as denial:
+            trail_denial(denial)  # the service's transaction rolled back with it
             return _refused(selectors.NOT_FOUND_MESSAGE, status.HTTP_404_NOT_FOUND)
         except services.StudyActionRefused as refusal:
             return _refused(str(refusal))

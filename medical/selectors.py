@@ -102,8 +102,8 @@ def study_for(user, study_id, *, action: str = "view", actor=None) -> Study:
         raise Http404(NOT_FOUND_MESSAGE)
     try:
         check(user, action, study, actor=actor, record_allowed=True)
-    except PolicyDenied:
-        raise Http404(NOT_FOUND_MESSAGE) from None
+    except PolicyDenied as denied:
+        raise Http404(NOT_FOUND_MESSAGE) from denied  # the 404 handler makes sure it is trailed
     return study
 
 

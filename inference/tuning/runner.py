@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from access.enforcement import check
+from access.enforcement import check, trail_denial
 from access.errors import PolicyDenied
 from inference import datasets
 from inference.registry import adapter_register
@@ -131,6 +131,7 @@ def _execute(job: FineTuneJob) -> str:
         )
         return _finish(job, reporter, FineTuneJob.Status.SUCCEEDED, outcome=outcome, evaluation=evaluation)
     except PolicyDenied as exc:
+        trail_denial(exc)
         error = f"{job.created_by.get_username()} may no longer fine-tune this model or data: {exc}"
     except InvalidSettingsError as exc:
         error = "; ".join(f"{name}: {message}" for name, message in field_errors(exc.errors).items())

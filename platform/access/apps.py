@@ -34,7 +34,17 @@ class AccessConfig(AppConfig):
         autodiscover_modules("policy_actions")
         # A malformed policy stops start-up here (ImproperlyConfigured naming the file and line).
         load_at_startup()
+        # A task's denial, rolled back with the task's transaction, is written again when it fails.
+        from celery.signals import task_failure
+
+        task_failure.connect(_trail_task_denial, weak=False, dispatch_uid="access.task_denial")
         # The trail (below this app) checks who may read it with this app's decision function.
         use_policy(decide=decide, trail_decision=trail_decision, resource_for=resource_for)
         # Its portal page (access:explain) is in the menu through the portal app, which sits above
         # this one: the access app imports nothing of the portal.
+
+
+def _trail_task_denial(sender=None, exception=None, **kwargs) -> None:
+    from access.enforcement import trail_denial
+
+    trail_denial(exception)

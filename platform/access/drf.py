@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from access.decisions import decide
-from access.enforcement import trail_decision
+from access.enforcement import trail_decision, trail_denial
 from access.querysets import restrict
 from access.resources import resource_for
 from audit.actors import actor_from_request
@@ -101,3 +102,10 @@ class PolicyQuerysetMixin:
         if action is None:
             return queryset.none()
         return restrict(queryset, self.request.user, action)
+
+
+def exception_handler(exc, context):
+    """DRF's handler, after making sure a denial behind `exc` is on the trail: a service's denial
+    rolled back with its transaction is written again (access.enforcement.trail_denial)."""
+    trail_denial(exc)
+    return drf_exception_handler(exc, context)

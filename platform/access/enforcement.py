@@ -7,8 +7,10 @@ and resource in the payload. Allowed decisions are trailed only when asked: by t
 (`record_allowed=True`) or by the rule (`record_allowed: true` in the policy, e.g. break-glass).
 
 The event joins the caller's database transaction (audit.services.record). A denial raised
-inside a transaction that then rolls back takes its event with it, so check before opening the
-transaction that does the work.
+inside a service's transaction rolls that transaction back, its event with it: the PolicyDenied
+carries a `DenialTrail`, and whoever handles the exception afterwards calls `trail_denial`, which
+writes the denial again if it is gone (the 403/404 handlers, the API's exception handler
+`access.drf.exception_handler`, the views that show a refusal, and failed Celery tasks).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from access.decisions import Decision, decide
 from access.errors import PolicyDenied
 from access.resources import Resource, resource_for
+from audit.models import Event
 from audit.services import record
 
 
@@ -26,12 +29,46 @@ def check(user, action: str, resource, *, actor: object = None, record_allowed: 
     """
     target = resource_for(resource)
     decision = decide(user, action, target)
-    trail_decision(
-        decision, target=target, actor=user if actor is None else actor, record_allowed=record_allowed
+    who = user if actor is None else actor
+    if decision.allowed:
+        trail_decision(decision, target=target, actor=who, record_allowed=record_allowed)
+        return decision
+    trail = DenialTrail(
+        lambda: trail_decision(decision, target=target, actor=who, record_allowed=record_allowed)
     )
-    if not decision.allowed:
-        raise PolicyDenied(decision)
-    return decision
+    trail()
+    raise PolicyDenied(decision, trail=trail)
+
+
+class DenialTrail:
+    """Writes a denial to the trail, and writes it again if the transaction it went into was rolled
+    back. A service checks inside its own transaction (`@transaction.atomic`), and the PolicyDenied it
+    raises rolls that transaction back, the denial's record with it; whoever handles the exception
+    afterwards (the 403 and 404 handlers, the API's exception handler, a view that shows the refusal,
+    a task) calls `trail_denial`, and the denial is on the trail once."""
+
+    def __init__(self, write):
+        self._write = write
+        self._event = None
+
+    def __call__(self) -> None:
+        event = self._event
+        if event is not None and Event.objects.filter(pk=event.pk, hash=event.hash).exists():
+            return
+        self._event = self._write()
+
+
+def trail_denial(exception: BaseException | None) -> None:
+    """Make sure the denial behind `exception` (a PolicyDenied, or an error raised from one, such as
+    the Http404 that hides a resource from someone who may not see it) is on the trail."""
+    seen = set()
+    while exception is not None and id(exception) not in seen:
+        seen.add(id(exception))
+        trail = getattr(exception, "trail", None)
+        if isinstance(exception, PolicyDenied) and trail is not None:
+            trail()
+            return
+        exception = exception.__cause__ or exception.__context__
 
 
 def trail_decision(
@@ -54,7 +91,7 @@ def trail_decision(
     }
     if context:
         payload.update(context)
-    record(
+    return record(
         actor=actor,
         action=f"{target.resource_type}.{decision.action}",
         resource_type=target.resource_type,

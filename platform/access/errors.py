@@ -30,8 +30,12 @@ class PolicyError(ValueError):
 
 
 class PolicyDenied(PermissionDenied):
-    """The access policy refused `decision`. A PermissionDenied, so views answer 403."""
+    """The access policy refused `decision`. A PermissionDenied, so views answer 403.
 
-    def __init__(self, decision):
+    `trail`, when set (access.enforcement.check), writes the denial to the trail again should the
+    transaction it was written in have rolled back (access.enforcement.trail_denial)."""
+
+    def __init__(self, decision, trail=None):
         self.decision = decision
+        self.trail = trail
         super().__init__(decision.reason)

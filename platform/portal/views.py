@@ -11,6 +11,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 from django.views.defaults import server_error
 
+from access.enforcement import trail_denial
 from access.errors import PolicyDenied
 from access.resources import Resource
 from access.web import enforce_for_request, policy_required
@@ -46,7 +47,7 @@ def role_home(request: HttpRequest, role: str) -> HttpResponse:
         enforce_for_request(request, "view", home_resource(role_enum))  # trails a refusal
     except PolicyDenied as denied:
         reason = f"This page is for the {role_enum.label} role, which your account does not have."
-        raise PolicyDenied(replace(denied.decision, reason=reason)) from None
+        raise PolicyDenied(replace(denied.decision, reason=reason), trail=denied.trail) from None
     context = {
         "role": role_enum,
         "summary": ROLE_HOMES[role_enum],
@@ -121,6 +122,7 @@ def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse 
 
 def error_403(request: HttpRequest, exception=None) -> HttpResponse:
     """The page names what was checked (action and resource) and what the person can do instead."""
+    trail_denial(exception)  # a service's denial whose transaction rolled back
     message = str(exception) if exception and str(exception) else ""
     decision = getattr(exception, "decision", None)  # PolicyDenied, or the trail's TrailDenied
     api = _api_error(request, 403, message or "The access policy does not allow this.")
@@ -143,6 +145,7 @@ def _alternatives(request: HttpRequest) -> list[dict]:
 
 
 def error_404(request: HttpRequest, exception=None) -> HttpResponse:
+    trail_denial(exception)  # a resource hidden from someone the policy refused
     return _api_error(request, 404, "Not found.") or render(request, "404.html", status=404)
 
 

@@ -211,6 +211,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's own, after writing again a service's denial that its rolled-back transaction took away.
+    "EXCEPTION_HANDLER": "access.drf.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "restapi.pagination.StrictLimitOffsetPagination",  # bad limit/offset: 400
     "PAGE_SIZE": 50,
     # Per-address limits on password-guessing endpoints: 429 with Retry-After beyond them.
