@@ -40,6 +40,8 @@ class WorkOrderOutput(serializers.ModelSerializer):
             "machine",
             "machine_tag",
             "alert",
+            "preventive",
+            "plan",
             "external_id",
             "title",
             "description",

@@ -155,6 +155,8 @@ def test_pages_and_api_of_plans_and_meter(client, engineer_a, engineer_b, machin
     assert listed["Grease DE bearing"]["due_date"] and listed["Grease DE bearing"]["open_work_order"] is None
     page = client.get(asset).content.decode()
     assert "2300 h" in page and f"work order {work_order.pk}" in page and "every 30 days" in page
+    api = client.get(f"/api/manufacturing/work-orders/{work_order.pk}/").json()
+    assert (api["preventive"], api["plan"]) == (True, work_order.plan_id)
     detail = client.get(f"/manufacturing/work-orders/{work_order.pk}/").content.decode()
     assert "preventive, from the plan “Oil change”" in detail
     client.force_login(engineer_b)  # another site: the asset does not exist for them
