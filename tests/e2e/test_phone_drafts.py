@@ -51,6 +51,12 @@ def test_typed_offline_kept_on_the_phone_and_filed_once_when_back(page, log_in, 
     assert page.get_attribute("body", "data-sent") == work_order.submission_key
     _new_form(page, machine)  # the server took it: the draft is gone
     assert note.count() == 0 and page.input_value("input[name=title]") == ""
+    page.fill("input[name=title]", "Half typed on a shared phone")
+    drafts = "() => Object.keys(localStorage).filter((key) => key.startsWith('suite-draft:')).length"
+    assert page.evaluate(drafts) == 1
+    page.click("form[data-logout] button")  # signing out leaves nothing typed for the next person
+    page.wait_for_load_state()
+    assert page.evaluate(drafts) == 0
 
 
 @pytest.mark.e2e

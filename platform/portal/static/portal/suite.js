@@ -192,6 +192,12 @@ document.addEventListener("DOMContentLoaded", () => {
     form.addEventListener("change", save);
   });
 });
+// Signing out on a shared phone leaves nothing typed behind for the next person.
+document.addEventListener("submit", (event) => {
+  if (!(event.target instanceof HTMLFormElement) || !("logout" in event.target.dataset)) return;
+  const store = Suite.drafts.store();
+  if (store) Object.keys(store).filter((key) => key.startsWith(Suite.drafts.prefix)).forEach((key) => store.removeItem(key));
+});
 // Registered before the busy handler below, so an offline send is stopped before it says "busy".
 document.addEventListener("submit", (event) => {
   const form = event.target;
