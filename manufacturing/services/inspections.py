@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from access.enforcement import check
 from access.resources import Resource
@@ -61,6 +61,7 @@ def inspection_record(
     from manufacturing.services.work_orders import (
         WorkOrderRefused,
         checked_submission_key,
+        created_once,
         work_order_file,
     )
 
@@ -81,18 +82,14 @@ def inspection_record(
     if earlier is not None:
         earlier.replayed = True
         return earlier
-    try:
-        with transaction.atomic():
-            inspection = Inspection.objects.create(
-                machine=machine, template=template, inspector=actor, submission_key=submission_key
-            )
-    except IntegrityError:  # the same key sent twice at once: the other request recorded it
-        earlier = _recorded_before(actor, submission_key, machine, items)
-        if earlier is None:
-            raise
-        earlier.replayed = True
-        return earlier
-    inspection.replayed = False
+    inspection = created_once(
+        lambda: Inspection.objects.create(
+            machine=machine, template=template, inspector=actor, submission_key=submission_key
+        ),
+        lambda: _recorded_before(actor, submission_key, machine, items),
+    )
+    if inspection.replayed:
+        return inspection
     filed = []
     for item in items:
         row = InspectionItem(

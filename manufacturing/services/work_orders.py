@@ -59,6 +59,23 @@ def checked_submission_key(key: str, actor) -> str:
     return key if actor is not None and actor.pk else ""
 
 
+def created_once(create, earlier):
+    """`create()` in a savepoint, marked `replayed` False; when the same submission key sent twice at
+    once lost the race to the unique constraint, what the other request made (`earlier()`), marked
+    `replayed` True."""
+    try:
+        with transaction.atomic():
+            made = create()
+    except IntegrityError:
+        made = earlier()
+        if made is None:
+            raise
+        made.replayed = True
+        return made
+    made.replayed = False
+    return made
+
+
 def _filed_before(actor, key: str, machine: Machine, title: str) -> WorkOrder | None:
     """The work order this person already filed with `key`, if any; refused when it differs."""
     if not key:
@@ -133,17 +150,12 @@ def work_order_file(
         plan=plan,
         preventive=plan is not None,
     )
-    try:
-        with transaction.atomic():
-            work_order = WorkOrder.objects.create(**fields)
-    except IntegrityError:
-        # The same key sent twice at once: the other request filed it first.
-        earlier = _filed_before(actor, submission_key, machine, title)
-        if earlier is None:
-            raise
-        earlier.replayed = True
-        return earlier
-    work_order.replayed = False
+    work_order = created_once(
+        lambda: WorkOrder.objects.create(**fields),
+        lambda: _filed_before(actor, submission_key, machine, title),
+    )
+    if work_order.replayed:
+        return work_order
     WorkOrderEvent.objects.create(
         work_order=work_order, to_status=work_order.status, actor=actor, note="filed"
     )
