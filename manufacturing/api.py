@@ -169,7 +169,10 @@ class WorkOrderTransitionApi(APIView):
             )
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        return Response(WorkOrderOutput(work_order).data)
+        response = Response(WorkOrderOutput(work_order).data)
+        if work_order.replayed:  # the same move sent again: already made, nothing changed
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class RecordingUploadInput(serializers.Serializer):
@@ -499,7 +502,10 @@ class WorkOrderPlanApi(APIView):
             work_order = work_order_update(actor=request.user, work_order=work_order, **data.validated_data)
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        return Response(WorkOrderOutput(work_order).data)
+        response = Response(WorkOrderOutput(work_order).data)
+        if work_order.replayed:  # the same move sent again: already made, nothing changed
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class WorkOrderAttachmentInput(serializers.Serializer):

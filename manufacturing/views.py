@@ -393,8 +393,8 @@ def work_order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def work_order_transition(request: HttpRequest, pk: int) -> HttpResponse:
     work_order = selectors.work_order_for(request.user, pk, actor=_actor(request))
-    with _outcome_shown(request, denied="You may not change this work order.", success="Work order updated."):
-        services.work_order_transition(
+    with _outcome_shown(request, denied="You may not change this work order."):
+        moved = services.work_order_transition(
             actor=request.user,
             work_order=work_order,
             to_status=request.POST.get("status", ""),
@@ -405,6 +405,12 @@ def work_order_transition(request: HttpRequest, pk: int) -> HttpResponse:
             labour_hours=_float(request.POST.get("labour_hours", ""), "labour hours"),
             downtime_hours=_float(request.POST.get("downtime_hours", ""), "downtime hours"),
         )
+        if moved.replayed:
+            messages.info(
+                request, f"Already {moved.get_status_display().lower()}: this form was sent before."
+            )
+        else:
+            messages.success(request, "Work order updated.")
     return redirect("manufacturing:work_order_detail", pk=pk)
 
 

@@ -172,6 +172,23 @@ def work_order_file(
     return work_order
 
 
+def _repeats_last_move(work_order: WorkOrder, actor, to_status: str, note: str, codes: tuple) -> bool:
+    """Whether this request is the work order's last move sent again by the same person: it is already
+    in `to_status`, that person moved it there with the same note (and, to complete it, the same
+    codes). A phone that lost the answer to "complete" then hears it was done, not that it is final."""
+    last = work_order.events.order_by("-created_at", "-pk").first()
+    if work_order.status != to_status or last is None or last.to_status != to_status:
+        return False
+    if (
+        last.actor_id is None
+        or getattr(actor, "pk", None) != last.actor_id
+        or (last.note or "") != (note or "")
+    ):
+        return False
+    current = (work_order.failure_mode, work_order.failure_cause, work_order.action_code)
+    return to_status != WorkOrder.Status.COMPLETE or current == tuple(codes)
+
+
 def transition_action(to_status: str) -> str:
     """The policy action a move to `to_status` needs: completing is `close`; cancelling is the owning
     site's decision (`file`, like planning); starting, holding and resuming are `work`, which the
@@ -196,7 +213,10 @@ def work_order_transition(
     labour_hours: float | None = None,
     downtime_hours: float | None = None,
 ) -> WorkOrder:
-    """Move `work_order` to `to_status`; closing (COMPLETE) needs `close` and valid mode, cause, action codes."""
+    """Move `work_order` to `to_status`; closing (COMPLETE) needs `close` and valid mode, cause, action codes.
+
+    The last move sent again by the same person (same status, note and codes) returns the work order
+    with `replayed` set and changes nothing; any other move to the status it has is refused."""
 
     work_order = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
     decision = check(actor, transition_action(to_status), work_order)
@@ -204,6 +224,9 @@ def work_order_transition(
         raise WorkOrderRefused(
             f"unknown status {to_status!r}; use one of {', '.join(WorkOrder.Status.values)}"
         )
+    if _repeats_last_move(work_order, actor, to_status, note, (failure_mode, failure_cause, action_code)):
+        work_order.replayed = True  # the same move sent again (its answer was lost): already made
+        return work_order
     allowed = WorkOrder.TRANSITIONS[work_order.status]
     if to_status not in allowed:
         raise WorkOrderRefused(
@@ -248,6 +271,7 @@ def work_order_transition(
     from_status = work_order.status
     work_order.status = to_status
     work_order.save()
+    work_order.replayed = False
     if to_status in WorkOrder.TERMINAL and work_order.plan_id:
         from manufacturing.services.maintenance_plans import plan_restart
 

@@ -219,3 +219,37 @@ def test_the_service_refuses_a_bad_key(engineer_a, machine_a):
     with pytest.raises(WorkOrderRefused, match="1 to 64 letters"):
         work_order_file(actor=engineer_a, machine=machine_a, title="x", submission_key="a b")
     assert not WorkOrder.objects.exists()
+
+
+def test_the_last_move_sent_again_is_answered_as_made(
+    client, engineer_a, make_user, machine_a, failure_codes
+):
+    """A phone that lost the answer to "complete" sends it again: it hears the work order is complete,
+    nothing is recorded twice; another person's or another move to the status it has stays refused."""
+    client.force_login(engineer_a)
+    pk = _file(client, machine_a).json()["id"]
+    url = f"{API}{pk}/transition/"
+    start = {"status": "in_progress"}
+    assert client.post(url, start, content_type="application/json").status_code == 200
+    again = client.post(url, start, content_type="application/json")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    close = {
+        "status": "complete",
+        "failure_mode": "OTH",
+        "failure_cause": "WEA",
+        "action_code": "REP",
+        "note": "seal",
+    }
+    first = client.post(url, close, content_type="application/json")
+    repeat = client.post(url, close, content_type="application/json")
+    assert first.status_code == repeat.status_code == 200 and repeat.json() == first.json()
+    assert repeat.headers["Idempotent-Replayed"] == "true"
+    assert Event.objects.filter(action="work_order.close").count() == 1
+    assert WorkOrder.objects.get(pk=pk).events.count() == 3  # filed, started, completed
+    other_codes = client.post(url, {**close, "action_code": "NON"}, content_type="application/json")
+    assert other_codes.status_code == 400 and "final" in other_codes.json()["detail"]
+    page = client.post(f"/manufacturing/work-orders/{pk}/transition/", close, follow=True)
+    assert "Already complete: this form was sent before." in page.content.decode()
+    colleague = make_user("maintenance_engineer", site="site-a")
+    client.force_login(colleague)
+    assert client.post(url, close, content_type="application/json").status_code == 400
