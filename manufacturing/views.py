@@ -341,6 +341,8 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
     queryset = selectors.work_orders_visible_to(request.user, status=status, search=search)
     if request.GET.get("mine"):
         queryset = queryset.filter(assignee=request.user)
+    if request.GET.get("preventive"):
+        queryset = queryset.filter(preventive=True)
     page = Paginator(queryset, WORK_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     filters = request.GET.copy()
     filters.pop("page", None)
