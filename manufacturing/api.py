@@ -502,10 +502,7 @@ class WorkOrderPlanApi(APIView):
             work_order = work_order_update(actor=request.user, work_order=work_order, **data.validated_data)
         except services.WorkOrderRefused as refusal:
             return _refused(str(refusal))
-        response = Response(WorkOrderOutput(work_order).data)
-        if work_order.replayed:  # the same move sent again: already made, nothing changed
-            response["Idempotent-Replayed"] = "true"
-        return response
+        return Response(WorkOrderOutput(work_order).data)
 
 
 class WorkOrderAttachmentInput(serializers.Serializer):
