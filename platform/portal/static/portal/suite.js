@@ -62,7 +62,7 @@ window.Suite = {
   },
 };
 
-// What is typed into a form on the shop floor is kept on the phone until the server has taken it: a
+// What is typed into a form on a poor connection is kept on the device until the server has taken it: a
 // dropped connection, a refusal or a closed tab loses nothing. Mark the form <form data-draft="NAME">,
 // NAME unique per user and purpose (and per state, where the form's meaning changes with it). Its fields
 // are saved as they are typed (not files, passwords or the CSRF token) and put back, with a note and a
