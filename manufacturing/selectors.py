@@ -231,7 +231,7 @@ def maintenance_plans_of(machine) -> list[dict]:
     return [
         {
             "plan": plan,
-            "due": plan_schedule(plan, hours),
+            "due": plan_schedule(plan),
             "due_now": plan_due(plan, now=now, hours=hours),
             "open": next((wo for wo in plan.work_orders.all() if wo.status not in WorkOrder.TERMINAL), None),
         }

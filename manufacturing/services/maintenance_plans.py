@@ -164,20 +164,19 @@ def meter_record(*, actor, machine: Machine, hours, read_at: dt.datetime | None 
     return reading
 
 
-def plan_schedule(plan: MaintenancePlan, hours: float | None) -> dict:
+def plan_schedule(plan: MaintenancePlan) -> dict:
     """When `plan` falls due: the date and the meter reading (each None when it does not count that)."""
     return {
         "date": plan.last_done_at + dt.timedelta(days=plan.every_days) if plan.every_days else None,
         "hours": plan.last_done_hours + plan.every_hours
         if plan.every_hours and plan.last_done_hours is not None
         else None,
-        "meter": hours,
     }
 
 
 def plan_due(plan: MaintenancePlan, *, now: dt.datetime, hours: float | None) -> str:
     """Why `plan` is due now ("" when it is not)."""
-    due = plan_schedule(plan, hours)
+    due = plan_schedule(plan)
     reasons = []
     if due["date"] is not None and now >= due["date"]:
         reasons.append(f"{plan.every_days} days since {plan.last_done_at:%Y-%m-%d}")
