@@ -214,6 +214,28 @@ def page(browser, live_server, request):
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    _wait_for_live_requests()
+
+
+def _wait_for_live_requests(timeout: float = 30) -> None:
+    """Wait for the live server's requests that the closed page left in flight (a viewer's prefetch,
+    a poll) to finish: the test's data is flushed next, and a request still running would write
+    against tables being truncated (a 500 on the server, a deadlock with the flush)."""
+    import threading
+    import time
+    import warnings
+
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        # socketserver.ThreadingMixIn's thread per connection: "Thread-N (process_request_thread)"
+        if "process_request_thread" in thread.name and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                warnings.warn(
+                    f"a live-server request was still running {timeout:g} s after its page closed",
+                    stacklevel=1,
+                )
+                return
 
 
 @pytest.fixture
