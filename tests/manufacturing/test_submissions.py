@@ -4,6 +4,7 @@ one work order at a time."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import pytest
@@ -213,6 +214,46 @@ def test_the_same_photo_sent_again_is_kept_once(client, engineer_a, machine_a):
     assert other.status_code == 201
     assert WorkOrderAttachment.objects.count() == 2
     assert Event.objects.filter(action="work_order.attach").count() == 2
+
+
+def test_files_stored_before_their_sha256_was_kept_get_it_and_are_then_kept_once(
+    client, engineer_a, machine_a, settings, tmp_path
+):
+    """Migration 0012: attachments and recordings stored before 0009 / 0010 (empty sha256) get theirs from
+    the file; a copy of an attachment already kept twice, and a missing file, keep it empty."""
+    import importlib
+
+    from manufacturing.models import VibrationRecording
+
+    backfill = importlib.import_module("manufacturing.migrations.0012_backfill_sha256").backfill
+    settings.MEDIA_ROOT = tmp_path
+    work_order = work_order_file(actor=engineer_a, machine=machine_a, title="Crack in frame")
+    old, copy, gone = (
+        WorkOrderAttachment.objects.create(
+            work_order=work_order, file=SimpleUploadedFile(name, data), original_name=name
+        )
+        for name, data in (("a.png", PNG), ("a (1).png", PNG), ("b.png", PNG + b"\x02"))
+    )
+    gone.file.storage.delete(gone.file.name)
+    recording = VibrationRecording.objects.create(
+        machine=machine_a, file=SimpleUploadedFile("r.npy", b"\x93NUMPY"), sample_rate=12000, rpm=1797
+    )
+    assert {row.sha256 for row in WorkOrderAttachment.objects.all()} == {""}
+
+    assert backfill(WorkOrderAttachment, VibrationRecording) == {"attachments": 1, "recordings": 1}
+    for row in (old, copy, gone, recording):
+        row.refresh_from_db()
+    assert old.sha256 == hashlib.sha256(PNG).hexdigest() and (copy.sha256, gone.sha256) == ("", "")
+    assert recording.sha256 == hashlib.sha256(b"\x93NUMPY").hexdigest()
+    assert backfill(WorkOrderAttachment, VibrationRecording) == {"attachments": 0, "recordings": 0}
+
+    client.force_login(engineer_a)
+    again = client.post(
+        f"/api/manufacturing/work-orders/{work_order.pk}/attachments/",
+        {"file": SimpleUploadedFile("a.png", PNG)},
+    )
+    assert again.status_code == 200 and again.json()["id"] == old.pk
+    assert WorkOrderAttachment.objects.count() == 3
 
 
 def test_the_service_refuses_a_bad_key(engineer_a, machine_a):
