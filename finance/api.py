@@ -7,7 +7,7 @@ import datetime as dt
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from finance import selectors, services
 from finance.models import SAR, Alert, Case, ScenarioVersion
 from finance.services import sanctions as sanctions_services
 from finance.services import sar as sar_services
+from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
 from restapi.parsers import LimitedJSONParser
 
@@ -55,6 +56,15 @@ def _refused(error: Exception) -> Response:
 
 
 REFUSED = (services.FinanceRefused, PolicyDenied)
+
+
+def _created(data, *, replayed: bool) -> Response:
+    """201, or 200 with `Idempotent-Replayed: true` when the same submission was already taken."""
+    if not replayed:
+        return Response(data, status=status.HTTP_201_CREATED)
+    response = Response(data, status=status.HTTP_200_OK)
+    response[REPLAYED_HEADER] = "true"
+    return response
 
 
 # --- transactions ------------------------------------------------------------------------------
@@ -380,17 +390,38 @@ class CaseNoteApi(APIView):
     parser_classes = [LimitedJSONParser, FormParser]
 
     @extend_schema(
-        request=NoteInput, responses={201: CaseOutput, **REFUSALS}, operation_id="finance_cases_note"
+        request=NoteInput,
+        responses={201: CaseOutput, 200: CaseOutput, 422: RefusalOutput, **REFUSALS},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Your key for this note (1-64 letters, digits, '-' or '_', e.g. a UUID). Sent again "
+                    "with the same text, the note is not added twice: 200 with header "
+                    "Idempotent-Replayed: true; with another text, 422."
+                ),
+            )
+        ],
+        operation_id="finance_cases_note",
     )
     def post(self, request, pk: int):
         case = selectors.case_for(request.user, pk, actor=_actor(request))
         data = NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            services.note_add(actor=request.user, case=case, text=data.validated_data["text"])
+            note = services.note_add(
+                actor=request.user,
+                case=case,
+                text=data.validated_data["text"],
+                submission_key=request.headers.get("Idempotency-Key", "").strip(),
+            )
+        except services.SubmissionKeyReused as error:
+            return Response({"detail": str(error)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         except REFUSED as error:
             return _refused(error)
-        return Response(CaseOutput(case).data, status=status.HTTP_201_CREATED)
+        return _created(CaseOutput(case).data, replayed=note.replayed)
 
 
 class AttachmentInput(serializers.Serializer):
@@ -402,7 +433,7 @@ class CaseAttachmentApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": AttachmentInput},
-        responses={201: CaseOutput, **REFUSALS},
+        responses={201: CaseOutput, 200: CaseOutput, **REFUSALS},
         operation_id="finance_cases_attach",
     )
     def post(self, request, pk: int):
@@ -411,12 +442,12 @@ class CaseAttachmentApi(APIView):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         try:
-            services.attachment_add(
+            attachment = services.attachment_add(
                 actor=request.user, case=case, filename=upload.name, content=upload.read()
             )
         except REFUSED as error:
             return _refused(error)
-        return Response(CaseOutput(case).data, status=status.HTTP_201_CREATED)
+        return _created(CaseOutput(case).data, replayed=attachment.replayed)
 
 
 class DispositionInput(serializers.Serializer):

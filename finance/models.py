@@ -304,7 +304,21 @@ class Note(models.Model):  # noqa: DJ008
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     text = models.TextField()
+    submission_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The form's or API client's key: the same note sent twice is kept once.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "submission_key"],
+                condition=~models.Q(submission_key=""),
+                name="finance_note_submitted_once",
+            )
+        ]
 
 
 class Attachment(models.Model):  # noqa: DJ008

@@ -24,6 +24,7 @@ from finance.graph import graph_svg
 from finance.home import disposition_label
 from finance.models import Case
 from finance.services import sar as sar_services
+from portal.drafts import confirm_sent, new_submission_key, spend
 
 REFUSED = (services.FinanceRefused, PolicyDenied)
 
@@ -194,6 +195,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "finance/case_detail.html",
         {
             "refused_action": refused_action,
+            "submission": new_submission_key(),
             "disposition": disposition_label(case),
             "posted": request.POST if refused_action else {},
             "case": case,
@@ -222,14 +224,32 @@ def _case_action(request: HttpRequest, case: Case) -> HttpResponse | None:
     user = request.user
     try:
         if action == "note":
-            services.note_add(actor=user, case=case, text=request.POST.get("text", ""))
-            messages.success(request, "Note added.")
+            key = request.POST.get("submission", "").strip()
+            try:
+                note = services.note_add(
+                    actor=user, case=case, text=request.POST.get("text", ""), submission_key=key
+                )
+            except services.SubmissionKeyReused:
+                spend(request, key)  # the draft keeps its text and takes the page's fresh key
+                raise
+            confirm_sent(request, key)
+            if note.replayed:
+                messages.info(request, "This note was already sent: it was added once.")
+            else:
+                messages.success(request, "Note added.")
         elif action == "attach":
             upload = request.FILES.get("file")
             if upload is None:
                 raise services.FinanceRefused("Choose a file to attach.")
-            services.attachment_add(actor=user, case=case, filename=upload.name, content=upload.read())
-            messages.success(request, "Attachment sealed and added.")
+            attachment = services.attachment_add(
+                actor=user, case=case, filename=upload.name, content=upload.read()
+            )
+            if attachment.replayed:
+                messages.info(
+                    request, f"This file is already attached to the case, as {attachment.filename}."
+                )
+            else:
+                messages.success(request, "Attachment sealed and added.")
         elif action == "escalate":
             services.case_escalate(actor=user, case=case, reason=request.POST.get("reason", ""))
             messages.success(request, "Case escalated.")

@@ -12,7 +12,7 @@ from finance.services.cases import (
     cases_opened_record,
     note_add,
 )
-from finance.services.errors import BatchRejected, FinanceRefused, FourEyesViolation
+from finance.services.errors import BatchRejected, FinanceRefused, FourEyesViolation, SubmissionKeyReused
 from finance.services.ingest import (
     IngestResult,
     rows_parties,
@@ -32,6 +32,7 @@ __all__ = [
     "BatchRejected",
     "FinanceRefused",
     "FourEyesViolation",
+    "SubmissionKeyReused",
     "IngestResult",
     "ReplayResult",
     "alert_replay",

@@ -12,7 +12,8 @@ from access.enforcement import check
 from audit.services import record, record_many
 from finance.models import Alert, Attachment, Case, Note
 from finance.services.bulk import bulk_insert
-from finance.services.errors import FinanceRefused, FourEyesViolation
+from finance.services.errors import FinanceRefused, FourEyesViolation, SubmissionKeyReused
+from portal.submissions import checked_submission_key, created_once
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 REASON_REQUIRED = {Case.Disposition.FALSE_POSITIVE, Case.Disposition.NO_SAR}
@@ -125,20 +126,49 @@ def alerts_assign(*, actor, alerts: list[Alert], assignee) -> int:
     return len(alerts)
 
 
-def note_add(*, actor, case: Case, text: str) -> Note:
+def note_add(*, actor, case: Case, text: str, submission_key: str = "") -> Note:
+    """Add a note to `case`. `submission_key` (the form's or the API's Idempotency-Key): the same key
+    from the same officer returns the note it added, marked `replayed`, and adds nothing; the same key
+    with another text is a SubmissionKeyReused."""
     text = (text or "").strip()
     if not text:
         raise FinanceRefused("A note needs some text.")
+    key = checked_submission_key(
+        submission_key, None if isinstance(actor, str) else actor, refused=FinanceRefused
+    )
     _check(actor, "triage", case)
-    with transaction.atomic():
-        note = Note.objects.create(case=case, author=actor, text=text)
+
+    def earlier() -> Note | None:
+        if not key:
+            return None
+        note = Note.objects.filter(author=actor, submission_key=key).first()
+        if note is not None and (note.case_id != case.pk or note.text != text):
+            raise SubmissionKeyReused(
+                f"submission key {key!r} already added note {note.pk} to case {note.case_id}; "
+                "use a new key for a new note"
+            )
+        return note
+
+    sent = earlier()
+    if sent is not None:
+        sent.replayed = True
+        return sent
+
+    def create() -> Note:
+        note = Note.objects.create(
+            case=case, author=None if isinstance(actor, str) else actor, text=text, submission_key=key
+        )
         _record(
             actor, "case.note", case, {"note": note.pk, "sha256": hashlib.sha256(text.encode()).hexdigest()}
         )
-    return note
+        return note
+
+    return created_once(create, earlier)
 
 
 def attachment_add(*, actor, case: Case, filename: str, content: bytes) -> Attachment:
+    """Seal `content` and attach it to `case`. The same bytes already attached to the case (a send
+    whose answer was lost, a double click) return that attachment, marked `replayed`: kept once."""
     from vault.envelope import seal
 
     if not content:
@@ -149,6 +179,12 @@ def attachment_add(*, actor, case: Case, filename: str, content: bytes) -> Attac
     _check(actor, "triage", case)
     digest = hashlib.sha256(content).hexdigest()
     with transaction.atomic():
+        # the case row's lock serialises two sends of the same file (SQLite's write lock does already)
+        Case.objects.select_for_update().filter(pk=case.pk).first()
+        earlier = case.attachments.filter(sha256=digest).order_by("pk").first()
+        if earlier is not None:
+            earlier.replayed = True
+            return earlier
         attachment = Attachment.objects.create(
             case=case,
             filename=filename,
@@ -160,6 +196,7 @@ def attachment_add(*, actor, case: Case, filename: str, content: bytes) -> Attac
         _record(
             actor, "case.attach", case, {"attachment": attachment.pk, "filename": filename, "sha256": digest}
         )
+    attachment.replayed = False
     return attachment
 
 

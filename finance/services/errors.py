@@ -7,6 +7,10 @@ class FinanceRefused(ValueError):
     """A request the service will not carry out, with a message a person can act on."""
 
 
+class SubmissionKeyReused(FinanceRefused):
+    """A submission key already filed something else (the form was changed after it was sent); 422."""
+
+
 class FourEyesViolation(FinanceRefused):
     """The officer who prepared a closing, a SAR or a scenario version may not approve it."""
 

@@ -58,12 +58,8 @@ def inspection_record(
     `submission_key` (as for work_order_file): the same key from the same inspector returns the
     inspection already recorded, with `replayed` set, and files nothing again."""
     from manufacturing.services.alerts import _trail as trail_alert
-    from manufacturing.services.work_orders import (
-        WorkOrderRefused,
-        checked_submission_key,
-        created_once,
-        work_order_file,
-    )
+    from manufacturing.services.work_orders import WorkOrderRefused, checked_submission_key, work_order_file
+    from portal.submissions import created_once
 
     decision = check(actor, "file", Resource("work_order", "new", {"site": machine.site}))
     items = [item for item in items if item.text.strip()]

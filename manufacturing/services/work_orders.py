@@ -8,11 +8,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from access.enforcement import check
@@ -20,6 +19,8 @@ from access.resources import Resource
 from access.services import grant
 from audit.services import record
 from manufacturing.models import FailureCode, Machine, WorkOrder, WorkOrderEvent
+from portal.submissions import checked_submission_key as submission_key_checked
+from portal.submissions import created_once
 
 
 class WorkOrderRefused(Exception):
@@ -28,12 +29,6 @@ class WorkOrderRefused(Exception):
 
 class SubmissionKeyReused(WorkOrderRefused):
     """A submission key already filed a different work order; the API answers 422."""
-
-
-# A phone on shop-floor Wi-Fi sends a form again when the answer is lost (a retry, a double tap, a
-# draft restored after the connection dropped). The form and the API's Idempotency-Key header carry a
-# key the client chose; the same key from the same person files the work order once.
-SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _record(
@@ -52,28 +47,9 @@ def _record(
 
 
 def checked_submission_key(key: str, actor) -> str:
-    """`key` if it is a valid submission key (1-64 letters, digits, '-' or '_'), "" when absent or
-    when there is no person to scope it to; anything else is refused."""
-    if key and not SUBMISSION_KEY.fullmatch(key):
-        raise WorkOrderRefused("the submission key must be 1 to 64 letters, digits, '-' or '_' (e.g. a UUID)")
-    return key if actor is not None and actor.pk else ""
-
-
-def created_once(create, earlier):
-    """`create()` in a savepoint, marked `replayed` False; when the same submission key sent twice at
-    once lost the race to the unique constraint, what the other request made (`earlier()`), marked
-    `replayed` True."""
-    try:
-        with transaction.atomic():
-            made = create()
-    except IntegrityError:
-        made = earlier()
-        if made is None:
-            raise
-        made.replayed = True
-        return made
-    made.replayed = False
-    return made
+    """`key` if it is a valid submission key (portal.submissions), "" when absent or when there is no
+    person to scope it to; a malformed one is a WorkOrderRefused."""
+    return submission_key_checked(key, actor, refused=WorkOrderRefused)
 
 
 def _filed_before(actor, key: str, machine: Machine, title: str) -> WorkOrder | None:
