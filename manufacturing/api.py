@@ -331,6 +331,13 @@ class MaintenancePlanOutput(serializers.Serializer):
     due_hours = serializers.FloatField(source="due.hours", allow_null=True)
     due_now = serializers.CharField(help_text="Why it is due now; empty when it is not.")
     open_work_order = serializers.IntegerField(source="open.pk", allow_null=True, default=None)
+    owner = serializers.CharField(source="plan.owner.username", allow_null=True, default=None)
+    owner_may_file = serializers.BooleanField(
+        help_text="False when the owner may no longer file work orders on the site: the plan files nothing "
+        "until someone of the site takes it over (PUT plans/<id>/)."
+    )
+    instructions = serializers.CharField(source="plan.instructions")
+    priority = serializers.IntegerField(source="plan.priority")
 
 
 class MaintenancePlanApi(APIView):
@@ -360,6 +367,31 @@ class MaintenancePlanApi(APIView):
             return _refused(str(refusal))
         row = next(row for row in selectors.maintenance_plans_of(machine) if row["plan"].pk == plan.pk)
         return Response(MaintenancePlanOutput(row).data, status=status.HTTP_201_CREATED)
+
+
+class MaintenancePlanDetailApi(APIView):
+    """Change a plan (every field, as when it was added) and take it over: its work orders are filed on
+    the caller's authority from now on."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=MaintenancePlanInput,
+        responses={200: MaintenancePlanOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_plans_update",
+    )
+    def put(self, request, pk):
+        from manufacturing.services.maintenance_plans import PlanRefused, plan_update
+
+        data = MaintenancePlanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = selectors.maintenance_plan_for(request.user, pk, actor=_actor(request))
+        try:
+            plan = plan_update(actor=request.user, plan=plan, **data.validated_data)
+        except PlanRefused as refusal:
+            return _refused(str(refusal))
+        row = next(row for row in selectors.maintenance_plans_of(plan.machine) if row["plan"].pk == plan.pk)
+        return Response(MaintenancePlanOutput(row).data)
 
 
 class MeterReadingInput(serializers.Serializer):

@@ -19,5 +19,6 @@ urlpatterns = [
     path("recordings/", api.RecordingUploadApi.as_view(), name="recording-upload"),
     path("assets/<int:pk>/condition/", api.ConditionAppendApi.as_view(), name="condition-append"),
     path("assets/<int:pk>/plans/", api.MaintenancePlanApi.as_view(), name="maintenance-plans"),
+    path("plans/<int:pk>/", api.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),
     path("assets/<int:pk>/meter/", api.MeterReadingApi.as_view(), name="meter-reading"),
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.http import Http404
 
+from access.decisions import decide
 from access.enforcement import check
 from access.errors import PolicyDenied
 from access.querysets import restrict
+from access.resources import Resource
 from manufacturing.models import FailureCode, Machine, WorkOrder
 from manufacturing.services.failure_codes import ISO_CATEGORY
 
@@ -227,13 +229,21 @@ def maintenance_plans_of(machine) -> list[dict]:
     from manufacturing.services.maintenance_plans import latest_hours, plan_due, plan_schedule
 
     hours, now = latest_hours(machine), timezone.now()
-    plans = machine.maintenance_plans.filter(active=True).prefetch_related("work_orders")
+    plans = (
+        machine.maintenance_plans.filter(active=True).select_related("owner").prefetch_related("work_orders")
+    )
+    filing = Resource("work_order", "new", {"site": machine.site})
     return [
         {
             "plan": plan,
             "due": plan_schedule(plan),
             "due_now": plan_due(plan, now=now, hours=hours),
             "open": next((wo for wo in plan.work_orders.all() if wo.status not in WorkOrder.TERMINAL), None),
+            # whether its work orders can still be filed: an owner moved to another site, or whose
+            # account was closed, files nothing until someone of the site takes the plan over
+            "owner_may_file": plan.owner is not None
+            and plan.owner.is_active
+            and decide(plan.owner, "file", filing).allowed,
         }
         for plan in plans
     ]

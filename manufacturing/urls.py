@@ -15,6 +15,7 @@ urlpatterns = [
     path("assets/<int:pk>/inspect/", views.inspection_new, name="inspection_new"),
     path("assets/<int:pk>/plans/", views.maintenance_plan_add, name="maintenance_plan_add"),
     path("assets/<int:pk>/meter/", views.meter_reading_add, name="meter_reading_add"),
+    path("plans/<int:pk>/edit/", views.maintenance_plan_edit, name="maintenance_plan_edit"),
     path("plans/<int:pk>/stop/", views.maintenance_plan_stop, name="maintenance_plan_stop"),
     path("work-orders/", views.work_order_list, name="work_order_list"),
     path("work-orders/new/", views.work_order_new, name="work_order_new"),

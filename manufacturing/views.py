@@ -31,7 +31,13 @@ from manufacturing.services.inspections import (
     ItemResult,
     inspection_record,
 )
-from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plan_retire
+from manufacturing.services.maintenance_plans import (
+    PlanRefused,
+    meter_record,
+    plan_create,
+    plan_retire,
+    plan_update,
+)
 from manufacturing.services.work_orders import work_order_attach, work_order_update
 from ops.broker import broker_required_for_post
 from portal.drafts import confirm_sent, new_submission_key, spend
@@ -209,6 +215,29 @@ def maintenance_plan_add(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, f"Plan added: {plan.title}.")
     return redirect(reverse("manufacturing:asset_detail", args=[machine.pk]) + "#maintenance")
+
+
+@require_POST
+@login_required
+def maintenance_plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a plan and take it over (its work orders are filed on the editor's authority from now on)."""
+    plan = selectors.maintenance_plan_for(request.user, pk, actor=_actor(request))
+    with _outcome_shown(
+        request, denied="You may not change the plans of this site.", refusals=(PlanRefused,)
+    ):
+        plan = plan_update(
+            actor=request.user,
+            plan=plan,
+            title=request.POST.get("title", ""),
+            every_days=request.POST.get("every_days", "").strip() or None,
+            every_hours=request.POST.get("every_hours", "").strip() or None,
+            instructions=request.POST.get("instructions", ""),
+            priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
+            team=request.POST.get("team", "")[:64],
+        )
+        filed = "".join(f"; it is due: preventive work order {wo.pk} filed" for wo in plan.filed)
+        messages.success(request, f"Plan saved: {plan.title}, yours from now on{filed}.")
+    return redirect(reverse("manufacturing:asset_detail", args=[plan.machine_id]) + "#maintenance")
 
 
 @require_POST

@@ -50,6 +50,29 @@ def _positive(value, name: str, upper: float) -> float | None:
     return number
 
 
+def _plan_values(*, title, every_days, every_hours, instructions, priority, team) -> dict:
+    """The checked fields of a plan (PlanRefused names what to fix)."""
+    title = (title or "").strip()
+    if not title:
+        raise PlanRefused("a plan needs a title: the task to do, e.g. 'Grease DE and NDE bearings'")
+    days = _positive(every_days, "every days", MAX_EVERY_DAYS)
+    if days is not None and days != int(days):
+        raise PlanRefused("every days must be a whole number of days")
+    hours = _positive(every_hours, "every running hours", MAX_HOURS)
+    if days is None and hours is None:
+        raise PlanRefused("give an interval: every N days, every N running hours, or both")
+    if priority not in WorkOrder.Priority.values:
+        raise PlanRefused(f"priority must be one of {WorkOrder.Priority.values}")
+    return {
+        "title": title[:255],
+        "instructions": instructions or "",
+        "every_days": int(days) if days is not None else None,
+        "every_hours": hours,
+        "priority": priority,
+        "team": (team or "")[:64],
+    }
+
+
 @transaction.atomic
 def plan_create(
     *,
@@ -66,28 +89,20 @@ def plan_create(
     filed on the actor's authority). The first interval starts now, and at the current meter reading
     (or at the first reading to come)."""
     decision = _may_file(actor, machine)
-    title = (title or "").strip()
-    if not title:
-        raise PlanRefused("a plan needs a title: the task to do, e.g. 'Grease DE and NDE bearings'")
-    days = _positive(every_days, "every days", MAX_EVERY_DAYS)
-    if days is not None and days != int(days):
-        raise PlanRefused("every days must be a whole number of days")
-    hours = _positive(every_hours, "every running hours", MAX_HOURS)
-    if days is None and hours is None:
-        raise PlanRefused("give an interval: every N days, every N running hours, or both")
-    if priority not in WorkOrder.Priority.values:
-        raise PlanRefused(f"priority must be one of {WorkOrder.Priority.values}")
+    values = _plan_values(
+        title=title,
+        every_days=every_days,
+        every_hours=every_hours,
+        instructions=instructions,
+        priority=priority,
+        team=team,
+    )
     plan = MaintenancePlan.objects.create(
         machine=machine,
-        title=title[:255],
-        instructions=instructions or "",
-        every_days=int(days) if days is not None else None,
-        every_hours=hours,
-        priority=priority,
-        team=(team or "")[:64],
         owner=actor,
         last_done_at=timezone.now(),
         last_done_hours=latest_hours(machine),
+        **values,
     )
     record(
         actor=actor,
@@ -104,6 +119,56 @@ def plan_create(
             "every_hours": plan.every_hours,
         },
     )
+    return plan
+
+
+@transaction.atomic
+def plan_update(
+    *,
+    actor,
+    plan: MaintenancePlan,
+    title: str,
+    every_days=None,
+    every_hours=None,
+    instructions: str = "",
+    priority: int = WorkOrder.Priority.MEDIUM,
+    team: str = "",
+) -> MaintenancePlan:
+    """Change a plan (the actor needs `file` on its site's work orders) and take it over: its work
+    orders are filed on the actor's authority from now on (how a plan whose owner moved on is kept
+    running). The current interval keeps its start; a shorter interval that is already over files the
+    work order at once (`filed` on the returned plan). A stopped plan cannot be changed."""
+    decision = _may_file(actor, plan.machine)
+    plan = MaintenancePlan.objects.select_for_update().select_related("machine", "owner").get(pk=plan.pk)
+    if not plan.active:
+        raise PlanRefused(f"plan {plan.pk} ({plan.title}) was stopped: add a new plan instead")
+    values = _plan_values(
+        title=title,
+        every_days=every_days,
+        every_hours=every_hours,
+        instructions=instructions,
+        priority=priority,
+        team=team,
+    )
+    changes = {
+        name: [getattr(plan, name), value] for name, value in values.items() if getattr(plan, name) != value
+    }
+    if plan.owner_id != actor.pk:
+        changes["owner"] = [plan.owner.username if plan.owner else None, actor.username]
+    for name, value in values.items():
+        setattr(plan, name, value)
+    plan.owner = actor
+    plan.save()
+    record(
+        actor=actor,
+        action="maintenance_plan.update",
+        resource_type="asset",
+        resource_id=plan.machine_id,
+        outcome="succeeded",
+        policy=decision.policy or "",
+        payload={"site": plan.machine.site, "plan": plan.pk, "changes": changes},
+    )
+    plan.filed = plans_file_due(machine=plan.machine)
     return plan
 
 

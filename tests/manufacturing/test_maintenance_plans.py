@@ -12,7 +12,13 @@ from django.utils import timezone
 from audit.models import Event
 from manufacturing.models import MaintenancePlan, MeterReading, WorkOrder
 from manufacturing.services import work_order_file, work_order_transition
-from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plans_file_due
+from manufacturing.services.maintenance_plans import (
+    PlanRefused,
+    meter_record,
+    plan_create,
+    plan_update,
+    plans_file_due,
+)
 from manufacturing.tasks import file_due_maintenance
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +195,76 @@ def test_a_stopped_plan_files_nothing_more(client, engineer_a, engineer_b, machi
     assert plans_file_due(now=_later(8)) == [] and not WorkOrder.objects.exists()
     assert Event.objects.filter(action="maintenance_plan.retire").count() == 1
     assert client.post(f"/manufacturing/plans/{plan.pk}/stop/").status_code == 404  # already stopped
+
+
+def test_a_plan_whose_owner_moved_on_is_shown_and_taken_over_by_editing_it(
+    client, engineer_a, make_user, machine_a
+):
+    """The owner moves to another site: the plan files nothing and the asset page says so; an engineer of
+    the site saves it (a shorter interval, already over) and it files on their authority at once."""
+    plan = plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_days=30)
+    MaintenancePlan.objects.filter(pk=plan.pk).update(last_done_at=_later(-10))
+    engineer_a.site = "site-b"
+    engineer_a.save()
+    colleague = make_user("maintenance_engineer", site="site-a")
+    client.force_login(colleague)
+    asset = f"/manufacturing/assets/{machine_a.pk}/"
+    page = client.get(asset).content.decode()
+    assert 'data-testid="plan-orphaned"' in page and f"owner {engineer_a.username}" in page
+    assert client.get(f"/api/manufacturing/assets/{machine_a.pk}/plans/").json()[0]["owner_may_file"] is False
+
+    saved = client.post(
+        f"/manufacturing/plans/{plan.pk}/edit/",
+        {"title": "Grease DE and NDE", "every_days": "7", "instructions": "2 shots", "priority": "2"},
+        follow=True,
+    ).content.decode()
+    work_order = WorkOrder.objects.get()
+    assert (
+        f"Plan saved: Grease DE and NDE, yours from now on; it is due: preventive work order {work_order.pk}"
+        in saved
+    )
+    assert 'data-testid="plan-orphaned"' not in saved
+    assert (work_order.created_by, work_order.title, work_order.priority) == (
+        colleague,
+        "Grease DE and NDE",
+        2,
+    )
+    plan.refresh_from_db()
+    assert (plan.owner, plan.every_days, plan.instructions) == (colleague, 7, "2 shots")
+    event = Event.objects.get(action="maintenance_plan.update")
+    assert event.payload["changes"]["every_days"] == [30, 7]
+    assert event.payload["changes"]["owner"] == [engineer_a.username, colleague.username]
+
+
+def test_editing_a_plan_checks_its_fields_its_site_and_that_it_runs(
+    client, engineer_a, engineer_b, make_user, machine_a
+):
+    plan = plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_days=30)
+    url = f"/api/manufacturing/plans/{plan.pk}/"
+    client.force_login(engineer_b)  # another site: the plan does not exist for them
+    assert (
+        client.put(url, {"title": "x", "every_days": 1}, content_type="application/json").status_code == 404
+    )
+    client.force_login(make_user("plant_auditor"))  # reads the plant's trail, not its assets
+    assert (
+        client.put(url, {"title": "x", "every_days": 1}, content_type="application/json").status_code == 404
+    )
+    client.force_login(engineer_a)
+    refused = client.put(url, {"title": "Grease"}, content_type="application/json")
+    assert refused.status_code == 400 and "give an interval" in refused.json()["detail"]
+    changed = client.put(url, {"title": "Grease", "every_hours": 500}, content_type="application/json")
+    assert changed.status_code == 200
+    assert (changed.json()["every_days"], changed.json()["every_hours"], changed.json()["owner"]) == (
+        None,
+        500,
+        engineer_a.username,
+    )
+    assert Event.objects.filter(action="maintenance_plan.update", outcome="succeeded").count() == 1
+    client.post(f"/manufacturing/plans/{plan.pk}/stop/")
+    assert (
+        client.put(url, {"title": "x", "every_days": 1}, content_type="application/json").status_code == 404
+    )
+    with pytest.raises(PlanRefused, match="was stopped"):
+        plan_update(actor=engineer_a, plan=plan, title="x", every_days=1)
+    assert Event.objects.filter(action="maintenance_plan.update", outcome="succeeded").count() == 1
+    assert MaintenancePlan.objects.get().title == "Grease"
