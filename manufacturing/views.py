@@ -222,6 +222,7 @@ def maintenance_plan_add(request: HttpRequest, pk: int) -> HttpResponse:
 def maintenance_plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a plan and take it over (its work orders are filed on the editor's authority from now on)."""
     plan = selectors.maintenance_plan_for(request.user, pk, actor=_actor(request))
+    taken_over = plan.owner_id != request.user.pk
     with _outcome_shown(
         request, denied="You may not change the plans of this site.", refusals=(PlanRefused,)
     ):
@@ -236,7 +237,8 @@ def maintenance_plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
             team=request.POST.get("team", "")[:64],
         )
         filed = "".join(f"; it is due: preventive work order {wo.pk} filed" for wo in plan.filed)
-        messages.success(request, f"Plan saved: {plan.title}, yours from now on{filed}.")
+        yours = ", yours from now on (its work orders are filed on your authority)" if taken_over else ""
+        messages.success(request, f"Plan saved: {plan.title}{yours}{filed}.")
     return redirect(reverse("manufacturing:asset_detail", args=[plan.machine_id]) + "#maintenance")
 
 

@@ -220,8 +220,8 @@ def test_a_plan_whose_owner_moved_on_is_shown_and_taken_over_by_editing_it(
     ).content.decode()
     work_order = WorkOrder.objects.get()
     assert (
-        f"Plan saved: Grease DE and NDE, yours from now on; it is due: preventive work order {work_order.pk}"
-        in saved
+        "Plan saved: Grease DE and NDE, yours from now on (its work orders are filed on your authority); "
+        f"it is due: preventive work order {work_order.pk} filed." in saved
     )
     assert 'data-testid="plan-orphaned"' not in saved
     assert (work_order.created_by, work_order.title, work_order.priority) == (
@@ -260,11 +260,15 @@ def test_editing_a_plan_checks_its_fields_its_site_and_that_it_runs(
         engineer_a.username,
     )
     assert Event.objects.filter(action="maintenance_plan.update", outcome="succeeded").count() == 1
+    page = client.post(
+        f"/manufacturing/plans/{plan.pk}/edit/", {"title": "Grease", "every_days": "14"}, follow=True
+    ).content.decode()
+    assert "Plan saved: Grease." in page  # already the owner's: nothing taken over
     client.post(f"/manufacturing/plans/{plan.pk}/stop/")
     assert (
         client.put(url, {"title": "x", "every_days": 1}, content_type="application/json").status_code == 404
     )
     with pytest.raises(PlanRefused, match="was stopped"):
         plan_update(actor=engineer_a, plan=plan, title="x", every_days=1)
-    assert Event.objects.filter(action="maintenance_plan.update", outcome="succeeded").count() == 1
+    assert Event.objects.filter(action="maintenance_plan.update", outcome="succeeded").count() == 2
     assert MaintenancePlan.objects.get().title == "Grease"
