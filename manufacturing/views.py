@@ -197,22 +197,25 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _plan_fields(request: HttpRequest) -> dict:
+    """A plan's fields as posted by the add and edit forms (the service checks them)."""
+    return {
+        "title": request.POST.get("title", ""),
+        "every_days": request.POST.get("every_days", "").strip() or None,
+        "every_hours": request.POST.get("every_hours", "").strip() or None,
+        "instructions": request.POST.get("instructions", ""),
+        "priority": _int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
+        "team": request.POST.get("team", "")[:64],
+    }
+
+
 @require_POST
 @login_required
 def maintenance_plan_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a preventive maintenance plan to an asset (every N days and/or N running hours)."""
     machine = selectors.machine_for(request.user, pk, actor=_actor(request))
     with _outcome_shown(request, denied="You may not plan work for this site.", refusals=(PlanRefused,)):
-        plan = plan_create(
-            actor=request.user,
-            machine=machine,
-            title=request.POST.get("title", ""),
-            every_days=request.POST.get("every_days", "").strip() or None,
-            every_hours=request.POST.get("every_hours", "").strip() or None,
-            instructions=request.POST.get("instructions", ""),
-            priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
-            team=request.POST.get("team", "")[:64],
-        )
+        plan = plan_create(actor=request.user, machine=machine, **_plan_fields(request))
         messages.success(request, f"Plan added: {plan.title}.")
     return redirect(reverse("manufacturing:asset_detail", args=[machine.pk]) + "#maintenance")
 
@@ -226,16 +229,7 @@ def maintenance_plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     with _outcome_shown(
         request, denied="You may not change the plans of this site.", refusals=(PlanRefused,)
     ):
-        plan = plan_update(
-            actor=request.user,
-            plan=plan,
-            title=request.POST.get("title", ""),
-            every_days=request.POST.get("every_days", "").strip() or None,
-            every_hours=request.POST.get("every_hours", "").strip() or None,
-            instructions=request.POST.get("instructions", ""),
-            priority=_int(request.POST.get("priority"), WorkOrder.Priority.MEDIUM),
-            team=request.POST.get("team", "")[:64],
-        )
+        plan = plan_update(actor=request.user, plan=plan, **_plan_fields(request))
         filed = "".join(f"; it is due: preventive work order {wo.pk} filed" for wo in plan.filed)
         yours = ", yours from now on (its work orders are filed on your authority)" if taken_over else ""
         messages.success(request, f"Plan saved: {plan.title}{yours}{filed}.")
