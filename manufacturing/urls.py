@@ -9,6 +9,7 @@ app_name = "manufacturing"
 urlpatterns = [
     path("", views.asset_list, name="asset_list"),
     path("assets/<int:pk>/", views.asset_detail, name="asset_detail"),
+    path("offline-worker.js", views.offline_worker, name="offline_worker"),
     path("assets/<int:pk>/qr.svg", views.asset_qr, name="asset_qr"),
     path("assets/<int:pk>/label/", views.asset_label, name="asset_label"),
     path("assets/<int:pk>/recordings/", views.recording_upload, name="recording_upload"),

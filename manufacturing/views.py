@@ -9,6 +9,7 @@ import datetime as dt
 import math
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -261,6 +262,36 @@ def meter_reading_add(request: HttpRequest, pk: int) -> HttpResponse:
         filed = "".join(f"; preventive work order {wo.pk} filed: {wo.title}" for wo in reading.filed)
         messages.success(request, f"Meter reading recorded: {reading.hours:g} h{filed}.")
     return redirect(reverse("manufacturing:asset_detail", args=[machine.pk]) + "#maintenance")
+
+
+@require_GET
+def offline_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker that keeps the maintenance pages opened on a phone for when it has no
+    connection (scope /manufacturing/; `?user=` names whose pages it keeps). Nothing in it is secret."""
+    from django.templatetags.static import static
+
+    shell = [
+        static(path)
+        for path in (
+            "portal/suite.css",
+            "portal/suite.js",
+            "portal/favicon.svg",
+            "manufacturing/manufacturing.css",
+        )
+    ]
+    response = render(
+        request,
+        "manufacturing/offline-worker.js",
+        {
+            "static_url": settings.STATIC_URL
+            if settings.STATIC_URL.startswith("/")
+            else "/" + settings.STATIC_URL,
+            "shell": shell,
+        },
+        content_type="text/javascript; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-cache"  # a new version reaches the phones at their next page
+    return response
 
 
 @require_GET

@@ -154,3 +154,15 @@ def error_500(request: HttpRequest) -> HttpResponse:
         request, 500, "Internal error; it has been logged. Please retry or contact the administrator."
     )
     return api or server_error(request)  # Django's: no context processors, which may be what failed
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out, and have the browser drop what it kept for this person: pages kept for a phone with no
+    connection (service workers and their caches), drafts (localStorage), the HTTP cache. A shared
+    phone keeps nothing for the next person. Browsers honour Clear-Site-Data on HTTPS and localhost;
+    elsewhere portal/suite.js drops the drafts itself and no service worker runs (they need HTTPS too)."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = '"cache", "storage"'
+        return response

@@ -192,6 +192,40 @@ document.addEventListener("DOMContentLoaded", () => {
     form.addEventListener("change", save);
   });
 });
+// Pages kept for a phone with no connection: a section that offers it names its service worker in
+// <meta name="suite-offline-worker" content="URL"> (scoped to the worker's folder). A page shown from
+// that copy while offline says so, with when it was saved; signing out clears the copies
+// (Clear-Site-Data on the logout response).
+Suite.offline = {
+  register() {
+    const worker = document.querySelector('meta[name="suite-offline-worker"]');
+    if (!worker || !("serviceWorker" in navigator) || !window.isSecureContext) return;
+    navigator.serviceWorker.register(worker.content).catch((error) => console.warn("pages will not be kept offline:", error));
+  },
+  note() {
+    const main = document.querySelector("main") || document.body;
+    let note = document.querySelector('[data-testid="offline-note"]');
+    if (navigator.onLine !== false) {
+      if (note) note.textContent = "The connection is back: reload for the current page.";
+      return;
+    }
+    const saved = new Date(document.body.dataset.renderedAt || Date.now());
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "notice";
+      note.dataset.testid = "offline-note";
+      note.setAttribute("role", "status");
+      main.prepend(note);
+    }
+    note.textContent = `No connection: this is the copy of this page kept on this phone, as it was at ${saved.toLocaleString()}. What you type in a form is kept here until it can be sent.`;
+  },
+};
+document.addEventListener("DOMContentLoaded", () => {
+  Suite.offline.register();
+  Suite.offline.note();
+});
+window.addEventListener("offline", () => Suite.offline.note());
+window.addEventListener("online", () => Suite.offline.note());
 // Signing out on a shared phone leaves nothing typed behind for the next person.
 document.addEventListener("submit", (event) => {
   if (!(event.target instanceof HTMLFormElement) || !("logout" in event.target.dataset)) return;
