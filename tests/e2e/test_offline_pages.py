@@ -42,7 +42,8 @@ def test_pages_opened_online_are_shown_offline_and_signing_out_drops_them(page, 
     page.goto(f"/manufacturing/assets/{opened.pk}/")
     assert "CWC04009" in page.locator("h1").inner_text()
     note = page.locator('[data-testid="offline-note"]')
-    assert "No connection: this is the copy of this page kept on this phone" in note.inner_text()
+    assert "No connection: this page is as it was at" in note.inner_text()
+    assert "What you type in its forms is kept on this device" in note.inner_text()  # it has a draft form
     # the page still looks as it did (its styles were kept too) and fits the phone
     assert page.evaluate("getComputedStyle(document.querySelector('.topbar')).display") != "inline"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

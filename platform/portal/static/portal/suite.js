@@ -217,7 +217,8 @@ Suite.offline = {
       note.setAttribute("role", "status");
       main.prepend(note);
     }
-    note.textContent = `No connection: this is the copy of this page kept on this phone, as it was at ${saved.toLocaleString()}. What you type in a form is kept here until it can be sent.`;
+    const drafts = document.querySelector("form[data-draft]") ? " What you type in its forms is kept on this device until it can be sent." : "";
+    note.textContent = `No connection: this page is as it was at ${saved.toLocaleString()}.${drafts}`;
   },
 };
 document.addEventListener("DOMContentLoaded", () => {
