@@ -139,7 +139,11 @@ def plan_update(
     running). The current interval keeps its start; a shorter interval that is already over files the
     work order at once (`filed` on the returned plan). A stopped plan cannot be changed."""
     decision = _may_file(actor, plan.machine)
-    plan = MaintenancePlan.objects.select_for_update().select_related("machine", "owner").get(pk=plan.pk)
+    plan = (
+        MaintenancePlan.objects.select_for_update(of=("self",))
+        .select_related("machine", "owner")
+        .get(pk=plan.pk)
+    )
     if not plan.active:
         raise PlanRefused(f"plan {plan.pk} ({plan.title}) was stopped: add a new plan instead")
     values = _plan_values(
