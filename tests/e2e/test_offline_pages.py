@@ -57,3 +57,31 @@ def test_pages_opened_online_are_shown_offline_and_signing_out_drops_them(page, 
     page.wait_for_load_state()
     assert page.evaluate(KEPT) == []
     assert page.evaluate("navigator.serviceWorker.getRegistrations().then((found) => found.length)") == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_the_next_engineer_on_the_phone_never_gets_the_pages_kept_for_the_last(
+    page, log_in, make_user, machines
+):
+    """A session that ended without signing out (it expired) leaves the last engineer's pages kept; the next
+    engineer's worker deletes them when it starts."""
+    first, second = (
+        make_user("maintenance_engineer", site="site-a"),
+        make_user("maintenance_engineer", site="site-a"),
+    )
+    page.set_viewport_size(PHONE)
+    log_in(first)
+    page.goto(f"/manufacturing/assets/{machines[0].pk}/")
+    page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
+    page.goto(f"/manufacturing/assets/{machines[0].pk}/")
+    assert f"suite-maintenance-pages-{first.pk}" in page.evaluate(KEPT)
+    page.context.clear_cookies()  # the session is gone, nothing was cleared
+    log_in(second)
+    page.goto(f"/manufacturing/assets/{machines[1].pk}/")
+    page.wait_for_function(
+        "(user) => caches.keys().then((names) => names.includes(`suite-maintenance-pages-${user}`) === false)",
+        arg=first.pk,
+    )
+    page.goto(f"/manufacturing/assets/{machines[1].pk}/")
+    assert sorted(page.evaluate(KEPT)) == ["suite-maintenance-assets", f"suite-maintenance-pages-{second.pk}"]
