@@ -24,7 +24,7 @@ from finance.graph import graph_svg
 from finance.home import disposition_label
 from finance.models import Case
 from finance.services import sar as sar_services
-from portal.drafts import confirm_sent, new_submission_key, spend
+from portal.drafts import new_submission_key
 
 REFUSED = (services.FinanceRefused, PolicyDenied)
 
@@ -224,15 +224,12 @@ def _case_action(request: HttpRequest, case: Case) -> HttpResponse | None:
     user = request.user
     try:
         if action == "note":
-            key = request.POST.get("submission", "").strip()
-            try:
-                note = services.note_add(
-                    actor=user, case=case, text=request.POST.get("text", ""), submission_key=key
-                )
-            except services.SubmissionKeyReused:
-                spend(request, key)  # the draft keeps its text and takes the page's fresh key
-                raise
-            confirm_sent(request, key)
+            note = services.note_add(
+                actor=user,
+                case=case,
+                text=request.POST.get("text", ""),
+                submission_key=request.POST.get("submission", "").strip(),
+            )
             if note.replayed:
                 messages.info(request, "This note was already sent: it was added once.")
             else:
