@@ -79,9 +79,11 @@ def test_the_next_engineer_on_the_phone_never_gets_the_pages_kept_for_the_last(
     page.context.clear_cookies()  # the session is gone, nothing was cleared
     log_in(second)
     page.goto(f"/manufacturing/assets/{machines[1].pk}/")
-    page.wait_for_function(
-        "(user) => caches.keys().then((names) => names.includes(`suite-maintenance-pages-${user}`) === false)",
-        arg=first.pk,
+    page.wait_for_function(  # the second engineer's worker has taken over, and dropped the first's pages
+        "([first, second]) => navigator.serviceWorker.controller"
+        " && navigator.serviceWorker.controller.scriptURL.endsWith(`user=${second}`)"
+        " && caches.keys().then((names) => !names.includes(`suite-maintenance-pages-${first}`))",
+        arg=[first.pk, second.pk],
     )
     page.goto(f"/manufacturing/assets/{machines[1].pk}/")
     assert sorted(page.evaluate(KEPT)) == ["suite-maintenance-assets", f"suite-maintenance-pages-{second.pk}"]

@@ -49,7 +49,9 @@ async function pageFromNetworkOrKept(request) {
     const response = await fetch(request);
     // only the page itself: not a redirect to the login page, not an error page
     const html = (response.headers.get("Content-Type") || "").startsWith("text/html");
-    if (response.ok && !response.redirected && html) await cache.put(request, response.clone());
+    // a worker already replaced (another engineer signed in) keeps nothing more
+    const current = self.registration.active && self.registration.active.scriptURL === self.location.href;
+    if (current && response.ok && !response.redirected && html) await cache.put(request, response.clone());
     return response;
   } catch (offline) {
     const kept = await cache.match(request);
