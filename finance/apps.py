@@ -83,8 +83,8 @@ def _lend_format1_contexts() -> None:
 
     register_format1_context("finance.Attachment.sealed", attachment_context)
 
-    def match_context(_key) -> bytes:  # as finance.services.ingest._seal_matches seals each name match
-        from finance.services.ingest import MATCH_CONTEXT  # (screening code: loaded only when asked)
+    def match_context(_key) -> bytes:  # as finance.services.persist._seal_matches seals each name match
+        from finance.services.persist import MATCH_CONTEXT  # (screening code: loaded only when asked)
 
         return MATCH_CONTEXT
 

@@ -12,6 +12,7 @@ from audit.actors import actor_from_request
 from manufacturing import selectors, services
 from manufacturing.models import FailureSuggestion, WorkOrder
 from ops.broker import require_broker
+from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
@@ -136,7 +137,7 @@ class WorkOrderListApi(APIView):
             return _refused(str(refusal))
         response = Response(WorkOrderOutput(work_order).data, status=status.HTTP_201_CREATED)
         if work_order.replayed:
-            response["Idempotent-Replayed"] = "true"
+            response[REPLAYED_HEADER] = "true"
         return response
 
 
@@ -171,7 +172,7 @@ class WorkOrderTransitionApi(APIView):
             return _refused(str(refusal))
         response = Response(WorkOrderOutput(work_order).data)
         if work_order.replayed:  # the same move sent again: already made, nothing changed
-            response["Idempotent-Replayed"] = "true"
+            response[REPLAYED_HEADER] = "true"
         return response
 
 
@@ -246,7 +247,7 @@ class RecordingUploadApi(APIView):
             status=status.HTTP_200_OK if recording.replayed else status.HTTP_201_CREATED,
         )
         if recording.replayed:  # the same file and settings were already uploaded: nothing new stored
-            response["Idempotent-Replayed"] = "true"
+            response[REPLAYED_HEADER] = "true"
         return response
 
 
@@ -308,7 +309,7 @@ class ConditionAppendApi(APIView):
             )
         if result.pop("replayed", False):  # the same batch again: already stored, nothing new
             response = Response(result, status=status.HTTP_200_OK)
-            response["Idempotent-Replayed"] = "true"
+            response[REPLAYED_HEADER] = "true"
             return response
         return Response(result, status=status.HTTP_201_CREATED)
 
@@ -580,5 +581,5 @@ class WorkOrderAttachmentApi(APIView):
             status=status.HTTP_200_OK if attachment.replayed else status.HTTP_201_CREATED,
         )
         if attachment.replayed:  # the same bytes were already attached: nothing new stored
-            response["Idempotent-Replayed"] = "true"
+            response[REPLAYED_HEADER] = "true"
         return response

@@ -18,6 +18,7 @@ since what it would hold could still be rolled back.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from dataclasses import dataclass, fields
 
@@ -26,7 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Q
 
-from finance.models import Transaction
+from finance.models import ScenarioVersion, Transaction
 from finance.screening.engine import in_time_order
 from finance.screening.table import STR_COLS, TxTable
 
@@ -246,3 +247,49 @@ def stored_history(table: TxTable, lookback: int, *, reuse: bool) -> History:
     merged = TxTable.concat(found)
     _, first = np.unique(merged.tx_ref, return_index=True)
     return History(merged.take(np.sort(first)).sort_by_time())
+
+
+# --- how far back, and which rows a chunk is screened against ----------------------------------
+HISTORY_SLACK_S = 86400
+
+
+def history_window_s(versions: list[ScenarioVersion]) -> int:
+    """How far back the scenarios look (the longest window, history or dormancy period)."""
+    longest = 0
+    for version in versions:
+        for key in ("window_s", "history_s", "dormant_s"):
+            value = version.params.get(key)
+            if isinstance(value, int | float):
+                longest = max(longest, int(value))
+    return longest
+
+
+def account_partition(accounts: np.ndarray, parts: int) -> np.ndarray:
+    """A stable partition number per account (sha256, not Python's per-process string hash)."""
+    unique, inverse = np.unique(accounts, return_inverse=True)
+    numbers = np.array(
+        [int.from_bytes(hashlib.sha256(a.encode()).digest()[:8], "big") % parts for a in unique.tolist()],
+        dtype=np.int64,
+    )
+    return numbers[inverse]
+
+
+def chunk_history(stored: TxTable, table: TxTable, start: int, stop: int, lookback: int) -> TxTable | None:
+    """What chunk [start, stop) of the time-sorted batch is screened against: the stored rows up to
+    its last timestamp and the batch's own earlier rows, both from ``lookback`` before its first."""
+    since = int(table.ts[start]) - lookback
+    parts = []
+    if len(stored):
+        lo = np.searchsorted(stored.ts, since, side="left")
+        hi = np.searchsorted(stored.ts, int(table.ts[stop - 1]), side="right")
+        if hi > lo:
+            parts.append(stored.take(slice(lo, hi)))  # views, not copies, of the window
+    lo = np.searchsorted(table.ts[:start], since, side="left")
+    if start > lo:
+        parts.append(table.take(slice(lo, start)))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    joined = TxTable.concat(parts)
+    return joined if in_time_order(joined.ts) else joined.sort_by_time()

@@ -15,15 +15,12 @@ version, exact feature values, margin, score and contributions, the list version
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import gc
 import hashlib
 import json
-import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,390 +31,28 @@ from django.utils import timezone
 from access.enforcement import check
 from access.resources import Resource
 from audit.services import record
-from finance.models import Account, ModelVersion, ScenarioVersion, Transaction
-from finance.screening.engine import EngineConfig, ScenarioSpec, in_time_order, screen_columns
-from finance.screening.formats import MAX_TS, MIN_TS
-from finance.screening.names import NameIndex
-from finance.screening.risk_model import RiskModel
+from finance.models import Transaction
+from finance.screening.engine import screen_columns
 from finance.screening.scenarios import SCENARIOS
 from finance.screening.table import STR_COLS, TxTable
 from finance.services.errors import BatchRejected, FinanceRefused
-from finance.services.history import History, last_movements_before, stored_history
-from finance.services.parties import NAME_CONTEXT, open_text, parties_store
-from finance.services.persist import (
-    MATCH_CONTEXT,
-    BatchWriter,
-    IngestResult,
-    _refresh_statistics,
-    _seal_matches,  # noqa: F401 (a vault test seals evidence as the ingest does)
+from finance.services.history import (
+    History,
+    account_partition,
+    chunk_history,
+    last_movements_before,
+    stored_history,
 )
-from finance.services.sanctions import WhitelistingIndex, screening_index, whitelist_in_force
-from finance.services.scenarios import DEFAULT_WEIGHTS, active_versions_or_seed
-from finance.services.screening_process import (  # noqa: F401 (ScreeningProcessFailed: what a caller catches)
-    ChunkScreener,
-    ScreenedChunk,
-    ScreeningProcessFailed,
-)
+from finance.services.parties import parties_store, with_customer_names
+from finance.services.persist import BatchWriter, IngestResult, _refresh_statistics
+from finance.services.rows import rows_parties, rows_validate
+from finance.services.sanctions import WhitelistingIndex
+from finance.services.screening_process import ChunkScreener, ScreenedChunk
+from finance.services.setup import ScreeningSetup, config_key, screening_setup
 
-REVIEW_THRESHOLD = 0.3  # risk at or above: alert, decision "review"
-HOLD_THRESHOLD = 0.8  # risk at or above: alert, decision "hold" (stop the payment pending review)
-NAME_THRESHOLD = 0.82  # a party name scoring at least this against a list entry is a match
-NAME_HOLD_SCORE = 0.92  # a match this close holds the payment whatever the other signals say
-HISTORY_SLACK_S = 86400
-MAX_BATCH_ROWS = 50_000
-MAX_NAME_CHARS = 200
 BULK_ROWS = 10_000
 SQLITE_BULK_CACHE_KIB = 131_072  # 128 MiB page cache for a large batch's connection
 CHUNK_ROWS = 100_000  # rows screened per engine call (each call re-reads the history window)
-
-
-# --- validation --------------------------------------------------------------------------------
-def _epoch(value) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, int | float):
-        seconds = value
-    elif (text := str(value).strip()).lstrip("-").isdigit():
-        seconds = int(text)
-    else:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("/", "-"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        seconds = parsed.timestamp()
-    if not MIN_TS <= seconds <= MAX_TS:  # a datetime cannot hold it: storing the row would fail
-        raise ValueError
-    return int(seconds)
-
-
-def rows_validate(rows, *, sibling_batch: str = "") -> TxTable:
-    """A TxTable from JSON rows, or BatchRejected listing every bad row (0-based row numbers)."""
-    if not isinstance(rows, list) or not rows:
-        raise BatchRejected([{"row": 0, "field": "transactions", "message": "a non-empty list is required"}])
-    if len(rows) > MAX_BATCH_ROWS:
-        raise BatchRejected(
-            [{"row": 0, "field": "transactions", "message": f"at most {MAX_BATCH_ROWS} rows per batch"}]
-        )
-    errors, clean, seen = [], [], {}
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            errors.append({"row": i, "field": "row", "message": "each row must be an object"})
-            continue
-        out = {}
-        ref = str(row.get("tx_ref") or "").strip()
-        if not ref or len(ref) > 64:
-            errors.append({"row": i, "field": "tx_ref", "message": "required, at most 64 characters"})
-        elif ref in seen:
-            errors.append({"row": i, "field": "tx_ref", "message": f"duplicate of row {seen[ref]}"})
-        else:
-            seen[ref] = i
-        out["tx_ref"] = ref
-        try:
-            out["ts"] = _epoch(row.get("ts"))
-        except (TypeError, ValueError, OverflowError):
-            errors.append(
-                {
-                    "row": i,
-                    "field": "ts",
-                    "message": "ISO 8601 date-time (2024-05-01T10:00:00Z) or epoch seconds, years 1 to 9999",
-                }
-            )
-        for name in ("src_account", "dst_account"):
-            value = str(row.get(name) or "").strip()
-            if not value or len(value) > 64:
-                errors.append({"row": i, "field": name, "message": "required, at most 64 characters"})
-            out[name] = value
-        for name in ("amount_paid", "amount_received"):
-            value = row.get(name, row.get("amount_paid") if name == "amount_received" else None)
-            try:
-                if isinstance(value, bool):
-                    raise ValueError
-                number = float(value)
-                if not np.isfinite(number) or number < 0:
-                    raise ValueError
-                out[name] = number
-            except (TypeError, ValueError):
-                errors.append({"row": i, "field": name, "message": "a non-negative number is required"})
-        currency = str(row.get("currency_paid") or "").strip()
-        if not currency or len(currency) > 32:
-            errors.append({"row": i, "field": "currency_paid", "message": "required (e.g. USD), at most 32"})
-        out["currency_paid"] = currency
-        out["currency_received"] = str(row.get("currency_received") or currency).strip()[:32]
-        for name, limit in (("src_bank", 64), ("dst_bank", 64), ("payment_format", 32)):
-            value = str(row.get(name) or "").strip()
-            if len(value) > limit:
-                errors.append({"row": i, "field": name, "message": f"at most {limit} characters"})
-            out[name] = value
-        for name in ("src_country", "dst_country"):
-            value = str(row.get(name) or "").strip().upper()
-            if value and (len(value) != 2 or not value.isalpha()):
-                errors.append(
-                    {"row": i, "field": name, "message": "ISO 3166 alpha-2 code (e.g. DE) or empty"}
-                )
-            out[name] = value
-        for name in ("src_name", "dst_name"):
-            value = row.get(name)
-            if value is not None and (not isinstance(value, str) or len(value) > MAX_NAME_CHARS):
-                errors.append(
-                    {
-                        "row": i,
-                        "field": name,
-                        "message": f"the party's name as text, at most {MAX_NAME_CHARS}",
-                    }
-                )
-        label = row.get("label", -1)
-        if label not in (None, -1, 0, 1):
-            errors.append({"row": i, "field": "label", "message": "0, 1 or absent"})
-        out["label"] = -1 if label is None else label
-        clean.append(out)
-    if not errors:
-        stored = Transaction.objects.filter(tx_ref__in=list(seen))
-        if sibling_batch:  # a partition of a batch: rows its sibling partitions stored are expected
-            stored = stored.exclude(batch=sibling_batch)
-        existing = set(stored.values_list("tx_ref", flat=True)[:1000])
-        errors = [
-            {"row": seen[ref], "field": "tx_ref", "message": "already imported (transactions are immutable)"}
-            for ref in sorted(existing, key=seen.get)
-        ]
-    if errors:
-        raise BatchRejected(errors)
-    return TxTable.from_rows(clean)
-
-
-def rows_parties(rows: list[dict]) -> dict[str, dict]:
-    """{tx_ref: {"src": originator name, "dst": beneficiary name}} of validated rows that name one."""
-    out = {}
-    for row in rows:
-        src, dst = (" ".join(str(row.get(k) or "").split()) for k in ("src_name", "dst_name"))
-        if src or dst:
-            out[str(row["tx_ref"]).strip()] = {"src": src, "dst": dst}
-    return out
-
-
-# --- history -------------------------------------------------------------------------------------
-def history_window_s(versions: list[ScenarioVersion]) -> int:
-    """How far back the scenarios look (the longest window, history or dormancy period)."""
-    longest = 0
-    for version in versions:
-        for key in ("window_s", "history_s", "dormant_s"):
-            value = version.params.get(key)
-            if isinstance(value, int | float):
-                longest = max(longest, int(value))
-    return longest
-
-
-def account_partition(accounts: np.ndarray, parts: int) -> np.ndarray:
-    """A stable partition number per account (sha256, not Python's per-process string hash)."""
-    unique, inverse = np.unique(accounts, return_inverse=True)
-    numbers = np.array(
-        [int.from_bytes(hashlib.sha256(a.encode()).digest()[:8], "big") % parts for a in unique.tolist()],
-        dtype=np.int64,
-    )
-    return numbers[inverse]
-
-
-def _chunk_history(stored: TxTable, table: TxTable, start: int, stop: int, lookback: int) -> TxTable | None:
-    """What chunk [start, stop) of the time-sorted batch is screened against: the stored rows up to
-    its last timestamp and the batch's own earlier rows, both from ``lookback`` before its first."""
-    since = int(table.ts[start]) - lookback
-    parts = []
-    if len(stored):
-        lo = np.searchsorted(stored.ts, since, side="left")
-        hi = np.searchsorted(stored.ts, int(table.ts[stop - 1]), side="right")
-        if hi > lo:
-            parts.append(stored.take(slice(lo, hi)))  # views, not copies, of the window
-    lo = np.searchsorted(table.ts[:start], since, side="left")
-    if start > lo:
-        parts.append(table.take(slice(lo, start)))
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    joined = TxTable.concat(parts)
-    return joined if in_time_order(joined.ts) else joined.sort_by_time()
-
-
-# --- what screens --------------------------------------------------------------------------------
-@dataclass
-class ScreeningSetup:
-    """Everything a screening decision depends on besides the transactions (see the trail)."""
-
-    versions: list[ScenarioVersion]
-    specs: list[ScenarioSpec]
-    config: EngineConfig
-    model: RiskModel | None
-    names: NameIndex | None
-    whitelist: dict
-    lookback: int
-    has_customers: bool = True  # any account with a KYC customer (read per call, not cached)
-
-
-_MODEL_CACHE: dict[str, RiskModel] = {}
-
-
-def active_model() -> RiskModel | None:
-    """The active risk model (ModelVersion.active), loaded once per process and version."""
-    row = (
-        ModelVersion.objects.filter(active=True).order_by("-created_at").values_list("version", "pk").first()
-    )
-    if row is None:
-        return None
-    return model_of_version(row[0])
-
-
-def model_of_version(version: str) -> RiskModel | None:
-    """The stored model of ``version`` (a content hash: the loaded booster is checked against it)."""
-    model = _MODEL_CACHE.get(version)
-    if model is None:
-        blob = ModelVersion.objects.filter(version=version).values_list("blob", flat=True).first()
-        if blob is None:
-            return None
-        model = RiskModel.from_bytes(blob)
-        if model.version != version:
-            raise FinanceRefused(f"Stored model {version} hashes to {model.version}: the blob was altered.")
-        _MODEL_CACHE.clear()
-        _MODEL_CACHE[version] = model
-    return model
-
-
-def _build_setup(now: dt.datetime) -> ScreeningSetup:
-    versions = active_versions_or_seed()
-    specs = [ScenarioSpec(v.code, v.version, dict(v.params)) for v in versions]
-    config = EngineConfig(
-        rule_weights={
-            v.code: float(v.params.get("weight", DEFAULT_WEIGHTS.get(v.code, 0.5))) for v in versions
-        },
-        alert_threshold=REVIEW_THRESHOLD,
-        hold_threshold=HOLD_THRESHOLD,
-        name_threshold=NAME_THRESHOLD,
-        name_hold_score=NAME_HOLD_SCORE,
-    )
-    names = screening_index()
-    return ScreeningSetup(
-        versions=versions,
-        specs=specs,
-        config=config,
-        model=active_model(),
-        names=names,
-        whitelist=whitelist_in_force(now) if names is not None else {},
-        lookback=history_window_s(versions) + HISTORY_SLACK_S,
-    )
-
-
-def _config_query() -> str:
-    """One statement that reads what a screening configuration consists of: the active scenario
-    versions with their parameters as stored, the active lists (id, content hash), the active
-    models (id, content hash), the whitelist entries in force; and whether any account has a KYC
-    customer (data, not configuration: read here to save its own query)."""
-    from finance.models import MatchWhitelist, SanctionsListVersion
-
-    q = connection.ops.quote_name
-    scenario, lists = q(ScenarioVersion._meta.db_table), q(SanctionsListVersion._meta.db_table)
-    model, whitelist = q(ModelVersion._meta.db_table), q(MatchWhitelist._meta.db_table)
-    account = q(Account._meta.db_table)
-    # identifiers only from the models' own table names; every value is a parameter
-    return (
-        f"SELECT 's', id, code, CAST(params AS TEXT) FROM {scenario} WHERE active = %s"  # noqa: S608
-        f" UNION ALL SELECT 'l', id, sha256, name FROM {lists} WHERE active = %s"
-        f" UNION ALL SELECT 'm', id, version, '' FROM {model} WHERE active = %s"
-        f" UNION ALL SELECT 'w', id, party_hash, entry_id || ' ' || CAST(expires_at AS TEXT)"
-        f" FROM {whitelist} WHERE expires_at > %s"
-        f" UNION ALL SELECT 'c', COUNT(*), '', '' FROM (SELECT 1 FROM {account}"
-        f" WHERE customer_id IS NOT NULL LIMIT 1) AS k"
-    )
-
-
-def _config_key(now: dt.datetime) -> tuple[tuple, bool]:
-    """(the configuration's rows, sorted: the cache key; whether any account has a customer)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_config_query(), [True, True, True, connection.ops.adapt_datetimefield_value(now)])
-        rows = cursor.fetchall()
-    customers = any(r[0] == "c" and r[1] for r in rows)
-    return tuple(sorted(tuple(str(v) for v in r) for r in rows if r[0] != "c")), customers
-
-
-_SETUP_CACHE: dict[tuple, ScreeningSetup] = {}
-_SETUP_LOCK = threading.Lock()
-
-
-def screening_setup() -> ScreeningSetup:
-    """The screening configuration, cached per process and checked on every call.
-
-    The cache key is the configuration itself as the database holds it now, read in one statement
-    (``_config_query``): a version activated, approved or retired, a list imported, a model
-    activated, a whitelist entry added or expired, by this process or any other, by the services
-    or by hand in SQL, changes the key, and the next call rebuilds. A rebuild re-reads the key
-    after it and caches only when nothing changed meanwhile (another writer committing between
-    the two reads gets a setup used once, not cached)."""
-    now = timezone.now()
-    key, customers = _config_key(now)
-    if not any(row[0] == "s" for row in key):  # nothing active: seed the library (a fresh install)
-        active_versions_or_seed()
-        key, customers = _config_key(now)
-        if not any(row[0] == "s" for row in key):  # every version retired: nothing to cache
-            return replace(_build_setup(now), has_customers=customers)
-    database = (connection.vendor, str(connection.settings_dict.get("NAME")), connection.alias)
-    cached = _SETUP_CACHE.get((database, key))
-    if cached is None:
-        built = _build_setup(now)
-        again, _ = _config_key(now)
-        if again != key:
-            return replace(built, has_customers=customers)
-        with _SETUP_LOCK:
-            _SETUP_CACHE.clear()
-            _SETUP_CACHE[(database, key)] = cached = built
-    return replace(cached, has_customers=customers)
-
-
-def _with_customer_names(
-    table: TxTable, parties: dict[str, dict], *, customers: bool = True
-) -> dict[str, dict]:
-    """``parties`` completed with the KYC name of each side's customer where the row names none
-    (unsealed here for screening only, once per account). ``customers`` False: no account has a
-    customer (read with the configuration), nothing to look up."""
-    if not customers:  # no KYC customers on file (a feed of payments alone)
-        return parties
-    with_customer = Account.objects.filter(customer__isnull=False)
-    pairs = set(zip(table.src_bank.tolist(), table.src_account.tolist(), strict=True))
-    pairs |= set(zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True))
-    numbers = sorted({n for _, n in pairs})
-    known: dict[tuple[str, str], str] = {}
-    # a large batch: one pass over the accounts that have a customer (compiling IN lists of
-    # thousands of numbers cost more than the scan)
-    parts = [numbers[start : start + 4000] for start in range(0, len(numbers), 4000)]
-    queries = (
-        [with_customer.filter(number__in=part) for part in parts] if len(parts) <= 2 else [with_customer]
-    )
-    for query in queries:
-        for bank, number, sealed in query.values_list("bank", "number", "customer__name_sealed"):
-            if (bank, number) in pairs and sealed:
-                known[(bank, number)] = open_text(sealed, NAME_CONTEXT)
-    if not known:
-        return parties
-    merged = dict(parties)
-    for ref, sb, sa, db, da in zip(
-        table.tx_ref.tolist(),
-        table.src_bank.tolist(),
-        table.src_account.tolist(),
-        table.dst_bank.tolist(),
-        table.dst_account.tolist(),
-        strict=True,
-    ):
-        src, dst = known.get((sb, sa), ""), known.get((db, da), "")
-        if src or dst:
-            given = parties.get(ref, {})
-            merged[ref] = {"src": given.get("src") or src, "dst": given.get("dst") or dst}
-    return merged
-
-
-# --- evidence ------------------------------------------------------------------------------------
-def open_matches(evidence: dict) -> dict:
-    """The engine's form of an alert's evidence (match names and tokens unsealed) for replay."""
-    opened = json.loads(json.dumps(evidence))
-    for m in opened["names"]["matches"]:
-        secret = json.loads(open_text(base64.b64decode(m.pop("sealed")), MATCH_CONTEXT))
-        m.update(secret)
-    opened["names"].pop("whitelisted", None)
-    return opened
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -490,7 +125,7 @@ class _Plan:
         names = None if setup.names is None else WhitelistingIndex(setup.names, setup.whitelist)
         screened = screen_columns(
             chunk,
-            _chunk_history(self.stored, self.table, start, stop, setup.lookback),
+            chunk_history(self.stored, self.table, start, stop, setup.lookback),
             setup.specs,
             names,
             setup.model,
@@ -545,7 +180,7 @@ def _plan(table: TxTable, parties: dict, *, reuse: bool, context: TxTable | None
         stored = TxTable.concat([stored, context]).sort_by_time() if len(stored) else context
     completed = parties
     if setup.names is not None:
-        completed = _with_customer_names(table, parties, customers=setup.has_customers)
+        completed = with_customer_names(table, parties, customers=setup.has_customers)
     return _Plan(
         table, setup, history, stored, parties, completed, _stored_last_movements(table, stored, setup)
     )
@@ -753,7 +388,7 @@ class _BookChanged(Exception):
 def _book_state() -> tuple[int, tuple, bool]:
     """(transactions stored, the screening configuration's key, whether any account has a KYC
     customer): read before a stream's history, and again before each later batch."""
-    key, customers = _config_key(timezone.now())
+    key, customers = config_key(timezone.now())
     return Transaction.objects.count(), key, customers
 
 
@@ -863,7 +498,7 @@ def _same_customer_names(plan: _Plan, span: tuple[int, int], given) -> bool:
     if plan.setup.names is None or not plan.setup.has_customers:
         return True
     table = plan.table.take(slice(*span))
-    return _with_customer_names(table, given(span, plan.given), customers=True) == given(span, plan.parties)
+    return with_customer_names(table, given(span, plan.given), customers=True) == given(span, plan.parties)
 
 
 def table_from_file(

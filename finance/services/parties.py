@@ -5,7 +5,7 @@ KEK of the key provider, a local key file or an HSM) plus a keyed hash (HMAC-SHA
 normalised text, ``finance.models.name_hash``) for exact search without decrypting. The sealed
 blob is bound to its column (the vault context), so a blob copied into another column does not
 open. Nothing else keeps the plaintext: the transaction row points to its counterparties, and
-an alert's trail event seals the names its matches rest on (finance.services.ingest).
+an alert's trail event seals the names its matches rest on (finance.services.persist).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from audit.services import record
 from finance.models import Account, Counterparty, Customer, name_hash
+from finance.screening.table import TxTable
 from finance.services.bulk import bulk_insert
 from finance.services.errors import FinanceRefused
 from vault.envelope import open_sealed, seal, seal_many
@@ -185,3 +186,44 @@ def parties_store(*, table, parties: dict[str, dict]) -> dict[str, tuple[int | N
         ref: tuple(ids.get(k) if k is not None else None for k in keys)  # type: ignore[misc]
         for ref, keys in per_tx.items()
     }
+
+
+def with_customer_names(
+    table: TxTable, parties: dict[str, dict], *, customers: bool = True
+) -> dict[str, dict]:
+    """``parties`` completed with the KYC name of each side's customer where the row names none
+    (unsealed here for screening only, once per account). ``customers`` False: no account has a
+    customer (read with the configuration), nothing to look up."""
+    if not customers:  # no KYC customers on file (a feed of payments alone)
+        return parties
+    with_customer = Account.objects.filter(customer__isnull=False)
+    pairs = set(zip(table.src_bank.tolist(), table.src_account.tolist(), strict=True))
+    pairs |= set(zip(table.dst_bank.tolist(), table.dst_account.tolist(), strict=True))
+    numbers = sorted({n for _, n in pairs})
+    known: dict[tuple[str, str], str] = {}
+    # a large batch: one pass over the accounts that have a customer (compiling IN lists of
+    # thousands of numbers cost more than the scan)
+    parts = [numbers[start : start + 4000] for start in range(0, len(numbers), 4000)]
+    queries = (
+        [with_customer.filter(number__in=part) for part in parts] if len(parts) <= 2 else [with_customer]
+    )
+    for query in queries:
+        for bank, number, sealed in query.values_list("bank", "number", "customer__name_sealed"):
+            if (bank, number) in pairs and sealed:
+                known[(bank, number)] = open_text(sealed, NAME_CONTEXT)
+    if not known:
+        return parties
+    merged = dict(parties)
+    for ref, sb, sa, db, da in zip(
+        table.tx_ref.tolist(),
+        table.src_bank.tolist(),
+        table.src_account.tolist(),
+        table.dst_bank.tolist(),
+        table.dst_account.tolist(),
+        strict=True,
+    ):
+        src, dst = known.get((sb, sa), ""), known.get((db, da), "")
+        if src or dst:
+            given = parties.get(ref, {})
+            merged[ref] = {"src": given.get("src") or src, "dst": given.get("dst") or dst}
+    return merged

@@ -20,7 +20,7 @@ from audit.services import record_many
 from finance.models import Alert, Transaction, name_hash
 from finance.screening.table import TxTable
 from finance.services.bulk import bulk_insert
-from finance.services.parties import seal_text
+from finance.services.parties import open_text, seal_text
 from finance.services.screening_process import ScreenedChunk
 
 MATCH_CONTEXT = b"finance.alert.name_match"
@@ -338,3 +338,13 @@ def _transaction_of(pk: int, row: tuple, ts: int) -> Transaction:
     tx.pk = pk
     tx._state.adding = False
     return tx
+
+
+def open_matches(evidence: dict) -> dict:
+    """The engine's form of an alert's evidence (match names and tokens unsealed) for replay."""
+    opened = json.loads(json.dumps(evidence))
+    for m in opened["names"]["matches"]:
+        secret = json.loads(open_text(base64.b64decode(m.pop("sealed")), MATCH_CONTEXT))
+        m.update(secret)
+    opened["names"].pop("whitelisted", None)
+    return opened

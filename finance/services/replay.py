@@ -17,7 +17,8 @@ from audit.models import Event
 from finance.models import name_hash
 from finance.screening.engine import FEATURE_NAMES, replay
 from finance.services.errors import FinanceRefused
-from finance.services.ingest import model_of_version, open_matches
+from finance.services.persist import open_matches
+from finance.services.setup import model_of_version
 
 
 @dataclass

@@ -16,7 +16,7 @@ from audit.services import record
 from finance.models import ScenarioVersion, Transaction
 from finance.screening.scenarios import SCENARIOS, run_scenarios
 from finance.services.errors import FinanceRefused, FourEyesViolation
-from finance.services.history import last_movements_before, load_table
+from finance.services.history import HISTORY_SLACK_S, history_window_s, last_movements_before, load_table
 
 # Weight of each scenario in the alert risk score (risk = 1 - prod(1 - weight) over the hits).
 # Stored with each version's parameters, so a version fixes both what fires and how much it counts.
@@ -190,8 +190,6 @@ def scenario_version_shadow_run(
 
     Read-only on the data; the run itself is trailed (who looked at what, with which result).
     """
-    from finance.services.ingest import HISTORY_SLACK_S, history_window_s
-
     _check(actor, "view", version)
     if until <= since:
         raise FinanceRefused("until must be after since.")

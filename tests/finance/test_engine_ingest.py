@@ -436,7 +436,7 @@ def test_a_failed_or_killed_screening_process_is_an_error_not_a_result():
     traceback, or a child that died without answering."""
     import time
 
-    from finance.services.ingest import ChunkScreener, ScreeningProcessFailed
+    from finance.services.screening_process import ChunkScreener, ScreeningProcessFailed
 
     def broken(start, stop):
         return {}["no such column"]

@@ -1,4 +1,4 @@
-"""The per-process screening configuration cache (finance.services.ingest.screening_setup): one
+"""The per-process screening configuration cache (finance.services.setup.screening_setup): one
 query per call when nothing changed, and a change made through the services, by hand in SQL or by
 another connection (another process) is what the next call screens with."""
 
@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 from finance import services
 from finance.models import ScenarioVersion
-from finance.services import ingest
 from finance.services.scenarios import scenario_version_approve, scenario_version_propose
+from finance.services.setup import screening_setup
 from tests.finance.conftest import TEAM, structuring_rows
 
 
@@ -23,16 +23,16 @@ def _structuring(setup) -> dict | None:
 
 @pytest.mark.django_db
 def test_a_cached_setup_costs_one_query_and_follows_every_change(officer, officer2):
-    first = ingest.screening_setup()  # seeds the shipped library on a fresh database
+    first = screening_setup()  # seeds the shipped library on a fresh database
     with CaptureQueriesContext(connection) as queries:
-        again = ingest.screening_setup()
+        again = screening_setup()
     assert len(queries) == 1 and again.versions is first.versions  # served from the cache
     assert _structuring(again)["min_count"] == 3
 
     # through the services (maker-checker): the approved version screens the next call
     proposed = scenario_version_propose(actor=officer, code="STRUCTURING", params={"min_count": 4})
     scenario_version_approve(actor=officer2, version=proposed)
-    assert _structuring(ingest.screening_setup())["min_count"] == 4
+    assert _structuring(screening_setup())["min_count"] == 4
     rows = structuring_rows()  # three payments of 9,500 within hours: 3 < 4, no alert now
     result = services.transactions_ingest(actor=officer, table=services.rows_validate(rows), team=TEAM)
     assert result.alerts == 0
@@ -44,16 +44,16 @@ def test_a_cached_setup_costs_one_query_and_follows_every_change(officer, office
             f"UPDATE {table} SET params = %s WHERE id = %s",  # noqa: S608
             ['{"threshold_usd": 10000.0, "band": 0.15, "window_s": 259200, "min_count": 2}', proposed.pk],
         )
-    assert _structuring(ingest.screening_setup())["min_count"] == 2
+    assert _structuring(screening_setup())["min_count"] == 2
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET active = %s WHERE id = %s", [False, proposed.pk])  # noqa: S608
-    assert _structuring(ingest.screening_setup()) is None
+    assert _structuring(screening_setup()) is None
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_committed_by_another_connection_is_seen_on_the_next_call(make_user):
     maker, checker = (make_user("compliance_officer", department=TEAM) for _ in range(2))
-    assert _structuring(ingest.screening_setup())["min_count"] == 3  # cached in this process
+    assert _structuring(screening_setup())["min_count"] == 3  # cached in this process
     proposed = scenario_version_propose(actor=maker, code="STRUCTURING", params={"min_count": 6})
 
     def other_process():  # a thread has its own database connection (as another process would)
@@ -66,6 +66,6 @@ def test_a_change_committed_by_another_connection_is_seen_on_the_next_call(make_
     worker.start()
     worker.join()
     assert ScenarioVersion.objects.get(pk=proposed.pk).active
-    setup = ingest.screening_setup()
+    setup = screening_setup()
     assert _structuring(setup)["min_count"] == 6
     assert {(s.code, s.version) for s in setup.specs} >= {("STRUCTURING", proposed.version)}

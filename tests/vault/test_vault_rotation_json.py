@@ -15,7 +15,7 @@ from audit.models import Event
 from audit.services import record
 from audit.verification import verify_chain
 from finance.models import Alert, Transaction
-from finance.services.ingest import MATCH_CONTEXT, _seal_matches, open_matches
+from finance.services.persist import MATCH_CONTEXT, _seal_matches, open_matches
 from tests.vault.test_vault_rotation_legacy import seal_format1
 from vault.envelope import open_sealed, sealed_header
 from vault.errors import TamperedError

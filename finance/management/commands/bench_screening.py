@@ -375,7 +375,7 @@ def bench_scale_out(stream: TxTable, *, rows: int, workers: tuple[int, ...], std
 
     from celery import group
 
-    from finance.services.ingest import MAX_BATCH_ROWS
+    from finance.services.rows import MAX_BATCH_ROWS
     from finance.tasks import screen_file_partition
 
     part = stream.take(np.arange(min(rows, len(stream), MAX_BATCH_ROWS)))  # a JSON file is one batch
