@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -287,6 +287,7 @@ def offline_worker(request: HttpRequest) -> HttpResponse:
             if settings.STATIC_URL.startswith("/")
             else "/" + settings.STATIC_URL,
             "shell": shell,
+            "login_path": resolve_url(settings.LOGIN_URL),
         },
         content_type="text/javascript; charset=utf-8",
     )

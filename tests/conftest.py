@@ -205,7 +205,11 @@ def _fd_target(fd: str) -> str:
 
 @pytest.fixture
 def page(browser, live_server, request):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    """A tab in a fresh browser context; `@pytest.mark.browser_context(**options)` passes options to
+    Playwright's new_context (service_workers="block": a browser that runs no service worker)."""
+    marker = request.node.get_closest_marker("browser_context")
+    options = {"viewport": {"width": 1280, "height": 900}, **(marker.kwargs if marker else {})}
+    context = browser.new_context(base_url=live_server.url, **options)
     context.set_default_timeout(15_000)
     tab = context.new_page()
     yield tab

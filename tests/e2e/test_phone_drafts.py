@@ -1,6 +1,7 @@
-"""On a phone (390 px) in a real Chromium: a work order typed with no connection is kept on the phone and
-filed once when sent again; one whose answer was lost on the way back is not filed twice when its
-restored draft is sent again."""
+"""On a phone (390 px) in a real Chromium that runs no service worker (the suite served over plain HTTP
+on a plant network: no secure context, so no outbox, test_offline_outbox.py): a work order typed with no
+connection is kept on the phone as a draft and filed once when sent again; one whose answer was lost on
+the way back is not filed twice when its restored draft is sent again."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _new_form(page, machine) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.browser_context(service_workers="block")
 @pytest.mark.django_db(transaction=True)
 def test_typed_offline_kept_on_the_phone_and_filed_once_when_back(page, log_in, make_user, machine):
     page.set_viewport_size(PHONE)
@@ -60,6 +62,7 @@ def test_typed_offline_kept_on_the_phone_and_filed_once_when_back(page, log_in, 
 
 
 @pytest.mark.e2e
+@pytest.mark.browser_context(service_workers="block")
 @pytest.mark.django_db(transaction=True)
 def test_an_answer_lost_on_the_way_back_is_reported_on_the_next_page(
     browser, page, log_in, make_user, machine
@@ -101,6 +104,7 @@ def test_an_answer_lost_on_the_way_back_is_reported_on_the_next_page(
 
 
 @pytest.mark.e2e
+@pytest.mark.browser_context(service_workers="block")
 @pytest.mark.django_db(transaction=True)
 def test_a_draft_sent_again_after_its_answer_was_lost_files_once(page, log_in, make_user, machine):
     """A draft still holding a key the server has used (the phone never came back to a page of ours

@@ -129,6 +129,15 @@ Suite.drafts = {
       console.warn("draft not saved", full);
     }
   },
+  // The server took the form sent with this submission key (a send the outbox made): drop its draft.
+  forget(submission) {
+    const store = Suite.drafts.store();
+    if (!store) return;
+    for (const key of Object.keys(store).filter((k) => k.startsWith(Suite.drafts.prefix))) {
+      const draft = Suite.drafts.read(key);
+      if (draft && draft.values && (draft.values.submission || [])[0] === submission) store.removeItem(key);
+    }
+  },
   // Drop expired drafts and those the server has taken; strip spent keys.
   tidy() {
     const store = Suite.drafts.store();
@@ -227,6 +236,94 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 window.addEventListener("offline", () => Suite.offline.note());
 window.addEventListener("online", () => Suite.offline.note());
+// Forms sent with no connection, kept on the phone by the section's worker and sent by it as soon as
+// the connection is back (a form names itself for that in a hidden `outbox` field). A page shows
+// what still waits and, once, what the server answered to each send since.
+Suite.outbox = {
+  waiting: 0,
+  ask(what) {
+    const worker = "serviceWorker" in navigator && navigator.serviceWorker.controller;
+    if (worker) worker.postMessage({ outbox: what });
+  },
+  box() {
+    let box = document.querySelector('[data-testid="outbox"]');
+    if (!box) {
+      box = document.createElement("section");
+      box.className = "outbox";
+      box.dataset.testid = "outbox";
+      box.setAttribute("role", "status");
+      (document.querySelector("main") || document.body).prepend(box);
+    }
+    return box;
+  },
+  time: (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+  show(report) {
+    Suite.outbox.waiting = report.waiting.length;
+    const existing = document.querySelector('[data-testid="outbox"]');
+    if (!report.waiting.length && !report.results.length) {
+      existing?.querySelector('[data-testid="outbox-waiting"]')?.remove();
+      return;
+    }
+    const box = Suite.outbox.box();
+    box.querySelector('[data-testid="outbox-waiting"]')?.remove();
+    if (report.results.length) {
+      let list = box.querySelector('[data-testid="outbox-results"]');
+      if (!list) {
+        const title = document.createElement("p");
+        title.textContent = "Sent from this phone when the connection came back:";
+        list = document.createElement("ul");
+        list.dataset.testid = "outbox-results";
+        box.append(title, list);
+      }
+      for (const result of report.results) {
+        const item = document.createElement("li");
+        item.dataset.testid = "outbox-result";
+        if (result.refused) item.className = "error";
+        const link = document.createElement("a");
+        link.href = result.url;
+        link.textContent = result.label;
+        item.append(link, `${result.refused ? " — not taken" : ""} (kept at ${Suite.outbox.time(result.savedAt)}): ${result.text || "sent."}`);
+        list.append(item);
+        if (!result.refused && result.submission) Suite.drafts.forget(result.submission);
+      }
+    }
+    if (report.waiting.length) {
+      const waiting = document.createElement("div");
+      waiting.dataset.testid = "outbox-waiting";
+      const count = report.waiting.length;
+      const head = document.createElement("p");
+      head.textContent = `${count === 1 ? "One form is" : `${count} forms are`} waiting on this phone; ${count === 1 ? "it goes" : "they go"} by ${count === 1 ? "itself" : "themselves"} when the connection is back:`;
+      const list = document.createElement("ul");
+      for (const send of report.waiting) {
+        const item = document.createElement("li");
+        item.textContent = `${send.label} (kept at ${Suite.outbox.time(send.savedAt)})`;
+        list.append(item);
+      }
+      waiting.append(head, list);
+      box.prepend(waiting);
+    }
+  },
+};
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    const said = event.data && event.data.outbox;
+    if (said === "report") Suite.outbox.show(event.data);
+    else if (said === "changed") Suite.outbox.ask("report");
+  });
+}
+document.addEventListener("DOMContentLoaded", () => Suite.outbox.ask(navigator.onLine === false ? "report" : "flush"));
+window.addEventListener("online", () => Suite.outbox.ask("flush"));
+// Signing out clears the phone's storage (Clear-Site-Data): forms still waiting would go with it.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const count = Suite.outbox.waiting;
+  if (!(form instanceof HTMLFormElement) || !("logout" in form.dataset) || !count) return;
+  const them = count === 1 ? "it" : "them";
+  if (!window.confirm(`${count === 1 ? "One form has" : `${count} forms have`} not left this phone yet (no connection since). Signing out deletes ${them}. Sign out anyway?`)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+});
 // Signing out on a shared phone leaves nothing typed behind for the next person.
 document.addEventListener("submit", (event) => {
   if (!(event.target instanceof HTMLFormElement) || !("logout" in event.target.dataset)) return;
@@ -238,7 +335,9 @@ document.addEventListener("submit", (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.draft) return;
   Suite.drafts.save(form);
-  if (navigator.onLine === false) {
+  // a form the worker can keep goes to it: it is kept on the phone and sent when the connection is back
+  const kept = form.elements.outbox && "serviceWorker" in navigator && navigator.serviceWorker.controller;
+  if (navigator.onLine === false && !kept) {
     event.preventDefault();
     Suite.drafts.note(form, "No connection: nothing was sent. What you typed is kept on this device; send it again when you are back online.", false);
   }

@@ -1,0 +1,145 @@
+"""On a phone (390 px) in a real Chromium with no connection: a form that is safe to send twice (a work
+order's status update, a new work order with its submission key) is kept on the phone by the maintenance
+pages' worker and sent by itself, once, when the connection is back; the page then shows what the server
+answered. A form that is not safe to send twice is not kept; signing out with sends waiting asks first."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import Event
+from manufacturing.models import Line, Machine, Site, WorkOrder
+from manufacturing.services import work_order_file, work_order_transition
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def machine(db):
+    site, _ = Site.objects.get_or_create(code="site-a", defaults={"name": "Site A"})
+    line = Line.objects.create(site=site, name="Line 1")
+    return Machine.objects.create(line=line, tag="CWC04009", name="Chiller 9")
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
+    page, log_in, make_user, machine
+):
+    engineer = make_user("maintenance_engineer", site="site-a")
+    order = work_order_file(actor=engineer, machine=machine, title="Condenser fan noisy")
+    page.set_viewport_size(PHONE)
+    log_in(engineer)
+    page.goto(f"/manufacturing/assets/{machine.pk}/")
+    page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
+    page.goto(f"/manufacturing/assets/{machine.pk}/")  # kept now, with its form's submission key
+    page.goto(f"/manufacturing/work-orders/{order.pk}/")
+
+    page.context.set_offline(True)
+    # a status update: kept on the phone, nothing reaches the server yet
+    page.select_option('[data-testid="transition"] select[name="status"]', "in_progress")
+    page.fill('[data-testid="transition"] input[name="note"]', "Fan guard off, bearing checked")
+    page.click('[data-testid="transition"] button[type="submit"]')
+    kept = page.locator('[data-testid="outbox-kept"]')
+    assert f"Work order {order.pk}: status update" in kept.inner_text()
+    assert "will be sent by itself" in kept.inner_text()
+    # a form that is not safe to send twice (planning) is not kept: it says nothing was sent
+    page.go_back()
+    page.fill('[data-testid="plan"] input[name="assignee"]', engineer.username)
+    page.click('[data-testid="plan"] button[type="submit"]')
+    assert "nothing was sent" in page.locator('[data-testid="outbox-not-sent"]').inner_text()
+    # a new work order from the asset page kept while online
+    page.goto(f"/manufacturing/assets/{machine.pk}/")
+    page.fill('[data-testid="file-work-order"] input[name="title"]', "Oil leak under the compressor")
+    page.click('[data-testid="file-work-order"] button[type="submit"]')
+    assert "New work order for CWC04009" in page.locator('[data-testid="outbox-kept"]').inner_text()
+    assert "2 sends are waiting" in page.locator('[data-testid="outbox-kept"]').inner_text()
+    order.refresh_from_db()
+    assert order.status == WorkOrder.Status.OPEN and order.assignee is None
+    assert not WorkOrder.objects.filter(title="Oil leak under the compressor").exists()
+
+    page.click('[data-testid="outbox-back"]')  # the kept asset page lists what waits
+    waiting = page.locator('[data-testid="outbox-waiting"]')
+    assert "2 forms are waiting on this phone" in waiting.inner_text()
+    assert f"Work order {order.pk}: status update" in waiting.inner_text()
+    # signing out would delete them: it asks first, and staying keeps them
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("form[data-logout] button")
+    assert dialogs and "2 forms have not left this phone" in dialogs[0]
+    assert page.locator('[data-testid="outbox-waiting"]').count() == 1
+
+    page.context.set_offline(False)  # the page sees the connection come back: the worker sends, in order
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 2")
+    results = page.locator('[data-testid="outbox-result"]').all_inner_texts()
+    assert (
+        results[0].startswith(f"Work order {order.pk}: status update") and "Work order updated." in results[0]
+    )
+    filed = WorkOrder.objects.get(title="Oil leak under the compressor")
+    assert (
+        results[1].startswith("New work order for CWC04009") and f"Work order {filed.pk} filed." in results[1]
+    )
+    assert page.locator('[data-testid="outbox-waiting"]').count() == 0
+    page.goto(f"/manufacturing/assets/{machine.pk}/")  # the server took the new work order: no draft of it
+    assert page.locator('[data-testid="draft-note"]').count() == 0
+    assert page.input_value('[data-testid="file-work-order"] input[name="title"]') == ""
+    order.refresh_from_db()
+    assert order.status == WorkOrder.Status.IN_PROGRESS
+    assert Event.objects.filter(action="work_order.transition", resource_id=str(order.pk)).count() == 1
+
+    # the connection dropping and coming back again sends nothing twice
+    page.context.set_offline(True)
+    page.context.set_offline(False)
+    page.goto(f"/manufacturing/work-orders/{order.pk}/")
+    page.wait_for_load_state("networkidle")
+    assert WorkOrder.objects.filter(title="Oil leak under the compressor").count() == 1
+    assert Event.objects.filter(action="work_order.transition", resource_id=str(order.pk)).count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_send_the_server_refuses_or_whose_sign_in_ended_is_reported_not_lost_in_silence(
+    page, log_in, make_user, machine
+):
+    engineer = make_user("maintenance_engineer", site="site-a")
+    order = work_order_file(actor=engineer, machine=machine, title="Condenser fan noisy")
+    page.set_viewport_size(PHONE)
+    log_in(engineer)
+    page.goto(f"/manufacturing/assets/{machine.pk}/")
+    page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
+    page.goto(f"/manufacturing/assets/{machine.pk}/")
+    page.goto(f"/manufacturing/work-orders/{order.pk}/")
+
+    page.context.set_offline(True)
+    page.select_option('[data-testid="transition"] select[name="status"]', "in_progress")
+    page.click('[data-testid="transition"] button[type="submit"]')
+    page.locator('[data-testid="outbox-kept"]').wait_for()
+    # meanwhile, from the office, the work order is cancelled: the kept move is no longer possible
+    work_order_transition(
+        actor=engineer, work_order=order, to_status=WorkOrder.Status.CANCELLED, note="duplicate"
+    )
+    page.click('[data-testid="outbox-back"]')
+    page.context.set_offline(False)
+    refused = page.locator('[data-testid="outbox-result"]')
+    refused.wait_for()
+    assert "error" in refused.get_attribute("class")
+    assert refused.inner_text().startswith(f"Work order {order.pk}: status update — not taken")
+    assert "Work order updated" not in refused.inner_text() and len(refused.inner_text()) > 60
+    order.refresh_from_db()
+    assert order.status == WorkOrder.Status.CANCELLED
+
+    # a form kept while the sign-in was still open, sent after it ended: not sent under no sign-in
+    page.goto(f"/manufacturing/assets/{machine.pk}/")
+    page.context.set_offline(True)
+    page.fill('[data-testid="file-work-order"] input[name="title"]', "Oil leak under the compressor")
+    page.click('[data-testid="file-work-order"] button[type="submit"]')
+    page.locator('[data-testid="outbox-kept"]').wait_for()
+    page.click('[data-testid="outbox-back"]')
+    page.context.clear_cookies()  # the session ended while the phone had no connection
+    page.context.set_offline(False)
+    ended = page.locator('[data-testid="outbox-result"]')
+    ended.wait_for()
+    assert "the sign-in it was made under had ended" in ended.inner_text()
+    assert not WorkOrder.objects.filter(title="Oil leak under the compressor").exists()
+    assert page.locator('[data-testid="outbox-waiting"]').count() == 0
