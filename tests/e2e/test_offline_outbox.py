@@ -12,6 +12,10 @@ from manufacturing.models import Line, Machine, Site, WorkOrder
 from manufacturing.services import work_order_file, work_order_transition
 
 PHONE = {"width": 390, "height": 844}
+PNG = bytes.fromhex(  # a 1 x 1 PNG
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2d1d6a10000000049454e44ae426082"
+)
 
 
 @pytest.fixture
@@ -43,6 +47,14 @@ def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
     kept = page.locator('[data-testid="outbox-kept"]')
     assert f"Work order {order.pk}: status update" in kept.inner_text()
     assert "will be sent by itself" in kept.inner_text()
+    # a photo of the work: a multipart form, kept with its file
+    page.go_back()
+    page.set_input_files(
+        '[data-testid="attach"] input[name="file"]',
+        files=[{"name": "fan-guard.png", "mimeType": "image/png", "buffer": PNG}],
+    )
+    page.click('[data-testid="attach"] button[type="submit"]')
+    assert f"Work order {order.pk}: attachment" in page.locator('[data-testid="outbox-kept"]').inner_text()
     # a form that is not safe to send twice (planning) is not kept: it says nothing was sent
     page.go_back()
     page.fill('[data-testid="plan"] input[name="assignee"]', engineer.username)
@@ -53,32 +65,35 @@ def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
     page.fill('[data-testid="file-work-order"] input[name="title"]', "Oil leak under the compressor")
     page.click('[data-testid="file-work-order"] button[type="submit"]')
     assert "New work order for CWC04009" in page.locator('[data-testid="outbox-kept"]').inner_text()
-    assert "2 sends are waiting" in page.locator('[data-testid="outbox-kept"]').inner_text()
+    assert "3 sends are waiting" in page.locator('[data-testid="outbox-kept"]').inner_text()
     order.refresh_from_db()
     assert order.status == WorkOrder.Status.OPEN and order.assignee is None
     assert not WorkOrder.objects.filter(title="Oil leak under the compressor").exists()
 
     page.click('[data-testid="outbox-back"]')  # the kept asset page lists what waits
     waiting = page.locator('[data-testid="outbox-waiting"]')
-    assert "2 forms are waiting on this phone" in waiting.inner_text()
+    assert "3 forms are waiting on this phone" in waiting.inner_text()
     assert f"Work order {order.pk}: status update" in waiting.inner_text()
     # signing out would delete them: it asks first, and staying keeps them
     dialogs = []
     page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.click("form[data-logout] button")
-    assert dialogs and "2 forms have not left this phone" in dialogs[0]
+    assert dialogs and "3 forms have not left this phone" in dialogs[0]
     assert page.locator('[data-testid="outbox-waiting"]').count() == 1
 
-    page.context.set_offline(False)  # the page sees the connection come back: the worker sends, in order
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 2")
+    # back in coverage: the page is told so, or tries again within 10 s; the worker sends, in order
+    page.context.set_offline(False)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 3", timeout=30_000
+    )
     results = page.locator('[data-testid="outbox-result"]').all_inner_texts()
     assert (
         results[0].startswith(f"Work order {order.pk}: status update") and "Work order updated." in results[0]
     )
+    assert results[1].startswith(f"Work order {order.pk}: attachment") and "Attachment added." in results[1]
     filed = WorkOrder.objects.get(title="Oil leak under the compressor")
-    assert (
-        results[1].startswith("New work order for CWC04009") and f"Work order {filed.pk} filed." in results[1]
-    )
+    assert results[2].startswith("New work order for CWC04009")
+    assert f"Work order {filed.pk} filed." in results[2]
     assert page.locator('[data-testid="outbox-waiting"]').count() == 0
     page.goto(f"/manufacturing/assets/{machine.pk}/")  # the server took the new work order: no draft of it
     assert page.locator('[data-testid="draft-note"]').count() == 0
@@ -94,6 +109,8 @@ def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
     page.wait_for_load_state("networkidle")
     assert WorkOrder.objects.filter(title="Oil leak under the compressor").count() == 1
     assert Event.objects.filter(action="work_order.transition", resource_id=str(order.pk)).count() == 1
+    assert [a.original_name for a in order.attachments.all()] == ["fan-guard.png"]
+    assert order.attachments.get().file.read() == PNG
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
@@ -122,7 +139,7 @@ def test_a_kept_send_the_server_refuses_or_whose_sign_in_ended_is_reported_not_l
     page.click('[data-testid="outbox-back"]')
     page.context.set_offline(False)
     refused = page.locator('[data-testid="outbox-result"]')
-    refused.wait_for()
+    refused.wait_for(timeout=30_000)
     assert "error" in refused.get_attribute("class")
     assert refused.inner_text().startswith(f"Work order {order.pk}: status update — not taken")
     assert "Work order updated" not in refused.inner_text() and len(refused.inner_text()) > 60
@@ -139,7 +156,7 @@ def test_a_kept_send_the_server_refuses_or_whose_sign_in_ended_is_reported_not_l
     page.context.clear_cookies()  # the session ended while the phone had no connection
     page.context.set_offline(False)
     ended = page.locator('[data-testid="outbox-result"]')
-    ended.wait_for()
+    ended.wait_for(timeout=30_000)
     assert "the sign-in it was made under had ended" in ended.inner_text()
     assert not WorkOrder.objects.filter(title="Oil leak under the compressor").exists()
     assert page.locator('[data-testid="outbox-waiting"]').count() == 0

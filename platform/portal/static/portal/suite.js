@@ -257,8 +257,14 @@ Suite.outbox = {
     return box;
   },
   time: (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+  retryMs: 10000,
+  retry: null,
   show(report) {
     Suite.outbox.waiting = report.waiting.length;
+    // While forms wait, try again every few seconds: "online" is not told reliably (a phone on a
+    // network that lets nothing through says it is online), and a failed try costs nothing.
+    clearTimeout(Suite.outbox.retry);
+    if (report.waiting.length) Suite.outbox.retry = setTimeout(() => Suite.outbox.ask("flush"), Suite.outbox.retryMs);
     const existing = document.querySelector('[data-testid="outbox"]');
     if (!report.waiting.length && !report.results.length) {
       existing?.querySelector('[data-testid="outbox-waiting"]')?.remove();
@@ -313,6 +319,9 @@ if ("serviceWorker" in navigator) {
 }
 document.addEventListener("DOMContentLoaded", () => Suite.outbox.ask(navigator.onLine === false ? "report" : "flush"));
 window.addEventListener("online", () => Suite.outbox.ask("flush"));
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && Suite.outbox.waiting) Suite.outbox.ask("flush");
+});
 // Signing out clears the phone's storage (Clear-Site-Data): forms still waiting would go with it.
 document.addEventListener("submit", (event) => {
   const form = event.target;
