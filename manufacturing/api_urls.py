@@ -2,23 +2,29 @@
 
 from django.urls import path
 
-from manufacturing import api
+from manufacturing.api import assets, assistant, work_orders
 
 app_name = "manufacturing_api"
 
 urlpatterns = [
-    path("work-orders/", api.WorkOrderListApi.as_view(), name="work-order-list"),
-    path("work-orders/<int:pk>/", api.WorkOrderDetailApi.as_view(), name="work-order-detail"),
+    path("work-orders/", work_orders.WorkOrderListApi.as_view(), name="work-order-list"),
+    path("work-orders/<int:pk>/", work_orders.WorkOrderDetailApi.as_view(), name="work-order-detail"),
     path(
-        "work-orders/<int:pk>/transition/", api.WorkOrderTransitionApi.as_view(), name="work-order-transition"
+        "work-orders/<int:pk>/transition/",
+        work_orders.WorkOrderTransitionApi.as_view(),
+        name="work-order-transition",
     ),
-    path("work-orders/<int:pk>/plan/", api.WorkOrderPlanApi.as_view(), name="work-order-plan"),
-    path("work-orders/<int:pk>/suggest/", api.WorkOrderSuggestApi.as_view(), name="work-order-suggest"),
-    path("work-orders/<int:pk>/attachments/", api.WorkOrderAttachmentApi.as_view(), name="work-order-attach"),
-    path("suggestions/<int:pk>/review/", api.SuggestionReviewApi.as_view(), name="suggestion-review"),
-    path("recordings/", api.RecordingUploadApi.as_view(), name="recording-upload"),
-    path("assets/<int:pk>/condition/", api.ConditionAppendApi.as_view(), name="condition-append"),
-    path("assets/<int:pk>/plans/", api.MaintenancePlanApi.as_view(), name="maintenance-plans"),
-    path("plans/<int:pk>/", api.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),
-    path("assets/<int:pk>/meter/", api.MeterReadingApi.as_view(), name="meter-reading"),
+    path("work-orders/<int:pk>/plan/", work_orders.WorkOrderPlanApi.as_view(), name="work-order-plan"),
+    path("work-orders/<int:pk>/suggest/", assistant.WorkOrderSuggestApi.as_view(), name="work-order-suggest"),
+    path(
+        "work-orders/<int:pk>/attachments/",
+        work_orders.WorkOrderAttachmentApi.as_view(),
+        name="work-order-attach",
+    ),
+    path("suggestions/<int:pk>/review/", assistant.SuggestionReviewApi.as_view(), name="suggestion-review"),
+    path("recordings/", assets.RecordingUploadApi.as_view(), name="recording-upload"),
+    path("assets/<int:pk>/condition/", assets.ConditionAppendApi.as_view(), name="condition-append"),
+    path("assets/<int:pk>/plans/", assets.MaintenancePlanApi.as_view(), name="maintenance-plans"),
+    path("plans/<int:pk>/", assets.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),
+    path("assets/<int:pk>/meter/", assets.MeterReadingApi.as_view(), name="meter-reading"),
 ]

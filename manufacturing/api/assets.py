@@ -1,0 +1,271 @@
+"""An asset's data: vibration recordings, condition data, maintenance plans, meter readings."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from manufacturing import selectors, services
+from manufacturing.api import MaintenanceRefusal, refused, request_actor
+from manufacturing.models import WorkOrder
+from ops.broker import require_broker
+from portal.submissions import REPLAYED_HEADER
+from restapi.fields import UploadField
+from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
+
+
+class RecordingUploadInput(serializers.Serializer):
+    machine = serializers.IntegerField()
+    file = UploadField()
+    sample_rate = serializers.FloatField(
+        required=False,
+        default=0,
+        help_text="Samples per second; may be left out when a CSV has a time column.",
+    )
+    rpm = serializers.FloatField(
+        required=False,
+        default=0,
+        help_text="Shaft speed; may be left out when a .mat file has an RPM variable.",
+    )
+    units = serializers.CharField(default="g", max_length=8)
+    channel = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=64,
+        help_text="The column (CSV name or number, .npy number) or .mat variable (or DE, FE, BA) of a file "
+        "with several channels.",
+    )
+
+
+class RecordingUploadOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="pending, done or failed")
+    samples = serializers.IntegerField()
+
+
+class RecordingUploadApi(APIView):
+    """Upload a vibration recording (.csv, .npy or MATLAB .mat); the analysis runs on the worker."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": RecordingUploadInput},
+        responses={
+            200: RecordingUploadOutput,
+            201: RecordingUploadOutput,
+            400: MaintenanceRefusal,
+            404: MaintenanceRefusal,
+        },
+        operation_id="manufacturing_recordings_upload",
+    )
+    def post(self, request):
+        data = RecordingUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(
+            request.user, data.validated_data["machine"], actor=request_actor(request)
+        )
+        upload = data.validated_data["file"]
+        # the analysis runs on a worker: 503 + Retry-After, nothing stored, while it is down; the
+        # service's access check ("view" on the machine, 404 trailed) was machine_for's, above
+        require_broker(authorize=lambda: None)
+        try:
+            recording = services.recording_upload(
+                actor=request.user,
+                machine=machine,
+                name=upload.name,
+                data=upload.read(),
+                sample_rate=data.validated_data["sample_rate"],
+                rpm=data.validated_data["rpm"],
+                units=data.validated_data["units"],
+                channel=data.validated_data["channel"],
+            )
+        except services.RecordingRefused as refusal:
+            return refused(str(refusal))
+        response = Response(
+            {"id": recording.pk, "status": recording.status, "samples": recording.sample_count},
+            status=status.HTTP_200_OK if recording.replayed else status.HTTP_201_CREATED,
+        )
+        if recording.replayed:  # the same file and settings were already uploaded: nothing new stored
+            response[REPLAYED_HEADER] = "true"
+        return response
+
+
+class ConditionAppendInput(serializers.Serializer):
+    rows = serializers.ListField(
+        child=serializers.JSONField(),
+        allow_empty=False,
+        help_text="Readings in cycle order: objects {unit, cycle, settings: [3 numbers], sensors: [21 numbers]} "
+        "or lists of the 26 numbers of a C-MAPSS row. At most 10,000 per request.",
+    )
+
+
+class ConditionRowError(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1-based position in `rows`")
+    error = serializers.CharField()
+
+
+class ConditionRefusal(serializers.Serializer):
+    detail = serializers.CharField()
+    rows = ConditionRowError(many=True, required=False)
+
+
+class ConditionAppendOutput(serializers.Serializer):
+    rows = serializers.IntegerField()
+    units = serializers.DictField(child=serializers.IntegerField(), help_text="each unit's last cycle now")
+    prediction = serializers.CharField(help_text="'queued' when the asset's family has a RUL model")
+
+
+class ConditionAppendApi(APIView):
+    """Append new condition readings (C-MAPSS-style cycles) to an asset, all or nothing with a per-row
+    report; once stored, the asset's remaining-life prediction is renewed on the worker (alerts follow)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=ConditionAppendInput,
+        responses={
+            200: ConditionAppendOutput,
+            201: ConditionAppendOutput,
+            400: ConditionRefusal,
+            404: MaintenanceRefusal,
+        },
+        operation_id="manufacturing_condition_append",
+    )
+    def post(self, request, pk):
+        data = ConditionAppendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        if services.rul_model_exists(machine):
+            # the renewal runs on a worker: 503 + Retry-After, nothing stored, while it is down
+            require_broker(authorize=lambda: None)
+        try:
+            result = services.condition_append(
+                actor=request.user, machine=machine, rows=data.validated_data["rows"]
+            )
+        except services.ConditionRefused as refusal:
+            return Response(
+                {"detail": str(refusal), "rows": refusal.rows}, status=status.HTTP_400_BAD_REQUEST
+            )
+        if result.pop("replayed", False):  # the same batch again: already stored, nothing new
+            response = Response(result, status=status.HTTP_200_OK)
+            response[REPLAYED_HEADER] = "true"
+            return response
+        return Response(result, status=status.HTTP_201_CREATED)
+
+
+class MaintenancePlanInput(serializers.Serializer):
+    title = serializers.CharField(max_length=255)
+    every_days = serializers.IntegerField(required=False, allow_null=True, default=None)
+    every_hours = serializers.FloatField(required=False, allow_null=True, default=None)
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(choices=WorkOrder.Priority.choices, default=WorkOrder.Priority.MEDIUM)
+    team = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+
+class MaintenancePlanOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="plan.pk")
+    title = serializers.CharField(source="plan.title")
+    every_days = serializers.IntegerField(source="plan.every_days", allow_null=True)
+    every_hours = serializers.FloatField(source="plan.every_hours", allow_null=True)
+    due_date = serializers.DateTimeField(source="due.date", allow_null=True)
+    due_hours = serializers.FloatField(source="due.hours", allow_null=True)
+    due_now = serializers.CharField(help_text="Why it is due now; empty when it is not.")
+    open_work_order = serializers.IntegerField(source="open.pk", allow_null=True, default=None)
+    owner = serializers.CharField(source="plan.owner.username", allow_null=True, default=None)
+    owner_may_file = serializers.BooleanField(
+        help_text="False when the owner may no longer file work orders on the site: the plan files nothing "
+        "until someone of the site takes it over (PUT plans/<id>/)."
+    )
+    instructions = serializers.CharField(source="plan.instructions")
+    priority = serializers.IntegerField(source="plan.priority")
+
+
+class MaintenancePlanApi(APIView):
+    """An asset's preventive maintenance plans: list them (with when each falls due) or add one."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=MaintenancePlanOutput(many=True), operation_id="manufacturing_plans_list")
+    def get(self, request, pk):
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        return Response(MaintenancePlanOutput(selectors.maintenance_plans_of(machine), many=True).data)
+
+    @extend_schema(
+        request=MaintenancePlanInput,
+        responses={201: MaintenancePlanOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_plans_create",
+    )
+    def post(self, request, pk):
+        from manufacturing.services.maintenance_plans import PlanRefused, plan_create
+
+        data = MaintenancePlanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        try:
+            plan = plan_create(actor=request.user, machine=machine, **data.validated_data)
+        except PlanRefused as refusal:
+            return refused(str(refusal))
+        row = next(row for row in selectors.maintenance_plans_of(machine) if row["plan"].pk == plan.pk)
+        return Response(MaintenancePlanOutput(row).data, status=status.HTTP_201_CREATED)
+
+
+class MaintenancePlanDetailApi(APIView):
+    """Change a plan (every field, as when it was added) and take it over: its work orders are filed on
+    the caller's authority from now on."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=MaintenancePlanInput,
+        responses={200: MaintenancePlanOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_plans_update",
+    )
+    def put(self, request, pk):
+        from manufacturing.services.maintenance_plans import PlanRefused, plan_update
+
+        data = MaintenancePlanInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = selectors.maintenance_plan_for(request.user, pk, actor=request_actor(request))
+        try:
+            plan = plan_update(actor=request.user, plan=plan, **data.validated_data)
+        except PlanRefused as refusal:
+            return refused(str(refusal))
+        row = next(row for row in selectors.maintenance_plans_of(plan.machine) if row["plan"].pk == plan.pk)
+        return Response(MaintenancePlanOutput(row).data)
+
+
+class MeterReadingInput(serializers.Serializer):
+    hours = serializers.FloatField(help_text="Running hours on the meter now.")
+
+
+class MeterReadingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    hours = serializers.FloatField()
+    read_at = serializers.DateTimeField()
+
+
+class MeterReadingApi(APIView):
+    """Record an asset's running hours; a plan the reading makes due files its work order at once."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=MeterReadingInput,
+        responses={201: MeterReadingOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_meter_record",
+    )
+    def post(self, request, pk):
+        from manufacturing.services.maintenance_plans import PlanRefused, meter_record
+
+        data = MeterReadingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        try:
+            reading = meter_record(actor=request.user, machine=machine, hours=data.validated_data["hours"])
+        except PlanRefused as refusal:
+            return refused(str(refusal))
+        return Response(MeterReadingOutput(reading).data, status=status.HTTP_201_CREATED)
