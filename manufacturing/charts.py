@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from manufacturing.analysis.vibration import ISO_ZONE_LIMITS
 
@@ -411,3 +411,66 @@ def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> li
             )
         )
     return charts
+
+
+# --- 3-D scans ------------------------------------------------------------------------------------
+BEYOND_ATTRIBUTE = mark_safe(' data-beyond="true"')
+
+
+def _deviation_colour(deviation: float, tolerance: float) -> str:
+    """Green at no deviation through amber to red at the tolerance; beyond it, a darker red."""
+    if deviation > tolerance:
+        return "#7b0d0d"
+    share = max(0.0, min(1.0, deviation / tolerance))
+    red = int(46 + share * (214 - 46))
+    green = int(160 - share * (160 - 96))
+    return f"#{red:02x}{green:02x}{40:02x}"
+
+
+def deviation_map(points: Sequence[Sequence[float]], *, tolerance: float, unit: str) -> SafeString:
+    """The registered scan seen along the reference's thinnest axis, each point coloured by its
+    deviation from the reference; points beyond the tolerance drawn larger, on top."""
+    if not points:
+        return format_html('<p class="muted">{}</p>', "No points to draw.")
+    us, vs = [p[0] for p in points], [p[1] for p in points]
+    u0, u1, v0, v1 = min(us), max(us), min(vs), max(vs)
+    span = max(u1 - u0, v1 - v0) or 1.0
+    size = 360
+    scale = (size - 20) / span
+
+    def at(u: float, v: float) -> tuple[str, str]:
+        return f"{10 + (u - u0) * scale:.1f}", f"{size - 10 - (v - v0) * scale:.1f}"
+
+    dots = format_html_join(
+        "",
+        '<circle cx="{}" cy="{}" r="{}" fill="{}"{}/>',
+        (
+            (
+                *at(u, v),
+                "3" if d > tolerance else "1.6",
+                _deviation_colour(d, tolerance),
+                BEYOND_ATTRIBUTE if d > tolerance else "",
+            )
+            for u, v, d in points
+        ),
+    )
+    beyond = sum(1 for p in points if p[2] > tolerance)
+    title = f"Deviation from the reference ({unit}); {beyond} point(s) shown beyond {tolerance:g} {unit}"
+    legend = format_html(
+        '<p class="legend"><span style="color:#2ea028">■</span> 0 {unit} '
+        '<span style="color:#d66028">■</span> {tol} {unit} <span style="color:#7b0d0d">●</span> beyond</p>',
+        unit=unit,
+        tol=_nice(tolerance),
+    )
+    return format_html(
+        '<figure class="chart"><figcaption>{}</figcaption>'
+        '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="deviation-map" '
+        'style="max-width:{}px;height:auto;background:#fafafa">{}</svg>{}</figure>',
+        title,
+        size,
+        size,
+        title,
+        size,
+        dots,
+        legend,
+    )

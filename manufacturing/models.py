@@ -653,3 +653,31 @@ class MaintenancePlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.machine.tag})"
+
+
+class ScanComparison(models.Model):
+    """A 3-D scan of a component registered onto its reference scan (ICP): how far each point lies from
+    the reference, and which lie beyond the tolerance (manufacturing.services.scans)."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="scans")
+    component = models.ForeignKey(Component, null=True, blank=True, on_delete=models.SET_NULL)
+    scan = models.FileField(upload_to="manufacturing/scans/%Y/%m/")
+    scan_name = models.CharField(max_length=255)
+    reference = models.FileField(upload_to="manufacturing/scans/%Y/%m/")
+    reference_name = models.CharField(max_length=255)
+    tolerance = models.FloatField(help_text="In the scans' length unit.")
+    unit = models.CharField(max_length=8, default="mm")
+    summary = models.JSONField(default=dict)
+    deviation_map = models.JSONField(
+        default=list, help_text="[u, v, deviation] of the registered points shown on the map."
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Scan {self.pk} of {self.machine.tag}"

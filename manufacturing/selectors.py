@@ -10,7 +10,7 @@ from access.enforcement import check
 from access.errors import PolicyDenied
 from access.querysets import restrict
 from access.resources import Resource
-from manufacturing.models import FailureCode, Machine, WorkOrder
+from manufacturing.models import FailureCode, Machine, ScanComparison, WorkOrder
 from manufacturing.services.failure_codes import ISO_CATEGORY
 
 NOT_FOUND_MESSAGE = "No such item, or you may not see it."
@@ -247,3 +247,10 @@ def maintenance_plans_of(machine) -> list[dict]:
         }
         for plan in plans
     ]
+
+
+def scan_for(user, scan_id, *, actor=None) -> ScanComparison:
+    """A scan comparison if `user` may view its asset, else Http404 (after trailing the denial)."""
+    scan = ScanComparison.objects.select_related("machine").filter(pk=_pk(scan_id)).first()
+    _checked(user, scan.machine if scan is not None else None, "view", actor)
+    return scan

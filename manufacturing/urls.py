@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from manufacturing.views import assets, offline, plans, work_orders
+from manufacturing.views import assets, offline, plans, scans, work_orders
 
 app_name = "manufacturing"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("assets/<int:pk>/inspect/", assets.inspection_new, name="inspection_new"),
     path("assets/<int:pk>/plans/", plans.maintenance_plan_add, name="maintenance_plan_add"),
     path("assets/<int:pk>/meter/", plans.meter_reading_add, name="meter_reading_add"),
+    path("assets/<int:pk>/scans/", scans.scan_upload, name="scan_upload"),
+    path("scans/<int:pk>/", scans.scan_detail, name="scan_detail"),
     path("plans/<int:pk>/edit/", plans.maintenance_plan_edit, name="maintenance_plan_edit"),
     path("plans/<int:pk>/stop/", plans.maintenance_plan_stop, name="maintenance_plan_stop"),
     path("work-orders/", work_orders.work_order_list, name="work_order_list"),

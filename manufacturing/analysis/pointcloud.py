@@ -159,6 +159,38 @@ class Registration:
         }
 
 
+def _surface(reference: np.ndarray, tree, k: int = 8) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each reference point's surface normal and whether its neighbourhood is flat enough to trust it
+    (the k nearest points, PCA), and the reference's point spacing (median nearest-neighbour distance)."""
+    k = min(k, len(reference))
+    distances, index = tree.query(reference, k=k)
+    neighbours = reference[index] - reference[index].mean(axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", neighbours, neighbours))
+    flat = values[:, 0] <= 0.05 * np.maximum(values.sum(axis=1), 1e-30)  # not an edge or a corner
+    spacing = float(np.median(distances[:, 1])) if k > 1 else 0.0
+    return vectors[:, :, 0], flat, spacing
+
+
+def _rotation_of(vector: np.ndarray) -> np.ndarray:
+    """The rotation by |vector| radians about `vector` (Rodrigues)."""
+    angle = float(np.linalg.norm(vector))
+    if angle < 1e-15:
+        return np.eye(3)
+    x, y, z = vector / angle
+    skew = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+    return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
+
+
+def _deviations(moved, reference, tree, normals, flat, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of each moved point to the reference surface: to the tangent plane of its nearest
+    reference point where that point's neighbourhood is flat and near (a scan sampled elsewhere than
+    its reference is not penalised for falling between the reference's points), else to the point."""
+    distances, index = tree.query(moved)
+    plane = np.abs(np.einsum("ij,ij->i", moved - reference[index], normals[index]))
+    use_plane = flat[index] & (distances <= 3 * spacing)
+    return np.where(use_plane, plane, distances), index
+
+
 def icp(
     source: np.ndarray,
     reference: np.ndarray,
@@ -166,12 +198,20 @@ def icp(
     max_iterations: int = 60,
     tolerance: float = 1e-7,
     trim: float = 0.9,
+    fit_points: int = 0,
 ) -> Registration:
-    """Register `source` (the scan) onto `reference`: centroid pre-alignment, then point-to-point ICP on
-    the closest `trim` share of correspondences (robust to a defect or partial overlap)."""
+    """Register `source` (the scan) onto `reference`: centroid pre-alignment, then point-to-plane ICP
+    (linearised, each step a true rotation) on the closest `trim` share of correspondences (robust to a
+    defect or partial overlap); deviations are measured to the reference surface (`_deviations`).
+    `fit_points` (0: all) fits the transform on that many source points drawn at random (seeded); the
+    deviations are then measured for every point."""
     from scipy.spatial import cKDTree
 
     tree = cKDTree(reference)
+    normals, flat, spacing = _surface(reference, tree)
+    everything = source
+    if 0 < fit_points < len(source):
+        source = source[np.sort(np.random.default_rng(0).choice(len(source), fit_points, replace=False))]
     rotation = np.eye(3)
     translation = reference.mean(axis=0) - source.mean(axis=0)
     previous = np.inf
@@ -179,16 +219,41 @@ def icp(
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 (reported)
         moved = source @ rotation.T + translation
-        distances, index = tree.query(moved)
+        distances, index = _deviations(moved, reference, tree, normals, flat, spacing)
         keep = distances <= np.quantile(distances, trim)
-        step_r, step_t = rigid_fit(moved[keep], reference[index[keep]])
-        rotation, translation = step_r @ rotation, step_r @ translation + step_t
+        p, q, n = moved[keep], reference[index[keep]], normals[index[keep]]
+        system = np.hstack([np.cross(p, n), n])
+        step, *_ = np.linalg.lstsq(system, np.einsum("ij,ij->i", q - p, n), rcond=None)
+        step_r = _rotation_of(step[:3])
+        rotation, translation = step_r @ rotation, step_r @ translation + step[3:]
         error = float(np.sqrt(np.mean(distances[keep] ** 2)))
         if abs(previous - error) < tolerance:
             converged = True
             break
         previous = error
-    deviations, _ = tree.query(source @ rotation.T + translation)
+    deviations, _ = _deviations(
+        everything @ rotation.T + translation, reference, tree, normals, flat, spacing
+    )
     return Registration(
         rotation, translation, float(np.sqrt(np.mean(deviations**2))), iteration, converged, deviations
     )
+
+
+def deviation_map(
+    points: np.ndarray, reference: np.ndarray, deviations: np.ndarray, tolerance: float, limit=3000
+):
+    """The registered scan flattened for a map: each point's coordinates on the reference's two main
+    axes (PCA) with its deviation; at most `limit` points drawn at random (seeded) plus every point
+    beyond `tolerance` (up to 1,000), those last so that they are drawn on top."""
+    centre = reference.mean(axis=0)
+    _, _, axes = np.linalg.svd(reference - centre, full_matrices=False)
+    flat = (points - centre) @ axes[:2].T
+    beyond = np.flatnonzero(deviations > tolerance)[:1000]
+    within = np.flatnonzero(deviations <= tolerance)
+    if within.size > limit:
+        within = np.sort(np.random.default_rng(0).choice(within, limit, replace=False))
+    chosen = np.concatenate([within, beyond])
+    return [
+        [round(float(u), 4), round(float(v), 4), round(float(d), 4)]
+        for (u, v), d in zip(flat[chosen], deviations[chosen], strict=True)
+    ]

@@ -24,6 +24,7 @@ from manufacturing.services.inspections import (
     ItemResult,
     inspection_record,
 )
+from manufacturing.services.scans import UNITS as SCAN_UNITS
 from manufacturing.views import (
     file_from_post,
     outcome_shown,
@@ -42,6 +43,7 @@ DEFAULT_CHECKLIST = [
     "Foundation bolts tight",
 ]
 RECORDINGS_SHOWN = 10
+SCANS_SHOWN = 10
 
 
 @require_GET
@@ -97,6 +99,10 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "alert_set__work_orders"
             )[:RECORDINGS_SHOWN],
             "work_orders": machine.work_orders.all()[:20],
+            "scans": machine.scans.only(
+                "pk", "scan_name", "summary", "tolerance", "unit", "created_at", "machine_id"
+            )[:SCANS_SHOWN],
+            "scan_units": SCAN_UNITS,
             "priorities": WorkOrder.Priority.choices,
             "submission": new_submission_key(),
             "units": VibrationRecording.Units.choices,

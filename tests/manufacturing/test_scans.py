@@ -1,0 +1,184 @@
+"""3-D scans on an asset's page: a scan and its reference uploaded, registered (ICP), stored and trailed;
+the deviation map shows the dent beyond tolerance; bad files are refused with a message and nothing is
+kept; another site's engineer gets a 404 and nothing is stored."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from audit.models import Event
+from manufacturing.models import ScanComparison
+from manufacturing.services.scans import ScanRefused, scan_compare
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _plate_with_dent(dent_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A reference: a 100 x 60 mm plate with a curved edge, sampled every 1 mm. The scan: the same plate
+    moved and turned as a scanner would see it, with a dent `dent_mm` deep over a 10 mm disc."""
+    u, v = np.meshgrid(np.arange(0.0, 100.0), np.arange(0.0, 60.0))
+    u, v = u.ravel(), v.ravel()
+    reference = np.column_stack([u, v, 0.002 * (u - 50) ** 2])  # not flat: the fit has one answer
+    dent = (u - 70) ** 2 + (v - 30) ** 2 <= 25
+    scan = reference.copy()
+    scan[dent, 2] -= dent_mm
+    angle = np.radians(7)
+    turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    return scan @ turn.T + [12.0, -4.0, 3.0], reference, dent
+
+
+def _xyz(points: np.ndarray) -> bytes:
+    return ("x y z\n" + "\n".join(f"{x:.5f} {y:.5f} {z:.5f}" for x, y, z in points)).encode()
+
+
+def _ply(points: np.ndarray) -> bytes:
+    head = f"ply\nformat ascii 1.0\nelement vertex {len(points)}\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    return (head + "\n".join(f"{x:.5f} {y:.5f} {z:.5f}" for x, y, z in points)).encode()
+
+
+def test_the_dent_is_what_lies_beyond_tolerance_and_it_is_trailed(engineer_a, machine_a):
+    scan, reference, dent = _plate_with_dent(2.0)
+    comparison = scan_compare(
+        actor=engineer_a,
+        machine=machine_a,
+        scan_name="bracket.xyz",
+        scan_data=_xyz(scan),
+        reference_name="bracket-reference.ply",
+        reference_data=_ply(reference),
+        tolerance=0.5,
+    )
+    summary = comparison.summary
+    assert summary["points"] == len(scan) and summary["converged"]
+    # the dent's centre lies 2 mm from the surface; its rim (under 0.5 mm there) stays within
+    assert 0.6 * dent.sum() <= summary["beyond_tolerance"] <= dent.sum()
+    assert 1.9 <= summary["deviation_max"] <= 2.05 and summary["deviation_p95"] < 0.5
+    beyond = [p for p in comparison.deviation_map if p[2] > 0.5]
+    assert len(beyond) == summary["beyond_tolerance"]
+    # on the map the points beyond tolerance sit together, where the dent is (a 10 mm disc)
+    spread = np.ptp(np.array(beyond)[:, :2], axis=0)
+    assert spread.max() <= 10.5
+    event = Event.objects.get(action="scan.compare", resource_id=str(comparison.pk))
+    assert event.payload["beyond_tolerance"] == summary["beyond_tolerance"]
+    with comparison.scan.open("rb") as kept_scan, comparison.reference.open("rb") as kept_reference:
+        assert kept_scan.read() == _xyz(scan) and kept_reference.read() == _ply(reference)
+
+
+def test_a_scan_within_tolerance_has_nothing_beyond(engineer_a, machine_a):
+    scan, reference, _ = _plate_with_dent(0.2)
+    comparison = scan_compare(
+        actor=engineer_a,
+        machine=machine_a,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=0.5,
+    )
+    assert comparison.summary["beyond_tolerance"] == 0 and comparison.summary["deviation_max"] < 0.25
+
+
+@pytest.mark.parametrize(
+    ("scan_name", "scan_data", "tolerance", "message"),
+    [
+        ("s.stl", b"solid x", 0.5, "must be a .ply or .xyz"),
+        ("s.xyz", b"", 0.5, "is empty"),
+        ("s.xyz", b"1 2\n3 4\n", 0.5, "cannot be read"),
+        ("s.xyz", b"0 0 0\n1 1 1\n2 2 0\n3 0 1\n0 3 2\n", 0.5, "at least 10"),
+        ("s.xyz", None, 0.0, "tolerance must be a positive number"),
+        ("s.xyz", None, float("nan"), "tolerance must be a positive number"),
+    ],
+)
+def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
+    engineer_a, machine_a, scan_name, scan_data, tolerance, message
+):
+    scan, reference, _ = _plate_with_dent(2.0)
+    with pytest.raises(ScanRefused, match=message):
+        scan_compare(
+            actor=engineer_a,
+            machine=machine_a,
+            scan_name=scan_name,
+            scan_data=_xyz(scan) if scan_data is None else scan_data,
+            reference_name="r.xyz",
+            reference_data=_xyz(reference),
+            tolerance=tolerance,
+        )
+    assert not ScanComparison.objects.exists() and not Event.objects.filter(action="scan.compare").exists()
+
+
+def test_the_asset_page_uploads_and_shows_the_deviation_map(client, engineer_a, machine_a):
+    scan, reference, _ = _plate_with_dent(2.0)
+    client.force_login(engineer_a)
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("housing.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("housing-ref.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+            "unit": "mm",
+        },
+    )
+    comparison = ScanComparison.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/scans/{comparison.pk}/")
+    page = client.get(response["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="deviation-map"' in html
+    assert len(re.findall(r'data-beyond="true"', html)) == comparison.summary["beyond_tolerance"] > 0
+    assert f"{comparison.summary['beyond_tolerance']} of {len(scan)} points" in html
+    asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert f"/manufacturing/scans/{comparison.pk}/" in asset and 'data-testid="upload-scan"' in asset
+
+
+def test_a_bad_upload_says_why_on_the_asset_page(client, engineer_a, machine_a):
+    client.force_login(engineer_a)
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {"scan": SimpleUploadedFile("s.xyz", b"1 2\n"), "tolerance": "0.5"},
+        follow=True,
+    )
+    assert response.status_code == 200 and "choose both files" in response.content.decode()
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("s.xyz", b"1 2 3\n"),
+            "reference": SimpleUploadedFile("r.xyz", b"1 2 3\n"),
+            "tolerance": "wide",
+        },
+        follow=True,
+    )
+    assert "the tolerance must be a number" in response.content.decode()
+    assert not ScanComparison.objects.exists()
+
+
+def test_another_sites_engineer_gets_404_and_nothing_is_stored(client, engineer_a, engineer_b, machine_a):
+    scan, reference, _ = _plate_with_dent(2.0)
+    client.force_login(engineer_b)
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("s.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("r.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+        },
+    )
+    assert response.status_code == 404 and not ScanComparison.objects.exists()
+    comparison = scan_compare(
+        actor=engineer_a,
+        machine=machine_a,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=0.5,
+    )
+    assert client.get(f"/manufacturing/scans/{comparison.pk}/").status_code == 404
+    client.logout()
+    assert client.get(f"/manufacturing/scans/{comparison.pk}/").status_code == 302  # to the sign-in page
