@@ -182,3 +182,47 @@ def test_another_sites_engineer_gets_404_and_nothing_is_stored(client, engineer_
     assert client.get(f"/manufacturing/scans/{comparison.pk}/").status_code == 404
     client.logout()
     assert client.get(f"/manufacturing/scans/{comparison.pk}/").status_code == 302  # to the sign-in page
+
+
+ANONYMOUS, WRONG_ROLE, OTHER_SITE, SAME_SITE = "anonymous", "wrong role", "other site", "same site"
+
+
+@pytest.mark.parametrize("kind", [ANONYMOUS, WRONG_ROLE, OTHER_SITE, SAME_SITE])
+def test_authorization_of_the_upload_and_the_scan_page(client, make_user, engineer_a, machine_a, kind):
+    user = {
+        ANONYMOUS: None,
+        WRONG_ROLE: lambda: make_user("clinician", site="site-a", department="radiology"),
+        OTHER_SITE: lambda: make_user("maintenance_engineer", site="site-b"),
+        SAME_SITE: lambda: make_user("maintenance_engineer", site="site-a"),
+    }[kind]
+    user = user() if user else None
+    if user is not None:
+        client.force_login(user)
+    scan, reference, _ = _plate_with_dent(2.0)
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("s.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("r.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+        },
+    )
+    assert response.status_code == {ANONYMOUS: 302, WRONG_ROLE: 404, OTHER_SITE: 404, SAME_SITE: 302}[kind]
+    assert ScanComparison.objects.count() == (1 if kind == SAME_SITE else 0)
+    if kind == ANONYMOUS:
+        assert "/login/" in response["Location"]
+    if kind in (WRONG_ROLE, OTHER_SITE):
+        assert Event.objects.filter(
+            action="asset.view", outcome="denied", actor_label=user.username
+        ).exists()
+    kept = scan_compare(
+        actor=engineer_a,
+        machine=machine_a,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=0.5,
+    )
+    page = client.get(f"/manufacturing/scans/{kept.pk}/")
+    assert page.status_code == {ANONYMOUS: 302, WRONG_ROLE: 404, OTHER_SITE: 404, SAME_SITE: 200}[kind]
