@@ -26,5 +26,6 @@ urlpatterns = [
     path("assets/<int:pk>/condition/", assets.ConditionAppendApi.as_view(), name="condition-append"),
     path("assets/<int:pk>/plans/", assets.MaintenancePlanApi.as_view(), name="maintenance-plans"),
     path("plans/<int:pk>/", assets.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),
+    path("assets/<int:pk>/scans/", assets.ScanCompareApi.as_view(), name="scan-compare"),
     path("assets/<int:pk>/meter/", assets.MeterReadingApi.as_view(), name="meter-reading"),
 ]

@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 from manufacturing import selectors, services
 from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import WorkOrder
+from manufacturing.services.scans import UNITS as SCAN_UNITS
+from manufacturing.services.scans import ScanRefused, scan_compare
 from ops.broker import require_broker
 from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
@@ -269,3 +271,57 @@ class MeterReadingApi(APIView):
         except PlanRefused as refusal:
             return refused(str(refusal))
         return Response(MeterReadingOutput(reading).data, status=status.HTTP_201_CREATED)
+
+
+class ScanCompareInput(serializers.Serializer):
+    scan = UploadField(help_text="The component's scan: .ply or .xyz (x y z per point).")
+    reference = UploadField(help_text="Its reference scan (.ply or .xyz), e.g. the as-built or CAD sample.")
+    tolerance = serializers.FloatField(help_text="In the scans' unit; points further away are flagged.")
+    unit = serializers.ChoiceField(choices=SCAN_UNITS, default="mm")
+
+
+class ScanCompareOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    points = serializers.IntegerField()
+    beyond_tolerance = serializers.IntegerField()
+    deviation_max = serializers.FloatField()
+    deviation_p95 = serializers.FloatField()
+    rmse = serializers.FloatField()
+    converged = serializers.BooleanField()
+
+
+class ScanCompareApi(APIView):
+    """Register a component's scan onto its reference (ICP): deviations and points beyond tolerance."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ScanCompareInput},
+        responses={201: ScanCompareOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        operation_id="manufacturing_scans_compare",
+    )
+    def post(self, request, pk: int):
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        data = ScanCompareInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            comparison = scan_compare(
+                actor=request.user,
+                machine=machine,
+                scan_name=values["scan"].name,
+                scan_data=values["scan"].read(),
+                reference_name=values["reference"].name,
+                reference_data=values["reference"].read(),
+                tolerance=values["tolerance"],
+                unit=values["unit"],
+            )
+        except ScanRefused as refusal:
+            return refused(str(refusal))
+        return Response(
+            {
+                "id": comparison.pk,
+                **{key: comparison.summary[key] for key in ScanCompareOutput().fields if key != "id"},
+            },
+            status=status.HTTP_201_CREATED,
+        )

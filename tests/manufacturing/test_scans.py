@@ -212,9 +212,7 @@ def test_authorization_of_the_upload_and_the_scan_page(client, make_user, engine
     if kind == ANONYMOUS:
         assert "/login/" in response["Location"]
     if kind in (WRONG_ROLE, OTHER_SITE):
-        assert Event.objects.filter(
-            action="asset.view", outcome="denied", actor_label=user.username
-        ).exists()
+        assert Event.objects.filter(action="asset.view", outcome="denied", actor_label=user.username).exists()
     kept = scan_compare(
         actor=engineer_a,
         machine=machine_a,
@@ -226,3 +224,29 @@ def test_authorization_of_the_upload_and_the_scan_page(client, make_user, engine
     )
     page = client.get(f"/manufacturing/scans/{kept.pk}/")
     assert page.status_code == {ANONYMOUS: 302, WRONG_ROLE: 404, OTHER_SITE: 404, SAME_SITE: 200}[kind]
+
+
+def test_the_api_compares_and_refuses_with_a_message(client, engineer_a, engineer_b, machine_a):
+    scan, reference, dent = _plate_with_dent(2.0)
+
+    def post(scan_bytes, tolerance="0.5"):
+        return client.post(
+            f"/api/manufacturing/assets/{machine_a.pk}/scans/",
+            {
+                "scan": SimpleUploadedFile("s.xyz", scan_bytes),
+                "reference": SimpleUploadedFile("r.ply", _ply(reference)),
+                "tolerance": tolerance,
+            },
+        )
+
+    client.force_login(engineer_a)
+    created = post(_xyz(scan))
+    assert created.status_code == 201, created.content
+    assert created.json()["beyond_tolerance"] == dent.sum() and created.json()["converged"]
+    assert ScanComparison.objects.get().summary["points"] == created.json()["points"] == len(scan)
+    bad = post(b"1 2\n3 4\n")
+    assert bad.status_code == 400 and "cannot be read" in bad.json()["detail"]
+    assert post(_xyz(scan), tolerance="-1").status_code == 400
+    client.force_login(engineer_b)
+    assert post(_xyz(scan)).status_code == 404
+    assert ScanComparison.objects.count() == 1
