@@ -25,19 +25,26 @@ def machine(db):
     return Machine.objects.create(line=line, tag="CWC04009", name="Chiller 9")
 
 
-@pytest.mark.e2e
-@pytest.mark.django_db(transaction=True)
-def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
-    page, log_in, make_user, machine
-):
+def _on_a_work_order(page, log_in, make_user, machine):
+    """An engineer on a phone whose worker controls the pages, with the asset page kept (its form's
+    submission key with it), on the page of an open work order."""
     engineer = make_user("maintenance_engineer", site="site-a")
     order = work_order_file(actor=engineer, machine=machine, title="Condenser fan noisy")
     page.set_viewport_size(PHONE)
     log_in(engineer)
     page.goto(f"/manufacturing/assets/{machine.pk}/")
     page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
-    page.goto(f"/manufacturing/assets/{machine.pk}/")  # kept now, with its form's submission key
+    page.goto(f"/manufacturing/assets/{machine.pk}/")  # kept now, through the worker
     page.goto(f"/manufacturing/work-orders/{order.pk}/")
+    return engineer, order
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
+    page, log_in, make_user, machine
+):
+    engineer, order = _on_a_work_order(page, log_in, make_user, machine)
 
     page.context.set_offline(True)
     # a status update: kept on the phone, nothing reaches the server yet
@@ -119,14 +126,7 @@ def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
 def test_a_kept_send_the_server_refuses_or_whose_sign_in_ended_is_reported_not_lost_in_silence(
     page, log_in, make_user, machine
 ):
-    engineer = make_user("maintenance_engineer", site="site-a")
-    order = work_order_file(actor=engineer, machine=machine, title="Condenser fan noisy")
-    page.set_viewport_size(PHONE)
-    log_in(engineer)
-    page.goto(f"/manufacturing/assets/{machine.pk}/")
-    page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
-    page.goto(f"/manufacturing/assets/{machine.pk}/")
-    page.goto(f"/manufacturing/work-orders/{order.pk}/")
+    engineer, order = _on_a_work_order(page, log_in, make_user, machine)
 
     page.context.set_offline(True)
     page.select_option('[data-testid="transition"] select[name="status"]', "in_progress")

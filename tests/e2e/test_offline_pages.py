@@ -84,6 +84,7 @@ def test_the_next_engineer_on_the_phone_never_gets_the_pages_kept_for_the_last(
         " && navigator.serviceWorker.controller.scriptURL.endsWith(`user=${second}`)"
         " && caches.keys().then((names) => !names.includes(`suite-maintenance-pages-${first}`))",
         arg=[first.pk, second.pk],
+        timeout=30_000,  # a worker installed and activated under the load of a full run
     )
     page.goto(f"/manufacturing/assets/{machines[1].pk}/")
     assert sorted(page.evaluate(KEPT)) == ["suite-maintenance-assets", f"suite-maintenance-pages-{second.pk}"]

@@ -45,6 +45,18 @@ def _ply(points: np.ndarray) -> bytes:
     return (head + "\n".join(f"{x:.5f} {y:.5f} {z:.5f}" for x, y, z in points)).encode()
 
 
+def _compare(actor, machine, scan: np.ndarray, reference: np.ndarray, tolerance: float = 0.5):
+    return scan_compare(
+        actor=actor,
+        machine=machine,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=tolerance,
+    )
+
+
 def test_the_dent_is_what_lies_beyond_tolerance_and_it_is_trailed(engineer_a, machine_a):
     scan, reference, dent = _plate_with_dent(2.0)
     comparison = scan_compare(
@@ -74,15 +86,7 @@ def test_the_dent_is_what_lies_beyond_tolerance_and_it_is_trailed(engineer_a, ma
 
 def test_a_scan_within_tolerance_has_nothing_beyond(engineer_a, machine_a):
     scan, reference, _ = _plate_with_dent(0.2)
-    comparison = scan_compare(
-        actor=engineer_a,
-        machine=machine_a,
-        scan_name="s.xyz",
-        scan_data=_xyz(scan),
-        reference_name="r.xyz",
-        reference_data=_xyz(reference),
-        tolerance=0.5,
-    )
+    comparison = _compare(engineer_a, machine_a, scan, reference)
     assert comparison.summary["beyond_tolerance"] == 0 and comparison.summary["deviation_max"] < 0.25
 
 
@@ -170,15 +174,7 @@ def test_another_sites_engineer_gets_404_and_nothing_is_stored(client, engineer_
         },
     )
     assert response.status_code == 404 and not ScanComparison.objects.exists()
-    comparison = scan_compare(
-        actor=engineer_a,
-        machine=machine_a,
-        scan_name="s.xyz",
-        scan_data=_xyz(scan),
-        reference_name="r.xyz",
-        reference_data=_xyz(reference),
-        tolerance=0.5,
-    )
+    comparison = _compare(engineer_a, machine_a, scan, reference)
     assert client.get(f"/manufacturing/scans/{comparison.pk}/").status_code == 404
     client.logout()
     assert client.get(f"/manufacturing/scans/{comparison.pk}/").status_code == 302  # to the sign-in page
@@ -213,15 +209,7 @@ def test_authorization_of_the_upload_and_the_scan_page(client, make_user, engine
         assert "/login/" in response["Location"]
     if kind in (WRONG_ROLE, OTHER_SITE):
         assert Event.objects.filter(action="asset.view", outcome="denied", actor_label=user.username).exists()
-    kept = scan_compare(
-        actor=engineer_a,
-        machine=machine_a,
-        scan_name="s.xyz",
-        scan_data=_xyz(scan),
-        reference_name="r.xyz",
-        reference_data=_xyz(reference),
-        tolerance=0.5,
-    )
+    kept = _compare(engineer_a, machine_a, scan, reference)
     page = client.get(f"/manufacturing/scans/{kept.pk}/")
     assert page.status_code == {ANONYMOUS: 302, WRONG_ROLE: 404, OTHER_SITE: 404, SAME_SITE: 200}[kind]
 
