@@ -25,6 +25,8 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
         if scan is None or reference is None:
             raise ScanRefused("choose both files: the scan of the component and its reference scan")
         tolerance = posted_float(request.POST.get("tolerance", ""), "the tolerance")
+        if tolerance is None:
+            raise ScanRefused("enter a tolerance in the scans' unit, e.g. 0.5")
         comparison = scan_compare(
             actor=request.user,
             machine=machine,
@@ -32,7 +34,7 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
             scan_data=scan.read(),
             reference_name=reference.name,
             reference_data=reference.read(),
-            tolerance=tolerance if tolerance is not None else float("nan"),
+            tolerance=tolerance,
             unit=request.POST.get("unit", "mm"),
         )
     except (ScanRefused, services.WorkOrderRefused) as refusal:

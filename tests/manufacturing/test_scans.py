@@ -159,6 +159,16 @@ def test_a_bad_upload_says_why_on_the_asset_page(client, engineer_a, machine_a):
         follow=True,
     )
     assert "the tolerance must be a number" in response.content.decode()
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("s.xyz", b"1 2 3\n"),
+            "reference": SimpleUploadedFile("r.xyz", b"1 2 3\n"),
+            "tolerance": "",
+        },
+        follow=True,
+    )
+    assert "enter a tolerance" in response.content.decode()
     assert not ScanComparison.objects.exists()
 
 
