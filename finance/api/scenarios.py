@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from finance import selectors, services
 from finance.api import REFUSALS, REFUSED, RefusalOutput, refused, request_actor
 from finance.models import ScenarioVersion
+from finance.services.scenarios import active_versions_or_seed
 from restapi.parsers import LimitedJSONParser
 
 
@@ -54,8 +55,6 @@ class ScenarioListApi(APIView):
         operation_id="finance_scenarios_list",
     )
     def get(self, request):
-        from finance.services.scenarios import active_versions_or_seed
-
         active_versions_or_seed()
         return Response(
             ScenarioVersionOutput(selectors.scenario_versions_visible_to(request.user), many=True).data

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from django.db import connection
 from django.utils import timezone
 
-from finance.models import Account, ModelVersion, ScenarioVersion
+from finance.models import Account, MatchWhitelist, ModelVersion, SanctionsListVersion, ScenarioVersion
 from finance.screening.engine import EngineConfig, ScenarioSpec
 from finance.screening.names import NameIndex
 from finance.screening.risk_model import RiskModel
@@ -97,8 +97,6 @@ def _config_query() -> str:
     versions with their parameters as stored, the active lists (id, content hash), the active
     models (id, content hash), the whitelist entries in force; and whether any account has a KYC
     customer (data, not configuration: read here to save its own query)."""
-    from finance.models import MatchWhitelist, SanctionsListVersion
-
     q = connection.ops.quote_name
     scenario, lists = q(ScenarioVersion._meta.db_table), q(SanctionsListVersion._meta.db_table)
     model, whitelist = q(ModelVersion._meta.db_table), q(MatchWhitelist._meta.db_table)

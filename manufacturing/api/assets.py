@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from manufacturing import selectors, services
 from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import WorkOrder
+from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plan_update
 from manufacturing.services.scans import UNITS as SCAN_UNITS
 from manufacturing.services.scans import ScanRefused, scan_compare
 from ops.broker import require_broker
@@ -202,8 +203,6 @@ class MaintenancePlanApi(APIView):
         operation_id="manufacturing_plans_create",
     )
     def post(self, request, pk):
-        from manufacturing.services.maintenance_plans import PlanRefused, plan_create
-
         data = MaintenancePlanInput(data=request.data)
         data.is_valid(raise_exception=True)
         machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
@@ -227,8 +226,6 @@ class MaintenancePlanDetailApi(APIView):
         operation_id="manufacturing_plans_update",
     )
     def put(self, request, pk):
-        from manufacturing.services.maintenance_plans import PlanRefused, plan_update
-
         data = MaintenancePlanInput(data=request.data)
         data.is_valid(raise_exception=True)
         plan = selectors.maintenance_plan_for(request.user, pk, actor=request_actor(request))
@@ -261,8 +258,6 @@ class MeterReadingApi(APIView):
         operation_id="manufacturing_meter_record",
     )
     def post(self, request, pk):
-        from manufacturing.services.maintenance_plans import PlanRefused, meter_record
-
         data = MeterReadingInput(data=request.data)
         data.is_valid(raise_exception=True)
         machine = selectors.machine_for(request.user, pk, actor=request_actor(request))

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from manufacturing import selectors
 from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import FailureSuggestion
+from manufacturing.services.assistant import SuggestionRefused, assistant_suggest, suggestion_review
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
@@ -53,8 +54,6 @@ class WorkOrderSuggestApi(APIView):
         operation_id="manufacturing_work_orders_suggest",
     )
     def post(self, request, pk: int):
-        from manufacturing.services.assistant import SuggestionRefused, assistant_suggest
-
         work_order = selectors.work_order_for(request.user, pk, actor=request_actor(request))
         data = FailureSuggestInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -78,8 +77,6 @@ class SuggestionReviewApi(APIView):
         operation_id="manufacturing_suggestions_review",
     )
     def post(self, request, pk: int):
-        from manufacturing.services.assistant import SuggestionRefused, suggestion_review
-
         suggestion = selectors.suggestion_for(request.user, pk, actor=request_actor(request))
         data = FailureSuggestionReviewInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from manufacturing import selectors, services
 from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import WorkOrder
+from manufacturing.services.work_orders import work_order_attach, work_order_update
 from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
@@ -182,8 +183,6 @@ class WorkOrderPlanApi(APIView):
         operation_id="manufacturing_work_orders_plan",
     )
     def post(self, request, pk: int):
-        from manufacturing.services.work_orders import work_order_update
-
         work_order = selectors.work_order_for(request.user, pk, actor=request_actor(request))
         data = WorkOrderPlanInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -220,8 +219,6 @@ class WorkOrderAttachmentApi(APIView):
         operation_id="manufacturing_work_orders_attach",
     )
     def post(self, request, pk: int):
-        from manufacturing.services.work_orders import work_order_attach
-
         work_order = selectors.work_order_for(request.user, pk, actor=request_actor(request))
         data = WorkOrderAttachmentInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 
@@ -12,8 +13,6 @@ from django.views.decorators.http import require_GET
 def offline_worker(request: HttpRequest) -> HttpResponse:
     """The service worker that keeps the maintenance pages opened on a phone for when it has no
     connection (scope /manufacturing/; `?user=` names whose pages it keeps). Nothing in it is secret."""
-    from django.templatetags.static import static
-
     shell = [
         static(path)
         for path in (
