@@ -20,6 +20,7 @@ from audit.services import record_many
 from finance.models import Alert, Transaction, name_hash
 from finance.screening.table import TxTable
 from finance.services.bulk import bulk_insert
+from finance.services.cases import alerts_group_into_cases, cases_opened_record
 from finance.services.parties import open_text, seal_text
 from finance.services.screening_process import ScreenedChunk
 
@@ -116,8 +117,6 @@ class BatchWriter:
     def store(self, chunk: TxTable, screened: ScreenedChunk) -> IngestResult:
         """A screened chunk stored: its transactions with their decisions, its alerts (cases
         opened, scenario versions linked); the result so far returned."""
-        from finance.services.cases import alerts_group_into_cases
-
         result, team, parties = self.result, self.team, self.parties
         ids, rows = _store_transactions(
             chunk, screened, batch=self.batch, team=team, party_ids=self.party_ids
@@ -186,8 +185,6 @@ def _trail_alerts(*, actor, trail: list, batch: str, team: str) -> None:
     each). Written at the end of the batch's transaction, so the trail's head row (locked by the
     first append until the commit) is not held while the batch is screened and stored: real-time
     screening, whose own event needs that lock, does not wait for a whole import."""
-    from finance.services.cases import cases_opened_record
-
     for opened, alerts in trail:
         cases_opened_record(actor=actor, opened=opened)
         events = record_many(

@@ -21,6 +21,7 @@ from audit.services import record
 from finance.models import SAR, Case
 from finance.screening.scenarios import SCENARIOS
 from finance.services.errors import FinanceRefused, FourEyesViolation
+from inference.services import GenerationParams, completion_create, resolve_target
 
 CITATION = re.compile(r"\[((?:[AT]\d+)(?:,\s*[AT]\d+)*)\]")
 NUMBER = re.compile(r"(?<![A-Za-z\d])\d[\d,]*(?:\.\d+)?")
@@ -171,8 +172,6 @@ def verify(text: str, facts: dict) -> dict:
 def _phrase(user, sentence: str, facts_numbers: set[str]) -> tuple[str, str]:
     """(sentence, how): the model's rephrasing if it keeps the citations and every number verifies,
     else the structured sentence with the reason."""
-    from inference.services import GenerationParams, completion_create, resolve_target
-
     target = resolve_target(model_name())
     citations = CITATION.findall(sentence)
     body = CITATION.sub("", sentence).strip().rstrip(".")

@@ -205,9 +205,11 @@ def work_order_transition(
         return work_order
     allowed = WorkOrder.TRANSITIONS[work_order.status]
     if to_status not in allowed:
+        named = WorkOrder.Status  # labels for the engineer, codes in brackets for API callers
         raise WorkOrderRefused(
-            f"a work order that is {work_order.status} cannot become {to_status}; "
-            f"allowed: {', '.join(sorted(allowed)) or 'none (it is final)'}"
+            f"a work order that is {named(work_order.status).label.lower()} cannot become "
+            f"{named(to_status).label.lower()} ({to_status}); allowed: "
+            f"{', '.join(f'{named(s).label.lower()} ({s})' for s in sorted(allowed)) or 'none (it is final)'}"
         )
     for value, name in ((labour_hours, "labour hours"), (downtime_hours, "downtime hours")):
         if value is not None and value < 0:

@@ -85,6 +85,23 @@ def test_illegal_transitions_are_400_and_change_nothing(
     assert WorkOrderEvent.objects.count() == events
 
 
+def test_a_refused_move_names_the_statuses_as_the_engineer_reads_them(
+    client, engineer_a, machine_a, failure_codes
+):
+    client.force_login(engineer_a)
+    pk = _file(client, machine_a).json()["id"]
+    detail = _move(client, pk, status="complete").json()["detail"]
+    assert detail.startswith(
+        "a work order that is open cannot become complete (complete); "
+        "allowed: cancelled (cancelled), in progress (in_progress)"
+    )
+    assert _move(client, pk, status="cancelled").status_code == 200
+    detail = _move(client, pk, status="in_progress").json()["detail"]
+    assert detail == (
+        "a work order that is cancelled cannot become in progress (in_progress); allowed: none (it is final)"
+    )
+
+
 def test_closing_needs_known_codes(engineer_a, machine_a, failure_codes):
     work_order = work_order_file(actor=engineer_a, machine=machine_a, title="Leak at pump seal")
     work_order_transition(actor=engineer_a, work_order=work_order, to_status="in_progress")

@@ -49,35 +49,41 @@ self.addEventListener("activate", (event) => {
 });
 
 async function pageFromNetworkOrKept(request) {
+  let response;
   try {
-    const response = await fetch(request);
-    // only the page itself: not a redirect to the login page, not an error page
-    const html = (response.headers.get("Content-Type") || "").startsWith("text/html");
-    if (current() && response.ok && !response.redirected && html) {
-      await (await caches.open(PAGES)).put(request, response.clone());
-      // replaced meanwhile (the next engineer's worker deleted this cache): keep nothing after all
-      if (!current()) await caches.delete(PAGES);
-    }
-    flush(); // the connection works: what waited on the phone goes now
-    return response;
+    response = await fetch(request);
   } catch (offline) {
     // opening a cache creates it: only one that exists is read
     const kept = (await caches.has(PAGES)) ? await (await caches.open(PAGES)).match(request) : undefined;
     return kept || new Response(OFFLINE_PAGE, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
   }
+  // only the page itself: not a redirect to the login page, not an error page
+  const html = (response.headers.get("Content-Type") || "").startsWith("text/html");
+  if (current() && response.ok && !response.redirected && html) {
+    try {
+      await (await caches.open(PAGES)).put(request, response.clone());
+      // replaced meanwhile (the next engineer's worker deleted this cache): keep nothing after all
+      if (!current()) await caches.delete(PAGES);
+    } catch (full) {
+      // the phone's storage is full: the page is shown, only not kept for later
+    }
+  }
+  flush(); // the connection works: what waited on the phone goes now
+  return response;
 }
 
 async function assetFromNetworkOrKept(request) {
   const cache = await caches.open(ASSETS);
+  let response;
   try {
-    const response = await fetch(request);
-    if (response.ok) await cache.put(request, response.clone());
-    return response;
+    response = await fetch(request);
   } catch (offline) {
     const kept = await cache.match(request);
     if (kept) return kept;
     throw offline;
   }
+  if (response.ok) await cache.put(request, response.clone()).catch(() => {}); // storage full: not kept
+  return response;
 }
 
 // --- the outbox: forms sent with no connection --------------------------------------------------
@@ -232,7 +238,21 @@ async function sendOrKeep(request) {
     } catch (unreadable) {
       form = null;
     }
-    if (form && form.get("outbox") && current()) return keep(kept, form);
+    if (form && form.get("outbox") && current()) {
+      try {
+        return await keep(kept, form);
+      } catch (full) {
+        // the phone's storage is full (a large photo): say so, and that nothing was sent or kept
+        const room = full && full.name === "QuotaExceededError" ? "has no room left to keep it" : "could not keep it";
+        return page(
+          "Not sent",
+          `<h1>Not sent</h1><p data-testid="outbox-not-kept">No connection, and this phone ${room}: nothing was sent,
+and <strong>${escaped(String(form.get("outbox")).slice(0, 200))}</strong> is not kept to send later. Send it again when
+you are back online, or free some space on the phone (a large photo needs room until it is sent).</p>`,
+          503,
+        );
+      }
+    }
     return page(
       "Not sent",
       `<h1>Not sent</h1><p data-testid="outbox-not-sent">No connection: nothing was sent. What you typed is kept on this phone;
