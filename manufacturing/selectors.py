@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import Case, F, IntegerField, Prefetch, Q, Value, When
 from django.http import Http404
 
 from access.decisions import decide
@@ -10,7 +10,7 @@ from access.enforcement import check
 from access.errors import PolicyDenied
 from access.querysets import restrict
 from access.resources import Resource
-from manufacturing.models import FailureCode, Machine, ScanComparison, WorkOrder
+from manufacturing.models import Alert, FailureCode, Machine, ScanComparison, WorkOrder
 from manufacturing.services.failure_codes import ISO_CATEGORY
 
 NOT_FOUND_MESSAGE = "No such item, or you may not see it."
@@ -148,10 +148,22 @@ def covering_work_order(alert):
 
 
 def alerts_visible_to(user, *, status: str = "open"):
-    from manufacturing.models import Alert
-
     visible = machines_visible_to(user).values("pk")
     return Alert.objects.filter(machine__in=visible, status=status).select_related("machine")
+
+
+def alerts_in_hand(alerts):
+    """Of `alerts`, those a work order still in hand covers (filed from the alert, not yet complete or
+    cancelled), newest first, each with those work orders as `covering`: an alert an engineer is
+    already working on, shown beside the open ones so "no open alerts" is never read as "no alerts"."""
+    in_hand = WorkOrder.objects.exclude(status__in=WorkOrder.TERMINAL).order_by("pk")
+    return (
+        alerts.filter(status=Alert.Status.ACKNOWLEDGED, work_orders__in=in_hand)
+        .distinct()
+        .select_related("machine")
+        .prefetch_related(Prefetch("work_orders", queryset=in_hand, to_attr="covering"))
+        .order_by("-created_at", "-pk")
+    )
 
 
 def failure_codes(kind: str):

@@ -17,7 +17,7 @@ from access.enforcement import trail_denial
 from access.errors import PolicyDenied
 from access.web import policy_required
 from manufacturing import charts, selectors, services
-from manufacturing.models import InspectionTemplate, VibrationRecording, WorkOrder
+from manufacturing.models import Alert, InspectionTemplate, VibrationRecording, WorkOrder
 from manufacturing.services.inspections import (
     InspectionKeyReused,
     InspectionRefused,
@@ -55,6 +55,9 @@ def asset_list(request: HttpRequest) -> HttpResponse:
         {
             "machines": selectors.machines_with_health(request.user),
             "alerts": selectors.alerts_visible_to(request.user)[:20],
+            "alerts_in_hand": selectors.alerts_in_hand(
+                selectors.alerts_visible_to(request.user, status=Alert.Status.ACKNOWLEDGED)
+            )[:20],
             "work_orders": selectors.work_orders_visible_to(request.user, status=selectors.ACTIVE)[:50],
         },
     )
@@ -94,6 +97,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "limits": charts.zone_limits(machine),
             "iso_limits": charts.iso_zone_limits(machine),
             "alerts": machine.alerts.filter(status="open").select_related("recording")[:10],
+            "alerts_in_hand": selectors.alerts_in_hand(machine.alerts.all())[:10],
             # asset -> recording -> alert -> work order, each a link on the page
             "recordings": machine.recordings.select_related("analysis", "uploaded_by").prefetch_related(
                 "alert_set__work_orders"

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from audit.models import Event
-from manufacturing.models import Alert, RulModelVersion, VibrationRecording
+from manufacturing.models import Alert, FailureCode, RulModelVersion, VibrationRecording
 from manufacturing.services import analysis_store, prediction_store
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +210,46 @@ def test_a_renewed_prediction_alerts_again_only_when_it_escalates(machine_a):
     Alert.objects.filter(prediction__unit=1).update(status=Alert.Status.CLOSED)
     assert predict(6, 1, 11)[-1] == "danger"  # closed alerts stand no more
     assert Event.objects.filter(action="rul.predict").count() == 10  # every prediction is on the trail
+
+
+def test_an_alert_with_a_work_order_under_way_is_shown_until_the_work_is_done(
+    machine_a, machine_b, client, engineer_a, engineer_b, failure_codes
+):
+    """ "No open alerts" must not read as "no alerts": an alert a work order covers is listed, with the
+    work order and its status, on the asset page and the maintenance home, until that work order is
+    complete or cancelled; another site's engineer never sees it."""
+    from manufacturing.services import work_order_file, work_order_transition
+
+    model = RulModelVersion.objects.create(family="turbofan", version=1, blob=b"x")
+    prediction_store(machine=machine_a, model=model, unit=1, rul=12, lower=5, upper=25)
+    alert = Alert.objects.get()
+    order = work_order_file(actor=engineer_a, machine=machine_a, title="Plan the replacement", alert=alert)
+    assert Alert.objects.get().status == Alert.Status.ACKNOWLEDGED
+
+    def in_hand(path: str) -> str:
+        page = client.get(path).content.decode()
+        if 'data-testid="alerts-in-hand"' not in page:
+            return ""
+        return page[page.index('data-testid="alerts-in-hand"') :].split("</ul>")[0]
+
+    client.force_login(engineer_a)
+    for path in ("/manufacturing/", f"/manufacturing/assets/{machine_a.pk}/"):
+        shown = in_hand(path)
+        assert "Remaining useful life 12 cycles" in shown and f"work order {order.pk}</a>" in shown
+        assert "Open" in shown
+        assert "No alert waits for a work order." in client.get(path).content.decode()
+    work_order_transition(actor=engineer_a, work_order=order, to_status="in_progress")
+    assert "In progress" in in_hand("/manufacturing/")
+
+    client.force_login(engineer_b)  # another site: not even that there is one
+    assert in_hand("/manufacturing/") == ""
+    assert "Remaining useful life 12 cycles" not in client.get("/manufacturing/").content.decode()
+
+    client.force_login(engineer_a)
+    codes = {kind: FailureCode.objects.filter(kind=kind).first().code for kind in ("mode", "cause", "action")}
+    work_order_transition(
+        actor=engineer_a, work_order=order, to_status="complete",
+        failure_mode=codes["mode"], failure_cause=codes["cause"], action_code=codes["action"],
+    )  # fmt: skip
+    assert in_hand("/manufacturing/") == "" and in_hand(f"/manufacturing/assets/{machine_a.pk}/") == ""
+    assert "No open alerts" in client.get("/manufacturing/").content.decode()
