@@ -12,7 +12,10 @@ from django.utils.safestring import SafeString, mark_safe
 
 from manufacturing.analysis.vibration import ISO_ZONE_LIMITS
 
-WIDTH, HEIGHT = 640, 200
+# drawn in about the user units a phone shows them in (390 px less margins), so 12-unit text stays
+# readable there (10 px) and on a desktop column (420 px and up)
+WIDTH, HEIGHT = 420, 220
+FONT = 12
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 52, 12, 14, 30
 MAX_POINTS = 800
 MARK_COLOURS = {"bpfo": "#c0392b", "bpfi": "#8e44ad", "bsf": "#d35400", "ftf": "#16a085", "1x": "#7f8c8d"}
@@ -25,7 +28,7 @@ def _nice(value: float) -> str:
     if magnitude >= 1000:
         return f"{value:.0f}"
     if magnitude >= 10:
-        return f"{value:.1f}"
+        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"  # cycle 203, not 203.0
     if magnitude >= 0.01:
         return f"{value:.3g}"
     return f"{value:.1e}"
@@ -48,6 +51,19 @@ def _decimate(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS)
     return out_x, out_y
 
 
+def _label_rows(starts: Sequence[float], labels: Sequence[str], rows: int = 4) -> list[int]:
+    """A row for each marker label (left to right): the first row where it clears the labels already
+    placed there (width estimated from its characters), else the row whose last label ends first."""
+    ends = [-math.inf] * rows
+    placed = []
+    for start, label in zip(starts, labels, strict=True):
+        free = [row for row in range(rows) if ends[row] + 3 <= start]
+        row = free[0] if free else min(range(rows), key=ends.__getitem__)
+        ends[row] = start + 0.6 * FONT * len(label)
+        placed.append(row)
+    return placed
+
+
 def line_chart(
     xs: Sequence[float],
     ys: Sequence[float],
@@ -61,10 +77,12 @@ def line_chart(
     x_max: float | None = None,
     points: Sequence[tuple[float, float, str]] = (),
     band: Sequence[tuple[float, float, float]] = (),
+    from_zero: bool = True,
 ) -> SafeString:
     """An SVG line chart; `markers` are labelled vertical lines (frequencies), `levels` horizontal
     ones (zone limits), `points` labelled dots (e.g. zone letters on a trend), `band` (x, low, high)
-    a shaded interval around the line (e.g. a prediction's uncertainty)."""
+    a shaded interval around the line (e.g. a prediction's uncertainty). `from_zero` False fits the y
+    axis to the data (a sensor's level: drawn from 0, a drift of 0.5% is a flat line)."""
     pairs = [
         (float(x), float(y))
         for x, y in zip(xs, ys, strict=False)
@@ -79,8 +97,11 @@ def line_chart(
         if all(map(math.isfinite, (x, low, high))) and (x_max is None or x <= x_max)
     ]
     x0, x1 = min(xs), max(xs) if x_max is None else x_max
-    y0 = min(0.0, min(ys), *(low for _, low, _ in band))
+    y0 = min(0.0 if from_zero else math.inf, min(ys), *(low for _, low, _ in band))
     y1 = max([max(ys), *(level for level, _ in levels), *(high for _, _, high in band)])
+    if not from_zero:  # a margin of 5% of the range above and below the data
+        margin = 0.05 * (y1 - y0)
+        y0, y1 = y0 - margin, y1 + margin
     if x1 <= x0:
         x1 = x0 + 1
     if y1 <= y0:
@@ -105,10 +126,12 @@ def line_chart(
         if band
         else ""
     )
+    shown = sorted(((x, label) for x, label in markers if x0 <= x <= x1), key=lambda m: m[0])
+    rows = _label_rows([sx(x) + 2 for x, _ in shown], [label for _, label in shown])
     marks = format_html_join(
         "",
         '<g class="mark" data-mark="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
-        '<text x="{}" y="{}" font-size="10" fill="{}">{}</text></g>',
+        '<text x="{}" y="{}" fill="{}">{}</text></g>',
         (
             (
                 label,
@@ -118,18 +141,17 @@ def line_chart(
                 PAD_TOP + plot_h,
                 MARK_COLOURS.get(label.split()[0].lower(), "#555"),
                 f"{sx(x) + 2:.1f}",
-                PAD_TOP + 10 + 11 * (k % 3),
+                PAD_TOP + FONT + (FONT + 1) * row,
                 MARK_COLOURS.get(label.split()[0].lower(), "#555"),
                 label,
             )
-            for k, (x, label) in enumerate(markers)
-            if x0 <= x <= x1
+            for (x, label), row in zip(shown, rows, strict=True)
         ),
     )
     level_lines = format_html_join(
         "",
         '<g class="level"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#aaa" stroke-dasharray="2 2"/>'
-        '<text x="{}" y="{}" font-size="10" fill="#777">{}</text></g>',
+        '<text x="{}" y="{}" fill="#777">{}</text></g>',
         (
             (
                 PAD_LEFT,
@@ -145,7 +167,7 @@ def line_chart(
     )
     dots = format_html_join(
         "",
-        '<circle cx="{}" cy="{}" r="3"/><text x="{}" y="{}" font-size="10">{}</text>',
+        '<circle cx="{}" cy="{}" r="3"/><text x="{}" y="{}">{}</text>',
         (
             (f"{sx(x):.1f}", f"{sy(y):.1f}", f"{sx(x) + 3:.1f}", f"{sy(y) - 4:.1f}", label)
             for x, y, label in points
@@ -153,18 +175,18 @@ def line_chart(
     )
     axes = format_html(
         '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{l}" y1="{t}" x2="{l}" y2="{b}" stroke="#333"/>'
-        '<text x="{l}" y="{bl}" font-size="10">{x0}</text><text x="{r}" y="{bl}" font-size="10" text-anchor="end">{x1}</text>'
-        '<text x="{mid}" y="{bl}" font-size="10" text-anchor="middle">{xl}</text>'
-        '<text x="{yl}" y="{b}" font-size="10" text-anchor="end">{y0}</text><text x="{yl}" y="{tt}" font-size="10" text-anchor="end">{y1}</text>'
-        '<text x="4" y="{ym}" font-size="10" transform="rotate(-90 10 {ym})">{ylab}</text>',
+        '<text x="{l}" y="{bl}">{x0}</text><text x="{r}" y="{bl}" text-anchor="end">{x1}</text>'
+        '<text x="{mid}" y="{bl}" text-anchor="middle">{xl}</text>'
+        '<text x="{yl}" y="{b}" text-anchor="end">{y0}</text><text x="{yl}" y="{tt}" text-anchor="end">{y1}</text>'
+        '<text x="4" y="{ym}" transform="rotate(-90 10 {ym})">{ylab}</text>',
         l=PAD_LEFT,
         r=PAD_LEFT + plot_w,
         t=PAD_TOP,
         b=PAD_TOP + plot_h,
-        bl=PAD_TOP + plot_h + 14,
+        bl=PAD_TOP + plot_h + FONT + 4,
         mid=PAD_LEFT + plot_w / 2,
         yl=PAD_LEFT - 4,
-        tt=PAD_TOP + 8,
+        tt=PAD_TOP + FONT - 2,
         ym=PAD_TOP + plot_h / 2,
         x0=_nice(x0),
         x1=_nice(x1),
@@ -175,7 +197,7 @@ def line_chart(
     )
     return format_html(
         '<figure class="chart"><figcaption>{}</figcaption>'
-        '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="{}" '
+        '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="{}" font-size="{}" '
         'preserveAspectRatio="xMidYMid meet" style="max-width:100%;height:auto">'
         '{}{}{}{}<polyline fill="none" stroke="#1f5fa8" stroke-width="1" points="{}"/>{}</svg></figure>',
         title,
@@ -183,6 +205,7 @@ def line_chart(
         HEIGHT,
         title,
         testid,
+        FONT,
         axes,
         level_lines,
         marks,
@@ -408,6 +431,7 @@ def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> li
                 x_label="cycle",
                 y_label=label,
                 testid=f"sensor-{index + 1}",
+                from_zero=False,
             )
         )
     return charts
