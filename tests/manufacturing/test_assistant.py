@@ -139,6 +139,15 @@ def test_accept_and_correct_are_recorded_and_feed_the_next_suggestion(client, en
     page = client.get(f"/manufacturing/work-orders/{second.pk}/").content.decode()
     assert f'<option value="{corrected}" selected>' in page  # the close form starts from the accepted mode
 
+    # the engineer's own words: shown with the suggestion they produced, and kept in the box to refine
+    client.post(
+        f"/manufacturing/work-orders/{second.pk}/suggest/",
+        {"problem": "grinding from the impeller end, & hot"},
+    )
+    page = client.get(f"/manufacturing/work-orders/{second.pk}/").content.decode()
+    assert "For “grinding from the impeller end, &amp; hot”" in page
+    assert ">grinding from the impeller end, &amp; hot</textarea>" in page
+
 
 @pytest.mark.parametrize("who", ["other site", "wrong role"])
 def test_other_site_cannot_ask_or_review(client, make_user, engineer_a, machine_a, history, who):
