@@ -90,13 +90,14 @@ def line_chart(
     ]
     if not pairs:
         return format_html('<p class="muted" data-testid="{}">{}: no data.</p>', testid, title)
+    first_x, last_x = pairs[0][0], max(p[0] for p in pairs)  # the axis spans the data, not its decimation
     xs, ys = _decimate([p[0] for p in pairs], [p[1] for p in pairs])
     band = [
         (float(x), float(low), float(high))
         for x, low, high in band
         if all(map(math.isfinite, (x, low, high))) and (x_max is None or x <= x_max)
     ]
-    x0, x1 = min(xs), max(xs) if x_max is None else x_max
+    x0, x1 = min(first_x, min(xs)), last_x if x_max is None else x_max
     y0 = min(0.0 if from_zero else math.inf, min(ys), *(low for _, low, _ in band))
     y1 = max([max(ys), *(level for level, _ in levels), *(high for _, _, high in band)])
     if not from_zero:  # a margin of 5% of the range above and below the data
@@ -390,6 +391,21 @@ def rul_trend_chart(predictions: list, machine) -> SafeString:
     )
 
 
+# C-MAPSS's 21 sensors (Saxena et al. 2008, Table 2), by their 1-based number: symbol and meaning
+CMAPSS_SENSORS = {
+    1: "T2, fan inlet temperature (°R)", 2: "T24, LPC outlet temperature (°R)",
+    3: "T30, HPC outlet temperature (°R)", 4: "T50, LPT outlet temperature (°R)",
+    5: "P2, fan inlet pressure (psia)", 6: "P15, bypass-duct pressure (psia)",
+    7: "P30, HPC outlet pressure (psia)", 8: "Nf, fan speed (rpm)", 9: "Nc, core speed (rpm)",
+    10: "epr, engine pressure ratio", 11: "Ps30, HPC outlet static pressure (psia)",
+    12: "phi, fuel flow to Ps30 (pps/psi)", 13: "NRf, corrected fan speed (rpm)",
+    14: "NRc, corrected core speed (rpm)", 15: "BPR, bypass ratio", 16: "farB, burner fuel-air ratio",
+    17: "htBleed, bleed enthalpy", 18: "Nf_dmd, demanded fan speed (rpm)",
+    19: "PCNfR_dmd, demanded corrected fan speed (rpm)", 20: "W31, HPT coolant bleed (lbm/s)",
+    21: "W32, LPT coolant bleed (lbm/s)",
+}  # fmt: skip
+
+
 def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> list[SafeString]:
     """Condition sensors (C-MAPSS numbering from 0: s2, s7, s11 by default) over cycles, from rows of
     (cycle, settings, sensors). A unit flown in several operating regimes (FD002/FD004-style: the settings
@@ -415,13 +431,15 @@ def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> li
     for index in sensors:
         column = values[:, index] if index < width else np.full(len(cycles), np.nan)
         title, label = f"Sensor {index + 1}", f"s{index + 1}"
+        if width == len(CMAPSS_SENSORS):  # C-MAPSS-style readings: the sensor's name and unit
+            title = f"Sensor {index + 1} · {CMAPSS_SENSORS[index + 1]}"
         if regimes is not None:
             column = column.copy()
             for key in set(regimes):
                 rows = regimes == key
                 spread = np.nanstd(column[rows])
                 column[rows] = (column[rows] - np.nanmean(column[rows])) / (spread if spread > 1e-9 else 1.0)
-            title = f"Sensor {index + 1}, normalised per operating regime ({len(set(regimes))} regimes)"
+            title = f"{title}, normalised per operating regime ({len(set(regimes))} regimes)"
             label = "standard deviations"
         charts.append(
             line_chart(

@@ -58,3 +58,11 @@ def test_a_sensor_level_is_drawn_on_an_axis_fitted_to_it():
     # a spectrum or a trend against zone limits stays drawn from 0
     spectrum = charts.line_chart([0, 10], [5, 6], title="s", x_label="Hz", y_label="g", testid="s")
     assert "0" in [text for _, _, text in _texts(spectrum)]
+
+
+def test_the_axis_spans_the_whole_recording_when_it_is_decimated():
+    """A waveform of 3,000 samples is drawn from 800 points; its time axis still starts at 0."""
+    t = np.arange(3000) / 12.0  # ms
+    svg = charts.line_chart(t, np.sin(t * 7.0), title="w", x_label="ms", y_label="g", testid="w")
+    labels = [text for _, _, text in _texts(svg)]
+    assert labels[0] == "0" and labels[1] == "249.9"

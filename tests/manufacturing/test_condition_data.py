@@ -189,11 +189,13 @@ def test_a_unit_flown_in_several_regimes_is_charted_per_regime(client, engineer_
     client.force_login(engineer_a)
     page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     chart = page[page.index('data-testid="sensor-2"') :].split("</svg>")[0]
-    assert "<figcaption>Sensor 2, normalised per operating regime (6 regimes)</figcaption>" in page
+    caption = "Sensor 2 · T24, LPC outlet temperature (°R), normalised per operating regime (6 regimes)"
+    assert f"<figcaption>{caption}</figcaption>" in page
     points = chart.split('<polyline fill="none"')[1].split('points="')[1].split('"')[0].split()
     ys = np.array([float(p.split(",")[1]) for p in points])
     assert len(ys) == 150 and abs(np.corrcoef(np.arange(150), ys)[0, 1]) > 0.8  # the wear trend
     # one regime: raw values, as before
     ConditionRecord.objects.filter(machine=machine_a).update(settings=[0.0, 0.0, 100.0])
     page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
-    assert "normalised per operating regime" not in page and "<figcaption>Sensor 2</figcaption>" in page
+    assert "normalised per operating regime" not in page
+    assert "<figcaption>Sensor 2 · T24, LPC outlet temperature (°R)</figcaption>" in page
