@@ -313,7 +313,7 @@ def recording_charts(analysis, machine) -> dict[str, SafeString]:
     if not freq and signal is not None:
         amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
         freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
-    shaft = recording.rpm / 60.0
+    shaft = (result.get("measured_rpm") or recording.rpm) / 60.0  # the speed the analysis used
     charts["spectrum"] = line_chart(
         freq,
         amp,

@@ -122,12 +122,14 @@ class VibrationAnalysis:
     fault_confidence: float = 0.0
     evidence: list[str] = field(default_factory=list)
     bearing: dict | None = None
+    measured_rpm: float | None = None  # the shaft speed the spectrum's harmonics show (near `rpm`)
 
     def to_dict(self) -> dict:
         return {
             "sample_rate": self.sample_rate,
             "rpm": self.rpm,
             "shaft_hz": self.rpm / 60.0,
+            "measured_rpm": self.measured_rpm,
             "units": self.units,
             "duration_s": self.duration_s,
             "rms_velocity": self.rms_velocity,
@@ -150,6 +152,45 @@ class VibrationAnalysis:
             "fault_confidence": self.fault_confidence,
             "evidence": self.evidence,
         }
+
+
+SPEED_SEARCH = 0.03  # a given speed may be off by slip or a nameplate figure: the data decides within 2%
+SPEED_HARMONICS = 8
+# the median harmonic must stand this far above the floor (dB): the CWRU motor's stand 28-34 dB on
+# average at its speed, chance alignments within the window 3-13 dB; a 1 s record (1 Hz bins) cannot
+# place them
+SPEED_MIN_DB = 10.0
+
+
+def refine_shaft_hz(freqs: np.ndarray, amps: np.ndarray, shaft_hz: float) -> tuple[float, str]:
+    """(shaft speed in Hz, how): within SPEED_SEARCH of `shaft_hz`, the speed whose first
+    SPEED_HARMONICS multiples stand highest above the spectrum's local floor (a harmonic sum of dB
+    heights on a fine grid: the 8th harmonic places the speed to 1/16 of a bin). Every rotating machine
+    shows its 1x, 2x, 3x ...; a defect frequency 0.5% off is a line missed, and a motor's speed moves
+    1-3% with its load. The given speed stands ("given") where no candidate's harmonics stand
+    SPEED_MIN_DB clear, and where the best lies on the window's edge ("edge": the true speed is
+    probably further off than the search)."""
+    from scipy.ndimage import median_filter
+
+    resolution = float(freqs[1] - freqs[0])
+    top = int(min(SPEED_HARMONICS, freqs[-1] / (shaft_hz * (1 + SPEED_SEARCH)) - 1))
+    if top < 1 or resolution <= 0:
+        return shaft_hz, "given"
+    upto = int((top + 1) * shaft_hz * (1 + SPEED_SEARCH) / resolution) + 2
+    log = 20 * np.log10(np.maximum(amps[:upto], 1e-15))
+    width = max(5, int(0.2 * shaft_hz / resolution) | 1)  # the floor: a running median over 0.2x
+    excess = log - median_filter(log, size=width, mode="nearest")
+    step = resolution / (2 * top)
+    candidates = np.arange(shaft_hz * (1 - SPEED_SEARCH), shaft_hz * (1 + SPEED_SEARCH) + step, step)
+    bins = np.rint(np.outer(candidates, np.arange(1, top + 1)) / resolution).astype(int)
+    heights = excess[np.clip(bins, 0, excess.size - 1)]
+    best = int(np.argmax(heights.mean(axis=1)))
+    # a shaft shows every harmonic; a chance alignment with other lines (a defect's) only some
+    if np.median(heights[best]) < SPEED_MIN_DB:
+        return shaft_hz, "given"
+    if best in (0, candidates.size - 1):
+        return shaft_hz, "edge"
+    return float(candidates[best]), "measured"
 
 
 def velocity_rms(signal: np.ndarray, sample_rate: float, units: str, band=VELOCITY_BAND_HZ) -> float:
@@ -283,6 +324,23 @@ def _combs(orders: dict[str, float], shaft_hz: float) -> dict[str, list[float]]:
     }
 
 
+def _off_shaft_harmonics(lines: list[float], shaft_hz: float, sidebands: float = 0.0) -> list[float]:
+    """The comb's lines that do not fall on a shaft harmonic (nor, given `sidebands`, on a harmonic's
+    sidebands at that distance), which would lie inside the line's slip window (0.5%). Every machine shows
+    1x, 2x, 3x ... of its shaft speed, so a defect line there proves nothing: the CWRU fan-end 6203's
+    ball spin frequency is 1.994x the shaft, its 2xBSF line 3.988x."""
+
+    kept = []
+    for f in lines:
+        near = [round(f / shaft_hz) * shaft_hz]
+        if sidebands:
+            near += [round((f - side) / shaft_hz) * shaft_hz + side for side in (sidebands, -sidebands)]
+        # within the defect line's slip window (0.5%: a property of the geometry, not of the record)
+        if all(abs(f - g) > 0.005 * f for g in near if g > 0):
+            kept.append(f)
+    return kept
+
+
 def _comb_evidence(freqs, amps, lines: list[float]) -> tuple[float, float]:
     """Mean line height (dB) of a comb and its z-score against the same comb detuned (chance level)."""
 
@@ -352,8 +410,22 @@ def _envelope_evidence(signal, sample_rate, shaft_hz, bearing: BearingGeometry):
     length_db = 10 * math.log10(signal.size / sample_rate)
     evidence = {}
     for name, lines in combs.items():
-        scores = [_comb_evidence(freqs, amps, lines) for freqs, amps in spectra]
-        evidence[name] = {"db": max(s[0] for s in scores) - length_db, "z": float(sum(s[1] for s in scores))}
+        # a ball's lines (2k x BSF +- FTF) can also be a shaft harmonic's cage sidebands (the 6203:
+        # BSF 1.994x the shaft): those are dropped too; a race's lines keep theirs (the 6205's BPFO,
+        # 9 x FTF, lies 0.5% from 4x - FTF and is the outer race's strongest line)
+        informative = _off_shaft_harmonics(
+            lines, shaft_hz, sidebands=frequencies["ftf"] if name == "ball" else 0.0
+        )
+        if not informative:  # every line of the family sits on a shaft harmonic: no evidence either way
+            evidence[name] = {"db": 0.0, "z": 0.0, "lines": 0, "on_shaft_harmonics": len(lines)}
+            continue
+        scores = [_comb_evidence(freqs, amps, informative) for freqs, amps in spectra]
+        evidence[name] = {
+            "db": max(s[0] for s in scores) - length_db,
+            "z": float(sum(s[1] for s in scores)),
+            "lines": len(informative),
+            "on_shaft_harmonics": len(lines) - len(informative),
+        }
     freqs, amps = spectra[0]
     amplitudes = {}
     for name, hz in {**frequencies, "2xbsf": 2 * frequencies["bsf"]}.items():
@@ -421,8 +493,10 @@ def analyse(
     if bearing is None:
         result.evidence = ["no bearing geometry: defect frequencies and the fault call need one"]
         return result
+    measured_hz, how = refine_shaft_hz(freqs, amps, shaft_hz)
+    result.measured_rpm = round(measured_hz * 60, 1) if how == "measured" else None
     band, (env_freqs, env_amps), frequencies, amplitudes, evidence = _envelope_evidence(
-        x, sample_rate, shaft_hz, bearing
+        x, sample_rate, measured_hz, bearing
     )
     shown = env_freqs <= max(4 * frequencies["bpfi"], 10 * shaft_hz)
     result.envelope = {
@@ -438,7 +512,24 @@ def analyse(
         f"envelope band {band['low_hz']:.0f}-{band['high_hz']:.0f} Hz chosen by spectral kurtosis ({band['sk']:.2f})",
         *notes,
     ]
+    if how == "measured" and abs(measured_hz / shaft_hz - 1) >= 0.001:
+        result.evidence.append(
+            f"shaft speed {result.measured_rpm:g} rpm from the spectrum's 1x-{SPEED_HARMONICS}x lines "
+            f"({rpm:g} rpm given); the defect frequencies use it"
+        )
+    elif how == "edge":
+        result.evidence.append(
+            f"the spectrum's shaft lines point to a speed more than {SPEED_SEARCH:.0%} from the "
+            f"{rpm:g} rpm given: check the speed (the defect frequencies use the speed given)"
+        )
     result.envelope["comb_evidence"] = {
-        k: {"db": round(v["db"], 2), "z": round(v["z"], 2)} for k, v in evidence.items()
-    }
+        k: {"db": round(v["db"], 2), "z": round(v["z"], 2), "lines": v["lines"], "on_shaft_harmonics": v["on_shaft_harmonics"]}
+        for k, v in evidence.items()
+    }  # fmt: skip
+    for name, v in evidence.items():
+        if v["on_shaft_harmonics"]:
+            result.evidence.append(
+                f"{name.replace('_', ' ')}: {v['on_shaft_harmonics']} of {v['lines'] + v['on_shaft_harmonics']} "
+                "defect lines fall on shaft harmonics (or, for a ball, their cage sidebands) and are not counted"
+            )
     return result
