@@ -4,6 +4,7 @@ attachments, inspections filing work orders, the printable report, phone filing 
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -82,6 +83,12 @@ def test_asset_page_shows_zone_fault_charts_and_marks_fault_frequencies(
     assert "Zone D" in page and "Outer-race bearing defect (0.90)" in page and "outer_race" not in page
     assert 'data-mark="BPFO"' in page and 'data-mark="BPFI"' in page
     assert "BPFO 107.4 Hz" in page
+    # a long page on a phone: jump links, each to one section of the page
+    jump = page[page.index('data-testid="jump"') :].split("</nav>")[0]
+    targets = re.findall(r'href="#([a-z-]+)"', jump)
+    assert len(targets) == 7
+    for target in targets:
+        assert len(re.findall(rf'<section id="{target}"', page)) == 1, target
 
 
 def test_asset_recording_alert_and_work_order_link_each_other(client, engineer_a, machine_a, analysed):
