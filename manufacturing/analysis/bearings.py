@@ -65,6 +65,11 @@ _KEYS |= {
     "pitch_diameter": "pitch_diameter_mm",
 }
 _KEYS |= {"contact_angle": "contact_angle_deg", "contact_angle_deg": "contact_angle_deg"}
+# the textbook and ISO 15243 / 281 symbols: Z (or Nb) elements of diameter Dw (or Bd) on a pitch circle
+# Dpw (or Pd), contact angle alpha; "D" (capital) is the pitch diameter beside "d", the ball's
+_KEYS |= {"z": "ball_count", "nb": "ball_count", "dw": "ball_diameter_mm", "bd": "ball_diameter_mm"}
+_KEYS |= {"dpw": "pitch_diameter_mm", "alpha": "contact_angle_deg", "phi": "contact_angle_deg"}
+_KEYS |= {"theta": "contact_angle_deg", "beta": "contact_angle_deg"}
 _UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(in|inch|mm|deg|°)?\s*$")
 
 
@@ -106,9 +111,13 @@ def bearing_parse(text: str, extra: dict[str, BearingGeometry] | None = None) ->
     units: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
-        field = _KEYS.get(key.strip().lower())
+        field = "pitch_diameter_mm" if key.strip() == "D" else _KEYS.get(key.strip().lower())
         if field is None:
             raise ValueError(f"unknown bearing field {key!r}: use balls, ball_d, pitch_d and angle")
+        if field in values:
+            raise ValueError(
+                f"bearing field {key!r} is given twice (d is the ball's diameter, D the pitch's)"
+            )
         number = _UNIT.match(value)  # "0.3126", "0.3126 in", "7.94mm", "0 deg"
         if number is None:
             raise ValueError(f"bearing field {key!r} needs a number (got {value!r})")

@@ -239,6 +239,11 @@ def test_bearing_geometry_parsing_and_errors():
         bearing_parse("balls=9,ball_d=7.94 mm,pitch_d=1.537")
     with pytest.raises(ValueError, match="unknown bearing"):
         bearing_parse("62")
+    # the textbook symbols (n, d, D, angle) and ISO's (Z, Dw, Dpw, alpha)
+    for text in ("n=9,d=7.94,D=39.04,angle=0", "Z=9,Dw=7.94,Dpw=39.04,alpha=0", "Nb=9,Bd=0.3126,Pd=1.537"):
+        assert bearing_parse(text).orders()["bpfo"] == pytest.approx(3.5848, rel=1e-3), text
+    with pytest.raises(ValueError, match="given twice"):
+        bearing_parse("balls=9,ball_d=7.94,d=7.94,pitch_d=39.04")
 
 
 @pytest.mark.parametrize(
