@@ -129,6 +129,15 @@ def test_file_from_an_alert_on_the_phone_page(client, engineer_a, machine_a):
     work_order = WorkOrder.objects.get()
     assert response.status_code == 302 and work_order.alert == alert and str(work_order.due) == "2026-12-31"
     assert Alert.objects.get().status == "acknowledged"
+    # dates read one way everywhere, as the history's timestamps do (not "Dec. 31, 2026")
+    for path in (
+        f"/manufacturing/work-orders/{work_order.pk}/",
+        f"/manufacturing/work-orders/{work_order.pk}/report/",
+    ):
+        assert (
+            "2026-12-31" in client.get(path).content.decode()
+            and "Dec. 31" not in client.get(path).content.decode()
+        )
     bad = client.post(
         "/manufacturing/work-orders/new/",
         {"machine": machine_a.pk, "title": "x", "due": "tomorrow"},
