@@ -154,7 +154,7 @@ class VibrationAnalysis:
         }
 
 
-SPEED_SEARCH = 0.03  # a given speed may be off by slip or a nameplate figure: the data decides within 2%
+SPEED_SEARCH = 0.03  # a given speed may be off by slip or a nameplate figure: the data decides within 3%
 SPEED_HARMONICS = 8
 # the median harmonic must stand this far above the floor (dB): the CWRU motor's stand 28-34 dB on
 # average at its speed, chance alignments within the window 3-13 dB; a 1 s record (1 Hz bins) cannot

@@ -114,15 +114,16 @@ def test_noise_is_no_fault_and_no_bearing_is_no_call():
     assert result["fault"] == "" and "no bearing geometry" in result["evidence"][0]
 
 
-@pytest.mark.parametrize(
-    ("name", "fault"),
-    [
-        ("normal_97", "none"),
-        ("inner_race_007_105", "inner_race"),
-        ("outer_race_007_at6_130", "outer_race"),
-        ("ball_007_118", "ball"),
-    ],
-)
+# the shared recordings and the call each must get
+CWRU_CALLS = [
+    ("normal_97", "none"),
+    ("inner_race_007_105", "inner_race"),
+    ("outer_race_007_at6_130", "outer_race"),
+    ("ball_007_118", "ball"),
+]
+
+
+@pytest.mark.parametrize(("name", "fault"), CWRU_CALLS)
 def test_cwru_recordings_are_called_right(name, fault):
     signal = np.load(CWRU / f"cwru_de_0hp_{name}.npy")[2 * FS : 4 * FS]  # a 2 s slice
     bearing = bearing_parse("balls=9,ball_d=0.3126,pitch_d=1.537,angle=0")
@@ -136,15 +137,7 @@ def test_cwru_recordings_are_called_right(name, fault):
 
 
 @pytest.mark.parametrize("error", [0.98, 0.99, 1.01, 1.02])
-@pytest.mark.parametrize(
-    ("name", "fault"),
-    [
-        ("normal_97", "none"),
-        ("inner_race_007_105", "inner_race"),
-        ("outer_race_007_at6_130", "outer_race"),
-        ("ball_007_118", "ball"),
-    ],
-)
+@pytest.mark.parametrize(("name", "fault"), CWRU_CALLS)
 def test_a_speed_off_by_slip_or_a_nameplate_is_measured_from_the_shaft_lines(name, fault, error):
     """A motor's speed moves 1-3% with its load, and a defect line 0.5% off is a line missed: given a
     speed 1-2% off, the shaft's harmonics in the spectrum give the true one (before: 6 of these 16
