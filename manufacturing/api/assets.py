@@ -187,6 +187,12 @@ class MaintenancePlanOutput(serializers.Serializer):
     priority = serializers.IntegerField(source="plan.priority")
 
 
+def _plan_shown(plan) -> dict:
+    """A plan as the list shows it, with when it falls due."""
+    row = next(row for row in selectors.maintenance_plans_of(plan.machine) if row["plan"].pk == plan.pk)
+    return MaintenancePlanOutput(row).data
+
+
 class MaintenancePlanApi(APIView):
     """An asset's preventive maintenance plans: list them (with when each falls due) or add one."""
 
@@ -210,8 +216,7 @@ class MaintenancePlanApi(APIView):
             plan = plan_create(actor=request.user, machine=machine, **data.validated_data)
         except PlanRefused as refusal:
             return refused(str(refusal))
-        row = next(row for row in selectors.maintenance_plans_of(machine) if row["plan"].pk == plan.pk)
-        return Response(MaintenancePlanOutput(row).data, status=status.HTTP_201_CREATED)
+        return Response(_plan_shown(plan), status=status.HTTP_201_CREATED)
 
 
 class MaintenancePlanDetailApi(APIView):
@@ -233,8 +238,7 @@ class MaintenancePlanDetailApi(APIView):
             plan = plan_update(actor=request.user, plan=plan, **data.validated_data)
         except PlanRefused as refusal:
             return refused(str(refusal))
-        row = next(row for row in selectors.maintenance_plans_of(plan.machine) if row["plan"].pk == plan.pk)
-        return Response(MaintenancePlanOutput(row).data)
+        return Response(_plan_shown(plan))
 
 
 class MeterReadingInput(serializers.Serializer):
