@@ -148,6 +148,7 @@ class Registration:
             "rmse": self.rmse,
             "iterations": self.iterations,
             "converged": self.converged,
+            "rotation_deg": round(_angle(self.rotation), 2),
             "points": int(self.deviations.size),
             "tolerance": tolerance,
             "beyond_tolerance": int(beyond.sum()),
@@ -191,32 +192,11 @@ def _deviations(moved, reference, tree, normals, flat, spacing) -> tuple[np.ndar
     return np.where(use_plane, plane, distances), index
 
 
-def icp(
-    source: np.ndarray,
-    reference: np.ndarray,
-    *,
-    max_iterations: int = 60,
-    tolerance: float = 1e-7,
-    trim: float = 0.9,
-    fit_points: int = 0,
-) -> Registration:
-    """Register `source` (the scan) onto `reference`: centroid pre-alignment, then point-to-plane ICP
-    (linearised, each step a true rotation) on the closest `trim` share of correspondences (robust to a
-    defect or partial overlap); deviations are measured to the reference surface (`_deviations`).
-    `fit_points` (0: all) fits the transform on that many source points drawn at random (seeded); the
-    deviations are then measured for every point."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(reference)
-    normals, flat, spacing = _surface(reference, tree)
-    everything = source
-    if 0 < fit_points < len(source):
-        source = source[np.sort(np.random.default_rng(0).choice(len(source), fit_points, replace=False))]
-    rotation = np.eye(3)
-    translation = reference.mean(axis=0) - source.mean(axis=0)
-    previous = np.inf
-    converged = False
-    iteration = 0
+def _refine(source, reference, tree, surface, rotation, translation, max_iterations, tolerance, trim):
+    """Point-to-plane ICP from (rotation, translation): (rotation, translation, trimmed RMS, iterations,
+    converged)."""
+    normals, flat, spacing = surface
+    previous, error, converged, iteration = np.inf, np.inf, False, 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 (reported)
         moved = source @ rotation.T + translation
         distances, index = _deviations(moved, reference, tree, normals, flat, spacing)
@@ -231,9 +211,101 @@ def icp(
             converged = True
             break
         previous = error
-    deviations, _ = _deviations(
-        everything @ rotation.T + translation, reference, tree, normals, flat, spacing
+    return rotation, translation, error, iteration, converged
+
+
+def _principal_axes(points: np.ndarray) -> np.ndarray:
+    """The rows are the points' principal axes, largest spread first, as a proper rotation."""
+    _, _, axes = np.linalg.svd(points - points.mean(axis=0), full_matrices=False)
+    if np.linalg.det(axes) < 0:
+        axes[2] = -axes[2]
+    return axes
+
+
+def _turns() -> list[np.ndarray]:
+    """The 24 rotations that map the coordinate axes onto themselves (signed permutations, det +1)."""
+    turns = []
+    for order in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        for signs in np.array(np.meshgrid([1, -1], [1, -1], [1, -1])).T.reshape(-1, 3):
+            turn = np.zeros((3, 3))
+            turn[np.arange(3), order] = signs
+            if np.linalg.det(turn) > 0:
+                turns.append(turn)
+    return turns
+
+
+def _angle(rotation: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1.0, 1.0))))
+
+
+def coarse_alignment(source, reference, tree, surface, *, sample: int = 1500, keep: int = 6):
+    """A starting pose for ICP wherever the scan lies in its scanner's frame. Candidates: the scan as
+    given, the 24 ways of laying its principal axes on the reference's (a box's faces, a shaft's ends)
+    and 60 turns spread over all orientations (the icosahedral group: no start is more than about 40
+    degrees from any pose, which matters where a partial scan's principal axes are not the part's).
+    Each is screened by a short ICP on a seeded sample of the scan; the `keep` best run on, and the
+    lowest trimmed RMS wins, among candidates within 2% of it (a symmetric part) the smallest turn.
+    ICP alone, started from the centroids, finds the right pose only within a few tens of degrees."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(1)
+    if len(source) > sample:
+        source = source[np.sort(rng.choice(len(source), sample, replace=False))]
+    screen = source[np.sort(rng.choice(len(source), min(len(source), 200), replace=False))]
+    source_axes, reference_axes = _principal_axes(source), _principal_axes(reference)
+    starts = (
+        [np.eye(3)]
+        + [reference_axes.T @ turn @ source_axes for turn in _turns()]
+        + list(Rotation.create_group("I").as_matrix()[1:])
     )
+    centre, target = source.mean(axis=0), reference.mean(axis=0)
+
+    cap = 3 * surface[2]
+
+    def run(points, rotation, translation, iterations):
+        rotation, translation, *_ = _refine(
+            points, reference, tree, surface, rotation, translation, iterations, 1e-7, 0.9
+        )
+        distances, _ = _deviations(points @ rotation.T + translation, reference, tree, *surface)
+        return float(np.mean(np.minimum(distances, cap) ** 2)), rotation, translation
+
+    screened = sorted(
+        (run(screen, start, target - start @ centre, 16) for start in starts), key=lambda t: t[0]
+    )
+    finished = [run(source, rotation, translation, 30) for _, rotation, translation in screened[:keep]]
+    best = min(error for error, *_ in finished)
+    near = [t for t in finished if t[0] <= best * 1.02 + 1e-12]
+    _, rotation, translation = min(near, key=lambda t: _angle(t[1]))
+    return rotation, translation, len(starts)
+
+
+def icp(
+    source: np.ndarray,
+    reference: np.ndarray,
+    *,
+    max_iterations: int = 60,
+    tolerance: float = 1e-7,
+    trim: float = 0.9,
+    fit_points: int = 0,
+) -> Registration:
+    """Register `source` (the scan) onto `reference`: a coarse pose (`coarse_alignment`: the scan as given
+    or turned onto the reference's principal axes), then point-to-plane ICP (linearised, each step a true
+    rotation) on the closest `trim` share of correspondences (robust to a defect or partial overlap);
+    deviations are measured to the reference surface (`_deviations`). `fit_points` (0: all) fits the
+    transform on that many source points drawn at random (seeded); the deviations are then measured for
+    every point."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(reference)
+    surface = _surface(reference, tree)
+    everything = source
+    if 0 < fit_points < len(source):
+        source = source[np.sort(np.random.default_rng(0).choice(len(source), fit_points, replace=False))]
+    rotation, translation, _ = coarse_alignment(source, reference, tree, surface)
+    rotation, translation, _, iteration, converged = _refine(
+        source, reference, tree, surface, rotation, translation, max_iterations, tolerance, trim
+    )
+    deviations, _ = _deviations(everything @ rotation.T + translation, reference, tree, *surface)
     return Registration(
         rotation, translation, float(np.sqrt(np.mean(deviations**2))), iteration, converged, deviations
     )

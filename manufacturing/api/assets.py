@@ -287,6 +287,9 @@ class ScanCompareOutput(serializers.Serializer):
     deviation_p95 = serializers.FloatField()
     rmse = serializers.FloatField()
     converged = serializers.BooleanField()
+    rotation_deg = serializers.FloatField(
+        help_text="How far the scan was turned onto the reference, degrees."
+    )
 
 
 class ScanCompareApi(APIView):

@@ -137,6 +137,7 @@ def test_the_asset_page_uploads_and_shows_the_deviation_map(client, engineer_a, 
     assert page.status_code == 200 and 'data-testid="deviation-map"' in html
     assert len(re.findall(r'data-beyond="true"', html)) == comparison.summary["beyond_tolerance"] > 0
     assert f"{comparison.summary['beyond_tolerance']} of {len(scan)} points" in html
+    assert "the scan was turned 7° onto the reference" in html  # the scanner's 7 degrees, undone
     asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     assert f"/manufacturing/scans/{comparison.pk}/" in asset and 'data-testid="upload-scan"' in asset
 
@@ -241,6 +242,7 @@ def test_the_api_compares_and_refuses_with_a_message(client, engineer_a, enginee
     created = post(_xyz(scan))
     assert created.status_code == 201, created.content
     assert created.json()["beyond_tolerance"] == dent.sum() and created.json()["converged"]
+    assert created.json()["rotation_deg"] == pytest.approx(7, abs=0.05)
     assert ScanComparison.objects.get().summary["points"] == created.json()["points"] == len(scan)
     bad = post(b"1 2\n3 4\n")
     assert bad.status_code == 400 and "cannot be read" in bad.json()["detail"]
