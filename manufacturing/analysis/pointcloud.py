@@ -160,16 +160,18 @@ class Registration:
         }
 
 
-def _surface(reference: np.ndarray, tree, k: int = 8) -> tuple[np.ndarray, np.ndarray, float]:
-    """Each reference point's surface normal and whether its neighbourhood is flat enough to trust it
-    (the k nearest points, PCA), and the reference's point spacing (median nearest-neighbour distance)."""
+def _surface(reference: np.ndarray, tree, k: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Each reference point's surface normal, whether its neighbourhood is flat enough to trust it (the k
+    nearest points, PCA), how far its tangent plane may be used (twice the neighbourhood's radius: a
+    scan's density varies, from face to face and with the angle it was seen at), and the reference's
+    point spacing (median nearest-neighbour distance)."""
     k = min(k, len(reference))
     distances, index = tree.query(reference, k=k)
     neighbours = reference[index] - reference[index].mean(axis=1, keepdims=True)
     values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", neighbours, neighbours))
-    flat = values[:, 0] <= 0.05 * np.maximum(values.sum(axis=1), 1e-30)  # not an edge or a corner
+    flat = values[:, 0] <= 0.02 * np.maximum(values.sum(axis=1), 1e-30)  # not an edge or a corner
     spacing = float(np.median(distances[:, 1])) if k > 1 else 0.0
-    return vectors[:, :, 0], flat, spacing
+    return vectors[:, :, 0], flat, 2 * distances[:, -1], spacing
 
 
 def _rotation_of(vector: np.ndarray) -> np.ndarray:
@@ -182,24 +184,37 @@ def _rotation_of(vector: np.ndarray) -> np.ndarray:
     return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
 
 
-def _deviations(moved, reference, tree, normals, flat, spacing) -> tuple[np.ndarray, np.ndarray]:
-    """Distance of each moved point to the reference surface: to the tangent plane of its nearest
-    reference point where that point's neighbourhood is flat and near (a scan sampled elsewhere than
-    its reference is not penalised for falling between the reference's points), else to the point."""
-    distances, index = tree.query(moved)
-    plane = np.abs(np.einsum("ij,ij->i", moved - reference[index], normals[index]))
-    use_plane = flat[index] & (distances <= 3 * spacing)
-    return np.where(use_plane, plane, distances), index
+def _deviations(moved, reference, tree, surface, k: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of each moved point to the reference surface, and the reference point it was measured
+        against: the nearest tangent plane among its `k` nearest reference points whose neighbourhood is
+        flat and which lie within their plane's reach (`_surface`), or the distance to the nearest point where
+    that is less.
+        So a scan sampled elsewhere than its reference is not penalised for falling between the reference's
+        points, nor, beside an edge, for being nearest to a point whose neighbourhood straddles two faces."""
+    normals, flat, reach, _ = surface
+    k = min(k, len(reference))
+    distances, index = tree.query(moved, k=k)
+    distances, index = distances.reshape(len(moved), k), index.reshape(len(moved), k)
+    plane = np.abs(np.einsum("nkj,nkj->nk", moved[:, None, :] - reference[index], normals[index]))
+    plane = np.where(flat[index] & (distances <= reach[index]), plane, np.inf)
+    best = np.argmin(plane, axis=1)
+    rows = np.arange(len(moved))
+    usable = np.isfinite(plane[rows, best])
+    on_plane = usable & (plane[rows, best] < distances[:, 0])  # the surface holds both
+    return (
+        np.where(on_plane, plane[rows, best], distances[:, 0]),
+        np.where(on_plane, index[rows, best], index[:, 0]),
+    )
 
 
 def _refine(source, reference, tree, surface, rotation, translation, max_iterations, tolerance, trim):
     """Point-to-plane ICP from (rotation, translation): (rotation, translation, trimmed RMS, iterations,
     converged)."""
-    normals, flat, spacing = surface
+    normals = surface[0]
     previous, error, converged, iteration = np.inf, np.inf, False, 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 (reported)
         moved = source @ rotation.T + translation
-        distances, index = _deviations(moved, reference, tree, normals, flat, spacing)
+        distances, index = _deviations(moved, reference, tree, surface)
         keep = distances <= np.quantile(distances, trim)
         p, q, n = moved[keep], reference[index[keep]], normals[index[keep]]
         system = np.hstack([np.cross(p, n), n])
@@ -251,7 +266,7 @@ def coarse_alignment(source, reference, tree, surface, *, sample: int = 1500, ke
     rng = np.random.default_rng(1)
     if len(source) > sample:
         source = source[np.sort(rng.choice(len(source), sample, replace=False))]
-    screen = source[np.sort(rng.choice(len(source), min(len(source), 200), replace=False))]
+    screen = source[np.sort(rng.choice(len(source), min(len(source), 300), replace=False))]
     source_axes, reference_axes = _principal_axes(source), _principal_axes(reference)
     starts = (
         [np.eye(3)]
@@ -260,13 +275,13 @@ def coarse_alignment(source, reference, tree, surface, *, sample: int = 1500, ke
     )
     centre, target = source.mean(axis=0), reference.mean(axis=0)
 
-    cap = 3 * surface[2]
+    cap = 3 * surface[3]
 
     def run(points, rotation, translation, iterations):
         rotation, translation, *_ = _refine(
             points, reference, tree, surface, rotation, translation, iterations, 1e-7, 0.9
         )
-        distances, _ = _deviations(points @ rotation.T + translation, reference, tree, *surface)
+        distances, _ = _deviations(points @ rotation.T + translation, reference, tree, surface)
         return float(np.mean(np.minimum(distances, cap) ** 2)), rotation, translation
 
     screened = sorted(
@@ -305,7 +320,9 @@ def icp(
     rotation, translation, _, iteration, converged = _refine(
         source, reference, tree, surface, rotation, translation, max_iterations, tolerance, trim
     )
-    deviations, _ = _deviations(everything @ rotation.T + translation, reference, tree, *surface)
+    deviations, _ = _deviations(
+        everything @ rotation.T + translation, reference, tree, surface, k=16
+    )  # more neighbours than ICP needs: beside a densely sampled face, a sparse one's points
     return Registration(
         rotation, translation, float(np.sqrt(np.mean(deviations**2))), iteration, converged, deviations
     )
