@@ -43,7 +43,7 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
     beyond = comparison.summary["beyond_tolerance"]
     messages.success(
         request,
-        f"Scan registered: {beyond} of {comparison.summary['points']} points beyond "
+        f"Scan registered: {beyond:,} of {comparison.summary['points']:,} points beyond "
         f"{comparison.tolerance:g} {comparison.unit}.",
     )
     return redirect("manufacturing:scan_detail", pk=comparison.pk)
