@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -78,11 +79,13 @@ def line_chart(
     points: Sequence[tuple[float, float, str]] = (),
     band: Sequence[tuple[float, float, float]] = (),
     from_zero: bool = True,
+    x_ends: tuple[str, str] | None = None,
 ) -> SafeString:
     """An SVG line chart; `markers` are labelled vertical lines (frequencies), `levels` horizontal
     ones (zone limits), `points` labelled dots (e.g. zone letters on a trend), `band` (x, low, high)
     a shaded interval around the line (e.g. a prediction's uncertainty). `from_zero` False fits the y
-    axis to the data (a sensor's level: drawn from 0, a drift of 0.5% is a flat line)."""
+    axis to the data (a sensor's level: drawn from 0, a drift of 0.5% is a flat line). `x_ends` labels
+    the x axis' two ends in words (dates) instead of numbers."""
     pairs = [
         (float(x), float(y))
         for x, y in zip(xs, ys, strict=False)
@@ -189,8 +192,8 @@ def line_chart(
         yl=PAD_LEFT - 4,
         tt=PAD_TOP + FONT - 2,
         ym=PAD_TOP + plot_h / 2,
-        x0=_nice(x0),
-        x1=_nice(x1),
+        x0=x_ends[0] if x_ends else _nice(x0),
+        x1=x_ends[1] if x_ends else _nice(x1),
         y0=_nice(y0),
         y1=_nice(y1),
         xl=x_label,
@@ -356,19 +359,28 @@ def recording_charts(analysis, machine) -> dict[str, SafeString]:
 
 
 def trend_chart(trend: list, machine) -> SafeString:
-    """RMS velocity of the recent recordings against the zone limits."""
+    """RMS velocity of the recent recordings against the zone limits, over the time they were measured
+    (days; a route walked monthly and a week of daily checks are spaced as they happened)."""
     if len(trend) < 1:
         return SafeString("")
     limits = zone_limits(machine)
+    first, last = trend[0][0], trend[-1][0]
+    days = [(when - first).total_seconds() / 86400 for when, _, _ in trend]
+    span = days[-1] - days[0]
+    stamp = "%Y-%m-%d %H:%M" if span < 2 else "%Y-%m-%d"
     return line_chart(
-        list(range(1, len(trend) + 1)),
+        days,
         [rms for _, rms, _ in trend],
         title="RMS velocity trend (10-1000 Hz)",
-        x_label="recording",
+        x_label="measured" if len(trend) > 1 else "one recording so far",
         y_label="mm/s",
         testid="rms-trend",
         levels=list(zip(limits, ("A/B", "B/C", "C/D"), strict=True)),
-        points=[(i + 1, rms, zone) for i, (_, rms, zone) in enumerate(trend)],
+        points=[(day, rms, zone) for day, (_, rms, zone) in zip(days, trend, strict=True)],
+        x_ends=(
+            timezone.localtime(first).strftime(stamp),
+            timezone.localtime(last).strftime(stamp) if span > 0 else "",
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from access.grants import grant_permissions
@@ -192,15 +193,29 @@ class VibrationRecording(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    recorded_at = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When it was measured: the upload's time unless given (a route's recordings are "
+        "often uploaded later, and the phone's outbox sends when it can).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["machine", "sha256"], name="manufacturing_rec_sha256")]
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [
+            models.Index(fields=["machine", "sha256"], name="manufacturing_rec_sha256"),
+            models.Index(fields=["machine", "-recorded_at"], name="manufacturing_rec_measured"),
+        ]
 
     def __str__(self) -> str:
         return f"Recording {self.pk} on {self.machine.tag}"
+
+    @property
+    def uploaded_late(self) -> bool:
+        """Uploaded more than ten minutes after it was measured (worth saying on the asset page)."""
+        return bool(self.created_at and self.recorded_at) and (
+            (self.created_at - self.recorded_at).total_seconds() > 600
+        )
 
 
 class VibrationAnalysis(models.Model):

@@ -37,7 +37,7 @@ def machines_with_health(user) -> list[Machine]:
     from manufacturing.models import RulModelVersion, RulPrediction, VibrationAnalysis
 
     analysis = VibrationAnalysis.objects.filter(recording__machine=OuterRef("pk")).order_by(
-        "-recording__created_at", "-pk"
+        "-recording__recorded_at", "-pk"
     )
     prediction = RulPrediction.objects.filter(machine=OuterRef("pk")).order_by("-created_at", "-pk")
     machines = list(
@@ -180,14 +180,15 @@ RUL_TREND_POINTS = 500
 
 def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
     """What an asset page shows (the caller has checked `view` on `machine`): the latest analysed
-    recording, the RMS velocity trend of its recent recordings, its latest RUL prediction with that
-    unit's predictions by cycle (`rul_trend`) and the sensor trend of its latest condition unit."""
+    recording and the RMS velocity trend of its recent recordings, both by the time measured, its
+    latest RUL prediction with that unit's predictions by cycle (`rul_trend`) and the sensor trend of
+    its latest condition unit."""
     from manufacturing.models import ConditionRecord, VibrationAnalysis
 
     analyses = list(
         VibrationAnalysis.objects.filter(recording__machine=machine)
         .select_related("recording", "recording__component__bearing")
-        .order_by("-recording__created_at", "-pk")[:recordings]
+        .order_by("-recording__recorded_at", "-pk")[:recordings]
     )
     latest_unit = (
         ConditionRecord.objects.filter(machine=machine)
@@ -215,7 +216,7 @@ def machine_condition(machine: Machine, *, recordings: int = 30) -> dict:
             rul_trend.setdefault(earlier.cycle, earlier)
     return {
         "analysis": analyses[0] if analyses else None,
-        "trend": [(a.recording.created_at, a.rms_velocity, a.zone) for a in reversed(analyses)],
+        "trend": [(a.recording.recorded_at, a.rms_velocity, a.zone) for a in reversed(analyses)],
         "prediction": prediction,
         "rul_trend": [rul_trend[cycle] for cycle in sorted(rul_trend)],
         "condition_unit": latest_unit,

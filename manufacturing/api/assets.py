@@ -42,6 +42,13 @@ class RecordingUploadInput(serializers.Serializer):
         help_text="The column (CSV name or number, .npy number) or .mat variable (or DE, FE, BA) of a file "
         "with several channels.",
     )
+    recorded_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When it was measured (ISO 8601; without an offset, the site's time zone); left out, "
+        "the time of the upload.",
+    )
 
 
 class RecordingUploadOutput(serializers.Serializer):
@@ -85,6 +92,7 @@ class RecordingUploadApi(APIView):
                 rpm=data.validated_data["rpm"],
                 units=data.validated_data["units"],
                 channel=data.validated_data["channel"],
+                recorded_at=data.validated_data["recorded_at"],
             )
         except services.RecordingRefused as refusal:
             return refused(str(refusal))

@@ -3,6 +3,7 @@ Celery worker through manufacturing.analysis (part A's pure analysis, imported l
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import uuid
@@ -10,6 +11,7 @@ import uuid
 import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from access.enforcement import check
 from audit.services import record
@@ -23,6 +25,7 @@ MAX_ABS_SAMPLE = 1e9  # far beyond any accelerometer; larger values overflow the
 # The ISO 10816-3 velocity band reaches 1000 Hz, so the analysis needs at least twice that
 # (manufacturing.analysis.vibration.VELOCITY_BAND_HZ): refused at upload, not after storing the file.
 MIN_SAMPLE_RATE_HZ = 2000.0
+CLOCK_SKEW = datetime.timedelta(minutes=5)  # a phone's clock ahead of the server's
 
 
 class RecordingRefused(Exception):
@@ -60,6 +63,7 @@ def recording_upload(
     component=None,
     analyse=True,
     channel: str = "",
+    recorded_at: datetime.datetime | None = None,
 ) -> VibrationRecording:
     """Store a recording of `machine` (the actor needs `view` on the asset) and queue its analysis.
 
@@ -68,7 +72,9 @@ def recording_upload(
     (manufacturing.analysis.waveform_files); a sample rate or rpm left empty (0) is taken from the
     file where it carries one (a time column; a .mat RPM variable). The same file with the same
     settings already stored for the machine (and not failed) is returned with `replayed` set:
-    nothing is stored, trailed or analysed again."""
+    nothing is stored, trailed or analysed again. `recorded_at` is when it was measured (a naive time
+    is read in the site's time zone); left out, the time of the upload. The asset's condition and
+    trend follow the time measured, so a route's recordings uploaded later fall into place."""
 
     decision = check(actor, "view", machine)
     if len(data) > MAX_BYTES:
@@ -93,6 +99,16 @@ def recording_upload(
         raise RecordingRefused("rpm must be the positive shaft speed during the recording, e.g. 1797")
     if component is not None and component.machine_id != machine.pk:
         raise RecordingRefused(f"component {component} is not part of {machine.tag}")
+    now = timezone.now()
+    if recorded_at is None:
+        recorded_at = now
+    elif timezone.is_naive(recorded_at):
+        recorded_at = timezone.make_aware(recorded_at)
+    if recorded_at > now + CLOCK_SKEW:
+        raise RecordingRefused(
+            f"the time measured, {timezone.localtime(recorded_at):%Y-%m-%d %H:%M}, is in the future: give "
+            "the time the recording was made, or leave it empty for now"
+        )
     if component is None:
         component = machine.components.filter(bearing__isnull=False).order_by("pk").first()
     settings = dict(
@@ -122,6 +138,7 @@ def recording_upload(
         file_format=fmt,
         sample_count=signal.size,
         uploaded_by=actor,
+        recorded_at=recorded_at,
     )
     recording.replayed = False
     # A name of its own, so that cleaning up after a failed write can only ever remove this file.
@@ -150,6 +167,7 @@ def recording_upload(
                 "samples": int(signal.size),
                 "format": fmt,
                 "channel": wave.channel[:64],
+                "recorded_at": recorded_at.isoformat(),
             },
         )
     except BaseException:  # the row rolls back; its file must not stay behind as an orphan

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.enforcement import trail_denial
@@ -137,6 +138,23 @@ def asset_label(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "manufacturing/asset_label.html", {"machine": machine})
 
 
+def _posted_time(text: str) -> dt.datetime | None:
+    """A date and time from a form (a datetime-local field: 2026-12-05T09:30); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = parse_datetime(text.replace(" ", "T", 1))
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise services.RecordingRefused(
+            f"the time measured {text[:40]!r} is not a date and time: give it as 2026-12-05 09:30, or leave "
+            "it empty for now"
+        )
+    return moment
+
+
 def _authorize_recording_upload(request: HttpRequest, pk: int) -> None:
     # "view" on the asset is what services.recording_upload decides: 404 (trailed) for anyone else
     selectors.machine_for(request.user, pk, actor=request_actor(request))
@@ -154,6 +172,7 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
             raise services.RecordingRefused("choose a recording file (.csv, .npy or .mat)")
         sample_rate = posted_float(request.POST.get("sample_rate", ""), "sample rate")
         rpm = posted_float(request.POST.get("rpm", ""), "rpm")
+        recorded_at = _posted_time(request.POST.get("recorded_at", ""))
         recording = services.recording_upload(
             actor=request.user,
             machine=machine,
@@ -164,6 +183,7 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
             units=request.POST.get("units", "g"),
             component=machine.components.filter(pk=request.POST.get("component") or 0).first(),
             channel=request.POST.get("channel", "")[:64],
+            recorded_at=recorded_at,
         )
     except (services.RecordingRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, str(refusal))

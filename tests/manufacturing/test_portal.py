@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from manufacturing.models import Alert, VibrationRecording, WorkOrder
 
@@ -82,3 +83,26 @@ def test_asset_page_says_whether_its_zone_limits_are_the_iso_default_or_set_for_
         "A/B 0.05 · B/C 0.1 · C/D 0.15 mm/s (set for this asset; the ISO 10816-3 default is 2.3 / 4.5 / 7.1)"
         in page
     )
+
+
+def test_the_upload_form_takes_the_time_measured(client, engineer_a, machine_a, settings, tmp_path):
+    """The phone form's "Measured at" (a datetime-local field, the site's time zone) is stored; a time
+    that is not one is refused with the format to use, and nothing is stored."""
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(engineer_a)
+
+    def post(when: str):
+        upload = SimpleUploadedFile("de.csv", b"0.1\n0.2\n-0.1\n" * 400, content_type="text/csv")
+        return client.post(
+            f"/manufacturing/assets/{machine_a.pk}/recordings/",
+            {"file": upload, "sample_rate": "12000", "rpm": "1797", "recorded_at": when},
+            follow=True,
+        )
+
+    page = post("yesterday morning")
+    assert "is not a date and time: give it as 2026-12-05 09:30" in page.content.decode()
+    assert not VibrationRecording.objects.exists()
+    page = post("2026-11-20T08:15")
+    assert page.status_code == 200, page.content
+    recording = VibrationRecording.objects.get()
+    assert timezone.localtime(recording.recorded_at).strftime("%Y-%m-%d %H:%M") == "2026-11-20 08:15"

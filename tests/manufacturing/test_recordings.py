@@ -105,3 +105,57 @@ def test_the_same_file_and_settings_sent_again_is_kept_once(client, engineer_a, 
     )
     assert "already uploaded with these settings" in page.content.decode()
     assert VibrationRecording.objects.count() == 3
+
+
+def test_a_route_uploaded_later_falls_into_place_by_the_time_measured(client, engineer_a, machine_a):
+    """A data collector's route, or a phone's outbox, sends recordings after they were made: the asset's
+    condition is its latest *measured* recording and the trend runs in the order they were measured.
+    Before, the upload time decided both, and last week's healthy reading uploaded today hid the zone
+    D reading taken this morning."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from manufacturing.selectors import machine_condition
+    from manufacturing.services.recordings import recording_analyse
+
+    client.force_login(engineer_a)
+    loud = _post(client, machine_a, "today.npy", _npy(SIGNAL * 40), units="mm/s")
+    assert loud.status_code == 201, loud.content
+    last_week = timezone.now() - timedelta(days=7)
+    quiet = _post(
+        client, machine_a, "route.npy", _npy(SIGNAL * 0.5), units="mm/s", recorded_at=last_week.isoformat()
+    )
+    assert quiet.status_code == 201, quiet.content
+    today, route = (VibrationRecording.objects.get(pk=r.json()["id"]) for r in (loud, quiet))
+    assert abs((route.recorded_at - last_week).total_seconds()) < 1 and route.uploaded_late
+    assert not today.uploaded_late and today.recorded_at <= route.created_at
+    assert (
+        Event.objects.get(action="recording.upload", resource_id=str(route.pk)).payload["recorded_at"]
+        == route.recorded_at.isoformat()
+    )
+    for recording in (today, route):
+        assert recording_analyse(recording_id=recording.pk) == "done"
+    condition = machine_condition(machine_a)
+    assert condition["analysis"].recording == today  # uploaded first, measured last
+    assert [when for when, _, _ in condition["trend"]] == [route.recorded_at, today.recorded_at]
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    measured = timezone.localtime(route.recorded_at).strftime("%Y-%m-%d %H:%M")
+    assert f"measured {measured}, uploaded " in page
+    trend = page[page.index('data-testid="rms-trend"') :].split("</svg>")[0]
+    assert timezone.localtime(route.recorded_at).strftime("%Y-%m-%d") in trend  # the axis in dates
+    assert ">measured<" in trend
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2999-01-01T08:00", "is in the future"),
+        ("last tuesday", "Datetime has wrong format"),
+    ],
+)
+def test_a_time_measured_that_cannot_be_right_is_refused(client, engineer_a, machine_a, value, message):
+    client.force_login(engineer_a)
+    response = _post(client, machine_a, "x.npy", _npy(SIGNAL), recorded_at=value)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not VibrationRecording.objects.exists()
