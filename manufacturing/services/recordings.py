@@ -26,6 +26,7 @@ MAX_ABS_SAMPLE = 1e9  # far beyond any accelerometer; larger values overflow the
 # (manufacturing.analysis.vibration.VELOCITY_BAND_HZ): refused at upload, not after storing the file.
 MIN_SAMPLE_RATE_HZ = 2000.0
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # a phone's clock ahead of the server's
+EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)  # before digital route collectors: a typo
 
 
 class RecordingRefused(Exception):
@@ -104,9 +105,14 @@ def recording_upload(
         recorded_at = now
     elif timezone.is_naive(recorded_at):
         recorded_at = timezone.make_aware(recorded_at)
+    if recorded_at < EARLIEST:
+        raise RecordingRefused(
+            f"the time measured, {recorded_at.date().isoformat()}, is before 2000: check the date, or leave it empty "
+            "for now"
+        )
     if recorded_at > now + CLOCK_SKEW:
         raise RecordingRefused(
-            f"the time measured, {timezone.localtime(recorded_at):%Y-%m-%d %H:%M}, is in the future: give "
+            f"the time measured, {recorded_at:%Y-%m-%d %H:%M}, is in the future: give "
             "the time the recording was made, or leave it empty for now"
         )
     if component is None:

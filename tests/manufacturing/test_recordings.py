@@ -151,6 +151,8 @@ def test_a_route_uploaded_later_falls_into_place_by_the_time_measured(client, en
     ("value", "message"),
     [
         ("2999-01-01T08:00", "is in the future"),
+        ("0001-01-01T00:00", "is before 2000: check the date"),
+        ("9999-12-31T23:59:59-12:00", "Datetime value out of range"),
         ("last tuesday", "Datetime has wrong format"),
     ],
 )
