@@ -1,5 +1,6 @@
-"""3-D scans of a component against a reference: PLY/XYZ reading, ICP registration (point-to-point,
-scipy cKDTree for correspondences, SVD/Kabsch for the rigid transform) and per-point deviation."""
+"""3-D scans of a component against a reference: PLY/XYZ reading (and meshes: STL, OBJ, PLY with faces,
+read by trimesh and sampled on their surface), ICP registration (a coarse pose search, then
+point-to-plane steps; scipy cKDTree for correspondences) and per-point deviation."""
 
 from __future__ import annotations
 
@@ -14,9 +15,44 @@ PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
 }  # fmt: skip
 MAX_POINTS = 5_000_000
+MESH_POINTS = 100_000  # points drawn on a mesh's surface (a CAD model's box has 8 vertices)
+MAX_FACES = 5_000_000
+MESH_SUFFIXES = (".stl", ".obj")
 
 
-def _read_ply(path: Path) -> np.ndarray:
+def _mesh_points(path: Path, file_type: str, count: int) -> np.ndarray:
+    """`count` points drawn uniformly (by area, seeded) on the surface of the mesh in `path` (trimesh);
+    a file with vertices and no faces gives its vertices."""
+    import trimesh
+
+    try:
+        with open(path, "rb") as handle:
+            mesh = trimesh.load(handle, file_type=file_type, force="mesh", process=False)
+        faces, vertices = np.asarray(mesh.faces), np.asarray(mesh.vertices, dtype=float)
+    except Exception as error:  # trimesh raises what its parsers meet: a bad file is the user's to fix
+        raise ValueError(
+            f"{path.name}: cannot be read as a {file_type.upper()} mesh ({error})"[:300]
+        ) from None
+    if len(faces) > MAX_FACES:
+        raise ValueError(f"{path.name}: {len(faces):,} faces; at most {MAX_FACES:,} are accepted")
+    if not np.all(np.isfinite(vertices)):
+        raise ValueError(f"{path.name}: NaN or infinite coordinates")
+    if len(faces) == 0 and len(vertices) == 0:
+        raise ValueError(
+            f"{path.name}: no vertices or faces could be read from this {file_type.upper()} file"
+        )
+    if len(faces) == 0:
+        return vertices.reshape(-1, 3)
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise ValueError(f"{path.name}: a face refers to a vertex that is not there")
+    if not mesh.area > 0:
+        raise ValueError(f"{path.name}: the mesh's faces have no area")
+    points, _ = trimesh.sample.sample_surface(mesh, count, seed=0)
+    return np.asarray(points, dtype=float)
+
+
+def _read_ply(path: Path, mesh_points: int = MESH_POINTS) -> np.ndarray:
+    faces = 0
     with open(path, "rb") as handle:
         if handle.readline().strip() != b"ply":
             raise ValueError(f"{path.name}: not a PLY file (first line must be 'ply')")
@@ -35,6 +71,8 @@ def _read_ply(path: Path) -> np.ndarray:
                 fmt = parts[1]
             elif parts[0] == "element":
                 in_vertex = parts[1] == "vertex"
+                if parts[1] == "face" and parts[2].isdigit():
+                    faces = int(parts[2])
                 if in_vertex:
                     if not parts[2].isdigit():
                         raise ValueError(
@@ -58,6 +96,10 @@ def _read_ply(path: Path) -> np.ndarray:
             raise ValueError(f"{path.name}: PLY needs a vertex element with x, y and z properties")
         if count > MAX_POINTS:
             raise ValueError(f"{path.name}: {count} points; at most {MAX_POINTS} are accepted")
+        if faces:  # a mesh (a CAD export): its surface, not only its corners
+            if faces > MAX_FACES:
+                raise ValueError(f"{path.name}: {faces:,} faces; at most {MAX_FACES:,} are accepted")
+            return _mesh_points(path, "ply", mesh_points)
         if fmt == "ascii":
             rows = [handle.readline().split() for _ in range(count)]
             try:
@@ -84,14 +126,17 @@ def _numeric(cells: list[str]) -> bool:
     return True
 
 
-def read_points(path: str | Path) -> np.ndarray:
+def read_points(path: str | Path, *, mesh_points: int = MESH_POINTS) -> np.ndarray:
     """An (n, 3) array from a .ply (ascii or binary) or .xyz/.txt/.csv (x y z per line; further columns such
-    as colours or normals ignored; `#` and `//` comments and one header row skipped) file."""
+    as colours or normals ignored; `#` and `//` comments and one header row skipped) file; a mesh (.stl,
+    .obj, or a .ply with faces: a CAD model's export) gives `mesh_points` points drawn on its surface."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path} does not exist")
-    if path.suffix.lower() == ".ply":
-        points = _read_ply(path)
+    if path.suffix.lower() in MESH_SUFFIXES:
+        points = _mesh_points(path, path.suffix.lower().lstrip("."), mesh_points)
+    elif path.suffix.lower() == ".ply":
+        points = _read_ply(path, mesh_points)
     elif path.suffix.lower() in (".xyz", ".txt", ".csv"):
         try:
             text = path.read_text(encoding="utf-8").replace(",", " ")
@@ -114,7 +159,7 @@ def read_points(path: str | Path) -> np.ndarray:
         except ValueError as error:
             raise ValueError(str(error) if path.name in str(error) else f"{path.name}: {error}") from None
     else:
-        raise ValueError(f"{path.name}: upload a .ply or .xyz point cloud")
+        raise ValueError(f"{path.name}: upload a .ply or .xyz point cloud, or an .stl or .obj mesh")
     if points.ndim != 2 or points.shape[0] < 3:
         raise ValueError(f"{path.name}: at least 3 points are needed")
     if not np.all(np.isfinite(points)):

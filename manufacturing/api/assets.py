@@ -282,7 +282,10 @@ class MeterReadingApi(APIView):
 
 class ScanCompareInput(serializers.Serializer):
     scan = UploadField(help_text="The component's scan: .ply or .xyz (x y z per point).")
-    reference = UploadField(help_text="Its reference scan (.ply or .xyz), e.g. the as-built or CAD sample.")
+    reference = UploadField(
+        help_text="Its reference: a scan (.ply or .xyz), e.g. as built, or the CAD model as a mesh (.stl, .obj, "
+        ".ply with faces), whose surface is sampled."
+    )
     tolerance = serializers.FloatField(help_text="In the scans' unit; points further away are flagged.")
     unit = serializers.ChoiceField(choices=SCAN_UNITS, default="mm")
 

@@ -22,7 +22,7 @@ MAX_BYTES = 50 << 20
 MAX_POINTS = 500_000
 FIT_POINTS = 20_000  # the transform is fitted on this many scan points; every point is measured
 UNITS = ("mm", "in", "m")
-SUFFIXES = (".ply", ".xyz", ".csv", ".txt")
+SUFFIXES = (".ply", ".xyz", ".csv", ".txt", ".stl", ".obj")  # .stl/.obj and a .ply with faces: meshes
 
 
 class ScanRefused(Exception):
@@ -32,7 +32,9 @@ class ScanRefused(Exception):
 def _points(name: str, data: bytes, role: str) -> np.ndarray:
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
-        raise ScanRefused(f"the {role} {name!r} must be a .ply or .xyz point cloud (x, y, z per point)")
+        raise ScanRefused(
+            f"the {role} {name!r} must be a .ply or .xyz point cloud (x, y, z per point) or an .stl or .obj mesh"
+        )
     if not data:
         raise ScanRefused(f"the {role} {name!r} is empty")
     if len(data) > MAX_BYTES:
@@ -43,9 +45,8 @@ def _points(name: str, data: bytes, role: str) -> np.ndarray:
         try:
             points = read_points(path)
         except ValueError as error:
-            raise ScanRefused(
-                f"the {role} {name!r} cannot be read: {str(error).replace(str(path), 'it')}"
-            ) from None
+            reason = str(error).replace(str(path), "it").removeprefix(f"{path.name}: ")  # our file's name
+            raise ScanRefused(f"the {role} {name!r} cannot be read: {reason}") from None
     if len(points) < 10:
         raise ScanRefused(f"the {role} {name!r} has {len(points)} points: at least 10 are needed")
     if len(points) > MAX_POINTS:

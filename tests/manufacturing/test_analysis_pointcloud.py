@@ -120,6 +120,58 @@ def test_a_sparse_face_beside_a_dense_one_is_not_out_of_tolerance():
     assert beyond[~dent].sum() <= 0.005 * len(scan), f"{beyond[~dent].sum()} points off the dent"
 
 
+def _bracket_mesh():
+    """A CAD model as a mesh: an 80 x 50 x 6 plate with a 15 x 15 x 14 boss at one corner (two boxes;
+    24 vertices: its corners are all a point reader would see)."""
+    import trimesh
+
+    plate = trimesh.creation.box(extents=[80, 50, 6])
+    boss = trimesh.creation.box(extents=[15, 15, 14])
+    boss.apply_translation([-25, -12, 10])  # on the plate's top (z = 3), towards one corner
+    return trimesh.util.concatenate([plate, boss])
+
+
+@pytest.mark.parametrize("file_type", ["stl", "obj", "ply"])
+def test_a_cad_mesh_is_read_as_its_surface(tmp_path, file_type):
+    mesh = _bracket_mesh()
+    path = tmp_path / f"bracket.{file_type}"
+    exported = mesh.export(file_type=file_type)
+    path.write_bytes(exported if isinstance(exported, bytes) else exported.encode())
+    points = read_points(path, mesh_points=20_000)
+    assert points.shape == (20_000, 3)
+
+    def on_box(centre, half):  # within the box and on one of its faces
+        offset, half = np.abs(points - np.asarray(centre)), np.asarray(half, dtype=float)
+        return np.all(offset <= half + 1e-6, axis=1) & np.any(np.isclose(offset, half, atol=1e-6), axis=1)
+
+    plate, boss = on_box([0, 0, 0], [40, 25, 3]), on_box([-25, -12, 10], [7.5, 7.5, 7])
+    assert (plate | boss).all()  # on the surface, not only at the 24 corners
+    # drawn by area: the plate's faces and the boss's base, which lies on the plate's top
+    assert plate.mean() == pytest.approx((2 * (80 * 50 + 80 * 6 + 50 * 6) + 15 * 15) / mesh.area, abs=0.01)
+
+
+def test_a_scan_is_registered_onto_its_cad_model(tmp_path):
+    """Scan-to-CAD: the reference is the model (a mesh, sampled on its surface), the scan a point cloud
+    in the scanner's frame with a dent; the dent, and only about it, is beyond tolerance."""
+    import trimesh
+
+    mesh = _bracket_mesh()
+    (tmp_path / "model.stl").write_bytes(mesh.export(file_type="stl"))
+    reference = read_points(tmp_path / "model.stl", mesh_points=40_000)
+    truth, _ = trimesh.sample.sample_surface(mesh, 12_000, seed=9)
+    truth = np.asarray(truth)
+    dent = np.isclose(truth[:, 2], 3.0) & ((truth[:, 0] - 20) ** 2 + (truth[:, 1] - 5) ** 2 < 36)
+    truth[dent, 2] -= 1.0
+    rng = np.random.default_rng(9)
+    truth = truth + rng.normal(0, 0.01, truth.shape)
+    scan = truth @ (_rotation(140) @ _rotation(35, axis=0)).T + [300.0, -20.0, 45.0]
+    result = icp(scan, reference)
+    assert np.abs(scan @ result.rotation.T + result.translation - truth).max() < 0.05
+    beyond = result.deviations > 0.3
+    assert beyond[dent].all()
+    assert beyond[~dent].sum() <= 0.005 * len(scan), f"{beyond[~dent].sum()} points off the dent"
+
+
 def test_readers_and_their_errors(tmp_path):
     points = _part(50)
     xyz = tmp_path / "a.xyz"
@@ -143,7 +195,12 @@ def test_readers_and_their_errors(tmp_path):
     )
     assert np.allclose(read_points(export), points)
     for name, content, message in [
-        ("c.stl", "solid", "upload a .ply or .xyz"),
+        ("c.step", "ISO-10303-21;", "upload a .ply or .xyz"),
+        (
+            "c.stl",
+            "solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0\n",
+            "no vertices or faces could be read from this STL",
+        ),
         ("d.xyz", "1 2\n3 4 5\n6 7 8\n", "point 1 has fewer than 3"),
         ("h.xyz", "x y z\n1 2 3\nfour 5 6\n7 8 9\n", "point 2 has a coordinate that is not a number"),
         ("e.ply", "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n", "x, y and z"),

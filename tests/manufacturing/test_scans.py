@@ -93,7 +93,18 @@ def test_a_scan_within_tolerance_has_nothing_beyond(engineer_a, machine_a):
 @pytest.mark.parametrize(
     ("scan_name", "scan_data", "tolerance", "message"),
     [
-        ("s.stl", b"solid x", 0.5, "must be a .ply or .xyz"),
+        (
+            "s.step",
+            b"ISO-10303-21;",
+            0.5,
+            "or an .stl or .obj mesh",
+        ),
+        (
+            "s.stl",
+            b"solid x",
+            0.5,
+            "'s.stl' cannot be read: no vertices or faces could be read from this STL",
+        ),
         ("s.xyz", b"", 0.5, "is empty"),
         ("s.xyz", b"1 2\n3 4\n", 0.5, "cannot be read"),
         ("s.xyz", b"0 0 0\n1 1 1\n2 2 0\n3 0 1\n0 3 2\n", 0.5, "at least 10"),
@@ -250,3 +261,33 @@ def test_the_api_compares_and_refuses_with_a_message(client, engineer_a, enginee
     client.force_login(engineer_b)
     assert post(_xyz(scan)).status_code == 404
     assert ScanComparison.objects.count() == 1
+
+
+def test_the_reference_may_be_the_cad_model(client, engineer_a, machine_a):
+    """Scan-to-CAD through the API: the reference is an .stl mesh (8 corners; its surface is sampled),
+    the scan a point cloud of the part, moved and turned, with a 1 mm dent."""
+    import trimesh
+
+    model = trimesh.creation.box(extents=[60.0, 40.0, 10.0])
+    points, _ = trimesh.sample.sample_surface(model, 4000, seed=3)
+    points = np.asarray(points)
+    dent = np.isclose(points[:, 2], 5.0) & ((points[:, 0] - 15) ** 2 + (points[:, 1] - 8) ** 2 < 25)
+    points[dent, 2] -= 1.0
+    angle = np.radians(25)
+    turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    client.force_login(engineer_a)
+    created = client.post(
+        f"/api/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("part.xyz", _xyz(points @ turn.T + [100.0, 50.0, 0.0])),
+            "reference": SimpleUploadedFile("part.stl", model.export(file_type="stl")),
+            "tolerance": "0.5",
+        },
+    )
+    assert created.status_code == 201, created.content
+    result = created.json()
+    assert result["beyond_tolerance"] == dent.sum() > 0 and result["rotation_deg"] == pytest.approx(
+        25, abs=0.1
+    )
+    assert result["deviation_max"] == pytest.approx(1.0, abs=0.05)
+    assert ScanComparison.objects.get().reference.name.endswith(".stl")

@@ -160,13 +160,31 @@ def _xyz(points: np.ndarray) -> bytes:
     return ("# x y z\n" + "\n".join(" ".join(f"{v:.4f}" for v in p) for p in points) + "\n").encode()
 
 
-SEEDS = {".ply": [_ply_ascii(REFERENCE[:12]), _ply_binary(REFERENCE[:12])], ".xyz": [_xyz(REFERENCE[:12])]}
+def _mesh(file_type: str, **options) -> bytes:
+    """A CAD model's export (a box: 8 vertices, 12 triangles), as trimesh writes it."""
+    import trimesh
+
+    exported = trimesh.creation.box(extents=[4.0, 2.0, 1.0]).export(file_type=file_type, **options)
+    return exported if isinstance(exported, bytes) else exported.encode()
+
+
+SEEDS = {
+    ".ply": [
+        _ply_ascii(REFERENCE[:12]),
+        _ply_binary(REFERENCE[:12]),
+        _mesh("ply", encoding="ascii"),
+        _mesh("ply", encoding="binary"),
+    ],
+    ".xyz": [_xyz(REFERENCE[:12])],
+    ".stl": [_mesh("stl"), _mesh("stl_ascii")],
+    ".obj": [_mesh("obj")],
+}
 COORDINATES = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_from([0.0, 1e30, -1e30])
 
 
 @st.composite
 def point_cloud_files(draw) -> tuple[str, bytes]:
-    suffix = draw(st.sampled_from([".ply", ".ply", ".xyz", ".csv", ".txt", ".stl"]))
+    suffix = draw(st.sampled_from([".ply", ".ply", ".xyz", ".csv", ".txt", ".stl", ".stl", ".obj"]))
     kind = draw(st.sampled_from(["mutated", "mutated", "points", "header line"]))
     if kind == "points":
         count = draw(st.sampled_from([0, 1, 2, 3, 4, 20]))

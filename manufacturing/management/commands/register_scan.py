@@ -10,7 +10,10 @@ from manufacturing.analysis.pointcloud import icp, read_points
 
 
 class Command(BaseCommand):
-    help = "ICP-register SCAN onto REFERENCE (.ply or .xyz) and report per-point deviation and points beyond tolerance."
+    help = (
+        "ICP-register SCAN onto REFERENCE (.ply or .xyz points; .stl, .obj or .ply meshes, sampled on their "
+        "surface) and report per-point deviation and points beyond tolerance."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("scan")
