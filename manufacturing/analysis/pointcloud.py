@@ -167,6 +167,50 @@ def read_points(path: str | Path, *, mesh_points: int = MESH_POINTS) -> np.ndarr
     return points
 
 
+UNIT_RATIOS = {
+    25.4: "inches and millimetres",
+    1000.0: "metres and millimetres",
+    304.8: "feet and millimetres",
+    39.37: "metres and inches",
+    10.0: "centimetres and millimetres",
+}
+
+
+def extent(points: np.ndarray) -> float:
+    """The points' size: their longest spread along a principal axis, 0.5th to 99.5th percentile (a stray
+    point does not count)."""
+    centred = points - points.mean(axis=0)
+    along = centred @ _principal_axes(points).T
+    return float(np.max(np.percentile(along, 99.5, axis=0) - np.percentile(along, 0.5, axis=0)))
+
+
+def unit_mismatch(scan: np.ndarray, reference: np.ndarray) -> str | None:
+    """Why the scan and its reference cannot be in the same unit, or None. A scan may show part of its
+    part, so it may be smaller, but not larger (beyond twice); smaller by exactly a unit's ratio
+    (25.4, 1000, ...: within 3%) is taken for a unit too. Registering them anyway would turn a unit
+    slip into a part reported wholly out of tolerance."""
+    size, reference_size = extent(scan), extent(reference)
+    if not size > 0 or not reference_size > 0:
+        return None
+    ratio = size / reference_size
+    larger = ratio > 1
+    factor = ratio if larger else 1 / ratio
+    unit = next((units for value, units in UNIT_RATIOS.items() if abs(factor / value - 1) <= 0.03), None)
+    if not (ratio > 2 or unit and factor > 5):
+        return None
+    said = (
+        f"the scan spans {size:.4g} and the reference {reference_size:.4g} (in the files' numbers): the scan "
+        f"is {f'{factor:,.0f}' if factor >= 100 else f'{factor:.3g}'} times {'larger' if larger else 'smaller'} "
+        "than the reference"
+    )
+    if unit:
+        return f"{said}, the ratio of {unit}: export both in the same unit"
+    return (
+        f"{said}, and a scan cannot be larger than its part: crop it to the part if it shows the fixture "
+        "or table around it, and check that both files are in the same unit"
+    )
+
+
 def rigid_fit(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares rotation and translation taking `source` onto paired `target` (Kabsch, SVD)."""
     cs, ct = source.mean(axis=0), target.mean(axis=0)

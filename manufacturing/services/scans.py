@@ -15,7 +15,7 @@ from django.db import transaction
 
 from access.enforcement import check
 from audit.services import record
-from manufacturing.analysis.pointcloud import deviation_map, icp, read_points
+from manufacturing.analysis.pointcloud import deviation_map, icp, read_points, unit_mismatch
 from manufacturing.models import Machine, ScanComparison
 
 MAX_BYTES = 50 << 20
@@ -82,6 +82,9 @@ def scan_compare(
         _points(scan_name, scan_data, "scan"),
         _points(reference_name, reference_data, "reference"),
     )
+    mismatch = unit_mismatch(scan, reference)
+    if mismatch:
+        raise ScanRefused(mismatch)
     registration = icp(scan, reference, fit_points=FIT_POINTS)
     summary = registration.summary(tolerance)
     summary.pop("beyond_indices")

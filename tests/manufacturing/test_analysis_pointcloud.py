@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from manufacturing.analysis.pointcloud import icp, read_points
+from manufacturing.analysis.pointcloud import icp, read_points, unit_mismatch
 
 
 def _rotation(degrees: float, axis: int = 2) -> np.ndarray:
@@ -170,6 +170,24 @@ def test_a_scan_is_registered_onto_its_cad_model(tmp_path):
     beyond = result.deviations > 0.3
     assert beyond[dent].all()
     assert beyond[~dent].sum() <= 0.005 * len(scan), f"{beyond[~dent].sum()} points off the dent"
+
+
+def test_a_unit_slip_is_refused_before_registering(tmp_path):
+    """A reference exported in inches or metres against a scan in millimetres (or the other way round)
+    registers into a part wholly out of tolerance: refused, naming the likely units. A scan of part of
+    the part is smaller and stands; one larger than its part is refused with what to check."""
+    reference = _part(2000, seed=3) * 25.0  # a 100 x 50 x 25 mm block
+    assert unit_mismatch(reference, reference) is None
+    assert unit_mismatch(reference[reference[:, 0] < 40], reference) is None  # one end of it
+    inches = unit_mismatch(reference, reference / 25.4)
+    assert "25.4 times larger than the reference, the ratio of inches and millimetres" in inches
+    metres = unit_mismatch(reference / 1000, reference)
+    assert "1,000 times smaller" in metres and "metres and millimetres" in metres
+    assert "crop it to the part" in unit_mismatch(reference * 3, reference)
+    np.savetxt(tmp_path / "scan.xyz", reference)
+    np.savetxt(tmp_path / "model.xyz", reference / 25.4)
+    with pytest.raises(CommandError, match="the ratio of inches and millimetres"):
+        call_command("register_scan", str(tmp_path / "scan.xyz"), str(tmp_path / "model.xyz"))
 
 
 def test_readers_and_their_errors(tmp_path):

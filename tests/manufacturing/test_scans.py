@@ -108,6 +108,13 @@ def test_a_scan_within_tolerance_has_nothing_beyond(engineer_a, machine_a):
         ("s.xyz", b"", 0.5, "is empty"),
         ("s.xyz", b"1 2\n3 4\n", 0.5, "cannot be read"),
         ("s.xyz", b"0 0 0\n1 1 1\n2 2 0\n3 0 1\n0 3 2\n", 0.5, "at least 10"),
+        # the plate in metres against its reference in millimetres
+        (
+            "s.xyz",
+            "metres",
+            0.5,
+            "1,000 times smaller than the reference, the ratio of metres and millimetres",
+        ),
         ("s.xyz", None, 0.0, "tolerance must be a positive number"),
         ("s.xyz", None, float("nan"), "tolerance must be a positive number"),
     ],
@@ -121,7 +128,7 @@ def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
             actor=engineer_a,
             machine=machine_a,
             scan_name=scan_name,
-            scan_data=_xyz(scan) if scan_data is None else scan_data,
+            scan_data={None: _xyz(scan), "metres": _xyz(scan / 1000)}.get(scan_data, scan_data),
             reference_name="r.xyz",
             reference_data=_xyz(reference),
             tolerance=tolerance,

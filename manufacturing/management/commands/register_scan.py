@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from manufacturing.analysis.pointcloud import icp, read_points
+from manufacturing.analysis.pointcloud import icp, read_points, unit_mismatch
 
 
 class Command(BaseCommand):
@@ -31,6 +31,9 @@ class Command(BaseCommand):
             scan, reference = read_points(options["scan"]), read_points(options["reference"])
         except ValueError as error:
             raise CommandError(str(error)) from None
+        mismatch = unit_mismatch(scan, reference)
+        if mismatch:
+            raise CommandError(mismatch)
         summary = icp(scan, reference, max_iterations=options["max_iterations"]).summary(options["tolerance"])
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))
