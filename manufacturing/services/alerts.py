@@ -4,6 +4,7 @@ remaining useful life below the machine's threshold, raises one open alert (trai
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import record
 from manufacturing.analysis.vibration import fault_label
@@ -77,6 +78,12 @@ def analysis_store(
             message=(
                 f"Vibration zone {zone}: {analysis.rms_velocity:.2f} mm/s RMS"
                 + (f", bearing fault call: {fault_label(analysis.fault)}" if analysis.fault else "")
+                # a route uploaded days later: the alert says which day the machine was in that state
+                + (
+                    f" (measured {timezone.localtime(recording.recorded_at):%Y-%m-%d %H:%M})"
+                    if recording.uploaded_late
+                    else ""
+                )
             )[:255],
         )
         _trail(actor=actor, alert=alert)

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import Event
 from manufacturing.analysis.vibration import VELOCITY_BAND_HZ
-from manufacturing.models import VibrationRecording
+from manufacturing.models import Alert, VibrationRecording
 from manufacturing.services.recordings import MIN_SAMPLE_RATE_HZ
 
 pytestmark = pytest.mark.django_db
@@ -108,10 +108,10 @@ def test_the_same_file_and_settings_sent_again_is_kept_once(client, engineer_a, 
 
 
 def test_a_route_uploaded_later_falls_into_place_by_the_time_measured(client, engineer_a, machine_a):
-    """A data collector's route, or a phone's outbox, sends recordings after they were made: the asset's
-    condition is its latest *measured* recording and the trend runs in the order they were measured.
-    Before, the upload time decided both, and last week's healthy reading uploaded today hid the zone
-    D reading taken this morning."""
+    """A data collector's route sends recordings after they were made: the asset's condition is its
+    latest *measured* recording, the trend runs in the order they were measured, and an alert from a
+    late upload says when it was measured. Before, the upload time decided all three, so last week's
+    reading uploaded today stood for the machine's state now."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -124,7 +124,7 @@ def test_a_route_uploaded_later_falls_into_place_by_the_time_measured(client, en
     assert loud.status_code == 201, loud.content
     last_week = timezone.now() - timedelta(days=7)
     quiet = _post(
-        client, machine_a, "route.npy", _npy(SIGNAL * 0.5), units="mm/s", recorded_at=last_week.isoformat()
+        client, machine_a, "route.npy", _npy(SIGNAL * 39), units="mm/s", recorded_at=last_week.isoformat()
     )
     assert quiet.status_code == 201, quiet.content
     today, route = (VibrationRecording.objects.get(pk=r.json()["id"]) for r in (loud, quiet))
@@ -136,11 +136,15 @@ def test_a_route_uploaded_later_falls_into_place_by_the_time_measured(client, en
     )
     for recording in (today, route):
         assert recording_analyse(recording_id=recording.pk) == "done"
+    # both in zone D; the late one's alert says when the machine was in that state
+    alerts = {alert.recording_id: alert.message for alert in Alert.objects.filter(machine=machine_a)}
+    assert alerts[today.pk].startswith("Vibration zone D") and "measured" not in alerts[today.pk]
+    measured = timezone.localtime(route.recorded_at).strftime("%Y-%m-%d %H:%M")
+    assert alerts[route.pk].endswith(f" (measured {measured})")
     condition = machine_condition(machine_a)
     assert condition["analysis"].recording == today  # uploaded first, measured last
     assert [when for when, _, _ in condition["trend"]] == [route.recorded_at, today.recorded_at]
     page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
-    measured = timezone.localtime(route.recorded_at).strftime("%Y-%m-%d %H:%M")
     assert f"measured {measured}, uploaded " in page
     trend = page[page.index('data-testid="rms-trend"') :].split("</svg>")[0]
     assert timezone.localtime(route.recorded_at).strftime("%Y-%m-%d") in trend  # the axis in dates
