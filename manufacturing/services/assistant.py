@@ -198,7 +198,7 @@ def _condition(work_order: WorkOrder) -> tuple[dict | None, dict | None]:
         return None, None
     analysis = (
         VibrationAnalysis.objects.filter(recording__machine_id=work_order.machine_id)
-        .order_by("-created_at", "-pk")
+        .order_by("-recording__recorded_at", "-pk")  # the latest measured, as the asset page shows
         .first()
     )
     vibration = (

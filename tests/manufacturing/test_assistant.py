@@ -4,6 +4,8 @@ another site's engineer can neither ask nor review (nothing changes)."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from audit.models import Event
@@ -52,8 +54,20 @@ def test_suggestion_is_grounded_in_similar_work_and_condition(
         zone="D",
         fault="outer_race",
     )
+    # last week's route, uploaded and analysed after it: the condition is the latest *measured*
+    route = VibrationRecording.objects.create(
+        machine=machine_a,
+        sample_rate=12000,
+        rpm=1797,
+        status="done",
+        recorded_at=recording.recorded_at - datetime.timedelta(days=7),
+    )
+    VibrationAnalysis.objects.create(
+        recording=route, rms_velocity=0.5, peak=0.2, crest_factor=3, kurtosis=3, zone="A", fault="none"
+    )
     work_order = work_order_file(actor=engineer_a, machine=machine_a, title="Drive end bearing vibration")
     suggestion = assistant_suggest(actor=engineer_a, work_order=work_order)
+    assert suggestion.evidence["vibration"]["recording"] == recording.pk
     assert suggestion.suggested_code == "VIB"
     neighbours = suggestion.evidence["neighbours"]
     assert neighbours[0]["code"] == "VIB" and "vibration" in neighbours[0]["title"].lower()
