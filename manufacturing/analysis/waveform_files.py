@@ -3,7 +3,9 @@
 
 - `.npy`: a 1-D array, or a 2-D array of one column; with several columns, `channel` is the column
   number (0-based). Never unpickled.
-- `.csv` / `.txt`: comma separated, `#` comments. An optional header row names the columns; `channel`
+- `.csv` / `.txt`: comma, semicolon, tab or space separated (with semicolons or tabs, a decimal comma
+  is read as a point, as spreadsheets in much of Europe write "0,0123;-0,0456"), `#` comments. An
+  optional header row names the columns; `channel`
   is a column name or number. A time column (named time, t, time_s, seconds or timestamp, or, without a
   header, a first column that rises in equal steps) is not vibration: it is left out and gives the
   sample rate. Without `channel` the first column that is not time is read, as before.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_SAMPLES = 1024
-TIME_NAMES = {"time", "t", "time_s", "times", "seconds", "timestamp", "time (s)"}
+TIME_NAMES = {"time", "t", "time_s", "times", "seconds", "timestamp", "time (s)", "zeit", "temps", "tiempo"}
 FORMATS = ("npy", "csv", "mat")
 
 
@@ -119,19 +121,39 @@ def _number(text: str) -> bool:
     return True
 
 
+def _delimiter(line: str) -> tuple[str | None, bool]:
+    """The column separator of a data row (None: runs of spaces) and whether its decimal mark is a
+    comma (only with semicolons or tabs between the columns: "0,0123;-0,0456")."""
+    for delimiter in (";", "\t"):
+        if delimiter in line:
+            return delimiter, "," in line
+    if "," in line:
+        return ",", False
+    return (None, False) if len(line.split()) > 1 else (",", False)
+
+
+def _cells(line: str, delimiter: str | None) -> list[str]:
+    return line.split() if delimiter is None else next(csv.reader([line], delimiter=delimiter))
+
+
 def _csv(data: bytes, channel: str) -> Waveform:
     text = data.decode("utf-8-sig")
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise _Refused("no samples")
-    first = next(csv.reader([lines[0]]))
+    delimiter, decimal_comma = _delimiter(lines[1] if len(lines) > 1 else lines[0])
+    first = _cells(lines[0], delimiter)
     header = None
-    if not all(_number(cell) for cell in first):
+    if not all(_number(cell.replace(",", ".") if decimal_comma else cell) for cell in first):
         header = [cell.strip() for cell in first]
         lines = lines[1:]
         if not lines:
             raise _Refused("no samples after the header row")
-    values = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=",", ndmin=2)
+    if header is not None and len(header) == 1 and delimiter == ",":  # one named column: "0,0123" is a number
+        delimiter, decimal_comma = None, True
+    if decimal_comma:
+        lines = [line.replace(",", ".") for line in lines]
+    values = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=delimiter, ndmin=2)
     columns = values.shape[1]
     if header is not None and len(header) != columns:
         raise _Refused(f"the header names {len(header)} columns, the rows have {columns}")

@@ -79,6 +79,36 @@ def test_csv_header_and_time_column_give_the_channel_and_the_sample_rate():
         read_waveform("x.csv", b"time,ax\n")
 
 
+@pytest.mark.parametrize(
+    ("layout", "header", "row", "channel"),
+    [
+        # a European spreadsheet: semicolons between columns, decimal commas
+        (
+            "semicolon",
+            "Zeit;Beschleunigung",
+            lambda t, v: f"{t:.8f};{v:.6f}".replace(".", ","),
+            "Beschleunigung",
+        ),
+        ("tab", "time\tax", lambda t, v: f"{t:.8f}\t{v:.6f}", "ax"),
+        ("spaces", "t   ax", lambda t, v: f"{t:.8f}   {v:.6f}", "ax"),
+    ],
+)
+def test_csv_in_other_layouts_reads_the_same_samples(layout, header, row, channel):
+    """A data collector's or a spreadsheet's export, not only comma-separated: the same samples and the
+    same sample rate (from the time column) whatever the separator and decimal mark."""
+    t = np.arange(4096) / 25600.0
+    data = (header + "\n" + "\n".join(row(a, b) for a, b in zip(t, OUTER[:4096], strict=True))).encode()
+    wave = read_waveform(f"x.{'txt' if layout != 'semicolon' else 'csv'}", data)
+    assert wave.channel == channel and wave.sample_rate == pytest.approx(25600, rel=1e-4)
+    assert np.allclose(wave.signal, OUTER[:4096], atol=1e-6)
+
+
+def test_one_named_column_with_decimal_commas():
+    data = ("Wert\n" + "\n".join(f"{v:.6f}".replace(".", ",") for v in OUTER[:4096])).encode()
+    wave = read_waveform("x.csv", data)
+    assert np.allclose(wave.signal, OUTER[:4096], atol=1e-6) and wave.sample_rate is None
+
+
 def test_mat_files_as_cwru_distributes_them():
     wave = read_waveform("130.mat", _cwru_mat())
     assert wave.fmt == "mat" and wave.channel == "X130_DE_time" and wave.rpm == 1796
