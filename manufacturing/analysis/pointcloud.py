@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from manufacturing.analysis.waveform_files import column_layout
+
 PLY_TYPES = {
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "int": "i4", "int32": "i4",
     "uint": "u4", "uint32": "u4", "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
@@ -139,12 +141,18 @@ def read_points(path: str | Path, *, mesh_points: int = MESH_POINTS) -> np.ndarr
         points = _read_ply(path, mesh_points)
     elif path.suffix.lower() in (".xyz", ".txt", ".csv"):
         try:
-            text = path.read_text(encoding="utf-8").replace(",", " ")
-            rows = [
-                line.split()
-                for line in text.splitlines()
+            lines = [
+                line
+                for line in path.read_text(encoding="utf-8").splitlines()
                 if line.strip() and not line.lstrip().startswith(("#", "//"))
             ]
+            # the same separators and decimal marks as a recording's CSV ("1,5;2,0;3,25" from a spreadsheet)
+            delimiter, decimal_comma = column_layout(
+                lines[1] if len(lines) > 1 else lines[0] if lines else ""
+            )
+            if decimal_comma:
+                lines = [line.replace(",", ".") for line in lines]
+            rows = [line.replace(delimiter or ",", " ").split() for line in lines]
             if rows and not _numeric(rows[0][:3]):  # a header row (x y z, X,Y,Z,R,G,B as scanners write)
                 rows = rows[1:]
             if any(len(r) < 3 for r in rows):

@@ -121,7 +121,7 @@ def _number(text: str) -> bool:
     return True
 
 
-def _delimiter(line: str) -> tuple[str | None, bool]:
+def column_layout(line: str) -> tuple[str | None, bool]:
     """The column separator of a data row (None: runs of spaces) and whether its decimal mark is a
     comma (only with semicolons or tabs between the columns: "0,0123;-0,0456")."""
     for delimiter in (";", "\t"):
@@ -141,7 +141,7 @@ def _csv(data: bytes, channel: str) -> Waveform:
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise _Refused("no samples")
-    delimiter, decimal_comma = _delimiter(lines[1] if len(lines) > 1 else lines[0])
+    delimiter, decimal_comma = column_layout(lines[1] if len(lines) > 1 else lines[0])
     first = _cells(lines[0], delimiter)
     header = None
     if not all(_number(cell.replace(",", ".") if decimal_comma else cell) for cell in first):

@@ -212,6 +212,15 @@ def test_readers_and_their_errors(tmp_path):
         "//CloudCompare export\nX,Y,Z,R,G,B\n" + "\n".join(f"{x},{y},{z},255,0,0" for x, y, z in points)
     )
     assert np.allclose(read_points(export), points)
+    # a European spreadsheet's export: semicolons between, decimal commas within
+    european = tmp_path / "scan-de.csv"
+    european.write_text(
+        "X;Y;Z\n" + "\n".join(f"{x:.6f};{y:.6f};{z:.6f}".replace(".", ",") for x, y, z in points)
+    )
+    assert np.allclose(read_points(european), points, atol=1e-6)
+    tabs = tmp_path / "scan.txt"
+    tabs.write_text("\n".join(f"{x:.6f}\t{y:.6f}\t{z:.6f}" for x, y, z in points))
+    assert np.allclose(read_points(tabs), points, atol=1e-6)
     for name, content, message in [
         ("c.step", "ISO-10303-21;", "upload a .ply or .xyz"),
         (
