@@ -288,6 +288,9 @@ class ScanCompareInput(serializers.Serializer):
     )
     tolerance = serializers.FloatField(help_text="In the scans' unit; points further away are flagged.")
     unit = serializers.ChoiceField(choices=SCAN_UNITS, default="mm")
+    component = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="The asset's component scanned (its id)."
+    )
 
 
 class ScanCompareOutput(serializers.Serializer):
@@ -301,6 +304,15 @@ class ScanCompareOutput(serializers.Serializer):
     rotation_deg = serializers.FloatField(
         help_text="How far the scan was turned onto the reference, degrees."
     )
+
+
+def _scanned_component(machine, pk: int | None):
+    if pk is None:
+        return None
+    component = machine.components.filter(pk=pk).first()
+    if component is None:
+        raise ScanRefused(f"{machine.tag} has no component {pk}")
+    return component
 
 
 class ScanCompareApi(APIView):
@@ -328,6 +340,7 @@ class ScanCompareApi(APIView):
                 reference_data=values["reference"].read(),
                 tolerance=values["tolerance"],
                 unit=values["unit"],
+                component=_scanned_component(machine, values["component"]),
             )
         except ScanRefused as refusal:
             return refused(str(refusal))

@@ -121,6 +121,7 @@ def scan_compare(
             payload={
                 "site": machine.site,
                 "machine": machine.tag,
+                "component": component.name if component is not None else "",
                 "scan": scan_name[:255],
                 "reference": reference_name[:255],
                 "tolerance": tolerance,

@@ -104,8 +104,15 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "alert_set__work_orders"
             )[:RECORDINGS_SHOWN],
             "work_orders": machine.work_orders.all()[:20],
-            "scans": machine.scans.only(
-                "pk", "scan_name", "summary", "tolerance", "unit", "created_at", "machine_id"
+            "scans": machine.scans.select_related("component").only(
+                "pk",
+                "scan_name",
+                "summary",
+                "tolerance",
+                "unit",
+                "created_at",
+                "machine_id",
+                "component__name",
             )[:SCANS_SHOWN],
             "scan_units": SCAN_UNITS,
             "priorities": WorkOrder.Priority.choices,

@@ -298,3 +298,46 @@ def test_the_reference_may_be_the_cad_model(client, engineer_a, machine_a):
     )
     assert result["deviation_max"] == pytest.approx(1.0, abs=0.05)
     assert ScanComparison.objects.get().reference.name.endswith(".stl")
+
+
+def test_the_scan_names_the_component_scanned(client, engineer_a, machine_a):
+    """The form and the API say which of the asset's components was scanned; it is shown and trailed. One
+    that is not the asset's is refused and nothing is kept."""
+    from manufacturing.models import Component
+
+    housing = Component.objects.create(machine=machine_a, name="Bearing housing")
+    scan, reference, _ = _plate_with_dent(2.0)
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert f'<option value="{housing.pk}">Bearing housing</option>' in page
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("housing.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("housing-ref.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+            "component": str(housing.pk),
+        },
+    )
+    comparison = ScanComparison.objects.get()
+    assert response.status_code == 302 and comparison.component == housing
+    assert f"Scan {comparison.pk} of Bearing housing" in client.get(response["Location"]).content.decode()
+    assert Event.objects.get(action="scan.compare").payload["component"] == "Bearing housing"
+    asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert f"Scan {comparison.pk}</a> of Bearing housing" in asset
+
+    def api(component):
+        return client.post(
+            f"/api/manufacturing/assets/{machine_a.pk}/scans/",
+            {
+                "scan": SimpleUploadedFile("s.xyz", _xyz(scan)),
+                "reference": SimpleUploadedFile("r.xyz", _xyz(reference)),
+                "tolerance": "0.5",
+                "component": component,
+            },
+        )
+
+    assert api(housing.pk).status_code == 201
+    refused = api(housing.pk + 1000)
+    assert refused.status_code == 400 and "has no component" in refused.json()["detail"]
+    assert ScanComparison.objects.count() == 2
