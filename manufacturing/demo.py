@@ -1,8 +1,9 @@
 """The manufacturing demo step: two sites with assets, the failure codes and imported work order
 histories, C-MAPSS condition data for two turbofan assets (test engines 34 and 1 of FD001: near the
 end of life and healthy), a turbofan RUL model trained on FD001 with each engine's prediction, a CWRU
-outer-race recording analysed, an inspection template, the assistant's model, and the demo engineer's
-open work (filed from the open alerts, one on hold for parts). Idempotent."""
+outer-race recording analysed, a 3-D scan of the motor's end shield compared with its CAD model, an
+inspection template, the assistant's model, and the demo engineer's open work (filed from the open
+alerts, one on hold for parts). Idempotent."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
     Component.objects.get_or_create(
         machine=motor, name="Drive end bearing", defaults={"kind": "bearing", "bearing": bearing}
     )
+    Component.objects.get_or_create(machine=motor, name="Drive end shield", defaults={"kind": "housing"})
     engines = [
         Machine.objects.get_or_create(
             site="site-a", tag=tag, defaults={"line": line_a, "name": name, "family": "turbofan"}
@@ -118,6 +120,7 @@ def load_demo_manufacturing(say: Callable[[str], None]) -> None:
     _demo_failure_classifier(say)
     register_assistant_model(say)
     _demo_open_work_orders(say)
+    _demo_scan(motor, say)
     say(f"manufacturing: {WorkOrder.objects.count()} work orders in all")
 
 
@@ -327,3 +330,47 @@ def _demo_recording(motor, path: Path, say: Callable[[str], None]) -> None:
     recording.save()
     status = recording_analyse(recording_id=recording.pk)
     say(f"manufacturing: CWRU outer-race recording stored, analysis {status}")
+
+
+def _demo_scan(motor, say: Callable[[str], None]) -> None:
+    """The motor's drive-end shield scanned (a point cloud in the scanner's frame, worn 0.8 mm at the
+    bearing seat's rim) against its CAD model (an STL mesh: a plate with a boss), compared by the demo
+    engineer through the service (trailed). Synthetic: the shared data holds no scans."""
+    import numpy as np
+    import trimesh
+
+    from accounts.models import User
+    from manufacturing.models import ScanComparison
+    from manufacturing.services.scans import scan_compare
+
+    engineer = User.objects.filter(username="maintenance", is_active=True).first()
+    shield = motor.components.filter(name="Drive end shield").first()
+    if engineer is None or shield is None or ScanComparison.objects.filter(machine=motor).exists():
+        return
+    plate = trimesh.creation.box(extents=[120.0, 120.0, 12.0])
+    boss = trimesh.creation.cylinder(radius=30.0, height=20.0, sections=64)
+    boss.apply_translation([0.0, 0.0, 16.0])
+    model = trimesh.util.concatenate([plate, boss])
+    points, _ = trimesh.sample.sample_surface(model, 30_000, seed=7)
+    points = np.asarray(points)
+    rim = (points[:, 2] > 25.9) & (np.hypot(points[:, 0], points[:, 1]) > 24.0) & (points[:, 0] > 0)
+    points[rim, 2] -= 0.8  # wear on one side of the seat's rim
+    points += np.random.default_rng(7).normal(0.0, 0.02, points.shape)
+    turn = trimesh.transformations.euler_matrix(0.4, -2.6, 1.1)[:3, :3]
+    scanned = points @ turn.T + [412.0, -133.0, 57.0]
+    xyz = "x y z\n" + "\n".join(f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in scanned)
+    comparison = scan_compare(
+        actor=engineer,
+        machine=motor,
+        component=shield,
+        scan_name="de-shield-scan.xyz",
+        scan_data=xyz.encode(),
+        reference_name="de-shield-model.stl",
+        reference_data=model.export(file_type="stl"),
+        tolerance=0.5,
+    )
+    summary = comparison.summary
+    say(
+        f"manufacturing: 3-D scan of the drive end shield against its CAD model: "
+        f"{summary['beyond_tolerance']} of {summary['points']} points beyond 0.5 mm"
+    )

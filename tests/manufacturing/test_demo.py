@@ -1,5 +1,6 @@
 """The manufacturing demo step: sites, assets, histories, condition data, a trained RUL model with
-predictions, an analysed CWRU recording with its alert, an inspection template; idempotent."""
+predictions, an analysed CWRU recording with its alert, an inspection template, a 3-D scan against its
+CAD model; idempotent."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from manufacturing.models import (
     Machine,
     RulModelVersion,
     RulPrediction,
+    ScanComparison,
     VibrationRecording,
     WorkOrder,
 )
@@ -78,6 +80,10 @@ def test_demo_step_is_idempotent(settings, tmp_path):
     }
     assert open_work["ENG-001"].alert.kind == "rul" and open_work["MTR-CWRU"].alert.kind == "vibration_zone"
     assert not Alert.objects.filter(status=Alert.Status.OPEN, work_orders__isnull=False).exists()
+    # the end shield's scan against its CAD model (an STL): its worn rim, and nothing else, beyond 0.5 mm
+    scan = ScanComparison.objects.get()
+    assert scan.component.name == "Drive end shield" and scan.reference_name.endswith(".stl")
+    assert 200 <= scan.summary["beyond_tolerance"] <= 400 and scan.summary["deviation_max"] < 1.0
     assert all(w.assignee.username == "maintenance" and w.due for w in open_work.values())
     assert Event.objects.filter(action="work_order.file").count() == 3
     load_demo_manufacturing(said.append)
