@@ -430,10 +430,17 @@ def deviation_map(
     points: np.ndarray, reference: np.ndarray, deviations: np.ndarray, tolerance: float, limit=3000
 ):
     """The registered scan flattened for a map: each point's coordinates on the reference's two main
-    axes (PCA) with its deviation; at most `limit` points drawn at random (seeded) plus every point
-    beyond `tolerance` (up to 1,000), those last so that they are drawn on top."""
+    axes with its deviation; at most `limit` points drawn at random (seeded) plus every point beyond
+    `tolerance` (up to 1,000), those last so that they are drawn on top. The main axes are the
+    reference's own x, y or z where two of them hold its spread (a CAD model's frame: a square plate is
+    drawn square, not turned by whatever its principal axes happen to be), else its principal axes."""
     centre = reference.mean(axis=0)
-    _, _, axes = np.linalg.svd(reference - centre, full_matrices=False)
+    centred = reference - centre
+    _, spread, axes = np.linalg.svd(centred, full_matrices=False)
+    variance = centred.var(axis=0)
+    own = np.argsort(variance)[::-1][:2]
+    if variance[own].sum() >= 0.98 * (spread[:2] ** 2).sum() / len(reference):
+        axes = np.eye(3)[own]
     flat = (points - centre) @ axes[:2].T
     beyond = np.flatnonzero(deviations > tolerance)[:1000]
     within = np.flatnonzero(deviations <= tolerance)

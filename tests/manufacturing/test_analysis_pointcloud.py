@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from manufacturing.analysis.pointcloud import icp, read_points, unit_mismatch
+from manufacturing.analysis.pointcloud import deviation_map, icp, read_points, unit_mismatch
 
 
 def _rotation(degrees: float, axis: int = 2) -> np.ndarray:
@@ -189,6 +189,21 @@ def test_a_unit_slip_is_refused_before_registering(tmp_path):
     np.savetxt(tmp_path / "model.xyz", reference / 25.4)
     with pytest.raises(CommandError, match="the ratio of inches and millimetres"):
         call_command("register_scan", str(tmp_path / "scan.xyz"), str(tmp_path / "model.xyz"))
+
+
+def test_the_map_of_a_square_part_is_drawn_in_its_own_frame():
+    """A square plate's principal axes are any pair in its plane: the map used them and drew the plate
+    turned (up to 45 degrees). A reference whose own x and y hold its spread (a CAD frame) is drawn on
+    them; one in a scanner's frame still on its principal axes."""
+    rng = np.random.default_rng(2)
+    plate = np.column_stack(
+        [rng.uniform(-60, 60, 4000), rng.uniform(-60, 60, 4000), rng.choice([0.0, 6.0], 4000)]
+    )
+    drawn = np.array(deviation_map(plate, plate, np.zeros(len(plate)), 0.5, limit=4000))
+    assert np.abs(drawn[:, :2]).max() <= 61  # square to the page: corners near (±60, ±60), not 85 out
+    turned = plate @ _rotation(30, axis=0).T  # the same plate in a scanner's frame
+    drawn = np.array(deviation_map(turned, turned, np.zeros(len(turned)), 0.5, limit=4000))
+    assert np.abs(drawn[:, :2]).max() <= 85 and np.ptp(drawn[:, 0]) > 100 and np.ptp(drawn[:, 1]) > 100
 
 
 def test_readers_and_their_errors(tmp_path):
