@@ -64,6 +64,12 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     comparison = selectors.scan_for(request.user, pk, actor=request_actor(request))
+    # the same component's scans, oldest first: is the wear growing? (access: the same asset's)
+    history = (
+        comparison.machine.scans.filter(component_id=comparison.component_id).order_by("created_at", "pk")
+        if comparison.component_id
+        else []
+    )
     return render(
         request,
         "manufacturing/scan_detail.html",
@@ -75,5 +81,6 @@ def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 comparison.deviation_map, tolerance=comparison.tolerance, unit=comparison.unit
             ),
             "units": UNITS,
+            "history": history if len(history) > 1 else [],
         },
     )

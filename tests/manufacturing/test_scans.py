@@ -338,6 +338,10 @@ def test_the_scan_names_the_component_scanned(client, engineer_a, machine_a):
         )
 
     assert api(housing.pk).status_code == 201
+    later = ScanComparison.objects.latest("pk")  # the same housing scanned again: the page lists both
+    page = client.get(f"/manufacturing/scans/{later.pk}/").content.decode()
+    history = page[page.index('data-testid="scan-history"') :].split("</table>")[0]
+    assert f"/manufacturing/scans/{comparison.pk}/" in history and f"{later.pk} (this one)" in history
     refused = api(housing.pk + 1000)
     assert refused.status_code == 400 and "has no component" in refused.json()["detail"]
     assert ScanComparison.objects.count() == 2
