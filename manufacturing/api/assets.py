@@ -13,7 +13,7 @@ from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import WorkOrder
 from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plan_update
 from manufacturing.services.scans import UNITS as SCAN_UNITS
-from manufacturing.services.scans import ScanRefused, scan_compare
+from manufacturing.services.scans import ScanRefused, scan_compare, scan_component
 from ops.broker import require_broker
 from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
@@ -306,15 +306,6 @@ class ScanCompareOutput(serializers.Serializer):
     )
 
 
-def _scanned_component(machine, pk: int | None):
-    if pk is None:
-        return None
-    component = machine.components.filter(pk=pk).first()
-    if component is None:
-        raise ScanRefused(f"{machine.tag} has no component {pk}")
-    return component
-
-
 class ScanCompareApi(APIView):
     """Register a component's scan onto its reference (ICP): deviations and points beyond tolerance."""
 
@@ -340,7 +331,7 @@ class ScanCompareApi(APIView):
                 reference_data=values["reference"].read(),
                 tolerance=values["tolerance"],
                 unit=values["unit"],
-                component=_scanned_component(machine, values["component"]),
+                component=scan_component(machine, values["component"]),
             )
         except ScanRefused as refusal:
             return refused(str(refusal))

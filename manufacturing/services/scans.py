@@ -16,7 +16,7 @@ from django.db import transaction
 from access.enforcement import check
 from audit.services import record
 from manufacturing.analysis.pointcloud import deviation_map, icp, read_points, unit_mismatch
-from manufacturing.models import Machine, ScanComparison
+from manufacturing.models import Component, Machine, ScanComparison
 
 MAX_BYTES = 50 << 20
 MAX_POINTS = 500_000
@@ -54,6 +54,18 @@ def _points(name: str, data: bytes, role: str) -> np.ndarray:
             f"the {role} {name!r} has {len(points):,} points: at most {MAX_POINTS:,}; thin it out first"
         )
     return points
+
+
+def scan_component(machine: Machine, value) -> Component | None:
+    """The component of `machine` chosen on the form or in the API (its id; empty: the asset as a
+    whole); ScanRefused for one that is not the asset's."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    component = machine.components.filter(pk=int(text)).first() if text.isdigit() else None
+    if component is None:
+        raise ScanRefused(f"{machine.tag} has no component {text[:20]!r}: choose one of its components")
+    return component
 
 
 @transaction.atomic

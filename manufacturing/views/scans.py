@@ -11,18 +11,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from manufacturing import charts, selectors, services
-from manufacturing.services.scans import UNITS, ScanRefused, scan_compare
+from manufacturing.services.scans import UNITS, ScanRefused, scan_compare, scan_component
 from manufacturing.views import posted_float, request_actor
-
-
-def _component(machine, value: str):
-    """The component chosen on the form (none: the scan is of the asset as a whole)."""
-    if not value:
-        return None
-    component = machine.components.filter(pk=value).first() if value.isdigit() else None
-    if component is None:
-        raise ScanRefused(f"{machine.tag} has no component {value[:20]!r}: choose one from the list")
-    return component
 
 
 @require_POST
@@ -46,7 +36,7 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
             reference_data=reference.read(),
             tolerance=tolerance,
             unit=request.POST.get("unit", "mm"),
-            component=_component(machine, request.POST.get("component", "")),
+            component=scan_component(machine, request.POST.get("component", "")),
         )
     except (ScanRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, f"Scan not compared: {refusal}.")
