@@ -13,6 +13,9 @@
   one (DE, FE or BA pick `X097_DE_time` and the like); without it the only vector long enough, or the
   drive-end one. A scalar variable whose name ends in RPM gives the shaft speed.
 
+A file whose name has none of these endings is read by its content (a .npy or MATLAB header, else text
+as a CSV): the IMS/NASA bearing files, tab separated and named by their time, need no renaming.
+
 `read_waveform` raises ValueError with a message that says what to change.
 """
 
@@ -64,18 +67,39 @@ def file_format(name: str) -> str:
     return ""
 
 
+def _sniffed(data: bytes) -> str:
+    """The format of a file whose name does not say (an IMS/NASA bearing file is named by its time,
+    2004.02.12.10.32.39): a .npy or MATLAB 5 header, else text ("csv"), else ""."""
+    if data.startswith(b"\x93NUMPY"):
+        return "npy"
+    if data.startswith(b"MATLAB 5.0 MAT-file"):
+        return "mat"
+    try:
+        data[:65536].decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    return "csv" if b"\x00" not in data[:65536] else ""
+
+
 def read_waveform(name: str, data: bytes, channel: str = "") -> Waveform:
     fmt = file_format(name)
+    unnamed = not fmt
+    fmt = fmt or _sniffed(data)
+    refusal = f"{name!r}: upload a .csv (a column of samples), a .npy array or a MATLAB .mat file"
     if not fmt:
-        raise ValueError(f"{name!r}: upload a .csv (a column of samples), a .npy array or a MATLAB .mat file")
+        raise ValueError(refusal)
     channel = (channel or "").strip()
     try:
         reader = {"npy": _npy, "csv": _csv, "mat": _mat}[fmt]
         wave = reader(data, channel)
     except _Refused as error:
+        if unnamed:  # read by its content and not what it seemed: say what is accepted
+            raise ValueError(f"{refusal} (read as {fmt}: {error})"[:500]) from None
         raise ValueError(f"{name!r}: {error}"[:500]) from None
     # any reader error is the file's fault: numpy raises ValueError, SyntaxError, EOFError... on a bad header
     except Exception as error:
+        if unnamed:
+            raise ValueError(f"{refusal} (read as {fmt}: {type(error).__name__}: {error})"[:500]) from None
         raise ValueError(
             f"{name!r} could not be read as {fmt}: {type(error).__name__}: {error}"[:500]
         ) from None

@@ -109,6 +109,20 @@ def test_one_named_column_with_decimal_commas():
     assert np.allclose(wave.signal, OUTER[:4096], atol=1e-6) and wave.sample_rate is None
 
 
+def test_a_file_named_by_its_time_is_read_by_its_content():
+    """The IMS/NASA bearing files: four tab-separated channels, no header, named by their time
+    (2004.02.12.10.32.39). Read as text, the channel chosen by number; a .npy or .mat without its ending
+    by its header; a binary file of another kind refused with what is accepted."""
+    columns = np.column_stack([OUTER[:4096], NORMAL[:4096], -OUTER[:4096], NORMAL[:4096] * 2])
+    ims = "\n".join("\t".join(f"{v:.3f}" for v in row) for row in columns).encode()
+    wave = read_waveform("2004.02.12.10.32.39", ims, "2")
+    assert wave.fmt == "csv" and np.allclose(wave.signal, -OUTER[:4096], atol=1e-3)
+    assert np.allclose(read_waveform("2004.02.12.10.32.39", ims).signal, OUTER[:4096], atol=1e-3)
+    assert read_waveform("recording", _npy(OUTER[:4096])).fmt == "npy"
+    with pytest.raises(ValueError, match="upload a .csv .a column of samples., a .npy array or a MATLAB"):
+        read_waveform("take.wav", b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(2048))
+
+
 def test_mat_files_as_cwru_distributes_them():
     wave = read_waveform("130.mat", _cwru_mat())
     assert wave.fmt == "mat" and wave.channel == "X130_DE_time" and wave.rpm == 1796
