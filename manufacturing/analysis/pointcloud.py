@@ -389,7 +389,7 @@ def coarse_alignment(source, reference, tree, surface, *, sample: int = 1500, ke
     best = min(error for error, *_ in finished)
     near = [t for t in finished if t[0] <= best * 1.02 + 1e-12]
     _, rotation, translation = min(near, key=lambda t: _angle(t[1]))
-    return rotation, translation, len(starts)
+    return rotation, translation
 
 
 def icp(
@@ -414,7 +414,7 @@ def icp(
     everything = source
     if 0 < fit_points < len(source):
         source = source[np.sort(np.random.default_rng(0).choice(len(source), fit_points, replace=False))]
-    rotation, translation, _ = coarse_alignment(source, reference, tree, surface)
+    rotation, translation = coarse_alignment(source, reference, tree, surface)
     rotation, translation, _, iteration, converged = _refine(
         source, reference, tree, surface, rotation, translation, max_iterations, tolerance, trim
     )

@@ -128,7 +128,11 @@ def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
             actor=engineer_a,
             machine=machine_a,
             scan_name=scan_name,
-            scan_data={None: _xyz(scan), "metres": _xyz(scan / 1000)}.get(scan_data, scan_data),
+            scan_data=_xyz(scan / 1000)
+            if scan_data == "metres"
+            else _xyz(scan)
+            if scan_data is None
+            else scan_data,
             reference_name="r.xyz",
             reference_data=_xyz(reference),
             tolerance=tolerance,
