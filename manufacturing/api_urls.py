@@ -27,5 +27,6 @@ urlpatterns = [
     path("assets/<int:pk>/plans/", assets.MaintenancePlanApi.as_view(), name="maintenance-plans"),
     path("plans/<int:pk>/", assets.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),
     path("assets/<int:pk>/scans/", assets.ScanCompareApi.as_view(), name="scan-compare"),
+    path("scans/<int:pk>/", assets.ScanDetailApi.as_view(), name="scan-detail"),
     path("assets/<int:pk>/meter/", assets.MeterReadingApi.as_view(), name="meter-reading"),
 ]

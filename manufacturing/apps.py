@@ -61,9 +61,9 @@ class ManufacturingConfig(AppConfig):
 
 
 def _register_pending_analyses() -> None:
-    """An analysis whose message a broker outage lost is sent again (portal.requeue; recording_analyse
-    leaves a recording that is no longer pending alone)."""
-    from manufacturing.models import VibrationRecording
+    """An analysis or a scan registration whose message a broker outage lost is sent again
+    (portal.requeue; recording_analyse and scan_register leave what is no longer pending alone)."""
+    from manufacturing.models import ScanComparison, VibrationRecording
     from portal.requeue import PendingWork, register
 
     register(
@@ -72,6 +72,15 @@ def _register_pending_analyses() -> None:
             "manufacturing.analyse_recording",
             lambda cutoff: VibrationRecording.objects.filter(
                 status=VibrationRecording.Status.PENDING, created_at__lt=cutoff
+            ),
+        )
+    )
+    register(
+        PendingWork(
+            "manufacturing.scan",
+            "manufacturing.register_scan",
+            lambda cutoff: ScanComparison.objects.filter(
+                status=ScanComparison.Status.PENDING, created_at__lt=cutoff
             ),
         )
     )

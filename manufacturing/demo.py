@@ -341,7 +341,7 @@ def _demo_scan(motor, say: Callable[[str], None]) -> None:
 
     from accounts.models import User
     from manufacturing.models import ScanComparison
-    from manufacturing.services.scans import scan_compare
+    from manufacturing.services.scans import scan_register, scan_upload
 
     engineer = User.objects.filter(username="maintenance", is_active=True).first()
     shield = motor.components.filter(name="Drive end shield").first()
@@ -359,7 +359,7 @@ def _demo_scan(motor, say: Callable[[str], None]) -> None:
     turn = trimesh.transformations.euler_matrix(0.4, -2.6, 1.1)[:3, :3]
     scanned = points @ turn.T + [412.0, -133.0, 57.0]
     xyz = "x y z\n" + "\n".join(f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in scanned)
-    comparison = scan_compare(
+    comparison = scan_upload(
         actor=engineer,
         machine=motor,
         component=shield,
@@ -368,7 +368,10 @@ def _demo_scan(motor, say: Callable[[str], None]) -> None:
         reference_name="de-shield-model.stl",
         reference_data=model.export(file_type="stl"),
         tolerance=0.5,
+        register=False,  # registered here, so the demo shows it without a worker
     )
+    scan_register(comparison_id=comparison.pk)
+    comparison.refresh_from_db()
     summary = comparison.summary
     say(
         f"manufacturing: 3-D scan of the drive end shield against its CAD model: "

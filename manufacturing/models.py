@@ -674,8 +674,17 @@ class ScanComparison(models.Model):
     """A 3-D scan of a component registered onto its reference scan (ICP): how far each point lies from
     the reference, and which lie beyond the tolerance (manufacturing.services.scans)."""
 
+    class Status(models.TextChoices):
+        PENDING = "pending", "Registering"
+        DONE = "done", "Registered"
+        FAILED = "failed", "Registration failed"
+
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="scans")
     component = models.ForeignKey(Component, null=True, blank=True, on_delete=models.SET_NULL)
+    # the registration runs on a worker (manufacturing.register_scan): a scan of a million points
+    # takes tens of seconds, too long to hold a request
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
     scan = models.FileField(upload_to="manufacturing/scans/%Y/%m/")
     scan_name = models.CharField(max_length=255)
     reference = models.FileField(upload_to="manufacturing/scans/%Y/%m/")

@@ -13,6 +13,14 @@ def analyse_recording(recording_id: int) -> str:
     return recording_analyse(recording_id=recording_id)
 
 
+@shared_task(name="manufacturing.register_scan", ignore_result=False)
+def register_scan(comparison_id: int) -> str:
+    """Register one uploaded 3-D scan onto its reference (ICP, deviations); returns its status."""
+    from manufacturing.services.scans import scan_register
+
+    return scan_register(comparison_id=comparison_id)
+
+
 @shared_task(name="manufacturing.train_failure_classifier", ignore_result=False)
 def train_failure_classifier() -> int:
     """Fit the assistant's failure-mode classifier on the base file and the reviewed suggestions and

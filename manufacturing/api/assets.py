@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -10,10 +11,10 @@ from rest_framework.views import APIView
 
 from manufacturing import selectors, services
 from manufacturing.api import MaintenanceRefusal, refused, request_actor
-from manufacturing.models import WorkOrder
+from manufacturing.models import ScanComparison, WorkOrder
 from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plan_update
 from manufacturing.services.scans import UNITS as SCAN_UNITS
-from manufacturing.services.scans import ScanRefused, scan_compare, scan_component
+from manufacturing.services.scans import ScanRefused, scan_component, scan_upload
 from ops.broker import require_broker
 from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
@@ -293,27 +294,72 @@ class ScanCompareInput(serializers.Serializer):
     )
 
 
-class ScanCompareOutput(serializers.Serializer):
+class ScanOutput(serializers.Serializer):
+    """What `_scan_body` returns (the schema of the scan answers)."""
+
     id = serializers.IntegerField()
-    points = serializers.IntegerField()
-    beyond_tolerance = serializers.IntegerField()
-    deviation_max = serializers.FloatField()
-    deviation_p95 = serializers.FloatField()
-    rmse = serializers.FloatField()
-    converged = serializers.BooleanField()
+    machine = serializers.IntegerField()
+    component = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(
+        choices=ScanComparison.Status.choices,
+        help_text="pending while the worker registers the scan; done or failed after.",
+    )
+    error = serializers.CharField(help_text="Why the registration failed (status failed), else empty.")
+    url = serializers.CharField(help_text="Where this scan's result is read (GET).")
+    scan_name = serializers.CharField()
+    reference_name = serializers.CharField()
+    tolerance = serializers.FloatField()
+    unit = serializers.CharField()
+    points = serializers.IntegerField(help_text="Points in the scan; every one is measured.")
+    created_at = serializers.DateTimeField()
+    # null until the scan is registered (status done)
+    beyond_tolerance = serializers.IntegerField(allow_null=True)
+    deviation_max = serializers.FloatField(allow_null=True)
+    deviation_p95 = serializers.FloatField(allow_null=True)
+    rmse = serializers.FloatField(allow_null=True, help_text="Of the registration, in the scans' unit.")
+    converged = serializers.BooleanField(allow_null=True)
     rotation_deg = serializers.FloatField(
-        help_text="How far the scan was turned onto the reference, degrees."
+        allow_null=True, help_text="How far the scan was turned onto the reference, degrees."
     )
 
 
+REGISTERED = ("beyond_tolerance", "deviation_max", "deviation_p95", "rmse", "converged", "rotation_deg")
+
+
+def _scan_body(scan: ScanComparison) -> dict:
+    done = scan.status == ScanComparison.Status.DONE
+    return {
+        "id": scan.pk,
+        "machine": scan.machine_id,
+        "component": scan.component_id,
+        "status": scan.status,
+        "error": scan.error,
+        "url": reverse("manufacturing_api:scan-detail", args=[scan.pk]),
+        "scan_name": scan.scan_name,
+        "reference_name": scan.reference_name,
+        "tolerance": scan.tolerance,
+        "unit": scan.unit,
+        "points": int(scan.summary.get("points", 0)),
+        "created_at": serializers.DateTimeField().to_representation(scan.created_at),
+        **{key: scan.summary.get(key) if done else None for key in REGISTERED},
+    }
+
+
 class ScanCompareApi(APIView):
-    """Register a component's scan onto its reference (ICP): deviations and points beyond tolerance."""
+    """Send a component's scan and its reference: both are read and checked now (400 with what to
+    change), kept, and registered (ICP) on a worker; GET the returned `url` for the deviations and the
+    points beyond tolerance."""
 
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
         request={"multipart/form-data": ScanCompareInput},
-        responses={201: ScanCompareOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        responses={
+            201: ScanOutput,
+            400: MaintenanceRefusal,
+            404: MaintenanceRefusal,
+            503: MaintenanceRefusal,
+        },
         operation_id="manufacturing_scans_compare",
     )
     def post(self, request, pk: int):
@@ -321,8 +367,11 @@ class ScanCompareApi(APIView):
         data = ScanCompareInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        # the registration runs on a worker: 503 + Retry-After, nothing stored, while it is down; the
+        # service's access check ("view" on the machine, 404 trailed) was machine_for's, above
+        require_broker(authorize=lambda: None)
         try:
-            comparison = scan_compare(
+            comparison = scan_upload(
                 actor=request.user,
                 machine=machine,
                 scan_name=values["scan"].name,
@@ -335,10 +384,15 @@ class ScanCompareApi(APIView):
             )
         except ScanRefused as refusal:
             return refused(str(refusal))
-        return Response(
-            {
-                "id": comparison.pk,
-                **{key: comparison.summary[key] for key in ScanCompareOutput().fields if key != "id"},
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        body = _scan_body(comparison)
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class ScanDetailApi(APIView):
+    """A scan's registration: pending, or its deviations and points beyond tolerance (or why it failed)."""
+
+    @extend_schema(
+        responses={200: ScanOutput, 404: MaintenanceRefusal}, operation_id="manufacturing_scans_read"
+    )
+    def get(self, request, pk: int):
+        return Response(_scan_body(selectors.scan_for(request.user, pk, actor=request_actor(request))))

@@ -1,9 +1,16 @@
 """3-D scans: a component's scan registered onto its reference scan (ICP), the deviation of every
-point, the points beyond tolerance (manufacturing.analysis.pointcloud), stored with both files and
-trailed in one transaction."""
+point, the points beyond tolerance (manufacturing.analysis.pointcloud).
+
+Two steps, as a vibration recording's: `scan_upload` reads both files in the request (a file that
+cannot be used is refused there, with what to change, and nothing is kept), stores them and queues the
+registration; `scan_register` runs on a worker (task manufacturing.register_scan): a scan of a million
+points against a reference of a million takes tens of seconds, too long to hold a request or a phone's
+connection. Each step is trailed in its own transaction; a message lost in a broker outage is sent
+again (portal.requeue)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import uuid
@@ -15,14 +22,18 @@ from django.db import transaction
 
 from access.enforcement import check
 from audit.services import record
-from manufacturing.analysis.pointcloud import deviation_map, icp, read_points, unit_mismatch
+from manufacturing.analysis.pointcloud import FIT_POINTS, deviation_map, icp, read_points, unit_mismatch
 from manufacturing.models import Component, Machine, ScanComparison
 
-MAX_BYTES = 50 << 20
-MAX_POINTS = 500_000
-FIT_POINTS = 20_000  # the transform is fitted on this many scan points; every point is measured
+logger = logging.getLogger(__name__)
+
+MAX_BYTES = 200 << 20
+# a structured-light or laser scanner's shot holds one to a few million points; the worker registers two
+# million against two million in about a minute and a half on two cores
+MAX_POINTS = 2_000_000
 UNITS = ("mm", "in", "m")
 SUFFIXES = (".ply", ".xyz", ".csv", ".txt", ".stl", ".obj")  # .stl/.obj and a .ply with faces: meshes
+REGISTER_TASK = "task:manufacturing.register_scan"
 
 
 class ScanRefused(Exception):
@@ -38,7 +49,10 @@ def _points(name: str, data: bytes, role: str) -> np.ndarray:
     if not data:
         raise ScanRefused(f"the {role} {name!r} is empty")
     if len(data) > MAX_BYTES:
-        raise ScanRefused(f"the {role} {name!r} is larger than {MAX_BYTES >> 20} MiB: thin it out first")
+        raise ScanRefused(
+            f"the {role} {name!r} is larger than {MAX_BYTES >> 20} MiB: thin it out first, or export it as "
+            "a binary .ply (a third of the size of text)"
+        )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{role}{suffix}"
         path.write_bytes(data)
@@ -69,7 +83,7 @@ def scan_component(machine: Machine, value) -> Component | None:
 
 
 @transaction.atomic
-def scan_compare(
+def scan_upload(
     *,
     actor,
     machine: Machine,
@@ -80,9 +94,11 @@ def scan_compare(
     tolerance: float,
     unit: str = "mm",
     component=None,
+    register: bool = True,
 ) -> ScanComparison:
-    """Register the scan onto the reference and keep both with the result (the actor needs `view` on
-    the asset, as for a vibration recording)."""
+    """Read and check both files, keep them, and queue their registration on a worker (`register`
+    False: the caller runs `scan_register` itself). The actor needs `view` on the asset, as for a
+    vibration recording. Returns the pending comparison."""
     decision = check(actor, "view", machine)
     if not isinstance(tolerance, int | float) or not math.isfinite(tolerance) or tolerance <= 0:
         raise ScanRefused("the tolerance must be a positive number in the scans' unit, e.g. 0.5")
@@ -90,6 +106,7 @@ def scan_compare(
         raise ScanRefused(f"the unit must be one of {', '.join(UNITS)}")
     if component is not None and component.machine_id != machine.pk:
         raise ScanRefused(f"component {component} is not part of {machine.tag}")
+    # read here, not only on the worker: a file that cannot be used is refused while the engineer waits
     scan, reference = (
         _points(scan_name, scan_data, "scan"),
         _points(reference_name, reference_data, "reference"),
@@ -97,11 +114,6 @@ def scan_compare(
     mismatch = unit_mismatch(scan, reference)
     if mismatch:
         raise ScanRefused(mismatch)
-    registration = icp(scan, reference, fit_points=FIT_POINTS)
-    summary = registration.summary(tolerance)
-    summary.pop("beyond_indices")
-    summary["unit"] = unit
-    registered = scan @ registration.rotation.T + registration.translation
     comparison = ScanComparison(
         machine=machine,
         component=component,
@@ -109,8 +121,8 @@ def scan_compare(
         reference_name=reference_name[:255],
         tolerance=tolerance,
         unit=unit,
-        summary=summary,
-        deviation_map=deviation_map(registered, reference, registration.deviations, tolerance),
+        status=ScanComparison.Status.PENDING,
+        summary={"points": len(scan), "reference_points": len(reference), "unit": unit},
         uploaded_by=actor,
     )
     stored = []
@@ -125,7 +137,7 @@ def scan_compare(
         comparison.save()
         record(
             actor=actor,
-            action="scan.compare",
+            action="scan.upload",
             resource_type="scan",
             resource_id=comparison.pk,
             outcome="succeeded",
@@ -138,10 +150,8 @@ def scan_compare(
                 "reference": reference_name[:255],
                 "tolerance": tolerance,
                 "unit": unit,
-                "points": summary["points"],
-                "beyond_tolerance": summary["beyond_tolerance"],
-                "deviation_max": summary["deviation_max"],
-                "rmse": summary["rmse"],
+                "points": len(scan),
+                "reference_points": len(reference),
             },
         )
     except OSError as exc:
@@ -152,4 +162,88 @@ def scan_compare(
         for name in stored:
             comparison.scan.storage.delete(name)
         raise
+    if register:
+
+        def enqueue() -> None:
+            from manufacturing.tasks import register_scan
+
+            try:
+                register_scan.delay(comparison.pk)
+            except Exception:  # a broker outage leaves the scan pending (portal.requeue sends it again)
+                logger.exception("could not queue the registration of scan %s", comparison.pk)
+
+        transaction.on_commit(enqueue)
     return comparison
+
+
+def _stored_points(field, name: str, role: str) -> np.ndarray:
+    with field.open("rb") as handle:
+        return _points(name, handle.read(), role)
+
+
+def scan_register(*, comparison_id: int, actor=REGISTER_TASK) -> str:
+    """Register a stored scan onto its reference and keep the result (the worker's step); returns the
+    status. Idempotent: a scan registered already (a message sent again after a slow queue) is left
+    as it is."""
+    comparison = (
+        ScanComparison.objects.select_related("machine", "component").filter(pk=comparison_id).first()
+    )
+    if comparison is None:  # deleted since (its asset removed): nothing to do
+        return "missing"
+    if comparison.status != ScanComparison.Status.PENDING:
+        return comparison.status
+    machine = comparison.machine
+    where = {"site": machine.site, "machine": machine.tag, "scan": comparison.scan_name}
+    try:
+        scan = _stored_points(comparison.scan, comparison.scan_name, "scan")
+        reference = _stored_points(comparison.reference, comparison.reference_name, "reference")
+        registration = icp(scan, reference, fit_points=FIT_POINTS)
+        summary = registration.summary(comparison.tolerance)
+        summary.pop("beyond_indices")
+        summary["unit"] = comparison.unit
+        summary["reference_points"] = len(reference)
+        registered = scan @ registration.rotation.T + registration.translation
+        shown = deviation_map(registered, reference, registration.deviations, comparison.tolerance)
+    except Exception as error:  # kept on the scan and shown to the engineer
+        logger.exception("registration of scan %s failed", comparison_id)
+        reason = str(error)[:2000] or type(error).__name__
+        with transaction.atomic():
+            if ScanComparison.objects.filter(pk=comparison_id, status=ScanComparison.Status.PENDING).update(
+                status=ScanComparison.Status.FAILED, error=reason
+            ):
+                record(
+                    actor=actor,
+                    action="scan.compare",
+                    resource_type="scan",
+                    resource_id=comparison_id,
+                    outcome="failed",
+                    payload={**where, "error": reason[:300]},
+                )
+        return ScanComparison.Status.FAILED
+    with transaction.atomic():
+        locked = ScanComparison.objects.select_for_update().get(pk=comparison_id)
+        if locked.status != ScanComparison.Status.PENDING:  # another run of the same message finished first
+            return locked.status
+        locked.summary, locked.deviation_map = summary, shown
+        locked.status, locked.error = ScanComparison.Status.DONE, ""
+        locked.save(update_fields=["summary", "deviation_map", "status", "error"])
+        record(
+            actor=actor,
+            action="scan.compare",
+            resource_type="scan",
+            resource_id=comparison_id,
+            outcome="succeeded",
+            payload={
+                **where,
+                "component": comparison.component.name if comparison.component is not None else "",
+                "reference": comparison.reference_name,
+                "tolerance": comparison.tolerance,
+                "unit": comparison.unit,
+                "points": summary["points"],
+                "beyond_tolerance": summary["beyond_tolerance"],
+                "deviation_max": summary["deviation_max"],
+                "rmse": summary["rmse"],
+                "rotation_deg": summary.get("rotation_deg"),
+            },
+        )
+    return ScanComparison.Status.DONE

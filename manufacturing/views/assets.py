@@ -108,6 +108,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "pk",
                 "scan_name",
                 "summary",
+                "status",
                 "tolerance",
                 "unit",
                 "created_at",

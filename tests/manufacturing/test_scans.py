@@ -1,9 +1,11 @@
-"""3-D scans on an asset's page: a scan and its reference uploaded, registered (ICP), stored and trailed;
-the deviation map shows the dent beyond tolerance; bad files are refused with a message and nothing is
-kept; another site's engineer gets a 404 and nothing is stored."""
+"""3-D scans on an asset's page and the API: a scan and its reference read, stored and trailed at upload,
+registered (ICP) by the worker's step and trailed again; the deviation map shows the dent beyond
+tolerance; bad files are refused with a message and nothing is kept; another site's engineer gets a 404
+and nothing is stored. The worker itself runs `scan_register` in the test marked `worker`."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -12,7 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import Event
 from manufacturing.models import ScanComparison
-from manufacturing.services.scans import ScanRefused, scan_compare
+from manufacturing.services.scans import ScanRefused, scan_register, scan_upload
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -45,21 +48,30 @@ def _ply(points: np.ndarray) -> bytes:
     return (head + "\n".join(f"{x:.5f} {y:.5f} {z:.5f}" for x, y, z in points)).encode()
 
 
+def _registered(comparison: ScanComparison) -> ScanComparison:
+    """The worker's step, run here (the tests' transactions never commit, so nothing is queued)."""
+    assert comparison.status == "pending" and scan_register(comparison_id=comparison.pk) == "done"
+    comparison.refresh_from_db()
+    return comparison
+
+
 def _compare(actor, machine, scan: np.ndarray, reference: np.ndarray, tolerance: float = 0.5):
-    return scan_compare(
-        actor=actor,
-        machine=machine,
-        scan_name="s.xyz",
-        scan_data=_xyz(scan),
-        reference_name="r.xyz",
-        reference_data=_xyz(reference),
-        tolerance=tolerance,
+    return _registered(
+        scan_upload(
+            actor=actor,
+            machine=machine,
+            scan_name="s.xyz",
+            scan_data=_xyz(scan),
+            reference_name="r.xyz",
+            reference_data=_xyz(reference),
+            tolerance=tolerance,
+        )
     )
 
 
 def test_the_dent_is_what_lies_beyond_tolerance_and_it_is_trailed(engineer_a, machine_a):
     scan, reference, dent = _plate_with_dent(2.0)
-    comparison = scan_compare(
+    uploaded = scan_upload(
         actor=engineer_a,
         machine=machine_a,
         scan_name="bracket.xyz",
@@ -68,6 +80,12 @@ def test_the_dent_is_what_lies_beyond_tolerance_and_it_is_trailed(engineer_a, ma
         reference_data=_ply(reference),
         tolerance=0.5,
     )
+    upload = Event.objects.get(action="scan.upload", resource_id=str(uploaded.pk))
+    assert upload.payload["points"] == len(scan) and upload.payload["reference_points"] == len(reference)
+    assert not Event.objects.filter(action="scan.compare").exists()
+    comparison = _registered(uploaded)
+    assert scan_register(comparison_id=comparison.pk) == "done"  # a message sent again changes nothing
+    assert Event.objects.filter(action="scan.compare").count() == 1
     summary = comparison.summary
     assert summary["points"] == len(scan) and summary["converged"]
     # the dent's centre lies 2 mm from the surface; its rim (under 0.5 mm there) stays within
@@ -124,7 +142,7 @@ def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
 ):
     scan, reference, _ = _plate_with_dent(2.0)
     with pytest.raises(ScanRefused, match=message):
-        scan_compare(
+        scan_upload(
             actor=engineer_a,
             machine=machine_a,
             scan_name=scan_name,
@@ -137,7 +155,37 @@ def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
             reference_data=_xyz(reference),
             tolerance=tolerance,
         )
-    assert not ScanComparison.objects.exists() and not Event.objects.filter(action="scan.compare").exists()
+    assert (
+        not ScanComparison.objects.exists() and not Event.objects.filter(action__startswith="scan.").exists()
+    )
+
+
+def test_a_scan_the_worker_cannot_register_says_why_on_its_page(client, engineer_a, machine_a):
+    """Read at upload, but unreadable when the worker opens it (the stored file damaged meanwhile): the
+    scan is marked failed with the reason, trailed, and its page says what to do."""
+    scan, reference, _ = _plate_with_dent(2.0)
+    comparison = scan_upload(
+        actor=engineer_a,
+        machine=machine_a,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=0.5,
+    )
+    with open(comparison.scan.path, "wb") as damaged:
+        damaged.write(b"1 2\n")
+    assert scan_register(comparison_id=comparison.pk) == "failed"
+    comparison.refresh_from_db()
+    assert comparison.status == "failed" and "cannot be read" in comparison.error
+    event = Event.objects.get(action="scan.compare", resource_id=str(comparison.pk))
+    assert event.outcome == "failed" and "cannot be read" in event.payload["error"]
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/scans/{comparison.pk}/").content.decode()
+    assert "could not be registered" in page and "cannot be read" in page and "deviation-map" not in page
+    assert 'http-equiv="refresh"' not in page
+    asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert "Registration failed" in asset
 
 
 def test_the_asset_page_uploads_and_shows_the_deviation_map(client, engineer_a, machine_a):
@@ -154,8 +202,14 @@ def test_the_asset_page_uploads_and_shows_the_deviation_map(client, engineer_a, 
     )
     comparison = ScanComparison.objects.get()
     assert response.status_code == 302 and response["Location"].endswith(f"/scans/{comparison.pk}/")
+    waiting = client.get(response["Location"]).content.decode()
+    assert "Registering 6,000 points onto the reference's 6,000 on the worker" in waiting
+    assert 'http-equiv="refresh"' in waiting and "deviation-map" not in waiting
+    assert "Registering" in client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    comparison = _registered(comparison)
     page = client.get(response["Location"])
     html = page.content.decode()
+    assert 'http-equiv="refresh"' not in html
     assert page.status_code == 200 and 'data-testid="deviation-map"' in html
     assert len(re.findall(r'data-beyond="true"', html)) == comparison.summary["beyond_tolerance"] > 0
     assert f"{comparison.summary['beyond_tolerance']} of {len(scan):,} points" in html  # 6,000
@@ -263,14 +317,20 @@ def test_the_api_compares_and_refuses_with_a_message(client, engineer_a, enginee
     client.force_login(engineer_a)
     created = post(_xyz(scan))
     assert created.status_code == 201, created.content
-    assert created.json()["beyond_tolerance"] == dent.sum() and created.json()["converged"]
-    assert created.json()["rotation_deg"] == pytest.approx(7, abs=0.05)
-    assert ScanComparison.objects.get().summary["points"] == created.json()["points"] == len(scan)
+    body = created.json()
+    assert body["status"] == "pending" and body["beyond_tolerance"] is None and body["points"] == len(scan)
+    assert created["Location"] == body["url"] == f"/api/manufacturing/scans/{body['id']}/"
+    assert client.get(body["url"]).json()["status"] == "pending"
+    _registered(ScanComparison.objects.get())
+    result = client.get(body["url"]).json()
+    assert result["status"] == "done" and result["beyond_tolerance"] == dent.sum() and result["converged"]
+    assert result["rotation_deg"] == pytest.approx(7, abs=0.05) and result["error"] == ""
     bad = post(b"1 2\n3 4\n")
     assert bad.status_code == 400 and "cannot be read" in bad.json()["detail"]
     assert post(_xyz(scan), tolerance="-1").status_code == 400
     client.force_login(engineer_b)
     assert post(_xyz(scan)).status_code == 404
+    assert client.get(body["url"]).status_code == 404  # another site's scan is not there for them
     assert ScanComparison.objects.count() == 1
 
 
@@ -296,7 +356,8 @@ def test_the_reference_may_be_the_cad_model(client, engineer_a, machine_a):
         },
     )
     assert created.status_code == 201, created.content
-    result = created.json()
+    _registered(ScanComparison.objects.get())
+    result = client.get(created["Location"]).json()
     assert result["beyond_tolerance"] == dent.sum() > 0 and result["rotation_deg"] == pytest.approx(
         25, abs=0.1
     )
@@ -323,9 +384,10 @@ def test_the_scan_names_the_component_scanned(client, engineer_a, machine_a):
             "component": str(housing.pk),
         },
     )
-    comparison = ScanComparison.objects.get()
+    comparison = _registered(ScanComparison.objects.get())
     assert response.status_code == 302 and comparison.component == housing
     assert f"Scan {comparison.pk} of Bearing housing" in client.get(response["Location"]).content.decode()
+    assert Event.objects.get(action="scan.upload").payload["component"] == "Bearing housing"
     assert Event.objects.get(action="scan.compare").payload["component"] == "Bearing housing"
     asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     assert f"Scan {comparison.pk}</a> of Bearing housing" in asset
@@ -342,10 +404,41 @@ def test_the_scan_names_the_component_scanned(client, engineer_a, machine_a):
         )
 
     assert api(housing.pk).status_code == 201
-    later = ScanComparison.objects.latest("pk")  # the same housing scanned again: the page lists both
+    # the same housing scanned again: the page lists both
+    later = _registered(ScanComparison.objects.latest("pk"))
     page = client.get(f"/manufacturing/scans/{later.pk}/").content.decode()
     history = page[page.index('data-testid="scan-history"') :].split("</table>")[0]
     assert f"/manufacturing/scans/{comparison.pk}/" in history and f"{later.pk} (this one)" in history
     refused = api(housing.pk + 1000)
     assert refused.status_code == 400 and "has no component" in refused.json()["detail"]
     assert ScanComparison.objects.count() == 2
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_registers_a_scan_sent_through_the_api(
+    client, settings, engineer_a, machine_a, celery_worker
+):
+    """The whole path: the API answers at once with the scan pending, the real worker registers it, and
+    the scan's URL then gives the deviations."""
+    settings.MEDIA_ROOT = os.environ["MEDIA_ROOT"]  # where the worker process reads the files
+    scan, reference, dent = _plate_with_dent(2.0)
+    client.force_login(engineer_a)
+    created = client.post(
+        f"/api/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("s.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("r.ply", _ply(reference)),
+            "tolerance": "0.5",
+        },
+    )
+    assert created.status_code == 201 and created.json()["status"] == "pending", created.content
+    wait_for(
+        lambda: client.get(created["Location"]).json()["status"] != "pending",
+        timeout=120,
+        message="the worker to register the scan",
+    )
+    result = client.get(created["Location"]).json()
+    assert result["status"] == "done" and result["beyond_tolerance"] == dent.sum()
+    event = Event.objects.get(action="scan.compare", resource_id=str(result["id"]))
+    assert event.actor_label == "task:manufacturing.register_scan" and event.outcome == "succeeded"

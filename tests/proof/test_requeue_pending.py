@@ -88,8 +88,41 @@ def test_a_lost_analysis_is_sent_again_once_per_period_and_runs_once(lost_record
     assert ResentWork.objects.get(work="manufacturing.analysis").sends == 1
 
 
+def test_a_lost_scan_registration_is_sent_again_and_runs_once(lost_recording, settings, tmp_path):
+    """The same for a 3-D scan: kept at upload, its registration message lost, sent again, run once."""
+    import numpy as np
+
+    from manufacturing.services.scans import scan_upload
+    from manufacturing.tasks import register_scan
+
+    settings.MEDIA_ROOT = tmp_path
+    u, v = np.meshgrid(np.arange(0.0, 40.0), np.arange(0.0, 30.0))
+    plate = np.column_stack([u.ravel(), v.ravel(), 0.002 * (u.ravel() - 20) ** 2])
+    xyz = "\n".join(f"{x} {y} {z}" for x, y, z in plate).encode()
+    scan = scan_upload(
+        actor=lost_recording.uploaded_by,
+        machine=lost_recording.machine,
+        scan_name="s.xyz",
+        scan_data=xyz,
+        reference_name="r.xyz",
+        reference_data=xyz,
+        tolerance=0.5,
+    )
+    queue = f"requeue-test-{uuid.uuid4().hex[:8]}"
+    later = timezone.now() + timedelta(minutes=6)
+    assert requeue_pending(now=later, queue=queue)["manufacturing.scan"] == 1
+    assert ("manufacturing.register_scan", [scan.pk]) in _messages(queue)
+    assert register_scan(scan.pk) == register_scan(scan.pk) == "done"  # the message twice: run once
+    assert Event.objects.filter(action="scan.compare", resource_id=str(scan.pk)).count() == 1
+    assert requeue_pending(now=later + timedelta(hours=1), queue=queue)["manufacturing.scan"] == 0
+
+
 def test_every_registered_kind_of_pending_work_can_be_asked_for():
-    assert {work.name for work in registered()} >= {"medical.preview", "manufacturing.analysis"}
+    assert {work.name for work in registered()} >= {
+        "medical.preview",
+        "manufacturing.analysis",
+        "manufacturing.scan",
+    }
     cutoff = timezone.now()
     for work in registered():
         assert work.pending(cutoff).count() == 0, work.name
