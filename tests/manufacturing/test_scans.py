@@ -160,6 +160,16 @@ def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
     )
 
 
+def test_a_scan_beyond_the_size_the_worker_takes_is_refused_at_upload(engineer_a, machine_a, monkeypatch):
+    from manufacturing.services import scans
+
+    monkeypatch.setattr(scans, "MAX_POINTS", 5_000)  # the plate's 6,000 points over it
+    scan, reference, _ = _plate_with_dent(2.0)
+    with pytest.raises(ScanRefused, match="the scan 's.xyz' has 6,000 points: at most 5,000; thin it out"):
+        _compare(engineer_a, machine_a, scan, reference)
+    assert not ScanComparison.objects.exists()
+
+
 def test_a_scan_the_worker_cannot_register_says_why_on_its_page(client, engineer_a, machine_a):
     """Read at upload, but unreadable when the worker opens it (the stored file damaged meanwhile): the
     scan is marked failed with the reason, trailed, and its page says what to do."""
