@@ -175,6 +175,8 @@ def _csv(data: bytes, channel: str) -> Waveform:
             raise _Refused("no samples after the header row")
     if header is not None and len(header) == 1 and delimiter == ",":  # one named column: "0,0123" is a number
         delimiter, decimal_comma = None, True
+    if header is None and delimiter == "," and _decimal_commas(lines):  # "0,0123" / "-0,0456" unnamed
+        delimiter, decimal_comma = None, True
     if decimal_comma:
         lines = [line.replace(",", ".") for line in lines]
     values = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=delimiter, ndmin=2)
@@ -206,6 +208,22 @@ def _csv(data: bytes, channel: str) -> Waveform:
             raise _Refused("the only column is the time axis; add the vibration samples")
     chosen = names[index] if columns > 1 else ""
     return Waveform("csv", values[:, index], channel=chosen, sample_rate=sample_rate)
+
+
+def _decimal_commas(lines: list[str]) -> bool:
+    """Whether comma-separated rows without a header are one column of decimal commas ("0,0123",
+    "-0,0456", as a spreadsheet in most of Europe saves one column) rather than two columns of whole
+    numbers: every row is a whole number, or two whole numbers around one comma, nothing has a point,
+    and some row shows what no column of whole numbers does: "-0" before the comma, or digits after
+    it that start with a 0 ("0123"). Vibration swings around zero, so both come early in a real one."""
+    telling = False
+    for line in lines:
+        cells = [cell.strip() for cell in line.split(",")]
+        if len(cells) > 2 or not all(cell.lstrip("+-").isdigit() for cell in cells):
+            return False  # another layout (or a point, a word, an exponent): read as before
+        if len(cells) == 2 and (cells[0] in ("-0", "+0") or (len(cells[1]) > 1 and cells[1][0] == "0")):
+            telling = True
+    return telling
 
 
 def _rises_evenly(column: np.ndarray) -> bool:

@@ -109,6 +109,18 @@ def test_one_named_column_with_decimal_commas():
     assert np.allclose(wave.signal, OUTER[:4096], atol=1e-6) and wave.sample_rate is None
 
 
+def test_one_unnamed_column_with_decimal_commas():
+    """Without a header, "0,0123" could be two whole-number columns; "-0" and "0123" say it is not (it
+    was read as two columns, and the whole parts, nearly all 0, analysed as the signal)."""
+    data = "\n".join(f"{v:.6f}".replace(".", ",") for v in OUTER[:4096]).encode()
+    wave = read_waveform("x.csv", data)
+    assert np.allclose(wave.signal, OUTER[:4096], atol=1e-6) and wave.channel == ""
+    # two real columns of whole numbers (an index and counts) stay two columns
+    counts = "\n".join(f"{i},{int(v * 1000) + 2000}" for i, v in enumerate(OUTER[:4096])).encode()
+    wave = read_waveform("x.csv", counts)  # the first column rises evenly: the time axis
+    assert np.array_equal(wave.signal, [int(v * 1000) + 2000 for v in OUTER[:4096]])
+
+
 def test_a_file_named_by_its_time_is_read_by_its_content():
     """The IMS/NASA bearing files: four tab-separated channels, no header, named by their time
     (2004.02.12.10.32.39). Read as text, the channel chosen by number; a .npy or .mat without its ending
