@@ -1,9 +1,10 @@
-"""Fuzzing the manufacturing inputs: vibration recording uploads (API) and 3-D scans (point clouds).
+"""Fuzzing the manufacturing inputs: vibration recording uploads (API) and 3-D scans (point clouds, the
+command and the API).
 
-A recording upload is stored whole (its row, its file and its trail event; its analysis then
-finishes or fails with a message) or refused with a 400 that says why, leaving nothing behind. A
-point cloud is read into finite (n, 3) coordinates or refused with a ValueError naming the file;
-`register_scan` answers a report or a CommandError - never a traceback.
+A recording upload, and a scan upload, is stored whole (its row, its files and its trail event; the
+worker's analysis or registration then finishes or fails with a message) or refused with a 400 that
+says why, leaving nothing behind. A point cloud is read into finite (n, 3) coordinates or refused with
+a ValueError naming the file; `register_scan` answers a report or a CommandError - never a traceback.
 """
 
 from __future__ import annotations
@@ -251,3 +252,50 @@ def test_point_clouds_are_read_or_refused_with_the_file_named(tmp_path, scan):
         return
     summary = json.loads(out.getvalue())
     assert summary["points"] == len(points)
+
+
+@pytest.mark.django_db
+@given(
+    scan=point_cloud_files(),
+    tolerance=st.sampled_from(["0.5", "0", "-1", "nan", "inf", "", "x", "1e-300", "1e308"]),
+    unit=st.sampled_from(["mm", "in", "m", "furlong", ""]),
+)
+@fuzz_settings(examples=30)
+def test_scan_upload_is_stored_whole_or_refused_clearly(engineer, machine, media, scan, tolerance, unit):
+    """Through the API, as a scanner's software or a phone sends it; then the worker's step."""
+    from manufacturing.models import ScanComparison
+    from manufacturing.services.scans import scan_register
+
+    suffix, data = scan
+
+    def state():
+        return ScanComparison.objects.count(), Event.objects.filter(action__startswith="scan.").count()
+
+    before, files_before = state(), files_under(media)
+    response = engineer.post(
+        f"/api/manufacturing/assets/{machine.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile(f"part{suffix}", data),
+            "reference": SimpleUploadedFile("reference.xyz", _xyz(REFERENCE)),
+            "tolerance": tolerance,
+            "unit": unit,
+        },
+    )
+    assert response.status_code in (201, 400), response.content[:500]
+    event(f"scan answered {response.status_code}")
+    if response.status_code == 400:
+        assert response.json(), "a refusal says why"
+        assert state() == before and files_under(media) == files_before, "a refused upload left traces"
+        return
+    assert state() == (before[0] + 1, before[1] + 1)  # the row and its scan.upload event
+    comparison = ScanComparison.objects.get(pk=response.json()["id"])
+    assert len(files_under(media) - files_before) == 2  # the scan and its reference
+    status = scan_register(comparison_id=comparison.pk)  # what the worker runs
+    comparison.refresh_from_db()
+    event(f"registration {status}")
+    assert status in ("done", "failed") and comparison.status == status
+    if status == "failed":
+        assert comparison.error.strip(), "a failed registration says why"
+    else:
+        assert comparison.summary["points"] >= 10 and np.isfinite(comparison.summary["rmse"])
+    assert Event.objects.filter(action="scan.compare", resource_id=str(comparison.pk)).count() == 1
