@@ -425,6 +425,10 @@ class WorkOrder(models.Model):
     alert = models.ForeignKey(
         Alert, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_orders"
     )
+    # the 3-D scan whose wear it was filed for (its deviation map is the evidence)
+    scan = models.ForeignKey(
+        "ScanComparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="work_orders"
+    )
     external_id = models.CharField(max_length=64, blank=True, help_text="ID in the imported history.")
     equipment_label = models.CharField(
         max_length=128, blank=True, help_text="Equipment as named in the history."

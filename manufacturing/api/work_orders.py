@@ -28,6 +28,7 @@ class WorkOrderOutput(serializers.ModelSerializer):
             "machine",
             "machine_tag",
             "alert",
+            "scan",
             "preventive",
             "plan",
             "external_id",
@@ -56,6 +57,12 @@ class WorkOrderFileInput(serializers.Serializer):
     team = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     alert = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="The alert this work order answers."
+    )
+    scan = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The registered 3-D scan of this asset whose wear it is filed for (its component too).",
     )
 
 
@@ -106,6 +113,9 @@ class WorkOrderListApi(APIView):
         alert = None
         if values["alert"] is not None:
             alert = selectors.alert_for(request.user, values["alert"], actor=request_actor(request))
+        scan = None
+        if values["scan"] is not None:
+            scan = selectors.scan_for(request.user, values["scan"], actor=request_actor(request))
         try:
             work_order = services.work_order_file(
                 actor=request.user,
@@ -116,6 +126,7 @@ class WorkOrderListApi(APIView):
                 due=values["due"],
                 team=values["team"],
                 alert=alert,
+                scan=scan,
                 submission_key=request.headers.get("Idempotency-Key", "").strip(),
             )
         except services.SubmissionKeyReused as refusal:

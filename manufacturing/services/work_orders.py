@@ -80,6 +80,7 @@ def work_order_file(
     component=None,
     submission_key: str = "",
     plan=None,
+    scan=None,
 ) -> WorkOrder:
     """File a work order against `machine` (the actor needs `file` on a work order of its site).
 
@@ -87,7 +88,8 @@ def work_order_file(
     key from the same person returns the work order it filed, with `replayed` set and nothing new
     stored or trailed. An alert is covered by one work order at a time: filing from an alert whose
     work order is still open, in progress or on hold is refused, naming it. `plan`: the preventive
-    maintenance plan filing it (the work order is then preventive)."""
+    maintenance plan filing it (the work order is then preventive). `scan`: the 3-D scan whose wear it
+    is filed for (a registered scan of the same asset; its component, unless one is given)."""
 
     from manufacturing.selectors import covering_work_order
 
@@ -104,6 +106,12 @@ def work_order_file(
         return earlier
     if alert is not None and alert.machine_id != machine.pk:
         raise WorkOrderRefused(f"alert {alert.pk} is on {alert.machine.tag}, not on {machine.tag}")
+    if scan is not None and scan.machine_id != machine.pk:
+        raise WorkOrderRefused(f"scan {scan.pk} is of {scan.machine.tag}, not of {machine.tag}")
+    if scan is not None and scan.status != scan.Status.DONE:
+        raise WorkOrderRefused(f"scan {scan.pk} is not registered yet: file from it once it is")
+    if scan is not None and component is None:
+        component = scan.component
     if alert is not None and (covering := covering_work_order(alert)) is not None:
         raise WorkOrderRefused(
             f"alert {alert.pk} is already covered by work order {covering.pk} "
@@ -125,6 +133,7 @@ def work_order_file(
         submission_key=submission_key,
         plan=plan,
         preventive=plan is not None,
+        scan=scan,
     )
     work_order = created_once(
         lambda: WorkOrder.objects.create(**fields),
@@ -143,7 +152,12 @@ def work_order_file(
         action="file",
         work_order=work_order,
         policy=decision.policy or "",
-        payload={"machine": machine.tag, "priority": priority, "alert": alert.pk if alert else None},
+        payload={
+            "machine": machine.tag,
+            "priority": priority,
+            "alert": alert.pk if alert else None,
+            **({"scan": scan.pk} if scan is not None else {}),
+        },
     )
     return work_order
 

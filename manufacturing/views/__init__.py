@@ -73,7 +73,7 @@ def posted_int(value: str, default: int) -> int:
         raise services.WorkOrderRefused("priority must be 1, 2, 3 or 4") from None
 
 
-def file_from_post(request, machine, alert=None):
+def file_from_post(request, machine, alert=None, scan=None):
     """File from a page's form. Its `submission` key (made when the form was shown, kept in the
     phone's draft: portal.drafts) makes a second send of the same form land on the work order
     already filed."""
@@ -88,6 +88,7 @@ def file_from_post(request, machine, alert=None):
             due=posted_date(request.POST.get("due", "")),
             team=request.POST.get("team", "")[:64],
             alert=alert,
+            scan=scan,
             submission_key=key,
         )
     except services.SubmissionKeyReused:

@@ -93,5 +93,6 @@ def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and comparison.created_at > timezone.now() - dt.timedelta(minutes=30),
             "units": UNITS,
             "history": history if len(history) > 1 else [],
+            "work_orders": comparison.work_orders.only("pk", "title", "status") if done else [],
         },
     )

@@ -33,10 +33,16 @@ WORK_ORDERS_PER_PAGE = 50
 @require_http_methods(["GET", "POST"])
 @policy_required("view", "portal:manufacturing")
 def work_order_new(request: HttpRequest) -> HttpResponse:
-    """File a work order from a phone: pick the asset (or arrive from an alert or a QR label)."""
+    """File a work order from a phone: pick the asset (or arrive from an alert, a 3-D scan's page or a
+    QR label)."""
     alert = (
         selectors.alert_for(request.user, request.GET["alert"], actor=request_actor(request))
         if request.GET.get("alert")
+        else None
+    )
+    scan = (
+        selectors.scan_for(request.user, request.GET["scan"], actor=request_actor(request))
+        if request.GET.get("scan") and alert is None
         else None
     )
     machines = selectors.machines_visible_to(request.user)
@@ -47,8 +53,11 @@ def work_order_new(request: HttpRequest) -> HttpResponse:
         if request.POST.get("alert"):
             alert = selectors.alert_for(request.user, request.POST["alert"], actor=request_actor(request))
             alert = alert if alert.machine_id == machine.pk else None
+        if request.POST.get("scan"):
+            scan = selectors.scan_for(request.user, request.POST["scan"], actor=request_actor(request))
+            scan = scan if scan.machine_id == machine.pk else None  # another asset chosen: filed without
         with outcome_shown(request, denied="You may not file work orders for this site."):
-            work_order = file_from_post(request, machine, alert)
+            work_order = file_from_post(request, machine, alert, scan)
             return redirect("manufacturing:work_order_detail", pk=work_order.pk)
     return render(
         request,
@@ -58,10 +67,32 @@ def work_order_new(request: HttpRequest) -> HttpResponse:
             "alert": alert,
             # an alert is covered by one work order at a time: the page links to it instead
             "covering": selectors.covering_work_order(alert) if alert else None,
-            "selected": alert.machine_id if alert else request.GET.get("machine", ""),
+            "selected": alert.machine_id
+            if alert
+            else scan.machine_id
+            if scan
+            else request.GET.get("machine", ""),
+            "scan": scan if scan is not None and scan.status == scan.Status.DONE else None,
+            "scan_title": _scan_title(scan) if scan is not None else "",
+            "scan_description": _scan_description(scan) if scan is not None else "",
             "priorities": WorkOrder.Priority.choices,
             "submission": new_submission_key(),
         },
+    )
+
+
+def _scan_title(scan) -> str:
+    what = scan.component.name if scan.component else scan.machine.tag
+    beyond = scan.summary.get("beyond_tolerance", 0)
+    return f"{what}: {beyond:,} points beyond {scan.tolerance:g} {scan.unit} (scan {scan.pk})"
+
+
+def _scan_description(scan) -> str:
+    summary = scan.summary
+    return (
+        f"3-D scan {scan.scan_name} against {scan.reference_name} ({scan.created_at:%Y-%m-%d}): "
+        f"{summary.get('beyond_tolerance', 0):,} of {summary.get('points', 0):,} points beyond "
+        f"{scan.tolerance:g} {scan.unit}, largest deviation {summary.get('deviation_max', 0):.2f} {scan.unit}."
     )
 
 

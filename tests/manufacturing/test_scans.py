@@ -452,3 +452,98 @@ def test_the_worker_registers_a_scan_sent_through_the_api(
     assert result["status"] == "done" and result["beyond_tolerance"] == dent.sum()
     event = Event.objects.get(action="scan.compare", resource_id=str(result["id"]))
     assert event.actor_label == "task:manufacturing.register_scan" and event.outcome == "succeeded"
+
+
+def test_a_work_order_is_filed_from_a_scans_wear(client, engineer_a, engineer_b, machine_a):
+    """The scan's page offers a work order for the wear it shows: the form comes filled in (the asset,
+    the component, what the scan found), the work order keeps the scan as its evidence and links back,
+    and the scan's page lists it. Another site's engineer cannot file from the scan."""
+    from manufacturing.models import Component, WorkOrder
+
+    housing = Component.objects.create(machine=machine_a, name="Bearing housing")
+    scan, reference, dent = _plate_with_dent(2.0)
+    comparison = _registered(
+        scan_upload(
+            actor=engineer_a,
+            machine=machine_a,
+            component=housing,
+            scan_name="housing.xyz",
+            scan_data=_xyz(scan),
+            reference_name="housing-ref.xyz",
+            reference_data=_xyz(reference),
+            tolerance=0.5,
+        )
+    )
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/scans/{comparison.pk}/").content.decode()
+    link = f"/manufacturing/work-orders/new/?scan={comparison.pk}"
+    assert link in page and 'data-testid="file-from-scan"' in page
+    form = client.get(link).content.decode()
+    beyond = comparison.summary["beyond_tolerance"]
+    title = f"Bearing housing: {beyond} points beyond 0.5 mm (scan {comparison.pk})"
+    assert f'value="{title}"' in form and f'name="scan" value="{comparison.pk}"' in form
+    largest = comparison.summary["deviation_max"]
+    assert f"{beyond} of 6,000 points beyond 0.5 mm, largest deviation {largest:.2f} mm" in form
+    assert f'<option value="{machine_a.pk}" selected>' in form
+    response = client.post(
+        "/manufacturing/work-orders/new/",
+        {
+            "machine": machine_a.pk,
+            "scan": comparison.pk,
+            "title": title,
+            "priority": 3,
+            "submission": "scan-1",
+        },
+    )
+    work_order = WorkOrder.objects.get(scan=comparison)
+    assert response.status_code == 302 and work_order.component == housing
+    assert Event.objects.get(action="work_order.file", resource_id=str(work_order.pk)).payload["scan"] == (
+        comparison.pk
+    )
+    detail = client.get(f"/manufacturing/work-orders/{work_order.pk}/").content.decode()
+    assert f'href="/manufacturing/scans/{comparison.pk}/" data-testid="from-scan"' in detail
+    page = client.get(f"/manufacturing/scans/{comparison.pk}/").content.decode()
+    assert f"Work order {work_order.pk}</a> (open) was filed from this scan" in page
+
+    # the same through the API; a scan of another asset is refused with the reason
+    filed = client.post(
+        "/api/manufacturing/work-orders/",
+        {"machine": machine_a.pk, "title": "Housing worn", "scan": comparison.pk},
+        content_type="application/json",
+    )
+    assert filed.status_code == 201 and filed.json()["scan"] == comparison.pk, filed.content
+
+    client.force_login(engineer_b)
+    assert client.get(link).status_code == 404
+    assert (
+        client.post(
+            "/api/manufacturing/work-orders/",
+            {"machine": machine_a.pk, "title": "x", "scan": comparison.pk},
+            content_type="application/json",
+        ).status_code
+        == 404
+    )
+    assert WorkOrder.objects.count() == 2
+
+
+def test_a_work_order_names_only_a_registered_scan_of_its_own_asset(engineer_a, machine_a):
+    from manufacturing.models import Machine
+    from manufacturing.services import WorkOrderRefused, work_order_file
+
+    scan, reference, _ = _plate_with_dent(2.0)
+    pending = scan_upload(
+        actor=engineer_a,
+        machine=machine_a,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=0.5,
+    )
+    with pytest.raises(WorkOrderRefused, match=f"scan {pending.pk} is not registered yet"):
+        work_order_file(actor=engineer_a, machine=machine_a, title="Wear", scan=pending)
+    other = Machine.objects.create(line=machine_a.line, tag="P-2", name="Second pump")
+    registered = _registered(pending)
+    with pytest.raises(WorkOrderRefused, match=f"scan {registered.pk} is of {machine_a.tag}, not of P-2"):
+        work_order_file(actor=engineer_a, machine=other, title="Wear", scan=registered)
+    assert not registered.work_orders.exists()
