@@ -224,6 +224,7 @@ def test_the_asset_page_uploads_and_shows_the_deviation_map(client, engineer_a, 
     assert len(re.findall(r'data-beyond="true"', html)) == comparison.summary["beyond_tolerance"] > 0
     assert f"{comparison.summary['beyond_tolerance']} of {len(scan):,} points" in html  # 6,000
     assert "the scan was turned 7° onto the reference" in html  # the scanner's 7 degrees, undone
+    assert "6,000 points</span> beyond 0.5 mm" in html  # the tolerance as entered, not "0.500"
     asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     assert f"/manufacturing/scans/{comparison.pk}/" in asset and 'data-testid="upload-scan"' in asset
 
