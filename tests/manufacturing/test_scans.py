@@ -55,18 +55,22 @@ def _registered(comparison: ScanComparison) -> ScanComparison:
     return comparison
 
 
-def _compare(actor, machine, scan: np.ndarray, reference: np.ndarray, tolerance: float = 0.5):
-    return _registered(
-        scan_upload(
-            actor=actor,
-            machine=machine,
-            scan_name="s.xyz",
-            scan_data=_xyz(scan),
-            reference_name="r.xyz",
-            reference_data=_xyz(reference),
-            tolerance=tolerance,
-        )
+def _upload(actor, machine, scan: np.ndarray, reference: np.ndarray, tolerance: float = 0.5, **more):
+    """The upload's step: both files read, kept, the scan pending."""
+    return scan_upload(
+        actor=actor,
+        machine=machine,
+        scan_name="s.xyz",
+        scan_data=_xyz(scan),
+        reference_name="r.xyz",
+        reference_data=_xyz(reference),
+        tolerance=tolerance,
+        **more,
     )
+
+
+def _compare(actor, machine, scan: np.ndarray, reference: np.ndarray, tolerance: float = 0.5, **more):
+    return _registered(_upload(actor, machine, scan, reference, tolerance, **more))
 
 
 def test_the_dent_is_what_lies_beyond_tolerance_and_it_is_trailed(engineer_a, machine_a):
@@ -174,15 +178,7 @@ def test_a_scan_the_worker_cannot_register_says_why_on_its_page(client, engineer
     """Read at upload, but unreadable when the worker opens it (the stored file damaged meanwhile): the
     scan is marked failed with the reason, trailed, and its page says what to do."""
     scan, reference, _ = _plate_with_dent(2.0)
-    comparison = scan_upload(
-        actor=engineer_a,
-        machine=machine_a,
-        scan_name="s.xyz",
-        scan_data=_xyz(scan),
-        reference_name="r.xyz",
-        reference_data=_xyz(reference),
-        tolerance=0.5,
-    )
+    comparison = _upload(engineer_a, machine_a, scan, reference)
     with open(comparison.scan.path, "wb") as damaged:
         damaged.write(b"1 2\n")
     assert scan_register(comparison_id=comparison.pk) == "failed"
@@ -463,18 +459,7 @@ def test_a_work_order_is_filed_from_a_scans_wear(client, engineer_a, engineer_b,
 
     housing = Component.objects.create(machine=machine_a, name="Bearing housing")
     scan, reference, dent = _plate_with_dent(2.0)
-    comparison = _registered(
-        scan_upload(
-            actor=engineer_a,
-            machine=machine_a,
-            component=housing,
-            scan_name="housing.xyz",
-            scan_data=_xyz(scan),
-            reference_name="housing-ref.xyz",
-            reference_data=_xyz(reference),
-            tolerance=0.5,
-        )
-    )
+    comparison = _compare(engineer_a, machine_a, scan, reference, component=housing)
     client.force_login(engineer_a)
     page = client.get(f"/manufacturing/scans/{comparison.pk}/").content.decode()
     link = f"/manufacturing/work-orders/new/?scan={comparison.pk}"
@@ -532,15 +517,7 @@ def test_a_work_order_names_only_a_registered_scan_of_its_own_asset(engineer_a, 
     from manufacturing.services import WorkOrderRefused, work_order_file
 
     scan, reference, _ = _plate_with_dent(2.0)
-    pending = scan_upload(
-        actor=engineer_a,
-        machine=machine_a,
-        scan_name="s.xyz",
-        scan_data=_xyz(scan),
-        reference_name="r.xyz",
-        reference_data=_xyz(reference),
-        tolerance=0.5,
-    )
+    pending = _upload(engineer_a, machine_a, scan, reference)
     with pytest.raises(WorkOrderRefused, match=f"scan {pending.pk} is not registered yet"):
         work_order_file(actor=engineer_a, machine=machine_a, title="Wear", scan=pending)
     other = Machine.objects.create(line=machine_a.line, tag="P-2", name="Second pump")
