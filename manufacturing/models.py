@@ -691,8 +691,12 @@ class ScanComparison(models.Model):
     error = models.TextField(blank=True)
     scan = models.FileField(upload_to="manufacturing/scans/%Y/%m/")
     scan_name = models.CharField(max_length=255)
+    # of the files: the same scan sent again is kept once, and a reference (a CAD model, often tens of
+    # megabytes, sent with every scan of its part) is stored once per asset
+    scan_sha256 = models.CharField(max_length=64, blank=True)
     reference = models.FileField(upload_to="manufacturing/scans/%Y/%m/")
     reference_name = models.CharField(max_length=255)
+    reference_sha256 = models.CharField(max_length=64, blank=True)
     tolerance = models.FloatField(help_text="In the scans' length unit.")
     unit = models.CharField(max_length=8, default="mm")
     summary = models.JSONField(default=dict)
@@ -706,6 +710,7 @@ class ScanComparison(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["machine", "scan_sha256"], name="manufacturing_scan_sha256")]
 
     def __str__(self) -> str:
         return f"Scan {self.pk} of {self.machine.tag}"

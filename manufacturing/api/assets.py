@@ -356,6 +356,7 @@ class ScanCompareApi(APIView):
         request={"multipart/form-data": ScanCompareInput},
         responses={
             201: ScanOutput,
+            200: ScanOutput,  # the same scan sent again (Idempotent-Replayed: true)
             400: MaintenanceRefusal,
             404: MaintenanceRefusal,
             503: MaintenanceRefusal,
@@ -385,6 +386,8 @@ class ScanCompareApi(APIView):
         except ScanRefused as refusal:
             return refused(str(refusal))
         body = _scan_body(comparison)
+        if getattr(comparison, "replayed", False):  # the same files and settings sent again: kept once
+            return Response(body, status=status.HTTP_200_OK, headers={REPLAYED_HEADER: "true"})
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 

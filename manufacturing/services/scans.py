@@ -10,6 +10,7 @@ again (portal.requeue)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import tempfile
@@ -98,7 +99,12 @@ def scan_upload(
 ) -> ScanComparison:
     """Read and check both files, keep them, and queue their registration on a worker (`register`
     False: the caller runs `scan_register` itself). The actor needs `view` on the asset, as for a
-    vibration recording. Returns the pending comparison."""
+    vibration recording. Returns the pending comparison.
+
+    The same scan, reference, tolerance, unit and component sent again (a phone that lost the answer
+    to a long upload) returns the comparison already kept, with `replayed` set: nothing stored, trailed
+    or registered again (one whose registration failed may be sent again). A reference already kept
+    for this asset (its CAD model, sent with every scan of the part) is not stored a second time."""
     decision = check(actor, "view", machine)
     if not isinstance(tolerance, int | float) or not math.isfinite(tolerance) or tolerance <= 0:
         raise ScanRefused("the tolerance must be a positive number in the scans' unit, e.g. 0.5")
@@ -106,6 +112,21 @@ def scan_upload(
         raise ScanRefused(f"the unit must be one of {', '.join(UNITS)}")
     if component is not None and component.machine_id != machine.pk:
         raise ScanRefused(f"component {component} is not part of {machine.tag}")
+    digests = {
+        "scan_sha256": hashlib.sha256(scan_data).hexdigest(),
+        "reference_sha256": hashlib.sha256(reference_data).hexdigest(),
+    }
+    earlier = (
+        ScanComparison.objects.filter(
+            machine=machine, component=component, tolerance=tolerance, unit=unit, **digests
+        )
+        .exclude(status=ScanComparison.Status.FAILED)
+        .order_by("pk")
+        .first()
+    )
+    if earlier is not None:
+        earlier.replayed = True
+        return earlier
     # read here, not only on the worker: a file that cannot be used is refused while the engineer waits
     scan, reference = (
         _points(scan_name, scan_data, "scan"),
@@ -124,13 +145,24 @@ def scan_upload(
         status=ScanComparison.Status.PENDING,
         summary={"points": len(scan), "reference_points": len(reference), "unit": unit},
         uploaded_by=actor,
+        **digests,
     )
+    kept = (
+        ScanComparison.objects.filter(machine=machine, reference_sha256=digests["reference_sha256"])
+        .order_by("-pk")
+        .first()
+    )
+    reused = kept is not None and kept.reference.storage.exists(kept.reference.name)
+    if reused:
+        comparison.reference.name = kept.reference.name  # the same bytes: stored once
     stored = []
     try:
         for field, name, data in (
             ("scan", scan_name, scan_data),
             ("reference", reference_name, reference_data),
         ):
+            if getattr(comparison, field).name:
+                continue
             unique = f"{machine.tag}-{uuid.uuid4().hex[:12]}{Path(name).suffix.lower()}"
             stored.append(getattr(comparison, field).field.generate_filename(comparison, unique))
             getattr(comparison, field).save(unique, ContentFile(data), save=False)
@@ -152,6 +184,9 @@ def scan_upload(
                 "unit": unit,
                 "points": len(scan),
                 "reference_points": len(reference),
+                "scan_sha256": digests["scan_sha256"],
+                "reference_sha256": digests["reference_sha256"],
+                "reference_kept_before": reused,
             },
         )
     except OSError as exc:

@@ -54,11 +54,17 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
     except (ScanRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, f"Scan not compared: {refusal}.")
         return redirect(back)
-    messages.success(
-        request,
-        f"Scan {comparison.pk} uploaded ({comparison.summary['points']:,} points): the worker is registering "
-        "it onto its reference.",
-    )
+    if getattr(comparison, "replayed", False):
+        messages.info(
+            request,
+            f"This scan was already sent with this reference and tolerance: scan {comparison.pk}, kept once.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Scan {comparison.pk} uploaded ({comparison.summary['points']:,} points): the worker is "
+            "registering it onto its reference.",
+        )
     return redirect("manufacturing:scan_detail", pk=comparison.pk)
 
 

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    return tmp_path
 
 
 def _plate_with_dent(dent_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,6 +224,20 @@ def test_the_asset_page_uploads_and_shows_the_deviation_map(client, engineer_a, 
     assert "6,000 points</span> beyond 0.5 mm" in html  # the tolerance as entered, not "0.500"
     asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     assert f"/manufacturing/scans/{comparison.pk}/" in asset and 'data-testid="upload-scan"' in asset
+    again = client.post(  # the form sent again (the answer was lost): the same scan, kept once
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("housing.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("housing-ref.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+            "unit": "mm",
+        },
+        follow=True,
+    )
+    assert f"already sent with this reference and tolerance: scan {comparison.pk}, kept once" in (
+        again.content.decode()
+    )
+    assert ScanComparison.objects.count() == 1
 
 
 def test_a_bad_upload_says_why_on_the_asset_page(client, engineer_a, machine_a):
@@ -399,11 +414,13 @@ def test_the_scan_names_the_component_scanned(client, engineer_a, machine_a):
     asset = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     assert f"Scan {comparison.pk}</a> of Bearing housing" in asset
 
+    worn_further, _, _ = _plate_with_dent(2.5)  # a later scan: the dent deeper
+
     def api(component):
         return client.post(
             f"/api/manufacturing/assets/{machine_a.pk}/scans/",
             {
-                "scan": SimpleUploadedFile("s.xyz", _xyz(scan)),
+                "scan": SimpleUploadedFile("s.xyz", _xyz(worn_further)),
                 "reference": SimpleUploadedFile("r.xyz", _xyz(reference)),
                 "tolerance": "0.5",
                 "component": component,
@@ -525,3 +542,41 @@ def test_a_work_order_names_only_a_registered_scan_of_its_own_asset(engineer_a, 
     with pytest.raises(WorkOrderRefused, match=f"scan {registered.pk} is of {machine_a.tag}, not of P-2"):
         work_order_file(actor=engineer_a, machine=other, title="Wear", scan=registered)
     assert not registered.work_orders.exists()
+
+
+def test_a_scan_sent_again_is_kept_once_and_a_reference_is_stored_once(client, engineer_a, machine_a, media):
+    """A phone that lost the answer to a long upload sends it again: the scan already kept is answered
+    (200, Idempotent-Replayed), nothing stored, trailed or queued again. A later scan of the same part
+    against the same reference (its CAD model) stores the new scan only."""
+    scan, reference, _ = _plate_with_dent(2.0)
+    client.force_login(engineer_a)
+
+    def post(scan_points, tolerance="0.5"):
+        return client.post(
+            f"/api/manufacturing/assets/{machine_a.pk}/scans/",
+            {
+                "scan": SimpleUploadedFile("s.xyz", _xyz(scan_points)),
+                "reference": SimpleUploadedFile("r.xyz", _xyz(reference)),
+                "tolerance": tolerance,
+            },
+        )
+
+    first = post(scan)
+    assert first.status_code == 201, first.content
+    files = {p for p in media.rglob("*") if p.is_file()}
+    again = post(scan)
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and ScanComparison.objects.count() == 1
+    assert Event.objects.filter(action="scan.upload").count() == 1
+    assert {p for p in media.rglob("*") if p.is_file()} == files
+    # another tolerance is another comparison; the same reference bytes are not stored again
+    other = post(scan, tolerance="1.0")
+    assert other.status_code == 201 and ScanComparison.objects.count() == 2
+    later = ScanComparison.objects.get(pk=other.json()["id"])
+    assert later.reference.name == ScanComparison.objects.get(pk=first.json()["id"]).reference.name
+    assert len({p for p in media.rglob("*") if p.is_file()} - files) == 1  # the scan only
+    assert Event.objects.get(action="scan.upload", resource_id=str(later.pk)).payload["reference_kept_before"]
+    assert _registered(later).summary["beyond_tolerance"] > 0  # the shared reference reads as its own
+    # a scan whose registration failed may be sent again
+    ScanComparison.objects.filter(pk=first.json()["id"]).update(status="failed", error="worker stopped")
+    assert post(scan).status_code == 201 and ScanComparison.objects.count() == 3

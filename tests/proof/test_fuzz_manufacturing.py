@@ -281,15 +281,17 @@ def test_scan_upload_is_stored_whole_or_refused_clearly(engineer, machine, media
             "unit": unit,
         },
     )
-    assert response.status_code in (201, 400), response.content[:500]
+    assert response.status_code in (200, 201, 400), response.content[:500]
     event(f"scan answered {response.status_code}")
-    if response.status_code == 400:
-        assert response.json(), "a refusal says why"
-        assert state() == before and files_under(media) == files_before, "a refused upload left traces"
+    if response.status_code != 201:  # refused, or the same scan sent again (kept once)
+        assert response.json(), "an answer says why or which scan"
+        assert response.status_code == 400 or response["Idempotent-Replayed"] == "true"
+        assert state() == before and files_under(media) == files_before, "nothing new may be left"
         return
     assert state() == (before[0] + 1, before[1] + 1)  # the row and its scan.upload event
     comparison = ScanComparison.objects.get(pk=response.json()["id"])
-    assert len(files_under(media) - files_before) == 2  # the scan and its reference
+    # the scan, and the reference unless this asset keeps it already (stored once)
+    assert 1 <= len(files_under(media) - files_before) <= 2
     status = scan_register(comparison_id=comparison.pk)  # what the worker runs
     comparison.refresh_from_db()
     event(f"registration {status}")
