@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
@@ -28,10 +29,6 @@ from manufacturing.models import Component, Machine, ScanComparison
 
 logger = logging.getLogger(__name__)
 
-MAX_BYTES = 200 << 20
-# a structured-light or laser scanner's shot holds one to a few million points; the worker registers two
-# million against two million in about a minute and a half on two cores
-MAX_POINTS = 2_000_000
 UNITS = ("mm", "in", "m")
 SUFFIXES = (".ply", ".xyz", ".csv", ".txt", ".stl", ".obj")  # .stl/.obj and a .ply with faces: meshes
 REGISTER_TASK = "task:manufacturing.register_scan"
@@ -49,9 +46,10 @@ def _points(name: str, data: bytes, role: str) -> np.ndarray:
         )
     if not data:
         raise ScanRefused(f"the {role} {name!r} is empty")
-    if len(data) > MAX_BYTES:
+    max_bytes = settings.MANUFACTURING_SCAN_MAX_BYTES  # what the worker is sized for (settings)
+    if len(data) > max_bytes:
         raise ScanRefused(
-            f"the {role} {name!r} is larger than {MAX_BYTES >> 20} MiB: thin it out first, or export it as "
+            f"the {role} {name!r} is larger than {max_bytes >> 20} MiB: thin it out first, or export it as "
             "a binary .ply (a third of the size of text)"
         )
     with tempfile.TemporaryDirectory() as folder:
@@ -64,9 +62,10 @@ def _points(name: str, data: bytes, role: str) -> np.ndarray:
             raise ScanRefused(f"the {role} {name!r} cannot be read: {reason}") from None
     if len(points) < 10:
         raise ScanRefused(f"the {role} {name!r} has {len(points)} points: at least 10 are needed")
-    if len(points) > MAX_POINTS:
+    if len(points) > settings.MANUFACTURING_SCAN_MAX_POINTS:
         raise ScanRefused(
-            f"the {role} {name!r} has {len(points):,} points: at most {MAX_POINTS:,}; thin it out first"
+            f"the {role} {name!r} has {len(points):,} points: at most "
+            f"{settings.MANUFACTURING_SCAN_MAX_POINTS:,}; thin it out first"
         )
     return points
 

@@ -190,6 +190,11 @@ MEDICAL_FRAME_CACHE_MAX_BYTES = env.env_bytes("MEDICAL_FRAME_CACHE_MAX_BYTES", 2
 # Django refuses more files than this before any view runs (a bare 400); one more than the upload
 # limit lets the upload service answer with its own message naming the limit.
 DATA_UPLOAD_MAX_NUMBER_FILES = MEDICAL_UPLOAD_MAX_FILES + 1
+# 3-D scans (manufacturing.services.scans): a structured-light or laser scanner's shot holds one to a
+# few million points; the worker registers 2,000,000 against as many in about 75 s on two cores
+# (scripts/scan_cost.py), with 1.3 GB of memory. A plant with a larger worker may raise it.
+MANUFACTURING_SCAN_MAX_POINTS = env.env_int("MANUFACTURING_SCAN_MAX_POINTS", 2_000_000, minimum=10)
+MANUFACTURING_SCAN_MAX_BYTES = env.env_bytes("MANUFACTURING_SCAN_MAX_BYTES", 200 * 2**20)
 
 ACCESS_POLICY_FILE = env.env_path(
     "ACCESS_POLICY_FILE", BASE_DIR / "platform" / "access" / "policies" / "default.yaml", base=BASE_DIR

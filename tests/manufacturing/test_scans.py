@@ -165,10 +165,8 @@ def test_bad_scans_are_refused_with_a_message_and_nothing_is_kept(
     )
 
 
-def test_a_scan_beyond_the_size_the_worker_takes_is_refused_at_upload(engineer_a, machine_a, monkeypatch):
-    from manufacturing.services import scans
-
-    monkeypatch.setattr(scans, "MAX_POINTS", 5_000)  # the plate's 6,000 points over it
+def test_a_scan_beyond_the_size_the_worker_takes_is_refused_at_upload(engineer_a, machine_a, settings):
+    settings.MANUFACTURING_SCAN_MAX_POINTS = 5_000  # a deployment's smaller worker; the plate has 6,000
     scan, reference, _ = _plate_with_dent(2.0)
     with pytest.raises(ScanRefused, match="the scan 's.xyz' has 6,000 points: at most 5,000; thin it out"):
         _compare(engineer_a, machine_a, scan, reference)
