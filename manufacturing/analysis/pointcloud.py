@@ -155,9 +155,8 @@ def read_points(path: str | Path, *, mesh_points: int = MESH_POINTS) -> np.ndarr
             if decimal_comma:
                 lines = [line.replace(",", ".") for line in lines]
             lines = [line.replace(delimiter or ",", " ") for line in lines]
-            if lines and not _numeric(
-                lines[0].split()[:3]
-            ):  # a header row (x y z, X,Y,Z,R,G,B as scanners write)
+            # a header row (x y z, X,Y,Z,R,G,B as scanners write)
+            if lines and not _numeric(lines[0].split()[:3]):
                 lines = lines[1:]
             try:  # numpy's parser: 2 million points in about two seconds (the loop below: eleven)
                 if lines:
