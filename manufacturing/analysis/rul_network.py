@@ -6,8 +6,9 @@ count as one more channel. Three convolutions over time, a dense layer, one outp
 2-layer GRU over the window instead of the convolutions, `architecture="gru"`).
 Trained with AdamW on the mean squared error, a fixed seed, early stopping on engines held out of the
 member's training set, optionally on the running average of its weights (SWA). Each network draws its
-initial weights, batches and dropout masks from its own seed, so networks can train side by side in
-threads and give the same weights as one after the other. torch is imported here only, inside the functions (never at Django start-up).
+initial weights, batches and dropout masks from generators of its own seeded with its seed, never from
+torch's global generator, so networks can train side by side in threads, beside anything else drawing
+random numbers, and give the same weights as one after the other. torch is imported here only, inside the functions (never at Django start-up).
 Weights travel as base64 float32 arrays in JSON (never pickle), so a stored model cannot run code.
 """
 
@@ -15,16 +16,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
+import math
 import time
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 CYCLE_SCALE = 200.0  # the cycle channel is cycle / 200 (C-MAPSS lives run ~130-360 cycles)
-# the initial weights come from torch's global generator: seeded and drawn under this lock, so networks
-# trained side by side in threads (`train_members`) get the same weights as one after the other
-_INIT_LOCK = threading.Lock()
 
 
 def windows(
@@ -69,7 +67,45 @@ def _dropout(p: float, generator):
     return SeededDropout()
 
 
-def _network(channels: int, window: int, width: int, architecture: str = "cnn", generator=None):
+def _network(channels: int, window: int, width: int, architecture: str = "cnn", generator=None, seed=None):
+    """The network, its initial weights drawn from a generator of its own seeded with `seed` (None: left
+    uninitialised, for weights about to be loaded). It is built on torch's "meta" device, so building it
+    draws nothing from torch's global generator, which another thread (a sampling LLM, another network)
+    may be drawing from at the same moment."""
+    import torch
+
+    with torch.device("meta"):
+        net = _architecture(channels, window, width, architecture, generator)
+    net = net.to_empty(device="cpu")
+    if seed is not None:
+        _initial_weights(net, seed)
+    return net
+
+
+def _initial_weights(net, seed: int) -> None:
+    """torch's own default initialisation (what `reset_parameters` draws, module by module in the order
+    they were built), from `torch.Generator().manual_seed(seed)` instead of the global generator: the
+    weights are those `torch.manual_seed(seed)` then building the network would give."""
+    import torch
+    from torch import nn
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv1d | nn.Linear):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+            elif isinstance(module, nn.GRU):
+                bound = 1.0 / math.sqrt(module.hidden_size)
+                for weight in module.parameters():
+                    nn.init.uniform_(weight, -bound, bound, generator=generator)
+            elif any(True for _ in module.parameters(recurse=False)):
+                raise TypeError(f"no initialisation written for {type(module).__name__}")
+
+
+def _architecture(channels: int, window: int, width: int, architecture: str, generator):
     import torch
     from torch import nn
 
@@ -152,9 +188,7 @@ def train_member(
     started = time.perf_counter()
     torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(seed)
-    with _INIT_LOCK:
-        torch.manual_seed(seed)
-        net = _network(X.shape[1], X.shape[2], width, architecture, generator)
+    net = _network(X.shape[1], X.shape[2], width, architecture, generator, seed=seed)
     optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
     averaged = torch.optim.swa_utils.AveragedModel(net) if average_from > 0 else None

@@ -120,6 +120,48 @@ def test_networks_side_by_side_weight_averaging_gru_and_knee():
     assert "GRU x2" in gru.description["model"]
 
 
+def test_a_networks_weights_owe_nothing_to_torchs_global_generator():
+    """Another thread drawing from torch's global generator while a network trains (the LLM layer's
+    sampling `generate` thread in the same process) changes nothing: the initial weights come from the
+    network's own generator, and are those torch's default initialisation gives with the same seed (the
+    FD001 figures do not move). Building a network for stored weights draws nothing either."""
+    import threading
+
+    import torch
+
+    for architecture in ("cnn", "gru"):
+        torch.manual_seed(11)
+        default = rul_network._architecture(5, 8, 4, architecture, None).state_dict()
+        torch.manual_seed(0)
+        before = torch.get_rng_state()
+        own = rul_network._network(5, 8, 4, architecture, None, seed=11).state_dict()
+        assert torch.equal(before, torch.get_rng_state())  # nothing drawn from the global generator
+        assert default.keys() == own.keys()
+        assert all(torch.equal(default[name], own[name]) for name in default)
+        rul_network.load_member({k: v.numpy() for k, v in own.items()}, 5, 8, width=4)
+        assert torch.equal(before, torch.get_rng_state())
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(64, 5, 8)).astype(np.float32), rng.uniform(0, 125, 64)
+    train = dict(cap=125.0, seed=5, epochs=2, patience=5, width=4, threads=1)
+    alone = rul_network.train_member(X, y, X[:8], y[:8], **train)["state"]
+    stop = threading.Event()
+
+    def draw() -> None:  # as a sampling generate() does, and as often as it can
+        while not stop.is_set():
+            torch.rand(64)
+            torch.manual_seed(int(torch.randint(0, 2**31, (1,))))
+
+    drawing = threading.Thread(target=draw, daemon=True)
+    drawing.start()
+    try:
+        beside = [rul_network.train_member(X, y, X[:8], y[:8], **train)["state"] for _ in range(5)]
+    finally:
+        stop.set()
+        drawing.join()
+    assert all(np.array_equal(alone[name], run[name]) for run in beside for name in alone)
+
+
 def test_a_large_family_trains_fewer_networks_per_fold():
     """network_budget_windows bounds the windows a fold's networks train on per epoch, all together:
     within it every fold trains network_seeds networks (FD001: 16-17 thousand windows a fold, four
