@@ -631,13 +631,25 @@ class MeterReading(models.Model):
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="meter_readings")
     hours = models.FloatField(help_text="Running hours on the meter.")
-    read_at = models.DateTimeField()
+    read_at = models.DateTimeField(
+        help_text="When the meter was read: a reading typed on a phone with no connection is sent later."
+    )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    submission_key = models.CharField(
+        max_length=64, blank=True, help_text="The form's or API call's key: sent twice, recorded once."
     )
 
     class Meta:
         ordering = ["-read_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recorded_by", "submission_key"],
+                condition=~models.Q(submission_key=""),
+                name="manufacturing_meter_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.machine.tag}: {self.hours:g} h at {self.read_at:%Y-%m-%d %H:%M}"

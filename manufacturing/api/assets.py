@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -12,7 +12,13 @@ from rest_framework.views import APIView
 from manufacturing import selectors, services
 from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import ScanComparison, WorkOrder
-from manufacturing.services.maintenance_plans import PlanRefused, meter_record, plan_create, plan_update
+from manufacturing.services.maintenance_plans import (
+    MeterKeyReused,
+    PlanRefused,
+    meter_record,
+    plan_create,
+    plan_update,
+)
 from manufacturing.services.scans import UNITS as SCAN_UNITS
 from manufacturing.services.scans import ScanRefused, scan_component, scan_upload
 from ops.broker import require_broker
@@ -251,7 +257,13 @@ class MaintenancePlanDetailApi(APIView):
 
 
 class MeterReadingInput(serializers.Serializer):
-    hours = serializers.FloatField(help_text="Running hours on the meter now.")
+    hours = serializers.FloatField(help_text="Running hours on the meter.")
+    read_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the meter was read (ISO 8601; a reading collected offline is sent later); now if left out.",
+    )
 
 
 class MeterReadingOutput(serializers.Serializer):
@@ -267,7 +279,24 @@ class MeterReadingApi(APIView):
 
     @extend_schema(
         request=MeterReadingInput,
-        responses={201: MeterReadingOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
+        responses={
+            201: MeterReadingOutput,
+            400: MaintenanceRefusal,
+            404: MaintenanceRefusal,
+            422: MaintenanceRefusal,
+        },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Your key for this reading (1-64 letters, digits, '-' or '_', e.g. a UUID). Sent again "
+                    "with the same hours, it returns the reading already recorded (header "
+                    "Idempotent-Replayed: true) and records nothing; with other hours or another asset, 422."
+                ),
+            )
+        ],
         operation_id="manufacturing_meter_record",
     )
     def post(self, request, pk):
@@ -275,10 +304,21 @@ class MeterReadingApi(APIView):
         data.is_valid(raise_exception=True)
         machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
         try:
-            reading = meter_record(actor=request.user, machine=machine, hours=data.validated_data["hours"])
+            reading = meter_record(
+                actor=request.user,
+                machine=machine,
+                hours=data.validated_data["hours"],
+                read_at=data.validated_data["read_at"],
+                submission_key=request.headers.get("Idempotency-Key", "").strip(),
+            )
+        except MeterKeyReused as refusal:
+            return refused(str(refusal), status.HTTP_422_UNPROCESSABLE_ENTITY)
         except PlanRefused as refusal:
             return refused(str(refusal))
-        return Response(MeterReadingOutput(reading).data, status=status.HTTP_201_CREATED)
+        response = Response(MeterReadingOutput(reading).data, status=status.HTTP_201_CREATED)
+        if reading.replayed:
+            response[REPLAYED_HEADER] = "true"
+        return response
 
 
 class ScanCompareInput(serializers.Serializer):

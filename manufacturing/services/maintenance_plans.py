@@ -18,15 +18,22 @@ from access.errors import PolicyDenied
 from access.resources import Resource
 from audit.services import record
 from manufacturing.models import Machine, MaintenancePlan, MeterReading, WorkOrder
+from manufacturing.services.recordings import CLOCK_SKEW, EARLIEST
+from portal.submissions import checked_submission_key, created_once
 
 logger = logging.getLogger(__name__)
 
 MAX_EVERY_DAYS = 3650
 MAX_HOURS = 10_000_000.0  # beyond any machine's life on a running-hours meter
+LATE = dt.timedelta(minutes=10)  # a reading sent this long after it was read was kept on the phone
 
 
 class PlanRefused(Exception):
     """A plan or meter reading that cannot be taken; the message says what to fix (maps to 400)."""
+
+
+class MeterKeyReused(PlanRefused):
+    """A submission key already recorded another reading; the API answers 422."""
 
 
 def latest_hours(machine: Machine) -> float | None:
@@ -196,11 +203,75 @@ def plan_retire(*, actor, plan: MaintenancePlan) -> MaintenancePlan:
     return plan
 
 
+def _read_before(actor, key: str, machine: Machine, value: float) -> MeterReading | None:
+    """The reading this person already recorded with `key`, if any; refused when it differs."""
+    if not key:
+        return None
+    earlier = MeterReading.objects.filter(recorded_by=actor, submission_key=key).first()
+    if earlier is not None and (earlier.machine_id != machine.pk or earlier.hours != value):
+        raise MeterKeyReused(
+            f"submission key {key!r} already recorded {earlier.hours:g} h on {earlier.machine.tag}; "
+            "use a new key for a new reading"
+        )
+    return earlier
+
+
+def _read_time(read_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """When the meter was read: `read_at` (a naive time is the site's), now when left out. A phone's clock
+    a few minutes ahead of the server's is taken as now; further ahead, or before 2000, is refused."""
+    if read_at is None:
+        return now
+    if timezone.is_naive(read_at):
+        read_at = timezone.make_aware(read_at)
+    if read_at < EARLIEST:
+        raise PlanRefused(
+            f"the time read, {read_at.date().isoformat()}, is before 2000: check the date, or leave it empty for now"
+        )
+    if read_at > now + CLOCK_SKEW:
+        raise PlanRefused(
+            f"the time read, {read_at:%Y-%m-%d %H:%M}, is in the future: give the time the meter was read, "
+            "or leave it empty for now"
+        )
+    return min(read_at, now)
+
+
+def _fits_between(machine: Machine, value: float, read_at: dt.datetime) -> None:
+    """A running-hours meter only goes up: the reading must be at least the one read before it and at
+    most the one read after it (a reading typed offline arrives after later ones)."""
+    readings = machine.meter_readings.order_by()
+    before = readings.filter(read_at__lte=read_at).order_by("-read_at", "-pk").first()
+    after = readings.filter(read_at__gt=read_at).order_by("read_at", "pk").first()
+    if before is not None and value < before.hours:
+        latest = "the latest reading" if after is None else "the reading before it"
+        raise PlanRefused(
+            f"{value:g} h is below {latest} ({before.hours:g} h on {before.read_at:%Y-%m-%d %H:%M}): "
+            "a running-hours meter only goes up; check the figure"
+        )
+    if after is not None and value > after.hours:
+        raise PlanRefused(
+            f"{value:g} h read {read_at:%Y-%m-%d %H:%M} is above a later reading ({after.hours:g} h on "
+            f"{after.read_at:%Y-%m-%d %H:%M}): a running-hours meter only goes up; check the figure"
+        )
+
+
 @transaction.atomic
-def meter_record(*, actor, machine: Machine, hours, read_at: dt.datetime | None = None) -> MeterReading:
+def meter_record(
+    *,
+    actor,
+    machine: Machine,
+    hours,
+    read_at: dt.datetime | None = None,
+    submission_key: str = "",
+) -> MeterReading:
     """Record the machine's running hours (the actor needs `view` on it). A meter only goes up: a
-    reading below the latest is refused. Plans counting hours start at the first reading; those it
-    makes due file their work orders at once (`filed` on the returned reading)."""
+    reading below the one read before it, or above one read after it, is refused. `read_at` is when it
+    was read (a reading typed on a phone with no connection is sent later); left out, now. Plans
+    counting hours start at the first reading; those it makes due file their work orders at once
+    (`filed` on the returned reading).
+
+    `submission_key` (1-64 letters, digits, '-' or '_') makes a repeat harmless: the same key from the
+    same person returns the reading it recorded, with `replayed` set, and records nothing; the same key
+    with another figure or asset is refused (MeterKeyReused)."""
     decision = check(actor, "view", machine)
     try:
         value = float(hours)
@@ -208,15 +279,23 @@ def meter_record(*, actor, machine: Machine, hours, read_at: dt.datetime | None 
         raise PlanRefused("give the running hours on the meter as a number, e.g. 12450") from None
     if not math.isfinite(value) or not 0 <= value <= MAX_HOURS:
         raise PlanRefused(f"running hours must be between 0 and {MAX_HOURS:,.0f}")
-    latest = machine.meter_readings.first()
-    if latest is not None and value < latest.hours:
-        raise PlanRefused(
-            f"{value:g} h is below the latest reading ({latest.hours:g} h on {latest.read_at:%Y-%m-%d}): "
-            "a running-hours meter only goes up; check the figure"
-        )
-    reading = MeterReading.objects.create(
-        machine=machine, hours=value, read_at=read_at or timezone.now(), recorded_by=actor
+    key = checked_submission_key(submission_key, actor, refused=PlanRefused)
+    earlier = _read_before(actor, key, machine, value)
+    if earlier is not None:
+        earlier.replayed, earlier.filed = True, []
+        return earlier
+    now = timezone.now()
+    read_at = _read_time(read_at, now)
+    _fits_between(machine, value, read_at)
+    reading = created_once(
+        lambda: MeterReading.objects.create(
+            machine=machine, hours=value, read_at=read_at, recorded_by=actor, submission_key=key
+        ),
+        lambda: _read_before(actor, key, machine, value),
     )
+    if reading.replayed:
+        reading.filed = []
+        return reading
     machine.maintenance_plans.filter(last_done_hours__isnull=True, every_hours__isnull=False).update(
         last_done_hours=value
     )
@@ -227,7 +306,13 @@ def meter_record(*, actor, machine: Machine, hours, read_at: dt.datetime | None 
         resource_id=machine.pk,
         outcome="succeeded",
         policy=decision.policy or "",
-        payload={"site": machine.site, "hours": value, "reading": reading.pk},
+        payload={
+            "site": machine.site,
+            "hours": value,
+            "reading": reading.pk,
+            "read_at": read_at.isoformat(),
+            "sent_later": (now - read_at) > LATE,
+        },
     )
     reading.filed = plans_file_due(machine=machine)  # in this transaction: the reading and what it causes
     return reading

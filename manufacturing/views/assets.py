@@ -118,6 +118,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scan_units": SCAN_UNITS,
             "priorities": WorkOrder.Priority.choices,
             "submission": new_submission_key(),
+            "meter_submission": new_submission_key(),  # its own: sending it drops only its own draft
             "units": VibrationRecording.Units.choices,
             "components": machine.components.select_related("bearing"),
             "plans": selectors.maintenance_plans_of(machine),

@@ -193,3 +193,64 @@ def test_a_phone_with_no_storage_left_still_shows_pages_and_says_a_form_could_no
     page.goto(f"/manufacturing/work-orders/{order.pk}/")
     assert page.locator('[data-testid="outbox-waiting"]').count() == 0  # nothing waits to be sent later
     assert not order.attachments.exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_meter_readings_typed_with_no_connection_keep_their_time_and_land_once_each(
+    page, log_in, make_user, machine
+):
+    """A route of meter readings with no coverage: each reading is kept on the phone with the time it
+    was typed, and recorded at that time when the connection is back. The asset page opened again from
+    the phone's copy carries the key it was saved with; a second reading typed on it is a new record
+    (a fresh key), the same reading sent again lands once."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from manufacturing.models import MeterReading
+
+    engineer = make_user("maintenance_engineer", site="site-a")
+    page.set_viewport_size(PHONE)
+    log_in(engineer)
+    asset = f"/manufacturing/assets/{machine.pk}/"
+    page.goto(asset)
+    page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
+    page.goto(asset)  # kept now, through the worker
+    typed_at = timezone.now().replace(microsecond=0) - dt.timedelta(hours=2)
+    page.clock.set_fixed_time(typed_at)  # the readings were typed two hours before the connection came back
+
+    page.context.set_offline(True)
+    page.goto(asset)  # the copy kept on the phone
+    assert page.locator("body[data-kept-copy]").count() == 1
+    page.fill('[data-testid="meter-form"] input[name="hours"]', "1200")
+    page.click('[data-testid="meter-form"] button[type="submit"]')
+    assert "Meter reading for CWC04009" in page.locator('[data-testid="outbox-kept"]').inner_text()
+    page.clock.set_fixed_time(typed_at + dt.timedelta(minutes=30))
+    page.goto(asset)  # the copy again, with the same key; the first reading's draft is put back
+    assert page.input_value('[data-testid="meter-form"] input[name="hours"]') == "1200"
+    page.fill('[data-testid="meter-form"] input[name="hours"]', "1250")
+    page.click('[data-testid="meter-form"] button[type="submit"]')
+    page.goto(asset)  # and the second reading sent again as it is (a tap that seemed to do nothing)
+    assert page.input_value('[data-testid="meter-form"] input[name="hours"]') == "1250"
+    page.click('[data-testid="meter-form"] button[type="submit"]')
+    assert "3 sends are waiting" in page.locator('[data-testid="outbox-kept"]').inner_text()
+    assert not MeterReading.objects.exists()
+
+    page.click('[data-testid="outbox-back"]')
+    page.context.set_offline(False)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 3", timeout=30_000
+    )
+    results = page.locator('[data-testid="outbox-result"]').all_inner_texts()
+    shown = timezone.localtime(typed_at)
+    assert f"Meter reading recorded: 1200 h (read {shown:%Y-%m-%d %H:%M})" in results[0]
+    assert "Meter reading recorded: 1250 h (read " in results[1]
+    assert "This form was already sent: 1250 h" in results[2] and "not taken" not in results[2]
+    readings = list(MeterReading.objects.order_by("read_at"))
+    assert [r.hours for r in readings] == [1200, 1250]
+    assert abs(readings[0].read_at - typed_at) < dt.timedelta(seconds=2)
+    assert abs(readings[1].read_at - (typed_at + dt.timedelta(minutes=30))) < dt.timedelta(seconds=2)
+    assert readings[0].submission_key != readings[1].submission_key
+    assert Event.objects.filter(action="meter.record").count() == 2
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -13,6 +13,7 @@ from audit.models import Event
 from manufacturing.models import MaintenancePlan, MeterReading, WorkOrder
 from manufacturing.services import work_order_file, work_order_transition
 from manufacturing.services.maintenance_plans import (
+    MeterKeyReused,
     PlanRefused,
     meter_record,
     plan_create,
@@ -113,6 +114,84 @@ def test_a_meter_only_goes_up_and_bad_plans_are_refused(client, engineer_a, mach
         f"/api/manufacturing/assets/{machine_a.pk}/meter/", {"hours": 10}, content_type="application/json"
     )
     assert response.status_code == 400 and "only goes up" in response.json()["detail"]
+
+
+def test_a_reading_sent_later_takes_its_place_between_the_readings_around_it(engineer_a, machine_a):
+    """A reading typed on a phone with no connection arrives after later ones: it is kept at the time it
+    was read, checked against the readings before and after that time, and never becomes the latest."""
+    plan = plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_hours=1000)
+    meter_record(actor=engineer_a, machine=machine_a, hours=1000, read_at=_later(-2))
+    meter_record(actor=engineer_a, machine=machine_a, hours=1400)
+    late = meter_record(actor=engineer_a, machine=machine_a, hours=1200, read_at=_later(-1))
+    assert [r.hours for r in machine_a.meter_readings.all()] == [1400, 1200, 1000]
+    assert machine_a.meter_readings.first().hours == 1400 and late.filed == []
+    event = Event.objects.filter(action="meter.record").latest("pk")
+    assert event.payload["sent_later"] is True and event.payload["read_at"] == late.read_at.isoformat()
+    with pytest.raises(PlanRefused, match=r"above a later reading \(1400 h"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=1500, read_at=_later(-0.5))
+    with pytest.raises(PlanRefused, match=r"below the reading before it \(1200 h"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=1100, read_at=_later(-0.5))
+    with pytest.raises(PlanRefused, match="in the future"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=1500, read_at=_later(0.1))
+    with pytest.raises(PlanRefused, match="before 2000"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=1, read_at=dt.datetime(1999, 12, 31, 23))
+    # a phone's clock a minute ahead is taken as now
+    ahead = meter_record(actor=engineer_a, machine=machine_a, hours=1500, read_at=_later(1 / 1440))
+    assert ahead.read_at <= timezone.now()
+    plan.refresh_from_db()
+    assert plan.last_done_hours == 1000  # counted from the first reading
+    assert MeterReading.objects.count() == 4
+
+
+def test_a_reading_sent_twice_is_recorded_once(client, engineer_a, engineer_b, machine_a):
+    """The same submission key from the same person returns the reading it recorded (nothing recorded,
+    trailed or filed again); with another figure it is refused, naming what it recorded; the key is
+    each person's own. The page and the API say so."""
+    plan_create(actor=engineer_a, machine=machine_a, title="Grease", every_hours=100)
+    first = meter_record(actor=engineer_a, machine=machine_a, hours=100, submission_key="k-1")
+    due = meter_record(actor=engineer_a, machine=machine_a, hours=200, submission_key="k-2")
+    assert len(due.filed) == 1 and not due.replayed
+    again = meter_record(actor=engineer_a, machine=machine_a, hours=200, submission_key="k-2")
+    assert again.pk == due.pk and again.replayed and again.filed == []
+    with pytest.raises(MeterKeyReused, match=r"already recorded 200 h on .*use a new key"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=250, submission_key="k-2")
+    with pytest.raises(PlanRefused, match="submission key must be"):
+        meter_record(actor=engineer_a, machine=machine_a, hours=250, submission_key="bad key!")
+    assert (MeterReading.objects.count(), WorkOrder.objects.count()) == (2, 1)
+    assert Event.objects.filter(action="meter.record").count() == 2
+    assert first.submission_key == "k-1"
+
+    client.force_login(engineer_a)
+    page = f"/manufacturing/assets/{machine_a.pk}/meter/"
+    # read three hours ago, before the two readings above: it fits below them
+    read = (timezone.now() - dt.timedelta(hours=3)).isoformat()
+    response = client.post(page, {"hours": "50", "submission": "k-3", "read_at": read}, follow=True)
+    shown = response.content.decode()
+    assert "Meter reading recorded: 50 h (read " in shown and 'data-sent="k-3"' in shown
+    response = client.post(page, {"hours": "50", "submission": "k-3", "read_at": read}, follow=True)
+    assert "This form was already sent: 50 h (read " in response.content.decode()
+    response = client.post(page, {"hours": "60", "submission": "k-3", "read_at": read}, follow=True)
+    shown = response.content.decode()
+    assert "already recorded 50 h" in shown and 'data-spent="k-3"' in shown
+    response = client.post(page, {"hours": "320", "read_at": "yesterday"}, follow=True)
+    assert "is not a date and time" in response.content.decode()
+    assert MeterReading.objects.count() == 3
+
+    api = f"/api/manufacturing/assets/{machine_a.pk}/meter/"
+    body = {"hours": 75, "read_at": read.replace("+00:00", "Z")}
+    posted = client.post(api, body, content_type="application/json", headers={"Idempotency-Key": "api-1"})
+    assert posted.status_code == 201 and "Idempotent-Replayed" not in posted
+    assert posted.json()["hours"] == 75 and posted.json()["read_at"][:16] == read[:16]
+    replay = client.post(api, body, content_type="application/json", headers={"Idempotency-Key": "api-1"})
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == posted.json()["id"]
+    other = client.post(
+        api, {"hours": 401}, content_type="application/json", headers={"Idempotency-Key": "api-1"}
+    )
+    assert other.status_code == 422 and "use a new key" in other.json()["detail"]
+    late = client.post(api, {"hours": 150, "read_at": read}, content_type="application/json")
+    assert late.status_code == 400 and "above a later reading (100 h" in late.json()["detail"]
+    assert MeterReading.objects.count() == 4
 
 
 def test_an_owner_who_may_no_longer_file_files_nothing_and_the_denial_is_trailed(engineer_a, machine_a):

@@ -55,7 +55,11 @@ async function pageFromNetworkOrKept(request) {
   } catch (offline) {
     // opening a cache creates it: only one that exists is read
     const kept = (await caches.has(PAGES)) ? await (await caches.open(PAGES)).match(request) : undefined;
-    return kept || new Response(OFFLINE_PAGE, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+    if (!kept) return new Response(OFFLINE_PAGE, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+    // marked as the copy (portal/suite.js: its forms' submission keys were made when it was saved)
+    const headers = new Headers(kept.headers);
+    headers.delete("Content-Length");
+    return new Response((await kept.text()).replace(/<body\b/, "<body data-kept-copy"), { status: kept.status, headers });
   }
   // only the page itself: not a redirect to the login page, not an error page
   const html = (response.headers.get("Content-Type") || "").startsWith("text/html");

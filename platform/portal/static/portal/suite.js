@@ -82,7 +82,7 @@ Suite.drafts = {
     }
   },
   fields(form) {
-    return [...form.elements].filter((el) => el.name && el.name !== "csrfmiddlewaretoken" && !["file", "password", "submit", "button", "reset"].includes(el.type) && (el.type !== "hidden" || el.name === "submission"));
+    return [...form.elements].filter((el) => el.name && el.name !== "csrfmiddlewaretoken" && !["file", "password", "submit", "button", "reset"].includes(el.type) && (el.type !== "hidden" || el.name === "submission" || "now" in el.dataset));
   },
   read(key) {
     try {
@@ -337,7 +337,65 @@ document.addEventListener("submit", (event) => {
 document.addEventListener("submit", (event) => {
   if (!(event.target instanceof HTMLFormElement) || !("logout" in event.target.dataset)) return;
   const store = Suite.drafts.store();
-  if (store) Object.keys(store).filter((key) => key.startsWith(Suite.drafts.prefix)).forEach((key) => store.removeItem(key));
+  if (store) Object.keys(store).filter((key) => key.startsWith(Suite.drafts.prefix) || key === Suite.submissions.key).forEach((key) => store.removeItem(key));
+});
+// When it was sent: a hidden <input data-now> takes the time of the first send (kept with the draft, so a
+// reading typed with no connection and sent later keeps the time it was read; a new record made from
+// the draft, below, takes its own).
+// A page shown from the copy kept on the phone (<body data-kept-copy>, set by the section's worker)
+// carries the submission key it was saved with, the same each time it is opened: a form filled in on it
+// with other content than a send this phone made with that key (the last asset's meter reading, typed
+// again an hour later with no connection) takes a fresh key, as it is a new record. The same content
+// keeps its key, so a repeat still lands once; on a page from the server, keys are left as they are (a
+// draft edited after its answer was lost is refused by the server, naming what the key filed).
+Suite.submissions = {
+  key: "suite-submissions",
+  kept: 200,
+  fresh() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes); // crypto.randomUUID needs HTTPS; a plant's intranet may be plain HTTP
+    return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  },
+  digest(text) { // FNV-1a: what was typed is not kept in clear beside the key
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < text.length; i += 1) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+    return hash.toString(16);
+  },
+  check(form) {
+    const field = form.elements.submission;
+    const store = Suite.drafts.store();
+    if (!field || !field.value || !store) return false;
+    const values = Suite.drafts.values(form);
+    for (const name of Object.keys(values)) {
+      const el = form.elements[name];
+      if (name === "submission" || (el && el.dataset && "now" in el.dataset)) delete values[name];
+    }
+    const content = Suite.submissions.digest(`${form.getAttribute("action") || location.pathname}|${JSON.stringify(values)}`);
+    let sent = [];
+    try {
+      sent = JSON.parse(store.getItem(Suite.submissions.key)) || [];
+    } catch (unreadable) {
+      sent = [];
+    }
+    const before = sent.find(([key]) => key === field.value);
+    if (before && before[1] === content) return false;
+    const renewed = Boolean(before && "keptCopy" in document.body.dataset);
+    if (renewed) field.value = Suite.submissions.fresh();
+    try {
+      store.setItem(Suite.submissions.key, JSON.stringify([...sent.filter(([key]) => key !== field.value), [field.value, content]].slice(-Suite.submissions.kept)));
+    } catch (full) {
+      console.warn("submission key not remembered", full);
+    }
+    return renewed;
+  },
+};
+// Registered before the draft handler below, so the draft keeps the time and the key that are sent.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement)) return;
+  const stamp = (all) => form.querySelectorAll("input[data-now]").forEach((el) => { if (all || !el.value) el.value = new Date().toISOString(); });
+  stamp(false);
+  if (form.dataset.draft && Suite.submissions.check(form)) stamp(true); // a new record: its own time
 });
 // Registered before the busy handler below, so an offline send is stopped before it says "busy".
 document.addEventListener("submit", (event) => {
