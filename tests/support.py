@@ -56,6 +56,30 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str =
     raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
 
 
+def at_once(send, times: int = 2) -> list:
+    """`send()` in `times` threads released together, each on its own database connection (a test
+    marked django_db(transaction=True)); what each returned or raised."""
+    import threading
+
+    start, results = threading.Barrier(times), []
+
+    def run() -> None:
+        try:
+            start.wait()
+            results.append(send())
+        except Exception as error:
+            results.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def start_worker(*, concurrency: int = 1, extra_env: dict | None = None) -> subprocess.Popen:
     from django.conf import settings
 

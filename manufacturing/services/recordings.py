@@ -51,6 +51,14 @@ def _samples(name: str, data: bytes, channel: str = "") -> Waveform:
     return wave
 
 
+def uploads_in_turn(machine: Machine) -> None:
+    """Hold the machine's row until this transaction ends, so that two uploads to it (a file sent twice
+    at once: a phone's retry racing its first send) look for what is already kept one after the other,
+    and the second finds the first. FOR NO KEY UPDATE: rows that only refer to the machine (alerts,
+    readings, work orders) are still written meanwhile. (SQLite runs write transactions one at a time.)"""
+    Machine.objects.select_for_update(no_key=True).filter(pk=machine.pk).values_list("pk").first()
+
+
 @transaction.atomic
 def recording_upload(
     *,
@@ -128,7 +136,8 @@ def recording_upload(
     )
     # The same file with the same settings sent again (a retry on a bad connection, a gateway that did
     # not get its answer): the recording already stored, analysed once, alerting once. One whose
-    # analysis failed may be sent again to be analysed again.
+    # analysis failed may be sent again to be analysed again. Two sends at once look in turn.
+    uploads_in_turn(machine)
     earlier = (
         VibrationRecording.objects.filter(**settings)
         .exclude(status=VibrationRecording.Status.FAILED)

@@ -26,6 +26,7 @@ from access.enforcement import check
 from audit.services import record
 from manufacturing.analysis.pointcloud import FIT_POINTS, deviation_map, icp, read_points, unit_mismatch
 from manufacturing.models import Component, Machine, ScanComparison
+from manufacturing.services.recordings import uploads_in_turn
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +116,22 @@ def scan_upload(
         "scan_sha256": hashlib.sha256(scan_data).hexdigest(),
         "reference_sha256": hashlib.sha256(reference_data).hexdigest(),
     }
-    earlier = (
-        ScanComparison.objects.filter(
-            machine=machine, component=component, tolerance=tolerance, unit=unit, **digests
+
+    def kept_before() -> ScanComparison | None:
+        earlier = (
+            ScanComparison.objects.filter(
+                machine=machine, component=component, tolerance=tolerance, unit=unit, **digests
+            )
+            .exclude(status=ScanComparison.Status.FAILED)
+            .order_by("pk")
+            .first()
         )
-        .exclude(status=ScanComparison.Status.FAILED)
-        .order_by("pk")
-        .first()
-    )
+        if earlier is not None:
+            earlier.replayed = True
+        return earlier
+
+    earlier = kept_before()  # a resend answers at once, without reading the files again
     if earlier is not None:
-        earlier.replayed = True
         return earlier
     # read here, not only on the worker: a file that cannot be used is refused while the engineer waits
     scan, reference = (
@@ -134,6 +141,10 @@ def scan_upload(
     mismatch = unit_mismatch(scan, reference)
     if mismatch:
         raise ScanRefused(mismatch)
+    uploads_in_turn(machine)  # a second send racing this one waits here, and then finds it
+    earlier = kept_before()
+    if earlier is not None:
+        return earlier
     comparison = ScanComparison(
         machine=machine,
         component=component,
@@ -146,6 +157,7 @@ def scan_upload(
         uploaded_by=actor,
         **digests,
     )
+    comparison.replayed = False
     kept = (
         ScanComparison.objects.filter(machine=machine, reference_sha256=digests["reference_sha256"])
         .order_by("-pk")

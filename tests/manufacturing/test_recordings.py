@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audit.models import Event
 from manufacturing.analysis.vibration import VELOCITY_BAND_HZ
 from manufacturing.models import Alert, VibrationRecording
-from manufacturing.services.recordings import MIN_SAMPLE_RATE_HZ
+from manufacturing.services.recordings import MIN_SAMPLE_RATE_HZ, recording_upload
+from tests.support import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +166,25 @@ def test_a_time_measured_that_cannot_be_right_is_refused(client, engineer_a, mac
     response = _post(client, machine_a, "x.npy", _npy(SIGNAL), recorded_at=value)
     assert response.status_code == 400 and message in response.content.decode()
     assert not VibrationRecording.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_recording_sent_twice_at_once_is_kept_once(engineer_a, machine_a):
+    """Two sends of one file racing past the lookup (PostgreSQL; SQLite runs them one after the other):
+    the second waits for the first at the machine's row, finds it, and stores nothing."""
+    data = _npy(SIGNAL)
+    results = at_once(
+        lambda: recording_upload(
+            actor=engineer_a,
+            machine=machine_a,
+            name="x.npy",
+            data=data,
+            sample_rate=12000,
+            rpm=1797,
+            analyse=False,
+        )
+    )
+    assert all(isinstance(result, VibrationRecording) for result in results), results
+    assert {result.pk for result in results} == {VibrationRecording.objects.get().pk}
+    assert sorted(result.replayed for result in results) == [False, True]
+    assert Event.objects.filter(action="recording.upload").count() == 1

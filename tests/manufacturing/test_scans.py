@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audit.models import Event
 from manufacturing.models import ScanComparison
 from manufacturing.services.scans import ScanRefused, scan_register, scan_upload
-from tests.support import wait_for
+from tests.support import at_once, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -578,3 +578,16 @@ def test_a_scan_sent_again_is_kept_once_and_a_reference_is_stored_once(client, e
     # a scan whose registration failed may be sent again
     ScanComparison.objects.filter(pk=first.json()["id"]).update(status="failed", error="worker stopped")
     assert post(scan).status_code == 201 and ScanComparison.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_scan_sent_twice_at_once_is_kept_once(engineer_a, machine_a):
+    """A phone's retry racing its first send: the second waits for the first at the machine's row and
+    finds it, so one scan is stored, trailed and registered (PostgreSQL; SQLite runs the two one after
+    the other)."""
+    scan, reference, _ = _plate_with_dent(1.0)
+    results = at_once(lambda: _upload(engineer_a, machine_a, scan, reference, register=False))
+    assert all(isinstance(result, ScanComparison) for result in results), results
+    assert {result.pk for result in results} == {ScanComparison.objects.get().pk}
+    assert sorted(result.replayed for result in results) == [False, True]
+    assert Event.objects.filter(action="scan.upload").count() == 1
