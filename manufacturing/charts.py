@@ -76,6 +76,7 @@ def line_chart(
     markers: Sequence[tuple[float, str]] = (),
     levels: Sequence[tuple[float, str]] = (),
     x_max: float | None = None,
+    x_min: float | None = None,
     points: Sequence[tuple[float, float, str]] = (),
     band: Sequence[tuple[float, float, float]] = (),
     from_zero: bool = True,
@@ -85,11 +86,15 @@ def line_chart(
     ones (zone limits), `points` labelled dots (e.g. zone letters on a trend), `band` (x, low, high)
     a shaded interval around the line (e.g. a prediction's uncertainty). `from_zero` False fits the y
     axis to the data (a sensor's level: drawn from 0, a drift of 0.5% is a flat line). `x_ends` labels
-    the x axis' two ends in words (dates) instead of numbers."""
+    the x axis' two ends in words (dates) instead of numbers. `x_min` / `x_max` show that stretch of the
+    x axis only (a zoom: the y axis fits what is shown)."""
     pairs = [
         (float(x), float(y))
         for x, y in zip(xs, ys, strict=False)
-        if math.isfinite(x) and math.isfinite(y) and (x_max is None or x <= x_max)
+        if math.isfinite(x)
+        and math.isfinite(y)
+        and (x_max is None or x <= x_max)
+        and (x_min is None or x >= x_min)
     ]
     if not pairs:
         return format_html('<p class="muted" data-testid="{}">{}: no data.</p>', testid, title)
@@ -100,7 +105,8 @@ def line_chart(
         for x, low, high in band
         if all(map(math.isfinite, (x, low, high))) and (x_max is None or x <= x_max)
     ]
-    x0, x1 = min(first_x, min(xs)), last_x if x_max is None else x_max
+    x0 = min(first_x, min(xs)) if x_min is None else x_min
+    x1 = last_x if x_max is None else x_max
     y0 = min(0.0 if from_zero else math.inf, min(ys), *(low for _, low, _ in band))
     y1 = max([max(ys), *(level for level, _ in levels), *(high for _, _, high in band)])
     if not from_zero:  # a margin of 5% of the range above and below the data
@@ -290,24 +296,85 @@ def _signal(recording):
         return None
 
 
-def recording_charts(analysis, machine) -> dict[str, SafeString]:
+WAVEFORM_MS = 250.0  # the stretch of the waveform shown unless asked for another
+SPECTRUM_HZ = 1000.0  # the top of the ISO 10816-3 band: the spectrum shown unless asked for another
+MAX_MARKS = 12  # harmonic markers on one chart (labels stay readable on a phone)
+
+
+def recording_frequencies(recording, result: dict) -> dict[str, float]:
+    """The bearing fault frequencies of a recording: those its analysis used, else from its component's
+    bearing and its speed."""
+    frequencies = _result_frequencies(result)
+    if not frequencies:
+        bearing = recording.component.bearing if recording.component_id and recording.component else None
+        frequencies = fault_frequencies(bearing, recording.rpm)
+    return frequencies
+
+
+def chart_ranges(recording, result: dict) -> dict[str, tuple[float, float]]:
+    """The stretch each chart shows unless asked for another: the waveform's first 250 ms, the spectrum
+    to 1000 Hz (the ISO band), the envelope spectrum to 2.5x the highest fault frequency."""
+    frequencies = recording_frequencies(recording, result)
+    rate = recording.sample_rate
+    shaft = (result.get("measured_rpm") or recording.rpm) / 60.0
+    top = max([*frequencies.values(), shaft]) if frequencies else shaft * 6
+    return {
+        "waveform": (0.0, WAVEFORM_MS),
+        "spectrum": (0.0, min(rate / 2, SPECTRUM_HZ)),
+        "envelope": (0.0, min(rate / 2, max(top * 2.5, 50.0))),
+    }
+
+
+def _orders(hz: float, low: float, high: float) -> range:
+    """The harmonic orders of `hz` within [low, high]."""
+    return range(max(1, math.ceil(low / hz)), int(high / hz) + 1) if hz > 0 else range(0)
+
+
+def _harmonics(
+    base: dict[str, float], low: float, high: float, most_each: int = 5
+) -> list[tuple[float, str]]:
+    """Markers at the harmonics of each frequency within [low, high] ("BPFO 3x", ...): a frequency with
+    more than `most_each` of them there (the cage's 25th-28th in a 300-600 Hz view) is left unmarked,
+    as its lines would hide the others; at most MAX_MARKS in all."""
+    marks = []
+    for name, hz in base.items():
+        orders = _orders(hz, low, high)
+        if 0 < len(orders) <= most_each:
+            marks += [(hz * k, name.upper() + (f" {k}x" if k > 1 else "")) for k in orders]
+    return sorted(marks)[:MAX_MARKS]
+
+
+def recording_charts(analysis, machine, ranges: dict | None = None) -> dict[str, SafeString]:
     """Waveform, spectrum and envelope spectrum (fault frequencies marked) of an analysed recording.
 
-    Spectra come from the stored analysis result; where a result lacks one, it is computed here from
-    the stored signal (numpy FFT; Hilbert envelope of the whole band)."""
+    `ranges` may set the stretch a chart shows ("waveform": (from ms, to ms), "spectrum" / "envelope":
+    (from Hz, to Hz)); the others show `chart_ranges`. Spectra come from the stored analysis result;
+    where a result lacks one, it is computed here from the stored signal (numpy FFT; Hilbert envelope of
+    the whole band)."""
     import numpy as np
 
     recording = analysis.recording
     result = analysis.result or {}
     rate = recording.sample_rate
     signal = _signal(recording)
+    frequencies = recording_frequencies(recording, result)
+    usual = chart_ranges(recording, result)
+    shown_ranges = {**usual, **(ranges or {})}
     charts = {}
     if signal is not None:
-        shown = signal[: int(min(len(signal), rate * 0.25))]
+        start_ms, end_ms = shown_ranges["waveform"]
+        first = min(int(start_ms / 1000 * rate), max(signal.size - 1, 0))
+        shown = signal[first : max(int(end_ms / 1000 * rate), first + 2)]
+        times = (first + np.arange(shown.size)) / rate * 1000
+        title = (
+            f"Waveform, first {shown.size / rate * 1000:.0f} ms"
+            if first == 0 and "waveform" not in (ranges or {})
+            else f"Waveform, {times[0]:.0f}–{times[-1]:.0f} ms of {signal.size / rate * 1000:.0f}"
+        )
         charts["waveform"] = line_chart(
-            (np.arange(shown.size) / rate * 1000).tolist(),
+            times.tolist(),
             shown.tolist(),
-            title=f"Waveform, first {shown.size / rate * 1000:.0f} ms",
+            title=title,
             x_label="ms",
             y_label=recording.units,
             testid="waveform",
@@ -317,20 +384,19 @@ def recording_charts(analysis, machine) -> dict[str, SafeString]:
         amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
         freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
     shaft = (result.get("measured_rpm") or recording.rpm) / 60.0  # the speed the analysis used
+    low, high = shown_ranges["spectrum"]
+    default = (low, high) == usual["spectrum"]
     charts["spectrum"] = line_chart(
         freq,
         amp,
-        title="Spectrum",
+        title="Spectrum" if default else f"Spectrum, {low:g}–{high:g} Hz",
         x_label="Hz",
         y_label=recording.units,
         testid="spectrum",
-        markers=[(shaft * k, f"{k}x") for k in (1, 2, 3)],
-        x_max=min(rate / 2, 1000.0),
+        markers=_shaft_marks(shaft, low, high, default),
+        x_min=low or None,
+        x_max=high,
     )
-    frequencies = _result_frequencies(result)
-    bearing = recording.component.bearing if recording.component_id and recording.component else None
-    if not frequencies:
-        frequencies = fault_frequencies(bearing, recording.rpm)
     env_freq, env_amp = _series(result, "envelope_spectrum", "envelope")
     if not env_freq and signal is not None:
         from scipy.signal import hilbert
@@ -339,23 +405,37 @@ def recording_charts(analysis, machine) -> dict[str, SafeString]:
         envelope -= envelope.mean()
         env_amp = (np.abs(np.fft.rfft(envelope * np.hanning(envelope.size))) * 2 / envelope.size).tolist()
         env_freq = np.fft.rfftfreq(envelope.size, 1 / rate).tolist()
-    top = max([*frequencies.values(), shaft]) if frequencies else shaft * 6
+    low, high = shown_ranges["envelope"]
+    default = (low, high) == usual["envelope"]
     charts["envelope"] = line_chart(
         env_freq,
         env_amp,
-        title="Envelope spectrum",
+        title="Envelope spectrum" if default else f"Envelope spectrum, {low:g}–{high:g} Hz",
         x_label="Hz",
         y_label=recording.units,
         testid="envelope-spectrum",
+        # the default view marks each fault frequency and its second harmonic, as it always has
         markers=[
             (hz * h, f"{name.upper()}" + (f" {h}x" if h > 1 else ""))
             for name, hz in frequencies.items()
             for h in (1, 2)
-        ],
-        x_max=min(rate / 2, max(top * 2.5, 50.0)),
+        ]
+        if default
+        else _harmonics(frequencies, low, high),
+        x_min=low or None,
+        x_max=high,
     )
     charts["fault_frequencies"] = {name.upper(): round(hz, 2) for name, hz in frequencies.items()}
     return charts
+
+
+def _shaft_marks(shaft: float, low: float, high: float, default: bool) -> list[tuple[float, str]]:
+    """1x, 2x, 3x of the shaft speed; in a zoomed view the orders within it, none where more than
+    MAX_MARKS fall in it (a resonance band thousands of Hz up: the lines would fill the chart)."""
+    if default or shaft <= 0:
+        return [(shaft * k, f"{k}x") for k in (1, 2, 3)]
+    orders = _orders(shaft, low, high)
+    return [(shaft * k, f"{k}x") for k in orders] if len(orders) <= MAX_MARKS else []
 
 
 def trend_chart(trend: list, machine) -> SafeString:

@@ -262,6 +262,20 @@ def maintenance_plans_of(machine) -> list[dict]:
     ]
 
 
+def recording_for(user, recording_id, *, actor=None):
+    """A vibration recording (with its analysis, if any) if `user` may view its asset, else Http404
+    (after trailing the denial)."""
+    from manufacturing.models import VibrationRecording
+
+    recording = (
+        VibrationRecording.objects.select_related("machine", "component__bearing", "uploaded_by")
+        .filter(pk=_pk(recording_id))
+        .first()
+    )
+    _checked(user, recording.machine if recording is not None else None, "view", actor)
+    return recording
+
+
 def scan_for(user, scan_id, *, actor=None) -> ScanComparison:
     """A scan comparison if `user` may view its asset, else Http404 (after trailing the denial)."""
     scan = ScanComparison.objects.select_related("machine").filter(pk=_pk(scan_id)).first()

@@ -98,13 +98,15 @@ def test_asset_recording_alert_and_work_order_link_each_other(client, engineer_a
     client.force_login(engineer_a)
     asset = f"/manufacturing/assets/{machine_a.pk}/"
     page = client.get(asset).content.decode()
-    assert f'id="recording-{analysed.pk}"' in page and f'href="#recording-{analysed.pk}"' in page
+    recording = f"/manufacturing/recordings/{analysed.pk}/"
+    assert f'id="recording-{analysed.pk}"' in page and f'href="{recording}"' in page
     assert f"/manufacturing/work-orders/new/?alert={alert.pk}" in page
     work_order = work_order_file(actor=engineer_a, machine=machine_a, title="Zone D", alert=alert)
     page = client.get(asset).content.decode()
     assert f"/manufacturing/work-orders/{work_order.pk}/" in page.split('data-testid="recordings"')[1]
     detail = client.get(f"/manufacturing/work-orders/{work_order.pk}/").content.decode()
-    assert f'href="{asset}#recording-{analysed.pk}"' in detail
+    assert f'href="{recording}"' in detail
+    assert "Zone D" in client.get(recording).content.decode()
 
 
 def test_qr_label_encodes_the_asset_page_and_is_site_scoped(client, engineer_a, engineer_b, machine_a):
