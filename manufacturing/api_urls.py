@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from manufacturing.api import assets, assistant, work_orders
+from manufacturing.api import assets, assistant, health, work_orders
 
 app_name = "manufacturing_api"
 
@@ -23,6 +23,9 @@ urlpatterns = [
     ),
     path("suggestions/<int:pk>/review/", assistant.SuggestionReviewApi.as_view(), name="suggestion-review"),
     path("recordings/", assets.RecordingUploadApi.as_view(), name="recording-upload"),
+    path("recordings/<int:pk>/", health.RecordingDetailApi.as_view(), name="recording-detail"),
+    path("assets/", health.AssetListApi.as_view(), name="asset-list"),
+    path("assets/<int:pk>/", health.AssetDetailApi.as_view(), name="asset-detail"),
     path("assets/<int:pk>/condition/", assets.ConditionAppendApi.as_view(), name="condition-append"),
     path("assets/<int:pk>/plans/", assets.MaintenancePlanApi.as_view(), name="maintenance-plans"),
     path("plans/<int:pk>/", assets.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),

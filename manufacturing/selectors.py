@@ -27,11 +27,11 @@ def machines_visible_to(user):
     return restrict(Machine.objects.all(), user, "view")
 
 
-def machines_with_health(user) -> list[Machine]:
+def machines_with_health(user, *, pk: int | None = None) -> list[Machine]:
     """The machines `user` may view, each with what the asset list shows at a glance, as the asset page
     would: `zone` of its latest analysed recording, `rul` of its latest prediction and `replace_now`
     (that prediction at or below its model's replacement point; `replacement_action` says what to
-    do). Three queries whatever the count."""
+    do), its line at hand. Three queries whatever the count; `pk`: that machine only."""
     from django.db.models import OuterRef, Subquery
 
     from manufacturing.models import RulModelVersion, RulPrediction, VibrationAnalysis
@@ -40,8 +40,9 @@ def machines_with_health(user) -> list[Machine]:
         "-recording__recorded_at", "-pk"
     )
     prediction = RulPrediction.objects.filter(machine=OuterRef("pk")).order_by("-created_at", "-pk")
+    visible = machines_visible_to(user).select_related("line")
     machines = list(
-        machines_visible_to(user).annotate(
+        (visible if pk is None else visible.filter(pk=pk)).annotate(
             zone=Subquery(analysis.values("zone")[:1]),
             rul=Subquery(prediction.values("rul")[:1]),
             rul_model_id=Subquery(prediction.values("model_id")[:1]),

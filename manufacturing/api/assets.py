@@ -62,6 +62,7 @@ class RecordingUploadOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(help_text="pending, done or failed")
     samples = serializers.IntegerField()
+    url = serializers.CharField(help_text="GET it for the analysis once the worker has made it.")
 
 
 class RecordingUploadApi(APIView):
@@ -103,12 +104,15 @@ class RecordingUploadApi(APIView):
             )
         except services.RecordingRefused as refusal:
             return refused(str(refusal))
+        url = reverse("manufacturing_api:recording-detail", args=[recording.pk])
         response = Response(
-            {"id": recording.pk, "status": recording.status, "samples": recording.sample_count},
+            {"id": recording.pk, "status": recording.status, "samples": recording.sample_count, "url": url},
             status=status.HTTP_200_OK if recording.replayed else status.HTTP_201_CREATED,
         )
         if recording.replayed:  # the same file and settings were already uploaded: nothing new stored
             response[REPLAYED_HEADER] = "true"
+        else:
+            response["Location"] = url
         return response
 
 

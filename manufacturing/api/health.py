@@ -1,0 +1,227 @@
+"""Reading an asset's health: the assets an engineer (or a plant system with their token) may see, each
+with its vibration zone and remaining life at a glance; one asset's condition in full; one recording's
+analysis, for a gateway that uploaded it and polls for the result."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from manufacturing import charts, selectors
+from manufacturing.analysis.vibration import fault_label
+from manufacturing.api import MaintenanceRefusal, request_actor
+from manufacturing.models import Alert, Machine, VibrationRecording
+from manufacturing.services.maintenance_plans import latest_hours
+
+_when = serializers.DateTimeField().to_representation
+
+
+class AnalysisOutput(serializers.Serializer):
+    zone = serializers.CharField(help_text="ISO 10816-3 / 20816-3 zone A-D.")
+    rms_velocity = serializers.FloatField(help_text="mm/s RMS, 10-1000 Hz.")
+    peak = serializers.FloatField()
+    crest_factor = serializers.FloatField()
+    kurtosis = serializers.FloatField()
+    fault = serializers.CharField(help_text="none, outer_race, inner_race or ball.")
+    fault_label = serializers.CharField(help_text="The fault call in words, as the pages show it.")
+    fault_confidence = serializers.FloatField(allow_null=True)
+    evidence = serializers.ListField(child=serializers.CharField())
+    fault_frequencies = serializers.DictField(child=serializers.FloatField(), help_text="Hz, e.g. BPFO.")
+
+
+class RecordingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    machine = serializers.IntegerField()
+    status = serializers.CharField(help_text="pending, done or failed")
+    error = serializers.CharField(help_text="Why the analysis failed ('' otherwise).")
+    url = serializers.CharField()
+    page = serializers.CharField(help_text="The recording's page in the portal (charts, zoom).")
+    original_name = serializers.CharField()
+    sample_rate = serializers.FloatField()
+    rpm = serializers.FloatField()
+    units = serializers.CharField()
+    samples = serializers.IntegerField()
+    recorded_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    analysis = AnalysisOutput(allow_null=True, help_text="null until the worker has analysed it.")
+
+
+def analysis_body(recording: VibrationRecording) -> dict | None:
+    analysis = getattr(recording, "analysis", None) if recording.status == "done" else None
+    if analysis is None:
+        return None
+    result = analysis.result or {}
+    confidence = result.get("fault_confidence")
+    return {
+        "zone": analysis.zone,
+        "rms_velocity": analysis.rms_velocity,
+        "peak": analysis.peak,
+        "crest_factor": analysis.crest_factor,
+        "kurtosis": analysis.kurtosis,
+        "fault": analysis.fault,
+        "fault_label": fault_label(analysis.fault),
+        "fault_confidence": float(confidence) if isinstance(confidence, int | float) else None,
+        "evidence": [str(line) for line in result.get("evidence") or []],
+        "fault_frequencies": {
+            name.upper(): round(hz, 3) for name, hz in charts.recording_frequencies(recording, result).items()
+        },
+    }
+
+
+def recording_body(recording: VibrationRecording) -> dict:
+    return {
+        "id": recording.pk,
+        "machine": recording.machine_id,
+        "status": recording.status,
+        "error": recording.error,
+        "url": reverse("manufacturing_api:recording-detail", args=[recording.pk]),
+        "page": reverse("manufacturing:recording_detail", args=[recording.pk]),
+        "original_name": recording.original_name,
+        "sample_rate": recording.sample_rate,
+        "rpm": recording.rpm,
+        "units": recording.units,
+        "samples": recording.sample_count,
+        "recorded_at": _when(recording.recorded_at),
+        "created_at": _when(recording.created_at),
+        "analysis": analysis_body(recording),
+    }
+
+
+class RecordingDetailApi(APIView):
+    """A vibration recording and, once the worker has analysed it, its zone, features and fault call with
+    the evidence (poll the `url` an upload returns)."""
+
+    @extend_schema(
+        responses={200: RecordingOutput, 404: MaintenanceRefusal},
+        operation_id="manufacturing_recordings_read",
+    )
+    def get(self, request, pk: int):
+        return Response(
+            recording_body(selectors.recording_for(request.user, pk, actor=request_actor(request)))
+        )
+
+
+class AssetSummaryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    tag = serializers.CharField()
+    name = serializers.CharField()
+    site = serializers.CharField()
+    line = serializers.CharField()
+    family = serializers.CharField()
+    criticality = serializers.CharField()
+    zone = serializers.CharField(
+        allow_null=True, help_text="Of its latest analysed recording (by time measured)."
+    )
+    rul = serializers.FloatField(allow_null=True, help_text="Of its latest remaining-life prediction.")
+    replace_now = serializers.BooleanField(
+        help_text="That prediction is at or below its model's replacement point."
+    )
+    url = serializers.CharField()
+    page = serializers.CharField()
+
+
+def _summary(machine: Machine) -> dict:
+    return {
+        "id": machine.pk,
+        "tag": machine.tag,
+        "name": machine.name,
+        "site": machine.site,
+        "line": machine.line.name,
+        "family": machine.family,
+        "criticality": machine.criticality,
+        "zone": machine.zone,
+        "rul": machine.rul,
+        "replace_now": machine.replace_now,
+        "url": reverse("manufacturing_api:asset-detail", args=[machine.pk]),
+        "page": reverse("manufacturing:asset_detail", args=[machine.pk]),
+    }
+
+
+class AssetListApi(APIView):
+    """The assets you may see (your site's), each with its vibration zone and remaining life."""
+
+    @extend_schema(responses={200: AssetSummaryOutput(many=True)}, operation_id="manufacturing_assets_list")
+    def get(self, request):
+        return Response([_summary(machine) for machine in selectors.machines_with_health(request.user)])
+
+
+class PredictionOutput(serializers.Serializer):
+    unit = serializers.IntegerField()
+    cycle = serializers.IntegerField(allow_null=True)
+    rul = serializers.FloatField()
+    lower = serializers.FloatField(help_text="The 80% band's lower end.")
+    upper = serializers.FloatField()
+    model = serializers.CharField(help_text="family v<version>")
+    created_at = serializers.DateTimeField()
+
+
+class AlertOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    recording = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class AssetOutput(AssetSummaryOutput):
+    iso_group = serializers.CharField()
+    foundation = serializers.CharField()
+    zone_limits = serializers.ListField(
+        child=serializers.FloatField(), help_text="A/B, B/C, C/D in mm/s RMS (its own, else the ISO default)."
+    )
+    rul_alert_threshold = serializers.FloatField(allow_null=True)
+    latest_recording = RecordingOutput(allow_null=True, help_text="Its latest analysed recording.")
+    prediction = PredictionOutput(allow_null=True)
+    running_hours = serializers.FloatField(allow_null=True, help_text="At its latest meter reading.")
+    open_alerts = AlertOutput(many=True)
+
+
+class AssetDetailApi(APIView):
+    """One asset's condition: zone limits in use, its latest analysed recording with the fault call and
+    evidence, its latest remaining-life prediction with its band, the running hours and open alerts."""
+
+    @extend_schema(
+        responses={200: AssetOutput, 404: MaintenanceRefusal}, operation_id="manufacturing_assets_read"
+    )
+    def get(self, request, pk: int):
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        (health,) = selectors.machines_with_health(request.user, pk=machine.pk)
+        condition = selectors.machine_condition(machine, recordings=1)
+        analysis, prediction = condition["analysis"], condition["prediction"]
+        return Response(
+            {
+                **_summary(health),
+                "iso_group": machine.iso_group,
+                "foundation": machine.foundation,
+                "zone_limits": list(charts.zone_limits(machine)),
+                "rul_alert_threshold": machine.rul_alert_threshold,
+                "latest_recording": recording_body(analysis.recording) if analysis else None,
+                "prediction": {
+                    "unit": prediction.unit,
+                    "cycle": prediction.cycle,
+                    "rul": prediction.rul,
+                    "lower": prediction.lower,
+                    "upper": prediction.upper,
+                    "model": f"{prediction.model.family} v{prediction.model.version}",
+                    "created_at": _when(prediction.created_at),
+                }
+                if prediction
+                else None,
+                "running_hours": latest_hours(machine),
+                "open_alerts": [
+                    {
+                        "id": alert.pk,
+                        "kind": alert.kind,
+                        "severity": alert.severity,
+                        "message": alert.message,
+                        "recording": alert.recording_id,
+                        "created_at": _when(alert.created_at),
+                    }
+                    for alert in machine.alerts.filter(status=Alert.Status.OPEN).order_by("-created_at")[:50]
+                ],
+            }
+        )
