@@ -379,8 +379,16 @@ def recording_charts(analysis, machine, ranges: dict | None = None) -> dict[str,
             y_label=recording.units,
             testid="waveform",
         )
+    zoomed = set(ranges or {})
     freq, amp = _series(result, "spectrum", "fft", "amplitude_spectrum")
-    if not freq and signal is not None:
+    if signal is not None and "spectrum" in zoomed:
+        # the stored spectrum is pooled to about 2,000 points (3 Hz bins at 12 kHz): a zoom is drawn at the
+        # record's full resolution, as the analysis computed it (Hann window, amplitude scaling)
+        x = signal - signal.mean()
+        window = np.hanning(x.size)
+        freq = np.fft.rfftfreq(x.size, 1 / rate).tolist()
+        amp = (np.abs(np.fft.rfft(x * window)) * 2 / window.sum()).tolist()
+    elif not freq and signal is not None:
         amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
         freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
     shaft = (result.get("measured_rpm") or recording.rpm) / 60.0  # the speed the analysis used
@@ -398,7 +406,16 @@ def recording_charts(analysis, machine, ranges: dict | None = None) -> dict[str,
         x_max=high,
     )
     env_freq, env_amp = _series(result, "envelope_spectrum", "envelope")
-    if not env_freq and signal is not None:
+    band = (result.get("envelope") or {}).get("band_hz") if isinstance(result.get("envelope"), dict) else None
+    if signal is not None and "envelope" in zoomed and band and len(band) == 2:
+        # stored only to 4x BPFI and pooled: a zoom is the analysis' envelope (the band spectral kurtosis
+        # chose) at full resolution, to half the sample rate
+        from manufacturing.analysis.vibration import envelope_spectrum
+
+        env_freq, env_amp = (
+            a.tolist() for a in envelope_spectrum(signal, rate, float(band[0]), float(band[1]))
+        )
+    elif not env_freq and signal is not None:
         from scipy.signal import hilbert
 
         envelope = np.abs(hilbert(signal - signal.mean()))

@@ -175,3 +175,24 @@ def test_another_sites_engineer_gets_404_and_a_pending_recording_says_so(
     VibrationRecording.objects.filter(pk=pending.pk).update(status="failed", error="rpm 0")
     page = client.get(f"/manufacturing/recordings/{pending.pk}/").content.decode()
     assert "The analysis failed: rpm 0" in page and 'http-equiv="refresh"' not in page
+
+
+def _points(svg_page: str, testid: str) -> int:
+    chart = svg_page.split(f'data-testid="{testid}"')[1].split("</svg>")[0]
+    return len(chart.split('<polyline fill="none"')[1].split('points="')[1].split('"')[0].split())
+
+
+def test_a_zoom_is_drawn_at_the_records_full_resolution(client, engineer_a, recording):
+    """The stored spectra are pooled (the spectrum to 3 Hz bins, the envelope spectrum only to 4x BPFI,
+    649 Hz here); a zoom is computed again from the stored signal: 0.5 Hz bins, to half the sample rate."""
+    client.force_login(engineer_a)
+    url = f"/manufacturing/recordings/{recording.pk}/"
+    assert recording.analysis.result["envelope"]["freq_hz"][-1] < 700
+    page = client.get(
+        url, {"spectrum_from": "0", "spectrum_to": "300", "envelope_from": "700", "envelope_to": "1000"}
+    )
+    page = page.content.decode()
+    assert _points(page, "spectrum") > 400  # 600 bins of 0.5 Hz; the stored spectrum has 100 there
+    assert "no data" not in page.split('data-testid="envelope-spectrum"')[0][-200:]
+    assert _points(page, "envelope-spectrum") > 400
+    assert {"BPFO 7x", "BPFO 8x", "BPFO 9x"} <= set(_marks(page, "envelope-spectrum"))
