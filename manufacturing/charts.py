@@ -81,13 +81,15 @@ def line_chart(
     band: Sequence[tuple[float, float, float]] = (),
     from_zero: bool = True,
     x_ends: tuple[str, str] | None = None,
+    overlay: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> SafeString:
     """An SVG line chart; `markers` are labelled vertical lines (frequencies), `levels` horizontal
     ones (zone limits), `points` labelled dots (e.g. zone letters on a trend), `band` (x, low, high)
     a shaded interval around the line (e.g. a prediction's uncertainty). `from_zero` False fits the y
     axis to the data (a sensor's level: drawn from 0, a drift of 0.5% is a flat line). `x_ends` labels
     the x axis' two ends in words (dates) instead of numbers. `x_min` / `x_max` show that stretch of the
-    x axis only (a zoom: the y axis fits what is shown)."""
+    x axis only (a zoom: the y axis fits what is shown). `overlay` (xs, ys) is a second series drawn in
+    grey beneath the line (another recording's spectrum, for comparison)."""
     pairs = [
         (float(x), float(y))
         for x, y in zip(xs, ys, strict=False)
@@ -107,8 +109,14 @@ def line_chart(
     ]
     x0 = min(first_x, min(xs)) if x_min is None else x_min
     x1 = last_x if x_max is None else x_max
-    y0 = min(0.0 if from_zero else math.inf, min(ys), *(low for _, low, _ in band))
-    y1 = max([max(ys), *(level for level, _ in levels), *(high for _, _, high in band)])
+    other = [
+        (float(x), float(y))
+        for x, y in zip(*(overlay or ((), ())), strict=False)
+        if math.isfinite(x) and math.isfinite(y) and x0 <= x <= x1
+    ]
+    other_xs, other_ys = _decimate([p[0] for p in other], [p[1] for p in other])
+    y0 = min(0.0 if from_zero else math.inf, min(ys), *other_ys, *(low for _, low, _ in band))
+    y1 = max([max(ys), *other_ys, *(level for level, _ in levels), *(high for _, _, high in band)])
     if not from_zero:  # a margin of 5% of the range above and below the data
         margin = 0.05 * (y1 - y0)
         y0, y1 = y0 - margin, y1 + margin
@@ -125,6 +133,14 @@ def line_chart(
         return PAD_TOP + plot_h - (y - y0) / (y1 - y0) * plot_h
 
     line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+    compared = (
+        format_html(
+            '<polyline class="overlay" fill="none" stroke="#9aa0a6" stroke-width="1" points="{}"/>',
+            " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(other_xs, other_ys, strict=True)),
+        )
+        if other_xs
+        else ""
+    )
     shaded = (
         format_html(
             '<polygon class="band" fill="#1f5fa8" fill-opacity="0.15" stroke="none" points="{}"/>',
@@ -209,7 +225,7 @@ def line_chart(
         '<figure class="chart"><figcaption>{}</figcaption>'
         '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="{}" font-size="{}" '
         'preserveAspectRatio="xMidYMid meet" style="max-width:100%;height:auto">'
-        '{}{}{}{}<polyline fill="none" stroke="#1f5fa8" stroke-width="1" points="{}"/>{}</svg></figure>',
+        '{}{}{}{}{}<polyline fill="none" stroke="#1f5fa8" stroke-width="1" points="{}"/>{}</svg></figure>',
         title,
         WIDTH,
         HEIGHT,
@@ -220,6 +236,7 @@ def line_chart(
         level_lines,
         marks,
         shaded,
+        compared,
         line,
         dots,
     )
@@ -344,13 +361,49 @@ def _harmonics(
     return sorted(marks)[:MAX_MARKS]
 
 
-def recording_charts(analysis, machine, ranges: dict | None = None) -> dict[str, SafeString]:
+def spectra(recording, result: dict, signal, zoomed: set) -> tuple[tuple[list, list], tuple[list, list]]:
+    """(frequencies, amplitudes) of the spectrum and of the envelope spectrum of a recording: those its
+    analysis stored, or, for a chart in `zoomed`, computed again from the stored signal at full
+    resolution (the stored ones are pooled: the spectrum to about 2,000 points, the envelope spectrum only
+    to 4x BPFI)."""
+    import numpy as np
+
+    rate = recording.sample_rate
+    freq, amp = _series(result, "spectrum", "fft", "amplitude_spectrum")
+    if signal is not None and "spectrum" in zoomed:
+        # as the analysis computed it (Hann window, amplitude scaling)
+        x = signal - signal.mean()
+        window = np.hanning(x.size)
+        freq = np.fft.rfftfreq(x.size, 1 / rate).tolist()
+        amp = (np.abs(np.fft.rfft(x * window)) * 2 / window.sum()).tolist()
+    elif not freq and signal is not None:
+        amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
+        freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
+    env_freq, env_amp = _series(result, "envelope_spectrum", "envelope")
+    band = (result.get("envelope") or {}).get("band_hz") if isinstance(result.get("envelope"), dict) else None
+    if signal is not None and "envelope" in zoomed and band and len(band) == 2:
+        # the analysis' envelope (the band spectral kurtosis chose), to half the sample rate
+        from manufacturing.analysis.vibration import envelope_spectrum
+
+        env_freq, env_amp = (
+            a.tolist() for a in envelope_spectrum(signal, rate, float(band[0]), float(band[1]))
+        )
+    elif not env_freq and signal is not None:
+        from scipy.signal import hilbert
+
+        envelope = np.abs(hilbert(signal - signal.mean()))
+        envelope -= envelope.mean()
+        env_amp = (np.abs(np.fft.rfft(envelope * np.hanning(envelope.size))) * 2 / envelope.size).tolist()
+        env_freq = np.fft.rfftfreq(envelope.size, 1 / rate).tolist()
+    return (freq, amp), (env_freq, env_amp)
+
+
+def recording_charts(analysis, machine, ranges: dict | None = None, baseline=None) -> dict[str, SafeString]:
     """Waveform, spectrum and envelope spectrum (fault frequencies marked) of an analysed recording.
 
     `ranges` may set the stretch a chart shows ("waveform": (from ms, to ms), "spectrum" / "envelope":
-    (from Hz, to Hz)); the others show `chart_ranges`. Spectra come from the stored analysis result;
-    where a result lacks one, it is computed here from the stored signal (numpy FFT; Hilbert envelope of
-    the whole band)."""
+    (from Hz, to Hz)); the others show `chart_ranges`. Spectra as `spectra` gives them. `baseline`, another
+    analysed recording, draws its spectra in grey beneath (a comparison with an earlier state)."""
     import numpy as np
 
     recording = analysis.recording
@@ -380,54 +433,36 @@ def recording_charts(analysis, machine, ranges: dict | None = None) -> dict[str,
             testid="waveform",
         )
     zoomed = set(ranges or {})
-    freq, amp = _series(result, "spectrum", "fft", "amplitude_spectrum")
-    if signal is not None and "spectrum" in zoomed:
-        # the stored spectrum is pooled to about 2,000 points (3 Hz bins at 12 kHz): a zoom is drawn at the
-        # record's full resolution, as the analysis computed it (Hann window, amplitude scaling)
-        x = signal - signal.mean()
-        window = np.hanning(x.size)
-        freq = np.fft.rfftfreq(x.size, 1 / rate).tolist()
-        amp = (np.abs(np.fft.rfft(x * window)) * 2 / window.sum()).tolist()
-    elif not freq and signal is not None:
-        amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
-        freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
+    (freq, amp), (env_freq, env_amp) = spectra(recording, result, signal, zoomed)
+    if baseline is not None:
+        base_spectrum, base_envelope = spectra(
+            baseline.recording, baseline.result or {}, _signal(baseline.recording), zoomed
+        )
+        compared = f" · grey: recording {baseline.recording_id}"
+    else:
+        base_spectrum = base_envelope = None
+        compared = ""
     shaft = (result.get("measured_rpm") or recording.rpm) / 60.0  # the speed the analysis used
     low, high = shown_ranges["spectrum"]
     default = (low, high) == usual["spectrum"]
     charts["spectrum"] = line_chart(
         freq,
         amp,
-        title="Spectrum" if default else f"Spectrum, {low:g}–{high:g} Hz",
+        title=("Spectrum" if default else f"Spectrum, {low:g}–{high:g} Hz") + compared,
         x_label="Hz",
         y_label=recording.units,
         testid="spectrum",
         markers=_shaft_marks(shaft, low, high, default),
         x_min=low or None,
         x_max=high,
+        overlay=base_spectrum,
     )
-    env_freq, env_amp = _series(result, "envelope_spectrum", "envelope")
-    band = (result.get("envelope") or {}).get("band_hz") if isinstance(result.get("envelope"), dict) else None
-    if signal is not None and "envelope" in zoomed and band and len(band) == 2:
-        # stored only to 4x BPFI and pooled: a zoom is the analysis' envelope (the band spectral kurtosis
-        # chose) at full resolution, to half the sample rate
-        from manufacturing.analysis.vibration import envelope_spectrum
-
-        env_freq, env_amp = (
-            a.tolist() for a in envelope_spectrum(signal, rate, float(band[0]), float(band[1]))
-        )
-    elif not env_freq and signal is not None:
-        from scipy.signal import hilbert
-
-        envelope = np.abs(hilbert(signal - signal.mean()))
-        envelope -= envelope.mean()
-        env_amp = (np.abs(np.fft.rfft(envelope * np.hanning(envelope.size))) * 2 / envelope.size).tolist()
-        env_freq = np.fft.rfftfreq(envelope.size, 1 / rate).tolist()
     low, high = shown_ranges["envelope"]
     default = (low, high) == usual["envelope"]
     charts["envelope"] = line_chart(
         env_freq,
         env_amp,
-        title="Envelope spectrum" if default else f"Envelope spectrum, {low:g}–{high:g} Hz",
+        title=("Envelope spectrum" if default else f"Envelope spectrum, {low:g}–{high:g} Hz") + compared,
         x_label="Hz",
         y_label=recording.units,
         testid="envelope-spectrum",
@@ -441,6 +476,7 @@ def recording_charts(analysis, machine, ranges: dict | None = None) -> dict[str,
         else _harmonics(frequencies, low, high),
         x_min=low or None,
         x_max=high,
+        overlay=base_envelope,
     )
     charts["fault_frequencies"] = {name.upper(): round(hz, 2) for name, hz in frequencies.items()}
     return charts

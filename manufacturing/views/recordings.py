@@ -16,10 +16,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from manufacturing import charts, selectors
-from manufacturing.models import VibrationRecording
+from manufacturing.models import VibrationAnalysis, VibrationRecording
 from manufacturing.views import request_actor
 
 # chart -> (its name on the page, the unit of its x axis)
+COMPARABLE = 30  # the asset's analysed recordings offered for a comparison, latest first
 RANGES = {
     "waveform": ("Waveform", "ms"),
     "spectrum": ("Spectrum", "Hz"),
@@ -86,16 +87,33 @@ def recording_detail(request: HttpRequest, pk: int) -> HttpResponse:
         duration_ms = recording.sample_count / rate * 1000 if recording.sample_count else math.inf
         limits = {"waveform": duration_ms, "spectrum": rate / 2, "envelope": rate / 2}
         ranges, problems = asked_ranges(request.GET, limits, usual)
+        # another analysed recording of the asset drawn in grey beneath (a baseline, last month's)
+        earlier = list(
+            VibrationAnalysis.objects.filter(recording__machine=machine)
+            .exclude(recording=recording)
+            .select_related("recording__component__bearing")
+            .order_by("-recording__recorded_at", "-pk")[:COMPARABLE]
+        )
+        baseline = None
+        asked = request.GET.get("compare", "").strip()
+        if asked:
+            baseline = next((a for a in earlier if str(a.recording_id) == asked), None)
+            if baseline is None:
+                problems.append(
+                    f"Compare: {asked[:20]!r} is not one of this asset's other analysed recordings listed "
+                    "below; shown without a comparison."
+                )
+        compare = [("compare", str(baseline.recording_id))] if baseline else []
         shown = {**usual, **ranges}
         views = []
         for chart, (name, unit) in RANGES.items():
-            # the other charts' stretches travel with this chart's zoom and its links
+            # the other charts' stretches and the comparison travel with this chart's zoom and its links
             kept = [
                 (f"{other}_{end}", f"{value:g}")
                 for other, stretch in ranges.items()
                 if other != chart
                 for end, value in zip(("from", "to"), stretch, strict=True)
-            ]
+            ] + compare
             whole = (0.0, limits[chart]) if math.isfinite(limits[chart]) else usual[chart]
             views.append(
                 {
@@ -114,7 +132,7 @@ def recording_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     else f"the whole band, to {whole[1]:,.0f} Hz",
                 }
             )
-        drawn = charts.recording_charts(analysis, machine, ranges or None)
+        drawn = charts.recording_charts(analysis, machine, ranges or None, baseline=baseline)
         for view in views:
             view["svg"] = drawn.get(view["chart"], "")
         context.update(
@@ -122,5 +140,13 @@ def recording_detail(request: HttpRequest, pk: int) -> HttpResponse:
             problems=problems,
             fault_frequencies=drawn["fault_frequencies"],
             views=views,
+            earlier=earlier,
+            baseline=baseline,
+            # the comparison form keeps every chart's stretch
+            ranges_kept=[
+                (f"{chart}_{end}", f"{value:g}")
+                for chart, stretch in ranges.items()
+                for end, value in zip(("from", "to"), stretch, strict=True)
+            ],
         )
     return render(request, "manufacturing/recording_detail.html", context)

@@ -4,6 +4,7 @@ the fault frequency's harmonics: the server redraws each chart over the stretch 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -43,6 +44,19 @@ def test_an_engineer_zooms_an_older_recordings_spectra_on_a_phone(page, log_in, 
         analyse=False,
     )
     assert recording_analyse(recording_id=older.pk) == "done"
+    buffer = io.BytesIO()
+    np.save(buffer, np.load(OUTER.with_name("cwru_de_0hp_normal_97.npy"))[:24000])
+    healthy = recording_upload(
+        actor=engineer,
+        machine=machine,
+        name="97.npy",
+        data=buffer.getvalue(),
+        sample_rate=12000,
+        rpm=1797,
+        analyse=False,
+        recorded_at=older.recorded_at - dt.timedelta(days=30),
+    )
+    assert recording_analyse(recording_id=healthy.pk) == "done"
 
     page.set_viewport_size(PHONE)
     log_in(engineer)
@@ -72,4 +86,11 @@ def test_an_engineer_zooms_an_older_recordings_spectra_on_a_phone(page, log_in, 
     page.click('[data-testid="envelope-usual"]')
     page.wait_for_load_state()
     assert page.locator('figcaption:text-is("Envelope spectrum")').count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # last month's healthy recording beneath, in grey, the spectrum still zoomed
+    page.select_option('[data-testid="compare"] select', str(healthy.pk))
+    page.click('[data-testid="compare"] button[type="submit"]')
+    page.wait_for_url(f"**compare={healthy.pk}**")
+    assert page.locator('[data-testid="spectrum"] polyline.overlay').count() == 1
+    assert page.locator('figcaption:has-text("Spectrum, 2000–4000 Hz · grey: recording")').count() == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -196,3 +196,68 @@ def test_a_zoom_is_drawn_at_the_records_full_resolution(client, engineer_a, reco
     assert "no data" not in page.split('data-testid="envelope-spectrum"')[0][-200:]
     assert _points(page, "envelope-spectrum") > 400
     assert {"BPFO 7x", "BPFO 8x", "BPFO 9x"} <= set(_marks(page, "envelope-spectrum"))
+
+
+def test_an_earlier_recording_is_drawn_beneath_for_comparison(
+    client, engineer_a, engineer_b, machine_a, machine_b, recording
+):
+    """A month earlier the bearing was healthy (the CWRU normal recording): chosen in "Compare with", its
+    spectra are drawn in grey beneath this one's, at the same stretch; the zoom forms keep the choice. A
+    recording that is not another analysed one of this asset is named and left out."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    normal = Path(settings.SHARED_DATA_DIR) / "bearings" / "cwru_de_0hp" / "cwru_de_0hp_normal_97.npy"
+    buffer = io.BytesIO()
+    np.save(buffer, np.load(normal)[:24000])
+    healthy = recording_upload(
+        actor=engineer_a,
+        machine=machine_a,
+        name="97.npy",
+        data=buffer.getvalue(),
+        sample_rate=12000,
+        rpm=1797,
+        analyse=False,
+        recorded_at=timezone.now() - dt.timedelta(days=30),
+    )
+    assert recording_analyse(recording_id=healthy.pk) == "done"
+    client.force_login(engineer_a)
+    url = f"/manufacturing/recordings/{recording.pk}/"
+    page = client.get(url).content.decode()
+    options = page.split('data-testid="compare"')[1].split("</select>")[0]
+    assert f'value="{healthy.pk}"' in options and "no bearing defect" in options.lower()
+    assert f'value="{recording.pk}"' not in options  # not itself
+    assert 'class="overlay"' not in page
+
+    page = client.get(
+        url, {"compare": healthy.pk, "envelope_from": "50", "envelope_to": "400"}
+    ).content.decode()
+    assert f"recording {healthy.pk}" in page.split('data-testid="baseline"')[1][:200]
+    for chart in ("spectrum", "envelope-spectrum"):
+        svg = page.split(f'data-testid="{chart}"')[1].split("</svg>")[0]
+        assert 'class="overlay"' in svg, chart
+    assert f"grey: recording {healthy.pk}" in page
+    spectrum_form = page.split('data-testid="spectrum-range"')[1].split("</form>")[0]
+    assert (
+        f'name="compare" value="{healthy.pk}"' in spectrum_form
+        and 'name="envelope_from" value="50"' in spectrum_form
+    )
+    compare_form = page.split('data-testid="compare"')[1].split("</form>")[0]
+    assert (
+        'name="envelope_to" value="400"' in compare_form and f'value="{healthy.pk}" selected' in compare_form
+    )
+
+    elsewhere = recording_upload(
+        actor=engineer_b,
+        machine=machine_b,
+        name="b.npy",
+        data=buffer.getvalue(),
+        sample_rate=12000,
+        rpm=1797,
+        analyse=False,
+    )
+    for asked in (str(elsewhere.pk), "abc", str(recording.pk)):
+        page = html.unescape(client.get(url, {"compare": asked}).content.decode())
+        assert "Compare: " in page and "is not one of this asset's other analysed recordings" in page
+        assert 'class="overlay"' not in page
