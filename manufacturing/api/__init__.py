@@ -1,5 +1,5 @@
 """REST API of the manufacturing app, mounted at /api/manufacturing/ (namespace "manufacturing_api"),
-one module per area (work_orders, assets: recordings, condition data, plans, meters; assistant); here
+one module per area (work_orders, assets: recordings, condition data, plans, meters, scans; health: reading assets and recordings; assistant); here
 what they share."""
 
 from __future__ import annotations
