@@ -80,6 +80,36 @@ def at_once(send, times: int = 2) -> list:
     return results
 
 
+def cwru_recording(actor, machine, kind: str, *, rpm: float, seconds: float = 2.0, recorded_at=None):
+    """`seconds` of a shared CWRU drive-end recording at 0 HP (`kind`: normal_97, outer_race_007_at6_130,
+    inner_race_007_105, ball_007_118), uploaded through the service as an .npy and analysed by the
+    worker's step here; the analysed recording."""
+    import io
+
+    import numpy as np
+    from django.conf import settings
+
+    from manufacturing.services import recording_upload
+    from manufacturing.services.recordings import recording_analyse
+
+    path = Path(settings.SHARED_DATA_DIR) / "bearings" / "cwru_de_0hp" / f"cwru_de_0hp_{kind}.npy"
+    buffer = io.BytesIO()
+    np.save(buffer, np.load(path)[: int(seconds * 12000)])
+    recording = recording_upload(
+        actor=actor,
+        machine=machine,
+        name=f"{kind.rsplit('_', 1)[-1]}.npy",
+        data=buffer.getvalue(),
+        sample_rate=12000,
+        rpm=rpm,
+        analyse=False,
+        recorded_at=recorded_at,
+    )
+    assert recording_analyse(recording_id=recording.pk) == "done"
+    recording.refresh_from_db()
+    return recording
+
+
 def start_worker(*, concurrency: int = 1, extra_env: dict | None = None) -> subprocess.Popen:
     from django.conf import settings
 

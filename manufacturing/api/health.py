@@ -19,7 +19,7 @@ from manufacturing.services.maintenance_plans import latest_hours
 _when = serializers.DateTimeField().to_representation
 
 
-class AnalysisOutput(serializers.Serializer):
+class VibrationAnalysisOutput(serializers.Serializer):
     zone = serializers.CharField(help_text="ISO 10816-3 / 20816-3 zone A-D.")
     rms_velocity = serializers.FloatField(help_text="mm/s RMS, 10-1000 Hz.")
     peak = serializers.FloatField()
@@ -32,7 +32,7 @@ class AnalysisOutput(serializers.Serializer):
     fault_frequencies = serializers.DictField(child=serializers.FloatField(), help_text="Hz, e.g. BPFO.")
 
 
-class RecordingOutput(serializers.Serializer):
+class VibrationRecordingOutput(serializers.Serializer):
     id = serializers.IntegerField()
     machine = serializers.IntegerField()
     status = serializers.CharField(help_text="pending, done or failed")
@@ -46,7 +46,7 @@ class RecordingOutput(serializers.Serializer):
     samples = serializers.IntegerField()
     recorded_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
-    analysis = AnalysisOutput(allow_null=True, help_text="null until the worker has analysed it.")
+    analysis = VibrationAnalysisOutput(allow_null=True, help_text="null until the worker has analysed it.")
 
 
 def analysis_body(recording: VibrationRecording) -> dict | None:
@@ -95,7 +95,7 @@ class RecordingDetailApi(APIView):
     the evidence (poll the `url` an upload returns)."""
 
     @extend_schema(
-        responses={200: RecordingOutput, 404: MaintenanceRefusal},
+        responses={200: VibrationRecordingOutput, 404: MaintenanceRefusal},
         operation_id="manufacturing_recordings_read",
     )
     def get(self, request, pk: int):
@@ -104,7 +104,7 @@ class RecordingDetailApi(APIView):
         )
 
 
-class AssetSummaryOutput(serializers.Serializer):
+class MaintenanceAssetSummaryOutput(serializers.Serializer):
     id = serializers.IntegerField()
     tag = serializers.CharField()
     name = serializers.CharField()
@@ -143,12 +143,14 @@ def _summary(machine: Machine) -> dict:
 class AssetListApi(APIView):
     """The assets you may see (your site's), each with its vibration zone and remaining life."""
 
-    @extend_schema(responses={200: AssetSummaryOutput(many=True)}, operation_id="manufacturing_assets_list")
+    @extend_schema(
+        responses={200: MaintenanceAssetSummaryOutput(many=True)}, operation_id="manufacturing_assets_list"
+    )
     def get(self, request):
         return Response([_summary(machine) for machine in selectors.machines_with_health(request.user)])
 
 
-class PredictionOutput(serializers.Serializer):
+class RulPredictionOutput(serializers.Serializer):
     unit = serializers.IntegerField()
     cycle = serializers.IntegerField(allow_null=True)
     rul = serializers.FloatField()
@@ -158,7 +160,7 @@ class PredictionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AlertOutput(serializers.Serializer):
+class MaintenanceAlertOutput(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     severity = serializers.CharField()
@@ -167,17 +169,17 @@ class AlertOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AssetOutput(AssetSummaryOutput):
+class MaintenanceAssetOutput(MaintenanceAssetSummaryOutput):
     iso_group = serializers.CharField()
     foundation = serializers.CharField()
     zone_limits = serializers.ListField(
         child=serializers.FloatField(), help_text="A/B, B/C, C/D in mm/s RMS (its own, else the ISO default)."
     )
     rul_alert_threshold = serializers.FloatField(allow_null=True)
-    latest_recording = RecordingOutput(allow_null=True, help_text="Its latest analysed recording.")
-    prediction = PredictionOutput(allow_null=True)
+    latest_recording = VibrationRecordingOutput(allow_null=True, help_text="Its latest analysed recording.")
+    prediction = RulPredictionOutput(allow_null=True)
     running_hours = serializers.FloatField(allow_null=True, help_text="At its latest meter reading.")
-    open_alerts = AlertOutput(many=True)
+    open_alerts = MaintenanceAlertOutput(many=True)
 
 
 class AssetDetailApi(APIView):
@@ -185,7 +187,8 @@ class AssetDetailApi(APIView):
     evidence, its latest remaining-life prediction with its band, the running hours and open alerts."""
 
     @extend_schema(
-        responses={200: AssetOutput, 404: MaintenanceRefusal}, operation_id="manufacturing_assets_read"
+        responses={200: MaintenanceAssetOutput, 404: MaintenanceRefusal},
+        operation_id="manufacturing_assets_read",
     )
     def get(self, request, pk: int):
         machine = selectors.machine_for(request.user, pk, actor=request_actor(request))

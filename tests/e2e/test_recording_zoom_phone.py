@@ -5,19 +5,13 @@ the fault frequency's harmonics: the server redraws each chart over the stretch 
 from __future__ import annotations
 
 import datetime as dt
-import io
-from pathlib import Path
 
-import numpy as np
 import pytest
-from django.conf import settings
 
 from manufacturing.models import BearingGeometry, Component, Line, Machine, Site
-from manufacturing.services import recording_upload
-from manufacturing.services.recordings import recording_analyse
+from tests.support import cwru_recording
 
 PHONE = {"width": 390, "height": 844}
-OUTER = Path(settings.SHARED_DATA_DIR) / "bearings" / "cwru_de_0hp" / "cwru_de_0hp_outer_race_007_at6_130.npy"
 
 
 @pytest.mark.e2e
@@ -32,31 +26,10 @@ def test_an_engineer_zooms_an_older_recordings_spectra_on_a_phone(page, log_in, 
     )
     Component.objects.create(machine=machine, name="DE bearing", bearing=bearing)
     engineer = make_user("maintenance_engineer", site="site-a")
-    buffer = io.BytesIO()
-    np.save(buffer, np.load(OUTER)[:24000])
-    older = recording_upload(
-        actor=engineer,
-        machine=machine,
-        name="130.npy",
-        data=buffer.getvalue(),
-        sample_rate=12000,
-        rpm=1796,
-        analyse=False,
+    older = cwru_recording(engineer, machine, "outer_race_007_at6_130", rpm=1796)
+    healthy = cwru_recording(
+        engineer, machine, "normal_97", rpm=1797, recorded_at=older.recorded_at - dt.timedelta(days=30)
     )
-    assert recording_analyse(recording_id=older.pk) == "done"
-    buffer = io.BytesIO()
-    np.save(buffer, np.load(OUTER.with_name("cwru_de_0hp_normal_97.npy"))[:24000])
-    healthy = recording_upload(
-        actor=engineer,
-        machine=machine,
-        name="97.npy",
-        data=buffer.getvalue(),
-        sample_rate=12000,
-        rpm=1797,
-        analyse=False,
-        recorded_at=older.recorded_at - dt.timedelta(days=30),
-    )
-    assert recording_analyse(recording_id=healthy.pk) == "done"
 
     page.set_viewport_size(PHONE)
     log_in(engineer)

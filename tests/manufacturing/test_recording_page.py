@@ -5,20 +5,14 @@ its charts over the stretch asked for (the zoom is done on the server), bad stre
 from __future__ import annotations
 
 import html
-import io
 import re
-from pathlib import Path
 
-import numpy as np
 import pytest
-from django.conf import settings
 
 from manufacturing.models import Alert, BearingGeometry, Component, VibrationRecording
-from manufacturing.services import recording_upload
-from manufacturing.services.recordings import recording_analyse
+from tests.support import cwru_recording
 
 pytestmark = pytest.mark.django_db
-OUTER = Path(settings.SHARED_DATA_DIR) / "bearings" / "cwru_de_0hp" / "cwru_de_0hp_outer_race_007_at6_130.npy"
 
 
 @pytest.fixture
@@ -29,20 +23,7 @@ def recording(settings, tmp_path, engineer_a, machine_a) -> VibrationRecording:
         designation="6205-2RS JEM", ball_count=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04
     )
     Component.objects.create(machine=machine_a, name="DE bearing", bearing=bearing)
-    buffer = io.BytesIO()
-    np.save(buffer, np.load(OUTER)[:24000])
-    uploaded = recording_upload(
-        actor=engineer_a,
-        machine=machine_a,
-        name="130.npy",
-        data=buffer.getvalue(),
-        sample_rate=12000,
-        rpm=1796,
-        analyse=False,
-    )
-    assert recording_analyse(recording_id=uploaded.pk) == "done"
-    uploaded.refresh_from_db()
-    return uploaded
+    return cwru_recording(engineer_a, machine_a, "outer_race_007_at6_130", rpm=1796)
 
 
 def _marks(svg_page: str, testid: str) -> list[str]:
@@ -208,20 +189,8 @@ def test_an_earlier_recording_is_drawn_beneath_for_comparison(
 
     from django.utils import timezone
 
-    normal = Path(settings.SHARED_DATA_DIR) / "bearings" / "cwru_de_0hp" / "cwru_de_0hp_normal_97.npy"
-    buffer = io.BytesIO()
-    np.save(buffer, np.load(normal)[:24000])
-    healthy = recording_upload(
-        actor=engineer_a,
-        machine=machine_a,
-        name="97.npy",
-        data=buffer.getvalue(),
-        sample_rate=12000,
-        rpm=1797,
-        analyse=False,
-        recorded_at=timezone.now() - dt.timedelta(days=30),
-    )
-    assert recording_analyse(recording_id=healthy.pk) == "done"
+    month_ago = timezone.now() - dt.timedelta(days=30)
+    healthy = cwru_recording(engineer_a, machine_a, "normal_97", rpm=1797, recorded_at=month_ago)
     client.force_login(engineer_a)
     url = f"/manufacturing/recordings/{recording.pk}/"
     page = client.get(url).content.decode()
@@ -248,15 +217,7 @@ def test_an_earlier_recording_is_drawn_beneath_for_comparison(
         'name="envelope_to" value="400"' in compare_form and f'value="{healthy.pk}" selected' in compare_form
     )
 
-    elsewhere = recording_upload(
-        actor=engineer_b,
-        machine=machine_b,
-        name="b.npy",
-        data=buffer.getvalue(),
-        sample_rate=12000,
-        rpm=1797,
-        analyse=False,
-    )
+    elsewhere = cwru_recording(engineer_b, machine_b, "normal_97", rpm=1797)
     for asked in (str(elsewhere.pk), "abc", str(recording.pk)):
         page = html.unescape(client.get(url, {"compare": asked}).content.decode())
         assert "Compare: " in page and "is not one of this asset's other analysed recordings" in page
