@@ -2,7 +2,7 @@
 
 TUNING_OUTPUT_ROOT          where job outputs (checkpoints, the LoRA adapter) go; MODEL_ROOT/adapters
 TUNING_DATA_ROOT            where sealed dataset snapshots go; VAR_DIR/tuning
-TUNING_QUEUE                Celery queue of training jobs; the default queue
+TUNING_QUEUE                Celery queue of training jobs; the long-work queue (SUITE_LONG_QUEUE)
 TUNING_HEARTBEAT_SECONDS    how often a running job proves its worker is alive (10)
 TUNING_HEARTBEAT_STALE_SECONDS  silence after which the reaper treats the worker as dead (120)
 TUNING_MAX_ATTEMPTS         executions of one job before a lost worker fails it for good (3)
@@ -27,7 +27,11 @@ def data_root() -> Path:
 
 
 def queue() -> str:
-    return getattr(settings, "TUNING_QUEUE", None) or settings.CELERY_TASK_DEFAULT_QUEUE
+    return (
+        getattr(settings, "TUNING_QUEUE", None)
+        or getattr(settings, "SUITE_LONG_QUEUE", None)
+        or settings.CELERY_TASK_DEFAULT_QUEUE
+    )
 
 
 def heartbeat_seconds() -> float:

@@ -164,7 +164,7 @@ INFERENCE_STORE_TEXT = env.env_choice("INFERENCE_STORE_TEXT", "encrypted", ["enc
 # folders follow MODEL_ROOT / VAR_DIR unless set.
 TUNING_OUTPUT_ROOT = env.env_path("TUNING_OUTPUT_ROOT", None, base=BASE_DIR)
 TUNING_DATA_ROOT = env.env_path("TUNING_DATA_ROOT", None, base=BASE_DIR)
-TUNING_QUEUE = env.env_str("TUNING_QUEUE", "")  # empty: the default queue
+TUNING_QUEUE = env.env_str("TUNING_QUEUE", "")  # empty: the long-work queue (SUITE_LONG_QUEUE below)
 TUNING_HEARTBEAT_SECONDS = env.env_int("TUNING_HEARTBEAT_SECONDS", 10, minimum=1)
 TUNING_HEARTBEAT_STALE_SECONDS = env.env_int("TUNING_HEARTBEAT_STALE_SECONDS", 120, minimum=5)
 TUNING_MAX_ATTEMPTS = env.env_int("TUNING_MAX_ATTEMPTS", 3, minimum=1)
@@ -280,6 +280,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = env.env_str("CELERY_QUEUE", "suite")
+# Long work (fine-tune jobs: hours; training the failure-mode classifier: minutes) has a queue of its own.
+# `run_suite` (`make run`) reads it with a worker process of its own with one slot, so training never
+# holds the slots that recordings, scans, DICOM previews and screening wait on; a plain `run_worker`
+# reads both queues (`--queues` picks).
+SUITE_LONG_QUEUE = env.env_str("SUITE_LONG_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-long")
+CELERY_TASK_ROUTES = {"manufacturing.train_failure_classifier": {"queue": SUITE_LONG_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE

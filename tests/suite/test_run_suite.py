@@ -54,6 +54,14 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> set[int]:
     return {child for child in _descendants(pid) if _parent(child) == pid}
 
@@ -139,14 +147,21 @@ def test_run_suite_serves_works_and_stops_on_a_signal_to_its_group(tmp_path, sto
         base = _base(process)
         assert _status(f"{base}/readyz") == 200
         assert _status(f"{base}/login/") == 200
-        # The worker it started answers a task sent to its queue.
+        # The worker it started answers a task sent to its queue, and the long-work worker one sent to
+        # the long-work queue (training: it never takes the short work's slots).
         result = ping.apply_async(("through run_suite",), queue=queue)
         assert result.get(timeout=90)["echo"] == "through run_suite"
+        long = ping.apply_async(("long work",), queue=f"{queue}-long")
+        assert long.get(timeout=90)["echo"] == "long work"
+        read = [
+            arg for pid in _descendants(process.pid) for arg in _cmdline(pid).split() if "--queues=" in arg
+        ]
+        assert f"--queues={queue}" in read and f"--queues={queue}-long" in read, read
         # The DICOM node answers a modality's C-ECHO.
         wait_for(lambda: dicom_echo(dicom_port) == 0x0000, timeout=30, message="C-ECHO from the DICOM node")
 
         children = _descendants(process.pid)
-        assert len(children) >= 3  # web, worker, DICOM node (and their own workers)
+        assert len(children) >= 4  # web, worker, long-work worker, DICOM node (and their own workers)
         sessions = _children(process.pid)  # each direct child leads a session (and group) of its own
         started = time.monotonic()
         os.killpg(pgid, stop_signal)
@@ -155,7 +170,7 @@ def test_run_suite_serves_works_and_stops_on_a_signal_to_its_group(tmp_path, sto
         assert time.monotonic() - started < 20
         output = _output(process)
         assert "Suite stopped." in output and "DICOM node stopped." in output
-        assert "Exit statuses: dicom 0, web 0, worker 0" in output, output
+        assert "Exit statuses: dicom 0, web 0, worker 0, worker-long 0" in output, output
         assert "did not stop within" not in output and "Traceback" not in output, output
         wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, message="every child to exit")
         # Nothing is left in any child's group either (e.g. a pool process forked after the snapshot).

@@ -80,7 +80,8 @@ def _spawn(argv: list[str]) -> subprocess.Popen:
 
 class Command(BaseCommand):
     help = (
-        "Run the suite in the foreground: web server, worker (with the periodic scheduler) and the "
+        "Run the suite in the foreground: web server, worker (with the periodic scheduler), a worker for "
+        "long work (training) and the "
         "apps' extra processes (the DICOM node)."
     )
 
@@ -95,11 +96,26 @@ class Command(BaseCommand):
         web_cmd = [sys.executable, MANAGE, "serve_web"] + (
             ["--bind", options["bind"]] if options["bind"] else []
         )
-        worker_cmd = [sys.executable, MANAGE, "run_worker", "--beat"]
-        commands = {"web": web_cmd, "worker": worker_cmd}
+        # the slots of the default queue stay free for short work; training has a worker of its own
+        worker_cmd = [
+            sys.executable,
+            MANAGE,
+            "run_worker",
+            "--beat",
+            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+        ]
+        long_cmd = [
+            sys.executable,
+            MANAGE,
+            "run_worker",
+            f"--queues={settings.SUITE_LONG_QUEUE}",
+            "--concurrency=1",
+            "--hostname=long@%h",
+        ]
+        commands = {"web": web_cmd, "worker": worker_cmd, "worker-long": long_cmd}
         commands |= {extra.name: [sys.executable, MANAGE, *extra.command] for extra in registered()}
         children: dict[str, subprocess.Popen] = {}
-        essential = {"web", "worker"}
+        essential = {"web", "worker", "worker-long"}
         reported: set[str] = set()
         tolerated: set[str] = set()  # extras that exited (and were reported) while the rest ran on
         stop_deadline: float | None = None

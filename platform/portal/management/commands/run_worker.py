@@ -7,6 +7,11 @@ from django.core.management.base import BaseCommand
 from ops import env
 
 
+def default_queues() -> str:
+    """The default queue and the long-work queue: one worker that does everything."""
+    return ",".join(dict.fromkeys([settings.CELERY_TASK_DEFAULT_QUEUE, settings.SUITE_LONG_QUEUE]))
+
+
 class Command(BaseCommand):
     help = "Run a Celery worker for the suite on the configured broker (filesystem by default, Redis in production)."
 
@@ -19,13 +24,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--loglevel", default="INFO")
         parser.add_argument("--hostname", default=None, help="Worker node name (default: suite@<host>).")
+        parser.add_argument(
+            "--queues",
+            default=None,
+            help="Comma-separated queues to read (default: the default queue and the long-work queue, "
+            "CELERY_QUEUE and SUITE_LONG_QUEUE).",
+        )
 
     def handle(self, *args, **options):
         argv = [
             "worker",
             f"--loglevel={options['loglevel']}",
             f"--concurrency={options['concurrency']}",
-            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+            f"--queues={options['queues'] or default_queues()}",
             "--without-gossip",
             "--without-mingle",
         ]
