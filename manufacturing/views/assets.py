@@ -45,6 +45,7 @@ DEFAULT_CHECKLIST = [
 ]
 RECORDINGS_SHOWN = 10
 SCANS_SHOWN = 10
+KEPT_ON_THE_PHONE = dt.timedelta(minutes=10)  # a form sent this long after it was filled waited offline
 
 
 @require_GET
@@ -119,6 +120,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "priorities": WorkOrder.Priority.choices,
             "submission": new_submission_key(),
             "meter_submission": new_submission_key(),  # its own: sending it drops only its own draft
+            "recording_submission": new_submission_key(),
             "units": VibrationRecording.Units.choices,
             "components": machine.components.select_related("bearing"),
             "plans": selectors.maintenance_plans_of(machine),
@@ -164,6 +166,19 @@ def _posted_time(text: str) -> dt.datetime | None:
     return moment
 
 
+def _kept_since(text: str) -> dt.datetime | None:
+    """When a recording form was first sent (the phone fills `sent_at`), if that was over ten minutes
+    ago: the form waited on the phone with no connection, and the recording was made then. None
+    otherwise (sent just now, unreadable, or ahead of the server's clock): the upload's time."""
+    try:
+        moment = parse_datetime(text.strip()) if text.strip() else None
+    except ValueError:
+        moment = None
+    if moment is None or timezone.is_naive(moment):
+        return None
+    return moment if moment < timezone.now() - KEPT_ON_THE_PHONE else None
+
+
 def _authorize_recording_upload(request: HttpRequest, pk: int) -> None:
     # "view" on the asset is what services.recording_upload decides: 404 (trailed) for anyone else
     selectors.machine_for(request.user, pk, actor=request_actor(request))
@@ -181,7 +196,9 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
             raise services.RecordingRefused("choose a recording file (.csv, .npy or .mat)")
         sample_rate = posted_float(request.POST.get("sample_rate", ""), "sample rate")
         rpm = posted_float(request.POST.get("rpm", ""), "rpm")
-        recorded_at = _posted_time(request.POST.get("recorded_at", ""))
+        recorded_at = _posted_time(request.POST.get("recorded_at", "")) or _kept_since(
+            request.POST.get("sent_at", "")
+        )
         recording = services.recording_upload(
             actor=request.user,
             machine=machine,
@@ -197,6 +214,7 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
     except (services.RecordingRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, str(refusal))
     else:
+        confirm_sent(request, request.POST.get("submission", "").strip())  # the phone drops its draft
         if recording.replayed:
             messages.info(
                 request,

@@ -254,3 +254,73 @@ def test_meter_readings_typed_with_no_connection_keep_their_time_and_land_once_e
     assert readings[0].submission_key != readings[1].submission_key
     assert Event.objects.filter(action="meter.record").count() == 2
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_recording_taken_with_no_connection_is_sent_with_the_time_it_was_taken(
+    page, log_in, make_user, machine
+):
+    """A vibration recording uploaded from the phone where there is no coverage (a pump room) is kept on
+    the phone with its file and sent by itself when the connection is back, measured at the time it was
+    sent from the phone (two hours before it arrived); sent again, it is kept once."""
+    import datetime as dt
+
+    import numpy as np
+    from django.utils import timezone
+
+    from manufacturing.models import VibrationRecording
+
+    engineer = make_user("maintenance_engineer", site="site-a")
+    page.set_viewport_size(PHONE)
+    log_in(engineer)
+    asset = f"/manufacturing/assets/{machine.pk}/"
+    page.goto(asset)
+    page.wait_for_function("() => navigator.serviceWorker && !!navigator.serviceWorker.controller")
+    page.goto(asset)
+    taken_at = timezone.now().replace(microsecond=0) - dt.timedelta(hours=2)
+    page.clock.set_fixed_time(taken_at)
+    samples = "\n".join(f"{v:.5f}" for v in np.sin(np.arange(24000) * 2 * np.pi * 29.95 / 12000) * 0.1)
+
+    page.context.set_offline(True)
+    page.goto(asset)
+    form = page.locator('[data-testid="upload-recording"]')
+    form.locator('input[name="file"]').set_input_files(
+        files=[{"name": "pump-de.csv", "mimeType": "text/csv", "buffer": samples.encode()}]
+    )
+    form.locator('input[name="sample_rate"]').fill("12000")
+    form.locator('input[name="rpm"]').fill("1797")
+    form.locator('button[type="submit"]').click()
+    assert "Recording for CWC04009" in page.locator('[data-testid="outbox-kept"]').inner_text()
+    assert not VibrationRecording.objects.exists()
+
+    page.click('[data-testid="outbox-back"]')
+    page.context.set_offline(False)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 1", timeout=30_000
+    )
+    result = page.locator('[data-testid="outbox-result"]').inner_text()
+    recording = VibrationRecording.objects.get()
+    assert f"Recording {recording.pk} uploaded" in result and "not taken" not in result
+    assert recording.original_name == "pump-de.csv" and recording.sample_count == 24000
+    assert abs(recording.recorded_at - taken_at) < dt.timedelta(seconds=2)
+    assert recording.uploaded_late  # measured two hours before it arrived
+    page.goto(asset)  # the server took it: no draft of the form is put back
+    assert page.locator('[data-testid="upload-recording"] [data-testid="draft-note"]').count() == 0
+
+    # with a connection, the phone's clock still two hours behind: a page from the server measures the
+    # offset, so a recording sent now is measured now, not two hours ago; the page drops its draft
+    form = page.locator('[data-testid="upload-recording"]')
+    form.locator('input[name="file"]').set_input_files(
+        files=[
+            {"name": "pump-nde.csv", "mimeType": "text/csv", "buffer": samples.replace("0.0", "0.1").encode()}
+        ]
+    )
+    form.locator('input[name="sample_rate"]').fill("12000")
+    form.locator('input[name="rpm"]').fill("1797")
+    form.locator('button[type="submit"]').click()
+    page.locator(".messages").wait_for()
+    assert "uploaded; the analysis runs on the worker" in page.locator(".messages").inner_text()
+    now = VibrationRecording.objects.get(original_name="pump-nde.csv")
+    assert abs(now.recorded_at - timezone.now()) < dt.timedelta(minutes=1) and not now.uploaded_late
+    assert page.locator('[data-testid="upload-recording"] [data-testid="draft-note"]').count() == 0

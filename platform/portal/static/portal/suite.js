@@ -389,11 +389,38 @@ Suite.submissions = {
     return renewed;
   },
 };
+// A phone's clock may be off: the times it stamps (data-now) are put right by its offset from the server's
+// clock, measured on each page that came from the server (<body data-rendered-at>, stamped as it left) and
+// remembered for pages shown from the phone's copy, which cannot measure it.
+Suite.clock = {
+  key: "suite-clock-offset",
+  measure() {
+    if ("keptCopy" in document.body.dataset) return;
+    const rendered = Date.parse(document.body.dataset.renderedAt || "");
+    if (!Number.isFinite(rendered)) return;
+    // the page has just arrived (to within its transfer and parsing: well under the minutes that matter)
+    try {
+      window.localStorage.setItem(Suite.clock.key, String(Math.round(rendered - Date.now())));
+    } catch (blocked) {
+      // no storage: the phone's own clock is used
+    }
+  },
+  now() {
+    let offset = 0;
+    try {
+      offset = Number(window.localStorage.getItem(Suite.clock.key)) || 0;
+    } catch (blocked) {
+      offset = 0;
+    }
+    return new Date(Date.now() + offset);
+  },
+};
+document.addEventListener("DOMContentLoaded", () => Suite.clock.measure());
 // Registered before the draft handler below, so the draft keeps the time and the key that are sent.
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement)) return;
-  const stamp = (all) => form.querySelectorAll("input[data-now]").forEach((el) => { if (all || !el.value) el.value = new Date().toISOString(); });
+  const stamp = (all) => form.querySelectorAll("input[data-now]").forEach((el) => { if (all || !el.value) el.value = Suite.clock.now().toISOString(); });
   stamp(false);
   if (form.dataset.draft && Suite.submissions.check(form)) stamp(true); // a new record: its own time
 });
