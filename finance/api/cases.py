@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from finance import selectors, services
 from finance.api import REFUSALS, REFUSED, RefusalOutput, created, refused, request_actor
 from finance.models import Case
 from restapi.fields import UploadField
+from restapi.openapi import idempotency_key
 from restapi.parsers import LimitedJSONParser
 
 
@@ -74,16 +75,7 @@ class CaseNoteApi(APIView):
         request=NoteInput,
         responses={201: CaseOutput, 200: CaseOutput, 422: RefusalOutput, **REFUSALS},
         parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description=(
-                    "Your key for this note (1-64 letters, digits, '-' or '_', e.g. a UUID). Sent again "
-                    "with the same text, the note is not added twice: 200 with header "
-                    "Idempotent-Replayed: true; with another text, 422."
-                ),
-            )
+            idempotency_key("note", "the same text, the note is not added twice: 200", "another text")
         ],
         operation_id="finance_cases_note",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -24,6 +24,7 @@ from manufacturing.services.scans import ScanRefused, scan_component, scan_uploa
 from ops.broker import require_broker
 from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
+from restapi.openapi import idempotency_key
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
@@ -290,15 +291,10 @@ class MeterReadingApi(APIView):
             422: MaintenanceRefusal,
         },
         parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description=(
-                    "Your key for this reading (1-64 letters, digits, '-' or '_', e.g. a UUID). Sent again "
-                    "with the same hours, it returns the reading already recorded (header "
-                    "Idempotent-Replayed: true) and records nothing; with other hours or another asset, 422."
-                ),
+            idempotency_key(
+                "reading",
+                "the same hours, it returns the reading already recorded and records nothing",
+                "other hours or another asset",
             )
         ],
         operation_id="manufacturing_meter_record",

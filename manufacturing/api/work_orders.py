@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from manufacturing.models import WorkOrder
 from manufacturing.services.work_orders import work_order_attach, work_order_update
 from portal.submissions import REPLAYED_HEADER
 from restapi.fields import UploadField
+from restapi.openapi import idempotency_key
 from restapi.parsers import LimitedJSONParser as JSONParser  # size and depth limits as 400
 
 
@@ -92,15 +93,10 @@ class WorkOrderListApi(APIView):
         request=WorkOrderFileInput,
         responses={201: WorkOrderOutput, 400: MaintenanceRefusal, 422: MaintenanceRefusal},
         parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description=(
-                    "Your key for this submission (1-64 letters, digits, '-' or '_', e.g. a UUID). "
-                    "Sent again with the same body, it returns the work order already filed "
-                    "(header Idempotent-Replayed: true) and files nothing; with another body, 422."
-                ),
+            idempotency_key(
+                "submission",
+                "the same body, it returns the work order already filed and files nothing",
+                "another body",
             )
         ],
         operation_id="manufacturing_work_orders_file",
