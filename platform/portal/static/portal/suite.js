@@ -340,12 +340,12 @@ document.addEventListener("submit", (event) => {
   if (store) Object.keys(store).filter((key) => key.startsWith(Suite.drafts.prefix) || key === Suite.submissions.key).forEach((key) => store.removeItem(key));
 });
 // When it was sent: a hidden <input data-now> takes the time of the first send (kept with the draft, so a
-// reading typed with no connection and sent later keeps the time it was read; a new record made from
-// the draft, below, takes its own).
+// form filled in with no connection and sent later keeps the time it was filled in; a new record made
+// from the draft, below, takes its own).
 // A page shown from the copy kept on the phone (<body data-kept-copy>, set by the section's worker)
 // carries the submission key it was saved with, the same each time it is opened: a form filled in on it
-// with other content than a send this phone made with that key (the last asset's meter reading, typed
-// again an hour later with no connection) takes a fresh key, as it is a new record. The same content
+// with other content than a send this phone made with that key (the next figure typed on the same copy
+// an hour later, still with no connection) takes a fresh key, as it is a new record. The same content
 // keeps its key, so a repeat still lands once; on a page from the server, keys are left as they are (a
 // draft edited after its answer was lost is refused by the server, naming what the key filed).
 Suite.submissions = {
