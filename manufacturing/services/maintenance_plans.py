@@ -18,7 +18,7 @@ from access.errors import PolicyDenied
 from access.resources import Resource
 from audit.services import record
 from manufacturing.models import Machine, MaintenancePlan, MeterReading, WorkOrder
-from manufacturing.services.recordings import CLOCK_SKEW, EARLIEST
+from manufacturing.services.recordings import field_time
 from portal.submissions import checked_submission_key, created_once
 
 logger = logging.getLogger(__name__)
@@ -216,25 +216,6 @@ def _read_before(actor, key: str, machine: Machine, value: float) -> MeterReadin
     return earlier
 
 
-def _read_time(read_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    """When the meter was read: `read_at` (a naive time is the site's), now when left out. A phone's clock
-    a few minutes ahead of the server's is taken as now; further ahead, or before 2000, is refused."""
-    if read_at is None:
-        return now
-    if timezone.is_naive(read_at):
-        read_at = timezone.make_aware(read_at)
-    if read_at < EARLIEST:
-        raise PlanRefused(
-            f"the time read, {read_at.date().isoformat()}, is before 2000: check the date, or leave it empty for now"
-        )
-    if read_at > now + CLOCK_SKEW:
-        raise PlanRefused(
-            f"the time read, {read_at:%Y-%m-%d %H:%M}, is in the future: give the time the meter was read, "
-            "or leave it empty for now"
-        )
-    return min(read_at, now)
-
-
 def _fits_between(machine: Machine, value: float, read_at: dt.datetime) -> None:
     """A running-hours meter only goes up: the reading must be at least the one read before it and at
     most the one read after it (a reading typed offline arrives after later ones)."""
@@ -284,8 +265,7 @@ def meter_record(
     if earlier is not None:
         earlier.replayed, earlier.filed = True, []
         return earlier
-    now = timezone.now()
-    read_at = _read_time(read_at, now)
+    read_at = field_time(read_at, verb="read", done="the meter was read", refused=PlanRefused)
     _fits_between(machine, value, read_at)
     reading = created_once(
         lambda: MeterReading.objects.create(
@@ -311,7 +291,7 @@ def meter_record(
             "hours": value,
             "reading": reading.pk,
             "read_at": read_at.isoformat(),
-            "sent_later": (now - read_at) > LATE,
+            "sent_later": (timezone.now() - read_at) > LATE,
         },
     )
     reading.filed = plans_file_due(machine=machine)  # in this transaction: the reading and what it causes

@@ -51,6 +51,29 @@ def _samples(name: str, data: bytes, channel: str = "") -> Waveform:
     return wave
 
 
+def field_time(moment: datetime.datetime | None, *, verb: str, done: str, refused: type[Exception]):
+    """When something was done on the floor (a recording made, a meter read), as given: a naive time is
+    the site's, None is now. Before 2000 (a typo) or in the future beyond a phone's clock running a few
+    minutes ahead is refused (`refused`, naming the time `verb`: "the time measured, ..."); a time a few
+    minutes ahead is taken as now."""
+    now = timezone.now()
+    if moment is None:
+        return now
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    if moment < EARLIEST:
+        raise refused(
+            f"the time {verb}, {moment.date().isoformat()}, is before 2000: check the date, or leave it empty "
+            "for now"
+        )
+    if moment > now + CLOCK_SKEW:
+        raise refused(
+            f"the time {verb}, {moment:%Y-%m-%d %H:%M}, is in the future: give the time {done}, or leave it "
+            "empty for now"
+        )
+    return min(moment, now)
+
+
 def uploads_in_turn(machine: Machine) -> None:
     """Hold the machine's row until this transaction ends, so that two uploads to it (a file sent twice
     at once: a phone's retry racing its first send) look for what is already kept one after the other,
@@ -108,21 +131,9 @@ def recording_upload(
         raise RecordingRefused("rpm must be the positive shaft speed during the recording, e.g. 1797")
     if component is not None and component.machine_id != machine.pk:
         raise RecordingRefused(f"component {component} is not part of {machine.tag}")
-    now = timezone.now()
-    if recorded_at is None:
-        recorded_at = now
-    elif timezone.is_naive(recorded_at):
-        recorded_at = timezone.make_aware(recorded_at)
-    if recorded_at < EARLIEST:
-        raise RecordingRefused(
-            f"the time measured, {recorded_at.date().isoformat()}, is before 2000: check the date, or leave it empty "
-            "for now"
-        )
-    if recorded_at > now + CLOCK_SKEW:
-        raise RecordingRefused(
-            f"the time measured, {recorded_at:%Y-%m-%d %H:%M}, is in the future: give "
-            "the time the recording was made, or leave it empty for now"
-        )
+    recorded_at = field_time(
+        recorded_at, verb="measured", done="the recording was made", refused=RecordingRefused
+    )
     if component is None:
         component = machine.components.filter(bearing__isnull=False).order_by("pk").first()
     settings = dict(
