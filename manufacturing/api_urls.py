@@ -26,6 +26,7 @@ urlpatterns = [
     path("recordings/<int:pk>/", health.RecordingDetailApi.as_view(), name="recording-detail"),
     path("assets/", health.AssetListApi.as_view(), name="asset-list"),
     path("assets/<int:pk>/", health.AssetDetailApi.as_view(), name="asset-detail"),
+    path("assets/<int:pk>/recordings/", health.AssetRecordingsApi.as_view(), name="asset-recordings"),
     path("assets/<int:pk>/condition/", assets.ConditionAppendApi.as_view(), name="condition-append"),
     path("assets/<int:pk>/plans/", assets.MaintenancePlanApi.as_view(), name="maintenance-plans"),
     path("plans/<int:pk>/", assets.MaintenancePlanDetailApi.as_view(), name="maintenance-plan"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -102,6 +102,25 @@ class RecordingDetailApi(APIView):
         return Response(
             recording_body(selectors.recording_for(request.user, pk, actor=request_actor(request)))
         )
+
+
+class AssetRecordingsApi(generics.GenericAPIView):
+    """An asset's vibration recordings, the latest measured first, each with its analysis once made: the
+    zone and RMS velocity trend a plant historian reads (paginated: `limit`, `offset`)."""
+
+    serializer_class = VibrationRecordingOutput
+
+    @extend_schema(
+        responses={200: VibrationRecordingOutput(many=True), 404: MaintenanceRefusal},
+        operation_id="manufacturing_asset_recordings_list",
+    )
+    def get(self, request, pk: int):
+        machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        recordings = machine.recordings.select_related("analysis", "component__bearing").order_by(
+            "-recorded_at", "-pk"
+        )
+        page = self.paginate_queryset(recordings)
+        return self.get_paginated_response([recording_body(recording) for recording in page])
 
 
 class MaintenanceAssetSummaryOutput(serializers.Serializer):

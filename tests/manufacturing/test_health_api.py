@@ -86,7 +86,32 @@ def test_the_asset_list_and_an_assets_condition(client, engineer_a, engineer_b, 
     assert [a["id"] for a in detail["open_alerts"]] == [alert.pk]
     assert client.get("/api/manufacturing/assets/").json()[0]["zone"] == detail["zone"]
 
+    # the recordings, latest measured first, paginated: the zone and velocity trend
+    earlier = client.post(
+        "/api/manufacturing/recordings/",
+        {
+            "machine": machine_a.pk,
+            "sample_rate": 12000,
+            "rpm": 1796,
+            "recorded_at": "2026-01-05T08:00",
+            "file": SimpleUploadedFile("old.csv", "\n".join(["0.01", "-0.02", "0.03"] * 2000).encode()),
+        },
+    ).json()
+    trend = client.get(f"/api/manufacturing/assets/{machine_a.pk}/recordings/").json()
+    assert trend["count"] == 2 and [r["id"] for r in trend["results"]] == [uploaded["id"], earlier["id"]]
+    assert (
+        trend["results"][0]["analysis"]["zone"] == detail["zone"] and trend["results"][1]["analysis"] is None
+    )
+    assert trend["results"][1]["recorded_at"].startswith("2026-01-05T08:00")
+    page = client.get(
+        f"/api/manufacturing/assets/{machine_a.pk}/recordings/", {"limit": 1, "offset": 1}
+    ).json()
+    assert [r["id"] for r in page["results"]] == [earlier["id"]]
+    bad = client.get(f"/api/manufacturing/assets/{machine_a.pk}/recordings/", {"limit": "many"})
+    assert bad.status_code == 400 and "limit must be a whole number" in bad.content.decode()
+
     client.force_login(engineer_b)
+    assert client.get(f"/api/manufacturing/assets/{machine_a.pk}/recordings/").status_code == 404
     assert client.get(f"/api/manufacturing/assets/{machine_a.pk}/").status_code == 404
     assert client.get(f"/api/manufacturing/recordings/{uploaded['id']}/").status_code == 404
     assert [asset["tag"] for asset in client.get("/api/manufacturing/assets/").json()] == [machine_b.tag]
