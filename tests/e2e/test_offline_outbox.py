@@ -25,6 +25,27 @@ def machine(db):
     return Machine.objects.create(line=line, tag="CWC04009", name="Chiller 9")
 
 
+def _back_in_coverage(page, sends: int) -> list[str]:
+    """The connection comes back: what the page reports the server answered to each of `sends` sends."""
+    page.context.set_offline(False)
+    page.wait_for_function(
+        f"() => document.querySelectorAll('[data-testid=outbox-result]').length === {sends}",
+        timeout=30_000,
+    )
+    return page.locator('[data-testid="outbox-result"]').all_inner_texts()
+
+
+def _send_recording(page, name: str, samples: str) -> None:
+    """The asset page's recording form sent with a one-column CSV of `samples` at 12 kHz, 1797 rpm."""
+    form = page.locator('[data-testid="upload-recording"]')
+    form.locator('input[name="file"]').set_input_files(
+        files=[{"name": name, "mimeType": "text/csv", "buffer": samples.encode()}]
+    )
+    form.locator('input[name="sample_rate"]').fill("12000")
+    form.locator('input[name="rpm"]').fill("1797")
+    form.locator('button[type="submit"]').click()
+
+
 def _on_a_work_order(page, log_in, make_user, machine):
     """An engineer on a phone whose worker controls the pages, with the asset page kept (its form's
     submission key with it), on the page of an open work order."""
@@ -89,11 +110,7 @@ def test_forms_sent_with_no_connection_are_kept_and_sent_once_when_it_is_back(
     assert page.locator('[data-testid="outbox-waiting"]').count() == 1
 
     # back in coverage: the page is told so, or tries again within 10 s; the worker sends, in order
-    page.context.set_offline(False)
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 3", timeout=30_000
-    )
-    results = page.locator('[data-testid="outbox-result"]').all_inner_texts()
+    results = _back_in_coverage(page, 3)
     assert (
         results[0].startswith(f"Work order {order.pk}: status update") and "Work order updated." in results[0]
     )
@@ -238,11 +255,7 @@ def test_meter_readings_typed_with_no_connection_keep_their_time_and_land_once_e
     assert not MeterReading.objects.exists()
 
     page.click('[data-testid="outbox-back"]')
-    page.context.set_offline(False)
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 3", timeout=30_000
-    )
-    results = page.locator('[data-testid="outbox-result"]').all_inner_texts()
+    results = _back_in_coverage(page, 3)
     shown = timezone.localtime(typed_at)
     assert f"Meter reading recorded: 1200 h (read {shown:%Y-%m-%d %H:%M})" in results[0]
     assert "Meter reading recorded: 1250 h (read " in results[1]
@@ -284,22 +297,12 @@ def test_a_recording_taken_with_no_connection_is_sent_with_the_time_it_was_taken
 
     page.context.set_offline(True)
     page.goto(asset)
-    form = page.locator('[data-testid="upload-recording"]')
-    form.locator('input[name="file"]').set_input_files(
-        files=[{"name": "pump-de.csv", "mimeType": "text/csv", "buffer": samples.encode()}]
-    )
-    form.locator('input[name="sample_rate"]').fill("12000")
-    form.locator('input[name="rpm"]').fill("1797")
-    form.locator('button[type="submit"]').click()
+    _send_recording(page, "pump-de.csv", samples)
     assert "Recording for CWC04009" in page.locator('[data-testid="outbox-kept"]').inner_text()
     assert not VibrationRecording.objects.exists()
 
     page.click('[data-testid="outbox-back"]')
-    page.context.set_offline(False)
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"outbox-result\"]').length === 1", timeout=30_000
-    )
-    result = page.locator('[data-testid="outbox-result"]').inner_text()
+    (result,) = _back_in_coverage(page, 1)
     recording = VibrationRecording.objects.get()
     assert f"Recording {recording.pk} uploaded" in result and "not taken" not in result
     assert recording.original_name == "pump-de.csv" and recording.sample_count == 24000
@@ -310,15 +313,7 @@ def test_a_recording_taken_with_no_connection_is_sent_with_the_time_it_was_taken
 
     # with a connection, the phone's clock still two hours behind: a page from the server measures the
     # offset, so a recording sent now is measured now, not two hours ago; the page drops its draft
-    form = page.locator('[data-testid="upload-recording"]')
-    form.locator('input[name="file"]').set_input_files(
-        files=[
-            {"name": "pump-nde.csv", "mimeType": "text/csv", "buffer": samples.replace("0.0", "0.1").encode()}
-        ]
-    )
-    form.locator('input[name="sample_rate"]').fill("12000")
-    form.locator('input[name="rpm"]').fill("1797")
-    form.locator('button[type="submit"]').click()
+    _send_recording(page, "pump-nde.csv", samples.replace("0.0", "0.1"))
     page.locator(".messages").wait_for()
     assert "uploaded; the analysis runs on the worker" in page.locator(".messages").inner_text()
     now = VibrationRecording.objects.get(original_name="pump-nde.csv")
