@@ -65,6 +65,33 @@ def _label_rows(starts: Sequence[float], labels: Sequence[str], rows: int = 4) -
     return placed
 
 
+def _marker_lines(markers: Sequence[tuple[float, str]], sx, shown: tuple[float, float], bottom: float) -> str:
+    """Labelled dashed vertical lines at the markers within `shown` (x0, x1), from the plot's top to
+    `bottom`, their labels stacked in rows where they would overlap; coloured by what they mark."""
+    inside = sorted(((x, label) for x, label in markers if shown[0] <= x <= shown[1]), key=lambda m: m[0])
+    rows = _label_rows([sx(x) + 2 for x, _ in inside], [label for _, label in inside])
+    return format_html_join(
+        "",
+        '<g class="mark" data-mark="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
+        '<text x="{}" y="{}" fill="{}">{}</text></g>',
+        (
+            (
+                label,
+                f"{sx(x):.1f}",
+                PAD_TOP,
+                f"{sx(x):.1f}",
+                bottom,
+                MARK_COLOURS.get(label.split()[0].lower(), "#555"),
+                f"{sx(x) + 2:.1f}",
+                PAD_TOP + FONT + (FONT + 1) * row,
+                MARK_COLOURS.get(label.split()[0].lower(), "#555"),
+                label,
+            )
+            for (x, label), row in zip(inside, rows, strict=True)
+        ),
+    )
+
+
 def line_chart(
     xs: Sequence[float],
     ys: Sequence[float],
@@ -152,28 +179,7 @@ def line_chart(
         if band
         else ""
     )
-    shown = sorted(((x, label) for x, label in markers if x0 <= x <= x1), key=lambda m: m[0])
-    rows = _label_rows([sx(x) + 2 for x, _ in shown], [label for _, label in shown])
-    marks = format_html_join(
-        "",
-        '<g class="mark" data-mark="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
-        '<text x="{}" y="{}" fill="{}">{}</text></g>',
-        (
-            (
-                label,
-                f"{sx(x):.1f}",
-                PAD_TOP,
-                f"{sx(x):.1f}",
-                PAD_TOP + plot_h,
-                MARK_COLOURS.get(label.split()[0].lower(), "#555"),
-                f"{sx(x) + 2:.1f}",
-                PAD_TOP + FONT + (FONT + 1) * row,
-                MARK_COLOURS.get(label.split()[0].lower(), "#555"),
-                label,
-            )
-            for (x, label), row in zip(shown, rows, strict=True)
-        ),
-    )
+    marks = _marker_lines(markers, sx, (x0, x1), PAD_TOP + plot_h)
     level_lines = format_html_join(
         "",
         '<g class="level"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#aaa" stroke-dasharray="2 2"/>'
@@ -489,6 +495,114 @@ def _shaft_marks(shaft: float, low: float, high: float, default: bool) -> list[t
         return [(shaft * k, f"{k}x") for k in (1, 2, 3)]
     orders = _orders(shaft, low, high)
     return [(shaft * k, f"{k}x") for k in orders] if len(orders) <= MAX_MARKS else []
+
+
+WATERFALL_ROW = 24  # user units between two traces of a waterfall
+WATERFALL_LIFT = 3  # the highest peak shown rises this many rows above its trace's base line
+WATERFALL_POINTS = 400  # per trace (each keeps its peaks: _decimate)
+
+
+def waterfall_chart(
+    traces: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    x_label: str,
+    unit: str,
+    testid: str,
+    shown: tuple[float, float],
+    markers: Sequence[tuple[float, str]] = (),
+) -> SafeString:
+    """Spectra of successive recordings stacked one above the other (a waterfall), the oldest at the top
+    and the latest at the front, on the x axis' stretch `shown` (from, to). `traces` are (label, xs, ys),
+    oldest first. Every trace is drawn to one amplitude scale (the scale bar at the top right), so a
+    defect line that grows from one recording to the next grows on the chart (the caption names the
+    height of the bar at the right); each trace hides what lies behind it, as on paper. `markers` are labelled vertical lines through all of them (fault frequencies)."""
+    x0, x1 = shown
+    if x1 <= x0:
+        x1 = x0 + 1
+    kept = []
+    for label, xs, ys in traces:
+        pairs = [
+            (float(x), float(y))
+            for x, y in zip(xs, ys, strict=False)
+            if math.isfinite(x) and math.isfinite(y) and x0 <= x <= x1
+        ]
+        kept.append((label, *_decimate([p[0] for p in pairs], [p[1] for p in pairs], WATERFALL_POINTS)))
+    if not any(xs for _, xs, _ in kept):
+        return format_html(
+            '<p class="muted" data-testid="{}">{}: no data in this stretch.</p>', testid, title
+        )
+    top = max(max(ys, default=0.0) for _, _, ys in kept) or 1.0
+    pad_left = 96  # room for a trace's date
+    labels = 4 * (FONT + 1)  # the markers' label rows, above the highest peak
+    stacked = (len(kept) - 1) * WATERFALL_ROW
+    # a few recordings get a chart of the usual height, many a taller one
+    lift = max(WATERFALL_LIFT * WATERFALL_ROW, HEIGHT - PAD_TOP - labels - PAD_BOTTOM - stacked)
+    bottom = PAD_TOP + labels + lift + stacked
+    height = bottom + PAD_BOTTOM
+    plot_w = WIDTH - pad_left - PAD_RIGHT
+
+    def sx(x: float) -> float:
+        return pad_left + (x - x0) / (x1 - x0) * plot_w
+
+    drawn = []
+    for row, (label, xs, ys) in enumerate(kept):
+        base = PAD_TOP + labels + lift + row * WATERFALL_ROW
+        latest = row == len(kept) - 1
+        line = " ".join(
+            f"{sx(x):.1f},{base - max(y, 0.0) / top * lift:.1f}" for x, y in zip(xs, ys, strict=True)
+        )
+        hidden = f"{sx(xs[0]):.1f},{base} {line} {sx(xs[-1]):.1f},{base}" if xs else ""
+        drawn.append(
+            format_html(
+                '<g class="trace" data-trace="{}"><polygon fill="#fff" stroke="none" points="{}"/>'
+                '<polyline fill="none" stroke="{}" stroke-width="{}" points="{}"/>'
+                '<text x="{}" y="{}" text-anchor="end">{}</text></g>',
+                label,
+                hidden,
+                "#1f5fa8" if latest else "#5b7fa8",
+                "1.4" if latest else "0.8",
+                line,
+                pad_left - 4,
+                base,
+                label,
+            )
+        )
+    axes = format_html(
+        '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/>'
+        '<text x="{l}" y="{bl}">{x0}</text><text x="{r}" y="{bl}" text-anchor="end">{x1}</text>'
+        '<text x="{mid}" y="{bl}" text-anchor="middle">{xl}</text>'
+        '<g class="scale" data-scale="{value}"><title>{value} {unit}</title>'
+        '<line x1="{sr}" y1="{t}" x2="{sr}" y2="{lt}" stroke="#333" stroke-width="2"/></g>',
+        l=pad_left,
+        r=pad_left + plot_w,
+        b=bottom,
+        bl=bottom + FONT + 4,
+        mid=pad_left + plot_w / 2,
+        x0=_nice(x0),
+        x1=_nice(x1),
+        xl=x_label,
+        sr=pad_left + plot_w + 2,
+        t=PAD_TOP + labels,
+        lt=PAD_TOP + labels + lift,
+        value=_nice(top),
+        unit=unit,
+    )
+    caption = f"{title} · the bar at the right: {_nice(top)} {unit}"
+    return format_html(
+        '<figure class="chart"><figcaption>{}</figcaption>'
+        '<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" data-testid="{}" font-size="{}" '
+        'preserveAspectRatio="xMidYMid meet" style="max-width:100%;height:auto">{}{}{}</svg></figure>',
+        caption,
+        WIDTH,
+        height,
+        caption,
+        testid,
+        FONT,
+        format_html_join("", "{}", ((trace,) for trace in drawn)),
+        _marker_lines(markers, sx, (x0, x1), bottom),
+        axes,
+    )
 
 
 def trend_chart(trend: list, machine) -> SafeString:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("assets/<int:pk>/label/", assets.asset_label, name="asset_label"),
     path("assets/<int:pk>/recordings/", assets.recording_upload, name="recording_upload"),
     path("recordings/<int:pk>/", recordings.recording_detail, name="recording_detail"),
+    path("assets/<int:pk>/spectra/", recordings.spectra_over_time, name="spectra_over_time"),
     path("assets/<int:pk>/inspect/", assets.inspection_new, name="inspection_new"),
     path("assets/<int:pk>/plans/", plans.maintenance_plan_add, name="maintenance_plan_add"),
     path("assets/<int:pk>/meter/", plans.meter_reading_add, name="meter_reading_add"),

@@ -80,10 +80,22 @@ def at_once(send, times: int = 2) -> list:
     return results
 
 
-def cwru_recording(actor, machine, kind: str, *, rpm: float, seconds: float = 2.0, recorded_at=None):
+def cwru_recording(
+    actor,
+    machine,
+    kind: str,
+    *,
+    rpm: float,
+    seconds: float = 2.0,
+    recorded_at=None,
+    component=None,
+    sample_rate: float = 12000,
+):
     """`seconds` of a shared CWRU drive-end recording at 0 HP (`kind`: normal_97, outer_race_007_at6_130,
     inner_race_007_105, ball_007_118), uploaded through the service as an .npy and analysed by the
-    worker's step here; the analysed recording."""
+    worker's step here; the analysed recording. A `sample_rate` other than the rig's 12 kHz plays the
+    same samples faster or slower: every line moves by that ratio, as at that ratio of the rig's speed
+    (give `rpm` scaled alike)."""
     import io
 
     import numpy as np
@@ -100,10 +112,11 @@ def cwru_recording(actor, machine, kind: str, *, rpm: float, seconds: float = 2.
         machine=machine,
         name=f"{kind.rsplit('_', 1)[-1]}.npy",
         data=buffer.getvalue(),
-        sample_rate=12000,
+        sample_rate=sample_rate,
         rpm=rpm,
         analyse=False,
         recorded_at=recorded_at,
+        component=component,
     )
     assert recording_analyse(recording_id=recording.pk) == "done"
     recording.refresh_from_db()

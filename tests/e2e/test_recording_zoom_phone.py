@@ -1,6 +1,7 @@
 """On a phone (390 px, real Chromium) an engineer opens an older recording from the asset page and
 zooms its spectrum into the band where the bearing's resonance rings, then the envelope spectrum onto
-the fault frequency's harmonics: the server redraws each chart over the stretch asked for."""
+the fault frequency's harmonics: the server redraws each chart over the stretch asked for. Then the
+asset's spectra over time, switched to orders of the shaft speed, still fit the phone's width."""
 
 from __future__ import annotations
 
@@ -66,4 +67,15 @@ def test_an_engineer_zooms_an_older_recordings_spectra_on_a_phone(page, log_in, 
     page.wait_for_url(f"**compare={healthy.pk}**")
     assert page.locator('[data-testid="spectrum"] polyline.overlay').count() == 1
     assert page.locator('figcaption:has-text("Spectrum, 2000–4000 Hz · grey: recording")').count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # both recordings stacked on the asset's spectra over time, the table's columns within the phone
+    page.click("text=This asset's spectra over time")
+    page.wait_for_url(f"**/manufacturing/assets/{machine.pk}/spectra/**")
+    traces = page.locator('[data-testid="waterfall"] g.trace')
+    assert traces.count() == 2 and traces.nth(1).get_attribute("data-trace").endswith(older.analysis.zone)
+    assert page.locator('[data-testid="fault-lines"] tbody tr').count() == 2
+    page.select_option('[data-testid="spectra-form"] select[name="axis"]', "orders")
+    page.click('[data-testid="spectra-form"] button[type="submit"]')
+    page.wait_for_url("**axis=orders**")
+    assert page.locator('[data-testid="waterfall"] [data-mark="BPFO"]').count() == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from manufacturing import charts
 
@@ -66,3 +67,30 @@ def test_the_axis_spans_the_whole_recording_when_it_is_decimated():
     svg = charts.line_chart(t, np.sin(t * 7.0), title="w", x_label="ms", y_label="g", testid="w")
     labels = [text for _, _, text in _texts(svg)]
     assert labels[0] == "0" and labels[1] == "249.9"
+
+
+def test_a_waterfall_draws_every_trace_to_one_scale_oldest_at_the_top():
+    freqs = np.linspace(0, 500, 501)
+    line = np.where(np.abs(freqs - 107) < 1, 1.0, 0.01)
+    svg = charts.waterfall_chart(
+        [("then", freqs, line), ("now", freqs, 2 * line)],
+        title="t",
+        x_label="Hz",
+        unit="g",
+        testid="w",
+        shown=(0, 400),
+        markers=[(107.0, "BPFO"), (450.0, "beyond")],
+    )
+    traces = re.findall(r'data-trace="([^"]+)">.*?<polyline[^>]* points="([^"]*)"', svg)
+    assert [label for label, _ in traces] == ["then", "now"]
+    ys = [[float(p.split(",")[1]) for p in points.split()] for _, points in traces]
+    rises = [max(y) - min(y) for y in ys]
+    assert rises[1] == pytest.approx(2 * rises[0], rel=0.02)  # one scale: twice the line, twice as high
+    # the older trace's base line a row further up (its floor, 1% of its line, sits just above it)
+    assert max(ys[1]) - max(ys[0]) == pytest.approx(charts.WATERFALL_ROW, abs=1)
+    assert re.findall(r'data-mark="([^"]+)"', svg) == ["BPFO"]  # 450 Hz lies outside 0-400
+    assert 'data-scale="2"' in svg
+    empty = charts.waterfall_chart(
+        [("now", [600.0], [1.0])], title="t", x_label="Hz", unit="g", testid="w", shown=(0, 400)
+    )
+    assert "no data in this stretch" in empty
