@@ -4,6 +4,7 @@ limits, and condition sensor trends. Pure functions of numbers; escaping by Djan
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ WIDTH, HEIGHT = 420, 220
 FONT = 12
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 52, 12, 14, 30
 MAX_POINTS = 800
+END_ANCHOR = mark_safe(' text-anchor="end"')
 MARK_COLOURS = {"bpfo": "#c0392b", "bpfi": "#8e44ad", "bsf": "#d35400", "ftf": "#16a085", "1x": "#7f8c8d"}
 
 
@@ -69,11 +71,17 @@ def _marker_lines(markers: Sequence[tuple[float, str]], sx, shown: tuple[float, 
     """Labelled dashed vertical lines at the markers within `shown` (x0, x1), from the plot's top to
     `bottom`, their labels stacked in rows where they would overlap; coloured by what they mark."""
     inside = sorted(((x, label) for x, label in markers if shown[0] <= x <= shown[1]), key=lambda m: m[0])
-    rows = _label_rows([sx(x) + 2 for x, _ in inside], [label for _, label in inside])
+    # a label that would run past the chart's right edge ends at its line instead
+    ends_left = [sx(x) + 2 + 0.6 * FONT * len(label) > WIDTH - 2 for x, label in inside]
+    starts = [
+        sx(x) - 2 - 0.6 * FONT * len(label) if left else sx(x) + 2
+        for (x, label), left in zip(inside, ends_left, strict=True)
+    ]
+    rows = _label_rows(starts, [label for _, label in inside])
     return format_html_join(
         "",
         '<g class="mark" data-mark="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
-        '<text x="{}" y="{}" fill="{}">{}</text></g>',
+        '<text x="{}" y="{}" fill="{}"{}>{}</text></g>',
         (
             (
                 label,
@@ -82,12 +90,13 @@ def _marker_lines(markers: Sequence[tuple[float, str]], sx, shown: tuple[float, 
                 f"{sx(x):.1f}",
                 bottom,
                 MARK_COLOURS.get(label.split()[0].lower(), "#555"),
-                f"{sx(x) + 2:.1f}",
+                f"{sx(x) - 2:.1f}" if left else f"{sx(x) + 2:.1f}",
                 PAD_TOP + FONT + (FONT + 1) * row,
                 MARK_COLOURS.get(label.split()[0].lower(), "#555"),
+                END_ANCHOR if left else "",
                 label,
             )
-            for (x, label), row in zip(inside, rows, strict=True)
+            for (x, label), row, left in zip(inside, rows, ends_left, strict=True)
         ),
     )
 
@@ -712,6 +721,43 @@ def condition_charts(condition: list, sensors: Sequence[int] = (1, 6, 10)) -> li
             )
         )
     return charts
+
+
+WEAR_HORIZON = 2.0  # a projected crossing is drawn when it lies within this many times the scans' span
+
+
+def wear_chart(points: Sequence[tuple], trend, *, tolerance: float, unit: str) -> SafeString:
+    """A component's largest deviation scan by scan (`points`: (sent at, deviation), oldest first) against
+    the tolerance, with the fitted wear line in grey and, when it reaches the tolerance within twice the
+    span of the scans, the line carried on to that day and marked there."""
+    if len(points) < 2 or trend is None:
+        return SafeString("")
+    first = points[0][0]
+    days = [(when - first).total_seconds() / 86400 for when, _ in points]
+    end = days[-1]
+    reaches = trend.reaches_in_days
+    projected = reaches is not None and reaches <= WEAR_HORIZON * max(trend.span_days, 1.0)
+    if projected:
+        end = days[-1] + reaches
+    start_fit = trend.fitted_latest - trend.rate_per_day * days[-1]
+    stamp = "%Y-%m-%d"
+    return line_chart(
+        days,
+        [deviation for _, deviation in points],
+        title=f"Largest deviation, scan by scan ({unit})",
+        x_label="sent",
+        y_label=unit,
+        testid="wear-trend",
+        levels=[(tolerance, "tolerance")],
+        points=[(day, deviation, "") for day, (_, deviation) in zip(days, points, strict=True)],
+        markers=[(end, "reaches tolerance")] if projected else (),
+        x_max=max(end, days[-1]),
+        x_ends=(
+            timezone.localtime(first).strftime(stamp),
+            timezone.localtime(first + dt.timedelta(days=end)).strftime(stamp),
+        ),
+        overlay=([0.0, end], [start_fit, start_fit + trend.rate_per_day * end]),
+    )
 
 
 # --- 3-D scans ------------------------------------------------------------------------------------

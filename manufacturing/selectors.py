@@ -282,3 +282,40 @@ def scan_for(user, scan_id, *, actor=None) -> ScanComparison:
     scan = ScanComparison.objects.select_related("machine").filter(pk=_pk(scan_id)).first()
     _checked(user, scan.machine if scan is not None else None, "view", actor)
     return scan
+
+
+def scan_history(comparison: ScanComparison) -> list[ScanComparison]:
+    """The registered scans of `comparison`'s component, oldest first (the caller has checked `view` on
+    its asset; none for a scan with no component)."""
+    if not comparison.component_id:
+        return []
+    return list(
+        comparison.machine.scans.filter(
+            component_id=comparison.component_id, status=ScanComparison.Status.DONE
+        ).order_by("created_at", "pk")
+    )
+
+
+def scan_wear(history: list[ScanComparison], comparison: ScanComparison):
+    """(points, trend, reaches_on): each scan of `history` in `comparison`'s length unit as (sent at,
+    largest deviation), the wear trend of those deviations against `comparison`'s tolerance
+    (`pointcloud.WearTrend`; None with fewer than two scans a day apart) and the date its line reaches
+    the tolerance (None when beyond it or not growing)."""
+    import datetime as dt
+
+    from manufacturing.analysis.pointcloud import wear_trend
+
+    points = [
+        (scan.created_at, float(scan.summary["deviation_max"]))
+        for scan in history
+        if scan.unit == comparison.unit and isinstance(scan.summary.get("deviation_max"), int | float)
+    ]
+    first = points[0][0] if points else None
+    trend = wear_trend(
+        [(when - first).total_seconds() / 86400 for when, _ in points],
+        [deviation for _, deviation in points],
+        comparison.tolerance,
+    )
+    if trend is None or trend.reaches_in_days is None:
+        return points, trend, None
+    return points, trend, points[-1][0] + dt.timedelta(days=trend.reaches_in_days)

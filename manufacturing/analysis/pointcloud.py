@@ -472,3 +472,51 @@ def deviation_map(
         [round(float(u), 4), round(float(v), 4), round(float(d), 4)]
         for (u, v), d in zip(flat[chosen], deviations[chosen], strict=True)
     ]
+
+
+@dataclass
+class WearTrend:
+    """How a component's deviation from its reference grows from scan to scan (a wear rate)."""
+
+    rate_per_day: float  # the least-squares slope of the deviation over the scans' dates
+    scans: int
+    span_days: float  # from the first scan to the latest
+    latest: float  # the latest scan's deviation
+    fitted_latest: float  # the fitted line at the latest scan's date
+    beyond: bool  # the latest scan's deviation is beyond the tolerance already
+    # from the latest scan until the line reaches the tolerance; None when beyond it or not growing
+    reaches_in_days: float | None
+
+    @property
+    def rate_per_month(self) -> float:
+        return self.rate_per_day * 30.44  # an average month
+
+
+def wear_trend(days, deviations, tolerance: float) -> WearTrend | None:
+    """The wear rate of a component from its scans: a straight line fitted by least squares to each
+    scan's deviation (its largest, say) against its date in days, and when that line reaches `tolerance`
+    counted from the latest scan: remaining life = (tolerance - fitted now) / rate, the way a corrosion
+    rate gives a pipe's remaining life from wall-thickness readings (API 570). None for fewer than two
+    scans or scans less than a day apart (a rate per day from one sitting is noise)."""
+    t = np.asarray(days, dtype=float)
+    y = np.asarray(deviations, dtype=float)
+    keep = np.isfinite(t) & np.isfinite(y)
+    t, y = t[keep], y[keep]
+    if t.size < 2 or t.max() - t.min() < 1.0:
+        return None
+    rate, intercept = np.polyfit(t, y, 1)
+    latest = float(y[np.argmax(t)])
+    now = float(t.max())
+    beyond = latest > tolerance
+    reaches = None
+    if rate > 0 and not beyond:  # the fitted line may lie past the tolerance already: then it is now
+        reaches = max(0.0, float((tolerance - (intercept + rate * now)) / rate))
+    return WearTrend(
+        rate_per_day=float(rate),
+        scans=int(t.size),
+        span_days=float(now - t.min()),
+        latest=latest,
+        fitted_latest=float(intercept + rate * now),
+        beyond=beyond,
+        reaches_in_days=reaches,
+    )

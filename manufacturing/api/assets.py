@@ -334,6 +334,21 @@ class ScanCompareInput(serializers.Serializer):
     )
 
 
+class ScanWearOutput(serializers.Serializer):
+    """The component's wear from its scans: a straight line through each scan's largest deviation."""
+
+    rate_per_month = serializers.FloatField(help_text="Growth of the largest deviation, scans' unit a month.")
+    scans = serializers.IntegerField(
+        help_text="Scans of the component in this scan's unit, the line's points."
+    )
+    span_days = serializers.FloatField(help_text="From the first of them to the latest.")
+    beyond = serializers.BooleanField(help_text="The latest is beyond this scan's tolerance already.")
+    reaches_on = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the line reaches the tolerance at that rate; null when beyond it or not growing.",
+    )
+
+
 class ScanOutput(serializers.Serializer):
     """What `_scan_body` returns (the schema of the scan answers)."""
 
@@ -361,9 +376,29 @@ class ScanOutput(serializers.Serializer):
     rotation_deg = serializers.FloatField(
         allow_null=True, help_text="How far the scan was turned onto the reference, degrees."
     )
+    wear = ScanWearOutput(
+        allow_null=True,
+        required=False,
+        help_text="Read answers only: the component's wear rate from its registered scans (null with fewer "
+        "than two a day apart).",
+    )
 
 
 REGISTERED = ("beyond_tolerance", "deviation_max", "deviation_p95", "rmse", "converged", "rotation_deg")
+
+
+def _scan_wear(scan: ScanComparison) -> dict | None:
+    """The wear trend of the scan's component (`selectors.scan_wear`), as the scan's page gives it."""
+    _, wear, reaches = selectors.scan_wear(selectors.scan_history(scan), scan)
+    if wear is None:
+        return None
+    return {
+        "rate_per_month": round(wear.rate_per_month, 6),
+        "scans": wear.scans,
+        "span_days": round(wear.span_days, 3),
+        "beyond": wear.beyond,
+        "reaches_on": serializers.DateTimeField().to_representation(reaches) if reaches else None,
+    }
 
 
 def _scan_body(scan: ScanComparison) -> dict:
@@ -438,4 +473,6 @@ class ScanDetailApi(APIView):
         responses={200: ScanOutput, 404: MaintenanceRefusal}, operation_id="manufacturing_scans_read"
     )
     def get(self, request, pk: int):
-        return Response(_scan_body(selectors.scan_for(request.user, pk, actor=request_actor(request))))
+        scan = selectors.scan_for(request.user, pk, actor=request_actor(request))
+        wear = _scan_wear(scan) if scan.status == ScanComparison.Status.DONE else None
+        return Response({**_scan_body(scan), "wear": wear})

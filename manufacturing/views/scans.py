@@ -72,14 +72,9 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     comparison = selectors.scan_for(request.user, pk, actor=request_actor(request))
-    # the same component's scans, oldest first: is the wear growing? (access: the same asset's)
-    history = (
-        comparison.machine.scans.filter(
-            component_id=comparison.component_id, status=ScanComparison.Status.DONE
-        ).order_by("created_at", "pk")
-        if comparison.component_id
-        else []
-    )
+    # the same component's scans, oldest first: is the wear growing, how fast? (access: the same asset's)
+    history = selectors.scan_history(comparison)
+    points, wear, wear_reaches_on = selectors.scan_wear(history, comparison)
     done = comparison.status == ScanComparison.Status.DONE
     return render(
         request,
@@ -99,6 +94,13 @@ def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and comparison.created_at > timezone.now() - dt.timedelta(minutes=30),
             "units": UNITS,
             "history": history if len(history) > 1 else [],
+            "wear": wear,
+            "wear_reaches_on": wear_reaches_on,
+            "wear_chart": charts.wear_chart(
+                points, wear, tolerance=comparison.tolerance, unit=comparison.unit
+            )
+            if done
+            else "",
             "work_orders": comparison.work_orders.only("pk", "title", "status") if done else [],
         },
     )

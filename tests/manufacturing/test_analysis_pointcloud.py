@@ -275,3 +275,25 @@ def test_register_scan_command(tmp_path, capsys):
     assert result["beyond_tolerance"] == 0 and result["rmse"] < 1e-6
     with pytest.raises(CommandError, match="does not exist"):
         call_command("register_scan", str(tmp_path / "nope.ply"), str(tmp_path / "ref.xyz"))
+
+
+def test_the_wear_rate_and_when_it_reaches_the_tolerance():
+    """0.1 mm deeper every 30 days from 0.2 mm: 0.5 mm is reached 30 days after the third scan."""
+    from manufacturing.analysis.pointcloud import wear_trend
+
+    trend = wear_trend([0, 30, 60], [0.2, 0.3, 0.4], tolerance=0.5)
+    assert trend.rate_per_day == pytest.approx(0.1 / 30)
+    assert trend.reaches_in_days == pytest.approx(30) and not trend.beyond
+    assert (trend.scans, trend.span_days, trend.latest) == (3, 60, 0.4)
+    # noise about the line: least squares, not the last two scans
+    noisy = wear_trend([0, 30, 60, 90], [0.2, 0.35, 0.35, 0.5], tolerance=0.8)
+    assert noisy.rate_per_day == pytest.approx(0.003)  # the last two scans alone: 0.005
+    beyond = wear_trend([0, 30], [0.4, 0.6], tolerance=0.5)
+    assert beyond.beyond and beyond.reaches_in_days is None
+    steady = wear_trend([0, 30, 60], [0.3, 0.3, 0.28], tolerance=0.5)  # not growing: never reached
+    assert steady.rate_per_day < 0 and steady.reaches_in_days is None and not steady.beyond
+    # the fitted line past the tolerance while the latest scan is not: it is reached now
+    assert wear_trend([0, 1, 2], [0.1, 0.9, 0.45], tolerance=0.5).reaches_in_days == 0.0
+    assert wear_trend([0], [0.3], tolerance=0.5) is None
+    assert wear_trend([0, 0.2], [0.2, 0.3], tolerance=0.5) is None  # one sitting: no rate
+    assert wear_trend([0, 30, float("nan")], [0.2, 0.3, 0.4], tolerance=0.5).scans == 2

@@ -591,3 +591,68 @@ def test_the_same_scan_sent_twice_at_once_is_kept_once(engineer_a, machine_a):
     assert {result.pk for result in results} == {ScanComparison.objects.get().pk}
     assert sorted(result.replayed for result in results) == [False, True]
     assert Event.objects.filter(action="scan.upload").count() == 1
+
+
+def _sent(comparison: ScanComparison, days_ago: float) -> None:
+    """Date a registered scan as sent `days_ago` (the scans of one component over months)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    ScanComparison.objects.filter(pk=comparison.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=days_ago)
+    )
+
+
+def test_a_worn_components_scans_give_its_wear_rate_and_when_it_reaches_the_tolerance(
+    client, engineer_a, machine_a
+):
+    """An impeller's dent 0.2, 0.3 and 0.4 mm deep at three scans 30 days apart (each registered by the
+    real pipeline): about 0.1 mm a month, so the 0.5 mm tolerance is about 30 days off; the chart carries
+    the line on to that day. A fourth scan at 0.6 mm is beyond it already."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from manufacturing.models import Component
+
+    impeller = Component.objects.create(machine=machine_a, name="Impeller")
+    scans = []
+    for depth, days_ago in ((0.2, 60), (0.3, 30), (0.4, 0)):
+        scan, reference, _ = _plate_with_dent(depth)
+        scans.append(_compare(engineer_a, machine_a, scan, reference, component=impeller))
+        _sent(scans[-1], days_ago)
+    assert [round(s.summary["deviation_max"], 2) for s in scans] == pytest.approx([0.2, 0.3, 0.4], abs=0.03)
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/scans/{scans[-1].pk}/").content.decode()
+    said = page.split('data-testid="wear-rate"')[1].split("</p>")[0]
+    rate = float(re.search(r"grows ([\d.]+) mm a month", said).group(1))
+    assert 0.08 <= rate <= 0.12 and "3 scans over 60 days" in said
+    reaches = dt.date.fromisoformat(re.search(r'data-testid="wear-reaches-on">([\d-]+)<', said).group(1))
+    assert abs((reaches - timezone.localdate()).days - 30) <= 8
+    chart = page.split('data-testid="wear-trend"')[1].split("</svg>")[0]
+    assert 'data-mark="reaches tolerance"' in chart and 'polyline class="overlay"' in chart
+    assert reaches.isoformat() in chart  # the x axis runs to that day
+    wear = client.get(f"/api/manufacturing/scans/{scans[-1].pk}/").json()["wear"]  # the API says the same
+    assert wear["rate_per_month"] == pytest.approx(rate, abs=0.0006) and wear["scans"] == 3
+    assert wear["reaches_on"].startswith(reaches.isoformat()) and wear["beyond"] is False
+
+    scan, reference, _ = _plate_with_dent(0.6)
+    worst = _compare(engineer_a, machine_a, scan, reference, component=impeller)
+    page = client.get(f"/manufacturing/scans/{worst.pk}/").content.decode()
+    assert "beyond the 0.5 mm tolerance already" in page.split('data-testid="wear-rate"')[1].split("</p>")[0]
+    assert 'data-mark="reaches tolerance"' not in page
+    wear = client.get(f"/api/manufacturing/scans/{worst.pk}/").json()["wear"]
+    assert wear["beyond"] is True and wear["reaches_on"] is None and wear["scans"] == 4
+
+
+def test_scans_sent_in_one_sitting_give_no_wear_rate(client, engineer_a, machine_a):
+    from manufacturing.models import Component
+
+    impeller = Component.objects.create(machine=machine_a, name="Impeller")
+    for depth in (0.2, 0.3):
+        scan, reference, _ = _plate_with_dent(depth)
+        latest = _compare(engineer_a, machine_a, scan, reference, component=impeller)
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/scans/{latest.pk}/").content.decode()
+    assert 'data-testid="scan-history"' in page and 'data-testid="wear-rate"' not in page
