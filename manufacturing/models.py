@@ -346,6 +346,7 @@ class RulPrediction(models.Model):
 class Alert(models.Model):
     class Kind(models.TextChoices):
         VIBRATION_ZONE = "vibration_zone", "Vibration zone C/D"
+        DEFECT = "defect", "Defect called in zone A/B"
         RUL = "rul", "Remaining useful life below threshold"
         INSPECTION = "inspection", "Failed inspection item"
 

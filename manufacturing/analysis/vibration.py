@@ -55,6 +55,8 @@ FAULT_LABELS = {
     "misalignment": "misalignment",
     "looseness": "mechanical looseness",
 }
+# the calls that name a defect (a bearing's, or a machine fault read from the spectrum), not "" or "none"
+DEFECT_CALLS = frozenset(FAULT_LABELS) - {"", "none"}
 # A defect line must stand this far (dB) above the local envelope-spectrum floor to count as seen.
 LINE_DB = 6.0
 # The fault call needs this much combined evidence (dB-like score, see _fault_scores).

@@ -1,13 +1,15 @@
-"""Condition results become stored analyses, predictions and alerts: vibration zone C or D, or a
-remaining useful life below the machine's threshold, raises one open alert (trailed)."""
+"""Condition results become stored analyses, predictions and alerts: vibration zone C or D, a bearing
+defect called while the zone is still A or B, or a remaining useful life below the machine's threshold,
+raises one open alert (trailed); a condition that stands raises no second one until it escalates."""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import record
-from manufacturing.analysis.vibration import fault_label
+from manufacturing.analysis.vibration import DEFECT_CALLS, fault_label
 from manufacturing.models import (
     Alert,
     Machine,
@@ -15,9 +17,11 @@ from manufacturing.models import (
     RulPrediction,
     VibrationAnalysis,
     VibrationRecording,
+    WorkOrder,
 )
 
 ALERT_ZONES = {"C": "warning", "D": "danger"}
+VIBRATION_ALERTS = (Alert.Kind.VIBRATION_ZONE, Alert.Kind.DEFECT)
 
 
 def _trail(*, actor, alert: Alert) -> None:
@@ -69,25 +73,79 @@ def analysis_store(
         outcome="succeeded",
         payload={"site": recording.machine.site, "zone": zone, "rms_velocity": analysis.rms_velocity},
     )
-    if zone in ALERT_ZONES:
-        alert = Alert.objects.create(
-            machine=recording.machine,
-            kind=Alert.Kind.VIBRATION_ZONE,
-            severity=ALERT_ZONES[zone],
-            recording=recording,
-            message=(
+    level = _vibration_level(zone, analysis.fault)
+    standing = list(_standing_vibration_alerts(recording.machine))
+    if level > max((_vibration_alert_level(alert) for alert in standing), default=0):
+        # a route uploaded days later: the alert says which day the machine was in that state
+        measured = (
+            f" (measured {timezone.localtime(recording.recorded_at):%Y-%m-%d %H:%M})"
+            if recording.uploaded_late
+            else ""
+        )
+        if zone in ALERT_ZONES:
+            kind, severity = Alert.Kind.VIBRATION_ZONE, ALERT_ZONES[zone]
+            message = (
                 f"Vibration zone {zone}: {analysis.rms_velocity:.2f} mm/s RMS"
                 + (f", bearing fault call: {fault_label(analysis.fault)}" if analysis.fault else "")
-                # a route uploaded days later: the alert says which day the machine was in that state
-                + (
-                    f" (measured {timezone.localtime(recording.recorded_at):%Y-%m-%d %H:%M})"
-                    if recording.uploaded_late
-                    else ""
-                )
-            )[:255],
+                + measured
+            )
+        else:  # the envelope spectrum finds a bearing defect long before it moves the overall velocity
+            kind, severity = Alert.Kind.DEFECT, "warning"
+            message = (
+                f"{fault_label(analysis.fault).capitalize()} called from the spectra while the "
+                f"vibration is still in zone {zone} ({analysis.rms_velocity:.2f} mm/s RMS){measured}: "
+                "plan the repair before the zone rises"
+            )
+        alert = Alert.objects.create(
+            machine=recording.machine,
+            kind=kind,
+            severity=severity,
+            recording=recording,
+            message=message[:255],
         )
         _trail(actor=actor, alert=alert)
+        _supersede(actor=actor, standing=standing, by=alert)
     return analysis
+
+
+def _vibration_level(zone: str, fault: str) -> int:
+    """How serious a vibration analysis is: 3 zone D, 2 zone C, 1 a defect called in zone A or B."""
+    return {"D": 3, "C": 2}.get(zone, 1 if fault in DEFECT_CALLS else 0)
+
+
+def _vibration_alert_level(alert: Alert) -> int:
+    if alert.kind == Alert.Kind.DEFECT:
+        return 1
+    return 3 if alert.severity == "danger" else 2
+
+
+def _standing_vibration_alerts(machine: Machine):
+    """The machine's vibration alerts that still stand: open, or covered by a work order still in hand.
+    One whose work order is complete or cancelled (the bearing replaced, or judged nothing) stands no
+    more: the same condition found again raises a new alert."""
+    in_hand = WorkOrder.objects.exclude(status__in=WorkOrder.TERMINAL)
+    return (
+        Alert.objects.filter(machine=machine, kind__in=VIBRATION_ALERTS)
+        .filter(Q(status=Alert.Status.OPEN) | Q(status=Alert.Status.ACKNOWLEDGED, work_orders__in=in_hand))
+        .distinct()
+    )
+
+
+def _supersede(*, actor, standing: list[Alert], by: Alert) -> None:
+    """The earlier alerts nobody has acted on yet say less than `by`: closed, trailed (those
+    acknowledged by a work order follow their work order)."""
+    for earlier in standing:
+        if earlier.status == Alert.Status.OPEN:
+            earlier.status = Alert.Status.CLOSED
+            earlier.save(update_fields=["status"])
+            record(
+                actor=actor,
+                action="alert.supersede",
+                resource_type="machine_alert",
+                resource_id=earlier.pk,
+                outcome="succeeded",
+                payload={"site": by.machine.site, "machine": by.machine.tag, "by": by.pk},
+            )
 
 
 @transaction.atomic
@@ -153,20 +211,7 @@ def prediction_store(
             message=message,
         )
         _trail(actor=actor, alert=alert)
-        # the unit's earlier alerts nobody has acted on yet say less than this one: closed, trailed
-        # (those acknowledged by a work order follow their work order)
-        for earlier in standing:
-            if earlier.status == Alert.Status.OPEN:
-                earlier.status = Alert.Status.CLOSED
-                earlier.save(update_fields=["status"])
-                record(
-                    actor=actor,
-                    action="alert.supersede",
-                    resource_type="machine_alert",
-                    resource_id=earlier.pk,
-                    outcome="succeeded",
-                    payload={"site": machine.site, "machine": machine.tag, "by": alert.pk},
-                )
+        _supersede(actor=actor, standing=standing, by=alert)
     return prediction
 
 

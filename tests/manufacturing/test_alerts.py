@@ -1,4 +1,5 @@
-"""Analysis results and RUL predictions raise alerts: zone C/D, RUL below the machine's threshold."""
+"""Analysis results and RUL predictions raise alerts: zone C/D, a defect called in zone A/B, RUL below
+the machine's threshold; a condition that stands raises no second alert until it escalates."""
 
 from __future__ import annotations
 
@@ -21,25 +22,95 @@ def recording(machine_a, settings, tmp_path):
     return rec
 
 
-@pytest.mark.parametrize(("zone", "alerts"), [("A", 0), ("B", 0), ("C", 1), ("D", 1)])
-def test_zone_c_and_d_raise_an_alert(recording, zone, alerts):
-    result = {
-        "zone": zone,
-        "rms_velocity": 7.3,
-        "peak": 1.0,
-        "crest": 4.2,
-        "kurtosis": 6.1,
-        "fault": "outer_race",
-    }
+def _result(zone: str, fault: str = "outer_race", rms: float = 7.3) -> dict:
+    return {"zone": zone, "rms_velocity": rms, "peak": 1.0, "crest": 4.2, "kurtosis": 6.1, "fault": fault}
+
+
+@pytest.mark.parametrize(
+    ("zone", "fault", "kind"),
+    [
+        ("A", "none", None),
+        ("B", "", None),
+        ("A", "outer_race", "defect"),
+        ("B", "inner_race", "defect"),
+        ("C", "none", "vibration_zone"),
+        ("C", "outer_race", "vibration_zone"),
+        ("D", "outer_race", "vibration_zone"),
+    ],
+)
+def test_zone_c_and_d_and_a_defect_called_before_raise_an_alert(recording, zone, fault, kind):
+    result = _result(zone, fault)
     analysis = analysis_store(recording=recording, result=result)
     assert analysis.zone == zone and analysis.result == result
     assert VibrationRecording.objects.get(pk=recording.pk).status == "done"
-    assert Alert.objects.filter(recording=recording, kind="vibration_zone").count() == alerts
+    assert list(Alert.objects.filter(recording=recording).values_list("kind", flat=True)) == (
+        [kind] if kind else []
+    )
     # "machine_alert", not the AML "alert" type a compliance officer reads (nor finance's replay)
-    assert Event.objects.filter(action="alert.raise", resource_type="machine_alert").count() == alerts
-    if alerts:
+    assert Event.objects.filter(action="alert.raise", resource_type="machine_alert").count() == bool(kind)
+    if kind == "vibration_zone" and fault == "outer_race":
         message = Alert.objects.get().message  # engineers read words, not identifiers
         assert "bearing fault call: outer-race bearing defect" in message and "outer_race" not in message
+    if kind == "defect":  # the zone alone would say nothing for months yet
+        alert = Alert.objects.get()
+        assert alert.severity == "warning" and alert.message.startswith(
+            f"{'Outer-race' if fault == 'outer_race' else 'Inner-race'} bearing defect called from the spectra "
+            f"while the vibration is still in zone {zone} (7.30 mm/s RMS): plan the repair"
+        )
+
+
+def _analysed(machine, zone: str, fault: str = "outer_race") -> VibrationRecording:
+    """Another recording of `machine`, stored with an analysis of `zone` (a route's next reading)."""
+    rec = VibrationRecording(machine=machine, sample_rate=12000, rpm=1797, units="g")
+    rec.file.save("r.csv", ContentFile(b"0.1\n0.2\n"), save=False)
+    rec.save()
+    analysis_store(recording=rec, result=_result(zone, fault))
+    return rec
+
+
+def test_a_standing_condition_raises_one_alert_and_an_escalation_supersedes_it(recording, machine_a):
+    """A machine monitored hourly in zone D raises one alert, not one an hour; the defect called in zone
+    A, then zone C, then D each escalate: the new alert closes the open one below it (trailed), and a
+    fall back to C raises nothing."""
+    defect = _analysed(machine_a, "A")
+    _analysed(machine_a, "A")
+    _analysed(machine_a, "B")
+    assert list(Alert.objects.values_list("kind", "status")) == [("defect", "open")]
+    zone_c = _analysed(machine_a, "C")
+    zone_d = _analysed(machine_a, "D")
+    for _ in range(3):
+        _analysed(machine_a, "D")
+    _analysed(machine_a, "C")
+    alerts = {a.recording_id: (a.kind, a.severity, a.status) for a in Alert.objects.all()}
+    assert alerts == {
+        defect.pk: ("defect", "warning", "closed"),
+        zone_c.pk: ("vibration_zone", "warning", "closed"),
+        zone_d.pk: ("vibration_zone", "danger", "open"),
+    }
+    superseded = Event.objects.filter(action="alert.supersede").order_by("pk")
+    assert [e.payload["by"] for e in superseded] == [
+        Alert.objects.get(recording=zone_c).pk,
+        Alert.objects.get(recording=zone_d).pk,
+    ]
+
+
+def test_an_alert_whose_work_order_is_done_stands_no_more(recording, machine_a, make_user):
+    """Zone D, a work order filed from its alert: more zone D recordings while the work goes on raise
+    nothing; once the work order is complete (the bearing replaced), zone D found again is a new alert.
+    Another machine's alerts are its own."""
+    from manufacturing.models import Machine, WorkOrder
+
+    first = Alert.objects.get(recording=_analysed(machine_a, "D"))
+    work_order = WorkOrder.objects.create(machine=machine_a, title="Replace DE bearing", alert=first)
+    Alert.objects.filter(pk=first.pk).update(status=Alert.Status.ACKNOWLEDGED)
+    _analysed(machine_a, "D")
+    assert Alert.objects.count() == 1
+    WorkOrder.objects.filter(pk=work_order.pk).update(status=WorkOrder.Status.COMPLETE)
+    again = _analysed(machine_a, "D")
+    assert Alert.objects.filter(recording=again, kind="vibration_zone", status="open").exists()
+    assert Alert.objects.get(pk=first.pk).status == "acknowledged"  # it follows its work order
+    other = Machine.objects.create(line=machine_a.line, tag="P-2", name="Pump 2")
+    assert Alert.objects.filter(recording=_analysed(other, "D")).exists()
 
 
 def test_a_result_without_zone_is_refused(recording):
