@@ -332,15 +332,24 @@ def _demo_recording(motor, path: Path, say: Callable[[str], None]) -> None:
     say(f"manufacturing: CWRU outer-race recording stored, analysis {status}")
 
 
+# the drive-end shield's rim worn deeper at each scan: (mm, days before today)
+SHIELD_WEAR = ((0.3, 120), (0.55, 60), (0.8, 0))
+
+
 def _demo_scan(motor, say: Callable[[str], None]) -> None:
-    """The motor's drive-end shield scanned (a point cloud in the scanner's frame, worn 0.8 mm at the
-    bearing seat's rim) against its CAD model (an STL mesh: a plate with a boss), compared by the demo
-    engineer through the service (trailed). Synthetic: the shared data holds no scans."""
+    """The motor's drive-end shield scanned three times over four months (a point cloud in the scanner's
+    frame, worn 0.3, 0.55 and 0.8 mm at the bearing seat's rim) against its CAD model (an STL mesh: a
+    plate with a boss), each compared by the demo engineer through the service (trailed): the scan's
+    page gives the wear rate. Synthetic: the shared data holds no scans."""
+    import datetime as dt
+
     import numpy as np
     import trimesh
+    from django.utils import timezone
 
     from accounts.models import User
     from manufacturing.models import ScanComparison
+    from manufacturing.selectors import scan_history, scan_wear
     from manufacturing.services.scans import scan_register, scan_upload
 
     engineer = User.objects.filter(username="maintenance", is_active=True).first()
@@ -351,29 +360,37 @@ def _demo_scan(motor, say: Callable[[str], None]) -> None:
     boss = trimesh.creation.cylinder(radius=30.0, height=20.0, sections=64)
     boss.apply_translation([0.0, 0.0, 16.0])
     model = trimesh.util.concatenate([plate, boss])
-    points, _ = trimesh.sample.sample_surface(model, 30_000, seed=7)
-    points = np.asarray(points)
-    rim = (points[:, 2] > 25.9) & (np.hypot(points[:, 0], points[:, 1]) > 24.0) & (points[:, 0] > 0)
-    points[rim, 2] -= 0.8  # wear on one side of the seat's rim
-    points += np.random.default_rng(7).normal(0.0, 0.02, points.shape)
-    turn = trimesh.transformations.euler_matrix(0.4, -2.6, 1.1)[:3, :3]
-    scanned = points @ turn.T + [412.0, -133.0, 57.0]
-    xyz = "x y z\n" + "\n".join(f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in scanned)
-    comparison = scan_upload(
-        actor=engineer,
-        machine=motor,
-        component=shield,
-        scan_name="de-shield-scan.xyz",
-        scan_data=xyz.encode(),
-        reference_name="de-shield-model.stl",
-        reference_data=model.export(file_type="stl"),
-        tolerance=0.5,
-        register=False,  # registered here, so the demo shows it without a worker
-    )
-    scan_register(comparison_id=comparison.pk)
+    surface, _ = trimesh.sample.sample_surface(model, 30_000, seed=7)
+    surface = np.asarray(surface)
+    rim = (surface[:, 2] > 25.9) & (np.hypot(surface[:, 0], surface[:, 1]) > 24.0) & (surface[:, 0] > 0)
+    for index, (wear, days_ago) in enumerate(SHIELD_WEAR):
+        points = surface.copy()
+        points[rim, 2] -= wear  # on one side of the seat's rim
+        points += np.random.default_rng(7 + index).normal(0.0, 0.02, points.shape)
+        turn = trimesh.transformations.euler_matrix(0.4 + index, -2.6, 1.1)[:3, :3]
+        scanned = points @ turn.T + [412.0, -133.0, 57.0]
+        xyz = "x y z\n" + "\n".join(f"{x:.4f} {y:.4f} {z:.4f}" for x, y, z in scanned)
+        comparison = scan_upload(
+            actor=engineer,
+            machine=motor,
+            component=shield,
+            scan_name=f"de-shield-scan-{index + 1}.xyz",
+            scan_data=xyz.encode(),
+            reference_name="de-shield-model.stl",
+            reference_data=model.export(file_type="stl"),
+            tolerance=0.5,
+            register=False,  # registered here, so the demo shows it without a worker
+        )
+        scan_register(comparison_id=comparison.pk)
+        # sent when it was taken, months apart (the wear rate is per day)
+        ScanComparison.objects.filter(pk=comparison.pk).update(
+            created_at=timezone.now() - dt.timedelta(days=days_ago)
+        )
     comparison.refresh_from_db()
     summary = comparison.summary
+    _, wear, _ = scan_wear(scan_history(comparison), comparison)
     say(
-        f"manufacturing: 3-D scan of the drive end shield against its CAD model: "
-        f"{summary['beyond_tolerance']} of {summary['points']} points beyond 0.5 mm"
+        f"manufacturing: 3 scans of the drive end shield against its CAD model over 4 months; the latest: "
+        f"{summary['beyond_tolerance']} of {summary['points']} points beyond 0.5 mm, wear "
+        f"{wear.rate_per_month:.3f} mm a month"
     )

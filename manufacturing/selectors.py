@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, F, IntegerField, Prefetch, Q, Value, When
+from django.db.models import Case, DateField, F, IntegerField, Prefetch, Q, Value, When
 from django.http import Http404
 
 from access.decisions import decide
@@ -319,3 +319,63 @@ def scan_wear(history: list[ScanComparison], comparison: ScanComparison):
     if trend is None or trend.reaches_in_days is None:
         return points, trend, None
     return points, trend, points[-1][0] + dt.timedelta(days=trend.reaches_in_days)
+
+
+def asset_work_orders(machine: Machine):
+    """The asset's work orders: those in hand (open, in progress, on hold) by priority and due date,
+    then the others by when they were completed, latest first."""
+    done = Case(
+        When(status__in=WorkOrder.TERMINAL, then=Value(1)), default=Value(0), output_field=IntegerField()
+    )
+    return machine.work_orders.annotate(done=done).order_by(
+        "done",
+        Case(When(done=0, then=F("priority")), default=Value(0), output_field=IntegerField()),
+        Case(When(done=0, then=F("due")), default=None, output_field=DateField()).asc(nulls_last=True),
+        F("completed_at").desc(nulls_last=True),
+        "-pk",
+    )
+
+
+RELIABILITY_PERIODS = {"365": "the last 12 months", "1095": "the last 3 years", "all": "its recorded history"}
+
+
+def machine_reliability(machine: Machine, period: str = "365", *, now=None) -> dict | None:
+    """The asset's reliability from its completed work orders over `period` (RELIABILITY_PERIODS: days
+    up to now, or "all": from its first completed work order to its last): `figures`
+    (`analysis.reliability.Reliability`), `modes` ((code, description, count), most frequent first) and
+    the period's words; None when it has no completed work order at all. The operating time is the meter's advance where readings span at least
+    90% of the period, else the calendar's less the downtime. (The caller has checked `view`.)"""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from manufacturing.analysis.reliability import reliability
+
+    done = list(
+        machine.work_orders.filter(status=WorkOrder.Status.COMPLETE, completed_at__isnull=False).values_list(
+            "completed_at", "preventive", "downtime_hours", "failure_mode"
+        )
+    )
+    if not done:
+        return None
+    now = now or timezone.now()
+    if period == "all":
+        start, end = min(w[0] for w in done), max(w[0] for w in done)
+    else:
+        start, end = now - dt.timedelta(days=int(period)), now
+    readings = machine.meter_readings.filter(read_at__gte=start, read_at__lte=end).order_by("read_at")
+    first, last = readings.first(), readings.last()
+    spans = first is not None and end > start and (last.read_at - first.read_at) >= 0.9 * (end - start)
+    meter = last.hours - first.hours if spans else None
+    figures = reliability(done, start=start, end=end, meter_hours=meter)
+    names = dict(
+        FailureCode.objects.filter(kind=FailureCode.Kind.MODE, code__in=[c for c, _ in figures.modes])
+        .values_list("code", "description")
+        .distinct()
+    )
+    return {
+        "figures": figures,
+        "modes": [(code, names.get(code, ""), count) for code, count in figures.modes],
+        "period": period,
+        "period_label": RELIABILITY_PERIODS[period],
+    }

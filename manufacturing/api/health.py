@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from manufacturing import charts, selectors
 from manufacturing.analysis.vibration import fault_label
-from manufacturing.api import MaintenanceRefusal, request_actor
+from manufacturing.api import MaintenanceRefusal, refused, request_actor
 from manufacturing.models import Alert, Machine, VibrationRecording
 from manufacturing.services.maintenance_plans import latest_hours
 
@@ -188,6 +188,24 @@ class MaintenanceAlertOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ReliabilityOutput(serializers.Serializer):
+    period = serializers.ChoiceField(
+        choices=["365", "1095", "all"], help_text="Days up to now, or all history."
+    )
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    failures = serializers.IntegerField(help_text="Corrective work orders completed in the period.")
+    preventive = serializers.IntegerField()
+    mtbf_hours = serializers.FloatField(allow_null=True, help_text="Operating hours per failure; null: none.")
+    mttr_hours = serializers.FloatField(allow_null=True, help_text="Downtime hours per failure.")
+    availability = serializers.FloatField(allow_null=True, help_text="1 - downtime / period.")
+    operating_hours = serializers.FloatField()
+    operating_from = serializers.ChoiceField(choices=["meter", "calendar"])
+    failure_modes = serializers.ListField(
+        child=serializers.DictField(), help_text="{code, description, count}, most frequent first."
+    )
+
+
 class MaintenanceAssetOutput(MaintenanceAssetSummaryOutput):
     iso_group = serializers.CharField()
     foundation = serializers.CharField()
@@ -199,6 +217,11 @@ class MaintenanceAssetOutput(MaintenanceAssetSummaryOutput):
     prediction = RulPredictionOutput(allow_null=True)
     running_hours = serializers.FloatField(allow_null=True, help_text="At its latest meter reading.")
     open_alerts = MaintenanceAlertOutput(many=True)
+    reliability = ReliabilityOutput(
+        allow_null=True,
+        help_text="From its completed work orders over `?reliability=365|1095|all` (default 365); null "
+        "when it has none.",
+    )
 
 
 class AssetDetailApi(APIView):
@@ -206,11 +229,16 @@ class AssetDetailApi(APIView):
     evidence, its latest remaining-life prediction with its band, the running hours and open alerts."""
 
     @extend_schema(
-        responses={200: MaintenanceAssetOutput, 404: MaintenanceRefusal},
+        responses={200: MaintenanceAssetOutput, 400: MaintenanceRefusal, 404: MaintenanceRefusal},
         operation_id="manufacturing_assets_read",
     )
     def get(self, request, pk: int):
         machine = selectors.machine_for(request.user, pk, actor=request_actor(request))
+        period = request.query_params.get("reliability", "365")
+        if period not in selectors.RELIABILITY_PERIODS:
+            return refused(
+                f"reliability: give one of {', '.join(selectors.RELIABILITY_PERIODS)} (days up to now, or all)"
+            )
         (health,) = selectors.machines_with_health(request.user, pk=machine.pk)
         condition = selectors.machine_condition(machine, recordings=1)
         analysis, prediction = condition["analysis"], condition["prediction"]
@@ -245,5 +273,29 @@ class AssetDetailApi(APIView):
                     }
                     for alert in machine.alerts.filter(status=Alert.Status.OPEN).order_by("-created_at")[:50]
                 ],
+                "reliability": _reliability(machine, period),
             }
         )
+
+
+def _reliability(machine, period: str) -> dict | None:
+    found = selectors.machine_reliability(machine, period)
+    if found is None:
+        return None
+    figures = found["figures"]
+    return {
+        "period": period,
+        "start": _when(figures.start),
+        "end": _when(figures.end),
+        "failures": figures.failures,
+        "preventive": figures.preventive,
+        "mtbf_hours": figures.mtbf_hours,
+        "mttr_hours": figures.mttr_hours,
+        "availability": figures.availability,
+        "operating_hours": figures.operating_hours,
+        "operating_from": figures.operating_from,
+        "failure_modes": [
+            {"code": code, "description": description, "count": count}
+            for code, description, count in found["modes"]
+        ],
+    }

@@ -451,6 +451,7 @@ def _chiller_rows(path: Path, site: str):
             yield {
                 "site": site,
                 "external_id": row["wo_id"],
+                "tag": row["equipment_id"],
                 "equipment_label": f"{row['equipment_name']} ({row['equipment_id']})",
                 "title": row["wo_description"][:255],
                 "description": row["wo_description"],
@@ -493,7 +494,9 @@ FORMATS = {"chiller": _chiller_rows, "excavator": _excavator_rows}
 def work_order_history_import(
     *, path: Path, fmt: str, site: str, actor="command:import_work_orders"
 ) -> ImportReport:
-    """Import closed historical work orders, all or nothing: any bad row -> nothing written, errors listed."""
+    """Import closed historical work orders, all or nothing: any bad row -> nothing written, errors listed.
+    A row whose equipment is an asset of the site (the same tag: the chiller history's CWC04009) joins
+    that asset's work orders, and so its page, history and reliability figures."""
 
     if fmt not in FORMATS:
         raise WorkOrderRefused(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -501,6 +504,7 @@ def work_order_history_import(
     existing = set(
         WorkOrder.objects.filter(site=site).exclude(external_id="").values_list("external_id", flat=True)
     )
+    assets = {machine.tag: machine for machine in Machine.objects.filter(site=site)}
     objects = []
     rows = FORMATS[fmt](Path(path), site)
     line = 1
@@ -517,7 +521,8 @@ def work_order_history_import(
             report.skipped += 1
             continue
         existing.add(data["external_id"])
-        objects.append(WorkOrder(**data))
+        machine = assets.get(data.pop("tag", ""))
+        objects.append(WorkOrder(**data, machine=machine))
     if report.errors:
         transaction.set_rollback(True)
         return report

@@ -104,7 +104,10 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "recordings": machine.recordings.select_related("analysis", "uploaded_by").prefetch_related(
                 "alert_set__work_orders"
             )[:RECORDINGS_SHOWN],
-            "work_orders": machine.work_orders.all()[:20],
+            # the work in hand first, then the latest done (an imported history's thousands last)
+            "work_orders": selectors.asset_work_orders(machine)[:20],
+            "work_order_count": machine.work_orders.count(),
+            **_reliability(request, machine),
             "scans": machine.scans.select_related("component").only(
                 "pk",
                 "scan_name",
@@ -127,6 +130,24 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "meter": machine.meter_readings.first(),
         },
     )
+
+
+def _reliability(request: HttpRequest, machine) -> dict:
+    """The asset's reliability over the period asked for (`?reliability=365|1095|all`). The usual 12
+    months with no completed work order in them, where older ones exist (an imported history), shows
+    the whole recorded history instead, and says so."""
+    asked = request.GET.get("reliability", "")
+    period = asked if asked in selectors.RELIABILITY_PERIODS else "365"
+    found = selectors.machine_reliability(machine, period)
+    fell_back = False
+    if found is not None and not asked and not (found["figures"].failures or found["figures"].preventive):
+        found, fell_back = selectors.machine_reliability(machine, "all"), True
+    return {
+        "reliability": found,
+        "reliability_fell_back": fell_back,
+        "reliability_periods": selectors.RELIABILITY_PERIODS,
+        "reliability_refused": bool(asked) and asked not in selectors.RELIABILITY_PERIODS,
+    }
 
 
 @require_GET

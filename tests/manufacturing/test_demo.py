@@ -80,10 +80,18 @@ def test_demo_step_is_idempotent(settings, tmp_path):
     }
     assert open_work["ENG-001"].alert.kind == "rul" and open_work["MTR-CWRU"].alert.kind == "vibration_zone"
     assert not Alert.objects.filter(status=Alert.Status.OPEN, work_orders__isnull=False).exists()
-    # the end shield's scan against its CAD model (an STL): its worn rim, and nothing else, beyond 0.5 mm
-    scan = ScanComparison.objects.get()
+    # the end shield's latest scan against its CAD model (an STL): its worn rim, and nothing else, beyond
+    # 0.5 mm; its three scans over four months give the wear rate (0.5 mm deeper in 120 days: 0.13 a month)
+    scans = list(ScanComparison.objects.order_by("created_at"))
+    scan = scans[-1]
+    assert len(scans) == 3 and {s.status for s in scans} == {"done"}
     assert scan.component.name == "Drive end shield" and scan.reference_name.endswith(".stl")
     assert 200 <= scan.summary["beyond_tolerance"] <= 400 and scan.summary["deviation_max"] < 1.0
+    assert scans[0].summary["beyond_tolerance"] == 0 < scans[1].summary["beyond_tolerance"]
+    from manufacturing.selectors import scan_history, scan_wear
+
+    _, wear, _ = scan_wear(scan_history(scan), scan)
+    assert wear.beyond and 0.1 <= wear.rate_per_month <= 0.16
     assert all(w.assignee.username == "maintenance" and w.due for w in open_work.values())
     assert Event.objects.filter(action="work_order.file").count() == 3
     load_demo_manufacturing(said.append)
