@@ -312,7 +312,9 @@ def spectra_over_time(request: HttpRequest, pk: int) -> HttpResponse:
         stacked=stacked,
         chart=charts.waterfall_chart(
             traces,
-            title=f"{WATERFALLS[kind][0]} of the latest {len(stacked)} recordings, oldest at the top",
+            title=f"{WATERFALLS[kind][0]} of the latest {len(stacked)} recordings, oldest at the top"
+            if len(stacked) > 1
+            else f"{WATERFALLS[kind][0][:-1]} of the one recording so far: each next one stacks beneath",
             x_label=AXES[axis],
             unit=unit,
             testid="waterfall",

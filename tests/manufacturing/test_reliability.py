@@ -88,9 +88,9 @@ def test_the_chiller_history_joins_its_asset_and_gives_its_reliability(client, e
     top = max(
         {r["secondary_code"] for r in failed}, key=lambda c: sum(r["secondary_code"] == c for r in failed)
     )
-    assert section.split('data-testid="failure-modes">Failure modes: ')[1].startswith(
-        f'<span class="nowrap">{top}'
-    )
+    modes = section.split('data-testid="failure-modes">')[1].split("</ol>")[0]
+    count = sum(r["secondary_code"] == top for r in failed)
+    assert modes.startswith(f"<li>{count} × <strong>{top}</strong>")
     # asked for the last 12 months: no failure in them, said as such
     recent = client.get(f"/manufacturing/assets/{machine_a.pk}/", {"reliability": "365"}).content.decode()
     assert "no failure in 8," in recent.split('data-testid="mtbf">')[1][:40]
