@@ -379,3 +379,29 @@ def machine_reliability(machine: Machine, period: str = "365", *, now=None) -> d
         "period": period,
         "period_label": RELIABILITY_PERIODS[period],
     }
+
+
+def bad_actors(user, *, days: int = 365, limit: int = 5) -> list[tuple[Machine, dict]]:
+    """The assets `user` may view with the most failures (corrective work orders completed in the last
+    `days`), then the most downtime: each with its reliability over those days (`machine_reliability`),
+    worst first. Where to look for a root cause first."""
+    import datetime as dt
+
+    from django.db.models import Count, Sum
+    from django.utils import timezone
+
+    ranked = list(
+        WorkOrder.objects.filter(
+            machine__in=machines_visible_to(user).values("pk"),
+            status=WorkOrder.Status.COMPLETE,
+            preventive=False,
+            completed_at__gte=timezone.now() - dt.timedelta(days=days),
+        )
+        .values("machine")
+        .annotate(failures=Count("pk"), downtime=Sum("downtime_hours"))
+        .order_by("-failures", "-downtime", "machine")[:limit]
+    )
+    machines = Machine.objects.in_bulk([row["machine"] for row in ranked])
+    return [
+        (machines[row["machine"]], machine_reliability(machines[row["machine"]], str(days))) for row in ranked
+    ]

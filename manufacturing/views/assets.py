@@ -61,6 +61,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
                 selectors.alerts_visible_to(request.user, status=Alert.Status.ACKNOWLEDGED)
             )[:20],
             "work_orders": selectors.work_orders_visible_to(request.user, status=selectors.ACTIVE)[:50],
+            "bad_actors": selectors.bad_actors(request.user),
         },
     )
 

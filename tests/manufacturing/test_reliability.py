@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
+import re
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,40 @@ def test_history_imported_before_joins_its_asset(machine_a):
     for work_order in (row, mine, elsewhere):
         work_order.refresh_from_db()
     assert row.machine == machine_a and mine.machine is None and elsewhere.machine is None
+
+
+def test_the_bad_actors_are_the_sites_assets_with_most_failures(client, engineer_a, machine_a, machine_b):
+    """On the maintenance home: site A's assets ranked by failures in the last 12 months, then downtime;
+    site B's worse asset is not shown to site A's engineer; preventive work and older failures do not
+    count."""
+    from manufacturing.models import Machine
+
+    pump = Machine.objects.create(line=machine_a.line, tag="P-7", name="Pump 7")
+    quiet = Machine.objects.create(line=machine_a.line, tag="F-1", name="Fan 1")
+    now = timezone.now()
+
+    def done(machine, days, *, preventive=False, down=2.0, mode="BRD"):
+        WorkOrder.objects.create(
+            site=machine.site,
+            machine=machine,
+            title="w",
+            status="complete",
+            preventive=preventive,
+            completed_at=now - dt.timedelta(days=days),
+            downtime_hours=down,
+            failure_mode=mode,
+        )
+
+    for days in (10, 50, 90):
+        done(pump, days, mode="ELP")
+    done(machine_a, 20)
+    done(machine_a, 30, preventive=True)
+    done(quiet, 400)  # older than 12 months
+    for days in range(5):
+        done(machine_b, days + 1)  # another site
+    client.force_login(engineer_a)
+    page = client.get("/manufacturing/").content.decode()
+    ranked = page.split('data-testid="bad-actors">')[1].split("</ol>")[0]
+    assert [tag for tag in re.findall(r'#reliability">([^<]+)</a>', ranked)] == ["P-7", "CWC04009"]
+    assert "<strong>3 failures</strong>, 6 h down, MTBF " in ranked and "mostly ELP" in ranked
+    assert machine_b.tag not in ranked and "F-1" not in ranked
