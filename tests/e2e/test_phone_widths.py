@@ -3,7 +3,10 @@ Chromium: the page never scrolls sideways (wide tables scroll inside their own b
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from finance import services as finance_services
 from finance.models import SAR, Alert, Case
@@ -31,6 +34,16 @@ def test_maintenance_and_compliance_pages_fit_a_phone(page, log_in, make_user):
     )
     MachineAlert.objects.create(machine=machine, kind="vibration_zone", severity="danger", message=LONG[:250])
     work_order = WorkOrder.objects.create(site="site-a", machine=machine, title=LONG[:250], description=LONG)
+    # a failure fixed last month: the home's bad actors and the asset's reliability show it
+    WorkOrder.objects.create(
+        site="site-a",
+        machine=machine,
+        title=LONG[:250],
+        status="complete",
+        completed_at=timezone.now() - dt.timedelta(days=30),
+        downtime_hours=6.5,
+        failure_mode="EXTERNAL-LEAKAGE-PROCESS-MEDIUM",
+    )
     officer = make_user("compliance_officer", department=TEAM)
     finance_services.transactions_ingest(
         actor=officer,
@@ -42,9 +55,12 @@ def test_maintenance_and_compliance_pages_fit_a_phone(page, log_in, make_user):
 
     page.set_viewport_size(PHONE)
     log_in(make_user("maintenance_engineer", site="site-a"))
+    page.goto("/manufacturing/")
+    assert page.locator('[data-testid="bad-actors"] li').count() == 1
     for path in (
         "/manufacturing/",
         f"/manufacturing/assets/{machine.pk}/",
+        f"/manufacturing/assets/{machine.pk}/?reliability=all",
         "/manufacturing/work-orders/",
         f"/manufacturing/work-orders/new/?alert={machine.alerts.get().pk}",
         f"/manufacturing/work-orders/{work_order.pk}/",
