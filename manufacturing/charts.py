@@ -291,7 +291,7 @@ def fault_frequencies(bearing, rpm: float) -> dict[str, float]:
     }
 
 
-def _series(result: dict, *names: str) -> tuple[list, list]:
+def stored_series(result: dict, *names: str) -> tuple[list, list]:
     """(frequencies, amplitudes) stored in an analysis result under one of `names`, in any of the
     shapes {"freq"|"frequencies"|"f": [...], "amp"|"amplitude"|"amplitudes"|"a": [...]} or [[f], [a]]."""
     for name in names:
@@ -362,7 +362,7 @@ def _orders(hz: float, low: float, high: float) -> range:
     return range(max(1, math.ceil(low / hz)), int(high / hz) + 1) if hz > 0 else range(0)
 
 
-def _harmonics(
+def harmonic_marks(
     base: dict[str, float], low: float, high: float, most_each: int = 5
 ) -> list[tuple[float, str]]:
     """Markers at the harmonics of each frequency within [low, high] ("BPFO 3x", ...): a frequency with
@@ -384,7 +384,7 @@ def spectra(recording, result: dict, signal, zoomed: set) -> tuple[tuple[list, l
     import numpy as np
 
     rate = recording.sample_rate
-    freq, amp = _series(result, "spectrum", "fft", "amplitude_spectrum")
+    freq, amp = stored_series(result, "spectrum", "fft", "amplitude_spectrum")
     if signal is not None and "spectrum" in zoomed:
         # as the analysis computed it (Hann window, amplitude scaling)
         x = signal - signal.mean()
@@ -394,7 +394,7 @@ def spectra(recording, result: dict, signal, zoomed: set) -> tuple[tuple[list, l
     elif not freq and signal is not None:
         amp_full = np.abs(np.fft.rfft(signal * np.hanning(signal.size))) * 2 / signal.size
         freq, amp = np.fft.rfftfreq(signal.size, 1 / rate).tolist(), amp_full.tolist()
-    env_freq, env_amp = _series(result, "envelope_spectrum", "envelope")
+    env_freq, env_amp = stored_series(result, "envelope_spectrum", "envelope")
     band = (result.get("envelope") or {}).get("band_hz") if isinstance(result.get("envelope"), dict) else None
     if signal is not None and "envelope" in zoomed and band and len(band) == 2:
         # the analysis' envelope (the band spectral kurtosis chose), to half the sample rate
@@ -467,7 +467,7 @@ def recording_charts(analysis, machine, ranges: dict | None = None, baseline=Non
         x_label="Hz",
         y_label=recording.units,
         testid="spectrum",
-        markers=_shaft_marks(shaft, low, high, default),
+        markers=shaft_marks(shaft, low, high, default),
         x_min=low or None,
         x_max=high,
         overlay=base_spectrum,
@@ -488,7 +488,7 @@ def recording_charts(analysis, machine, ranges: dict | None = None, baseline=Non
             for h in (1, 2)
         ]
         if default
-        else _harmonics(frequencies, low, high),
+        else harmonic_marks(frequencies, low, high),
         x_min=low or None,
         x_max=high,
         overlay=base_envelope,
@@ -497,7 +497,7 @@ def recording_charts(analysis, machine, ranges: dict | None = None, baseline=Non
     return charts
 
 
-def _shaft_marks(shaft: float, low: float, high: float, default: bool) -> list[tuple[float, str]]:
+def shaft_marks(shaft: float, low: float, high: float, default: bool) -> list[tuple[float, str]]:
     """1x, 2x, 3x of the shaft speed; in a zoomed view the orders within it, none where more than
     MAX_MARKS fall in it (a resonance band thousands of Hz up: the lines would fill the chart)."""
     if default or shaft <= 0:

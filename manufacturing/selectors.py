@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, DateField, F, IntegerField, Prefetch, Q, Value, When
+import datetime as dt
+
+from django.db.models import Case, Count, DateField, F, IntegerField, Prefetch, Q, Sum, Value, When
 from django.http import Http404
+from django.utils import timezone
 
 from access.decisions import decide
 from access.enforcement import check
@@ -238,8 +241,6 @@ def maintenance_plan_for(user, plan_id, *, actor=None):
 def maintenance_plans_of(machine) -> list[dict]:
     """The machine's active preventive maintenance plans, each with when it falls due (date and/or
     running hours), whether that is now, and its open work order. (The caller may view the machine.)"""
-    from django.utils import timezone
-
     from manufacturing.services.maintenance_plans import latest_hours, plan_due, plan_schedule
 
     hours, now = latest_hours(machine), timezone.now()
@@ -301,8 +302,6 @@ def scan_wear(history: list[ScanComparison], comparison: ScanComparison):
     largest deviation), the wear trend of those deviations against `comparison`'s tolerance
     (`pointcloud.WearTrend`; None with fewer than two scans a day apart) and the date its line reaches
     the tolerance (None when beyond it or not growing)."""
-    import datetime as dt
-
     from manufacturing.analysis.pointcloud import wear_trend
 
     points = [
@@ -343,12 +342,9 @@ def machine_reliability(machine: Machine, period: str = "365", *, now=None) -> d
     """The asset's reliability from its completed work orders over `period` (RELIABILITY_PERIODS: days
     up to now, or "all": from its first completed work order to its last): `figures`
     (`analysis.reliability.Reliability`), `modes` ((code, description, count), most frequent first) and
-    the period's words; None when it has no completed work order at all. The operating time is the meter's advance where readings span at least
-    90% of the period, else the calendar's less the downtime. (The caller has checked `view`.)"""
-    import datetime as dt
-
-    from django.utils import timezone
-
+    the period's words; None when it has no completed work order at all. The operating time is the
+    meter's advance where its readings span at least 90% of the period, else the calendar's less the
+    downtime. (The caller has checked `view`.)"""
     from manufacturing.analysis.reliability import reliability
 
     done = list(
@@ -381,21 +377,17 @@ def machine_reliability(machine: Machine, period: str = "365", *, now=None) -> d
     }
 
 
-def bad_actors(user, *, days: int = 365, limit: int = 5) -> list[tuple[Machine, dict]]:
+def bad_actors(user, *, period: str = "365", limit: int = 5) -> list[tuple[Machine, dict]]:
     """The assets `user` may view with the most failures (corrective work orders completed in the last
-    `days`), then the most downtime: each with its reliability over those days (`machine_reliability`),
-    worst first. Where to look for a root cause first."""
-    import datetime as dt
-
-    from django.db.models import Count, Sum
-    from django.utils import timezone
-
+    `period` days, one of RELIABILITY_PERIODS but "all"), then the most downtime: each with its
+    reliability over those days (`machine_reliability`), worst first. Where to look for a root cause
+    first."""
     ranked = list(
         WorkOrder.objects.filter(
             machine__in=machines_visible_to(user).values("pk"),
             status=WorkOrder.Status.COMPLETE,
             preventive=False,
-            completed_at__gte=timezone.now() - dt.timedelta(days=days),
+            completed_at__gte=timezone.now() - dt.timedelta(days=int(period)),
         )
         .values("machine")
         .annotate(failures=Count("pk"), downtime=Sum("downtime_hours"))
@@ -403,5 +395,5 @@ def bad_actors(user, *, days: int = 365, limit: int = 5) -> list[tuple[Machine, 
     )
     machines = Machine.objects.in_bulk([row["machine"] for row in ranked])
     return [
-        (machines[row["machine"]], machine_reliability(machines[row["machine"]], str(days))) for row in ranked
+        (machines[row["machine"]], machine_reliability(machines[row["machine"]], period)) for row in ranked
     ]

@@ -289,7 +289,7 @@ def spectra_over_time(request: HttpRequest, pk: int) -> HttpResponse:
     stamp = "%Y-%m-%d" if days >= 2 else "%m-%d %H:%M"
     traces = []
     for analysis in stacked:
-        xs, ys = charts._series(analysis.result or {}, *WATERFALLS[kind][1])
+        xs, ys = charts.stored_series(analysis.result or {}, *WATERFALLS[kind][1])
         divisor = _shaft_hz(analysis) if axis == "orders" else 1.0
         when = timezone.localtime(analysis.recording.recorded_at).strftime(stamp)
         traces.append((f"{when} {analysis.zone}", [x / divisor for x in xs], ys))
@@ -302,10 +302,10 @@ def spectra_over_time(request: HttpRequest, pk: int) -> HttpResponse:
                 for h in (1, 2)
             ]
             if default
-            else charts._harmonics(frequencies, low, high)
+            else charts.harmonic_marks(frequencies, low, high)
         )
     else:
-        markers = charts._shaft_marks(shaft / scale, low, high, (low, high) == defaults[kind])
+        markers = charts.shaft_marks(shaft / scale, low, high, (low, high) == defaults[kind])
     speeds = [_shaft_hz(a) * 60 for a in stacked]
     unit = newest.recording.units
     context.update(

@@ -86,7 +86,7 @@ def test_a_growing_defect_stands_out_over_the_months(client, engineer_a, machine
     shown_top = max(
         amp
         for r in (*healthy, cracked)
-        for f, amp in zip(*charts._series(r.analysis.result, "envelope"), strict=True)
+        for f, amp in zip(*charts.stored_series(r.analysis.result, "envelope"), strict=True)
         if f <= 2.5 * max(r.analysis.result["fault_frequencies"].values())
     )
     assert re.search(r'data-scale="([^"]+)"', page).group(1) == charts._nice(shown_top)

@@ -86,7 +86,7 @@ def test_asset_page_shows_zone_fault_charts_and_marks_fault_frequencies(
     # a long page on a phone: jump links, each to one section of the page
     jump = page[page.index('data-testid="jump"') :].split("</nav>")[0]
     targets = re.findall(r'href="#([a-z-]+)"', jump)
-    assert len(targets) == 7
+    assert len(targets) == 8  # the reliability section is the eighth
     for target in targets:
         assert len(re.findall(rf'<section id="{target}"', page)) == 1, target
 
