@@ -347,6 +347,7 @@ class Alert(models.Model):
     class Kind(models.TextChoices):
         VIBRATION_ZONE = "vibration_zone", "Vibration zone C/D"
         DEFECT = "defect", "Defect called in zone A/B"
+        WEAR = "wear", "Wear at or near tolerance"
         RUL = "rul", "Remaining useful life below threshold"
         INSPECTION = "inspection", "Failed inspection item"
 
@@ -362,6 +363,10 @@ class Alert(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     recording = models.ForeignKey(VibrationRecording, null=True, blank=True, on_delete=models.SET_NULL)
     prediction = models.ForeignKey(RulPrediction, null=True, blank=True, on_delete=models.SET_NULL)
+    # the registered 3-D scan whose wear raised it
+    scan = models.ForeignKey(
+        "ScanComparison", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

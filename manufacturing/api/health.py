@@ -185,6 +185,7 @@ class MaintenanceAlertOutput(serializers.Serializer):
     severity = serializers.CharField()
     message = serializers.CharField()
     recording = serializers.IntegerField(allow_null=True)
+    scan = serializers.IntegerField(allow_null=True, help_text="The 3-D scan whose wear raised it.")
     created_at = serializers.DateTimeField()
 
 
@@ -269,6 +270,7 @@ class AssetDetailApi(APIView):
                         "severity": alert.severity,
                         "message": alert.message,
                         "recording": alert.recording_id,
+                        "scan": alert.scan_id,
                         "created_at": _when(alert.created_at),
                     }
                     for alert in machine.alerts.filter(status=Alert.Status.OPEN).order_by("-created_at")[:50]

@@ -1,6 +1,7 @@
 """Condition results become stored analyses, predictions and alerts: vibration zone C or D, a bearing
-defect called while the zone is still A or B, or a remaining useful life below the machine's threshold,
-raises one open alert (trailed); a condition that stands raises no second one until it escalates."""
+defect called while the zone is still A or B, a remaining useful life below the machine's threshold, or a
+component's 3-D scans showing wear beyond or near its tolerance, raises one open alert (trailed); a
+condition that stands raises no second one until it escalates."""
 
 from __future__ import annotations
 
@@ -106,6 +107,60 @@ def analysis_store(
         _trail(actor=actor, alert=alert)
         _supersede(actor=actor, standing=standing, by=alert)
     return analysis
+
+
+WEAR_SOON_DAYS = 30  # a wear line reaching the tolerance within this many days raises a warning
+
+
+def scan_wear_alert(*, comparison, actor) -> Alert | None:
+    """After a scan is registered (in its transaction): its component's wear raises an alert when the
+    scan has points beyond the tolerance (danger) or the wear line through the component's scans reaches
+    the tolerance within WEAR_SOON_DAYS (a warning: time to plan the repair). As for vibration, one
+    stands per component (open, or covered by a work order still in hand) and a new one is raised only
+    when it escalates, closing the open one below it. The new alert, if any."""
+    from manufacturing.selectors import scan_history, scan_wear
+
+    if not comparison.component_id:  # no component: no history to follow, the scan's page says it all
+        return None
+    _, wear, reaches_on = scan_wear(scan_history(comparison), comparison)
+    summary, unit = comparison.summary, comparison.unit
+    beyond = int(summary.get("beyond_tolerance") or 0)
+    soon = wear is not None and wear.reaches_in_days is not None and wear.reaches_in_days <= WEAR_SOON_DAYS
+    level = 2 if beyond else 1 if soon else 0
+    in_hand = WorkOrder.objects.exclude(status__in=WorkOrder.TERMINAL)
+    standing = list(
+        Alert.objects.filter(kind=Alert.Kind.WEAR, scan__component_id=comparison.component_id)
+        .filter(Q(status=Alert.Status.OPEN) | Q(status=Alert.Status.ACKNOWLEDGED, work_orders__in=in_hand))
+        .distinct()
+    )
+    if level <= max((2 if alert.severity == "danger" else 1 for alert in standing), default=0):
+        return None
+    rate = (
+        f", wearing {wear.rate_per_month:.3g} {unit} a month"
+        if wear is not None and wear.rate_per_day > 0
+        else ""
+    )
+    if beyond:
+        message = (
+            f"{comparison.component.name}: {beyond:,} points beyond {comparison.tolerance:g} {unit} "
+            f"(largest {summary.get('deviation_max', 0):.2f} {unit}) on scan {comparison.pk}{rate}"
+        )
+    else:
+        message = (
+            f"{comparison.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
+            f"largest deviation reaches the {comparison.tolerance:g} {unit} tolerance in about "
+            f"{wear.reaches_in_days:.0f} days, around {timezone.localtime(reaches_on):%Y-%m-%d}: plan the repair"
+        )
+    alert = Alert.objects.create(
+        machine=comparison.machine,
+        kind=Alert.Kind.WEAR,
+        severity="danger" if beyond else "warning",
+        scan=comparison,
+        message=message[:255],
+    )
+    _trail(actor=actor, alert=alert)
+    _supersede(actor=actor, standing=standing, by=alert)
+    return alert
 
 
 def _vibration_level(zone: str, fault: str) -> int:

@@ -26,6 +26,7 @@ from access.enforcement import check
 from audit.services import record
 from manufacturing.analysis.pointcloud import FIT_POINTS, deviation_map, icp, read_points, unit_mismatch
 from manufacturing.models import Component, Machine, ScanComparison
+from manufacturing.services.alerts import scan_wear_alert
 from manufacturing.services.recordings import uploads_in_turn
 
 logger = logging.getLogger(__name__)
@@ -292,4 +293,6 @@ def scan_register(*, comparison_id: int, actor=REGISTER_TASK) -> str:
                 "rotation_deg": summary.get("rotation_deg"),
             },
         )
+        # the component's wear beyond or near its tolerance: an alert, decided in the same transaction
+        scan_wear_alert(comparison=locked, actor=actor)
     return ScanComparison.Status.DONE

@@ -89,7 +89,8 @@ def work_order_file(
     stored or trailed. An alert is covered by one work order at a time: filing from an alert whose
     work order is still open, in progress or on hold is refused, naming it. `plan`: the preventive
     maintenance plan filing it (the work order is then preventive). `scan`: the 3-D scan whose wear it
-    is filed for (a registered scan of the same asset; its component, unless one is given)."""
+    is filed for (a registered scan of the same asset; its component, unless one is given); filed from
+    a wear alert, the alert's scan."""
 
     from manufacturing.selectors import covering_work_order
 
@@ -106,6 +107,8 @@ def work_order_file(
         return earlier
     if alert is not None and alert.machine_id != machine.pk:
         raise WorkOrderRefused(f"alert {alert.pk} is on {alert.machine.tag}, not on {machine.tag}")
+    if scan is None and alert is not None and alert.scan_id:  # a wear alert: its scan is the evidence
+        scan = alert.scan
     if scan is not None and scan.machine_id != machine.pk:
         raise WorkOrderRefused(f"scan {scan.pk} is of {scan.machine.tag}, not of {machine.tag}")
     if scan is not None and scan.status != scan.Status.DONE:

@@ -656,3 +656,46 @@ def test_scans_sent_in_one_sitting_give_no_wear_rate(client, engineer_a, machine
     client.force_login(engineer_a)
     page = client.get(f"/manufacturing/scans/{latest.pk}/").content.decode()
     assert 'data-testid="scan-history"' in page and 'data-testid="wear-rate"' not in page
+
+
+def test_wear_near_or_beyond_tolerance_raises_one_alert_that_escalates(client, engineer_a, machine_a):
+    """An impeller worn 0.25, 0.35 and 0.45 mm at scans 30 days apart: its wear line reaches 0.5 mm in
+    about 15 days, a warning raised as the third scan is registered (trailed in its transaction). A fourth
+    scan 0.6 mm deep is beyond it: a danger alert that closes the warning; a fifth raises nothing while
+    it stands. A work order filed from it keeps the scan as its evidence."""
+    from manufacturing.models import Alert, Component
+    from manufacturing.services import work_order_file
+
+    impeller = Component.objects.create(machine=machine_a, name="Impeller")
+    scans = []
+    for depth, days_ago in ((0.25, 60), (0.35, 30), (0.45, 0)):
+        scan, reference, _ = _plate_with_dent(depth)
+        scans.append(_compare(engineer_a, machine_a, scan, reference, component=impeller))
+        _sent(scans[-1], days_ago)
+    warning = Alert.objects.get()
+    assert (warning.kind, warning.severity, warning.scan) == ("wear", "warning", scans[-1])
+    assert (
+        warning.message.startswith("Impeller: at its wear rate (")
+        and "reaches the 0.5 mm tolerance in about" in warning.message
+    )
+    assert Event.objects.get(action="alert.raise", resource_id=str(warning.pk)).payload["kind"] == "wear"
+    worse, reference, _ = _plate_with_dent(0.6)
+    beyond = _compare(engineer_a, machine_a, worse, reference, component=impeller)
+    danger = Alert.objects.get(status="open")
+    assert (danger.severity, danger.scan) == ("danger", beyond) and danger.message.startswith(
+        f"Impeller: {beyond.summary['beyond_tolerance']:,} points beyond 0.5 mm"
+    )
+    assert Alert.objects.get(pk=warning.pk).status == "closed"
+    _compare(engineer_a, machine_a, *_plate_with_dent(0.65)[:2], component=impeller)
+    assert Alert.objects.count() == 2
+    client.force_login(engineer_a)
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    alerts = page.split('data-testid="alerts"')[1].split("</ul>")[0]
+    assert f'href="/manufacturing/scans/{beyond.pk}/">scan {beyond.pk}</a>' in alerts
+    work_order = work_order_file(
+        actor=engineer_a, machine=machine_a, title="Replace the impeller", alert=danger
+    )
+    assert work_order.scan == beyond and work_order.component == impeller
+    # a scan of no component has no history to follow: no alert, whatever it shows
+    _compare(engineer_a, machine_a, *_plate_with_dent(2.0)[:2])
+    assert Alert.objects.count() == 2
