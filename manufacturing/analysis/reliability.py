@@ -19,6 +19,7 @@ class Reliability:
     preventive: int  # preventive work orders completed in the period
     downtime_hours: float  # of every work order completed in the period
     failure_downtime_hours: float  # of the corrective ones only
+    failures_without_downtime: int  # corrective ones closed with no downtime recorded (MTTR reads low)
     operating_hours: float  # the running-hours meter's advance, else the period less the downtime
     operating_from: str  # "meter" or "calendar"
     modes: list[tuple[str, int]] = field(default_factory=list)  # failure mode codes, most frequent first
@@ -75,6 +76,7 @@ def reliability(
         preventive=len(inside) - len(corrective),
         downtime_hours=downtime,
         failure_downtime_hours=sum(max(w[2] or 0.0, 0.0) for w in corrective),
+        failures_without_downtime=sum(1 for w in corrective if not w[2] or w[2] <= 0),
         operating_hours=operating,
         operating_from=source,
         modes=Counter(w[3] for w in corrective if w[3]).most_common(),

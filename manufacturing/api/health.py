@@ -199,6 +199,9 @@ class ReliabilityOutput(serializers.Serializer):
     preventive = serializers.IntegerField()
     mtbf_hours = serializers.FloatField(allow_null=True, help_text="Operating hours per failure; null: none.")
     mttr_hours = serializers.FloatField(allow_null=True, help_text="Downtime hours per failure.")
+    failures_without_downtime = serializers.IntegerField(
+        help_text="Failures closed with no downtime recorded: MTTR reads low by them."
+    )
     availability = serializers.FloatField(allow_null=True, help_text="1 - downtime / period.")
     operating_hours = serializers.FloatField()
     operating_from = serializers.ChoiceField(choices=["meter", "calendar"])
@@ -293,6 +296,7 @@ def _reliability(machine, period: str) -> dict | None:
         "preventive": figures.preventive,
         "mtbf_hours": figures.mtbf_hours,
         "mttr_hours": figures.mttr_hours,
+        "failures_without_downtime": figures.failures_without_downtime,
         "availability": figures.availability,
         "operating_hours": figures.operating_hours,
         "operating_from": figures.operating_from,

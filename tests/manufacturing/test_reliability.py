@@ -42,7 +42,9 @@ def test_the_figures_from_work_orders_and_the_meter():
     assert figures.operating_from == "calendar" and figures.operating_hours == 2400 - 14
     assert figures.mtbf_hours == pytest.approx((2400 - 14) / 3) and figures.mttr_hours == 4
     assert figures.availability == pytest.approx(1 - 14 / 2400)
-    assert figures.modes == [("BRD", 2), ("VIB", 1)]
+    assert figures.modes == [("BRD", 2), ("VIB", 1)] and figures.failures_without_downtime == 0
+    untimed = reliability([*orders, (_at(90), False, 0.0, "BRD")], start=T0, end=_at(100))
+    assert untimed.failures_without_downtime == 1 and untimed.mttr_hours == 3  # 12 h over 4: reads low
     # a machine that ran one shift: the meter says 800 h, so MTBF is 800 / 3
     on_meter = reliability(orders, start=T0, end=_at(100), meter_hours=800)
     assert on_meter.operating_from == "meter" and on_meter.mtbf_hours == pytest.approx(800 / 3)
@@ -130,7 +132,10 @@ def test_the_meter_gives_the_operating_time_and_work_in_hand_comes_first(client,
     section = page.split('<section id="reliability">')[1].split("</section>")[0]
     # the meter advanced 2,000 h over the 12 months (its readings span them): 2 failures, 1,000 h each
     assert 'data-testid="mtbf">1,000 h' in section and "running on the meter" in section
-    assert 'data-testid="mttr">4.0 h' in section
+    assert 'data-testid="mttr">4.0 h' in section and "no downtime recorded" not in section
+    WorkOrder.objects.filter(title="Repair 100").update(downtime_hours=0)
+    page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
+    assert '2.5 h <span class="muted">downtime per failure; 1 of 2 closed with no downtime recorded' in page
     listed = page.split('data-testid="asset-work-orders"')[1].split("</ul>")[0]
     order = [title for title in ("Leak", "Paint", "Repair 100", "Repair 200") if title in listed]
     assert order == sorted(order, key=listed.index) == ["Leak", "Paint", "Repair 100", "Repair 200"]
