@@ -127,11 +127,8 @@ def scan_wear_alert(*, comparison, actor) -> Alert | None:
     beyond = int(summary.get("beyond_tolerance") or 0)
     soon = wear is not None and wear.reaches_in_days is not None and wear.reaches_in_days <= WEAR_SOON_DAYS
     level = 2 if beyond else 1 if soon else 0
-    in_hand = WorkOrder.objects.exclude(status__in=WorkOrder.TERMINAL)
     standing = list(
-        Alert.objects.filter(kind=Alert.Kind.WEAR, scan__component_id=comparison.component_id)
-        .filter(Q(status=Alert.Status.OPEN) | Q(status=Alert.Status.ACKNOWLEDGED, work_orders__in=in_hand))
-        .distinct()
+        _standing(Alert.objects.filter(kind=Alert.Kind.WEAR, scan__component_id=comparison.component_id))
     )
     if level <= max((2 if alert.severity == "danger" else 1 for alert in standing), default=0):
         return None
@@ -174,16 +171,18 @@ def _vibration_alert_level(alert: Alert) -> int:
     return 3 if alert.severity == "danger" else 2
 
 
-def _standing_vibration_alerts(machine: Machine):
-    """The machine's vibration alerts that still stand: open, or covered by a work order still in hand.
-    One whose work order is complete or cancelled (the bearing replaced, or judged nothing) stands no
-    more: the same condition found again raises a new alert."""
+def _standing(alerts):
+    """Of `alerts`, those that still stand: open, or covered by a work order still in hand. One whose
+    work order is complete or cancelled (the part replaced, or judged nothing) stands no more: the same
+    condition found again raises a new alert."""
     in_hand = WorkOrder.objects.exclude(status__in=WorkOrder.TERMINAL)
-    return (
-        Alert.objects.filter(machine=machine, kind__in=VIBRATION_ALERTS)
-        .filter(Q(status=Alert.Status.OPEN) | Q(status=Alert.Status.ACKNOWLEDGED, work_orders__in=in_hand))
-        .distinct()
-    )
+    return alerts.filter(
+        Q(status=Alert.Status.OPEN) | Q(status=Alert.Status.ACKNOWLEDGED, work_orders__in=in_hand)
+    ).distinct()
+
+
+def _standing_vibration_alerts(machine: Machine):
+    return _standing(Alert.objects.filter(machine=machine, kind__in=VIBRATION_ALERTS))
 
 
 def _supersede(*, actor, standing: list[Alert], by: Alert) -> None:

@@ -125,8 +125,8 @@ def test_the_meter_gives_the_operating_time_and_work_in_hand_comes_first(client,
             downtime_hours=down,
             failure_mode="BRD",
         )
-    urgent = WorkOrder.objects.create(site=machine_a.site, machine=machine_a, title="Leak", priority=1)
-    later = WorkOrder.objects.create(site=machine_a.site, machine=machine_a, title="Paint", priority=4)
+    WorkOrder.objects.create(site=machine_a.site, machine=machine_a, title="Leak", priority=1)
+    WorkOrder.objects.create(site=machine_a.site, machine=machine_a, title="Paint", priority=4)
     client.force_login(engineer_a)
     page = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode()
     section = page.split('<section id="reliability">')[1].split("</section>")[0]
@@ -139,7 +139,6 @@ def test_the_meter_gives_the_operating_time_and_work_in_hand_comes_first(client,
     listed = page.split('data-testid="asset-work-orders"')[1].split("</ul>")[0]
     order = [title for title in ("Leak", "Paint", "Repair 100", "Repair 200") if title in listed]
     assert order == sorted(order, key=listed.index) == ["Leak", "Paint", "Repair 100", "Repair 200"]
-    assert urgent.pk and later.pk
 
 
 def test_history_imported_before_joins_its_asset(machine_a):
