@@ -379,13 +379,10 @@ def _demo_scan(motor, say: Callable[[str], None]) -> None:
             reference_name="de-shield-model.stl",
             reference_data=model.export(file_type="stl"),
             tolerance=0.5,
+            scanned_at=timezone.now() - dt.timedelta(days=days_ago),  # months apart: the rate is per day
             register=False,  # registered here, so the demo shows it without a worker
         )
         scan_register(comparison_id=comparison.pk)
-        # sent when it was taken, months apart (the wear rate is per day)
-        ScanComparison.objects.filter(pk=comparison.pk).update(
-            created_at=timezone.now() - dt.timedelta(days=days_ago)
-        )
     comparison.refresh_from_db()
     summary = comparison.summary
     _, wear, _ = scan_wear(scan_history(comparison), comparison)

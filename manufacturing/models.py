@@ -724,11 +724,26 @@ class ScanComparison(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    scanned_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the component was scanned: the upload's time unless given (a scanner's archive "
+        "is often sent later, and the wear rate is per day of the scans' own dates).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["machine", "scan_sha256"], name="manufacturing_scan_sha256")]
+        ordering = ["-scanned_at", "-pk"]
+        indexes = [
+            models.Index(fields=["machine", "scan_sha256"], name="manufacturing_scan_sha256"),
+            models.Index(fields=["component", "scanned_at"], name="manufacturing_scan_scanned"),
+        ]
 
     def __str__(self) -> str:
         return f"Scan {self.pk} of {self.machine.tag}"
+
+    @property
+    def uploaded_late(self) -> bool:
+        """Sent more than ten minutes after it was scanned (worth saying where the scan is shown)."""
+        return bool(self.created_at and self.scanned_at) and (
+            (self.created_at - self.scanned_at).total_seconds() > 600
+        )

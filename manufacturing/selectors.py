@@ -286,26 +286,26 @@ def scan_for(user, scan_id, *, actor=None) -> ScanComparison:
 
 
 def scan_history(comparison: ScanComparison) -> list[ScanComparison]:
-    """The registered scans of `comparison`'s component, oldest first (the caller has checked `view` on
-    its asset; none for a scan with no component)."""
+    """The registered scans of `comparison`'s component, in the order they were scanned (the caller has
+    checked `view` on its asset; none for a scan with no component)."""
     if not comparison.component_id:
         return []
     return list(
         comparison.machine.scans.filter(
             component_id=comparison.component_id, status=ScanComparison.Status.DONE
-        ).order_by("created_at", "pk")
+        ).order_by("scanned_at", "pk")
     )
 
 
 def scan_wear(history: list[ScanComparison], comparison: ScanComparison):
-    """(points, trend, reaches_on): each scan of `history` in `comparison`'s length unit as (sent at,
+    """(points, trend, reaches_on): each scan of `history` in `comparison`'s length unit as (scanned at,
     largest deviation), the wear trend of those deviations against `comparison`'s tolerance
     (`pointcloud.WearTrend`; None with fewer than two scans a day apart) and the date its line reaches
     the tolerance (None when beyond it or not growing)."""
     from manufacturing.analysis.pointcloud import wear_trend
 
     points = [
-        (scan.created_at, float(scan.summary["deviation_max"]))
+        (scan.scanned_at, float(scan.summary["deviation_max"]))
         for scan in history
         if scan.unit == comparison.unit and isinstance(scan.summary.get("deviation_max"), int | float)
     ]

@@ -332,6 +332,13 @@ class ScanCompareInput(serializers.Serializer):
     component = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="The asset's component scanned (its id)."
     )
+    scanned_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the component was scanned (ISO 8601; without an offset, the site's time zone); left "
+        "out, the time of the upload. The wear rate counts the days between the scans' own dates.",
+    )
 
 
 class ScanWearOutput(serializers.Serializer):
@@ -366,7 +373,8 @@ class ScanOutput(serializers.Serializer):
     tolerance = serializers.FloatField()
     unit = serializers.CharField()
     points = serializers.IntegerField(help_text="Points in the scan; every one is measured.")
-    created_at = serializers.DateTimeField()
+    scanned_at = serializers.DateTimeField(help_text="When the component was scanned.")
+    created_at = serializers.DateTimeField(help_text="When the scan was sent.")
     # null until the scan is registered (status done)
     beyond_tolerance = serializers.IntegerField(allow_null=True)
     deviation_max = serializers.FloatField(allow_null=True)
@@ -415,6 +423,7 @@ def _scan_body(scan: ScanComparison) -> dict:
         "tolerance": scan.tolerance,
         "unit": scan.unit,
         "points": int(scan.summary.get("points", 0)),
+        "scanned_at": serializers.DateTimeField().to_representation(scan.scanned_at),
         "created_at": serializers.DateTimeField().to_representation(scan.created_at),
         **{key: scan.summary.get(key) if done else None for key in REGISTERED},
     }
@@ -457,6 +466,7 @@ class ScanCompareApi(APIView):
                 tolerance=values["tolerance"],
                 unit=values["unit"],
                 component=scan_component(machine, values["component"]),
+                scanned_at=values["scanned_at"],
             )
         except ScanRefused as refusal:
             return refused(str(refusal))

@@ -117,15 +117,22 @@ def scan_wear_alert(*, comparison, actor) -> Alert | None:
     scan has points beyond the tolerance (danger) or the wear line through the component's scans reaches
     the tolerance within WEAR_SOON_DAYS (a warning: time to plan the repair). As for vibration, one
     stands per component (open, or covered by a work order still in hand) and a new one is raised only
-    when it escalates, closing the open one below it. The new alert, if any."""
+    when it escalates, closing the open one below it. The new alert, if any.
+
+    The condition judged is the component's latest scan by the time scanned: an older scan sent later
+    (from a scanner's archive) refines the wear line but does not stand for the component now; an alert
+    it leads to names the latest scan."""
     from manufacturing.selectors import scan_history, scan_wear
 
     if not comparison.component_id:  # no component: no history to follow, the scan's page says it all
         return None
-    _, wear, reaches_on = scan_wear(scan_history(comparison), comparison)
+    history = scan_history(comparison)
+    comparison = history[-1] if history else comparison
+    _, wear, reaches_on = scan_wear(history, comparison)
     summary, unit = comparison.summary, comparison.unit
     beyond = int(summary.get("beyond_tolerance") or 0)
-    soon = wear is not None and wear.reaches_in_days is not None and wear.reaches_in_days <= WEAR_SOON_DAYS
+    days_left = (reaches_on - timezone.now()).total_seconds() / 86400 if reaches_on is not None else None
+    soon = days_left is not None and days_left <= WEAR_SOON_DAYS
     level = 2 if beyond else 1 if soon else 0
     standing = list(
         _standing(Alert.objects.filter(kind=Alert.Kind.WEAR, scan__component_id=comparison.component_id))
@@ -137,16 +144,25 @@ def scan_wear_alert(*, comparison, actor) -> Alert | None:
         if wear is not None and wear.rate_per_day > 0
         else ""
     )
+    scanned = (
+        f" (scanned {timezone.localtime(comparison.scanned_at):%Y-%m-%d})" if comparison.uploaded_late else ""
+    )
     if beyond:
         message = (
             f"{comparison.component.name}: {beyond:,} points beyond {comparison.tolerance:g} {unit} "
-            f"(largest {summary.get('deviation_max', 0):.2f} {unit}) on scan {comparison.pk}{rate}"
+            f"(largest {summary.get('deviation_max', 0):.2f} {unit}) on scan {comparison.pk}{scanned}{rate}"
         )
-    else:
+    elif days_left >= 1:
         message = (
             f"{comparison.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
             f"largest deviation reaches the {comparison.tolerance:g} {unit} tolerance in about "
-            f"{wear.reaches_in_days:.0f} days, around {timezone.localtime(reaches_on):%Y-%m-%d}: plan the repair"
+            f"{days_left:.0f} days, around {timezone.localtime(reaches_on):%Y-%m-%d}: plan the repair"
+        )
+    else:  # the line crossed it since the latest scan: that scan is old
+        message = (
+            f"{comparison.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
+            f"largest deviation has reached the {comparison.tolerance:g} {unit} tolerance since scan "
+            f"{comparison.pk}{scanned}, around {timezone.localtime(reaches_on):%Y-%m-%d}: scan it again"
         )
     alert = Alert.objects.create(
         machine=comparison.machine,

@@ -10,6 +10,7 @@ again (portal.requeue)."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import math
@@ -27,7 +28,7 @@ from audit.services import record
 from manufacturing.analysis.pointcloud import FIT_POINTS, deviation_map, icp, read_points, unit_mismatch
 from manufacturing.models import Component, Machine, ScanComparison
 from manufacturing.services.alerts import scan_wear_alert
-from manufacturing.services.recordings import uploads_in_turn
+from manufacturing.services.recordings import field_time, uploads_in_turn
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def scan_upload(
     tolerance: float,
     unit: str = "mm",
     component=None,
+    scanned_at: datetime.datetime | None = None,
     register: bool = True,
 ) -> ScanComparison:
     """Read and check both files, keep them, and queue their registration on a worker (`register`
@@ -105,7 +107,11 @@ def scan_upload(
     The same scan, reference, tolerance, unit and component sent again (a phone that lost the answer
     to a long upload) returns the comparison already kept, with `replayed` set: nothing stored, trailed
     or registered again (one whose registration failed may be sent again). A reference already kept
-    for this asset (its CAD model, sent with every scan of the part) is not stored a second time."""
+    for this asset (its CAD model, sent with every scan of the part) is not stored a second time.
+
+    `scanned_at` is when the component was scanned (a naive time is the site's; None: now; before 2000
+    or in the future refused): a scanner's archive sent months later falls into place in the
+    component's wear history, whose rate is per day of the scans' own dates."""
     decision = check(actor, "view", machine)
     if not isinstance(tolerance, int | float) or not math.isfinite(tolerance) or tolerance <= 0:
         raise ScanRefused("the tolerance must be a positive number in the scans' unit, e.g. 0.5")
@@ -113,6 +119,7 @@ def scan_upload(
         raise ScanRefused(f"the unit must be one of {', '.join(UNITS)}")
     if component is not None and component.machine_id != machine.pk:
         raise ScanRefused(f"component {component} is not part of {machine.tag}")
+    scanned_at = field_time(scanned_at, verb="scanned", done="the scan was taken", refused=ScanRefused)
     digests = {
         "scan_sha256": hashlib.sha256(scan_data).hexdigest(),
         "reference_sha256": hashlib.sha256(reference_data).hexdigest(),
@@ -156,6 +163,7 @@ def scan_upload(
         status=ScanComparison.Status.PENDING,
         summary={"points": len(scan), "reference_points": len(reference), "unit": unit},
         uploaded_by=actor,
+        scanned_at=scanned_at,
         **digests,
     )
     comparison.replayed = False
@@ -194,6 +202,7 @@ def scan_upload(
                 "reference": reference_name[:255],
                 "tolerance": tolerance,
                 "unit": unit,
+                "scanned_at": scanned_at.isoformat(),
                 "points": len(scan),
                 "reference_points": len(reference),
                 "scan_sha256": digests["scan_sha256"],

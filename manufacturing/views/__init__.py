@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
 
 from access.enforcement import trail_denial
 from access.errors import PolicyDenied
@@ -54,6 +55,24 @@ def posted_float(value: str, name: str) -> float | None:
     if not math.isfinite(number):  # 'inf' and 'nan' parse; the API refuses them too
         raise services.WorkOrderRefused(f"{name} must be a finite number, e.g. 1.5")
     return number
+
+
+def posted_time(text: str, verb: str, *, refused: type[Exception]) -> dt.datetime | None:
+    """A date and time from a form (a datetime-local field: 2026-12-05T09:30; naive, the site's time);
+    None when empty; `refused` naming "the time `verb`" when it is not one."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        moment = parse_datetime(text.replace(" ", "T", 1))
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise refused(
+            f"the time {verb} {text[:40]!r} is not a date and time: give it as 2026-12-05 09:30, or leave "
+            "it empty for now"
+        )
+    return moment
 
 
 def posted_date(value: str) -> dt.date | None:

@@ -30,6 +30,7 @@ from manufacturing.views import (
     file_from_post,
     outcome_shown,
     posted_float,
+    posted_time,
     request_actor,
 )
 from ops.broker import broker_required_for_post
@@ -116,6 +117,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "status",
                 "tolerance",
                 "unit",
+                "scanned_at",
                 "created_at",
                 "machine_id",
                 "component__name",
@@ -171,23 +173,6 @@ def asset_label(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "manufacturing/asset_label.html", {"machine": machine})
 
 
-def _posted_time(text: str) -> dt.datetime | None:
-    """A date and time from a form (a datetime-local field: 2026-12-05T09:30); None when empty."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        moment = parse_datetime(text.replace(" ", "T", 1))
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise services.RecordingRefused(
-            f"the time measured {text[:40]!r} is not a date and time: give it as 2026-12-05 09:30, or leave "
-            "it empty for now"
-        )
-    return moment
-
-
 def _kept_since(text: str) -> dt.datetime | None:
     """When a recording form was first sent (the phone fills `sent_at`), if that was over ten minutes
     ago: the form waited on the phone with no connection, and the recording was made then. None
@@ -218,9 +203,9 @@ def recording_upload(request: HttpRequest, pk: int) -> HttpResponse:
             raise services.RecordingRefused("choose a recording file (.csv, .npy or .mat)")
         sample_rate = posted_float(request.POST.get("sample_rate", ""), "sample rate")
         rpm = posted_float(request.POST.get("rpm", ""), "rpm")
-        recorded_at = _posted_time(request.POST.get("recorded_at", "")) or _kept_since(
-            request.POST.get("sent_at", "")
-        )
+        recorded_at = posted_time(
+            request.POST.get("recorded_at", ""), "measured", refused=services.RecordingRefused
+        ) or _kept_since(request.POST.get("sent_at", ""))
         recording = services.recording_upload(
             actor=request.user,
             machine=machine,

@@ -17,7 +17,7 @@ from manufacturing import charts, selectors, services
 from manufacturing.models import ScanComparison
 from manufacturing.services.scans import UNITS, ScanRefused, scan_component
 from manufacturing.services.scans import scan_upload as upload_scan
-from manufacturing.views import posted_float, request_actor
+from manufacturing.views import posted_float, posted_time, request_actor
 from ops.broker import broker_required_for_post
 
 
@@ -50,6 +50,7 @@ def scan_upload(request: HttpRequest, pk: int) -> HttpResponse:
             tolerance=tolerance,
             unit=request.POST.get("unit", "mm"),
             component=scan_component(machine, request.POST.get("component", "")),
+            scanned_at=posted_time(request.POST.get("scanned_at", ""), "scanned", refused=ScanRefused),
         )
     except (ScanRefused, services.WorkOrderRefused) as refusal:
         messages.error(request, f"Scan not compared: {refusal}.")
@@ -96,6 +97,10 @@ def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history if len(history) > 1 else [],
             "wear": wear,
             "wear_reaches_on": wear_reaches_on,
+            # from today, not from the latest scan (an archive's scans may all be months old)
+            "wear_days_left": (wear_reaches_on - timezone.now()).total_seconds() / 86400
+            if wear_reaches_on is not None
+            else None,
             "wear_chart": charts.wear_chart(
                 points, wear, tolerance=comparison.tolerance, unit=comparison.unit
             )

@@ -13,6 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import Event
+from manufacturing import selectors
 from manufacturing.models import ScanComparison
 from manufacturing.services.scans import ScanRefused, scan_register, scan_upload
 from tests.support import at_once, wait_for
@@ -593,15 +594,13 @@ def test_the_same_scan_sent_twice_at_once_is_kept_once(engineer_a, machine_a):
     assert Event.objects.filter(action="scan.upload").count() == 1
 
 
-def _sent(comparison: ScanComparison, days_ago: float) -> None:
-    """Date a registered scan as sent `days_ago` (the scans of one component over months)."""
+def _ago(days: float):
+    """The time `days` ago: when a scan of one component over months was taken."""
     import datetime as dt
 
     from django.utils import timezone
 
-    ScanComparison.objects.filter(pk=comparison.pk).update(
-        created_at=timezone.now() - dt.timedelta(days=days_ago)
-    )
+    return timezone.now() - dt.timedelta(days=days)
 
 
 def test_a_worn_components_scans_give_its_wear_rate_and_when_it_reaches_the_tolerance(
@@ -620,8 +619,9 @@ def test_a_worn_components_scans_give_its_wear_rate_and_when_it_reaches_the_tole
     scans = []
     for depth, days_ago in ((0.2, 60), (0.3, 30), (0.4, 0)):
         scan, reference, _ = _plate_with_dent(depth)
-        scans.append(_compare(engineer_a, machine_a, scan, reference, component=impeller))
-        _sent(scans[-1], days_ago)
+        scans.append(
+            _compare(engineer_a, machine_a, scan, reference, component=impeller, scanned_at=_ago(days_ago))
+        )
     assert [round(s.summary["deviation_max"], 2) for s in scans] == pytest.approx([0.2, 0.3, 0.4], abs=0.03)
     client.force_login(engineer_a)
     page = client.get(f"/manufacturing/scans/{scans[-1].pk}/").content.decode()
@@ -660,7 +660,9 @@ def test_scans_sent_in_one_sitting_give_no_wear_rate(client, engineer_a, machine
 
 def test_wear_near_or_beyond_tolerance_raises_one_alert_that_escalates(client, engineer_a, machine_a):
     """An impeller worn 0.25, 0.35 and 0.45 mm at scans 30 days apart: its wear line reaches 0.5 mm in
-    about 15 days, a warning raised as the third scan is registered (trailed in its transaction). A fourth
+    about 15 days from today. Counted from today, the second scan's line (sent now, taken 30 days ago)
+    already reaches it then: the warning is raised as it is registered (trailed in its transaction), and
+    the third, which does not escalate, raises none. A fourth
     scan 0.6 mm deep is beyond it: a danger alert that closes the warning; a fifth raises nothing while
     it stands. A work order filed from it keeps the scan as its evidence."""
     from manufacturing.models import Alert, Component
@@ -670,10 +672,11 @@ def test_wear_near_or_beyond_tolerance_raises_one_alert_that_escalates(client, e
     scans = []
     for depth, days_ago in ((0.25, 60), (0.35, 30), (0.45, 0)):
         scan, reference, _ = _plate_with_dent(depth)
-        scans.append(_compare(engineer_a, machine_a, scan, reference, component=impeller))
-        _sent(scans[-1], days_ago)
+        scans.append(
+            _compare(engineer_a, machine_a, scan, reference, component=impeller, scanned_at=_ago(days_ago))
+        )
     warning = Alert.objects.get()
-    assert (warning.kind, warning.severity, warning.scan) == ("wear", "warning", scans[-1])
+    assert (warning.kind, warning.severity, warning.scan) == ("wear", "warning", scans[1])
     assert (
         warning.message.startswith("Impeller: at its wear rate (")
         and "reaches the 0.5 mm tolerance in about" in warning.message
@@ -699,3 +702,129 @@ def test_wear_near_or_beyond_tolerance_raises_one_alert_that_escalates(client, e
     # a scan of no component has no history to follow: no alert, whatever it shows
     _compare(engineer_a, machine_a, *_plate_with_dent(2.0)[:2])
     assert Alert.objects.count() == 2
+
+
+def test_an_archives_older_scans_sent_later_fall_into_place_by_the_time_scanned(
+    client, engineer_a, machine_a
+):
+    """A scanner's archive sent after today's scan: the two older scans, given the dates they were taken
+    (on the asset page's form and through the API), fall before it in the component's history, and the
+    wear rate counts the days between the scans' own dates (0.1 mm a month), not between the uploads
+    (minutes). The warning they lead to names today's scan, the component's condition now; the older
+    scans' pages say when each was scanned and sent."""
+    from django.utils import timezone
+
+    from manufacturing.models import Alert, Component
+
+    impeller = Component.objects.create(machine=machine_a, name="Impeller")
+    today = _compare(engineer_a, machine_a, *_plate_with_dent(0.45)[:2], component=impeller)
+    assert not Alert.objects.exists()  # one scan: no rate yet
+    client.force_login(engineer_a)
+    scan, reference, _ = _plate_with_dent(0.25)
+    sixty_days_ago = timezone.localtime(_ago(60))
+    response = client.post(
+        f"/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("impeller-2026-a.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("impeller-model.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+            "unit": "mm",
+            "component": str(impeller.pk),
+            "scanned_at": sixty_days_ago.strftime("%Y-%m-%dT%H:%M"),  # the form's datetime-local
+        },
+    )
+    oldest = _registered(ScanComparison.objects.get(pk=response["Location"].rstrip("/").split("/")[-1]))
+    assert oldest.scanned_at == sixty_days_ago.replace(second=0, microsecond=0)
+    scan, reference, _ = _plate_with_dent(0.35)
+    sent = client.post(
+        f"/api/manufacturing/assets/{machine_a.pk}/scans/",
+        {
+            "scan": SimpleUploadedFile("impeller-2026-b.xyz", _xyz(scan)),
+            "reference": SimpleUploadedFile("impeller-model.xyz", _xyz(reference)),
+            "tolerance": "0.5",
+            "component": str(impeller.pk),
+            "scanned_at": _ago(30).isoformat(),
+        },
+    )
+    assert sent.status_code == 201, sent.content
+    middle = _registered(ScanComparison.objects.get(pk=sent.json()["id"]))
+    assert selectors.scan_history(today) == [oldest, middle, today]
+    _, wear, _ = selectors.scan_wear(selectors.scan_history(today), today)
+    assert 0.08 <= wear.rate_per_month <= 0.12 and round(wear.span_days) == 60
+    warning = Alert.objects.get()  # the line through the three reaches 0.5 mm in about 15 days
+    assert (warning.kind, warning.severity, warning.scan) == ("wear", "warning", today)
+    assert "reaches the 0.5 mm tolerance in about 1" in warning.message  # 15 days or so, from today
+    body = client.get(f"/api/manufacturing/scans/{middle.pk}/").json()
+    assert body["scanned_at"].startswith(_ago(30).date().isoformat()) and body["wear"]["scans"] == 3
+    page = client.get(f"/manufacturing/scans/{middle.pk}/").content.decode()
+    assert f"scanned {timezone.localtime(middle.scanned_at):%Y-%m-%d %H:%M}, sent " in page
+    history = page.split('data-testid="scan-history"')[1].split("</table>")[0]
+    dates = re.findall(r'<td class="date">([\d-]+)</td>', history)
+    assert dates == [f"{timezone.localtime(s.scanned_at):%Y-%m-%d}" for s in (oldest, middle, today)]
+    assert dates == sorted(dates) and "dated by when each was scanned" in page
+    assert (
+        Event.objects.get(action="scan.upload", resource_id=str(middle.pk))
+        .payload["scanned_at"]
+        .startswith(middle.scanned_at.isoformat()[:16])
+    )
+
+
+def test_a_scan_dated_in_the_future_before_2000_or_unreadable_is_refused(client, engineer_a, machine_a):
+    import datetime as dt
+
+    scan, reference, _ = _plate_with_dent(1.0)
+    with pytest.raises(ScanRefused, match="is in the future: give the time the scan was taken"):
+        _upload(engineer_a, machine_a, scan, reference, scanned_at=_ago(-2))
+    with pytest.raises(ScanRefused, match="is before 2000"):
+        _upload(engineer_a, machine_a, scan, reference, scanned_at=dt.datetime(1999, 12, 1, 8, 0))
+    client.force_login(engineer_a)
+
+    def send(where: str, when: str):
+        return client.post(
+            where,
+            {
+                "scan": SimpleUploadedFile("s.xyz", _xyz(scan)),
+                "reference": SimpleUploadedFile("r.xyz", _xyz(reference)),
+                "tolerance": "0.5",
+                "scanned_at": when,
+            },
+            follow=where.startswith("/manufacturing/"),
+        )
+
+    api = send(f"/api/manufacturing/assets/{machine_a.pk}/scans/", _ago(-2).isoformat())
+    assert api.status_code == 400 and "is in the future" in api.json()["detail"], api.content
+    api = send(f"/api/manufacturing/assets/{machine_a.pk}/scans/", "last tuesday")
+    assert api.status_code == 400 and "scanned_at" in api.json()
+    page = send(f"/manufacturing/assets/{machine_a.pk}/scans/", "last tuesday").content.decode()
+    assert "the time scanned &#x27;last tuesday&#x27; is not a date and time" in page
+    assert not ScanComparison.objects.exists() and not Event.objects.filter(action="scan.upload").exists()
+
+
+def test_a_wear_line_that_crossed_the_tolerance_since_an_old_latest_scan_asks_for_a_new_scan(
+    client, engineer_a, machine_a
+):
+    """The latest scan is 100 days old and the line through it reached the tolerance 75 days ago: the
+    page and the alert count from today and ask for a new scan, not "in about -75 days"."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from manufacturing.models import Alert, Component
+
+    impeller = Component.objects.create(machine=machine_a, name="Impeller")
+    for depth, days_ago in ((0.2, 150), (0.4, 100)):
+        latest = _compare(
+            engineer_a, machine_a, *_plate_with_dent(depth)[:2], component=impeller, scanned_at=_ago(days_ago)
+        )
+    alert = Alert.objects.get()
+    assert (alert.severity, alert.scan) == ("warning", latest)
+    scanned = f"(scanned {timezone.localtime(latest.scanned_at):%Y-%m-%d})"
+    assert f"has reached the 0.5 mm tolerance since scan {latest.pk} {scanned}" in alert.message
+    assert alert.message.endswith("scan it again")
+    client.force_login(engineer_a)
+    said = (
+        client.get(f"/manufacturing/scans/{latest.pk}/").content.decode().split('data-testid="wear-rate"')[1]
+    )
+    reached = re.search(r'by now, around <strong data-testid="wear-reaches-on">([\d-]+)<', said).group(1)
+    assert abs((timezone.localdate() - dt.date.fromisoformat(reached)).days - 75) <= 8
+    assert "if the rate held since the latest scan: scan it again" in said.split("</p>")[0]
