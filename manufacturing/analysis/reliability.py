@@ -10,6 +10,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+# one downtime on at least this share of at least this many failures reads as a default, not a measurement
+SAME_DOWNTIME_SHARE = 0.6
+SAME_DOWNTIME_MIN_FAILURES = 10
+
 
 @dataclass
 class Reliability:
@@ -23,6 +27,9 @@ class Reliability:
     operating_hours: float  # the running-hours meter's advance, else the period less the downtime
     operating_from: str  # "meter" or "calendar"
     modes: list[tuple[str, int]] = field(default_factory=list)  # failure mode codes, most frequent first
+    # (hours, failures) when most failures record one and the same downtime (a form's default, not a
+    # measured time: MTTR then says little); None otherwise
+    same_downtime: tuple[float, int] | None = None
 
     @property
     def period_hours(self) -> float:
@@ -80,4 +87,15 @@ def reliability(
         operating_hours=operating,
         operating_from=source,
         modes=Counter(w[3] for w in corrective if w[3]).most_common(),
+        same_downtime=_same_downtime([w[2] for w in corrective]),
     )
+
+
+def _same_downtime(downtimes: list[float | None]) -> tuple[float, int] | None:
+    """The one downtime most failures record, when it covers SAME_DOWNTIME_SHARE of them (at least
+    SAME_DOWNTIME_MIN_FAILURES): real repairs do not all take the same time to the minute."""
+    recorded = [round(hours, 2) for hours in downtimes if hours and hours > 0]
+    if len(recorded) < SAME_DOWNTIME_MIN_FAILURES:
+        return None
+    hours, count = Counter(recorded).most_common(1)[0]
+    return (hours, count) if count >= SAME_DOWNTIME_SHARE * len(recorded) else None

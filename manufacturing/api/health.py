@@ -202,6 +202,11 @@ class ReliabilityOutput(serializers.Serializer):
     failures_without_downtime = serializers.IntegerField(
         help_text="Failures closed with no downtime recorded: MTTR reads low by them."
     )
+    same_downtime = serializers.DictField(
+        allow_null=True,
+        help_text="{hours, failures} when at least 60% of 10 or more failures record one and the same "
+        "downtime (a form's default, not a measured time: MTTR then says little); null otherwise.",
+    )
     availability = serializers.FloatField(allow_null=True, help_text="1 - downtime / period.")
     operating_hours = serializers.FloatField()
     operating_from = serializers.ChoiceField(choices=["meter", "calendar"])
@@ -297,6 +302,9 @@ def _reliability(machine, period: str) -> dict | None:
         "mtbf_hours": figures.mtbf_hours,
         "mttr_hours": figures.mttr_hours,
         "failures_without_downtime": figures.failures_without_downtime,
+        "same_downtime": {"hours": figures.same_downtime[0], "failures": figures.same_downtime[1]}
+        if figures.same_downtime
+        else None,
         "availability": figures.availability,
         "operating_hours": figures.operating_hours,
         "operating_from": figures.operating_from,

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import html
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,19 @@ def test_the_figures_from_work_orders_and_the_meter():
     assert on_meter.operating_from == "meter" and on_meter.mtbf_hours == pytest.approx(800 / 3)
     quiet = reliability(orders, start=_at(85), end=_at(100))
     assert quiet.failures == 0 and quiet.mtbf_hours is None and quiet.mttr_hours is None
+    assert figures.same_downtime is None  # three failures: too few to tell a default
+
+
+def test_one_downtime_on_most_failures_reads_as_a_default():
+    """7 of 10 failures record exactly 3 h: a form's default, named; 5 of 10 (under 60%) is not."""
+    downtimes = [3.0] * 7 + [1.5, 8.0, 0.0]  # the untimed one is not counted among those recorded
+    orders = [(_at(i), False, hours, "BRD") for i, hours in enumerate(downtimes)]
+    orders.append((_at(10), False, 12.0, "VIB"))
+    assert reliability(orders, start=T0, end=_at(100)).same_downtime == (3.0, 7)  # 7 of 10 recorded
+    mixed = [(_at(i), False, 3.0 if i < 5 else 2.0 + i, "BRD") for i in range(10)]
+    assert reliability(mixed, start=T0, end=_at(100)).same_downtime is None
+    few = [(_at(i), False, 3.0, "BRD") for i in range(9)]
+    assert reliability(few, start=T0, end=_at(100)).same_downtime is None
 
 
 def _chiller_rows(tag: str) -> list[dict]:
@@ -88,6 +102,11 @@ def test_the_chiller_history_joins_its_asset_and_gives_its_reliability(client, e
     assert f'data-testid="mtbf">{mtbf:,.0f} h' in section
     mttr = sum(_hours(r["duration"]) for r in failed) / len(failed)
     assert f'data-testid="mttr">{mttr:.1f} h' in section
+    # most of its failures record the same duration: a default, said beside MTTR
+    common, times = Counter(r["duration"] for r in failed).most_common(1)[0]
+    assert times >= 0.6 * len(failed)
+    said = section.split('data-testid="same-downtime">')[1].split("</span>")[0]
+    assert said.startswith(f"{times} of {len(failed)} record exactly {_hours(common):g} h")
     top = max(
         {r["secondary_code"] for r in failed}, key=lambda c: sum(r["secondary_code"] == c for r in failed)
     )
@@ -105,6 +124,7 @@ def test_the_chiller_history_joins_its_asset_and_gives_its_reliability(client, e
     ]
     assert body["failures"] == len(failed) and body["mtbf_hours"] == pytest.approx(mtbf)
     assert body["mttr_hours"] == pytest.approx(mttr) and body["failure_modes"][0]["code"] == top
+    assert body["same_downtime"] == {"hours": _hours(common), "failures": times}
     bad = client.get(f"/api/manufacturing/assets/{machine_a.pk}/", {"reliability": "forever"})
     assert bad.status_code == 400 and "reliability: give one of 365, 1095, all" in bad.json()["detail"]
     # the page lists 20 and links to the rest through the work-order search
