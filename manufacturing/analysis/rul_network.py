@@ -25,24 +25,43 @@ logger = logging.getLogger(__name__)
 CYCLE_SCALE = 200.0  # the cycle channel is cycle / 200 (C-MAPSS lives run ~130-360 cycles)
 
 
+def baseline(cum: np.ndarray, end: np.ndarray, cycles: int) -> np.ndarray:
+    """Per row, the mean of its unit's first `cycles` rows among those seen up to it (all of them before
+    then): `cum` is the unit's cumulative sum with a leading zero row, `end` each row's count seen."""
+    seen = np.minimum(end, cycles)
+    return cum[seen] / seen[:, None]
+
+
 def windows(
-    z: np.ndarray, units: np.ndarray, cycles: np.ndarray, window: int, smoothing: float = 0.0
+    z: np.ndarray,
+    units: np.ndarray,
+    cycles: np.ndarray,
+    window: int,
+    smoothing: float = 0.0,
+    *,
+    baseline_cycles: int = 0,
 ) -> np.ndarray:
     """(rows, channels, window): for each row, its unit's last `window` normalised cycles up to and
     including that row, with `smoothing` > 0 also their exponentially smoothed level over the whole
-    history (the denoised trend LightGBM gets as a feature), and the cycle channel. Rows must be sorted
-    by unit, then cycle."""
-    channels = z.shape[1] * (2 if smoothing > 0 else 1) + 1
+    history (the denoised trend LightGBM gets as a feature), with `baseline_cycles` > 0 also the drift
+    of that level (of the cycles themselves without smoothing) from the unit's own baseline (the mean of
+    its first `baseline_cycles` cycles seen so far, `baseline`), and the cycle channel.
+    Rows must be sorted by unit, then cycle."""
+    channels = z.shape[1] * (1 + (smoothing > 0) + (baseline_cycles > 0)) + 1
     out = np.empty((z.shape[0], channels, window), dtype=np.float32)
     for unit in np.unique(units):
         rows = np.flatnonzero(units == unit)
         parts = [z[rows]]
+        level = z[rows]
         if smoothing > 0:
             level = np.empty_like(z[rows])
             level[0] = z[rows[0]]
             for i in range(1, rows.size):
                 level[i] = smoothing * z[rows[i]] + (1 - smoothing) * level[i - 1]
             parts.append(level)
+        if baseline_cycles > 0:
+            cum = np.vstack([np.zeros(z.shape[1]), np.cumsum(z[rows], axis=0)])
+            parts.append(level - baseline(cum, np.arange(1, rows.size + 1), baseline_cycles))
         x = np.hstack([*parts, (cycles[rows] / CYCLE_SCALE)[:, None]]).astype(np.float32)
         padded = np.vstack([np.repeat(x[:1], window - 1, axis=0), x])
         # row i of the unit sees padded[i : i + window]

@@ -102,6 +102,13 @@ def config_arguments(parser) -> None:
         default=defaults.long_smoothing,
         help="> 0: LightGBM also gets a slower smoothed level (this factor) and the window's spread",
     )
+    parser.add_argument(
+        "--baseline-cycles",
+        type=int,
+        default=defaults.baseline_cycles,
+        help="each unit's baseline: the mean of its first N cycles, and the drift from it per sensor "
+        "(LightGBM and the networks; 0: off)",
+    )
 
 
 def config_from(options) -> RulConfig:
@@ -124,6 +131,8 @@ def config_from(options) -> RulConfig:
         raise CommandError(f"--knee is 0 (the cap) or at least the cap, {RulConfig().cap:g}")
     if not 0 <= options["long_smoothing"] < 1:
         raise CommandError("--long-smoothing is a factor from 0 (off) to below 1, e.g. 0.03")
+    if options["baseline_cycles"] < 0:
+        raise CommandError("--baseline-cycles cannot be negative (0: off)")
     if options["tail_average"] < 1 or not 0 <= options["tail_decay"] < 1:
         raise CommandError("--tail-average must be at least 1 and --tail-decay from 0 to below 1")
     return RulConfig(
@@ -137,6 +146,7 @@ def config_from(options) -> RulConfig:
         network_epochs=options["network_epochs"],
         network_seeds=options["network_seeds"],
         long_smoothing=options["long_smoothing"],
+        baseline_cycles=options["baseline_cycles"],
         network_average_from=options["network_average_from"],
         network_architecture=",".join(architectures),
         network_window=options["network_window"],
