@@ -48,6 +48,7 @@ OPTIONS_BEFORE_THEY_EXISTED = {
     "tail_decay": 0.0,
     "tail_plateau": -1.0,
     "baseline_cycles": 0,
+    "band_criterion": "all",
     "network_budget_windows": 0,
 }
 
@@ -191,6 +192,12 @@ class RulConfig:
     members: int = 0  # bagged LightGBM members (different seeds); 0 = the fold models are the members
     folds: int = 5  # out-of-fold residuals for the uncertainty band
     band: float = 0.8  # central coverage of the band
+    # what the band is calibrated on (out-of-fold residuals per predicted-RUL quintile): "protocol" (each
+    # engine's admissible cuts weighted alike, as `protocol_rmse`, against the true RUL: the band of the
+    # RUL itself, so a unit predicted at the cap, whose life the sensors cannot yet tell, gets an upper
+    # bound far above it; session 26) or "all" (every cycle against the RUL capped at `cap`: a unit at the
+    # cap got a band of almost no width, and 64% of FD001's test engines were inside the 80% band)
+    band_criterion: str = "protocol"
     threads: int = 2
     seed: int = 0
     # the CNN: one network per fold, early stopping on the held-out fold (0 epochs = LightGBM only)
@@ -459,7 +466,10 @@ class RulModel:
         # the out-of-fold rows of an engine all come from the fold models that did not see it, so
         # averaging them gives what `predict_rows` gives a new engine; the band is calibrated on them
         oof = self._tail(single, units, cycles)
-        self._calibrate(oof, y)
+        if config.band_criterion == "protocol":
+            self._calibrate(oof, remaining, weights)
+        else:
+            self._calibrate(oof, y)
         # kept in memory only (not stored): planning chooses its margin on these, never on test units
         self.training_oof = {
             "unit": units, "cycle": cycles, "rul": oof, "true": y, "lightgbm": oof_trees, "network": oof_nets,
@@ -553,19 +563,24 @@ class RulModel:
         errors = [protocol_rmse((1 - w) * trees + w * nets, y, weights) for w in grid]
         return float(grid[int(np.argmin(errors))])
 
-    def _calibrate(self, predicted: np.ndarray, true: np.ndarray) -> None:
-        edges = np.quantile(predicted, np.linspace(0, 1, 6))
-        edges[0], edges[-1] = -np.inf, np.inf
+    def _calibrate(self, predicted: np.ndarray, true: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """The band: per quintile of the predicted RUL, the central `band` of the residuals (true -
+        predicted), each row counted with its weight (None: alike)."""
+        weights = np.ones_like(predicted) if weights is None else np.asarray(weights, float)
+        edges = np.array(
+            [-np.inf, *(_weighted_quantile(predicted, q, weights) for q in (0.2, 0.4, 0.6, 0.8))]
+        )
+        edges = np.append(edges, np.inf)
         low_q, high_q = (1 - self.config.band) / 2, 1 - (1 - self.config.band) / 2
         self.residual_bins = [float(e) for e in edges[1:-1]]
         self.residual_quantiles = []
         for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            residual = (
-                true[(predicted >= lo) & (predicted < hi)] - predicted[(predicted >= lo) & (predicted < hi)]
-            )
-            residual = residual if residual.size else true - predicted
+            inside = (predicted >= lo) & (predicted < hi) & (weights > 0)
+            if not inside.any():
+                inside = weights > 0
+            residual, weight = true[inside] - predicted[inside], weights[inside]
             self.residual_quantiles.append(
-                [float(np.quantile(residual, low_q)), float(np.quantile(residual, high_q))]
+                [_weighted_quantile(residual, low_q, weight), _weighted_quantile(residual, high_q, weight)]
             )
 
     # ---- prediction ---------------------------------------------------------------------------------
@@ -656,6 +671,19 @@ class RulModel:
         # options added after a blob was stored take the value that blob was trained with (off)
         payload["config"] = RulConfig(**(OPTIONS_BEFORE_THEY_EXISTED | payload["config"]))
         return cls(**payload)
+
+
+def _weighted_quantile(values: np.ndarray, q: float, weights: np.ndarray) -> float:
+    """The q-quantile of `values` each counted with its weight (with equal weights, numpy's default
+    linear interpolation between order statistics)."""
+    order = np.argsort(values, kind="stable")
+    values, weights = np.asarray(values, float)[order], np.asarray(weights, float)[order]
+    cumulative = np.cumsum(weights)
+    # each value at the middle of its weight's stretch, scaled so the first sits at 0 and the last at 1
+    positions = (cumulative - weights[0]) / max(cumulative[-1] - weights[0], 1e-12)
+    if values.size == 1:
+        return float(values[0])
+    return float(np.interp(q, positions, values))
 
 
 def _last_rows(units: np.ndarray, count: int) -> np.ndarray:

@@ -89,10 +89,16 @@ def test_long_memory_features_and_blobs_stored_before_them():
     assert longer._features(data)[0].shape[1] == 6 * sensors + 1
     assert drift.config.baseline_cycles == 40 and drift._features(data)[0].shape[1] == 5 * sensors + 1
     payload = json.loads(base64.b85decode(plain.to_bytes()))
-    for option in ("long_smoothing", "network_seeds", "baseline_cycles"):  # as stored before them
+    for option in (
+        "long_smoothing",
+        "network_seeds",
+        "baseline_cycles",
+        "band_criterion",
+    ):  # as stored before
         del payload["config"][option]
     old = RulModel.from_bytes(base64.b85encode(json.dumps(payload).encode()))
     assert old.config.long_smoothing == 0.0 and old.config.baseline_cycles == 0
+    assert old.config.band_criterion == "all"
     assert old.predict(data) == plain.predict(data)
 
 
@@ -315,7 +321,7 @@ def test_tail_averaged_model_predicts_its_out_of_fold_rows_and_band_alike():
     assert np.allclose(oof["rul"], expected) and not np.allclose(oof["rul"], oof["single_window"])
     assert np.allclose(plain.training_oof["rul"], oof["single_window"])  # the same folds and trees
     reference = RulModel(RulConfig(**base))
-    reference._calibrate(expected, oof["true"])
+    reference._calibrate(expected, oof["remaining"], oof["protocol_weights"])
     assert model.residual_quantiles == reference.residual_quantiles  # the band of the averaged predictor
     rows, units, cycles = model.predict_rows(data)
     single = plain.predict_rows(data)[0]
@@ -440,3 +446,29 @@ def test_train_prognostics_stores_versions_and_trailed_predictions(machine_a, tm
     ConditionRecord.objects.all().delete()
     with pytest.raises(CommandError, match="no condition data"):
         call_command("train_prognostics", "--family", "turbofan", *TINY)
+
+
+def test_the_band_is_of_the_true_rul_under_the_test_protocol():
+    """Calibrated on the out-of-fold residuals against the true RUL, each engine's cuts weighted alike
+    (the default): a unit predicted at the cap, whose life the sensors cannot tell yet, gets an upper
+    bound far above the cap; against the capped RUL (before session 26) its band had almost no width.
+    The lower bounds of units near failure are the same either way. With equal weights the quantiles
+    are numpy's."""
+    from manufacturing.analysis.prognostics import _weighted_quantile
+
+    values = np.array([3.0, -1.0, 7.5, 2.0, 10.0])
+    for q in (0.1, 0.5, 0.9):
+        assert _weighted_quantile(values, q, np.ones(5)) == pytest.approx(np.quantile(values, q))
+    assert _weighted_quantile(values, 0.5, np.array([1.0, 1.0, 1.0, 1.0, 100.0])) > np.quantile(values, 0.5)
+    data = read_cmapss(CMAPSS / "train_FD001.txt")
+    data = data[data[:, 0] <= 20]
+    small = dict(trees=300, members=0, folds=4, network_epochs=0)
+    truth = RulModel(RulConfig(**small)).fit(data)
+    capped = RulModel(RulConfig(**small, band_criterion="all")).fit(data)
+    assert truth.boosters == capped.boosters  # the same models; only the band differs
+    young = data[data[:, 1] <= 35]  # every engine 35 cycles into a life of 128 or more
+    above = [p["upper"] - p["rul"] for p in truth.predict(young)]
+    assert min(above) > 40  # "at least ..., perhaps much more"
+    assert np.mean(above) > 2 * np.mean([p["upper"] - p["rul"] for p in capped.predict(young)])
+    for worn in (truth.predict(data), capped.predict(data)):  # each engine's last cycle: RUL 0
+        assert all(p["rul"] < 30 and p["upper"] < 45 for p in worn)

@@ -78,6 +78,14 @@ def config_arguments(parser) -> None:
         "all (every cycle against the capped RUL, before session 10)",
     )
     parser.add_argument(
+        "--band-criterion",
+        choices=["protocol", "all"],
+        default=defaults.band_criterion,
+        help="what the uncertainty band is calibrated on: protocol (the out-of-fold residuals against the "
+        "true RUL, each training engine's cuts weighted alike) or all (every cycle against the capped RUL, "
+        "before session 26)",
+    )
+    parser.add_argument(
         "--tail-average",
         type=int,
         default=defaults.tail_average,
@@ -153,6 +161,7 @@ def config_from(options) -> RulConfig:
         network_budget_windows=options["network_budget_windows"],
         knee=options["knee"],
         blend_criterion=options["blend_criterion"],
+        band_criterion=options["band_criterion"],
     )
 
 
