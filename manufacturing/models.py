@@ -342,6 +342,13 @@ class RulPrediction(models.Model):
     def __str__(self) -> str:
         return f"RUL {self.rul:.0f} [{self.lower:.0f}, {self.upper:.0f}] for {self.machine_id}"
 
+    @property
+    def at_cap(self) -> bool:
+        """Predicted at the model's cap: no wear visible yet, so the RUL is a floor (its band's upper
+        bound says how much longer such units have lasted)."""
+        cap = ((self.model.description or {}).get("config") or {}).get("cap")
+        return isinstance(cap, int | float) and self.rul >= cap - 0.5
+
 
 class Alert(models.Model):
     class Kind(models.TextChoices):

@@ -246,6 +246,23 @@ def test_the_asset_page_draws_the_units_rul_as_predicted_at_each_cycle(machine_a
     assert 'class="band"' in chart and ">alert</text>" in chart and ">replace</text>" in chart
 
 
+def test_a_unit_predicted_at_the_cap_reads_as_a_floor(machine_a, client, make_user):
+    """A unit with no wear visible yet is predicted at the model's cap: its page says "at least" the
+    band's lower bound, not a RUL of exactly the cap; one below the cap reads as before."""
+    from accounts.roles import Role
+
+    model = RulModelVersion.objects.create(
+        family="turbofan", version=6, blob=b"x", description={"config": {"cap": 125.0}}
+    )
+    client.force_login(make_user(Role.MAINTENANCE_ENGINEER, site=machine_a.site))
+    prediction_store(machine=machine_a, model=model, unit=1, cycle=31, rul=125.0, lower=110, upper=214)
+    rul = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode().split('data-testid="rul">')[1]
+    assert rul.startswith("at least 110 cycles") and "9 in 10 such units had at most 214 left" in rul
+    prediction_store(machine=machine_a, model=model, unit=1, cycle=120, rul=118.0, lower=98, upper=167)
+    rul = client.get(f"/manufacturing/assets/{machine_a.pk}/").content.decode().split('data-testid="rul">')[1]
+    assert rul.startswith("118 cycles") and "rul-no-wear" not in rul.split("</dd>")[0]
+
+
 def test_a_renewed_prediction_alerts_again_only_when_it_escalates(machine_a):
     """Predictions renewed at every reading: while a unit's RUL alert stands (open, or acknowledged by a
     work order), the next ones add no alert unless they go further: warning, danger (the whole band
