@@ -102,6 +102,36 @@ def plan_compare(
     }
 
 
+def gain_needs(
+    lives, fixed_cost_rate: float, gain_pct: float, preventive_cost: float, failure_cost: float
+) -> dict:
+    """What any policy would have to do on `lives` to be `gain_pct` % cheaper per cycle than a fixed
+    interval costing `fixed_cost_rate`: the cost rate, the most failures it may have (None: not even
+    with none: the gain is beyond perfect knowledge), and without a failure how close to its failure
+    each unit must be replaced on average (perfect knowledge: 1 cycle before). Each unit's cycle is at
+    most its life, so with k failures the longest the cycles can add up to is sum(lives) - (n - k)."""
+    lives = np.asarray(lives, float)
+    units, total = lives.size, float(lives.sum())
+    needed = fixed_cost_rate * (1 - gain_pct / 100)
+    failures_allowed = None
+    for failures in range(units + 1):
+        cost = failures * failure_cost + (units - failures) * preventive_cost
+        if cost / needed <= total - (units - failures):
+            failures_allowed = failures
+        else:
+            break
+    length = units * preventive_cost / needed  # the cycles that cost rate needs without a failure
+    return {
+        "gain_pct": gain_pct,
+        "cost_rate_needed": needed,
+        "failures_allowed": failures_allowed,
+        "mean_replacement_age_needed": length / units,
+        "mean_life": total / units,
+        # on average how many cycles before its failure a unit may be replaced, with no failure at all
+        "mean_cycles_before_failure_at_most": (total - length) / units,
+    }
+
+
 def rul_schedule(observed_age, predicted_rul, margin, *, healthy_at=None, healthy_floor=0) -> np.ndarray:
     """Replacement age of each unit: the age at the prediction plus the predicted RUL less a margin
     (never earlier than the next cycle). A unit whose predicted RUL is at least `healthy_at` (no

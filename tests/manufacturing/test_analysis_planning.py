@@ -231,6 +231,14 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
     )
     at_five = report["sensitivity"][1]
     assert at_five["improvement_over_fixed_pct"] == report["improvement_over_fixed_pct"]
+    # what 34% would need on these test engines, from their lives and the fixed interval's cost
+    needs = report["target_gain_needs"]
+    assert needs["gain_pct"] == 34 and needs["mean_life"] == pytest.approx(np.mean(test_lives))
+    assert needs["cost_rate_needed"] == pytest.approx(0.66 * report["best_fixed_interval"]["cost_rate"])
+    perfect_gain = 1 - report["perfect_knowledge"]["cost_rate"] / report["best_fixed_interval"]["cost_rate"]
+    assert (needs["failures_allowed"] is None) == (perfect_gain < 0.34)
+    with pytest.raises(CommandError, match="--target-gain is a percentage"):
+        call_command("plan_maintenance", *args, "--target-gain", "120")
     with pytest.raises(CommandError, match="sensitivity"):
         call_command("plan_maintenance", *args, "--sensitivity", "0.5,abc")
     with pytest.raises(CommandError, match="--lead-time must be a whole number of cycles from 0 to 100"):
@@ -241,3 +249,23 @@ def test_plan_maintenance_chooses_on_training_lives_only(tmp_path, capsys):
         call_command("plan_maintenance", *args, "--lead-time-sensitivity", "5,101")
     with pytest.raises(CommandError, match="out-of-fold"):
         call_command("plan_maintenance", *args, "--folds", "0")
+
+
+def test_what_a_gain_over_the_fixed_interval_needs():
+    """Ten units that all live 100 cycles against an interval of 80 (cost 1/80 per cycle): 15% cheaper
+    needs no failure (one costs 5, more than 9 cycles can earn back) and replacements on average 5.9
+    cycles before failure; 20% needs a mean cycle of 100, beyond perfect knowledge (99); perfect
+    knowledge's own gain needs exactly its 1 cycle."""
+    from manufacturing.analysis.planning import gain_needs
+
+    lives = np.full(10, 100.0)
+    needs = gain_needs(lives, 1 / 80, 15, preventive_cost=1, failure_cost=5)
+    assert needs["failures_allowed"] == 0 and needs["cost_rate_needed"] == pytest.approx(0.85 / 80)
+    assert needs["mean_replacement_age_needed"] == pytest.approx(80 / 0.85)
+    assert needs["mean_cycles_before_failure_at_most"] == pytest.approx(100 - 80 / 0.85)
+    assert gain_needs(lives, 1 / 80, 20, preventive_cost=1, failure_cost=5)["failures_allowed"] is None
+    perfect = 100 * (1 - (1 / 99) / (1 / 80))
+    exact = gain_needs(lives, 1 / 80, perfect, preventive_cost=1, failure_cost=5)
+    assert exact["failures_allowed"] == 0 and exact["mean_cycles_before_failure_at_most"] == pytest.approx(1)
+    cheap = gain_needs(lives, 1 / 80, 15, preventive_cost=1, failure_cost=1.01)  # failures nearly free
+    assert cheap["failures_allowed"] >= 1
