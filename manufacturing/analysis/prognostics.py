@@ -678,11 +678,11 @@ def _weighted_quantile(values: np.ndarray, q: float, weights: np.ndarray) -> flo
     linear interpolation between order statistics)."""
     order = np.argsort(values, kind="stable")
     values, weights = np.asarray(values, float)[order], np.asarray(weights, float)[order]
-    cumulative = np.cumsum(weights)
-    # each value at the middle of its weight's stretch, scaled so the first sits at 0 and the last at 1
-    positions = (cumulative - weights[0]) / max(cumulative[-1] - weights[0], 1e-12)
     if values.size == 1:
         return float(values[0])
+    cumulative = np.cumsum(weights)
+    # each value at the end of its weight's stretch, scaled so the first sits at 0 and the last at 1
+    positions = (cumulative - weights[0]) / max(cumulative[-1] - weights[0], 1e-12)
     return float(np.interp(q, positions, values))
 
 

@@ -127,15 +127,15 @@ def scan_wear_alert(*, comparison, actor) -> Alert | None:
     if not comparison.component_id:  # no component: no history to follow, the scan's page says it all
         return None
     history = scan_history(comparison)
-    comparison = history[-1] if history else comparison
-    _, wear, reaches_on = scan_wear(history, comparison)
-    summary, unit = comparison.summary, comparison.unit
+    latest = history[-1] if history else comparison  # the component now
+    _, wear, reaches_on = scan_wear(history, latest)
+    summary, unit = latest.summary, latest.unit
     beyond = int(summary.get("beyond_tolerance") or 0)
     days_left = (reaches_on - timezone.now()).total_seconds() / 86400 if reaches_on is not None else None
     soon = days_left is not None and days_left <= WEAR_SOON_DAYS
     level = 2 if beyond else 1 if soon else 0
     standing = list(
-        _standing(Alert.objects.filter(kind=Alert.Kind.WEAR, scan__component_id=comparison.component_id))
+        _standing(Alert.objects.filter(kind=Alert.Kind.WEAR, scan__component_id=latest.component_id))
     )
     if level <= max((2 if alert.severity == "danger" else 1 for alert in standing), default=0):
         return None
@@ -144,31 +144,29 @@ def scan_wear_alert(*, comparison, actor) -> Alert | None:
         if wear is not None and wear.rate_per_day > 0
         else ""
     )
-    scanned = (
-        f" (scanned {timezone.localtime(comparison.scanned_at):%Y-%m-%d})" if comparison.uploaded_late else ""
-    )
+    scanned = f" (scanned {timezone.localtime(latest.scanned_at):%Y-%m-%d})" if latest.uploaded_late else ""
     if beyond:
         message = (
-            f"{comparison.component.name}: {beyond:,} points beyond {comparison.tolerance:g} {unit} "
-            f"(largest {summary.get('deviation_max', 0):.2f} {unit}) on scan {comparison.pk}{scanned}{rate}"
+            f"{latest.component.name}: {beyond:,} points beyond {latest.tolerance:g} {unit} "
+            f"(largest {summary.get('deviation_max', 0):.2f} {unit}) on scan {latest.pk}{scanned}{rate}"
         )
     elif days_left >= 1:
         message = (
-            f"{comparison.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
-            f"largest deviation reaches the {comparison.tolerance:g} {unit} tolerance in about "
+            f"{latest.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
+            f"largest deviation reaches the {latest.tolerance:g} {unit} tolerance in about "
             f"{days_left:.0f} days, around {timezone.localtime(reaches_on):%Y-%m-%d}: plan the repair"
         )
     else:  # the line crossed it since the latest scan: that scan is old
         message = (
-            f"{comparison.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
-            f"largest deviation has reached the {comparison.tolerance:g} {unit} tolerance since scan "
-            f"{comparison.pk}{scanned}, around {timezone.localtime(reaches_on):%Y-%m-%d}: scan it again"
+            f"{latest.component.name}: at its wear rate ({wear.rate_per_month:.3g} {unit} a month) the "
+            f"largest deviation has reached the {latest.tolerance:g} {unit} tolerance since scan "
+            f"{latest.pk}{scanned}, around {timezone.localtime(reaches_on):%Y-%m-%d}: scan it again"
         )
     alert = Alert.objects.create(
-        machine=comparison.machine,
+        machine=latest.machine,
         kind=Alert.Kind.WEAR,
         severity="danger" if beyond else "warning",
-        scan=comparison,
+        scan=latest,
         message=message[:255],
     )
     _trail(actor=actor, alert=alert)
